@@ -1,0 +1,40 @@
+//! The stream layer, modelled on AnyIO's streams.
+//!
+//! In-memory building blocks (no sockets, no TLS): the interfaces ([`abc`]), the error
+//! type ([`error`]), typed attributes ([`attrs`]), memory object streams ([`memory`]),
+//! stapled streams ([`stapled`]), object streams of chunks as byte streams ([`chunks`]),
+//! buffered receive ([`buffered`]), text codecs and streams ([`encoding`], [`text`]),
+//! delimiter framing ([`framing`]) and tokio interoperation ([`io`]).
+//!
+//! `docs/streams.md` maps every AnyIO name to its Rust type and lists where this layer
+//! deliberately differs.
+
+pub mod abc;
+pub mod attrs;
+pub mod buffered;
+pub mod chunks;
+pub mod encoding;
+pub mod error;
+pub mod framing;
+pub mod io;
+pub mod memory;
+pub mod stapled;
+pub mod text;
+
+pub use abc::{
+    AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, DEFAULT_MAX_BYTES, ObjectReceiveStream,
+    ObjectSendStream, ObjectStream,
+};
+pub use attrs::{Address, AddressFamily, TypedAttribute, TypedAttributeProvider};
+pub use buffered::{BufferedByteReceiveStream, BufferedByteStream};
+pub use chunks::{MemoryByteStream, ObjectByteReceiveStream, ObjectByteSendStream, memory_byte_stream_pair};
+pub use encoding::{ErrorMode, TextDecoder, TextEncoder, TextEncoding};
+pub use error::{BusyAction, Result, SendError, StreamError};
+pub use framing::{FrameConfig, FramedStream, Oversize, Trailing};
+pub use io::{ByteStreamIo, ByteStreamReader, ByteStreamWriter, IoReceiveStream, IoSendStream, IoStream};
+pub use memory::{
+    Capacity, MemoryObjectReceiveStream, MemoryObjectSendStream, MemoryObjectStreamStatistics,
+    memory_object_stream,
+};
+pub use stapled::{StapledByteStream, StapledObjectStream};
+pub use text::{TextReceiveStream, TextSendStream, TextStream};
