@@ -138,3 +138,28 @@ pub trait ObjectStream<T: Send>: ObjectReceiveStream<T> + ObjectSendStream<T> {
     /// As [`ByteStream::send_eof`].
     fn send_eof(&mut self) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Something that opens byte streams (AnyIO's `ByteStreamConnectable`): a TCP address, a
+/// UNIX socket path, or a wrapper that adds a layer to what another connectable opens.
+pub trait ByteStreamConnectable: Send + Sync {
+    /// The stream a connection gives.
+    type Stream: ByteStream;
+
+    /// Opens a new connection.
+    ///
+    /// # Errors
+    /// The transport's or the layer's connect errors.
+    fn connect(&self) -> impl Future<Output = Result<Self::Stream>> + Send;
+}
+
+/// Something that opens object streams (AnyIO's `ObjectStreamConnectable`).
+pub trait ObjectStreamConnectable<T: Send>: Send + Sync {
+    /// The stream a connection gives.
+    type Stream: ObjectStream<T>;
+
+    /// Opens a new connection.
+    ///
+    /// # Errors
+    /// The transport's or the layer's connect errors.
+    fn connect(&self) -> impl Future<Output = Result<Self::Stream>> + Send;
+}

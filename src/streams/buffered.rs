@@ -16,7 +16,9 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use super::abc::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, DEFAULT_MAX_BYTES};
+use super::abc::{
+    AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, ByteStreamConnectable, DEFAULT_MAX_BYTES,
+};
 use super::attrs::{AttributeValue, TypedAttributeProvider};
 use super::error::{Result, StreamError};
 
@@ -255,5 +257,27 @@ impl<S: ByteSendStream> ByteSendStream for BufferedByteStream<S> {
 impl<S: ByteStream> ByteStream for BufferedByteStream<S> {
     async fn send_eof(&mut self) -> Result<()> {
         self.inner.send_eof().await
+    }
+}
+
+/// Wraps every stream another connectable opens in a [`BufferedByteStream`] (AnyIO's
+/// `BufferedConnectable`).
+#[derive(Debug, Clone)]
+pub struct BufferedConnectable<C> {
+    inner: C,
+}
+
+impl<C> BufferedConnectable<C> {
+    /// Wraps `inner`.
+    pub fn new(inner: C) -> Self {
+        BufferedConnectable { inner }
+    }
+}
+
+impl<C: ByteStreamConnectable> ByteStreamConnectable for BufferedConnectable<C> {
+    type Stream = BufferedByteStream<C::Stream>;
+
+    async fn connect(&self) -> Result<Self::Stream> {
+        Ok(BufferedByteStream::new(self.inner.connect().await?))
     }
 }

@@ -22,11 +22,11 @@ pub mod stapled;
 pub mod text;
 
 pub use abc::{
-    AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, DEFAULT_MAX_BYTES, ObjectReceiveStream,
-    ObjectSendStream, ObjectStream,
+    AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, ByteStreamConnectable, DEFAULT_MAX_BYTES,
+    ObjectReceiveStream, ObjectSendStream, ObjectStream, ObjectStreamConnectable,
 };
 pub use attrs::{Address, AddressFamily, TypedAttribute, TypedAttributeProvider};
-pub use buffered::{BufferedByteReceiveStream, BufferedByteStream};
+pub use buffered::{BufferedByteReceiveStream, BufferedByteStream, BufferedConnectable};
 pub use chunks::{MemoryByteStream, ObjectByteReceiveStream, ObjectByteSendStream, memory_byte_stream_pair};
 pub use encoding::{ErrorMode, TextDecoder, TextEncoder, TextEncoding};
 pub use error::{BusyAction, Result, SendError, StreamError};
@@ -37,4 +37,4 @@ pub use memory::{
     memory_object_stream,
 };
 pub use stapled::{StapledByteStream, StapledObjectStream};
-pub use text::{TextReceiveStream, TextSendStream, TextStream};
+pub use text::{TextConnectable, TextReceiveStream, TextSendStream, TextStream};

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::abc::{
     AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, DEFAULT_MAX_BYTES, ObjectReceiveStream,
-    ObjectSendStream, ObjectStream,
+    ObjectSendStream, ObjectStream, ObjectStreamConnectable,
 };
 use super::attrs::{AttributeValue, TypedAttributeProvider};
 use super::encoding::{ErrorMode, TextDecoder, TextEncoder, TextEncoding};
@@ -290,5 +290,34 @@ impl<S: ByteStream> ObjectSendStream<String> for TextStream<S> {
 impl<S: ByteStream> ObjectStream<String> for TextStream<S> {
     async fn send_eof(&mut self) -> Result<()> {
         TextStream::send_eof(self).await
+    }
+}
+
+/// Wraps every stream another connectable opens in a [`TextStream`] (AnyIO's
+/// `TextConnectable`).
+#[derive(Debug, Clone)]
+pub struct TextConnectable<C> {
+    inner: C,
+    encoding: TextEncoding,
+    mode: ErrorMode,
+}
+
+impl<C> TextConnectable<C> {
+    /// UTF-8, strict.
+    pub fn new(inner: C) -> Self {
+        Self::with_encoding(inner, TextEncoding::UTF_8, ErrorMode::Strict)
+    }
+
+    /// A given encoding and error mode.
+    pub fn with_encoding(inner: C, encoding: TextEncoding, mode: ErrorMode) -> Self {
+        TextConnectable { inner, encoding, mode }
+    }
+}
+
+impl<C: super::abc::ByteStreamConnectable> ObjectStreamConnectable<String> for TextConnectable<C> {
+    type Stream = TextStream<C::Stream>;
+
+    async fn connect(&self) -> Result<Self::Stream> {
+        Ok(TextStream::with_encoding(self.inner.connect().await?, self.encoding, self.mode))
     }
 }

@@ -1,0 +1,16 @@
+//! The integration test binary: one binary, a module per area.
+//!
+//! Tests that reproduce an AnyIO scenario say so in a comment with the scenario number
+//! from `shared/spec/anyio-streams.md` §7 ("scenario 12", "D3"). Every test that could hang
+//! runs under a timeout.
+
+mod support;
+
+mod buffered;
+mod framing;
+mod io_interop;
+mod memory;
+mod props;
+mod stapled;
+mod stress;
+mod text;
