@@ -13,4 +13,6 @@
 //! Dependencies point one way: binary -> (endpoint, server, certs) -> streams.
 //! `docs/architecture.md` has the module map.
 
+pub mod certs;
+pub mod server;
 pub mod streams;

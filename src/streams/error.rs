@@ -85,6 +85,77 @@ pub enum StreamError {
     /// A frame to send contains the delimiter, so the peer would read it as two frames.
     #[error("the frame contains the delimiter")]
     DelimiterInFrame,
+    /// The TLS peer closed the connection without close_notify under the strict
+    /// ragged-EOF policy: the data may have been cut short by an attacker or a crash.
+    /// (AnyIO reports this as `BrokenResourceError`; a variant of its own lets the CLI
+    /// give it its documented exit code.)
+    #[error("the TLS peer closed the connection without close_notify: the data may be truncated")]
+    Truncated,
+    /// A host name could not be resolved.
+    #[error("cannot resolve {host}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// No connection could be made (refused, unreachable, ...).
+    #[error("cannot connect to {target}")]
+    Connect {
+        /// What we tried to reach (`host:port`, `unix:/path`).
+        target: String,
+        /// The last attempt's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An address could not be listened on.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file could not be opened.
+    #[error("cannot open {path}")]
+    Open {
+        /// The path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A child process could not be started.
+    #[error("cannot run {command:?}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A network phase took longer than its limit.
+    #[error("{phase} timed out after {}", crate::streams::error::format_duration(*.after))]
+    Timeout {
+        /// Which phase: connect, TLS handshake, idle, close.
+        phase: Phase,
+        /// The limit that expired.
+        after: std::time::Duration,
+    },
+    /// The TLS handshake failed, or the peer's certificate was not accepted.
+    #[error("TLS handshake failed{}", .peer.as_ref().map(|p| format!(" with {p}")).unwrap_or_default())]
+    Tls {
+        /// The peer, when known.
+        peer: Option<String>,
+        /// What rustls reported.
+        #[source]
+        source: BoxError,
+    },
+    /// TLS settings could not be put together (bad certificate, key, version range, ...).
+    #[error("invalid TLS configuration: {0}")]
+    TlsConfig(String),
     /// A typed attribute was asked for that the stream does not provide.
     #[error("attribute not found: {0}")]
     AttributeNotFound(&'static str),
@@ -112,6 +183,74 @@ pub enum StreamError {
         /// The character that has no representation.
         ch: char,
     },
+}
+
+/// A network phase that has its own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Opening the connection (all addresses, Happy Eyeballs included).
+    Connect,
+    /// The TLS handshake.
+    Handshake,
+    /// Waiting for data with nothing moving in either direction.
+    Idle,
+    /// Closing: waiting for the peer's close_notify or for the child to exit.
+    Close,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Handshake => "TLS handshake",
+            Phase::Idle => "idle timeout: the connection",
+            Phase::Close => "close",
+        })
+    }
+}
+
+/// Runs `fut` within `limit` (if any); expiry is [`StreamError::Timeout`] naming `phase`.
+///
+/// # Errors
+/// `fut`'s error, or the timeout.
+pub async fn within<T>(
+    phase: Phase,
+    limit: Option<std::time::Duration>,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        Some(after) => tokio::time::timeout(after, fut).await.map_err(|_| StreamError::Timeout { phase, after })?,
+        None => fut.await,
+    }
+}
+
+/// An error and its causes on one line: `cannot connect to x:1: Connection refused`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// `1.5s`, `250ms`, `2m`: how durations read in messages.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 impl StreamError {

@@ -357,6 +357,14 @@ impl<R: ByteReceiveStream + 'static, W: ByteSendStream + 'static> ByteStreamIo<R
     }
 }
 
+impl<R: TypedAttributeProvider, W: TypedAttributeProvider> TypedAttributeProvider for ByteStreamIo<R, W> {
+    /// The receive half's attributes, then the send half's (as a stapled stream).
+    fn provide(&self, name: &'static str) -> Option<Result<super::attrs::AttributeValue>> {
+        let reader = self.reader.stream.as_ref().and_then(|r| r.provide(name));
+        reader.or_else(|| self.writer.stream.as_ref().and_then(|w| w.provide(name)))
+    }
+}
+
 impl<R: ByteReceiveStream + 'static, W: 'static> AsyncRead for ByteStreamIo<R, W> {
     fn poll_read(
         mut self: Pin<&mut Self>,

@@ -15,11 +15,17 @@ pub mod buffered;
 pub mod chunks;
 pub mod encoding;
 pub mod error;
+pub mod file;
 pub mod framing;
 pub mod io;
+pub mod listener;
 pub mod memory;
+pub mod process;
+pub mod socket;
 pub mod stapled;
+pub mod stdio;
 pub mod text;
+pub mod tls;
 
 pub use abc::{
     AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, ByteStreamConnectable, DEFAULT_MAX_BYTES,
@@ -29,12 +35,18 @@ pub use attrs::{Address, AddressFamily, TypedAttribute, TypedAttributeProvider};
 pub use buffered::{BufferedByteReceiveStream, BufferedByteStream, BufferedConnectable};
 pub use chunks::{MemoryByteStream, ObjectByteReceiveStream, ObjectByteSendStream, memory_byte_stream_pair};
 pub use encoding::{ErrorMode, TextDecoder, TextEncoder, TextEncoding};
-pub use error::{BusyAction, Result, SendError, StreamError};
+pub use error::{BusyAction, Phase, Result, SendError, StreamError};
 pub use framing::{FrameConfig, FramedStream, Oversize, Trailing};
 pub use io::{ByteStreamIo, ByteStreamReader, ByteStreamWriter, IoReceiveStream, IoSendStream, IoStream};
+pub use listener::{Connection, Listener, SocketListener};
 pub use memory::{
     Capacity, MemoryObjectReceiveStream, MemoryObjectSendStream, MemoryObjectStreamStatistics,
     memory_object_stream,
 };
+pub use socket::{
+    ConnectOptions, FamilyPreference, SocketStream, TcpStream, UnixStream, connect_tcp, connect_unix,
+};
+pub use process::ChildStream;
 pub use stapled::{StapledByteStream, StapledObjectStream};
+pub use tls::{RaggedEofPolicy, TlsListener, TlsStream};
 pub use text::{TextConnectable, TextReceiveStream, TextSendStream, TextStream};

@@ -1,0 +1,220 @@
+//! Certificates and keys: loading PEM files with errors that name the file and the
+//! problem, and making certificates with rcgen.
+//!
+//! Keys may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC). An encrypted key is refused with the
+//! command that decrypts it, rather than a puzzling parse error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::pem::{self, PemObject, SectionKind};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::streams::tls::{Identity, provider};
+
+/// What went wrong with a certificate or key file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CertError {
+    /// The file could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The file has no PEM block of the expected kind.
+    NoCertificate(PathBuf),
+    /// The file has no private key.
+    NoKey(PathBuf),
+    /// The key is encrypted.
+    EncryptedKey(PathBuf),
+    /// A PEM block is malformed.
+    Malformed(PathBuf, String),
+    /// The key is not the certificate's.
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// The key cannot be used (an unsupported algorithm).
+    UnusableKey(PathBuf, String),
+    /// rcgen could not make the certificate.
+    Generate(String),
+}
+
+impl fmt::Display for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertError::Read(p, e) => write!(f, "{}: cannot read: {e}", p.display()),
+            CertError::NoCertificate(p) => {
+                write!(f, "{}: no certificate found (expected a \"-----BEGIN CERTIFICATE-----\" block)", p.display())
+            }
+            CertError::NoKey(p) => write!(f, "{}: no private key found (expected a \"-----BEGIN PRIVATE KEY-----\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)", p.display()),
+            CertError::EncryptedKey(p) => write!(
+                f,
+                "{}: the private key is encrypted; decrypt it first: openssl pkey -in {0} -out key-decrypted.pem",
+                p.display()
+            ),
+            CertError::Malformed(p, why) => write!(f, "{}: malformed PEM: {why}", p.display()),
+            CertError::KeyMismatch { cert, key } => {
+                write!(f, "the private key in {} does not match the certificate in {}", key.display(), cert.display())
+            }
+            CertError::UnusableKey(p, why) => write!(f, "{}: unusable private key: {why}", p.display()),
+            CertError::Generate(why) => write!(f, "cannot generate the certificate: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CertError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CertError::Read(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CertError> {
+    std::fs::read(path).map_err(|e| CertError::Read(path.to_path_buf(), e))
+}
+
+/// Every certificate in a PEM file (a bundle), in order.
+///
+/// # Errors
+/// [`CertError`] naming the file: unreadable, malformed, or no certificate in it.
+pub fn load_certs(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let path = path.as_ref();
+    let data = read(path)?;
+    parse_certs(&data).map_err(|e| match e {
+        None => CertError::NoCertificate(path.to_path_buf()),
+        Some(why) => CertError::Malformed(path.to_path_buf(), why),
+    })
+}
+
+/// Certificates from PEM text; `Err(None)` when there is none.
+fn parse_certs(data: &[u8]) -> Result<Vec<CertificateDer<'static>>, Option<String>> {
+    let mut certs = Vec::new();
+    for item in CertificateDer::pem_slice_iter(data) {
+        certs.push(item.map_err(|e| Some(pem_error(&e)))?);
+    }
+    if certs.is_empty() { Err(None) } else { Ok(certs) }
+}
+
+fn pem_error(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            format!("missing end marker {:?}", String::from_utf8_lossy(end_marker))
+        }
+        pem::Error::IllegalSectionStart { line } => format!("bad section start {:?}", String::from_utf8_lossy(line)),
+        pem::Error::Base64Decode(why) => format!("bad base64: {why}"),
+        other => other.to_string(),
+    }
+}
+
+/// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+///
+/// # Errors
+/// [`CertError`] naming the file: unreadable, encrypted, malformed, or no key in it.
+pub fn load_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>, CertError> {
+    let path = path.as_ref();
+    let data = read(path)?;
+    let text = String::from_utf8_lossy(&data);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(CertError::EncryptedKey(path.to_path_buf()));
+    }
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(&data) {
+        let (kind, der) = item.map_err(|e| CertError::Malformed(path.to_path_buf(), pem_error(&e)))?;
+        let key = match kind {
+            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der.into()),
+            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der.into()),
+            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der.into()),
+            _ => continue,
+        };
+        return Ok(key);
+    }
+    Err(CertError::NoKey(path.to_path_buf()))
+}
+
+/// A certificate chain and its key from two PEM files (which may be the same file),
+/// checked to belong together.
+///
+/// # Errors
+/// [`CertError`] naming the file and the problem, [`CertError::KeyMismatch`] included.
+pub fn load_identity(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> Result<Identity, CertError> {
+    let (cert_path, key_path) = (cert_path.as_ref(), key_path.as_ref());
+    let chain = load_certs(cert_path)?;
+    let key = load_private_key(key_path)?;
+    check_key_matches(&chain, &key, cert_path, key_path)?;
+    Ok(Identity { chain, key })
+}
+
+fn check_key_matches(
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(), CertError> {
+    let signing_key = provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| CertError::UnusableKey(key_path.to_path_buf(), e.to_string()))?;
+    let certified = rustls::sign::CertifiedKey::new(chain.to_vec(), signing_key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(_) => Err(CertError::KeyMismatch { cert: cert_path.to_path_buf(), key: key_path.to_path_buf() }),
+    }
+}
+
+/// A fresh self-signed certificate for `names` (DNS names or IP addresses) with an
+/// ECDSA P-256 key, valid from a minute ago for `days`; with its PEM texts.
+///
+/// # Errors
+/// [`CertError::Generate`] for a name rcgen rejects.
+pub fn self_signed(names: &[&str], days: u32) -> Result<GeneratedCert, CertError> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names.clone()).map_err(|e| CertError::Generate(e.to_string()))?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_else(|| "streamtool".into()));
+    params.distinguished_name = dn;
+    let now = time_now();
+    params.not_before = now - rcgen_duration(60);
+    params.not_after = now + rcgen_duration(i64::from(days) * 86_400);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| CertError::Generate(e.to_string()))?;
+    let cert = params.self_signed(&key).map_err(|e| CertError::Generate(e.to_string()))?;
+    Ok(GeneratedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_der: cert.der().clone(), key_der: key.serialize_der() })
+}
+
+/// A certificate made here, as PEM and DER.
+#[derive(Clone)]
+pub struct GeneratedCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The private key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// The certificate, DER.
+    pub cert_der: CertificateDer<'static>,
+    /// The private key, PKCS#8 DER.
+    pub key_der: Vec<u8>,
+}
+
+impl fmt::Debug for GeneratedCert {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedCert").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+    }
+}
+
+impl GeneratedCert {
+    /// The certificate and key as a TLS identity.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            chain: vec![self.cert_der.clone()],
+            key: PrivateKeyDer::Pkcs8(self.key_der.clone().into()),
+        }
+    }
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn rcgen_duration(seconds: i64) -> time::Duration {
+    time::Duration::seconds(seconds)
+}

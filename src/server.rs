@@ -1,0 +1,147 @@
+//! The accept loop: one task per connection, a connection limit, back-off on accept
+//! errors, and graceful shutdown (mini-redis's `server::run` shape, with tokio-util's
+//! `CancellationToken` and `TaskTracker`).
+//!
+//! The caller binds the listener (tests bind port 0) and owns the shutdown token:
+//!
+//! 1. `accept` is raced against shutdown; an accept error (EMFILE, ENFILE, ENOBUFS,
+//!    ECONNABORTED, ...) is logged and retried after a back-off that doubles from 5 ms to
+//!    1 s, so running out of descriptors slows the server down instead of ending it.
+//! 2. Each connection runs in its own task; its failure is the handler's to log and never
+//!    ends the server. Past the connection limit, new connections are closed at once (and
+//!    logged), as ncat's `--max-conns` does.
+//! 3. On shutdown the listener is closed first (new connections are refused), open
+//!    connections get the grace period to finish, and then each handler's
+//!    [`ConnectionContext::closing`] token fires; handlers race their I/O against it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::streams::Address;
+use crate::streams::listener::Listener;
+
+/// Limits of [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Open connections at most; more are closed on arrival.
+    pub max_connections: Option<usize>,
+    /// How long open connections may go on after shutdown starts.
+    pub grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { max_connections: None, grace: Duration::from_secs(10) }
+    }
+}
+
+/// What a connection handler is given besides the stream.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    /// The peer's address.
+    pub peer: Address,
+    /// Fires when the grace period after shutdown has run out: stop now.
+    pub closing: CancellationToken,
+}
+
+/// How a [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeSummary {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections closed on arrival because of the limit.
+    pub rejected: u64,
+    /// Connections still open when the grace period ran out.
+    pub cut_short: usize,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accepts connections until `shutdown` fires, running `handler` for each in its own task.
+pub async fn serve<L, H, F>(
+    mut listener: L,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+    handler: H,
+) -> ServeSummary
+where
+    L: Listener,
+    H: Fn(L::Stream, ConnectionContext) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let tracker = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut summary = ServeSummary { accepted: 0, rejected: 0, cut_short: 0 };
+    let mut backoff = BACKOFF_MIN;
+
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(connection) => {
+                backoff = BACKOFF_MIN;
+                connection
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in = ?backoff, "accept failed; backing off");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        if let Some(max) = options.max_connections
+            && open.load(Ordering::Acquire) >= max
+        {
+            summary.rejected += 1;
+            tracing::warn!(peer = %peer, max, "connection limit reached; closing the new connection");
+            drop(stream);
+            continue;
+        }
+        summary.accepted += 1;
+        open.fetch_add(1, Ordering::AcqRel);
+        let handler = Arc::clone(&handler);
+        let open = Arc::clone(&open);
+        let context = ConnectionContext { peer, closing: closing.clone() };
+        tracker.spawn(async move {
+            let _guard = OpenGuard(open);
+            handler(stream, context).await;
+        });
+    }
+
+    // Stop accepting: the listening sockets close here, so new connections are refused.
+    drop(listener);
+    tracker.close();
+    let open_now = open.load(Ordering::Acquire);
+    if open_now > 0 {
+        tracing::info!(open = open_now, grace = ?options.grace, "shutting down; letting open connections finish");
+    }
+    if tokio::time::timeout(options.grace, tracker.wait()).await.is_err() {
+        summary.cut_short = open.load(Ordering::Acquire);
+        tracing::warn!(open = summary.cut_short, "grace period over; closing the remaining connections");
+        closing.cancel();
+        tracker.wait().await;
+    }
+    summary
+}
+
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

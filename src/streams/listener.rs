@@ -1,0 +1,283 @@
+//! Listeners: TCP and UNIX sockets that accept connections (AnyIO's `SocketListener`,
+//! `MultiListener`, `create_tcp_listener`, `create_unix_listener`).
+//!
+//! One [`SocketListener`] may listen on several sockets at once (AnyIO's `MultiListener`):
+//! a bare port binds `127.0.0.1` and `::1` (DESIGN.md §4.5), and TCP and UNIX sockets can
+//! be merged. `accept` takes whichever connection comes first, in turn across sockets.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+
+use super::abc::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream};
+use super::attrs::{Address, AttributeValue, TypedAttributeProvider};
+use super::error::{Result, StreamError};
+use super::socket::{SocketFile, SocketStream, TcpStream, UnixStream};
+
+/// Something that accepts connections.
+pub trait Listener: Send + 'static {
+    /// What a connection gives.
+    type Stream: Send + 'static;
+
+    /// Waits for the next connection and returns it with the peer's address.
+    ///
+    /// # Errors
+    /// The OS error of `accept(2)`; the caller decides whether it is transient.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
+
+    /// The addresses listened on.
+    fn local_addresses(&self) -> Vec<Address>;
+}
+
+enum RawListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, SocketFile),
+}
+
+/// A connection accepted by a [`SocketListener`].
+#[derive(Debug)]
+pub enum Connection {
+    /// Over TCP.
+    Tcp(TcpStream),
+    /// Over a UNIX socket.
+    Unix(UnixStream),
+}
+
+/// Listens on one or more TCP and UNIX sockets.
+pub struct SocketListener {
+    sockets: Vec<RawListener>,
+    next: usize,
+}
+
+impl std::fmt::Debug for SocketListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketListener").field("addresses", &self.local_addresses()).finish()
+    }
+}
+
+fn bind_error(addr: impl std::fmt::Display, source: io::Error) -> StreamError {
+    StreamError::Bind { addr: addr.to_string(), source }
+}
+
+impl SocketListener {
+    /// Listens on `addr` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] naming the address.
+    pub async fn bind_tcp(addr: SocketAddr) -> Result<Self> {
+        let listener = bind_tcp_socket(addr).map_err(|e| bind_error(addr, e))?;
+        Ok(SocketListener { sockets: vec![RawListener::Tcp(listener)], next: 0 })
+    }
+
+    /// Listens on `port` on the loopback addresses, `127.0.0.1` and `::1`, with the same
+    /// port on both (port 0 picks one free on both). A machine without IPv6 gets IPv4 only.
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] if IPv4 loopback cannot be bound, or `::1` exists but the
+    /// port is taken there.
+    pub async fn bind_tcp_loopback(port: u16) -> Result<Self> {
+        // With port 0, the port the kernel picks for IPv4 may be taken on IPv6: retry a few times.
+        let mut last = None;
+        for _ in 0..8 {
+            let v4_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let v4 = bind_tcp_socket(v4_addr).map_err(|e| bind_error(v4_addr, e))?;
+            let chosen = v4.local_addr()?.port();
+            let v6_addr = SocketAddr::from((Ipv6Addr::LOCALHOST, chosen));
+            match bind_tcp_socket(v6_addr) {
+                Ok(v6) => {
+                    return Ok(SocketListener {
+                        sockets: vec![RawListener::Tcp(v4), RawListener::Tcp(v6)],
+                        next: 0,
+                    });
+                }
+                Err(e) if matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported) => {
+                    tracing::debug!(error = %e, "no IPv6 loopback; listening on IPv4 only");
+                    return Ok(SocketListener { sockets: vec![RawListener::Tcp(v4)], next: 0 });
+                }
+                Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+                Err(e) => return Err(bind_error(v6_addr, e)),
+            }
+        }
+        Err(bind_error(format!("[::1]:{port}"), last.unwrap_or_else(|| io::Error::other("no free port"))))
+    }
+
+    /// Listens on the UNIX socket `path`. A stale socket file left by a dead server is
+    /// replaced; a live one (something accepts on it) or a file that is not a socket is
+    /// an error. The socket file is removed when the listener is dropped.
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] naming the path.
+    pub async fn bind_unix(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let name = || format!("unix:{}", path.display());
+        let listener = match tokio::net::UnixListener::bind(path) {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                use std::os::unix::fs::FileTypeExt;
+                let is_socket = std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+                if !is_socket {
+                    return Err(bind_error(name(), io::Error::new(e.kind(), "the path exists and is not a socket")));
+                }
+                match tokio::net::UnixStream::connect(path).await {
+                    Ok(_) => {
+                        return Err(bind_error(name(), io::Error::new(e.kind(), "another server is listening there")));
+                    }
+                    Err(_) => {
+                        tracing::info!(path = %path.display(), "removing stale socket file");
+                        std::fs::remove_file(path).map_err(|e| bind_error(name(), e))?;
+                        tokio::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
+                    }
+                }
+            }
+            Err(e) => return Err(bind_error(name(), e)),
+        };
+        Ok(SocketListener {
+            sockets: vec![RawListener::Unix(listener, SocketFile(PathBuf::from(path)))],
+            next: 0,
+        })
+    }
+
+    /// Joins another listener's sockets to this one (AnyIO's `MultiListener`).
+    pub fn merge(mut self, other: SocketListener) -> Self {
+        self.sockets.extend(other.sockets);
+        self
+    }
+
+    /// The TCP port listened on (the first TCP socket's), if any.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.sockets.iter().find_map(|s| match s {
+            RawListener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            RawListener::Unix(..) => None,
+        })
+    }
+}
+
+fn bind_tcp_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => {
+            let s = tokio::net::TcpSocket::new_v6()?;
+            // `[::]:port` means IPv6 only; `0.0.0.0:port` is asked for separately.
+            socket2::SockRef::from(&s).set_only_v6(true)?;
+            s
+        }
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+impl Listener for SocketListener {
+    type Stream = Connection;
+
+    async fn accept(&mut self) -> io::Result<(Connection, Address)> {
+        std::future::poll_fn(|cx| {
+            let n = self.sockets.len();
+            for i in 0..n {
+                let index = (self.next + i) % n;
+                let polled = match &self.sockets[index] {
+                    RawListener::Tcp(l) => l.poll_accept(cx).map_ok(|(s, peer)| {
+                        // Relays write in large batches; Nagle only delays the last segment.
+                        let _ = s.set_nodelay(true);
+                        (Connection::Tcp(SocketStream::new(s)), Address::Inet(peer))
+                    }),
+                    RawListener::Unix(l, _) => l.poll_accept(cx).map_ok(|(s, peer)| {
+                        let peer = Address::Unix(peer.as_pathname().map(Path::to_path_buf));
+                        (Connection::Unix(SocketStream::new(s)), peer)
+                    }),
+                };
+                if let Poll::Ready(result) = polled {
+                    self.next = (index + 1) % n;
+                    return Poll::Ready(result);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn local_addresses(&self) -> Vec<Address> {
+        self.sockets
+            .iter()
+            .filter_map(|s| match s {
+                RawListener::Tcp(l) => l.local_addr().ok().map(Address::Inet),
+                RawListener::Unix(_, file) => Some(Address::Unix(Some(file.0.clone()))),
+            })
+            .collect()
+    }
+}
+
+macro_rules! each_connection {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            Connection::Tcp($s) => $body,
+            Connection::Unix($s) => $body,
+        }
+    };
+}
+
+impl AsyncResource for Connection {
+    async fn aclose(&mut self) -> Result<()> {
+        each_connection!(self, s => s.aclose().await)
+    }
+}
+
+impl TypedAttributeProvider for Connection {
+    fn provide(&self, name: &'static str) -> Option<Result<AttributeValue>> {
+        each_connection!(self, s => s.provide(name))
+    }
+}
+
+impl ByteReceiveStream for Connection {
+    async fn receive(&mut self, max_bytes: usize) -> Result<Bytes> {
+        each_connection!(self, s => s.receive(max_bytes).await)
+    }
+
+    async fn receive_into(&mut self, buf: &mut BytesMut, max_bytes: usize) -> Result<usize> {
+        each_connection!(self, s => s.receive_into(buf, max_bytes).await)
+    }
+}
+
+impl ByteSendStream for Connection {
+    async fn send(&mut self, data: Bytes) -> Result<()> {
+        each_connection!(self, s => s.send(data).await)
+    }
+}
+
+impl ByteStream for Connection {
+    async fn send_eof(&mut self) -> Result<()> {
+        each_connection!(self, s => s.send_eof().await)
+    }
+}
+
+impl tokio::io::AsyncRead for Connection {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Connection {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_shutdown(cx))
+    }
+}

@@ -1,0 +1,390 @@
+//! TLS settings for clients and servers, built into rustls configurations.
+//!
+//! Only TLS 1.2 and 1.3 exist here (rustls has nothing older). The crypto provider is
+//! `ring`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use super::verify::{Pin, PeerVerifier};
+use crate::streams::error::{Result, StreamError};
+
+/// The crypto provider used everywhere.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+impl TlsVersion {
+    fn rustls(self) -> &'static SupportedProtocolVersion {
+        match self {
+            TlsVersion::V1_2 => &rustls::version::TLS12,
+            TlsVersion::V1_3 => &rustls::version::TLS13,
+        }
+    }
+
+    /// From what rustls negotiated.
+    pub fn from_rustls(version: rustls::ProtocolVersion) -> Option<Self> {
+        match version {
+            rustls::ProtocolVersion::TLSv1_2 => Some(TlsVersion::V1_2),
+            rustls::ProtocolVersion::TLSv1_3 => Some(TlsVersion::V1_3),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    /// `TLSv1.2` / `TLSv1.3`, as AnyIO's `tls_version` and OpenSSL print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsVersion::V1_2 => "TLSv1.2",
+            TlsVersion::V1_3 => "TLSv1.3",
+        })
+    }
+}
+
+impl FromStr for TlsVersion {
+    type Err = String;
+
+    /// Accepts `1.2`, `TLS1.2`, `TLSv1.2`, `tls1_2`, `TLSv1_3` and the like.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase().replace('_', ".");
+        let bare = lower.strip_prefix("tlsv").or_else(|| lower.strip_prefix("tls")).unwrap_or(&lower);
+        match bare {
+            "1.2" | "12" => Ok(TlsVersion::V1_2),
+            "1.3" | "13" => Ok(TlsVersion::V1_3),
+            "1.0" | "1.1" | "1" | "10" | "11" => {
+                Err(format!("TLS version {s:?} is not supported: TLS 1.2 is the oldest streamtool speaks"))
+            }
+            _ => Err(format!("unknown TLS version {s:?} (expected 1.2 or 1.3)")),
+        }
+    }
+}
+
+/// The admitted range of versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    /// The oldest version offered or accepted.
+    pub min: TlsVersion,
+    /// The newest.
+    pub max: TlsVersion,
+}
+
+impl Default for VersionRange {
+    fn default() -> Self {
+        VersionRange { min: TlsVersion::V1_2, max: TlsVersion::V1_3 }
+    }
+}
+
+impl VersionRange {
+    fn versions(&self) -> Result<Vec<&'static SupportedProtocolVersion>> {
+        if self.min > self.max {
+            return Err(StreamError::TlsConfig(format!(
+                "the minimum TLS version ({}) is above the maximum ({})",
+                self.min, self.max
+            )));
+        }
+        Ok([TlsVersion::V1_2, TlsVersion::V1_3]
+            .into_iter()
+            .filter(|v| *v >= self.min && *v <= self.max)
+            .map(TlsVersion::rustls)
+            .collect())
+    }
+}
+
+/// Where TLS secrets are logged for Wireshark (NSS key log format).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyLog {
+    /// Nowhere.
+    Off,
+    /// The file named by `SSLKEYLOGFILE`, if that is set (as curl and browsers do).
+    #[default]
+    FromEnv,
+    /// This file (`--keylog`), created 0600 and appended to.
+    File(PathBuf),
+}
+
+/// Writes key log lines to a file.
+struct KeyLogWriter {
+    file: Mutex<File>,
+}
+
+impl fmt::Debug for KeyLogWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyLogWriter")
+    }
+}
+
+impl rustls::KeyLog for KeyLogWriter {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        if let Ok(mut file) = self.file.lock() {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl KeyLog {
+    fn build(&self) -> Result<Option<Arc<dyn rustls::KeyLog>>> {
+        match self {
+            KeyLog::Off => Ok(None),
+            KeyLog::FromEnv => match std::env::var_os("SSLKEYLOGFILE") {
+                Some(path) if !path.is_empty() => KeyLog::File(PathBuf::from(path)).build(),
+                _ => Ok(None),
+            },
+            KeyLog::File(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| StreamError::TlsConfig(format!("cannot open key log file {}: {e}", path.display())))?;
+                tracing::warn!(path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
+                Ok(Some(Arc::new(KeyLogWriter { file: Mutex::new(file) })))
+            }
+        }
+    }
+}
+
+/// Which certificates a client trusts.
+#[derive(Debug, Clone, Default)]
+pub enum Trust {
+    /// The system's store.
+    #[default]
+    System,
+    /// Exactly these (a `--ca` PEM bundle). A self-signed certificate listed here is also
+    /// trusted as itself when it is the server's certificate; see `docs/tls.md`.
+    Certificates(Vec<CertificateDer<'static>>),
+}
+
+/// A certificate chain with its private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// The leaf first, then intermediates.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity { chain: self.chain.clone(), key: self.key.clone_key() }
+    }
+}
+
+/// Settings of a TLS client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// The trusted certificates.
+    pub trust: Trust,
+    /// SHA-256 pins: the server's certificate or public key must match one. Without a
+    /// `--ca` (that is, with [`Trust::System`]), a matching pin is the whole verification.
+    pub pins: Vec<Pin>,
+    /// Skip verification altogether (`--insecure`).
+    pub insecure: bool,
+    /// ALPN protocols to offer, most preferred first.
+    pub alpn: Vec<Vec<u8>>,
+    /// Send SNI (the default); `--no-sni` turns it off.
+    pub no_sni: bool,
+    /// The version range.
+    pub versions: VersionRange,
+    /// A client certificate for servers that ask for one (mTLS).
+    pub identity: Option<Identity>,
+    /// Key logging.
+    pub keylog: KeyLog,
+}
+
+impl ClientOptions {
+    /// Builds the rustls configuration.
+    ///
+    /// # Errors
+    /// [`StreamError::TlsConfig`]: a bad version range, an unreadable key log file, a
+    /// client key that does not fit its certificate, no usable trusted certificate.
+    pub fn build(&self) -> Result<Arc<ClientConfig>> {
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&self.versions.versions()?)
+            .map_err(|e| StreamError::TlsConfig(e.to_string()))?;
+        let (roots, explicit) = match &self.trust {
+            Trust::System => (system_roots(), Vec::new()),
+            Trust::Certificates(certs) => {
+                let mut roots = RootCertStore::empty();
+                for cert in certs {
+                    // Certificates webpki cannot use as anchors (a self-signed leaf) may
+                    // still be trusted as exact matches; see `PeerVerifier`.
+                    if let Err(err) = roots.add(cert.clone()) {
+                        tracing::debug!(error = %err, "CA certificate not usable as a trust anchor");
+                    }
+                }
+                (roots, certs.clone())
+            }
+        };
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| StreamError::TlsConfig(e.to_string()))?,
+            )
+        };
+        let pins_only = !self.pins.is_empty() && matches!(self.trust, Trust::System);
+        if webpki.is_none() && explicit.is_empty() && !pins_only && !self.insecure {
+            return Err(StreamError::TlsConfig("no trusted certificate: the CA file or system store is empty".into()));
+        }
+        let verifier = PeerVerifier {
+            webpki,
+            explicit,
+            pins: self.pins.clone(),
+            pins_only,
+            insecure: self.insecure,
+            provider: Arc::clone(&provider),
+        };
+        let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
+        let mut config = match &self.identity {
+            None => builder.with_no_client_auth(),
+            Some(identity) => builder
+                .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+                .map_err(|e| StreamError::TlsConfig(format!("client certificate: {e}")))?,
+        };
+        config.alpn_protocols = self.alpn.clone();
+        config.enable_sni = !self.no_sni;
+        if let Some(keylog) = self.keylog.build()? {
+            config.key_log = keylog;
+        }
+        Ok(Arc::new(config))
+    }
+}
+
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::debug!(error = %err, "while loading the system's trusted certificates");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    tracing::debug!(added, ignored, "system trust store loaded");
+    roots
+}
+
+/// Whether and how a server asks clients for certificates.
+#[derive(Debug, Clone, Default)]
+pub enum ClientAuth {
+    /// Not asked for.
+    #[default]
+    None,
+    /// Asked for and verified against these CAs when given; clients without one get in.
+    Optional(Vec<CertificateDer<'static>>),
+    /// Required and verified against these CAs (`--require-client-cert`).
+    Required(Vec<CertificateDer<'static>>),
+}
+
+/// Settings of a TLS server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The server's certificate and key.
+    pub identity: Identity,
+    /// Client certificates.
+    pub client_auth: ClientAuth,
+    /// ALPN protocols accepted, in the server's order of preference.
+    pub alpn: Vec<Vec<u8>>,
+    /// The version range.
+    pub versions: VersionRange,
+    /// Key logging.
+    pub keylog: KeyLog,
+}
+
+impl ServerOptions {
+    /// Options with defaults for everything but the identity.
+    pub fn new(identity: Identity) -> Self {
+        ServerOptions {
+            identity,
+            client_auth: ClientAuth::None,
+            alpn: Vec::new(),
+            versions: VersionRange::default(),
+            keylog: KeyLog::FromEnv,
+        }
+    }
+
+    /// Builds the rustls configuration.
+    ///
+    /// # Errors
+    /// [`StreamError::TlsConfig`]: the key does not match the certificate, a bad version
+    /// range, an empty client CA list, an unreadable key log file.
+    pub fn build(&self) -> Result<Arc<ServerConfig>> {
+        let provider = provider();
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&self.versions.versions()?)
+            .map_err(|e| StreamError::TlsConfig(e.to_string()))?;
+        let builder = match &self.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            ClientAuth::Optional(cas) | ClientAuth::Required(cas) => {
+                let mut roots = RootCertStore::empty();
+                for ca in cas {
+                    roots.add(ca.clone()).map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?;
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+                let verifier = match self.client_auth {
+                    ClientAuth::Optional(_) => verifier.allow_unauthenticated(),
+                    _ => verifier,
+                };
+                builder.with_client_cert_verifier(
+                    verifier.build().map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?,
+                )
+            }
+        };
+        let mut config = builder
+            .with_single_cert(self.identity.chain.clone(), self.identity.key.clone_key())
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    StreamError::TlsConfig("the private key does not match the certificate".into())
+                }
+                other => StreamError::TlsConfig(format!("server certificate: {other}")),
+            })?;
+        config.alpn_protocols = self.alpn.clone();
+        if let Some(keylog) = self.keylog.build()? {
+            config.key_log = keylog;
+        }
+        Ok(Arc::new(config))
+    }
+}
+
+/// The name to verify the server's certificate against (and to send as SNI): an IP
+/// literal (with or without brackets) as an IP address, anything else as a DNS name
+/// converted with IDNA 2008 / UTS #46 (`faß.de` becomes `xn--fa-hia.de`, not `fass.de`).
+///
+/// # Errors
+/// [`StreamError::TlsConfig`] for a name that is neither.
+pub fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    let ascii = idna::domain_to_ascii(bare)
+        .map_err(|_| StreamError::TlsConfig(format!("{host:?} is not a valid host name")))?;
+    ServerName::try_from(ascii).map_err(|_| StreamError::TlsConfig(format!("{host:?} is not a valid host name")))
+}
