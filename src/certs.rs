@@ -44,9 +44,17 @@ impl fmt::Display for CertError {
         match self {
             CertError::Read(p, e) => write!(f, "{}: cannot read: {e}", p.display()),
             CertError::NoCertificate(p) => {
-                write!(f, "{}: no certificate found (expected a \"-----BEGIN CERTIFICATE-----\" block)", p.display())
+                write!(
+                    f,
+                    "{}: no certificate found (expected a \"-----BEGIN CERTIFICATE-----\" block)",
+                    p.display()
+                )
             }
-            CertError::NoKey(p) => write!(f, "{}: no private key found (expected a \"-----BEGIN PRIVATE KEY-----\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)", p.display()),
+            CertError::NoKey(p) => write!(
+                f,
+                "{}: no private key found (expected a \"-----BEGIN PRIVATE KEY-----\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)",
+                p.display()
+            ),
             CertError::EncryptedKey(p) => write!(
                 f,
                 "{}: the private key is encrypted; decrypt it first: openssl pkey -in {0} -out key-decrypted.pem",
@@ -54,7 +62,12 @@ impl fmt::Display for CertError {
             ),
             CertError::Malformed(p, why) => write!(f, "{}: malformed PEM: {why}", p.display()),
             CertError::KeyMismatch { cert, key } => {
-                write!(f, "the private key in {} does not match the certificate in {}", key.display(), cert.display())
+                write!(
+                    f,
+                    "the private key in {} does not match the certificate in {}",
+                    key.display(),
+                    cert.display()
+                )
             }
             CertError::UnusableKey(p, why) => write!(f, "{}: unusable private key: {why}", p.display()),
             CertError::Generate(why) => write!(f, "cannot generate the certificate: {why}"),
@@ -102,7 +115,9 @@ fn pem_error(e: &pem::Error) -> String {
         pem::Error::MissingSectionEnd { end_marker } => {
             format!("missing end marker {:?}", String::from_utf8_lossy(end_marker))
         }
-        pem::Error::IllegalSectionStart { line } => format!("bad section start {:?}", String::from_utf8_lossy(line)),
+        pem::Error::IllegalSectionStart { line } => {
+            format!("bad section start {:?}", String::from_utf8_lossy(line))
+        }
         pem::Error::Base64Decode(why) => format!("bad base64: {why}"),
         other => other.to_string(),
     }
@@ -169,16 +184,23 @@ fn check_key_matches(
 /// [`CertError::Generate`] for a name rcgen rejects.
 pub fn self_signed(names: &[&str], days: u32) -> Result<GeneratedCert, CertError> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = rcgen::CertificateParams::new(names.clone()).map_err(|e| CertError::Generate(e.to_string()))?;
+    let mut params =
+        rcgen::CertificateParams::new(names.clone()).map_err(|e| CertError::Generate(e.to_string()))?;
     let mut dn = rcgen::DistinguishedName::new();
     dn.push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_else(|| "streamtool".into()));
     params.distinguished_name = dn;
     let now = time_now();
     params.not_before = now - rcgen_duration(60);
     params.not_after = now + rcgen_duration(i64::from(days) * 86_400);
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| CertError::Generate(e.to_string()))?;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| CertError::Generate(e.to_string()))?;
     let cert = params.self_signed(&key).map_err(|e| CertError::Generate(e.to_string()))?;
-    Ok(GeneratedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_der: cert.der().clone(), key_der: key.serialize_der() })
+    Ok(GeneratedCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().clone(),
+        key_der: key.serialize_der(),
+    })
 }
 
 /// A certificate made here, as PEM and DER.

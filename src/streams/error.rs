@@ -219,7 +219,9 @@ pub async fn within<T>(
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     match limit {
-        Some(after) => tokio::time::timeout(after, fut).await.map_err(|_| StreamError::Timeout { phase, after })?,
+        Some(after) => {
+            tokio::time::timeout(after, fut).await.map_err(|_| StreamError::Timeout { phase, after })?
+        }
         None => fut.await,
     }
 }

@@ -119,27 +119,28 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for IoStream<T> {
 }
 
 /// A byte receive stream over a tokio `AsyncRead` (stdin, a child's stdout, a file).
+/// Closing it drops the reader, so that a pipe's writer sees it closed.
 #[derive(Debug)]
 pub struct IoReceiveStream<R> {
-    reader: R,
-    closed: bool,
+    /// `None` once closed.
+    reader: Option<R>,
 }
 
 impl<R> IoReceiveStream<R> {
     /// Wraps `reader`.
     pub fn new(reader: R) -> Self {
-        IoReceiveStream { reader, closed: false }
+        IoReceiveStream { reader: Some(reader) }
     }
 
-    /// Unwraps.
-    pub fn into_inner(self) -> R {
+    /// Unwraps; `None` if the stream was closed.
+    pub fn into_inner(self) -> Option<R> {
         self.reader
     }
 }
 
 impl<R: Send> AsyncResource for IoReceiveStream<R> {
     async fn aclose(&mut self) -> Result<()> {
-        self.closed = true;
+        self.reader = None;
         Ok(())
     }
 }
@@ -154,40 +155,38 @@ impl<R: AsyncRead + Unpin + Send> ByteReceiveStream for IoReceiveStream<R> {
     }
 
     async fn receive_into(&mut self, buf: &mut BytesMut, max_bytes: usize) -> Result<usize> {
-        if self.closed {
-            return Err(StreamError::Closed);
-        }
-        read_into(&mut self.reader, buf, max_bytes).await
+        let reader = self.reader.as_mut().ok_or(StreamError::Closed)?;
+        read_into(reader, buf, max_bytes).await
     }
 }
 
 /// A byte send stream over a tokio `AsyncWrite` (stdout, a child's stdin, a file).
-/// Closing it shuts the writer down, which is how its reader sees the end.
+/// Closing it shuts the writer down and drops it: a TCP half sends its FIN, a pipe's
+/// reader sees the end of its input, a file is flushed and closed.
 #[derive(Debug)]
 pub struct IoSendStream<W> {
-    writer: W,
-    closed: bool,
+    /// `None` once closed.
+    writer: Option<W>,
 }
 
 impl<W> IoSendStream<W> {
     /// Wraps `writer`.
     pub fn new(writer: W) -> Self {
-        IoSendStream { writer, closed: false }
+        IoSendStream { writer: Some(writer) }
     }
 
-    /// Unwraps.
-    pub fn into_inner(self) -> W {
+    /// Unwraps; `None` if the stream was closed.
+    pub fn into_inner(self) -> Option<W> {
         self.writer
     }
 }
 
 impl<W: AsyncWrite + Unpin + Send> AsyncResource for IoSendStream<W> {
     async fn aclose(&mut self) -> Result<()> {
-        if std::mem::replace(&mut self.closed, true) {
-            return Ok(());
+        match self.writer.take() {
+            Some(mut writer) => writer.shutdown().await.map_err(StreamError::from),
+            None => Ok(()),
         }
-        self.writer.shutdown().await?;
-        Ok(())
     }
 }
 
@@ -195,10 +194,8 @@ impl<W> TypedAttributeProvider for IoSendStream<W> {}
 
 impl<W: AsyncWrite + Unpin + Send> ByteSendStream for IoSendStream<W> {
     async fn send(&mut self, data: Bytes) -> Result<()> {
-        if self.closed {
-            return Err(StreamError::Closed);
-        }
-        self.writer.write_all(&data).await?;
+        let writer = self.writer.as_mut().ok_or(StreamError::Closed)?;
+        writer.write_all(&data).await?;
         Ok(())
     }
 }
@@ -321,7 +318,12 @@ impl<W: ByteSendStream + 'static> AsyncWrite for ByteStreamWriter<W> {
             return Poll::Ready(Ok(0));
         }
         self.start(WriteKind::Data(Bytes::copy_from_slice(buf)));
-        Poll::Ready(Ok(buf.len()))
+        // Most sends complete at once (room in the buffer); driving the send now keeps
+        // data from sitting in a future that a caller might drop without flushing.
+        match self.poll_in_flight(cx) {
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            _ => Poll::Ready(Ok(buf.len())),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

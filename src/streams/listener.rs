@@ -94,7 +94,9 @@ impl SocketListener {
                         next: 0,
                     });
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported) => {
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported) =>
+                {
                     tracing::debug!(error = %e, "no IPv6 loopback; listening on IPv4 only");
                     return Ok(SocketListener { sockets: vec![RawListener::Tcp(v4)], next: 0 });
                 }
@@ -118,13 +120,20 @@ impl SocketListener {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 use std::os::unix::fs::FileTypeExt;
-                let is_socket = std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+                let is_socket =
+                    std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
                 if !is_socket {
-                    return Err(bind_error(name(), io::Error::new(e.kind(), "the path exists and is not a socket")));
+                    return Err(bind_error(
+                        name(),
+                        io::Error::new(e.kind(), "the path exists and is not a socket"),
+                    ));
                 }
                 match tokio::net::UnixStream::connect(path).await {
                     Ok(_) => {
-                        return Err(bind_error(name(), io::Error::new(e.kind(), "another server is listening there")));
+                        return Err(bind_error(
+                            name(),
+                            io::Error::new(e.kind(), "another server is listening there"),
+                        ));
                     }
                     Err(_) => {
                         tracing::info!(path = %path.display(), "removing stale socket file");
@@ -277,7 +286,10 @@ impl tokio::io::AsyncWrite for Connection {
         each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_flush(cx))
     }
 
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
         each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_shutdown(cx))
     }
 }

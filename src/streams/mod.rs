@@ -43,10 +43,10 @@ pub use memory::{
     Capacity, MemoryObjectReceiveStream, MemoryObjectSendStream, MemoryObjectStreamStatistics,
     memory_object_stream,
 };
+pub use process::ChildStream;
 pub use socket::{
     ConnectOptions, FamilyPreference, SocketStream, TcpStream, UnixStream, connect_tcp, connect_unix,
 };
-pub use process::ChildStream;
 pub use stapled::{StapledByteStream, StapledObjectStream};
-pub use tls::{RaggedEofPolicy, TlsListener, TlsStream};
 pub use text::{TextConnectable, TextReceiveStream, TextSendStream, TextStream};
+pub use tls::{RaggedEofPolicy, TlsListener, TlsStream};

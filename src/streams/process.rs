@@ -34,7 +34,8 @@ impl ChildStream {
     pub fn spawn(program: &str, args: &[String]) -> Result<Self> {
         let mut command = Command::new(program);
         command.args(args);
-        let line = std::iter::once(program.to_string()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
+        let line =
+            std::iter::once(program.to_string()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
         Self::start(command, line)
     }
 
@@ -50,7 +51,8 @@ impl ChildStream {
 
     fn start(mut command: Command, line: String) -> Result<Self> {
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| StreamError::Spawn { command: line.clone(), source })?;
+        let mut child =
+            command.spawn().map_err(|source| StreamError::Spawn { command: line.clone(), source })?;
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         Ok(ChildStream {

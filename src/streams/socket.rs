@@ -99,8 +99,10 @@ impl TcpStream {
     /// [`StreamError::Closed`] if the stream was closed.
     pub fn into_split(
         self,
-    ) -> Result<(IoReceiveStream<tokio::net::tcp::OwnedReadHalf>, IoSendStream<tokio::net::tcp::OwnedWriteHalf>)>
-    {
+    ) -> Result<(
+        IoReceiveStream<tokio::net::tcp::OwnedReadHalf>,
+        IoSendStream<tokio::net::tcp::OwnedWriteHalf>,
+    )> {
         let (r, w) = self.into_inner()?.into_split();
         Ok((IoReceiveStream::new(r), IoSendStream::new(w)))
     }
@@ -271,7 +273,9 @@ pub struct ConnectOptions {
 pub async fn connect_tcp(host: &str, port: u16, options: ConnectOptions) -> Result<TcpStream> {
     let attempt = async {
         let addrs = interleave_families(resolve(host, port, options.family).await?);
-        race_connect(&addrs).await.map_err(|source| StreamError::Connect { target: host_port(host, port), source })
+        race_connect(&addrs)
+            .await
+            .map_err(|source| StreamError::Connect { target: host_port(host, port), source })
     };
     let io = match options.timeout {
         Some(limit) => tokio::time::timeout(limit, attempt)

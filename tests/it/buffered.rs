@@ -253,7 +253,11 @@ fn receive_until_returns_empty_frame_for_back_to_back_delimiters() {
         assert_eq!(buffered.receive_until(b"\r\n", 10).await.unwrap(), &b""[..]);
         assert_eq!(buffered.receive_until(b"\r\n", 10).await.unwrap(), &b""[..]);
         assert_eq!(buffered.receive_until(b"\r\n", 10).await.unwrap(), &b"x"[..]);
-        assert_eq!(buffered.receive_until(b"", 10).await.unwrap(), &b""[..], "empty delimiter matches at once");
+        assert_eq!(
+            buffered.receive_until(b"", 10).await.unwrap(),
+            &b""[..],
+            "empty delimiter matches at once"
+        );
     });
 }
 

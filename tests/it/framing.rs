@@ -37,7 +37,9 @@ fn max_frame_counts_payload_without_delimiter() {
 #[test]
 fn oversized_frame_detected_however_it_was_chunked() {
     run(async {
-        for chunks in [&[&b"abcdefgh\n"[..]][..], &[b"abc", b"defgh", b"\n"], &[b"a", b"b", b"c", b"d", b"e\n"]] {
+        for chunks in
+            [&[&b"abcdefgh\n"[..]][..], &[b"abc", b"defgh", b"\n"], &[b"a", b"b", b"c", b"d", b"e\n"]]
+        {
             let (frames, err) = frames_of(chunks, FrameConfig::lines(3)).await;
             assert!(frames.is_empty());
             assert!(matches!(err, Some(StreamError::OversizedFrame { .. })), "{chunks:?}: {err:?}");

@@ -97,8 +97,8 @@ fn stream_errors_survive_the_trip_through_io_error() {
         let (tx, rx) = memory_object_stream::<Bytes>(1);
         drop(rx);
         let mut writer = ByteStreamWriter::new(ObjectByteSendStream::new(tx));
-        writer.write_all(b"lost?").await.unwrap(); // accepted, sent in the background
-        let err = writer.flush().await.unwrap_err();
+        // The send is driven at once, so the failure surfaces on the write itself.
+        let err = writer.write_all(b"lost?").await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
         let inner = err.get_ref().and_then(|e| e.downcast_ref::<StreamError>());
         assert!(matches!(inner, Some(StreamError::Broken(_))), "{err:?}");

@@ -7,10 +7,15 @@
 mod support;
 
 mod buffered;
+mod certs;
 mod framing;
 mod io_interop;
 mod memory;
 mod props;
+mod server;
+mod sockets;
 mod stapled;
 mod stress;
 mod text;
+mod tls;
+mod tls_interop;

@@ -14,7 +14,8 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 
 /// Splits `data` at the given cut points (taken modulo the length, sorted, deduplicated).
 fn chunk(data: &[u8], cuts: &[usize]) -> Vec<Bytes> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| if data.is_empty() { 0 } else { c % data.len() }).collect();
+    let mut points: Vec<usize> =
+        cuts.iter().map(|c| if data.is_empty() { 0 } else { c % data.len() }).collect();
     points.push(0);
     points.push(data.len());
     points.sort_unstable();

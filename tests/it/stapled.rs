@@ -264,9 +264,11 @@ impl AsyncResource for Provides {
 
 #[test]
 fn stapled_attributes_are_the_union_and_the_receive_half_wins() {
-    let stapled = StapledObjectStream::new(Provides("socket.local_port", 1), Provides("socket.local_port", 2));
+    let stapled =
+        StapledObjectStream::new(Provides("socket.local_port", 1), Provides("socket.local_port", 2));
     assert_eq!(stapled.extra(attrs::socket::LOCAL_PORT).unwrap(), 2);
-    let stapled = StapledObjectStream::new(Provides("socket.remote_port", 1), Provides("socket.local_port", 2));
+    let stapled =
+        StapledObjectStream::new(Provides("socket.remote_port", 1), Provides("socket.local_port", 2));
     assert_eq!(stapled.extra(attrs::socket::REMOTE_PORT).unwrap(), 1);
     assert_eq!(stapled.extra(attrs::socket::LOCAL_PORT).unwrap(), 2);
     assert!(matches!(stapled.extra(attrs::socket::FAMILY), Err(StreamError::AttributeNotFound(_))));

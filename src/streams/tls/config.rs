@@ -16,7 +16,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use super::verify::{Pin, PeerVerifier};
+use super::verify::{PeerVerifier, Pin};
 use crate::streams::error::{Result, StreamError};
 
 /// The crypto provider used everywhere.
@@ -162,7 +162,9 @@ impl KeyLog {
                     .append(true)
                     .mode(0o600)
                     .open(path)
-                    .map_err(|e| StreamError::TlsConfig(format!("cannot open key log file {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        StreamError::TlsConfig(format!("cannot open key log file {}: {e}", path.display()))
+                    })?;
                 tracing::warn!(path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
                 Ok(Some(Arc::new(KeyLogWriter { file: Mutex::new(file) })))
             }
@@ -254,7 +256,9 @@ impl ClientOptions {
         };
         let pins_only = !self.pins.is_empty() && matches!(self.trust, Trust::System);
         if webpki.is_none() && explicit.is_empty() && !pins_only && !self.insecure {
-            return Err(StreamError::TlsConfig("no trusted certificate: the CA file or system store is empty".into()));
+            return Err(StreamError::TlsConfig(
+                "no trusted certificate: the CA file or system store is empty".into(),
+            ));
         }
         let verifier = PeerVerifier {
             webpki,
@@ -347,7 +351,8 @@ impl ServerOptions {
                 for ca in cas {
                     roots.add(ca.clone()).map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
                 let verifier = match self.client_auth {
                     ClientAuth::Optional(_) => verifier.allow_unauthenticated(),
                     _ => verifier,
@@ -386,5 +391,6 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>> {
     }
     let ascii = idna::domain_to_ascii(bare)
         .map_err(|_| StreamError::TlsConfig(format!("{host:?} is not a valid host name")))?;
-    ServerName::try_from(ascii).map_err(|_| StreamError::TlsConfig(format!("{host:?} is not a valid host name")))
+    ServerName::try_from(ascii)
+        .map_err(|_| StreamError::TlsConfig(format!("{host:?} is not a valid host name")))
 }

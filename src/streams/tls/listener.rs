@@ -72,7 +72,12 @@ where
     }
 
     /// Serves until `shutdown` fires: for each connection, the handshake, then `handler`.
-    pub async fn serve<H, F>(self, options: ServeOptions, shutdown: CancellationToken, handler: H) -> ServeSummary
+    pub async fn serve<H, F>(
+        self,
+        options: ServeOptions,
+        shutdown: CancellationToken,
+        handler: H,
+    ) -> ServeSummary
     where
         H: Fn(TlsStream<L::Stream>, ConnectionContext) -> F + Send + Sync + 'static,
         F: std::future::Future<Output = ()> + Send + 'static,

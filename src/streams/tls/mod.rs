@@ -43,8 +43,8 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use config::{
-    ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex, provider,
-    server_name,
+    ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
+    provider, server_name,
 };
 pub use listener::{HandshakeErrorHook, TlsListener};
 pub use verify::{Pin, sha256};
@@ -98,7 +98,8 @@ pub mod attributes {
     /// Whether this is the server side.
     pub const SERVER_SIDE: TypedAttribute<bool> = TypedAttribute::new("tls.server_side");
     /// The ragged-EOF policy (AnyIO's `standard_compatible`).
-    pub const RAGGED_EOF_POLICY: TypedAttribute<RaggedEofPolicy> = TypedAttribute::new("tls.ragged_eof_policy");
+    pub const RAGGED_EOF_POLICY: TypedAttribute<RaggedEofPolicy> =
+        TypedAttribute::new("tls.ragged_eof_policy");
     /// RFC 9266 `tls-exporter` channel binding (32 bytes). rustls has no `tls-unique`.
     pub const CHANNEL_BINDING: TypedAttribute<Vec<u8>> = TypedAttribute::new("tls.channel_binding");
 }
@@ -125,11 +126,17 @@ impl<IO> std::fmt::Debug for TlsStream<IO> {
     }
 }
 
+/// The transport ended without close_notify: a clean FIN, or a reset.
+fn is_ragged(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset)
+        && err.get_ref().is_none_or(|inner| inner.downcast_ref::<rustls::Error>().is_none())
+}
+
 fn handshake_error(err: io::Error, policy: RaggedEofPolicy) -> StreamError {
     let rustls_error = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).cloned();
     match rustls_error {
         Some(source) => StreamError::Tls { peer: None, source: Box::new(source) },
-        None if err.kind() == io::ErrorKind::UnexpectedEof => match policy {
+        None if is_ragged(&err) => match policy {
             RaggedEofPolicy::Strict => StreamError::broken(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the peer closed the connection during the TLS handshake",
@@ -166,7 +173,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
     /// # Errors
     /// As [`TlsStream::connect`].
     pub async fn accept(io: IO, config: Arc<ServerConfig>, policy: RaggedEofPolicy) -> Result<Self> {
-        let stream = tokio_rustls::TlsAcceptor::from(config).accept(io).await.map_err(|e| handshake_error(e, policy))?;
+        let stream = tokio_rustls::TlsAcceptor::from(config)
+            .accept(io)
+            .await
+            .map_err(|e| handshake_error(e, policy))?;
         Ok(Self::new(tokio_rustls::TlsStream::Server(stream), policy))
     }
 
@@ -193,6 +203,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
 
     /// One read; `Ok(0)` is the peer's end (after policy), errors mapped.
     async fn read_some(&mut self, buf: &mut BytesMut, max_bytes: usize) -> Result<usize> {
+        self.inner()?;
         if self.truncated {
             return Err(StreamError::Truncated);
         }
@@ -208,13 +219,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
                 Ok(0)
             }
             Ok(n) => Ok(n),
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => match policy {
+            // A reset is a ragged end too: a peer that closes with unread data (a TLS 1.3
+            // session ticket it never read, say) makes its kernel send RST instead of FIN.
+            Err(err) if is_ragged(&err) => match policy {
                 RaggedEofPolicy::Strict => {
                     self.truncated = true;
                     Err(StreamError::Truncated)
                 }
                 RaggedEofPolicy::Warn => {
-                    tracing::warn!("the TLS peer closed the connection without close_notify; the data may be truncated");
+                    tracing::warn!(
+                        "the TLS peer closed the connection without close_notify; the data may be truncated"
+                    );
                     self.peer_eof = true;
                     Ok(0)
                 }
@@ -253,7 +268,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
 
     /// The peer's certificate chain, leaf first.
     pub fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
-        self.common().and_then(|c| c.peer_certificates()).map(<[CertificateDer<'static>]>::to_vec).unwrap_or_default()
+        self.common()
+            .and_then(|c| c.peer_certificates())
+            .map(<[CertificateDer<'static>]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Whether this is the server side.
@@ -274,8 +292,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
         let mut out = vec![0u8; 32];
         let label = b"EXPORTER-Channel-Binding";
         let done = match self.inner.as_ref()? {
-            tokio_rustls::TlsStream::Client(s) => s.get_ref().1.export_keying_material(&mut out, label, None).is_ok(),
-            tokio_rustls::TlsStream::Server(s) => s.get_ref().1.export_keying_material(&mut out, label, None).is_ok(),
+            tokio_rustls::TlsStream::Client(s) => {
+                s.get_ref().1.export_keying_material(&mut out, label, None).is_ok()
+            }
+            tokio_rustls::TlsStream::Server(s) => {
+                s.get_ref().1.export_keying_material(&mut out, label, None).is_ok()
+            }
         };
         done.then_some(out)
     }
@@ -343,7 +365,9 @@ where
             ),
             n if n == a::SERVER_SIDE.name() => answer(a::SERVER_SIDE, self.is_server()),
             n if n == a::RAGGED_EOF_POLICY.name() => answer(a::RAGGED_EOF_POLICY, self.policy),
-            n if n == a::CHANNEL_BINDING.name() => self.channel_binding().and_then(|c| answer(a::CHANNEL_BINDING, c)),
+            n if n == a::CHANNEL_BINDING.name() => {
+                self.channel_binding().and_then(|c| answer(a::CHANNEL_BINDING, c))
+            }
             _ => self.get_ref().and_then(|io| io.provide(name)),
         }
     }

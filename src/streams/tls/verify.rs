@@ -44,7 +44,8 @@ impl Pin {
     /// # Errors
     /// A message if `der` is not a certificate.
     pub fn of_public_key(der: &[u8]) -> Result<Pin, String> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
         Ok(Pin(sha256(cert.tbs_certificate.subject_pki.raw)))
     }
 
@@ -93,9 +94,12 @@ impl FromStr for Pin {
             .ok_or_else(|| format!("pin {s:?} must start with sha256: (e.g. sha256:3f2a…, 64 hex digits)"))?;
         let hex_digits: String = value.chars().filter(|c| *c != ':').collect();
         let bytes = if hex_digits.len() == 64 && hex_digits.chars().all(|c| c.is_ascii_hexdigit()) {
-            (0..32).map(|i| u8::from_str_radix(&hex_digits[2 * i..2 * i + 2], 16).expect("hex digit")).collect()
+            (0..32)
+                .map(|i| u8::from_str_radix(&hex_digits[2 * i..2 * i + 2], 16).expect("hex digit"))
+                .collect()
         } else {
-            base64_decode(value).ok_or_else(|| format!("pin {s:?}: expected 64 hex digits or base64 of 32 bytes"))?
+            base64_decode(value)
+                .ok_or_else(|| format!("pin {s:?}: expected 64 hex digits or base64 of 32 bytes"))?
         };
         let digest: [u8; 32] =
             bytes.try_into().map_err(|_| format!("pin {s:?}: a SHA-256 digest has 32 bytes"))?;
@@ -162,7 +166,9 @@ impl ServerCertVerifier for PeerVerifier {
             }
         }
         let webpki_result = match &self.webpki {
-            Some(webpki) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            Some(webpki) => {
+                webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
             None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
         };
         match webpki_result {
@@ -200,11 +206,16 @@ impl ServerCertVerifier for PeerVerifier {
 }
 
 /// Validity and host name of an explicitly trusted certificate.
-fn check_explicit(der: &CertificateDer<'_>, server_name: &ServerName<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+fn check_explicit(
+    der: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
     use x509_parser::extensions::GeneralName;
 
     let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| bad(CertificateError::BadEncoding))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|_| bad(CertificateError::BadEncoding))?;
     let now_secs = now.as_secs() as i64;
     let validity = cert.validity();
     if now_secs < validity.not_before.timestamp() {
@@ -230,7 +241,10 @@ fn check_explicit(der: &CertificateDer<'_>, server_name: &ServerName<'_>, now: U
                 })
                 .collect();
             if sans.is_empty() {
-                cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).any(|cn| dns_matches(cn, name))
+                cert.subject()
+                    .iter_common_name()
+                    .filter_map(|cn| cn.as_str().ok())
+                    .any(|cn| dns_matches(cn, name))
             } else {
                 dns.iter().any(|pattern| dns_matches(pattern, name))
             }
