@@ -62,6 +62,8 @@ pub struct ServeSummary {
 
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long handlers get to stop once `closing` fires.
+const FORCED_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Accepts connections until `shutdown` fires, running `handler` for each in its own task.
 pub async fn serve<L, H, F>(
@@ -133,7 +135,11 @@ where
         summary.cut_short = open.load(Ordering::Acquire);
         tracing::warn!(open = summary.cut_short, "grace period over; closing the remaining connections");
         closing.cancel();
-        tracker.wait().await;
+        // Handlers race their I/O against `closing`; one that does not is left behind
+        // rather than holding the shutdown forever.
+        if tokio::time::timeout(FORCED_CLOSE_WAIT, tracker.wait()).await.is_err() {
+            tracing::error!("a connection handler ignored the shutdown; leaving it behind");
+        }
     }
     summary
 }

@@ -7,9 +7,22 @@
 //! | `ObjectReceiveStream[T]` / `ObjectSendStream[T]` / `ObjectStream[T]` | [`ObjectReceiveStream`] / [`ObjectSendStream`] / [`ObjectStream`] |
 //!
 //! Methods take `&mut self`: two tasks cannot receive (or send) on one stream at the
-//! same time, which AnyIO reports at run time as `BusyResourceError` and Rust rejects at
-//! compile time. Every future returned here is `Send`, so streams can move between the
-//! tasks of a multi-threaded runtime.
+//! same time, which AnyIO reports at run time as `BusyResourceError` (scenarios 81-82) and
+//! Rust rejects at compile time. Every future returned here is `Send`, so streams can move
+//! between the tasks of a multi-threaded runtime.
+//!
+//! ```compile_fail,E0499
+//! # async fn busy(mut stream: streamtool::streams::MemoryByteStream) {
+//! use streamtool::streams::ByteReceiveStream;
+//! // Two receives in flight on one stream: error[E0499], the stream is borrowed twice.
+//! let first = stream.receive(10);
+//! let second = stream.receive(10);
+//! let _ = futures_util::future::join(first, second).await;
+//! # }
+//! ```
+//!
+//! Full-duplex use goes through halves that each own one direction (a stapled stream's
+//! fields, `TcpStream::into_split`).
 //!
 //! Byte data travels as [`Bytes`]: a relay reads into one reusable `BytesMut`, freezes the
 //! filled part and sends it, and the allocation comes back when the sender is done with it.

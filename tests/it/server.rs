@@ -47,14 +47,9 @@ async fn receive_all<S: ByteReceiveStream>(stream: &mut S) -> Result<Vec<u8>> {
 
 /// Echoes until the client's EOF, then closes.
 async fn echo(mut stream: Connection, _ctx: ConnectionContext) {
-    loop {
-        match stream.receive(DEFAULT_MAX_BYTES).await {
-            Ok(chunk) => {
-                if stream.send(chunk).await.is_err() {
-                    break;
-                }
-            }
-            Err(_) => break,
+    while let Ok(chunk) = stream.receive(DEFAULT_MAX_BYTES).await {
+        if stream.send(chunk).await.is_err() {
+            break;
         }
     }
     let _ = stream.aclose().await;

@@ -428,7 +428,7 @@ fn bind_tcp_loopback_listens_on_ipv4_and_ipv6_with_one_port() {
         client.aclose().await.unwrap();
 
         if !ipv6_loopback_available() {
-            println!("note: ::1 cannot be bound on this machine; skipping the IPv6 half");
+            eprintln!("note: ::1 cannot be bound on this machine; skipping the IPv6 half");
             return;
         }
         let v6 = Address::Inet(std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));

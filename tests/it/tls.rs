@@ -813,3 +813,16 @@ fn a_key_that_does_not_match_its_certificate_is_refused() {
     let err = ServerOptions::new(mismatched).build().unwrap_err();
     assert_eq!(err.to_string(), "invalid TLS configuration: the private key does not match the certificate");
 }
+
+#[test]
+fn no_sni_sends_no_server_name_but_still_verifies_the_host() {
+    run(async {
+        let pki = TestPki::new(&["localhost"]);
+        let mut options = pki.client_options();
+        options.no_sni = true;
+        let (_client, server) = memory_pair(&options, &pki.server_options(), "localhost").await.unwrap();
+        assert_eq!(server.server_name(), None);
+        let err = memory_pair(&options, &pki.server_options(), "example.com").await.unwrap_err();
+        assert!(is_verification_error(&err), "{err:?}");
+    });
+}
