@@ -14,5 +14,8 @@
 //! `docs/architecture.md` has the module map.
 
 pub mod certs;
+pub mod endpoint;
+pub mod relay;
 pub mod server;
 pub mod streams;
+pub mod values;

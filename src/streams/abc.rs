@@ -176,3 +176,31 @@ pub trait ObjectStreamConnectable<T: Send>: Send + Sync {
     /// The transport's or the layer's connect errors.
     fn connect(&self) -> impl Future<Output = Result<Self::Stream>> + Send;
 }
+
+// A borrowed stream is a stream: layers and relays can work on `&mut S` while the caller
+// keeps the stream (to close it gracefully afterwards, for instance).
+impl<T: AsyncResource + ?Sized> AsyncResource for &mut T {
+    fn aclose(&mut self) -> impl Future<Output = Result<()>> + Send {
+        (**self).aclose()
+    }
+}
+
+impl<T: ByteReceiveStream + ?Sized> ByteReceiveStream for &mut T {
+    fn receive(&mut self, max_bytes: usize) -> impl Future<Output = Result<Bytes>> + Send {
+        (**self).receive(max_bytes)
+    }
+
+    fn receive_into(
+        &mut self,
+        buf: &mut BytesMut,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<usize>> + Send {
+        (**self).receive_into(buf, max_bytes)
+    }
+}
+
+impl<T: ByteSendStream + ?Sized> ByteSendStream for &mut T {
+    fn send(&mut self, data: Bytes) -> impl Future<Output = Result<()>> + Send {
+        (**self).send(data)
+    }
+}

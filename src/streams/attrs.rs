@@ -149,3 +149,9 @@ pub mod socket {
     /// The peer's port (IP sockets only).
     pub const REMOTE_PORT: TypedAttribute<u16> = TypedAttribute::new("socket.remote_port");
 }
+
+impl<T: TypedAttributeProvider + ?Sized> TypedAttributeProvider for &mut T {
+    fn provide(&self, name: &'static str) -> Option<Result<AttributeValue>> {
+        (**self).provide(name)
+    }
+}

@@ -269,8 +269,14 @@ impl StreamError {
 
 impl From<io::Error> for StreamError {
     /// Transport failures are [`StreamError::Broken`], with the OS error as the cause
-    /// (AnyIO turns `OSError` into `BrokenResourceError` the same way).
+    /// (AnyIO turns `OSError` into `BrokenResourceError` the same way). An `io::Error`
+    /// that carries a [`StreamError`] (from the `AsyncRead`/`AsyncWrite` adapters) gives it
+    /// back unchanged.
     fn from(err: io::Error) -> Self {
+        if err.get_ref().is_some_and(|inner| inner.is::<StreamError>()) {
+            let inner = err.into_inner().expect("checked above");
+            return *inner.downcast::<StreamError>().expect("checked above");
+        }
         StreamError::Broken(Some(Box::new(err)))
     }
 }

@@ -196,6 +196,8 @@ impl<W: AsyncWrite + Unpin + Send> ByteSendStream for IoSendStream<W> {
     async fn send(&mut self, data: Bytes) -> Result<()> {
         let writer = self.writer.as_mut().ok_or(StreamError::Closed)?;
         writer.write_all(&data).await?;
+        // Buffering writers (stdout, a TLS stream's records) must not sit on the data.
+        writer.flush().await?;
         Ok(())
     }
 }

@@ -89,6 +89,12 @@ impl ChildStream {
         Ok(status)
     }
 
+    /// Takes the child apart for a full-duplex relay: the process (to wait for), its stdin
+    /// as a send stream (closing it is the child's EOF) and its stdout as a receive stream.
+    pub fn into_parts(self) -> (Child, IoSendStream<ChildStdin>, IoReceiveStream<ChildStdout>) {
+        (self.child, self.stdin, self.stdout)
+    }
+
     /// The exit status, once the child has been reaped.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.status

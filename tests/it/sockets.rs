@@ -147,7 +147,7 @@ fn receiving_until_end_of_stream_yields_each_chunk_then_stops() {
     });
 }
 
-// scenarios 81 and 82, adapted. AnyIO raises BusyResourceError when two tasks send (81)
+// scenario 81 and scenario 82, adapted. AnyIO raises BusyResourceError when two tasks send (81)
 // or receive (82) on one socket stream at once. Here `send` and `receive` take
 // `&mut self`, so two tasks cannot use one `TcpStream` concurrently: such code does not
 // compile (a `compile_fail` doctest would pin that, but doctests live in src/). The

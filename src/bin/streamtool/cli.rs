@@ -1,16 +1,26 @@
 //! The command line, as clap derive types. Doc comments are the help text; parsing only
 //! validates, it never touches the network or the file system.
 
-use clap::{ArgAction, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use streamtool::endpoint::{ConnectAddress, ListenAddress};
+use streamtool::streams::encoding::{ErrorMode, TextEncoding};
+use streamtool::streams::framing::Oversize;
+use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
+use streamtool::values::{parse_delimiter, parse_duration, parse_size};
 
 use crate::exit_codes::EXIT_CODES_HELP;
 
 /// Byte streams for the shell: TCP, UNIX and TLS connections, relays and test
-/// certificates, with safe defaults.
+/// certificates, with safe defaults (verification on, truncation detected, half-close
+/// honoured).
 #[derive(Debug, Parser)]
 #[command(name = "streamtool", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// More log output on stderr (-v: info, -vv: debug, -vvv: trace). RUST_LOG overrides.
+    /// More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace).
+    /// RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -18,13 +28,308 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Machine-readable events on stderr, one JSON object per line.
+    #[arg(long, value_name = "FORMAT", global = true)]
+    pub events: Option<EventFormat>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// The subcommands. `serve`, `connect`, `pipe` and `gen-cert` arrive with their issues.
+/// Formats of `--events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventFormat {
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Listen for connections (TCP or UNIX, plain or TLS) and relay stdio, echo, run a
+    /// command per connection, or broker between clients.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+    /// Connect to a server (plain or TLS): stdin to the peer, the peer to stdout.
+    #[command(after_help = CONNECT_EXAMPLES)]
+    Connect(ConnectArgs),
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  streamtool serve 8080                          # one client, relayed to stdin/stdout (like nc -l)
+  streamtool serve -k --echo 7000                # an echo server for many clients
+  streamtool serve --tls 8443                    # TLS with a fresh certificate; prints its --pin
+  streamtool serve --tls --cert cert.pem --key key.pem --sh-exec 'tr a-z A-Z' 8443
+  streamtool serve --broker --delimiter '\\n' 9000  # a line-based chat between clients
+
+Exit codes: see `streamtool --help`.";
+
+const CONNECT_EXAMPLES: &str = "\
+Examples:
+  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | streamtool connect example.com:80
+  streamtool connect --tls --ca cert.pem localhost:8443
+  streamtool connect --tls --pin sha256:3f2a... localhost:8443
+  streamtool connect -z --tls --show-cert example.com:443   # handshake, show the certificate, exit
+  streamtool connect --delimiter '\\r\\n' --max-frame 64KiB --encoding latin1 legacy:7000
+
+Exit codes: see `streamtool --help`.";
+
+/// TLS settings shared by `serve`, `connect` and `pipe` endpoints.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// Use TLS.
+    #[arg(long, alias = "ssl")]
+    pub tls: bool,
+
+    /// Certificate chain to present, PEM (the server's; for `connect`, a client
+    /// certificate for mTLS). Implies --tls.
+    #[arg(long, value_name = "FILE", alias = "ssl-cert")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file.
+    #[arg(long, value_name = "FILE", alias = "ssl-key", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Trust only these CA certificates (PEM bundle) instead of the system store. A
+    /// self-signed certificate listed here is trusted as itself. Implies --tls.
+    #[arg(long, value_name = "FILE", visible_alias = "cacert", alias = "ssl-trustfile")]
+    pub ca: Option<PathBuf>,
+
+    /// Accept the peer only if its certificate or public key has this SHA-256 pin
+    /// (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls.
+    #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin)]
+    pub pin: Vec<Pin>,
+
+    /// Server name to send (SNI) and to verify; default: the host connected to.
+    #[arg(long, value_name = "NAME", alias = "ssl-servername", conflicts_with = "no_sni")]
+    pub sni: Option<String>,
+
+    /// Send no SNI (the certificate is still verified against the host).
+    #[arg(long)]
+    pub no_sni: bool,
+
+    /// ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', alias = "ssl-alpn")]
+    pub alpn: Vec<String>,
+
+    /// Oldest TLS version to accept: 1.2 or 1.3.
+    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    pub tls_min: Option<TlsVersion>,
+
+    /// Newest TLS version to offer: 1.2 or 1.3.
+    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    pub tls_max: Option<TlsVersion>,
+
+    /// What a close without TLS close_notify means: strict (an error, exit 5), warn, or
+    /// ignore.
+    #[arg(long, value_name = "POLICY", default_value = "strict", value_parser = parse_ragged)]
+    pub ragged_eof: RaggedEofPolicy,
+
+    /// Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set).
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// Whether any option asks for TLS.
+    pub fn enabled(&self) -> bool {
+        self.tls || self.cert.is_some() || self.ca.is_some() || !self.pin.is_empty()
+    }
+}
+
+/// Framing and text settings shared by `serve`, `connect` and `pipe` endpoints.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Framing and text")]
+pub struct ShapeArgs {
+    /// Split incoming data into frames ending in D (escapes: \n, \r\n, \0, \xNN).
+    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
+    pub delimiter: Option<Vec<u8>>,
+
+    /// Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", requires = "delimiter")]
+    pub max_frame: usize,
+
+    /// What to do with a longer frame: error (exit 7) or skip it.
+    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize)]
+    pub on_oversize: Oversize,
+
+    /// The peer's text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...);
+    /// the terminal side is UTF-8.
+    #[arg(long, value_name = "NAME", value_parser = parse_encoding)]
+    pub encoding: Option<TextEncoding>,
+
+    /// Check the peer's text (UTF-8 unless --encoding says otherwise): strict (invalid
+    /// text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and
+    /// ? for characters the peer's encoding lacks).
+    #[arg(long, value_name = "MODE", value_parser = parse_error_mode)]
+    pub decode_errors: Option<ErrorMode>,
+
+    /// Turn LF into CRLF in what is sent to the peer.
+    #[arg(long, short = 'C')]
+    pub crlf: bool,
+}
+
+/// Timeouts and address families shared by `serve`, `connect` and `pipe`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Timeouts and addresses")]
+pub struct NetArgs {
+    /// Give up connecting after this long (e.g. 500ms, 5s, 2m).
+    #[arg(short = 'w', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Close a connection after this long with no data in either direction (exit 6).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Limit for the TLS handshake.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub handshake_timeout: Duration,
+
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+/// `streamtool connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Where to connect: HOST:PORT, [IPv6]:PORT or unix:PATH.
+    #[arg(value_name = "ADDR")]
+    pub addr: ConnectAddress,
+
+    /// Skip certificate verification (a warning is printed). Implies --tls.
+    #[arg(short = 'k', long, alias = "ssl-insecure")]
+    pub insecure: bool,
+
+    /// Keep the connection open for writing when stdin ends (no half-close).
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Keep sending stdin after the peer ended its side (for peers that half-close).
+    #[arg(long)]
+    pub keep_sending: bool,
+
+    /// Only send: what the peer sends is read and discarded.
+    #[arg(long, conflicts_with = "recv_only")]
+    pub send_only: bool,
+
+    /// Only receive: stdin is not read, and the sending side is closed at once.
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// Connect (and handshake, with TLS), report, and close.
+    #[arg(short = 'z', long = "zero-io")]
+    pub zero_io: bool,
+
+    /// Print the TLS version, cipher, ALPN and the peer's certificates to stderr.
+    #[arg(long)]
+    pub show_cert: bool,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// What `serve` does with each connection.
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+#[command(next_help_heading = "Mode (default: relay stdin/stdout)")]
+pub struct ModeArgs {
+    /// Send back what each client sends.
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout.
+    #[arg(long, short = 'e', value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Run `sh -c CMD` per connection, wired to its stdin/stdout.
+    #[arg(long, short = 'c', value_name = "CMD")]
+    pub sh_exec: Option<String>,
+
+    /// Pass every client's data (whole frames with --delimiter) to every other client.
+    #[arg(long)]
+    pub broker: bool,
+
+    /// Read and drop everything.
+    #[arg(long)]
+    pub discard: bool,
+}
+
+/// `streamtool serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen: PORT (loopback only), HOST:PORT, [IPv6]:PORT, 0.0.0.0:PORT or
+    /// unix:PATH. Default: a free port on loopback, printed on stderr.
+    #[arg(value_name = "ADDR", default_value = "0")]
+    pub addr: ListenAddress,
+
+    /// Serve many clients at once instead of exiting after the first (stdin goes to all).
+    #[arg(short = 'k', long)]
+    pub keep_open: bool,
+
+    #[command(flatten)]
+    pub mode: ModeArgs,
+
+    /// At most N connections at once; more are closed on arrival.
+    #[arg(long, value_name = "N", alias = "max-conns")]
+    pub max_conns: Option<usize>,
+
+    /// Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Refuse clients without a valid certificate. Needs --client-ca.
+    #[arg(long, requires = "client_ca")]
+    pub require_client_cert: bool,
+
+    /// On SIGINT/SIGTERM, let open connections finish for this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub grace: Duration,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+fn parse_pin(s: &str) -> Result<Pin, String> {
+    s.parse()
+}
+fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
+    s.parse()
+}
+fn parse_ragged(s: &str) -> Result<RaggedEofPolicy, String> {
+    s.parse()
+}
+fn parse_encoding(s: &str) -> Result<TextEncoding, String> {
+    s.parse()
+}
+fn parse_error_mode(s: &str) -> Result<ErrorMode, String> {
+    s.parse()
+}
+fn parse_oversize(s: &str) -> Result<Oversize, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(Oversize::Error),
+        "skip" => Ok(Oversize::Skip),
+        _ => Err(format!("unknown policy {s:?} (expected error or skip)")),
+    }
+}
 
 impl Cli {
     /// Logs go to stderr, never stdout (data only there). `RUST_LOG` wins over `-v`/`-q`.
@@ -42,6 +347,7 @@ impl Cli {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_target(false)
+            .without_time()
             .init();
     }
 }

@@ -3,7 +3,6 @@
 
 /// Every exit code streamtool uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Subcommands that produce the other codes come with later issues.
 pub enum Exit {
     /// Success (a broken pipe on stdout also counts).
     Ok,
@@ -54,3 +53,77 @@ Exit codes:
   6    timeout
   7    oversized frame or text decode error
   130  interrupted (SIGINT)";
+
+/// The user pressed Ctrl-C (exit 130).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Marks an error met during a TLS handshake (exit 4), whatever its kind (a peer that
+/// closed or a reset during the handshake is a handshake failure too).
+#[derive(Debug)]
+pub struct HandshakeFailed(pub String);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS handshake with {} failed", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
+
+/// A usage error found after parsing (a file that cannot be combined with a flag, ...).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// The exit code for an error: the first cause in the chain that has one decides.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    use streamtool::streams::StreamError;
+    for cause in err.chain() {
+        if cause.is::<Interrupted>() {
+            return Exit::Interrupted;
+        }
+        if cause.is::<Usage>() {
+            return Exit::Usage;
+        }
+        if cause.is::<HandshakeFailed>() {
+            // A timeout during the handshake is still a timeout.
+            let timed_out = err
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<StreamError>(), Some(StreamError::Timeout { .. })));
+            return if timed_out { Exit::Timeout } else { Exit::Tls };
+        }
+        if let Some(stream_error) = cause.downcast_ref::<StreamError>() {
+            return match stream_error {
+                StreamError::Resolve { .. } | StreamError::Connect { .. } | StreamError::Bind { .. } => {
+                    Exit::Connect
+                }
+                StreamError::Tls { .. } => Exit::Tls,
+                StreamError::Truncated => Exit::Truncated,
+                StreamError::Timeout { .. } => Exit::Timeout,
+                StreamError::OversizedFrame { .. }
+                | StreamError::DelimiterNotFound { .. }
+                | StreamError::Decode { .. }
+                | StreamError::Encode { .. }
+                | StreamError::DelimiterInFrame => Exit::Data,
+                _ => continue,
+            };
+        }
+    }
+    Exit::Failure
+}

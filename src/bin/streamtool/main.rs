@@ -1,14 +1,22 @@
 //! The `streamtool` binary: parse, set up logging, run, map the outcome to an exit code.
 
 mod cli;
+mod cmd;
+mod common;
+mod events;
 mod exit_codes;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
-use crate::cli::Cli;
-use crate::exit_codes::Exit;
+use crate::cli::{Cli, Command, EventFormat};
+use crate::events::Events;
+use crate::exit_codes::{Exit, exit_for};
+
+/// `--quiet` was given.
+pub static QUIET: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,10 +28,52 @@ fn main() -> ExitCode {
         }
     };
     cli.init_tracing();
-    match cli.command {
-        None => {
-            let _ = <Cli as clap::CommandFactory>::command().print_help();
-            ExitCode::from(Exit::Usage.code())
+    QUIET.store(cli.quiet, Ordering::Relaxed);
+    let events = Events::new(cli.events == Some(EventFormat::Json));
+    let Some(command) = cli.command else {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::from(Exit::Usage.code());
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("streamtool: cannot start the runtime: {err}");
+            return ExitCode::from(Exit::Failure.code());
         }
+    };
+    let verbose = cli.verbose > 0;
+    let result = runtime.block_on(async {
+        match command {
+            Command::Serve(args) => cmd::serve::run(args, events.clone()).await,
+            Command::Connect(args) => cmd::connect::run(args, events.clone(), verbose).await,
+        }
+    });
+    // A read of stdin may still be parked in a blocking thread; do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let exit = match &result {
+        Ok(()) => Exit::Ok,
+        Err(err) => {
+            let exit = exit_for(err);
+            eprintln!("streamtool: {}", one_line(err));
+            exit
+        }
+    };
+    events.emit("exit", serde_json::json!({ "code": exit.code() }));
+    ExitCode::from(exit.code())
+}
+
+/// The error chain on one line, causes joined with ": ", repeats dropped.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
     }
+    out
 }

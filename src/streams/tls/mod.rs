@@ -431,3 +431,85 @@ where
         Ok(())
     }
 }
+
+/// TLS streams are tokio I/O too, with the ragged-EOF policy applied: under `Strict` a
+/// ragged end reads as an `UnexpectedEof` error carrying [`StreamError::Truncated`], under
+/// the lenient policies as the end of the stream. `poll_shutdown` sends close_notify (the
+/// half-close of `send_eof`). This is what the relays split into halves.
+impl<IO: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for TlsStream<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.truncated {
+            return std::task::Poll::Ready(Err(StreamError::Truncated.into()));
+        }
+        if this.peer_eof {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return std::task::Poll::Ready(Err(StreamError::Closed.into()));
+        };
+        let before = buf.filled().len();
+        match std::task::ready!(std::pin::Pin::new(inner).poll_read(cx, buf)) {
+            Ok(()) => {
+                if buf.filled().len() == before {
+                    this.peer_eof = true;
+                }
+                std::task::Poll::Ready(Ok(()))
+            }
+            Err(err) if is_ragged(&err) => match this.policy {
+                RaggedEofPolicy::Strict => {
+                    this.truncated = true;
+                    std::task::Poll::Ready(Err(StreamError::Truncated.into()))
+                }
+                policy => {
+                    if policy == RaggedEofPolicy::Warn {
+                        tracing::warn!(
+                            "the TLS peer closed the connection without close_notify; the data may be truncated"
+                        );
+                    }
+                    this.peer_eof = true;
+                    std::task::Poll::Ready(Ok(()))
+                }
+            },
+            Err(err) => std::task::Poll::Ready(Err(err)),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for TlsStream<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_write(cx, buf),
+            None => std::task::Poll::Ready(Err(StreamError::Closed.into())),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_flush(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.eof_sent = true;
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_shutdown(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `streamtool connect`: a client. stdin to the peer, the peer to stdout.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use streamtool::endpoint::ConnectAddress;
+use streamtool::streams::Phase;
+use streamtool::streams::error::within;
+use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
+use streamtool::streams::tls::{TlsStream, TlsVersion};
+
+use crate::cli::ConnectArgs;
+use crate::common::{
+    self, NetStream, SessionOptions, check_tls_flags, client_options, describe_certificate, report_handshake,
+    stdio_session, verify_name,
+};
+use crate::events::Events;
+use crate::exit_codes::HandshakeFailed;
+
+pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()> {
+    let tls_on = args.tls.enabled() || args.insecure;
+    check_tls_flags(&args.tls, tls_on)?;
+    let tls_config = if tls_on { Some(client_options(&args.tls, args.insecure)?.build()?) } else { None };
+    let target = args.addr.to_string();
+    let started = Instant::now();
+
+    let (net, peer) = match &args.addr {
+        ConnectAddress::Tcp(host, port) => {
+            let options =
+                ConnectOptions { family: common::family(&args.net), timeout: args.net.connect_timeout };
+            let tcp = connect_tcp(host, *port, options).await?;
+            let peer =
+                tcp.get_ref().and_then(|s| s.peer_addr().ok()).map_or(target.clone(), |a| a.to_string());
+            events.emit("connect", json!({ "target": target, "peer": peer }));
+            tracing::info!(%peer, "connected");
+            match &tls_config {
+                Some(config) => {
+                    let name = verify_name(&args.tls, host)?;
+                    let tls = within(
+                        Phase::Handshake,
+                        Some(args.net.handshake_timeout),
+                        TlsStream::connect(tcp, config.clone(), name, args.tls.ragged_eof),
+                    )
+                    .await
+                    .context(HandshakeFailed(target.clone()))?;
+                    (finish_tls(tls, &args, &events, &peer), peer)
+                }
+                None => (NetStream { io: Box::new(tcp), can_half_close: true }, peer),
+            }
+        }
+        ConnectAddress::Unix(path) => {
+            let unix = within(Phase::Connect, args.net.connect_timeout, connect_unix(path)).await?;
+            events.emit("connect", json!({ "target": target, "peer": target }));
+            match &tls_config {
+                Some(config) => {
+                    let name = verify_name(&args.tls, args.tls.sni.as_deref().unwrap_or("localhost"))?;
+                    let tls = within(
+                        Phase::Handshake,
+                        Some(args.net.handshake_timeout),
+                        TlsStream::connect(unix, config.clone(), name, args.tls.ragged_eof),
+                    )
+                    .await
+                    .context(HandshakeFailed(target.clone()))?;
+                    (finish_tls(tls, &args, &events, &target), target.clone())
+                }
+                None => (NetStream { io: Box::new(unix), can_half_close: true }, target.clone()),
+            }
+        }
+    };
+
+    if args.zero_io {
+        tracing::info!("connected to {target}");
+        events.emit("close", json!({ "peer": peer, "reason": "zero-io", "bytes_in": 0, "bytes_out": 0 }));
+        return Ok(());
+    }
+
+    let options = SessionOptions {
+        inbound: common::inbound(&args.shape),
+        outbound: common::outbound(&args.shape),
+        half_close: !args.no_shutdown,
+        keep_sending: args.keep_sending,
+        send_only: args.send_only,
+        recv_only: args.recv_only,
+        idle_timeout: args.net.idle_timeout,
+    };
+    let session = stdio_session(net, options, &events, &peer).await?;
+    let sent = session.up.as_ref().map_or(0, |f| f.bytes_out);
+    let received = session.down.as_ref().map_or(0, |f| f.bytes_in);
+    let elapsed = started.elapsed();
+    events.emit(
+        "close",
+        json!({ "peer": peer, "bytes_sent": sent, "bytes_received": received, "duration": elapsed.as_secs_f64() }),
+    );
+    if verbose {
+        tracing::info!(
+            "{peer}: sent {sent} bytes, received {received} bytes in {:.3}s",
+            elapsed.as_secs_f64()
+        );
+    }
+    common::session_error(session)
+}
+
+/// Reports a finished handshake and boxes the stream.
+fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, events: &Events, peer: &str) -> NetStream
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    report_handshake(&tls, events, peer);
+    if args.show_cert {
+        show_certificate(&tls, args);
+    }
+    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
+    NetStream { io: Box::new(tls), can_half_close }
+}
+
+/// `--show-cert`: what `openssl s_client -brief` shows, on stderr.
+fn show_certificate<IO>(tls: &TlsStream<IO>, args: &ConnectArgs)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let mut text = String::new();
+    text.push_str(&format!(
+        "Protocol version: {}\n",
+        tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()
+    ));
+    text.push_str(&format!("Ciphersuite: {}\n", tls.cipher_suite().unwrap_or_default()));
+    let alpn = tls.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
+    text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
+    let verification = if args.insecure {
+        "skipped (--insecure)"
+    } else if !args.tls.pin.is_empty() && args.tls.ca.is_none() {
+        "OK (pinned)"
+    } else {
+        "OK"
+    };
+    text.push_str(&format!("Verification: {verification}\n"));
+    for (i, cert) in tls.peer_certificates().iter().enumerate() {
+        text.push_str(&format!("Certificate {i}:\n{}", describe_certificate(cert.as_ref())));
+    }
+    eprint!("{text}");
+}

@@ -1,0 +1,515 @@
+//! `streamtool serve`: listen, and relay stdio, echo, run a command, broker or discard
+//! per connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use serde_json::json;
+use streamtool::certs;
+use streamtool::relay::{Activity, Flow, Shaping, forward};
+use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::streams::error::within;
+use streamtool::streams::listener::{Listener, SocketListener};
+use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
+use streamtool::streams::{
+    AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
+    ObjectByteReceiveStream, Phase, RaggedEofPolicy, TypedAttributeProvider, memory_object_stream,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::common::{
+    self, NetStream, SessionOptions, check_tls_flags, report_direction, report_handshake, stdio_session,
+};
+use crate::events::Events;
+use crate::exit_codes::{Interrupted, Usage};
+
+/// Everything a connection handler needs, shared by all connections.
+struct Shared {
+    mode: Mode,
+    inbound: Shaping,
+    outbound: Shaping,
+    idle_timeout: Option<std::time::Duration>,
+    events: Events,
+    /// Per-client outboxes: stdin broadcast (`-k`) or the broker.
+    clients: Mutex<HashMap<u64, MemoryObjectSendStream<Bytes>>>,
+    next_id: AtomicU64,
+    stdout: tokio::sync::Mutex<tokio::io::Stdout>,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Stdio,
+    Echo,
+    Exec(Vec<String>),
+    Shell(String),
+    Broker,
+    Discard,
+}
+
+pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
+    let tls_on = args.tls.enabled() || args.client_ca.is_some();
+    check_tls_flags(&args.tls, tls_on)?;
+    if args.tls.insecure_requested() {
+        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
+    }
+    let mode = mode(&args)?;
+    let keep_open = args.keep_open || matches!(mode, Mode::Broker);
+    let listener = args.addr.bind(common::family(&args.net)).await?;
+    let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
+    let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
+    tracing::info!("listening on {}", addresses.join(", "));
+    if !crate::QUIET.load(Ordering::Relaxed) {
+        eprintln!("streamtool: listening on {}", addresses.join(", "));
+    }
+    events.emit("listen", json!({ "addresses": addresses, "tls": tls.is_some() }));
+
+    let shared = Arc::new(Shared {
+        mode,
+        inbound: common::inbound(&args.shape),
+        outbound: common::outbound(&args.shape),
+        idle_timeout: args.net.idle_timeout,
+        events: events.clone(),
+        clients: Mutex::new(HashMap::new()),
+        next_id: AtomicU64::new(1),
+        stdout: tokio::sync::Mutex::new(tokio::io::stdout()),
+    });
+    let config = tls.map(|o| o.build()).transpose()?;
+    let policy = args.tls.ragged_eof;
+    let handshake_timeout = args.net.handshake_timeout;
+
+    if !keep_open {
+        return serve_one(listener, config, policy, handshake_timeout, shared).await;
+    }
+
+    if matches!(shared.mode, Mode::Stdio) {
+        tokio::spawn(broadcast_stdin(Arc::clone(&shared)));
+    }
+    let shutdown = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
+    let options = ServeOptions { max_connections: args.max_conns, grace: args.grace };
+    let summary = serve(listener, options, shutdown, move |raw, context: ConnectionContext| {
+        let shared = Arc::clone(&shared);
+        let config = config.clone();
+        async move {
+            let peer = context.peer.to_string();
+            shared.events.emit("accept", json!({ "peer": peer }));
+            let net = match config {
+                Some(config) => {
+                    let handshake = within(
+                        Phase::Handshake,
+                        Some(handshake_timeout),
+                        TlsStream::accept(raw, config, policy),
+                    );
+                    match handshake.await {
+                        Ok(tls) => tls_net(tls, &shared.events, &peer),
+                        Err(err) => {
+                            let reason = streamtool::streams::error::chain(&err);
+                            tracing::warn!(%peer, "TLS handshake failed: {reason}");
+                            shared.events.emit(
+                                "close",
+                                json!({ "peer": peer, "reason": format!("handshake: {reason}") }),
+                            );
+                            return;
+                        }
+                    }
+                }
+                None => NetStream { io: Box::new(raw), can_half_close: true },
+            };
+            tokio::select! {
+                () = handle(net, &peer, &shared) => {}
+                () = context.closing.cancelled() => {
+                    shared.events.emit("close", json!({ "peer": peer, "reason": "server shutdown" }));
+                }
+            }
+        }
+    })
+    .await;
+    events.emit(
+        "stopped",
+        json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
+    );
+    if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+impl crate::cli::TlsArgs {
+    /// Client-only flags given to a server.
+    fn insecure_requested(&self) -> bool {
+        !self.pin.is_empty()
+    }
+}
+
+fn mode(args: &ServeArgs) -> Result<Mode> {
+    let m = &args.mode;
+    Ok(if m.echo {
+        Mode::Echo
+    } else if let Some(cmd) = &m.exec {
+        let argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+        if argv.is_empty() {
+            return Err(Usage("--exec needs a command".into()).into());
+        }
+        Mode::Exec(argv)
+    } else if let Some(cmd) = &m.sh_exec {
+        Mode::Shell(cmd.clone())
+    } else if m.broker {
+        Mode::Broker
+    } else if m.discard {
+        Mode::Discard
+    } else {
+        Mode::Stdio
+    })
+}
+
+/// The server's TLS settings; with no --cert, a fresh certificate and the command that
+/// reaches it verified (DESIGN.md §4.4).
+fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerOptions> {
+    let identity = match &args.tls.cert {
+        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
+            .context("cannot use --cert/--key")?,
+        None => {
+            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
+                .context("cannot make a certificate")?;
+            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
+            let target = match listener.tcp_port() {
+                Some(port) => format!("localhost:{port}"),
+                None => args.addr.to_string(),
+            };
+            eprintln!(
+                "streamtool: no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1"
+            );
+            eprintln!("streamtool: certificate {pin}");
+            eprintln!("streamtool: connect with: streamtool connect --tls --pin {pin} {target}");
+            generated.identity()
+        }
+    };
+    let client_auth = match &args.client_ca {
+        Some(path) => {
+            let cas = certs::load_certs(path).context("cannot use --client-ca")?;
+            if args.require_client_cert { ClientAuth::Required(cas) } else { ClientAuth::Optional(cas) }
+        }
+        None => ClientAuth::None,
+    };
+    Ok(ServerOptions {
+        identity,
+        client_auth,
+        alpn: common::alpn(&args.tls),
+        versions: common::versions(&args.tls),
+        keylog: common::keylog(&args.tls),
+    })
+}
+
+fn tls_net<IO>(tls: TlsStream<IO>, events: &Events, peer: &str) -> NetStream
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
+{
+    report_handshake(&tls, events, peer);
+    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
+    NetStream { io: Box::new(tls), can_half_close }
+}
+
+/// Without -k: the first client (the first whose handshake succeeds, with TLS) is relayed,
+/// then the server exits, as `nc -l` does.
+async fn serve_one(
+    mut listener: SocketListener,
+    config: Option<Arc<rustls::ServerConfig>>,
+    policy: RaggedEofPolicy,
+    handshake_timeout: std::time::Duration,
+    shared: Arc<Shared>,
+) -> Result<()> {
+    let (net, peer) = loop {
+        let (raw, peer) = tokio::select! {
+            accepted = listener.accept() => accepted.context("accept failed")?,
+            _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+        };
+        let peer = peer.to_string();
+        shared.events.emit("accept", json!({ "peer": peer }));
+        match &config {
+            None => break (NetStream { io: Box::new(raw), can_half_close: true }, peer),
+            Some(config) => {
+                let handshake = within(
+                    Phase::Handshake,
+                    Some(handshake_timeout),
+                    TlsStream::accept(raw, config.clone(), policy),
+                );
+                match handshake.await {
+                    Ok(tls) => break (tls_net(tls, &shared.events, &peer), peer),
+                    Err(err) => {
+                        tracing::warn!(%peer, "TLS handshake failed: {}", streamtool::streams::error::chain(&err));
+                    }
+                }
+            }
+        }
+    };
+    drop(listener);
+    if matches!(shared.mode, Mode::Stdio) {
+        let options = SessionOptions {
+            inbound: shared.inbound.clone(),
+            outbound: shared.outbound.clone(),
+            half_close: true,
+            keep_sending: false,
+            send_only: false,
+            recv_only: false,
+            idle_timeout: shared.idle_timeout,
+        };
+        let session = stdio_session(net, options, &shared.events, &peer).await?;
+        shared.events.emit("close", json!({ "peer": peer, "reason": "done" }));
+        return common::session_error(session);
+    }
+    tokio::select! {
+        () = handle(net, &peer, &shared) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+    }
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown; SIGINT also makes the exit code 130.
+async fn watch_signals(shutdown: CancellationToken, interrupted: Arc<std::sync::atomic::AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => {
+            interrupted.store(true, Ordering::SeqCst);
+            tracing::info!("SIGINT: stopping");
+        }
+    }
+    shutdown.cancel();
+}
+
+/// One connection, per mode.
+async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
+    let (net_rx, net_tx) = tokio::io::split(net.io);
+    let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
+    let activity = Activity::default();
+    let half_close = net.can_half_close;
+    let flows = serve_connection(net_rx, &mut net_tx, peer, shared, &activity, half_close).await;
+    // Close our side properly whatever happened (idempotent after a half-close).
+    let _ = net_tx.aclose().await;
+    let Some(flows) = flows else {
+        tracing::info!(%peer, "idle timeout");
+        shared.events.emit("close", json!({ "peer": peer, "reason": "idle timeout" }));
+        return;
+    };
+    let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
+    let reasons: Vec<String> = flows.iter().map(Flow::reason).collect();
+    tracing::info!(%peer, bytes_in, reason = %reasons.join("; "), "closed");
+    shared.events.emit("close", json!({ "peer": peer, "reason": reasons.join("; ") }));
+}
+
+type NetRx = IoReceiveStream<tokio::io::ReadHalf<Box<dyn common::Io>>>;
+type NetTx = IoSendStream<tokio::io::WriteHalf<Box<dyn common::Io>>>;
+
+/// Runs the mode's job on one connection; `None` if the idle timeout ended it.
+async fn serve_connection(
+    net_rx: NetRx,
+    net_tx: &mut NetTx,
+    peer: &str,
+    shared: &Arc<Shared>,
+    activity: &Activity,
+    half_close: bool,
+) -> Option<Vec<Flow>> {
+    let idle = async {
+        match shared.idle_timeout {
+            Some(limit) => activity.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let work = async {
+        match &shared.mode {
+            Mode::Echo => {
+                let echo = Shaping {
+                    encode: shared.inbound.decode,
+                    ..shared.inbound.clone()
+                };
+                let flow = forward(net_rx, net_tx, &echo, activity, half_close).await;
+                report_direction(&shared.events, peer, "echo", &flow);
+                vec![flow]
+            }
+            Mode::Discard => {
+                let flow = forward(net_rx, Discard, &shared.inbound, activity, false).await;
+                report_direction(&shared.events, peer, "peer->discard", &flow);
+                vec![flow]
+            }
+            Mode::Exec(argv) => {
+                run_child(
+                    ChildStream::spawn(&argv[0], &argv[1..]),
+                    net_rx,
+                    net_tx,
+                    shared,
+                    activity,
+                    half_close,
+                    peer,
+                )
+                .await
+            }
+            Mode::Shell(cmd) => {
+                run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, half_close, peer).await
+            }
+            Mode::Stdio | Mode::Broker => {
+                let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                let (outbox, inbox) = memory_object_stream::<Bytes>(16);
+                shared.clients.lock().expect("clients lock").insert(id, outbox);
+                let raw = Shaping::default();
+                let to_peer =
+                    forward(ObjectByteReceiveStream::new(inbox), &mut *net_tx, &raw, activity, half_close);
+                let from_peer = async {
+                    let flow = if matches!(shared.mode, Mode::Broker) {
+                        forward(
+                            net_rx,
+                            BrokerSink { id, shared: Arc::clone(shared) },
+                            &shared.inbound,
+                            activity,
+                            false,
+                        )
+                        .await
+                    } else {
+                        forward(net_rx, SharedStdout(Arc::clone(shared)), &shared.inbound, activity, false)
+                            .await
+                    };
+                    // The peer is done sending: stop feeding it too.
+                    shared.clients.lock().expect("clients lock").remove(&id);
+                    flow
+                };
+                let (up, down) = tokio::join!(to_peer, from_peer);
+                report_direction(&shared.events, peer, "peer->out", &down);
+                vec![up, down]
+            }
+        }
+    };
+    tokio::select! {
+        flows = work => Some(flows),
+        () = idle => None,
+    }
+}
+
+async fn run_child(
+    child: streamtool::streams::Result<ChildStream>,
+    net_rx: NetRx,
+    net_tx: &mut NetTx,
+    shared: &Arc<Shared>,
+    activity: &Activity,
+    half_close: bool,
+    peer: &str,
+) -> Vec<Flow> {
+    let child = match child {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::error!(%peer, "{}", streamtool::streams::error::chain(&err));
+            return Vec::new();
+        }
+    };
+    let command = child.command().to_string();
+    let (mut process, stdin, stdout) = child.into_parts();
+    let to_child = forward(net_rx, stdin, &shared.inbound, activity, true);
+    let from_child = forward(stdout, net_tx, &shared.outbound, activity, half_close);
+    let (up, down) = tokio::join!(to_child, from_child);
+    report_direction(&shared.events, peer, "peer->command", &up);
+    report_direction(&shared.events, peer, "command->peer", &down);
+    // Both directions are done; a child that lingers gets a moment, then is killed.
+    let status = match tokio::time::timeout(std::time::Duration::from_secs(5), process.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = process.kill().await;
+            process.wait().await.ok()
+        }
+    };
+    tracing::info!(%peer, %command, status = ?status, "command exited");
+    shared.events.emit(
+        "exec_exit",
+        json!({ "peer": peer, "command": command, "code": status.and_then(|s| s.code()) }),
+    );
+    vec![up, down]
+}
+
+/// Everything a client sends in `-k` stdio mode goes to our stdout, a chunk (or a whole
+/// frame) at a time.
+struct SharedStdout(Arc<Shared>);
+
+impl AsyncResource for SharedStdout {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+impl TypedAttributeProvider for SharedStdout {}
+impl ByteSendStream for SharedStdout {
+    async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut stdout = self.0.stdout.lock().await;
+        stdout.write_all(&data).await?;
+        stdout.flush().await?;
+        Ok(())
+    }
+}
+
+/// In `--broker` mode, a client's data goes to every other client.
+struct BrokerSink {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl AsyncResource for BrokerSink {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+impl TypedAttributeProvider for BrokerSink {}
+impl ByteSendStream for BrokerSink {
+    async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
+        deliver(&self.shared, Some(self.id), data).await;
+        Ok(())
+    }
+}
+
+/// Sends `data` to every client but `except`. A client whose outbox is closed is skipped;
+/// a slow one slows the sender down (its outbox is bounded) rather than losing data.
+async fn deliver(shared: &Shared, except: Option<u64>, data: Bytes) {
+    let outboxes: Vec<MemoryObjectSendStream<Bytes>> = shared
+        .clients
+        .lock()
+        .expect("clients lock")
+        .iter()
+        .filter(|(id, _)| Some(**id) != except)
+        .map(|(_, outbox)| outbox.clone())
+        .collect();
+    for outbox in outboxes {
+        let _ = outbox.send(data.clone()).await;
+    }
+}
+
+/// `-k` stdio mode: stdin goes to every connected client.
+async fn broadcast_stdin(shared: Arc<Shared>) {
+    let mut stdin = IoReceiveStream::new(tokio::io::stdin());
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        use streamtool::streams::ByteReceiveStream;
+        buf.clear();
+        match stdin.receive_into(&mut buf, streamtool::relay::CHUNK).await {
+            Ok(_) => {
+                let chunk = buf.split().freeze();
+                deliver(&shared, None, chunk).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+struct Discard;
+
+impl AsyncResource for Discard {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+impl TypedAttributeProvider for Discard {}
+impl ByteSendStream for Discard {
+    async fn send(&mut self, _data: Bytes) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}

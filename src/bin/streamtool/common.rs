@@ -1,0 +1,362 @@
+//! What `serve` and `connect` share: TLS settings from flags, shaping from flags,
+//! certificate descriptions, and the stdio relay session.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use serde_json::json;
+use streamtool::certs;
+use streamtool::relay::{Activity, Flow, FlowEnd, Shaping, Side, forward};
+use streamtool::streams::encoding::{ErrorMode, TextEncoding};
+use streamtool::streams::framing::FrameConfig;
+use streamtool::streams::socket::FamilyPreference;
+use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
+use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::cli::{NetArgs, ShapeArgs, TlsArgs};
+use crate::events::Events;
+use crate::exit_codes::{Interrupted, Usage};
+
+/// Any bidirectional transport, boxed once per connection.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// A network stream with what is known about its TLS session.
+pub struct NetStream {
+    pub io: Box<dyn Io>,
+    /// TLS 1.2 cannot half-close: close_notify ends both directions.
+    pub can_half_close: bool,
+}
+
+pub fn family(net: &NetArgs) -> FamilyPreference {
+    match (net.ipv4, net.ipv6) {
+        (true, _) => FamilyPreference::V4Only,
+        (_, true) => FamilyPreference::V6Only,
+        _ => FamilyPreference::Any,
+    }
+}
+
+pub fn versions(args: &TlsArgs) -> VersionRange {
+    let default = VersionRange::default();
+    VersionRange { min: args.tls_min.unwrap_or(default.min), max: args.tls_max.unwrap_or(default.max) }
+}
+
+pub fn keylog(args: &TlsArgs) -> KeyLog {
+    args.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
+}
+
+pub fn alpn(args: &TlsArgs) -> Vec<Vec<u8>> {
+    args.alpn.iter().filter(|p| !p.is_empty()).map(|p| p.as_bytes().to_vec()).collect()
+}
+
+/// Client TLS settings from the flags.
+pub fn client_options(args: &TlsArgs, insecure: bool) -> Result<ClientOptions> {
+    let trust = match &args.ca {
+        Some(path) => Trust::Certificates(certs::load_certs(path).context("cannot use --ca")?),
+        None => Trust::System,
+    };
+    let identity = match &args.cert {
+        Some(cert) => Some(
+            certs::load_identity(cert, args.key.as_ref().unwrap_or(cert))
+                .context("cannot use the client certificate")?,
+        ),
+        None => None,
+    };
+    if insecure {
+        tracing::warn!(
+            "--insecure: the server's certificate is NOT verified; anyone on the path can read and change the data"
+        );
+    }
+    Ok(ClientOptions {
+        trust,
+        pins: args.pin.clone(),
+        insecure,
+        alpn: alpn(args),
+        no_sni: args.no_sni,
+        versions: versions(args),
+        identity,
+        keylog: keylog(args),
+    })
+}
+
+/// Whether text is decoded at all: with --encoding or --decode-errors.
+fn text_checked(shape: &ShapeArgs) -> bool {
+    shape.encoding.is_some() || shape.decode_errors.is_some()
+}
+
+fn mode(shape: &ShapeArgs) -> ErrorMode {
+    shape.decode_errors.unwrap_or(ErrorMode::Strict)
+}
+
+/// The shaping of data coming from the network: frames, and decoding into UTF-8.
+pub fn inbound(shape: &ShapeArgs) -> Shaping {
+    Shaping {
+        frames: shape.delimiter.as_ref().map(|d| {
+            let mut config = FrameConfig::new(Bytes::from(d.clone()), shape.max_frame);
+            config.on_oversize = shape.on_oversize;
+            config
+        }),
+        out_delimiter: None,
+        decode: text_checked(shape).then(|| {
+            (shape.encoding.unwrap_or(TextEncoding::UTF_8), shape.decode_errors.unwrap_or(ErrorMode::Strict))
+        }),
+        encode: None,
+        crlf: false,
+    }
+}
+
+/// The shaping of data going to the network: encoding from UTF-8, CRLF.
+pub fn outbound(shape: &ShapeArgs) -> Shaping {
+    Shaping {
+        frames: None,
+        out_delimiter: None,
+        decode: shape.encoding.filter(|e| !e.is_utf8()).map(|_| (TextEncoding::UTF_8, mode(shape))),
+        encode: shape.encoding.filter(|e| !e.is_utf8()).map(|e| (e, mode(shape))),
+        crlf: shape.crlf,
+    }
+}
+
+/// A one-paragraph description of a certificate for `--show-cert` and logs.
+pub fn describe_certificate(der: &[u8]) -> String {
+    let mut out = String::new();
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => {
+            let _ = writeln!(out, "  subject: {}", cert.subject());
+            let _ = writeln!(out, "  issuer:  {}", cert.issuer());
+            if let Ok(Some(san)) = cert.subject_alternative_name() {
+                let names: Vec<String> = san.value.general_names.iter().map(|n| n.to_string()).collect();
+                let _ = writeln!(out, "  SANs:    {}", names.join(", "));
+            }
+            let _ =
+                writeln!(out, "  valid:   {} to {}", cert.validity().not_before, cert.validity().not_after);
+        }
+        Err(_) => out.push_str("  (not a parsable X.509 certificate)\n"),
+    }
+    let _ = writeln!(out, "  pin:     {}", Pin::of_certificate(der));
+    out
+}
+
+/// The JSON view of a certificate for events.
+pub fn certificate_json(der: &[u8]) -> serde_json::Value {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => {
+            let sans: Vec<String> = cert
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .map(|s| s.value.general_names.iter().map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            json!({
+                "subject": cert.subject().to_string(),
+                "issuer": cert.issuer().to_string(),
+                "sans": sans,
+                "not_after": cert.validity().not_after.to_string(),
+                "sha256": Pin::of_certificate(der).to_string(),
+            })
+        }
+        Err(_) => json!({ "sha256": Pin::of_certificate(der).to_string() }),
+    }
+}
+
+/// Logs and emits what a handshake negotiated.
+pub fn report_handshake<IO>(stream: &TlsStream<IO>, events: &Events, peer: &str)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let version = stream.protocol_version().map(|v| v.to_string()).unwrap_or_default();
+    let cipher = stream.cipher_suite().unwrap_or_default();
+    let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
+    tracing::info!(peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
+    let certs = stream.peer_certificates();
+    events.emit(
+        "handshake",
+        json!({
+            "peer": peer,
+            "tls_version": version,
+            "cipher": cipher,
+            "alpn": alpn,
+            "sni": stream.server_name(),
+            "peer_certificate": certs.first().map(|c| certificate_json(c.as_ref())),
+        }),
+    );
+}
+
+/// The result of relaying one connection.
+pub struct Session {
+    pub up: Option<Flow>,
+    pub down: Option<Flow>,
+}
+
+/// How a stdio session runs.
+pub struct SessionOptions {
+    pub inbound: Shaping,
+    pub outbound: Shaping,
+    pub half_close: bool,
+    pub keep_sending: bool,
+    pub send_only: bool,
+    pub recv_only: bool,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A sink that drops everything (`--send-only`'s view of the peer's data).
+struct Discard;
+
+impl streamtool::streams::AsyncResource for Discard {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+impl streamtool::streams::TypedAttributeProvider for Discard {}
+impl streamtool::streams::ByteSendStream for Discard {
+    async fn send(&mut self, _data: Bytes) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+
+/// Relays stdin to the peer and the peer to stdout until the peer's side ends (and, with
+/// --keep-sending, stdin too), honouring half-close both ways (DESIGN.md §4.2). Whatever
+/// ended the session, our sending side is closed properly before returning (FIN, or TLS
+/// close_notify), so the peer never sees a truncated stream from us.
+pub async fn stdio_session(
+    net: NetStream,
+    options: SessionOptions,
+    events: &Events,
+    peer: &str,
+) -> Result<Session> {
+    use streamtool::streams::AsyncResource;
+
+    let (net_rx, net_tx) = tokio::io::split(net.io);
+    let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
+    let activity = Activity::default();
+    let half_close = options.half_close && net.can_half_close;
+    if !net.can_half_close && options.half_close {
+        tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
+    }
+    let mut session = Session { up: None, down: None };
+    let outcome: Result<()> = {
+        let up = async {
+            if options.recv_only {
+                if half_close {
+                    let _ = net_tx.aclose().await;
+                }
+                std::future::pending::<Flow>().await
+            } else {
+                let stdin = IoReceiveStream::new(tokio::io::stdin());
+                forward(stdin, &mut net_tx, &options.outbound, &activity, half_close).await
+            }
+        };
+        let down = async {
+            if options.send_only {
+                forward(net_rx, Discard, &options.inbound, &activity, false).await
+            } else {
+                forward(net_rx, IoSendStream::new(tokio::io::stdout()), &options.inbound, &activity, true)
+                    .await
+            }
+        };
+        let idle = async {
+            match options.idle_timeout {
+                Some(limit) => {
+                    activity.idle_for(limit).await;
+                    limit
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(up, down, idle);
+        loop {
+            tokio::select! {
+                flow = &mut down, if session.down.is_none() => {
+                    report_direction(events, peer, "peer->stdout", &flow);
+                    session.down = Some(flow);
+                    if !options.keep_sending || session.up.is_some() {
+                        break Ok(());
+                    }
+                }
+                flow = &mut up, if session.up.is_none() => {
+                    report_direction(events, peer, "stdin->peer", &flow);
+                    let failed = matches!(flow.end, FlowEnd::Failed(..));
+                    session.up = Some(flow);
+                    if session.down.is_some() || failed {
+                        break Ok(());
+                    }
+                }
+                limit = &mut idle => {
+                    break Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
+                        .context(format!("no data moved to or from {peer}")));
+                }
+                _ = tokio::signal::ctrl_c() => break Err(Interrupted.into()),
+            }
+        }
+    };
+    // Close our side properly, whatever happened (idempotent if stdin's end already did).
+    if let Err(err) = net_tx.aclose().await {
+        tracing::debug!("closing the connection: {}", streamtool::streams::error::chain(&err));
+    }
+    outcome.map(|()| session)
+}
+
+/// Logs and emits the end of one direction.
+pub fn report_direction(events: &Events, peer: &str, direction: &str, flow: &Flow) {
+    tracing::debug!(peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
+    events.emit(
+        "half_close",
+        json!({
+            "peer": peer,
+            "direction": direction,
+            "bytes_in": flow.bytes_in,
+            "bytes_out": flow.bytes_out,
+            "frames": flow.frames,
+            "frames_skipped": flow.frames_skipped,
+            "reason": flow.reason(),
+        }),
+    );
+}
+
+/// The error a finished session should end with, if any. A closed stdout (as with
+/// `| head`) is success.
+pub fn session_error(session: Session) -> Result<()> {
+    for flow in [session.down, session.up].into_iter().flatten() {
+        if let FlowEnd::Failed(side, err) = flow.end {
+            if side == Side::Sink && is_broken_pipe(&err) {
+                continue;
+            }
+            let what = match side {
+                Side::Source => "receiving failed",
+                Side::Sink => "sending failed",
+            };
+            return Err(anyhow::Error::new(err).context(what));
+        }
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(err: &StreamError) -> bool {
+    match err {
+        StreamError::Broken(Some(cause)) => {
+            cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        }
+        _ => false,
+    }
+}
+
+/// Checks flag combinations that clap cannot express.
+pub fn check_tls_flags(tls: &TlsArgs, tls_on: bool) -> Result<()> {
+    if !tls_on && (tls.sni.is_some() || tls.no_sni || !tls.alpn.is_empty() || tls.keylog.is_some()) {
+        return Err(Usage("--sni, --no-sni, --alpn and --keylog need --tls".into()).into());
+    }
+    if let (Some(min), Some(max)) = (tls.tls_min, tls.tls_max)
+        && min > max
+    {
+        return Err(Usage(format!("--tls-min {min} is above --tls-max {max}")).into());
+    }
+    Ok(())
+}
+
+/// The name to verify and send as SNI.
+pub fn verify_name(tls: &TlsArgs, host: &str) -> Result<rustls_pki_types::ServerName<'static>> {
+    let name = tls.sni.as_deref().unwrap_or(host);
+    tls::server_name(name).map_err(|e| Usage(format!("--sni: {e}")).into())
+}

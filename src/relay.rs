@@ -1,0 +1,323 @@
+//! Moving bytes from a receive stream to a send stream: the "job" layer that `connect`,
+//! `serve` and `pipe` share.
+//!
+//! [`forward`] runs one direction. With no [`Shaping`] it is a copy loop over one reusable
+//! 64 KiB buffer: each chunk is read straight into it, frozen and handed to the sink, and
+//! the allocation comes back once the sink is done (no per-chunk allocation). With shaping
+//! it frames the input (delimiter and maximum length), decodes it from one encoding and
+//! encodes it into another, turns LF into CRLF, and re-delimits frames.
+//!
+//! At the end of the input the sink is closed when `half_close` says so: for a TCP half
+//! that sends the FIN, for TLS 1.3 a close_notify, for a child's stdin its EOF. The
+//! direction's [`Flow`] says how many bytes moved and why it ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::streams::encoding::{ErrorMode, TextDecoder, TextEncoder, TextEncoding};
+use crate::streams::error::StreamError;
+use crate::streams::framing::{FrameConfig, FramedStream};
+use crate::streams::{ByteReceiveStream, ByteSendStream};
+
+/// The read size of the copy loop.
+pub const CHUNK: usize = 64 * 1024;
+
+/// What happens to data on its way through one direction.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    /// Split the input into frames.
+    pub frames: Option<FrameConfig>,
+    /// Put this after each frame on output; `None` keeps the input's delimiter.
+    pub out_delimiter: Option<Bytes>,
+    /// Decode the input from this encoding.
+    pub decode: Option<(TextEncoding, ErrorMode)>,
+    /// Encode the output into this encoding (UTF-8 when only `decode` is set).
+    pub encode: Option<(TextEncoding, ErrorMode)>,
+    /// Turn LF into CRLF on output (an LF already preceded by CR is left alone).
+    pub crlf: bool,
+}
+
+impl Shaping {
+    /// Whether data passes through untouched.
+    pub fn is_raw(&self) -> bool {
+        self.frames.is_none() && self.decode.is_none() && self.encode.is_none() && !self.crlf
+    }
+}
+
+/// Which end of a direction failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Reading.
+    Source,
+    /// Writing.
+    Sink,
+}
+
+/// Why a direction ended.
+#[derive(Debug)]
+pub enum FlowEnd {
+    /// The source ended cleanly and everything was written.
+    Eof,
+    /// A stream failed.
+    Failed(Side, StreamError),
+}
+
+/// One direction's outcome.
+#[derive(Debug)]
+pub struct Flow {
+    /// Bytes read from the source.
+    pub bytes_in: u64,
+    /// Bytes written to the sink.
+    pub bytes_out: u64,
+    /// Frames passed on (framing only).
+    pub frames: u64,
+    /// Oversized frames skipped (framing only).
+    pub frames_skipped: u64,
+    /// How it ended.
+    pub end: FlowEnd,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Eof }
+    }
+
+    /// The error that ended it, if any.
+    pub fn error(&self) -> Option<&StreamError> {
+        match &self.end {
+            FlowEnd::Failed(_, err) => Some(err),
+            FlowEnd::Eof => None,
+        }
+    }
+
+    /// A short reason for logs and events: `eof`, `source: …`, `sink: …`.
+    pub fn reason(&self) -> String {
+        match &self.end {
+            FlowEnd::Eof => "eof".to_string(),
+            FlowEnd::Failed(Side::Source, err) => format!("read: {}", crate::streams::error::chain(err)),
+            FlowEnd::Failed(Side::Sink, err) => format!("write: {}", crate::streams::error::chain(err)),
+        }
+    }
+}
+
+/// When data last moved, in either direction, for the idle timeout.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity { start: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+impl Activity {
+    /// Records that data moved now.
+    pub fn touch(&self) {
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Completes once nothing has moved for `limit`.
+    pub async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = self.start + last + limit;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// Copies `source` to `sink` with `shaping`; closes the sink at the end of the input when
+/// `half_close` is set.
+///
+/// # Cancel safety
+/// Not cancel safe: a chunk read but not yet written is lost if the future is dropped.
+/// Callers drop it only to abandon the direction.
+pub async fn forward<R, W>(
+    source: R,
+    mut sink: W,
+    shaping: &Shaping,
+    activity: &Activity,
+    half_close: bool,
+) -> Flow
+where
+    R: ByteReceiveStream,
+    W: ByteSendStream,
+{
+    let mut flow = Flow::new();
+    let result = if shaping.is_raw() {
+        copy_raw(source, &mut sink, activity, &mut flow).await
+    } else {
+        copy_shaped(source, &mut sink, shaping, activity, &mut flow).await
+    };
+    flow.end = match result {
+        Ok(()) => {
+            if half_close {
+                match sink.aclose().await {
+                    Ok(()) => FlowEnd::Eof,
+                    Err(err) => FlowEnd::Failed(Side::Sink, err),
+                }
+            } else {
+                FlowEnd::Eof
+            }
+        }
+        Err(end) => end,
+    };
+    flow
+}
+
+async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
+    mut source: R,
+    sink: &mut W,
+    activity: &Activity,
+    flow: &mut Flow,
+) -> Result<(), FlowEnd> {
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    loop {
+        buf.reserve(CHUNK);
+        match source.receive_into(&mut buf, CHUNK).await {
+            Ok(n) => {
+                activity.touch();
+                flow.bytes_in += n as u64;
+                let chunk = buf.split().freeze();
+                sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
+                flow.bytes_out += n as u64;
+                activity.touch();
+            }
+            Err(StreamError::EndOfStream) => return Ok(()),
+            Err(err) => return Err(FlowEnd::Failed(Side::Source, err)),
+        }
+    }
+}
+
+/// The text and line-ending part of shaping, applied to a piece of data.
+struct Recoder {
+    decoder: Option<TextDecoder>,
+    encoder: Option<TextEncoder>,
+    crlf: bool,
+    /// The last byte written had been a CR (for CRLF across chunks).
+    after_cr: bool,
+    text: String,
+    encoded: Vec<u8>,
+}
+
+impl Recoder {
+    fn new(shaping: &Shaping) -> Self {
+        let decoder = shaping.decode.map(|(enc, mode)| enc.decoder(mode));
+        let encoder = match (shaping.decode, shaping.encode) {
+            (_, Some((enc, mode))) => Some(enc.encoder(mode)),
+            (Some(_), None) => Some(TextEncoding::UTF_8.encoder(ErrorMode::Strict)),
+            (None, None) => None,
+        };
+        let decoder = match (decoder, &encoder) {
+            (None, Some(_)) => Some(TextEncoding::UTF_8.decoder(ErrorMode::Strict)),
+            (d, _) => d,
+        };
+        Recoder {
+            decoder,
+            encoder,
+            crlf: shaping.crlf,
+            after_cr: false,
+            text: String::new(),
+            encoded: Vec::new(),
+        }
+    }
+
+    /// Recodes `input` (with `last`, the end of a unit: a frame or the stream) into `out`.
+    fn apply(&mut self, input: &[u8], last: bool, out: &mut BytesMut) -> Result<(), StreamError> {
+        let bytes: &[u8] = match (&mut self.decoder, &self.encoder) {
+            (Some(decoder), Some(encoder)) => {
+                self.text.clear();
+                decoder.decode(input, &mut self.text, last)?;
+                self.encoded.clear();
+                encoder.encode(&self.text, &mut self.encoded)?;
+                &self.encoded
+            }
+            _ => input,
+        };
+        if self.crlf {
+            for &byte in bytes {
+                if byte == b'\n' && !self.after_cr {
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    out.extend_from_slice(&[byte]);
+                }
+                self.after_cr = byte == b'\r';
+            }
+        } else {
+            out.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
+async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
+    source: R,
+    sink: &mut W,
+    shaping: &Shaping,
+    activity: &Activity,
+    flow: &mut Flow,
+) -> Result<(), FlowEnd> {
+    let mut recoder = Recoder::new(shaping);
+    let mut out = BytesMut::with_capacity(CHUNK);
+    let source_error = |e| FlowEnd::Failed(Side::Source, e);
+    if let Some(config) = &shaping.frames {
+        let delimiter = shaping.out_delimiter.clone().unwrap_or_else(|| config.delimiter.clone());
+        let mut framed = FramedStream::new(source, config.clone());
+        let result = loop {
+            let frame = match framed.receive().await {
+                Ok(frame) => frame,
+                Err(StreamError::EndOfStream) => break Ok(()),
+                Err(err) => break Err(source_error(err)),
+            };
+            activity.touch();
+            flow.bytes_in += (frame.len() + config.delimiter.len()) as u64;
+            flow.frames += 1;
+            if let Err(err) = recoder.apply(&frame, true, &mut out) {
+                break Err(source_error(err));
+            }
+            out.extend_from_slice(&delimiter);
+            let chunk = out.split().freeze();
+            let n = chunk.len() as u64;
+            if let Err(err) = sink.send(chunk).await {
+                break Err(FlowEnd::Failed(Side::Sink, err));
+            }
+            flow.bytes_out += n;
+            activity.touch();
+        };
+        flow.frames_skipped = framed.frames_skipped();
+        return result;
+    }
+    let mut source = source;
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    loop {
+        buf.clear();
+        let last = match source.receive_into(&mut buf, CHUNK).await {
+            Ok(n) => {
+                flow.bytes_in += n as u64;
+                false
+            }
+            Err(StreamError::EndOfStream) => true,
+            Err(err) => return Err(source_error(err)),
+        };
+        activity.touch();
+        recoder.apply(&buf, last, &mut out).map_err(source_error)?;
+        if !out.is_empty() {
+            let chunk = out.split().freeze();
+            let n = chunk.len() as u64;
+            sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
+            flow.bytes_out += n;
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Parsers for option values: sizes (`64KiB`, `1M`), durations (`500ms`, `5s`, `2m`) and
+//! delimiters with escapes (`\n`, `\r\n`, `\0`, `\xNN`). Each error names the value and
+//! says what was expected; clap shows it as `invalid value '…' for '--flag': …`.
+
+use std::time::Duration;
+
+/// Parses a byte size: a number with an optional unit, case-insensitive: `B`, `K`/`KB`
+/// (1000), `KiB` (1024), `M`/`MB`, `MiB`, `G`/`GB`, `GiB`. A bare `K`, `M`, `G` is the
+/// binary unit, as in `dd` and `head -c` (`64K` = 65536).
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    if digits.is_empty() {
+        return Err(format!("{s:?} is not a size (try 65536, 64KiB, 1M)"));
+    }
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is too large"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!("{s:?}: unknown size unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"));
+        }
+    };
+    let bytes = n.checked_mul(multiplier).ok_or_else(|| format!("{s:?} is too large"))?;
+    let bytes = usize::try_from(bytes).map_err(|_| format!("{s:?} is too large"))?;
+    if bytes == 0 {
+        return Err(format!("{s:?}: the size must be at least one byte"));
+    }
+    Ok(bytes)
+}
+
+/// Parses a duration: a number (decimals allowed) with a unit `ms`, `s`, `m` or `h`; a bare
+/// number is seconds (`-w 5` as in nc).
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration (try 500ms, 5s, 2m)"))?;
+    let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => value / 1000.0,
+        "" | "s" | "sec" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("{s:?}: unknown time unit {other:?} (use ms, s, m or h)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 365.0 * 86_400.0 {
+        return Err(format!("{s:?}: the duration must be positive and at most a year"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses a delimiter with C-style escapes: `\n`, `\r`, `\t`, `\0`, `\\`, `\xNN`. Other
+/// characters stand for their UTF-8 bytes.
+///
+/// # Errors
+/// A message for an empty delimiter, a bad escape or a bad `\x` byte.
+pub fn parse_delimiter(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push(b'\n'),
+            Some('r') => out.push(b'\r'),
+            Some('t') => out.push(b'\t'),
+            Some('0') => out.push(0),
+            Some('\\') => out.push(b'\\'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                let byte = u8::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 2)
+                    .ok_or_else(|| format!("delimiter {s:?}: \\x needs two hex digits"))?;
+                out.push(byte);
+            }
+            Some(other) => {
+                return Err(format!(
+                    "delimiter {s:?}: unknown escape \\{other} (use \\n, \\r, \\t, \\0, \\\\ or \\xNN)"
+                ));
+            }
+            None => return Err(format!("delimiter {s:?} ends with a lone backslash")),
+        }
+    }
+    if out.is_empty() {
+        return Err("the delimiter must not be empty".to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        for (text, bytes) in [
+            ("65536", 65536),
+            ("64KiB", 65536),
+            ("64k", 65536),
+            ("1M", 1 << 20),
+            ("1MB", 1_000_000),
+            ("2 GiB", 2 << 30),
+            ("1_000", 1000),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "KiB", "-1", "1.5M", "12XB", "0", "99999999999999999999"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for (text, ms) in
+            [("500ms", 500), ("5s", 5000), ("5", 5000), ("2m", 120_000), ("1.5s", 1500), ("1h", 3_600_000)]
+        {
+            assert_eq!(parse_duration(text).map(|d| d.as_millis()), Ok(ms), "{text}");
+        }
+        for bad in ["", "s", "5 days", "-1s", "0", "nan", "1e9s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(parse_delimiter(r"\n").unwrap(), b"\n");
+        assert_eq!(parse_delimiter(r"\r\n").unwrap(), b"\r\n");
+        assert_eq!(parse_delimiter(r"\0").unwrap(), b"\0");
+        assert_eq!(parse_delimiter(r"\x1e").unwrap(), b"\x1e");
+        assert_eq!(parse_delimiter("END").unwrap(), b"END");
+        assert_eq!(parse_delimiter(r"a\\b").unwrap(), b"a\\b");
+        for bad in ["", r"\", r"\q", r"\x1", r"\xZZ"] {
+            assert!(parse_delimiter(bad).is_err(), "{bad}");
+        }
+    }
+}
