@@ -335,10 +335,11 @@ impl Cli {
     /// Logs go to stderr, never stdout (data only there). `RUST_LOG` wins over `-v`/`-q`.
     pub fn init_tracing(&self) {
         use tracing_subscriber::EnvFilter;
+        // rustls logs what our own error message says again; keep it for -vv and up.
         let default = match (self.quiet, self.verbose) {
             (true, _) => "error",
-            (false, 0) => "warn",
-            (false, 1) => "info",
+            (false, 0) => "warn,rustls=error",
+            (false, 1) => "info,rustls=error",
             (false, 2) => "debug",
             (false, _) => "trace",
         };

@@ -66,14 +66,14 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Marks an error met during a TLS handshake (exit 4), whatever its kind (a peer that
+/// Marks an error met during a TLS handshake with the named peer (exit 4), whatever its kind (a peer that
 /// closed or a reset during the handshake is a handshake failure too).
 #[derive(Debug)]
 pub struct HandshakeFailed(pub String);
 
 impl std::fmt::Display for HandshakeFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TLS handshake with {} failed", self.0)
+        f.write_str(&self.0)
     }
 }
 

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         Err(err) => {
             let exit = exit_for(err);
             eprintln!("streamtool: {}", one_line(err));
+            if let Some(hint) = hint(err) {
+                eprintln!("streamtool: hint: {hint}");
+            }
             exit
         }
     };
@@ -76,4 +79,37 @@ fn one_line(err: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out
+}
+
+/// Advice for the failures users meet most, on a line of its own after the error.
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    use rustls::{AlertDescription, CertificateError, Error as Tls};
+    let tls = err.chain().find_map(|c| c.downcast_ref::<Tls>())?;
+    Some(match tls {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature)
+        | Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            ..
+        }) => {
+            "the certificate is not signed by a CA you trust: give its CA (or the certificate itself) with --ca FILE, \
+             or pin it with --pin (see it with: streamtool connect -z -k --show-cert ADDR)"
+        }
+        Tls::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            "the certificate is for other names: connect by one of them, or verify another name with --sni NAME"
+        }
+        Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "the certificate has expired; renew it (streamtool gen-cert) or check the clock"
+        }
+        Tls::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the server requires a client certificate: add --cert FILE --key FILE"
+        }
+        Tls::AlertReceived(AlertDescription::ProtocolVersion) | Tls::PeerIncompatible(_) => {
+            "no TLS version or cipher in common: check --tls-min/--tls-max (TLS 1.2 is the oldest supported)"
+        }
+        Tls::InvalidMessage(_)
+        | Tls::InappropriateMessage { .. }
+        | Tls::InappropriateHandshakeMessage { .. } => "the peer does not seem to speak TLS on this port",
+        _ => return None,
+    })
 }

@@ -324,10 +324,7 @@ async fn serve_connection(
     let work = async {
         match &shared.mode {
             Mode::Echo => {
-                let echo = Shaping {
-                    encode: shared.inbound.decode,
-                    ..shared.inbound.clone()
-                };
+                let echo = Shaping { encode: shared.inbound.decode, ..shared.inbound.clone() };
                 let flow = forward(net_rx, net_tx, &echo, activity, half_close).await;
                 report_direction(&shared.events, peer, "echo", &flow);
                 vec![flow]
