@@ -53,6 +53,9 @@ pub enum Command {
     /// Connect to a server (plain or TLS): stdin to the peer, the peer to stdout.
     #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
+    /// Make certificates for local and test TLS: a local CA and leaves signed by it, or a
+    /// self-signed certificate.
+    GenCert(crate::cmd::gen_cert::GenCertArgs),
 }
 
 const SERVE_EXAMPLES: &str = "\

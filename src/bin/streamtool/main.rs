@@ -45,7 +45,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Command::Serve(args) => cmd::serve::run(args, events.clone()).await,
-            Command::Connect(args) => cmd::connect::run(args, events.clone(), verbose).await,
+            // Ctrl-C anywhere in connect (resolving, connecting, the handshake) exits 130;
+            // serve handles SIGINT itself, to shut down gracefully.
+            Command::Connect(args) => tokio::select! {
+                result = cmd::connect::run(args, events.clone(), verbose) => result,
+                _ = tokio::signal::ctrl_c() => Err(exit_codes::Interrupted.into()),
+            },
+            Command::GenCert(args) => cmd::gen_cert::run(args, events.clone()),
         }
     });
     // A read of stdin may still be parked in a blocking thread; do not wait for it.

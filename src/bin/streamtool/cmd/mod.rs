@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod connect;
+pub mod gen_cert;
 pub mod serve;
