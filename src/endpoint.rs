@@ -184,3 +184,371 @@ mod tests {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// `pipe` endpoints
+
+/// The kinds of `pipe` endpoint: a closed set, as socat's and websocat's address types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// `-` or `stdio`: stdin and stdout.
+    Stdio,
+    /// `tcp:HOST:PORT`.
+    Tcp(String, u16),
+    /// `tcp-listen:[HOST:]PORT` (alias `tcp-l`).
+    TcpListen(ListenAddress),
+    /// `tls:HOST:PORT`.
+    Tls(String, u16),
+    /// `tls-listen:[HOST:]PORT` (alias `tls-l`).
+    TlsListen(ListenAddress),
+    /// `unix:PATH`.
+    Unix(PathBuf),
+    /// `unix-listen:PATH` (alias `unix-l`).
+    UnixListen(PathBuf),
+    /// `exec:CMD`, run with `sh -c`.
+    Exec(String),
+    /// `file:PATH`: read from it, or with `create`/`append`/`truncate`, write to it.
+    File(PathBuf),
+}
+
+/// Per-endpoint options, named as the `serve`/`connect` flags are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointOptions {
+    /// `fork`: serve each accepted connection with a fresh instance of the other endpoint.
+    pub fork: bool,
+    /// `cert=FILE`.
+    pub cert: Option<PathBuf>,
+    /// `key=FILE`.
+    pub key: Option<PathBuf>,
+    /// `ca=FILE` (alias `cacert`).
+    pub ca: Option<PathBuf>,
+    /// `pin=sha256:HEX` (repeatable).
+    pub pins: Vec<crate::streams::tls::Pin>,
+    /// `sni=NAME`.
+    pub sni: Option<String>,
+    /// `no-sni`.
+    pub no_sni: bool,
+    /// `alpn=P1,P2` (further protocols after commas belong to the list).
+    pub alpn: Vec<String>,
+    /// `tls-min=1.2`.
+    pub tls_min: Option<crate::streams::tls::TlsVersion>,
+    /// `tls-max=1.3`.
+    pub tls_max: Option<crate::streams::tls::TlsVersion>,
+    /// `ragged-eof=strict|warn|ignore`.
+    pub ragged_eof: Option<crate::streams::tls::RaggedEofPolicy>,
+    /// `keylog=FILE`.
+    pub keylog: Option<PathBuf>,
+    /// `insecure`.
+    pub insecure: bool,
+    /// `client-ca=FILE`.
+    pub client_ca: Option<PathBuf>,
+    /// `require-client-cert`.
+    pub require_client_cert: bool,
+    /// `delimiter=D` (escapes as `--delimiter`).
+    pub delimiter: Option<Vec<u8>>,
+    /// `max-frame=SIZE`.
+    pub max_frame: Option<usize>,
+    /// `on-oversize=error|skip`.
+    pub on_oversize: Option<crate::streams::framing::Oversize>,
+    /// `encoding=NAME`.
+    pub encoding: Option<crate::streams::encoding::TextEncoding>,
+    /// `decode-errors=strict|replace`.
+    pub decode_errors: Option<crate::streams::encoding::ErrorMode>,
+    /// `crlf`.
+    pub crlf: bool,
+    /// `connect-timeout=DURATION`.
+    pub connect_timeout: Option<std::time::Duration>,
+    /// `handshake-timeout=DURATION`.
+    pub handshake_timeout: Option<std::time::Duration>,
+    /// `create`, `append` or `truncate` (file sinks).
+    pub write_mode: Option<crate::streams::file::WriteMode>,
+}
+
+/// One side of `pipe`: a kind and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// What it is.
+    pub kind: EndpointKind,
+    /// How it is set up.
+    pub options: EndpointOptions,
+}
+
+const TYPES: &[&str] = &[
+    "stdio", "tcp", "tcp-listen", "tcp-l", "tls", "tls-listen", "tls-l", "unix", "unix-listen", "unix-l", "exec",
+    "file",
+];
+
+/// Options that take a value, and flags.
+const VALUE_OPTIONS: &[&str] = &[
+    "cert", "key", "ca", "cacert", "pin", "sni", "alpn", "tls-min", "tls-max", "ragged-eof", "keylog", "client-ca",
+    "delimiter", "max-frame", "on-oversize", "encoding", "decode-errors", "connect-timeout", "handshake-timeout",
+];
+const FLAG_OPTIONS: &[&str] =
+    &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
+
+/// The edit distance between two short words, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn suggestion(word: &str, candidates: &[&str]) -> String {
+    match nearest(word, candidates) {
+        Some(near) => format!(" (did you mean {near}?)"),
+        None => String::new(),
+    }
+}
+
+/// Whether a comma-separated piece is an option: a known flag, or `name=value` with a
+/// name made of letters, digits and dashes (unknown names are then reported, with a
+/// suggestion, instead of silently joining the address).
+fn is_option_token(token: &str) -> bool {
+    match token.split_once('=') {
+        Some((name, _)) => {
+            let name = name.trim();
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !name.contains(' ')
+        }
+        None => FLAG_OPTIONS.contains(&token.trim().to_ascii_lowercase().as_str()),
+    }
+}
+
+/// Splits `body,opt,opt=value` into the body and the options. A comma-separated piece that
+/// is not an option belongs to what precedes it (`exec:sort -t, -k2`, `alpn=h2,http/1.1`).
+fn split_options(rest: &str) -> (String, Vec<String>) {
+    let mut pieces = rest.split(',');
+    let mut body = pieces.next().unwrap_or_default().to_string();
+    let mut options: Vec<String> = Vec::new();
+    for piece in pieces {
+        if is_option_token(piece) {
+            options.push(piece.to_string());
+        } else if let Some(last) = options.last_mut() {
+            last.push(',');
+            last.push_str(piece);
+        } else {
+            body.push(',');
+            body.push_str(piece);
+        }
+    }
+    (body, options)
+}
+
+fn tcp_target(body: &str, whole: &str) -> std::result::Result<(String, u16), String> {
+    match body.parse::<ConnectAddress>() {
+        Ok(ConnectAddress::Tcp(host, port)) => Ok((host, port)),
+        Ok(ConnectAddress::Unix(_)) | Err(_) => {
+            Err(format!("endpoint {whole:?}: expected HOST:PORT after the type, as in tcp:127.0.0.1:8080"))
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Some(rest) = s.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(',')) {
+            return format!("stdio{rest}").parse();
+        }
+        let (kind_name, rest) = match s.split_once(':') {
+            Some((k, r)) => (k.to_ascii_lowercase(), r),
+            None => (s.split(',').next().unwrap_or_default().to_ascii_lowercase(), ""),
+        };
+        let (body, options) = if kind_name == "stdio" {
+            let (_, options) = split_options(s.split_once(',').map_or("", |_| s));
+            (String::new(), options)
+        } else {
+            split_options(rest)
+        };
+        let need_body = |what: &str| -> std::result::Result<(), String> {
+            if body.is_empty() { Err(format!("endpoint {s:?}: {kind_name} needs {what}")) } else { Ok(()) }
+        };
+        let kind = match kind_name.as_str() {
+            "stdio" => EndpointKind::Stdio,
+            "tcp" => {
+                let (h, p) = tcp_target(&body, s)?;
+                EndpointKind::Tcp(h, p)
+            }
+            "tls" | "ssl" => {
+                let (h, p) = tcp_target(&body, s)?;
+                EndpointKind::Tls(h, p)
+            }
+            "tcp-listen" | "tcp-l" | "tls-listen" | "tls-l" | "ssl-listen" | "ssl-l" => {
+                need_body("[HOST:]PORT")?;
+                let addr: ListenAddress = body.parse().map_err(|e| format!("endpoint {s:?}: {e}"))?;
+                if matches!(addr, ListenAddress::Unix(_)) {
+                    return Err(format!("endpoint {s:?}: use unix-listen:PATH for UNIX sockets"));
+                }
+                if kind_name.starts_with("tcp") {
+                    EndpointKind::TcpListen(addr)
+                } else {
+                    EndpointKind::TlsListen(addr)
+                }
+            }
+            "unix" => {
+                need_body("a path")?;
+                EndpointKind::Unix(PathBuf::from(&body))
+            }
+            "unix-listen" | "unix-l" => {
+                need_body("a path")?;
+                EndpointKind::UnixListen(PathBuf::from(&body))
+            }
+            "exec" => {
+                need_body("a command")?;
+                EndpointKind::Exec(body.clone())
+            }
+            "file" => {
+                need_body("a path")?;
+                EndpointKind::File(PathBuf::from(&body))
+            }
+            other => {
+                return Err(format!(
+                    "unknown endpoint type {other:?} in {s:?}{} (types: -, stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file)",
+                    suggestion(other, TYPES)
+                ));
+            }
+        };
+        let mut endpoint = Endpoint { kind, options: EndpointOptions::default() };
+        for option in options {
+            endpoint.apply_option(&option).map_err(|e| format!("endpoint {s:?}: {e}"))?;
+        }
+        endpoint.check().map_err(|e| format!("endpoint {s:?}: {e}"))?;
+        Ok(endpoint)
+    }
+}
+
+impl Endpoint {
+    fn apply_option(&mut self, option: &str) -> std::result::Result<(), String> {
+        use crate::values::{parse_delimiter, parse_duration, parse_size};
+        let (name, value) = match option.split_once('=') {
+            Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v)),
+            None => (option.trim().to_ascii_lowercase(), None),
+        };
+        let o = &mut self.options;
+        let value_of = |what: &str| value.ok_or_else(|| format!("option {name} needs a value ({name}={what})"));
+        match name.as_str() {
+            "fork" => o.fork = true,
+            "no-sni" => o.no_sni = true,
+            "insecure" => o.insecure = true,
+            "require-client-cert" => o.require_client_cert = true,
+            "crlf" => o.crlf = true,
+            "create" => o.write_mode = Some(crate::streams::file::WriteMode::CreateNew),
+            "append" => o.write_mode = Some(crate::streams::file::WriteMode::Append),
+            "truncate" => o.write_mode = Some(crate::streams::file::WriteMode::Truncate),
+            "cert" => o.cert = Some(value_of("FILE")?.into()),
+            "key" => o.key = Some(value_of("FILE")?.into()),
+            "ca" | "cacert" => o.ca = Some(value_of("FILE")?.into()),
+            "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
+            "keylog" => o.keylog = Some(value_of("FILE")?.into()),
+            "pin" => o.pins.push(value_of("sha256:HEX")?.parse()?),
+            "sni" => o.sni = Some(value_of("NAME")?.to_string()),
+            "alpn" => o.alpn = value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect(),
+            "tls-min" => o.tls_min = Some(value_of("1.2")?.parse()?),
+            "tls-max" => o.tls_max = Some(value_of("1.3")?.parse()?),
+            "ragged-eof" => o.ragged_eof = Some(value_of("strict")?.parse()?),
+            "delimiter" => o.delimiter = Some(parse_delimiter(value_of("\\n")?)?),
+            "max-frame" => o.max_frame = Some(parse_size(value_of("64KiB")?)?),
+            "on-oversize" => {
+                o.on_oversize = Some(match value_of("error")?.to_ascii_lowercase().as_str() {
+                    "error" => crate::streams::framing::Oversize::Error,
+                    "skip" => crate::streams::framing::Oversize::Skip,
+                    v => return Err(format!("on-oversize={v}: expected error or skip")),
+                })
+            }
+            "encoding" => o.encoding = Some(value_of("latin1")?.parse()?),
+            "decode-errors" => o.decode_errors = Some(value_of("strict")?.parse()?),
+            "connect-timeout" => o.connect_timeout = Some(parse_duration(value_of("5s")?)?),
+            "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
+            other => {
+                let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
+                return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
+            }
+        }
+        if value.is_some() && FLAG_OPTIONS.contains(&name.as_str()) {
+            return Err(format!("option {name} takes no value"));
+        }
+        Ok(())
+    }
+
+    /// Options that make no sense for the kind.
+    fn check(&self) -> std::result::Result<(), String> {
+        let o = &self.options;
+        let listening = self.is_listener();
+        let tls_client = matches!(self.kind, EndpointKind::Tls(..));
+        let tls_server = matches!(self.kind, EndpointKind::TlsListen(_));
+        if o.fork && !listening {
+            return Err("fork applies to listening endpoints (tcp-listen, tls-listen, unix-listen)".into());
+        }
+        let client_only = o.ca.is_some() || !o.pins.is_empty() || o.sni.is_some() || o.no_sni || o.insecure;
+        if client_only && !tls_client {
+            return Err("ca, pin, sni, no-sni and insecure apply to tls: endpoints".into());
+        }
+        let server_only = o.client_ca.is_some() || o.require_client_cert;
+        if server_only && !tls_server {
+            return Err("client-ca and require-client-cert apply to tls-listen: endpoints".into());
+        }
+        let tls_any = o.cert.is_some() || o.key.is_some() || !o.alpn.is_empty() || o.tls_min.is_some()
+            || o.tls_max.is_some() || o.ragged_eof.is_some() || o.keylog.is_some() || o.handshake_timeout.is_some();
+        if tls_any && !(tls_client || tls_server) {
+            return Err("TLS options apply to tls: and tls-listen: endpoints".into());
+        }
+        if o.require_client_cert && o.client_ca.is_none() {
+            return Err("require-client-cert needs client-ca=FILE".into());
+        }
+        if o.max_frame.is_some() && o.delimiter.is_none() {
+            return Err("max-frame needs delimiter=D".into());
+        }
+        if o.write_mode.is_some() && !matches!(self.kind, EndpointKind::File(_)) {
+            return Err("create, append and truncate apply to file: endpoints".into());
+        }
+        if o.connect_timeout.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_)) {
+            return Err("connect-timeout applies to tcp:, tls: and unix: endpoints".into());
+        }
+        Ok(())
+    }
+
+    /// Whether it accepts connections.
+    pub fn is_listener(&self) -> bool {
+        matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_))
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn option_pieces_that_are_not_options_stay_with_their_value() {
+        let (body, options) = split_options("sort -t, -k2,crlf");
+        assert_eq!(body, "sort -t, -k2");
+        assert_eq!(options, ["crlf"]);
+        let (_, options) = split_options("8443,alpn=h2,http/1.1,cert=c.pem");
+        assert_eq!(options, ["alpn=h2,http/1.1", "cert=c.pem"]);
+    }
+
+    #[test]
+    fn suggestions_find_near_misses() {
+        assert_eq!(nearest("tcp-lsten", TYPES), Some("tcp-listen"));
+        assert_eq!(nearest("crt", &["cert", "key"]), Some("cert"));
+        assert_eq!(nearest("zzzzzz", TYPES), None);
+    }
+}

@@ -108,11 +108,13 @@ impl Flow {
 pub struct Activity {
     start: Instant,
     last_ms: Arc<AtomicU64>,
+    /// The byte counter of the direction this handle belongs to, if any.
+    meter: Option<Meter>,
 }
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity { start: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+        Activity { start: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)), meter: None }
     }
 }
 
@@ -120,6 +122,14 @@ impl Activity {
     /// Records that data moved now.
     pub fn touch(&self) {
         self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Records that `n` bytes were written.
+    fn wrote(&self, n: u64) {
+        self.touch();
+        if let Some(meter) = &self.meter {
+            meter.add(n);
+        }
     }
 
     /// Completes once nothing has moved for `limit`.
@@ -141,17 +151,43 @@ impl Activity {
 /// # Cancel safety
 /// Not cancel safe: a chunk read but not yet written is lost if the future is dropped.
 /// Callers drop it only to abandon the direction.
-pub async fn forward<R, W>(
+pub async fn forward<R, W>(source: R, sink: W, shaping: &Shaping, activity: &Activity, half_close: bool) -> Flow
+where
+    R: ByteReceiveStream,
+    W: ByteSendStream,
+{
+    forward_metered(source, sink, shaping, activity, half_close, &Meter::default()).await
+}
+
+/// A live count of the bytes a direction has written, for progress displays.
+#[derive(Debug, Clone, Default)]
+pub struct Meter(Arc<AtomicU64>);
+
+impl Meter {
+    /// Bytes written so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// [`forward`], counting the bytes written in `meter` as they go.
+pub async fn forward_metered<R, W>(
     source: R,
     mut sink: W,
     shaping: &Shaping,
     activity: &Activity,
     half_close: bool,
+    meter: &Meter,
 ) -> Flow
 where
     R: ByteReceiveStream,
     W: ByteSendStream,
 {
+    let activity = &Activity { meter: Some(meter.clone()), ..activity.clone() };
     let mut flow = Flow::new();
     let result = if shaping.is_raw() {
         copy_raw(source, &mut sink, activity, &mut flow).await
@@ -190,7 +226,7 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
                 let chunk = buf.split().freeze();
                 sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
                 flow.bytes_out += n as u64;
-                activity.touch();
+                activity.wrote(n as u64);
             }
             Err(StreamError::EndOfStream) => return Ok(()),
             Err(err) => return Err(FlowEnd::Failed(Side::Source, err)),
@@ -291,7 +327,7 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
                 break Err(FlowEnd::Failed(Side::Sink, err));
             }
             flow.bytes_out += n;
-            activity.touch();
+            activity.wrote(n);
         };
         flow.frames_skipped = framed.frames_skipped();
         return result;
@@ -315,6 +351,7 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
             let n = chunk.len() as u64;
             sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
             flow.bytes_out += n;
+            activity.wrote(n);
         }
         if last {
             return Ok(());

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use streamtool::endpoint::{ConnectAddress, ListenAddress};
+use streamtool::endpoint::{ConnectAddress, Endpoint, ListenAddress};
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
 use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
@@ -53,6 +53,10 @@ pub enum Command {
     /// Connect to a server (plain or TLS): stdin to the peer, the peer to stdout.
     #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
+    /// Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix,
+    /// unix-listen, exec, file, each with its own TLS, framing and encoding options.
+    #[command(after_help = PIPE_EXAMPLES)]
+    Pipe(Box<PipeArgs>),
     /// Make certificates for local and test TLS: a local CA and leaves signed by it, or a
     /// self-signed certificate.
     GenCert(crate::cmd::gen_cert::GenCertArgs),
@@ -77,6 +81,64 @@ Examples:
   streamtool connect --delimiter '\\r\\n' --max-frame 64KiB --encoding latin1 legacy:7000
 
 Exit codes: see `streamtool --help`.";
+
+const PIPE_EXAMPLES: &str = "\
+Endpoints (options after commas, named as the serve/connect flags):
+  -, stdio                      stdin and stdout
+  tcp:HOST:PORT                 tls:HOST:PORT[,ca=F,pin=P,sni=N,alpn=L,insecure]
+  tcp-listen:[HOST:]PORT        tls-listen:[HOST:]PORT[,cert=F,key=F,client-ca=F]   (aliases tcp-l, tls-l)
+  unix:PATH                     unix-listen:PATH
+  exec:CMD                      file:PATH[,create|append|truncate]
+  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf; listeners: fork
+
+Examples:
+  streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080   # TLS terminator
+  streamtool pipe tcp-listen:9000,fork tls:example.com:443                        # TLS originator
+  streamtool pipe - file:out.bin,create                                           # stdin to a file
+  streamtool pipe tcp-l:7000,delimiter=\\n tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1
+  streamtool pipe --progress file:big.iso tcp:backup:9000
+
+Exit codes: see `streamtool --help`.";
+
+/// `streamtool pipe`.
+#[derive(Debug, Args)]
+pub struct PipeArgs {
+    /// The first endpoint.
+    #[arg(value_name = "A", allow_hyphen_values = true)]
+    pub a: Endpoint,
+
+    /// The second endpoint.
+    #[arg(value_name = "B", allow_hyphen_values = true)]
+    pub b: Endpoint,
+
+    /// Fork: serve each connection of the listening endpoint with a fresh instance of the
+    /// other (the `fork` endpoint option).
+    #[arg(short = 'k', long)]
+    pub fork: bool,
+
+    /// With fork, at most N connections at once; more are closed on arrival.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+
+    /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
+    /// terminal), always or never.
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto")]
+    pub progress: Option<ProgressWhen>,
+
+    #[arg(skip)]
+    pub verbose_summary: bool,
+}
+
+/// When `--progress` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressWhen {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// TLS settings shared by `serve`, `connect` and `pipe` endpoints.
 #[derive(Debug, Clone, Args)]

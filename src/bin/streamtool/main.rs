@@ -51,6 +51,10 @@ fn main() -> ExitCode {
                 result = cmd::connect::run(args, events.clone(), verbose) => result,
                 _ = tokio::signal::ctrl_c() => Err(exit_codes::Interrupted.into()),
             },
+            Command::Pipe(mut args) => {
+                args.verbose_summary = verbose;
+                cmd::pipe::run(args, events.clone()).await
+            }
             Command::GenCert(args) => cmd::gen_cert::run(args, events.clone()),
         }
     });

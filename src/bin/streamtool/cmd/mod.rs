@@ -2,4 +2,5 @@
 
 pub mod connect;
 pub mod gen_cert;
+pub mod pipe;
 pub mod serve;

@@ -1,0 +1,510 @@
+//! `streamtool pipe A B`: relay between two endpoints, with framing, re-encoding and TLS
+//! per endpoint; a listening endpoint with `fork` serves each connection with a fresh
+//! instance of the other endpoint.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use serde_json::json;
+use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
+use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
+use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::streams::encoding::{ErrorMode, TextEncoding};
+use streamtool::streams::error::within;
+use streamtool::streams::file::{open_read, open_write};
+use streamtool::streams::framing::FrameConfig;
+use streamtool::streams::listener::{Connection, Listener, SocketListener};
+use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
+use streamtool::streams::tls::{ClientOptions, KeyLog, ServerOptions, TlsStream, TlsVersion, Trust, VersionRange};
+use streamtool::streams::{
+    AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
+    TypedAttributeProvider,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{PipeArgs, ProgressWhen};
+use crate::events::Events;
+use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An opened endpoint: its two directions, and what to wait for when done.
+struct Opened {
+    name: String,
+    reader: Reader,
+    writer: Writer,
+    /// Closing the writer is a half-close (false for TLS 1.2).
+    can_half_close: bool,
+    /// A read-only file: what the other side sends is dropped, with a warning.
+    read_only: bool,
+    child: Option<tokio::process::Child>,
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
+    let (mut a, mut b) = (args.a.clone(), args.b.clone());
+    if args.fork {
+        match (a.is_listener(), b.is_listener()) {
+            (true, _) => a.options.fork = true,
+            (false, true) => b.options.fork = true,
+            (false, false) => return Err(Usage("-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)".into()).into()),
+        }
+    }
+    if a.options.fork && b.options.fork {
+        return Err(Usage("only one endpoint can fork".into()).into());
+    }
+    let progress = match args.progress {
+        Some(ProgressWhen::Always) => true,
+        Some(ProgressWhen::Auto) => std::io::stderr().is_terminal(),
+        Some(ProgressWhen::Never) | None => false,
+    };
+    let shared = Arc::new(PipeShared { a: a.clone(), b: b.clone(), events: events.clone(), progress, verbose: args.verbose_summary });
+
+    if a.options.fork || b.options.fork {
+        let (listening, other_is_a) = if a.options.fork { (a, false) } else { (b, true) };
+        return serve_fork(listening, other_is_a, shared, args.max_conns).await;
+    }
+    // Listening endpoints accept one connection, A first. Ctrl-C stops at once (exit 130);
+    // a forking pipe instead shuts down gracefully.
+    let single = async {
+        let opened_a = open(&a, &events).await?;
+        let opened_b = open(&b, &events).await?;
+        relay(opened_a, opened_b, &shared).await
+    };
+    tokio::select! {
+        result = single => result,
+        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+    }
+}
+
+struct PipeShared {
+    a: Endpoint,
+    b: Endpoint,
+    events: Events,
+    progress: bool,
+    verbose: bool,
+}
+
+/// Serves each connection of the forking endpoint with a fresh instance of the other.
+async fn serve_fork(listening: Endpoint, other_is_a: bool, shared: Arc<PipeShared>, max_conns: Option<usize>) -> Result<()> {
+    let listener = bind(&listening).await?;
+    announce(&listener, &shared.events);
+    let tls = match &listening.kind {
+        EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
+        _ => None,
+    };
+    let shutdown = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (shutdown, interrupted) = (shutdown.clone(), Arc::clone(&interrupted));
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            shutdown.cancel();
+        });
+    }
+    let options = ServeOptions { max_connections: max_conns, ..ServeOptions::default() };
+    let policy = listening.options.ragged_eof.unwrap_or_default();
+    let handshake_timeout = listening.options.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+    serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        async move {
+            let peer = context.peer.to_string();
+            shared.events.emit("accept", json!({ "peer": peer }));
+            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await {
+                Ok(opened) => opened,
+                Err(err) => {
+                    tracing::warn!(%peer, "{err:#}");
+                    return;
+                }
+            };
+            let other = if other_is_a { &shared.a } else { &shared.b };
+            let fresh = match open(other, &shared.events).await {
+                Ok(opened) => opened,
+                Err(err) => {
+                    tracing::warn!(%peer, "cannot open the other endpoint: {err:#}");
+                    return;
+                }
+            };
+            let (a, b) = if other_is_a { (fresh, accepted) } else { (accepted, fresh) };
+            tokio::select! {
+                result = relay(a, b, &shared) => {
+                    if let Err(err) = result {
+                        tracing::warn!(%peer, "{err:#}");
+                    }
+                }
+                () = context.closing.cancelled() => {}
+            }
+        }
+    })
+    .await;
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+async fn bind(endpoint: &Endpoint) -> Result<SocketListener> {
+    let listener = match &endpoint.kind {
+        EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
+            addr.bind(streamtool::streams::FamilyPreference::Any).await?
+        }
+        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
+        _ => unreachable!("only listeners are bound"),
+    };
+    Ok(listener)
+}
+
+fn announce(listener: &SocketListener, events: &Events) {
+    let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
+    if !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("streamtool: listening on {}", addresses.join(", "));
+    }
+    events.emit("listen", json!({ "addresses": addresses }));
+}
+
+fn versions(o: &EndpointOptions) -> VersionRange {
+    let d = VersionRange::default();
+    VersionRange { min: o.tls_min.unwrap_or(d.min), max: o.tls_max.unwrap_or(d.max) }
+}
+
+fn keylog(o: &EndpointOptions) -> KeyLog {
+    o.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
+}
+
+fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
+    let identity = match &o.cert {
+        Some(cert) => streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert)).context("cannot use cert=/key=")?,
+        None => {
+            let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
+            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
+            eprintln!("streamtool: no cert= given; serving a fresh self-signed certificate, {pin}");
+            if let Some(port) = listener.tcp_port() {
+                eprintln!("streamtool: connect with: streamtool connect --tls --pin {pin} localhost:{port}");
+            }
+            generated.identity()
+        }
+    };
+    let client_auth = match &o.client_ca {
+        Some(path) => {
+            let cas = streamtool::certs::load_certs(path).context("cannot use client-ca=")?;
+            if o.require_client_cert {
+                streamtool::streams::tls::ClientAuth::Required(cas)
+            } else {
+                streamtool::streams::tls::ClientAuth::Optional(cas)
+            }
+        }
+        None => streamtool::streams::tls::ClientAuth::None,
+    };
+    Ok(ServerOptions {
+        identity,
+        client_auth,
+        alpn: o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        versions: versions(o),
+        keylog: keylog(o),
+    })
+}
+
+fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
+    let trust = match &o.ca {
+        Some(path) => Trust::Certificates(streamtool::certs::load_certs(path).context("cannot use ca=")?),
+        None => Trust::System,
+    };
+    if o.insecure {
+        tracing::warn!("insecure: the server's certificate is NOT verified");
+    }
+    Ok(ClientOptions {
+        trust,
+        pins: o.pins.clone(),
+        insecure: o.insecure,
+        alpn: o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        no_sni: o.no_sni,
+        versions: versions(o),
+        identity: match &o.cert {
+            Some(cert) => Some(streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert))?),
+            None => None,
+        },
+        keylog: keylog(o),
+    })
+}
+
+fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, can_half_close: bool) -> Opened {
+    let (reader, writer) = tokio::io::split(io);
+    Opened { name, reader: Box::new(reader), writer: Box::new(writer), can_half_close, read_only: false, child: None }
+}
+
+fn tls_opened<IO>(name: String, tls: TlsStream<IO>, events: &Events) -> Opened
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
+{
+    crate::common::report_handshake(&tls, events, &name);
+    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
+    split(name, tls, can_half_close)
+}
+
+async fn accept_conn(
+    raw: Connection,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    policy: RaggedEofPolicy,
+    handshake_timeout: Duration,
+    peer: &str,
+    events: &Events,
+) -> Result<Opened> {
+    match tls {
+        None => Ok(split(peer.to_string(), raw, true)),
+        Some(config) => {
+            let tls = within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
+                .await
+                .context(HandshakeFailed(peer.to_string()))?;
+            Ok(tls_opened(peer.to_string(), tls, events))
+        }
+    }
+}
+
+/// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
+/// handshake succeeds).
+async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
+    let o = &endpoint.options;
+    match &endpoint.kind {
+        EndpointKind::Stdio => Ok(Opened {
+            name: "stdio".into(),
+            reader: Box::new(tokio::io::stdin()),
+            writer: Box::new(tokio::io::stdout()),
+            can_half_close: true,
+            read_only: false,
+            child: None,
+        }),
+        EndpointKind::Tcp(host, port) | EndpointKind::Tls(host, port) => {
+            let options = ConnectOptions { family: Default::default(), timeout: o.connect_timeout };
+            let tcp = connect_tcp(host, *port, options).await?;
+            let name = streamtool::streams::socket::host_port(host, *port);
+            events.emit("connect", json!({ "target": name }));
+            if matches!(endpoint.kind, EndpointKind::Tcp(..)) {
+                let (r, w) = tcp.into_split()?;
+                let (r, w) = (r.into_inner().expect("open"), w.into_inner().expect("open"));
+                return Ok(Opened { name, reader: Box::new(r), writer: Box::new(w), can_half_close: true, read_only: false, child: None });
+            }
+            let config = client_options(o)?.build()?;
+            let verify = streamtool::streams::tls::server_name(o.sni.as_deref().unwrap_or(host))?;
+            let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+            let tls = within(Phase::Handshake, Some(timeout), TlsStream::connect(tcp, config, verify, o.ragged_eof.unwrap_or_default()))
+                .await
+                .context(HandshakeFailed(name.clone()))?;
+            Ok(tls_opened(name, tls, events))
+        }
+        EndpointKind::Unix(path) => {
+            let unix = within(Phase::Connect, o.connect_timeout, connect_unix(path)).await?;
+            Ok(split(format!("unix:{}", path.display()), unix, true))
+        }
+        EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
+            let mut listener = bind(endpoint).await?;
+            announce(&listener, events);
+            let tls = match endpoint.kind {
+                EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
+                _ => None,
+            };
+            loop {
+                let (raw, peer) = listener.accept().await.context("accept failed")?;
+                let peer = peer.to_string();
+                events.emit("accept", json!({ "peer": peer }));
+                let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+                match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events).await {
+                    Ok(opened) => return Ok(opened),
+                    Err(err) => tracing::warn!(%peer, "{err:#}"),
+                }
+            }
+        }
+        EndpointKind::Exec(command) => {
+            let child = ChildStream::shell(command)?;
+            let (process, stdin, stdout) = child.into_parts();
+            Ok(Opened {
+                name: format!("exec:{command}"),
+                reader: Box::new(stdout.into_inner().expect("open")),
+                writer: Box::new(stdin.into_inner().expect("open")),
+                can_half_close: true,
+                read_only: false,
+                child: Some(process),
+            })
+        }
+        EndpointKind::File(path) => {
+            let name = format!("file:{}", path.display());
+            match o.write_mode {
+                Some(mode) => {
+                    let file = open_write(path, mode).await?.into_inner().expect("open");
+                    Ok(Opened { name, reader: Box::new(tokio::io::empty()), writer: Box::new(file), can_half_close: true, read_only: false, child: None })
+                }
+                None => {
+                    let file = open_read(path).await?.into_inner().expect("open");
+                    Ok(Opened { name, reader: Box::new(file), writer: Box::new(tokio::io::sink()), can_half_close: true, read_only: true, child: None })
+                }
+            }
+        }
+    }
+}
+
+/// The shaping of data read from `from` and written to `to`.
+fn shaping(from: &EndpointOptions, to: &EndpointOptions) -> Shaping {
+    let frames = from.delimiter.as_ref().map(|d| {
+        let mut config = FrameConfig::new(Bytes::from(d.clone()), from.max_frame.unwrap_or(1 << 20));
+        config.on_oversize = from.on_oversize.unwrap_or_default();
+        config
+    });
+    let recode = from.encoding.is_some() || to.encoding.is_some() || from.decode_errors.is_some();
+    Shaping {
+        out_delimiter: match (&frames, &to.delimiter) {
+            (Some(_), Some(d)) => Some(Bytes::from(d.clone())),
+            _ => None,
+        },
+        frames,
+        decode: recode.then(|| (from.encoding.unwrap_or(TextEncoding::UTF_8), from.decode_errors.unwrap_or(ErrorMode::Strict))),
+        encode: recode.then(|| (to.encoding.unwrap_or(TextEncoding::UTF_8), to.decode_errors.unwrap_or(ErrorMode::Strict))),
+        crlf: to.crlf,
+    }
+}
+
+/// A sink for a read-only file endpoint: drops data, warning once.
+struct ReadOnlySink {
+    name: String,
+    warned: bool,
+}
+
+impl AsyncResource for ReadOnlySink {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        Ok(())
+    }
+}
+impl TypedAttributeProvider for ReadOnlySink {}
+impl ByteSendStream for ReadOnlySink {
+    async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
+        if !std::mem::replace(&mut self.warned, true) {
+            tracing::warn!(
+                "{} is read-only: dropping {} bytes and more from the other side (add create, append or truncate to write to a file)",
+                self.name,
+                data.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Relays both directions until both have ended, and reports each.
+async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
+    let started = Instant::now();
+    let activity = Activity::default();
+    let (ab_meter, ba_meter) = (Meter::default(), Meter::default());
+    let ab_shaping = shaping(&shared.a.options, &shared.b.options);
+    let ba_shaping = shaping(&shared.b.options, &shared.a.options);
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    let progress = shared.progress.then(|| Progress::start(&a_name, &b_name, ab_meter.clone(), ba_meter.clone()));
+
+    let ab = direction(a.reader, b.writer, b.read_only, &b_name, &ab_shaping, &activity, b.can_half_close, &ab_meter);
+    let ba = direction(b.reader, a.writer, a.read_only, &a_name, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+    let (ab, ba) = tokio::join!(ab, ba);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    for mut child in [a.child, b.child].into_iter().flatten() {
+        let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = child.kill().await;
+                child.wait().await.ok()
+            }
+        };
+        tracing::info!(status = ?status, "command exited");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
+        shared.events.emit(
+            "half_close",
+            json!({ "direction": label, "bytes_in": flow.bytes_in, "bytes_out": flow.bytes_out, "frames": flow.frames, "frames_skipped": flow.frames_skipped, "reason": flow.reason() }),
+        );
+        if shared.verbose {
+            tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
+        }
+    }
+    shared.events.emit("close", json!({ "a": a_name, "b": b_name, "duration": elapsed }));
+    first_error(ab, ba)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn direction(
+    reader: Reader,
+    writer: Writer,
+    read_only: bool,
+    sink_name: &str,
+    shaping: &Shaping,
+    activity: &Activity,
+    half_close: bool,
+    meter: &Meter,
+) -> Flow {
+    let source = IoReceiveStream::new(reader);
+    if read_only {
+        let sink = ReadOnlySink { name: sink_name.to_string(), warned: false };
+        return forward_metered(source, sink, shaping, activity, true, meter).await;
+    }
+    let mut sink = IoSendStream::new(writer);
+    let flow = forward_metered(source, &mut sink, shaping, activity, half_close, meter).await;
+    // TLS 1.2 cannot half-close; its close_notify goes out once this direction is done.
+    let _ = sink.aclose().await;
+    flow
+}
+
+fn first_error(ab: Flow, ba: Flow) -> Result<()> {
+    for flow in [ab, ba] {
+        if let FlowEnd::Failed(side, err) = flow.end {
+            let broken_stdout = side == Side::Sink
+                && matches!(&err, streamtool::streams::StreamError::Broken(Some(cause))
+                    if cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe));
+            if broken_stdout {
+                continue;
+            }
+            let what = if side == Side::Source { "receiving failed" } else { "sending failed" };
+            return Err(anyhow::Error::new(err).context(what));
+        }
+    }
+    Ok(())
+}
+
+/// `--progress`: per-direction bytes, rate and elapsed time on stderr.
+struct Progress {
+    bars: Vec<indicatif::ProgressBar>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(a: &str, b: &str, ab: Meter, ba: Meter) -> Progress {
+        let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template("{prefix:>30} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed_precise}")
+            .expect("valid template");
+        let bars: Vec<indicatif::ProgressBar> = [format!("{a} -> {b}"), format!("{b} -> {a}")]
+            .into_iter()
+            .map(|label| {
+                let bar = multi.add(indicatif::ProgressBar::no_length());
+                bar.set_style(style.clone());
+                bar.set_prefix(label);
+                bar
+            })
+            .collect();
+        let updated = bars.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                updated[0].set_position(ab.get());
+                updated[1].set_position(ba.get());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Progress { bars, task }
+    }
+
+    fn finish(self) {
+        self.task.abort();
+        for bar in self.bars {
+            bar.finish();
+        }
+    }
+}

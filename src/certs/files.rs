@@ -1,0 +1,235 @@
+//! Writing certificates and keys safely, and where the local CA lives.
+//!
+//! Every file is written to a temporary file in the same directory, created with its final
+//! mode (so a key is never readable by others, not even for a moment), synced, and then
+//! moved into place: with `overwrite`, by `rename` (atomic replacement); without, by a hard
+//! link, which fails if the name exists, so an existing file is never replaced even when
+//! two runs race (DESIGN.md §4.10).
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::CertError;
+use super::issue::CertAuthority;
+
+/// The mode of private keys.
+pub const KEY_MODE: u32 = 0o600;
+/// The mode of the CA's private key (mkcert's): read-only, for the owner.
+pub const CA_KEY_MODE: u32 = 0o400;
+/// The mode of certificates.
+pub const CERT_MODE: u32 = 0o644;
+/// The mode of the CA directory (XDG's for data directories).
+pub const CA_DIR_MODE: u32 = 0o700;
+/// The CA certificate's file name in the CA directory.
+pub const CA_CERT_FILE: &str = "ca.pem";
+/// The CA key's file name in the CA directory.
+pub const CA_KEY_FILE: &str = "ca-key.pem";
+
+/// Writes `contents` to `path` atomically, the file created with `mode` (less the umask).
+/// Without `overwrite`, an existing `path` is left alone and [`CertError::Exists`] returned.
+///
+/// # Errors
+/// [`CertError::Exists`], or [`CertError::Write`] naming the file.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> Result<(), CertError> {
+    let write_error = |e: io::Error| CertError::Write(path.to_path_buf(), e);
+    let Some(name) = path.file_name() else {
+        return Err(write_error(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")));
+    };
+    if !overwrite && fs::symlink_metadata(path).is_ok() {
+        return Err(CertError::Exists(path.to_path_buf()));
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let (temp, mut file) = create_temp(dir, name, mode).map_err(write_error)?;
+    let result = (|| {
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        if overwrite {
+            return fs::rename(&temp, path);
+        }
+        match fs::hard_link(&temp, path) {
+            Ok(()) => {
+                fs::remove_file(&temp)?;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            // A file system without hard links: check, then rename (a narrow race).
+            Err(_) if fs::symlink_metadata(path).is_err() => fs::rename(&temp, path),
+            Err(e) => Err(e),
+        }
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+            CertError::Exists(path.to_path_buf())
+        } else {
+            write_error(e)
+        });
+    }
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// A new file `.NAME.RANDOM.tmp` in `dir`, created with `mode`.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr, mode: u32) -> io::Result<(PathBuf, File)> {
+    for _ in 0..16 {
+        let mut random = [0u8; 6];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+            .map_err(|_| io::Error::other("the system's random source failed"))?;
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}.tmp", crate::streams::tls::hex(&random)));
+        let temp = dir.join(temp_name);
+        match OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "cannot find a free temporary file name"))
+}
+
+/// A group of files written together: if one fails, [`FileSet::rollback`] removes those
+/// this run created (files replaced under `overwrite` cannot be restored).
+#[derive(Debug, Default)]
+pub struct FileSet {
+    overwrite: bool,
+    created: Vec<PathBuf>,
+    written: Vec<(PathBuf, u32)>,
+}
+
+impl FileSet {
+    /// A set that replaces existing files only with `overwrite`.
+    pub fn new(overwrite: bool) -> FileSet {
+        FileSet { overwrite, ..FileSet::default() }
+    }
+
+    /// Refuses early, before anything is written, if one of `paths` exists and may not be
+    /// replaced, or two of them are the same.
+    ///
+    /// # Errors
+    /// [`CertError::Exists`] for the first such file.
+    pub fn check_free<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<(), CertError> {
+        let mut seen: Vec<&Path> = Vec::new();
+        for path in paths {
+            if seen.contains(&path) {
+                return Err(CertError::Write(
+                    path.to_path_buf(),
+                    io::Error::new(io::ErrorKind::InvalidInput, "the same file is named twice"),
+                ));
+            }
+            seen.push(path);
+            if !self.overwrite && fs::symlink_metadata(path).is_ok() {
+                return Err(CertError::Exists(path.to_path_buf()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one file (see [`write_atomic`]).
+    ///
+    /// # Errors
+    /// As [`write_atomic`].
+    pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
+        let existed = fs::symlink_metadata(path).is_ok();
+        write_atomic(path, contents, mode, self.overwrite)?;
+        if !existed {
+            self.created.push(path.to_path_buf());
+        }
+        self.written.push((path.to_path_buf(), mode));
+        Ok(())
+    }
+
+    /// The files written so far, with their modes.
+    pub fn written(&self) -> &[(PathBuf, u32)] {
+        &self.written
+    }
+
+    /// Removes the files this set created.
+    pub fn rollback(&mut self) {
+        for path in self.created.drain(..) {
+            let _ = fs::remove_file(path);
+        }
+        self.written.clear();
+    }
+}
+
+/// The local CA's default directory: `streamtool/ca` in the user's data directory
+/// (`$XDG_DATA_HOME`, else `~/.local/share` on Linux; `~/Library/Application Support` on
+/// macOS). `None` if there is no home directory.
+pub fn user_ca_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("streamtool").join("ca"))
+}
+
+/// The CA in `dir` (`ca.pem` and `ca-key.pem`), or `None` if neither file exists.
+///
+/// # Errors
+/// [`CertError::IncompleteCa`] if only one exists; otherwise as
+/// [`CertAuthority::from_files`].
+pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
+    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    match (fs::symlink_metadata(&cert).is_ok(), fs::symlink_metadata(&key).is_ok()) {
+        (false, false) => Ok(None),
+        (true, true) => CertAuthority::from_files(&cert, &key).map(Some),
+        (true, false) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: key }),
+        (false, true) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: cert }),
+    }
+}
+
+/// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the certificate.
+///
+/// # Errors
+/// [`CertError::Write`] or [`CertError::Exists`].
+pub fn save_ca_dir(dir: &Path, ca: &CertAuthority, files: &mut FileSet) -> Result<(), CertError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(CA_DIR_MODE)
+        .create(dir)
+        .map_err(|e| CertError::Write(dir.to_path_buf(), e))?;
+    files.write(&dir.join(CA_KEY_FILE), ca.key_pem().as_bytes(), CA_KEY_MODE)?;
+    files.write(&dir.join(CA_CERT_FILE), ca.cert_pem().as_bytes(), CERT_MODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn files_are_created_with_their_mode_and_never_replaced_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        write_atomic(&path, b"one", 0o600, false).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let err = write_atomic(&path, b"two", 0o600, false).unwrap_err();
+        assert!(matches!(err, CertError::Exists(_)), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        write_atomic(&path, b"three", 0o400, true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"three");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o400);
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["key.pem"], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_file_set_rolls_back_only_what_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.pem");
+        fs::write(&old, "old").unwrap();
+        let mut files = FileSet::new(true);
+        files.write(&old, b"new", 0o644).unwrap();
+        files.write(&dir.path().join("fresh.pem"), b"x", 0o644).unwrap();
+        files.rollback();
+        assert!(old.exists());
+        assert!(!dir.path().join("fresh.pem").exists());
+    }
+}
