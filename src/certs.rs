@@ -1,8 +1,20 @@
 //! Certificates and keys: loading PEM files with errors that name the file and the
-//! problem, and making certificates with rcgen.
+//! problem, and making certificates with rcgen (what `streamtool gen-cert` does).
 //!
 //! Keys may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC). An encrypted key is refused with the
 //! command that decrypts it, rather than a puzzling parse error.
+//!
+//! # Layout
+//! - this file: loading PEM files, [`self_signed`] for `serve --tls` without a certificate;
+//! - [`names`]: the names a certificate is for, classified mkcert-style;
+//! - `issue`: key types, a local CA, leaves, self-signed leaves, PKCS#12;
+//! - `files`: atomic writes with the right mode, the CA directory;
+//! - `inspect`: what a certificate says, as text or JSON.
+
+mod files;
+mod inspect;
+mod issue;
+pub mod names;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,6 +23,14 @@ use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::streams::tls::{Identity, provider};
+
+pub use files::{
+    CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, load_ca_dir,
+    save_ca_dir, user_ca_dir, write_atomic,
+};
+pub use inspect::{CertInfo, expiry_phrase, format_time, inspect, inspect_file, rfc3339};
+pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
+pub use names::{NameError, SubjectName, parse_name, parse_names};
 
 /// What went wrong with a certificate or key file.
 #[derive(Debug)]
@@ -37,6 +57,19 @@ pub enum CertError {
     UnusableKey(PathBuf, String),
     /// rcgen could not make the certificate.
     Generate(String),
+    /// The file exists and may not be replaced.
+    Exists(PathBuf),
+    /// The file could not be written.
+    Write(PathBuf, std::io::Error),
+    /// The certificate is not a CA's (no basic constraints CA:TRUE).
+    NotCa(PathBuf),
+    /// A CA directory holds only one of the certificate and the key.
+    IncompleteCa {
+        /// The CA directory.
+        dir: PathBuf,
+        /// The file that is missing.
+        missing: PathBuf,
+    },
 }
 
 impl fmt::Display for CertError {
@@ -71,6 +104,15 @@ impl fmt::Display for CertError {
             }
             CertError::UnusableKey(p, why) => write!(f, "{}: unusable private key: {why}", p.display()),
             CertError::Generate(why) => write!(f, "cannot generate the certificate: {why}"),
+            CertError::Exists(p) => write!(f, "{}: already exists; not replaced", p.display()),
+            CertError::Write(p, e) => write!(f, "{}: cannot write: {e}", p.display()),
+            CertError::NotCa(p) => write!(f, "{}: not a CA certificate (no basic constraints CA:TRUE)", p.display()),
+            CertError::IncompleteCa { dir, missing } => write!(
+                f,
+                "the CA in {} is incomplete: {} is missing",
+                dir.display(),
+                missing.display()
+            ),
         }
     }
 }
@@ -78,7 +120,7 @@ impl fmt::Display for CertError {
 impl std::error::Error for CertError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CertError::Read(_, e) => Some(e),
+            CertError::Read(_, e) | CertError::Write(_, e) => Some(e),
             _ => None,
         }
     }

@@ -17,5 +17,6 @@ pub mod certs;
 pub mod endpoint;
 pub mod relay;
 pub mod server;
+pub mod splice;
 pub mod streams;
 pub mod values;

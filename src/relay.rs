@@ -169,7 +169,7 @@ impl Meter {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 }

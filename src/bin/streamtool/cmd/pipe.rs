@@ -33,11 +33,38 @@ use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
+/// A plain socket, kept whole so that a socket-to-socket relay can use splice(2).
+enum RawSocket {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// An endpoint's transport.
+enum Io {
+    Socket(RawSocket),
+    Split(Reader, Writer),
+}
+
+impl Io {
+    fn into_split(self) -> (Reader, Writer) {
+        match self {
+            Io::Split(r, w) => (r, w),
+            Io::Socket(RawSocket::Tcp(s)) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Io::Socket(RawSocket::Unix(s)) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
 /// An opened endpoint: its two directions, and what to wait for when done.
 struct Opened {
     name: String,
-    reader: Reader,
-    writer: Writer,
+    io: Io,
     /// Closing the writer is a half-close (false for TLS 1.2).
     can_half_close: bool,
     /// A read-only file: what the other side sends is dropped, with a warning.
@@ -234,7 +261,11 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
 
 fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, can_half_close: bool) -> Opened {
     let (reader, writer) = tokio::io::split(io);
-    Opened { name, reader: Box::new(reader), writer: Box::new(writer), can_half_close, read_only: false, child: None }
+    Opened { name, io: Io::Split(Box::new(reader), Box::new(writer)), can_half_close, read_only: false, child: None }
+}
+
+fn socket(name: String, socket: RawSocket) -> Opened {
+    Opened { name, io: Io::Socket(socket), can_half_close: true, read_only: false, child: None }
 }
 
 fn tls_opened<IO>(name: String, tls: TlsStream<IO>, events: &Events) -> Opened
@@ -255,7 +286,10 @@ async fn accept_conn(
     events: &Events,
 ) -> Result<Opened> {
     match tls {
-        None => Ok(split(peer.to_string(), raw, true)),
+        None => Ok(match raw {
+            Connection::Tcp(s) => socket(peer.to_string(), RawSocket::Tcp(s.into_inner()?)),
+            Connection::Unix(s) => socket(peer.to_string(), RawSocket::Unix(s.into_inner()?)),
+        }),
         Some(config) => {
             let tls = within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
                 .await
@@ -272,8 +306,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
     match &endpoint.kind {
         EndpointKind::Stdio => Ok(Opened {
             name: "stdio".into(),
-            reader: Box::new(tokio::io::stdin()),
-            writer: Box::new(tokio::io::stdout()),
+            io: Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())),
             can_half_close: true,
             read_only: false,
             child: None,
@@ -284,9 +317,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             let name = streamtool::streams::socket::host_port(host, *port);
             events.emit("connect", json!({ "target": name }));
             if matches!(endpoint.kind, EndpointKind::Tcp(..)) {
-                let (r, w) = tcp.into_split()?;
-                let (r, w) = (r.into_inner().expect("open"), w.into_inner().expect("open"));
-                return Ok(Opened { name, reader: Box::new(r), writer: Box::new(w), can_half_close: true, read_only: false, child: None });
+                return Ok(socket(name, RawSocket::Tcp(tcp.into_inner()?)));
             }
             let config = client_options(o)?.build()?;
             let verify = streamtool::streams::tls::server_name(o.sni.as_deref().unwrap_or(host))?;
@@ -298,7 +329,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
         }
         EndpointKind::Unix(path) => {
             let unix = within(Phase::Connect, o.connect_timeout, connect_unix(path)).await?;
-            Ok(split(format!("unix:{}", path.display()), unix, true))
+            Ok(socket(format!("unix:{}", path.display()), RawSocket::Unix(unix.into_inner()?)))
         }
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
@@ -323,8 +354,10 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             let (process, stdin, stdout) = child.into_parts();
             Ok(Opened {
                 name: format!("exec:{command}"),
-                reader: Box::new(stdout.into_inner().expect("open")),
-                writer: Box::new(stdin.into_inner().expect("open")),
+                io: Io::Split(
+                    Box::new(stdout.into_inner().expect("a new child's stdout is open")),
+                    Box::new(stdin.into_inner().expect("a new child's stdin is open")),
+                ),
                 can_half_close: true,
                 read_only: false,
                 child: Some(process),
@@ -334,12 +367,24 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             let name = format!("file:{}", path.display());
             match o.write_mode {
                 Some(mode) => {
-                    let file = open_write(path, mode).await?.into_inner().expect("open");
-                    Ok(Opened { name, reader: Box::new(tokio::io::empty()), writer: Box::new(file), can_half_close: true, read_only: false, child: None })
+                    let file = open_write(path, mode).await?.into_inner().expect("a new file is open");
+                    Ok(Opened {
+                        name,
+                        io: Io::Split(Box::new(tokio::io::empty()), Box::new(file)),
+                        can_half_close: true,
+                        read_only: false,
+                        child: None,
+                    })
                 }
                 None => {
-                    let file = open_read(path).await?.into_inner().expect("open");
-                    Ok(Opened { name, reader: Box::new(file), writer: Box::new(tokio::io::sink()), can_half_close: true, read_only: true, child: None })
+                    let file = open_read(path).await?.into_inner().expect("a new file is open");
+                    Ok(Opened {
+                        name,
+                        io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
+                        can_half_close: true,
+                        read_only: true,
+                        child: None,
+                    })
                 }
             }
         }
@@ -401,9 +446,19 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
     let progress = shared.progress.then(|| Progress::start(&a_name, &b_name, ab_meter.clone(), ba_meter.clone()));
 
-    let ab = direction(a.reader, b.writer, b.read_only, &b_name, &ab_shaping, &activity, b.can_half_close, &ab_meter);
-    let ba = direction(b.reader, a.writer, a.read_only, &a_name, &ba_shaping, &activity, a.can_half_close, &ba_meter);
-    let (ab, ba) = tokio::join!(ab, ba);
+    let (ab, ba) = match (a.io, b.io) {
+        // Plain sockets on both sides and nothing to transform: zero copy.
+        (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
+            tracing::debug!("relaying with splice(2)");
+            splice_both(sa, sb, &ab_meter, &ba_meter).await
+        }
+        (io_a, io_b) => {
+            let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
+            let ab = direction(a_reader, b_writer, b.read_only, &b_name, &ab_shaping, &activity, b.can_half_close, &ab_meter);
+            let ba = direction(b_reader, a_writer, a.read_only, &a_name, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+            tokio::join!(ab, ba)
+        }
+    };
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -506,5 +561,28 @@ impl Progress {
         for bar in self.bars {
             bar.finish();
         }
+    }
+}
+
+/// Both directions between two plain sockets, with splice(2).
+async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Meter) -> (Flow, Flow) {
+    use streamtool::splice::splice_direction;
+    fn flow(result: std::io::Result<u64>) -> Flow {
+        match result {
+            Ok(n) => Flow { bytes_in: n, bytes_out: n, frames: 0, frames_skipped: 0, end: FlowEnd::Eof },
+            Err(err) => Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Failed(Side::Sink, err.into()) },
+        }
+    }
+    macro_rules! both {
+        ($a:expr, $b:expr) => {{
+            let (ab, ba) = tokio::join!(splice_direction($a, $b, ab_meter), splice_direction($b, $a, ba_meter));
+            (flow(ab), flow(ba))
+        }};
+    }
+    match (&a, &b) {
+        (RawSocket::Tcp(a), RawSocket::Tcp(b)) => both!(a, b),
+        (RawSocket::Tcp(a), RawSocket::Unix(b)) => both!(a, b),
+        (RawSocket::Unix(a), RawSocket::Tcp(b)) => both!(a, b),
+        (RawSocket::Unix(a), RawSocket::Unix(b)) => both!(a, b),
     }
 }
