@@ -61,6 +61,8 @@ pub enum CertError {
     Exists(PathBuf),
     /// The file could not be written.
     Write(PathBuf, std::io::Error),
+    /// The file holds a private key where a certificate was expected.
+    KeyNotCertificate(PathBuf),
     /// The certificate is not a CA's (no basic constraints CA:TRUE).
     NotCa(PathBuf),
     /// A CA directory holds only one of the certificate and the key.
@@ -106,13 +108,15 @@ impl fmt::Display for CertError {
             CertError::Generate(why) => write!(f, "cannot generate the certificate: {why}"),
             CertError::Exists(p) => write!(f, "{}: already exists; not replaced", p.display()),
             CertError::Write(p, e) => write!(f, "{}: cannot write: {e}", p.display()),
-            CertError::NotCa(p) => write!(f, "{}: not a CA certificate (no basic constraints CA:TRUE)", p.display()),
-            CertError::IncompleteCa { dir, missing } => write!(
-                f,
-                "the CA in {} is incomplete: {} is missing",
-                dir.display(),
-                missing.display()
-            ),
+            CertError::KeyNotCertificate(p) => {
+                write!(f, "{}: this file holds a private key, not a certificate", p.display())
+            }
+            CertError::NotCa(p) => {
+                write!(f, "{}: not a CA certificate (no basic constraints CA:TRUE)", p.display())
+            }
+            CertError::IncompleteCa { dir, missing } => {
+                write!(f, "the CA in {} is incomplete: {} is missing", dir.display(), missing.display())
+            }
         }
     }
 }

@@ -55,7 +55,8 @@ pub struct CertInfo {
 /// # Errors
 /// A message if `der` is not an X.509 certificate.
 pub fn inspect(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
     let names = match cert.subject_alternative_name() {
         Ok(Some(san)) => san.value.general_names.iter().map(general_name).collect(),
         _ => Vec::new(),
@@ -106,7 +107,8 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, String> {
         }
         _ => Vec::new(),
     };
-    let self_signed = cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok();
+    let self_signed =
+        cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok();
     Ok(CertInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -135,20 +137,17 @@ pub fn inspect_file(path: &Path) -> Result<Vec<CertInfo>, CertError> {
     let ders: Vec<Vec<u8>> = if data.windows(11).any(|w| w == b"-----BEGIN ") {
         match super::load_certs(path) {
             Ok(certs) => certs.iter().map(|c| c.as_ref().to_vec()).collect(),
-            Err(CertError::NoCertificate(p)) if String::from_utf8_lossy(&data).contains("PRIVATE KEY-----") => {
-                return Err(CertError::Malformed(
-                    p,
-                    "this file holds a private key, not a certificate".into(),
-                ));
+            Err(CertError::NoCertificate(p))
+                if String::from_utf8_lossy(&data).contains("PRIVATE KEY-----") =>
+            {
+                return Err(CertError::KeyNotCertificate(p));
             }
             Err(e) => return Err(e),
         }
     } else {
         vec![data]
     };
-    ders.iter()
-        .map(|der| inspect(der).map_err(|why| CertError::Malformed(path.to_path_buf(), why)))
-        .collect()
+    ders.iter().map(|der| inspect(der).map_err(|why| CertError::Malformed(path.to_path_buf(), why))).collect()
 }
 
 impl CertInfo {
@@ -159,10 +158,19 @@ impl CertInfo {
             let _ = writeln!(out, "{indent}{label:<16}{value}");
         };
         line("Subject:", &self.subject);
-        line("Issuer:", &if self.self_signed { format!("{} (self-signed)", self.issuer) } else { self.issuer.clone() });
-        line("Names (SANs):", &if self.names.is_empty() { "(none)".to_string() } else { self.names.join(", ") });
+        line(
+            "Issuer:",
+            &if self.self_signed { format!("{} (self-signed)", self.issuer) } else { self.issuer.clone() },
+        );
+        line(
+            "Names (SANs):",
+            &if self.names.is_empty() { "(none)".to_string() } else { self.names.join(", ") },
+        );
         line("Not before:", &format_time(self.not_before));
-        line("Not after:", &format!("{} ({})", format_time(self.not_after), expiry_phrase(self.not_after, now)));
+        line(
+            "Not after:",
+            &format!("{} ({})", format_time(self.not_after), expiry_phrase(self.not_after, now)),
+        );
         line("Key type:", &self.key_type);
         line("Signature:", &self.signature_algorithm);
         let ca = match (self.is_ca, self.path_len) {
@@ -294,7 +302,7 @@ pub fn expiry_phrase(not_after: OffsetDateTime, now: OffsetDateTime) -> String {
     let left = not_after - now;
     let span = |d: time::Duration| {
         if d.whole_days() >= 2 {
-            format!("{} days", d.whole_days())
+            format!("{} days", (d.whole_seconds() + 43_200) / 86_400)
         } else if d.whole_hours() >= 2 {
             format!("{} hours", d.whole_hours())
         } else {

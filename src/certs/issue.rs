@@ -347,14 +347,18 @@ impl CertAuthority {
                 )));
             }
         };
-        let key = KeyPair::try_from(&PrivateKeyDer::Pkcs8(pkcs8.into())).map_err(|e| unusable(e.to_string()))?;
+        let key =
+            KeyPair::try_from(&PrivateKeyDer::Pkcs8(pkcs8.into())).map_err(|e| unusable(e.to_string()))?;
         let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
             .map_err(|e| CertError::Malformed(cert_path.to_path_buf(), e.to_string()))?;
         if !parsed.is_ca() {
             return Err(CertError::NotCa(cert_path.to_path_buf()));
         }
         if rcgen::PublicKeyData::subject_public_key_info(&key) != parsed.public_key().raw {
-            return Err(CertError::KeyMismatch { cert: cert_path.to_path_buf(), key: key_path.to_path_buf() });
+            return Err(CertError::KeyMismatch {
+                cert: cert_path.to_path_buf(),
+                key: key_path.to_path_buf(),
+            });
         }
         let not_after = parsed.validity().not_after.to_datetime();
         let cert_pem = pem_certificate(cert.as_ref());
@@ -458,7 +462,9 @@ pub fn pkcs12(
     password: &str,
     legacy: bool,
 ) -> Result<Vec<u8>, CertError> {
-    use p12_keystore::{Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKeyChain};
+    use p12_keystore::{
+        Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKeyChain,
+    };
     let fail = |e: p12_keystore::error::Error| CertError::Generate(format!("PKCS#12: {e}"));
     let key = p12_keystore::PrivateKey::from_der(&cert.key_der).map_err(fail)?;
     let mut certs = vec![Certificate::from_der(cert.cert_der.as_ref()).map_err(fail)?];

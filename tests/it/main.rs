@@ -8,9 +8,15 @@ mod support;
 
 mod buffered;
 mod certs;
+mod cli_connect;
+mod cli_serve;
+mod cli_support;
+mod endpoints;
 mod framing;
+mod gen_cert;
 mod io_interop;
 mod memory;
+mod pipe;
 mod props;
 mod server;
 mod sockets;

@@ -1,0 +1,468 @@
+//! Helpers for the tests that run the real `streamtool` binary (`cli_serve`,
+//! `cli_connect`): processes with collected output and timeouts, servers started on port
+//! 0 with the port read from stderr, in-test TCP and TLS peers, and PEM files.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use streamtool::certs;
+use streamtool::streams::tls::{KeyLog, RaggedEofPolicy, ServerOptions, TlsStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::task::JoinHandle;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
+
+/// How long one step (a process exiting, a line appearing) may take before the test
+/// fails as hung. Generous: the machine may be loaded by other tests.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// Output of a child collected by a background task.
+#[derive(Default)]
+struct Collected {
+    data: Mutex<Vec<u8>>,
+    closed: AtomicBool,
+}
+
+impl Collected {
+    fn spawn_reader<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+        self: &Arc<Self>,
+        mut reader: R,
+    ) -> JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => this.data.lock().unwrap().extend_from_slice(&buf[..n]),
+                }
+            }
+            this.closed.store(true, Ordering::SeqCst);
+        })
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.data.lock().unwrap().clone()
+    }
+}
+
+/// What a child's stdin is.
+pub enum Input {
+    /// A pipe the test keeps (open until [`Proc::close_stdin`] or drop).
+    Open,
+    /// These bytes, then EOF (as `printf ... |`).
+    Bytes(Vec<u8>),
+}
+
+/// A running `streamtool` (or other) process; killed on drop.
+pub struct Proc {
+    /// The child.
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<Collected>,
+    err: Arc<Collected>,
+    readers: Vec<JoinHandle<()>>,
+    label: String,
+}
+
+/// How a process ended, with everything it wrote.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit code; `None` if a signal ended it.
+    pub code: Option<i32>,
+    /// Its stdout.
+    pub stdout: Vec<u8>,
+    /// Its stderr.
+    pub stderr: String,
+    /// The command line.
+    pub label: String,
+}
+
+impl Finished {
+    /// Asserts the exit code, showing the output otherwise.
+    #[track_caller]
+    pub fn assert_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "`{}` exited with {:?}, expected {expected}\nstdout: {:?}\nstderr:\n{}",
+            self.label,
+            self.code,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl Proc {
+    /// Starts `streamtool ARGS`.
+    pub fn streamtool(args: &[&str], input: Input) -> Proc {
+        Proc::spawn(BIN, args, input)
+    }
+
+    /// Starts `program ARGS` with piped output.
+    pub fn spawn(program: &str, args: &[&str], input: Input) -> Proc {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("SSLKEYLOGFILE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let out = Arc::new(Collected::default());
+        let err = Arc::new(Collected::default());
+        let readers = vec![
+            out.spawn_reader(child.stdout.take().unwrap()),
+            err.spawn_reader(child.stderr.take().unwrap()),
+        ];
+        let mut stdin = child.stdin.take();
+        if let Input::Bytes(data) = input {
+            let mut pipe = stdin.take().unwrap();
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&data).await;
+                // Dropping the pipe is the EOF.
+            });
+        }
+        let name = Path::new(program).file_name().unwrap().to_string_lossy().into_owned();
+        let label = format!("{name} {}", args.join(" "));
+        Proc { child, stdin, out, err, readers, label }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> Vec<u8> {
+        self.out.bytes()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.bytes()).into_owned()
+    }
+
+    /// Writes to stdin (which must be [`Input::Open`]).
+    pub async fn write(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(data).await.expect("writing to the child's stdin");
+        stdin.flush().await.unwrap();
+    }
+
+    /// Closes stdin: the child reads EOF.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until stdout contains `needle`.
+    pub async fn wait_stdout(&self, needle: &[u8]) {
+        let found = poll_until(STEP, || contains(&self.out.bytes(), needle)).await;
+        assert!(
+            found,
+            "`{}`: stdout never showed {:?}; stdout: {:?}\nstderr:\n{}",
+            self.label,
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&self.stdout()),
+            self.stderr()
+        );
+    }
+
+    /// Waits until stderr contains `needle`; returns all of stderr so far.
+    pub async fn wait_stderr(&self, needle: &str) -> String {
+        let found = poll_until(STEP, || self.stderr().contains(needle)).await;
+        assert!(found, "`{}`: stderr never showed {needle:?}; stderr:\n{}", self.label, self.stderr());
+        self.stderr()
+    }
+
+    /// Sends a signal with the `kill` command (`INT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("the kill command");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Whether the process has exited (without reaping output).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits (at most `limit`) for the process to exit and its output to end; kills it
+    /// and fails the test if it does not. An open stdin stays open while waiting.
+    pub async fn finish_within(mut self, limit: Duration) -> Finished {
+        let status = match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.expect("waiting for the child"),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                panic!(
+                    "`{}` did not exit within {limit:?}\nstdout: {:?}\nstderr:\n{}",
+                    self.label,
+                    String::from_utf8_lossy(&self.stdout()),
+                    self.stderr()
+                );
+            }
+        };
+        for reader in self.readers.drain(..) {
+            // A grandchild (--exec) could hold the pipes open; do not wait for ever.
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        Finished {
+            code: status.code(),
+            stdout: self.out.bytes(),
+            stderr: String::from_utf8_lossy(&self.err.bytes()).into_owned(),
+            label: self.label.clone(),
+        }
+    }
+
+    /// [`Proc::finish_within`] with the default step limit.
+    pub async fn finish(self) -> Finished {
+        self.finish_within(STEP).await
+    }
+
+    /// Open file descriptors of the process (`/proc/PID/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Polls `check` every 10 ms until it holds or `limit` passes.
+pub async fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `streamtool ARGS` with `input` on stdin (then EOF) to the end.
+pub async fn streamtool(args: &[&str], input: &[u8]) -> Finished {
+    Proc::streamtool(args, Input::Bytes(input.to_vec())).finish().await
+}
+
+/// A `streamtool serve` started on port 0.
+pub struct Server {
+    /// The process.
+    pub proc: Proc,
+    /// The TCP port it listens on (0 for UNIX sockets).
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `streamtool serve ARGS` (add no address: port 0 is the default) with stdin
+    /// an open pipe, and waits for its `listening on` line.
+    pub async fn start(args: &[&str]) -> Server {
+        let mut full = vec!["serve"];
+        full.extend_from_slice(args);
+        let proc = Proc::streamtool(&full, Input::Open);
+        // A line may be written in pieces: wait for all of it.
+        let complete =
+            || proc.stderr().split_inclusive('\n').any(|l| l.starts_with(LISTENING) && l.ends_with('\n'));
+        let listening = poll_until(STEP, complete).await;
+        assert!(
+            listening,
+            "`serve {}` never said where it listens; stderr:\n{}",
+            args.join(" "),
+            proc.stderr()
+        );
+        let port = parse_port(&proc.stderr()).unwrap_or(0);
+        Server { proc, port }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `localhost:PORT`.
+    pub fn localhost(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+}
+
+const LISTENING: &str = "streamtool: listening on ";
+
+/// The port in `streamtool: listening on 127.0.0.1:PORT, [::1]:PORT`.
+pub fn parse_port(stderr: &str) -> Option<u16> {
+    let line = stderr.lines().find(|l| l.starts_with(LISTENING))?;
+    let rest = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A loopback TCP listener on a fresh port; `handler` runs on its first connection.
+pub async fn tcp_server<F, Fut>(handler: F) -> (u16, JoinHandle<Fut::Output>)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        handler(stream).await
+    });
+    (port, task)
+}
+
+/// A loopback TLS server (the library's `TlsStream::accept`) with `pki`'s server
+/// certificate; `handler` runs on its first connection after the handshake.
+pub async fn tls_server<F, Fut>(
+    pki: &PemPki,
+    policy: RaggedEofPolicy,
+    handler: F,
+) -> (u16, JoinHandle<Fut::Output>)
+where
+    F: FnOnce(TlsStream<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let config = pki.server_options().build().unwrap();
+    tcp_server(move |tcp| async move {
+        let tls = TlsStream::accept(tcp, config, policy).await.expect("the test server's handshake");
+        handler(tls).await
+    })
+    .await
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Reads from `reader` to EOF, with a limit.
+pub async fn read_all<R: tokio::io::AsyncRead + Unpin>(reader: &mut R) -> Vec<u8> {
+    let mut out = Vec::new();
+    tokio::time::timeout(STEP, reader.read_to_end(&mut out))
+        .await
+        .expect("reading to EOF timed out")
+        .expect("reading to EOF");
+    out
+}
+
+/// A test PKI as PEM files in a temporary directory: a CA, a server certificate for the
+/// given names, and a client certificate (clientAuth), both signed by the CA.
+pub struct PemPki {
+    _dir: tempfile::TempDir,
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The server's certificate and key.
+    pub server_cert: PathBuf,
+    /// The server's key.
+    pub server_key: PathBuf,
+    /// The client's certificate.
+    pub client_cert: PathBuf,
+    /// The client's key.
+    pub client_key: PathBuf,
+}
+
+impl PemPki {
+    /// A PKI whose server certificate names `names` (DNS names or IP addresses).
+    pub fn new(names: &[&str]) -> PemPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+            KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "streamtool cli test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_cert.pem()).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, stem: &str| {
+            let mut params = CertificateParams::new(names.clone()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+            params.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            let (cert_path, key_path) =
+                (dir.path().join(format!("{stem}.pem")), dir.path().join(format!("{stem}-key.pem")));
+            std::fs::write(&cert_path, cert.pem()).unwrap();
+            std::fs::write(&key_path, key.serialize_pem()).unwrap();
+            (cert_path, key_path)
+        };
+        let (server_cert, server_key) = leaf(
+            names.iter().map(|n| n.to_string()).collect(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            "server",
+        );
+        let (client_cert, client_key) =
+            leaf(vec!["client.test".into()], ExtendedKeyUsagePurpose::ClientAuth, "client");
+        PemPki { _dir: dir, ca, server_cert, server_key, client_cert, client_key }
+    }
+
+    /// Server options with the server certificate, for in-test TLS servers.
+    pub fn server_options(&self) -> ServerOptions {
+        let mut options =
+            ServerOptions::new(certs::load_identity(&self.server_cert, &self.server_key).unwrap());
+        options.keylog = KeyLog::Off;
+        options
+    }
+}
+
+/// A path as `&str`, for argument lists.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+/// Makes the seed's certificate in `dir` with the real `openssl` binary:
+/// `openssl req -x509 -newkey rsa:2048 -subj '/CN=localhost' -keyout key.pem -out cert.pem
+/// -nodes -days 365`. Returns (cert.pem, key.pem).
+pub fn seed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-nodes", "-days", "365"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the openssl binary is installed");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// Every stderr line that starts with `{`, parsed as JSON.
+pub fn json_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}

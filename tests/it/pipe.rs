@@ -1,0 +1,1 @@
+//! `streamtool pipe` with the real binary.
