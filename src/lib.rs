@@ -7,10 +7,15 @@
 //!
 //! # Layout
 //! - [`streams`]: the AnyIO-style layer. Traits and the error type, memory object streams,
-//!   stapled, buffered and text streams, delimiter framing, tokio interop. No clap, no
-//!   anyhow, no sockets in its in-memory parts.
+//!   stapled, buffered and text streams, delimiter framing, tokio interop (no sockets in
+//!   these), and the transports: TCP, UNIX, TLS, child processes, files, stdio.
+//! - [`server`]: the accept loop with limits, back-off and graceful shutdown.
+//! - [`relay`]: one direction of a relay, raw or shaped; [`splice`]: the zero-copy path.
+//! - [`endpoint`]: command-line addresses and `pipe`'s endpoint grammar.
+//! - [`certs`]: loading PEM files, making certificates.
+//! - [`values`]: parsers for sizes, durations and delimiters.
 //!
-//! Dependencies point one way: binary -> (endpoint, server, certs) -> streams.
+//! Dependencies point one way: binary -> (endpoint, server, relay, certs) -> streams.
 //! `docs/architecture.md` has the module map.
 
 pub mod certs;
