@@ -277,7 +277,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `streamtool serve ARGS` (add no address: port 0 is the default) with stdin
+    /// Starts `streamtool serve ARGS` (without an address, port 0 on loopback) with stdin
     /// an open pipe, and waits for its `listening on` line.
     pub async fn start(args: &[&str]) -> Server {
         let mut full = vec!["serve"];

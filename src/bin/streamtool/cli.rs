@@ -60,6 +60,8 @@ pub enum Command {
     /// Make certificates for local and test TLS: a local CA and leaves signed by it, or a
     /// self-signed certificate.
     GenCert(crate::cmd::gen_cert::GenCertArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout.
+    Completions(crate::cmd::completions::CompletionsArgs),
 }
 
 const SERVE_EXAMPLES: &str = "\
@@ -96,7 +98,7 @@ Examples:
   streamtool pipe tcp-listen:9000,fork tls:example.com:443                        # TLS originator
   streamtool pipe - file:out.bin,create                                           # stdin to a file
   streamtool pipe tcp-l:7000,delimiter=\\n tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1
-  streamtool pipe --progress file:big.iso tcp:backup:9000
+  streamtool pipe file:big.iso tcp:backup:9000 --progress
 
 Exit codes: see `streamtool --help`.";
 
@@ -209,8 +211,8 @@ impl TlsArgs {
 #[command(next_help_heading = "Framing and text")]
 pub struct ShapeArgs {
     /// Split incoming data into frames ending in D (escapes: \n, \r\n, \0, \xNN).
-    #[arg(long, value_name = "D", value_parser = parse_delimiter)]
-    pub delimiter: Option<Vec<u8>>,
+    #[arg(long, value_name = "D", value_parser = parse_delimiter_arg)]
+    pub delimiter: Option<Delimiter>,
 
     /// Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", requires = "delimiter")]
@@ -373,6 +375,14 @@ pub struct ServeArgs {
     pub net: NetArgs,
 }
 
+/// A parsed `--delimiter` (a newtype: clap would read a bare `Vec<u8>` as a list of bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delimiter(pub Vec<u8>);
+
+fn parse_delimiter_arg(s: &str) -> Result<Delimiter, String> {
+    parse_delimiter(s).map(Delimiter)
+}
+
 fn parse_pin(s: &str) -> Result<Pin, String> {
     s.parse()
 }
@@ -426,5 +436,35 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Parsing with every value-taking flag: a field whose type clap reads differently from
+    /// what its parser returns panics here, not in a user's hands.
+    #[test]
+    fn every_flag_parses_into_its_field() {
+        let connect = [
+            "streamtool", "connect", "--tls", "--cert", "c.pem", "--key", "k.pem", "--ca", "ca.pem", "--pin",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000", "--sni", "x", "--alpn",
+            "h2,http/1.1", "--tls-min", "1.2", "--tls-max", "TLSv1.3", "--ragged-eof", "warn", "--keylog", "k.log",
+            "--delimiter", "\\r\\n", "--max-frame", "64KiB", "--on-oversize", "skip", "--encoding", "latin1",
+            "--decode-errors", "replace", "--crlf", "-w", "5s", "--idle-timeout", "1m", "--handshake-timeout",
+            "500ms", "-4", "--events", "json", "-k", "--no-shutdown", "--show-cert", "localhost:1",
+        ];
+        let cli = Cli::try_parse_from(connect).unwrap();
+        match cli.command {
+            Some(Command::Connect(args)) => {
+                assert_eq!(args.shape.delimiter, Some(Delimiter(b"\r\n".to_vec())));
+                assert_eq!(args.shape.max_frame, 65536);
+                assert_eq!(args.tls.alpn, ["h2", "http/1.1"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let serve = [
+            "streamtool", "serve", "-k", "--broker", "--delimiter", "\\n", "--max-conns", "3", "--client-ca",
+            "ca.pem", "--require-client-cert", "--grace", "2s", "unix:/tmp/x.sock",
+        ];
+        assert!(matches!(Cli::try_parse_from(serve).unwrap().command, Some(Command::Serve(_))));
+        let pipe = ["streamtool", "pipe", "--progress", "-k", "tcp-l:0", "-"];
+        assert!(matches!(Cli::try_parse_from(pipe).unwrap().command, Some(Command::Pipe(_))));
     }
 }

@@ -95,7 +95,7 @@ fn mode(shape: &ShapeArgs) -> ErrorMode {
 pub fn inbound(shape: &ShapeArgs) -> Shaping {
     Shaping {
         frames: shape.delimiter.as_ref().map(|d| {
-            let mut config = FrameConfig::new(Bytes::from(d.clone()), shape.max_frame);
+            let mut config = FrameConfig::new(Bytes::from(d.0.clone()), shape.max_frame);
             config.on_oversize = shape.on_oversize;
             config
         }),
@@ -316,11 +316,12 @@ pub fn report_direction(events: &Events, peer: &str, direction: &str, flow: &Flo
 }
 
 /// The error a finished session should end with, if any. A closed stdout (as with
-/// `| head`) is success.
+/// `| head`) is success; a peer that stopped reading while we still had data for it is not.
 pub fn session_error(session: Session) -> Result<()> {
-    for flow in [session.down, session.up].into_iter().flatten() {
+    for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
+        let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
-            if side == Side::Sink && is_broken_pipe(&err) {
+            if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
                 continue;
             }
             let what = match side {

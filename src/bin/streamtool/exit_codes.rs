@@ -91,9 +91,22 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
+/// The rustls error in the chain, directly or inside an `io::Error` (an alert received
+/// after the handshake arrives as an I/O error from the read that met it).
+pub fn tls_error(err: &anyhow::Error) -> Option<&rustls::Error> {
+    err.chain().find_map(|cause| {
+        cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| inner.downcast_ref())
+        })
+    })
+}
+
 /// The exit code for an error: the first cause in the chain that has one decides.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     use streamtool::streams::StreamError;
+    if let Some(rustls::Error::AlertReceived(_) | rustls::Error::InvalidCertificate(_)) = tls_error(err) {
+        return Exit::Tls;
+    }
     for cause in err.chain() {
         if cause.is::<Interrupted>() {
             return Exit::Interrupted;

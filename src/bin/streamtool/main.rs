@@ -18,6 +18,14 @@ use crate::exit_codes::{Exit, exit_for};
 /// `--quiet` was given.
 pub static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader
+/// of the pipe never sees half a line.
+pub fn say(message: &str) {
+    use std::io::Write;
+    let line = format!("streamtool: {message}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -37,7 +45,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("streamtool: cannot start the runtime: {err}");
+            say(&format!("cannot start the runtime: {err}"));
             return ExitCode::from(Exit::Failure.code());
         }
     };
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
                 cmd::pipe::run(args, events.clone()).await
             }
             Command::GenCert(args) => cmd::gen_cert::run(args, events.clone()),
+            Command::Completions(args) => cmd::completions::run(args),
         }
     });
     // A read of stdin may still be parked in a blocking thread; do not wait for it.
@@ -64,9 +73,9 @@ fn main() -> ExitCode {
         Ok(()) => Exit::Ok,
         Err(err) => {
             let exit = exit_for(err);
-            eprintln!("streamtool: {}", one_line(err));
+            say(&one_line(err));
             if let Some(hint) = hint(err) {
-                eprintln!("streamtool: hint: {hint}");
+                say(&format!("hint: {hint}"));
             }
             exit
         }
@@ -94,7 +103,7 @@ fn one_line(err: &anyhow::Error) -> String {
 /// Advice for the failures users meet most, on a line of its own after the error.
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
     use rustls::{AlertDescription, CertificateError, Error as Tls};
-    let tls = err.chain().find_map(|c| c.downcast_ref::<Tls>())?;
+    let tls = exit_codes::tls_error(err)?;
     Some(match tls {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature)
         | Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {

@@ -71,6 +71,11 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
 
     if args.zero_io {
         tracing::info!("connected to {target}");
+        // Close properly: FIN, and close_notify with TLS, so the peer sees a clean end.
+        let mut net = net;
+        if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut net.io).await {
+            tracing::debug!("closing: {err}");
+        }
         events.emit("close", json!({ "peer": peer, "reason": "zero-io", "bytes_in": 0, "bytes_out": 0 }));
         return Ok(());
     }
@@ -138,5 +143,6 @@ where
     for (i, cert) in tls.peer_certificates().iter().enumerate() {
         text.push_str(&format!("Certificate {i}:\n{}", describe_certificate(cert.as_ref())));
     }
-    eprint!("{text}");
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod completions;
 pub mod connect;
 pub mod gen_cert;
 pub mod pipe;

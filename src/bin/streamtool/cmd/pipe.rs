@@ -189,7 +189,7 @@ async fn bind(endpoint: &Endpoint) -> Result<SocketListener> {
 fn announce(listener: &SocketListener, events: &Events) {
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     if !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("streamtool: listening on {}", addresses.join(", "));
+        crate::say(&format!("listening on {}", addresses.join(", ")));
     }
     events.emit("listen", json!({ "addresses": addresses }));
 }
@@ -209,9 +209,9 @@ fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<Serv
         None => {
             let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
             let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
-            eprintln!("streamtool: no cert= given; serving a fresh self-signed certificate, {pin}");
+            crate::say(&format!("no cert= given; serving a fresh self-signed certificate, {pin}"));
             if let Some(port) = listener.tcp_port() {
-                eprintln!("streamtool: connect with: streamtool connect --tls --pin {pin} localhost:{port}");
+                crate::say(&format!("connect with: streamtool connect --tls --pin {pin} localhost:{port}"));
             }
             generated.identity()
         }

@@ -64,7 +64,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
-        eprintln!("streamtool: listening on {}", addresses.join(", "));
+        crate::say(&format!("listening on {}", addresses.join(", ")));
     }
     events.emit("listen", json!({ "addresses": addresses, "tls": tls.is_some() }));
 
@@ -179,11 +179,9 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
                 Some(port) => format!("localhost:{port}"),
                 None => args.addr.to_string(),
             };
-            eprintln!(
-                "streamtool: no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1"
-            );
-            eprintln!("streamtool: certificate {pin}");
-            eprintln!("streamtool: connect with: streamtool connect --tls --pin {pin} {target}");
+            crate::say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+            crate::say(&format!("certificate {pin}"));
+            crate::say(&format!("connect with: streamtool connect --tls --pin {pin} {target}"));
             generated.identity()
         }
     };
