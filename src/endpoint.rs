@@ -274,14 +274,41 @@ pub struct Endpoint {
 }
 
 const TYPES: &[&str] = &[
-    "stdio", "tcp", "tcp-listen", "tcp-l", "tls", "tls-listen", "tls-l", "unix", "unix-listen", "unix-l", "exec",
+    "stdio",
+    "tcp",
+    "tcp-listen",
+    "tcp-l",
+    "tls",
+    "tls-listen",
+    "tls-l",
+    "unix",
+    "unix-listen",
+    "unix-l",
+    "exec",
     "file",
 ];
 
 /// Options that take a value, and flags.
 const VALUE_OPTIONS: &[&str] = &[
-    "cert", "key", "ca", "cacert", "pin", "sni", "alpn", "tls-min", "tls-max", "ragged-eof", "keylog", "client-ca",
-    "delimiter", "max-frame", "on-oversize", "encoding", "decode-errors", "connect-timeout", "handshake-timeout",
+    "cert",
+    "key",
+    "ca",
+    "cacert",
+    "pin",
+    "sni",
+    "alpn",
+    "tls-min",
+    "tls-max",
+    "ragged-eof",
+    "keylog",
+    "client-ca",
+    "delimiter",
+    "max-frame",
+    "on-oversize",
+    "encoding",
+    "decode-errors",
+    "connect-timeout",
+    "handshake-timeout",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -333,21 +360,32 @@ fn is_option_token(token: &str) -> bool {
     }
 }
 
-/// Splits `body,opt,opt=value` into the body and the options. A comma-separated piece that
-/// is not an option belongs to what precedes it (`exec:sort -t, -k2`, `alpn=h2,http/1.1`).
-fn split_options(rest: &str) -> (String, Vec<String>) {
+/// Splits `body,opt,opt=value` into the body and the options.
+///
+/// A comma-separated piece is an option when it is `name=value`, a known flag, or the
+/// bare name of a value option (reported as missing its value). Other pieces continue
+/// an `alpn=` list (`alpn=h2,http/1.1`); where the body may hold commas (`exec:sort -t,
+/// -k2`, file and UNIX paths) and no option has been seen yet, they continue the body;
+/// anywhere else they are unknown options, reported with a suggestion (`frok`).
+fn split_options(rest: &str, body_may_have_commas: bool) -> (String, Vec<String>) {
     let mut pieces = rest.split(',');
     let mut body = pieces.next().unwrap_or_default().to_string();
     let mut options: Vec<String> = Vec::new();
     for piece in pieces {
-        if is_option_token(piece) {
+        let bare = piece.trim().to_ascii_lowercase();
+        let continues_alpn =
+            options.last().is_some_and(|last| last.to_ascii_lowercase().starts_with("alpn="));
+        if is_option_token(piece) || VALUE_OPTIONS.contains(&bare.as_str()) {
             options.push(piece.to_string());
-        } else if let Some(last) = options.last_mut() {
+        } else if continues_alpn {
+            let last = options.last_mut().expect("checked above");
             last.push(',');
             last.push_str(piece);
-        } else {
+        } else if body_may_have_commas && options.is_empty() {
             body.push(',');
             body.push_str(piece);
+        } else {
+            options.push(piece.to_string());
         }
     }
     (body, options)
@@ -356,9 +394,10 @@ fn split_options(rest: &str) -> (String, Vec<String>) {
 fn tcp_target(body: &str, whole: &str) -> std::result::Result<(String, u16), String> {
     match body.parse::<ConnectAddress>() {
         Ok(ConnectAddress::Tcp(host, port)) => Ok((host, port)),
-        Ok(ConnectAddress::Unix(_)) | Err(_) => {
+        Ok(ConnectAddress::Unix(_)) => {
             Err(format!("endpoint {whole:?}: expected HOST:PORT after the type, as in tcp:127.0.0.1:8080"))
         }
+        Err(e) => Err(format!("endpoint {whole:?}: {e}")),
     }
 }
 
@@ -370,15 +409,20 @@ impl FromStr for Endpoint {
             return format!("stdio{rest}").parse();
         }
         let (kind_name, rest) = match s.split_once(':') {
-            Some((k, r)) => (k.to_ascii_lowercase(), r),
-            None => (s.split(',').next().unwrap_or_default().to_ascii_lowercase(), ""),
+            Some((k, r)) if !k.contains(',') => (k.to_ascii_lowercase(), r),
+            _ => {
+                let (k, r) = s.split_once(',').unwrap_or((s, ""));
+                (k.to_ascii_lowercase(), if r.is_empty() { "" } else { &s[k.len()..] })
+            }
         };
-        let (body, options) = if kind_name == "stdio" {
-            let (_, options) = split_options(s.split_once(',').map_or("", |_| s));
-            (String::new(), options)
-        } else {
-            split_options(rest)
-        };
+        let body_may_have_commas =
+            matches!(kind_name.as_str(), "exec" | "file" | "unix" | "unix-listen" | "unix-l");
+        let (body, options) = split_options(rest, body_may_have_commas);
+        if kind_name == "stdio" && !body.is_empty() {
+            return Err(format!(
+                "endpoint {s:?}: stdio takes no address (options go after a comma: stdio,crlf)"
+            ));
+        }
         let need_body = |what: &str| -> std::result::Result<(), String> {
             if body.is_empty() { Err(format!("endpoint {s:?}: {kind_name} needs {what}")) } else { Ok(()) }
         };
@@ -444,7 +488,11 @@ impl Endpoint {
             None => (option.trim().to_ascii_lowercase(), None),
         };
         let o = &mut self.options;
-        let value_of = |what: &str| value.ok_or_else(|| format!("option {name} needs a value ({name}={what})"));
+        let value_of = |what: &str| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("option {name} needs a value ({name}={what})"))
+        };
         match name.as_str() {
             "fork" => o.fork = true,
             "no-sni" => o.no_sni = true,
@@ -461,7 +509,10 @@ impl Endpoint {
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
             "pin" => o.pins.push(value_of("sha256:HEX")?.parse()?),
             "sni" => o.sni = Some(value_of("NAME")?.to_string()),
-            "alpn" => o.alpn = value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect(),
+            "alpn" => {
+                o.alpn =
+                    value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect()
+            }
             "tls-min" => o.tls_min = Some(value_of("1.2")?.parse()?),
             "tls-max" => o.tls_max = Some(value_of("1.3")?.parse()?),
             "ragged-eof" => o.ragged_eof = Some(value_of("strict")?.parse()?),
@@ -506,8 +557,14 @@ impl Endpoint {
         if server_only && !tls_server {
             return Err("client-ca and require-client-cert apply to tls-listen: endpoints".into());
         }
-        let tls_any = o.cert.is_some() || o.key.is_some() || !o.alpn.is_empty() || o.tls_min.is_some()
-            || o.tls_max.is_some() || o.ragged_eof.is_some() || o.keylog.is_some() || o.handshake_timeout.is_some();
+        let tls_any = o.cert.is_some()
+            || o.key.is_some()
+            || !o.alpn.is_empty()
+            || o.tls_min.is_some()
+            || o.tls_max.is_some()
+            || o.ragged_eof.is_some()
+            || o.keylog.is_some()
+            || o.handshake_timeout.is_some();
         if tls_any && !(tls_client || tls_server) {
             return Err("TLS options apply to tls: and tls-listen: endpoints".into());
         }
@@ -520,7 +577,9 @@ impl Endpoint {
         if o.write_mode.is_some() && !matches!(self.kind, EndpointKind::File(_)) {
             return Err("create, append and truncate apply to file: endpoints".into());
         }
-        if o.connect_timeout.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_)) {
+        if o.connect_timeout.is_some()
+            && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_))
+        {
             return Err("connect-timeout applies to tcp:, tls: and unix: endpoints".into());
         }
         Ok(())
@@ -528,7 +587,10 @@ impl Endpoint {
 
     /// Whether it accepts connections.
     pub fn is_listener(&self) -> bool {
-        matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_))
+        matches!(
+            self.kind,
+            EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_)
+        )
     }
 }
 
@@ -538,10 +600,10 @@ mod endpoint_tests {
 
     #[test]
     fn option_pieces_that_are_not_options_stay_with_their_value() {
-        let (body, options) = split_options("sort -t, -k2,crlf");
+        let (body, options) = split_options("sort -t, -k2,crlf", true);
         assert_eq!(body, "sort -t, -k2");
         assert_eq!(options, ["crlf"]);
-        let (_, options) = split_options("8443,alpn=h2,http/1.1,cert=c.pem");
+        let (_, options) = split_options("8443,alpn=h2,http/1.1,cert=c.pem", false);
         assert_eq!(options, ["alpn=h2,http/1.1", "cert=c.pem"]);
     }
 

@@ -151,7 +151,13 @@ impl Activity {
 /// # Cancel safety
 /// Not cancel safe: a chunk read but not yet written is lost if the future is dropped.
 /// Callers drop it only to abandon the direction.
-pub async fn forward<R, W>(source: R, sink: W, shaping: &Shaping, activity: &Activity, half_close: bool) -> Flow
+pub async fn forward<R, W>(
+    source: R,
+    sink: W,
+    shaping: &Shaping,
+    activity: &Activity,
+    half_close: bool,
+) -> Flow
 where
     R: ByteReceiveStream,
     W: ByteSendStream,
@@ -280,13 +286,17 @@ impl Recoder {
             _ => input,
         };
         if self.crlf {
-            for &byte in bytes {
-                if byte == b'\n' && !self.after_cr {
-                    out.extend_from_slice(b"\r\n");
-                } else {
-                    out.extend_from_slice(&[byte]);
-                }
-                self.after_cr = byte == b'\r';
+            // Copy the runs between LFs whole; only the LFs themselves need a look.
+            let mut start = 0;
+            for lf in memchr::memchr_iter(b'\n', bytes) {
+                let preceded_by_cr = if lf > 0 { bytes[lf - 1] == b'\r' } else { self.after_cr };
+                out.extend_from_slice(&bytes[start..lf]);
+                out.extend_from_slice(if preceded_by_cr { b"\n" } else { b"\r\n" });
+                start = lf + 1;
+            }
+            out.extend_from_slice(&bytes[start..]);
+            if let Some(&last) = bytes.last() {
+                self.after_cr = last == b'\r';
             }
         } else {
             out.extend_from_slice(bytes);

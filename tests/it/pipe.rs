@@ -1,1 +1,737 @@
-//! `streamtool pipe` with the real binary.
+//! `streamtool pipe A B` with the real binary: TLS terminator and originator with `fork`
+//! under 50 concurrent clients, exec, stdio and files, re-framing, re-encoding, oversized
+//! frames, half-close with a delayed reply, progress and summaries, usage errors, and
+//! bounded memory behind a stalled reader.
+//!
+//! Loopback only, port 0 everywhere (the pipe's port is read from its `listening on` line),
+//! every child killed on drop, every wait under a timeout.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use streamtool::certs::load_certs;
+use streamtool::streams::socket::{ConnectOptions, connect_tcp};
+use streamtool::streams::tls::{
+    ClientOptions, KeyLog, RaggedEofPolicy, TlsStream, Trust, server_name, sha256,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
+
+/// How long one step (a line on stderr, a process exiting, a short exchange) may take.
+const STEP: Duration = Duration::from_secs(15);
+
+const MIB: usize = 1 << 20;
+
+/// Runs `fut` on a multi-thread runtime, failing the test after `limit`.
+fn run<F: Future>(limit: Duration, fut: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async { tokio::time::timeout(limit, fut).await.expect("the test timed out (hung?)") })
+}
+
+// ---------------------------------------------------------------------------------------
+// The process under test
+
+/// A running `streamtool`, its output collected in the background; killed on drop.
+struct Proc {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    label: String,
+}
+
+/// How a process ended.
+#[derive(Debug)]
+struct Finished {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    label: String,
+}
+
+impl Finished {
+    #[track_caller]
+    fn assert_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "`{}` exited with {:?}, expected {expected}\nstdout: {:?}\nstderr:\n{}",
+            self.label,
+            self.code,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        );
+        self
+    }
+}
+
+fn collect<R: AsyncRead + Unpin + Send + 'static>(
+    mut reader: R,
+    into: Arc<Mutex<Vec<u8>>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = reader.read(&mut buf).await {
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+impl Proc {
+    /// Starts `streamtool ARGS`; with `input`, stdin gets those bytes then EOF, without
+    /// it stdin is `/dev/null`.
+    fn start(args: &[&str], input: Option<&[u8]>) -> Proc {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("SSLKEYLOGFILE")
+            .env("NO_COLOR", "1")
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("starting streamtool");
+        let (out, err) = (Arc::default(), Arc::default());
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&out)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&err)),
+        ];
+        if let Some(data) = input {
+            let (mut stdin, data) = (child.stdin.take().unwrap(), data.to_vec());
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&data).await;
+                // Dropping stdin is the EOF.
+            });
+        }
+        Proc { child, out, err, readers, label: format!("streamtool {}", args.join(" ")) }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for `needle` on stderr; returns all of stderr so far.
+    async fn wait_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(needle) {
+                return stderr;
+            }
+            assert!(Instant::now() < deadline, "`{}`: stderr never showed {needle:?}:\n{stderr}", self.label);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits for the `listening on 127.0.0.1:PORT, [::1]:PORT` line; returns PORT.
+    async fn port(&self) -> u16 {
+        let stderr = self.wait_stderr("streamtool: listening on ").await;
+        listening_port(&stderr).unwrap_or_else(|| panic!("no port in:\n{stderr}"))
+    }
+
+    /// Waits (at most `limit`) for the process to exit, killing it and failing the test
+    /// if it does not.
+    async fn finish_within(mut self, limit: Duration) -> Finished {
+        let status = match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.expect("waiting for streamtool"),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                panic!("`{}` did not exit within {limit:?}; stderr:\n{}", self.label, self.stderr());
+            }
+        };
+        for reader in self.readers.drain(..) {
+            // An `exec:` grandchild could hold the pipes open; do not wait for ever.
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        Finished {
+            code: status.code(),
+            stdout: self.out.lock().unwrap().clone(),
+            stderr: self.stderr(),
+            label: self.label.clone(),
+        }
+    }
+
+    async fn finish(self) -> Finished {
+        self.finish_within(STEP).await
+    }
+}
+
+/// The port in `streamtool: listening on 127.0.0.1:PORT, [::1]:PORT`.
+fn listening_port(stderr: &str) -> Option<u16> {
+    let line = stderr.lines().find(|l| l.starts_with("streamtool: listening on "))?;
+    let rest = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
+/// Runs `streamtool ARGS` with `input` on stdin to the end.
+async fn streamtool(args: &[&str], input: &[u8]) -> Finished {
+    Proc::start(args, Some(input)).finish().await
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+// ---------------------------------------------------------------------------------------
+// Peers, payloads and certificates
+
+/// A distinct, reproducible payload for client `seed` (xorshift64*).
+fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends `data` on `io`, half-closes, and reads everything the peer sends back, at once
+/// (an echo peer would block on a full socket buffer otherwise).
+async fn send_and_receive<IO: AsyncRead + AsyncWrite + Send>(
+    io: IO,
+    data: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let send = async {
+        writer.write_all(data).await?;
+        writer.shutdown().await
+    };
+    let receive = async {
+        let mut back = Vec::with_capacity(data.len());
+        reader.read_to_end(&mut back).await.map(|_| back)
+    };
+    let ((), back) = tokio::try_join!(send, receive)?;
+    Ok(back)
+}
+
+/// Checks that `back` is `sent`, byte for byte, by length and SHA-256.
+fn same_bytes(what: &str, sent: &[u8], back: &[u8]) -> Result<(), String> {
+    if back.len() != sent.len() || sha256(back) != sha256(sent) {
+        return Err(format!(
+            "{what}: sent {} bytes (sha256 {}), got back {} bytes (sha256 {})",
+            sent.len(),
+            hex(&sha256(sent)),
+            back.len(),
+            hex(&sha256(back))
+        ));
+    }
+    Ok(())
+}
+
+/// A loopback TCP echo server for many clients: echoes until EOF, then closes. Counts
+/// connections.
+async fn tcp_echo_server() -> (u16, Arc<AtomicUsize>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (mut r, mut w) = stream.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    (port, accepted, task)
+}
+
+/// A CA and a server certificate for `localhost` and 127.0.0.1 signed by it, as PEM
+/// files in a temporary directory.
+struct PemFiles {
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl PemFiles {
+    fn new() -> PemFiles {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "streamtool pipe test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let (ca, cert_path, key_path) =
+            (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&ca, ca_cert.pem()).unwrap();
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        PemFiles { dir, ca, cert: cert_path, key: key_path }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS terminator and originator with fork, 50 concurrent clients
+
+const CLIENTS: usize = 50;
+
+/// Runs `CLIENTS` concurrent clients (`client(i, payload)` returns what came back) and
+/// checks each reply byte for byte; returns how long they took.
+async fn concurrent_clients<F, Fut>(client: F) -> Duration
+where
+    F: Fn(usize, Arc<Vec<u8>>) -> Fut,
+    Fut: Future<Output = std::io::Result<Vec<u8>>> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let data = Arc::new(payload(i as u64 + 1, MIB));
+            let reply = client(i, Arc::clone(&data));
+            tokio::spawn(async move {
+                let back = reply.await.map_err(|e| format!("client {i}: {e}"))?;
+                same_bytes(&format!("client {i}"), &data, &back)
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Err(failure) = task.await.expect("client task") {
+            failures.push(failure);
+        }
+    }
+    assert!(failures.is_empty(), "{} of {CLIENTS} clients failed:\n{}", failures.len(), failures.join("\n"));
+    started.elapsed()
+}
+
+#[test]
+fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
+    run(Duration::from_secs(90), async {
+        let pem = PemFiles::new();
+        let (backend, backend_conns, _backend) = tcp_echo_server().await;
+        let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
+        let mut pipe = Proc::start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
+        let port = pipe.port().await;
+
+        let trust = Trust::Certificates(load_certs(&pem.ca).expect("the CA PEM"));
+        let config = ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap();
+        let took = concurrent_clients(|_, data| {
+            let config = Arc::clone(&config);
+            async move {
+                let tcp = connect_tcp("127.0.0.1", port, ConnectOptions::default()).await?;
+                let name = server_name("localhost")?;
+                // Strict: a reply cut short without close_notify fails the client.
+                let tls = TlsStream::connect(tcp, config, name, RaggedEofPolicy::Strict).await?;
+                send_and_receive(tls, &data).await
+            }
+        })
+        .await;
+        eprintln!("tls terminator: {CLIENTS} x 1 MiB echoed in {took:?}");
+        assert_eq!(backend_conns.load(Ordering::SeqCst), CLIENTS, "one backend connection per client");
+        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+        drop(pem.dir);
+    });
+}
+
+#[test]
+fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
+    run(Duration::from_secs(90), async {
+        let pem = PemFiles::new();
+        let echo = Proc::start(
+            &["serve", "-k", "--echo", "--tls", "--cert", s(&pem.cert), "--key", s(&pem.key), "0"],
+            None,
+        );
+        let echo_port = echo.port().await;
+        let target = format!("tls:localhost:{echo_port},ca={}", s(&pem.ca));
+        let mut pipe = Proc::start(&["pipe", "tcp-listen:0,fork", &target], None);
+        let port = pipe.port().await;
+
+        let took = concurrent_clients(|_, data| async move {
+            let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+            send_and_receive(tcp, &data).await
+        })
+        .await;
+        eprintln!("tls originator: {CLIENTS} x 1 MiB echoed in {took:?}");
+        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// exec
+
+#[test]
+fn exec_endpoint_gets_the_half_close_and_replies() {
+    run(STEP * 2, async {
+        let pipe = Proc::start(&["pipe", "tcp-listen:0", "exec:tr a-z A-Z"], None);
+        let port = pipe.port().await;
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let back = send_and_receive(tcp, b"hello").await.unwrap();
+        assert_eq!(back, b"HELLO");
+        pipe.finish().await.assert_code(0);
+    });
+}
+
+#[test]
+fn exec_endpoint_with_fork_runs_a_process_per_connection() {
+    run(STEP * 2, async {
+        // Each instance says its process id, then upper-cases its input.
+        let mut pipe = Proc::start(&["pipe", "tcp-listen:0,fork", "exec:echo $$; tr a-z A-Z"], None);
+        let port = pipe.port().await;
+        // Both connections are open at once: the first waits while the second is served.
+        let first = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut first_r, mut first_w) = first.into_split();
+        first_w.write_all(b"one").await.unwrap();
+        let second = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let second_back = send_and_receive(second, b"two").await.unwrap();
+        first_w.shutdown().await.unwrap();
+        let mut first_back = Vec::new();
+        first_r.read_to_end(&mut first_back).await.unwrap();
+
+        let parse = |back: &[u8]| -> (u32, String) {
+            let text = String::from_utf8(back.to_vec()).unwrap();
+            let (pid, rest) = text.split_once('\n').unwrap_or_else(|| panic!("no pid line in {text:?}"));
+            (pid.parse().unwrap_or_else(|_| panic!("not a pid: {pid:?}")), rest.to_string())
+        };
+        let (pid1, text1) = parse(&first_back);
+        let (pid2, text2) = parse(&second_back);
+        assert_eq!((text1.as_str(), text2.as_str()), ("ONE", "TWO"));
+        assert_ne!(pid1, pid2, "each connection gets its own process");
+        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// stdio and files, framing, text
+
+#[test]
+fn stdio_to_file_creates_refuses_to_overwrite_and_appends() {
+    run(STEP * 3, async {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.bin");
+        let create = format!("file:{},create", s(&out));
+        streamtool(&["pipe", "-", &create], b"data\x00\xff").await.assert_code(0);
+        assert_eq!(std::fs::read(&out).unwrap(), b"data\x00\xff");
+
+        let again = streamtool(&["pipe", "-", &create], b"other").await;
+        again.assert_code(1);
+        assert!(again.stderr.contains("exists"), "stderr:\n{}", again.stderr);
+        assert_eq!(std::fs::read(&out).unwrap(), b"data\x00\xff", "the file is left alone");
+
+        streamtool(&["pipe", "-", &format!("file:{},append", s(&out))], b"+more").await.assert_code(0);
+        assert_eq!(std::fs::read(&out).unwrap(), b"data\x00\xff+more");
+
+        streamtool(&["pipe", "-", &format!("file:{},truncate", s(&out))], b"new").await.assert_code(0);
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+    });
+}
+
+#[test]
+fn reframing_turns_lf_frames_into_crlf_frames() {
+    run(STEP, async {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, b"a\nb\n").unwrap();
+        let source = format!("file:{},delimiter=\\n", s(&input));
+        let done = streamtool(&["pipe", &source, "-,delimiter=\\r\\n"], b"").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"a\r\nb\r\n");
+    });
+}
+
+#[test]
+fn latin1_is_reencoded_to_utf8_and_back() {
+    run(STEP * 2, async {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("latin1.txt");
+        std::fs::write(&input, [0x63, 0x61, 0x66, 0xe9]).unwrap();
+        let done = streamtool(&["pipe", &format!("file:{},encoding=latin1", s(&input)), "-"], b"").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, "café".as_bytes());
+
+        let output = dir.path().join("out.txt");
+        let sink = format!("file:{},create,encoding=latin1", s(&output));
+        streamtool(&["pipe", "-", &sink], "café".as_bytes()).await.assert_code(0);
+        assert_eq!(std::fs::read(&output).unwrap(), [0x63, 0x61, 0x66, 0xe9]);
+    });
+}
+
+#[test]
+fn oversized_frame_exits_7_or_is_skipped() {
+    run(STEP * 2, async {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("frames.txt");
+        std::fs::write(&input, b"ok\n0123456789\nfine\n").unwrap();
+        let source = format!("file:{},delimiter=\\n,max-frame=4", s(&input));
+        let done = streamtool(&["pipe", &source, "-"], b"").await;
+        done.assert_code(7);
+        assert!(done.stderr.contains("longer than 4 bytes"), "stderr names the limit:\n{}", done.stderr);
+        assert_eq!(done.stdout, b"ok\n", "frames before the oversized one are delivered");
+
+        let skip = format!("{source},on-oversize=skip");
+        let done = streamtool(&["pipe", &skip, "-"], b"").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"ok\nfine\n", "only the oversized frame is dropped");
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// half-close
+
+#[test]
+fn half_close_carries_a_delayed_reply_through_the_pipe() {
+    run(STEP * 2, async {
+        // The server reads to EOF, then replies 1.5 s later.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server_port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let reply = format!("got {} bytes: {}", request.len(), String::from_utf8_lossy(&request));
+            stream.write_all(reply.as_bytes()).await.unwrap();
+            stream.shutdown().await.unwrap();
+            request
+        });
+        let pipe = Proc::start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
+        let port = pipe.port().await;
+        let started = Instant::now();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let back = send_and_receive(tcp, b"hello").await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&back), "got 5 bytes: hello");
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        assert_eq!(server.await.unwrap(), b"hello");
+        pipe.finish().await.assert_code(0);
+    });
+}
+
+#[test]
+fn half_close_from_the_far_side_lets_the_near_side_keep_sending() {
+    run(STEP * 2, async {
+        // The server speaks first and ends its side, then reads what the client sends.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server_port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"banner").await.unwrap();
+            stream.shutdown().await.unwrap();
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).await.unwrap();
+            request
+        });
+        let pipe = Proc::start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
+        let port = pipe.port().await;
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut reader, mut writer) = tcp.into_split();
+        let mut banner = Vec::new();
+        reader.read_to_end(&mut banner).await.unwrap();
+        assert_eq!(banner, b"banner");
+        // Only after the EOF: this still has to reach the server.
+        writer.write_all(b"sent after the server's EOF").await.unwrap();
+        writer.shutdown().await.unwrap();
+        assert_eq!(server.await.unwrap(), b"sent after the server's EOF");
+        pipe.finish().await.assert_code(0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// progress, summaries, events, usage errors
+
+#[test]
+fn progress_always_prints_progress_lines_on_stderr() {
+    run(STEP, async {
+        let done = streamtool(&["pipe", "--progress=always", "exec:printf hello; sleep 0.6", "-"], b"").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"hello");
+        assert!(done.stderr.contains("->"), "no progress on stderr:\n{}", done.stderr);
+    });
+}
+
+#[test]
+fn progress_is_off_by_default_and_with_never() {
+    run(STEP, async {
+        for args in [&["pipe", "-", "exec:cat"][..], &["pipe", "--progress=never", "-", "exec:cat"]] {
+            let done = streamtool(args, b"hello").await;
+            done.assert_code(0);
+            assert_eq!(done.stdout, b"hello");
+            assert!(!done.stderr.contains("->"), "{args:?}: unexpected progress:\n{}", done.stderr);
+        }
+    });
+}
+
+#[test]
+fn verbose_prints_a_summary_per_direction() {
+    run(STEP, async {
+        let done = streamtool(&["pipe", "-v", "-", "exec:cat"], b"hello").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"hello");
+        for line in ["stdio -> exec:cat: 5 bytes in ", "exec:cat -> stdio: 5 bytes in "] {
+            let found = done.stderr.lines().find(|l| l.contains(line));
+            let found = found.unwrap_or_else(|| panic!("no {line:?} summary:\n{}", done.stderr));
+            assert!(found.ends_with(", eof"), "the close reason ends the summary: {found:?}");
+        }
+    });
+}
+
+#[test]
+fn events_json_reports_each_direction_with_its_close_reason() {
+    run(STEP, async {
+        let done = streamtool(&["pipe", "--events", "json", "-", "exec:cat"], b"hello").await;
+        done.assert_code(0);
+        let events: Vec<serde_json::Value> = done
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let half_closes: Vec<_> = events.iter().filter(|e| e["event"] == "half_close").collect();
+        assert_eq!(half_closes.len(), 2, "one half_close per direction:\n{}", done.stderr);
+        for event in half_closes {
+            assert_eq!(event["bytes_out"], 5, "{event}");
+            assert_eq!(event["reason"], "eof", "{event}");
+        }
+        assert!(events.iter().any(|e| e["event"] == "close"), "a close event:\n{}", done.stderr);
+    });
+}
+
+#[test]
+fn unknown_endpoint_types_and_options_exit_2_with_a_suggestion() {
+    run(STEP, async {
+        for (a, b, suggestion) in [
+            ("tcpp:127.0.0.1:1", "-", "did you mean tcp?"),
+            ("-", "tcp-lsten:0", "did you mean tcp-listen?"),
+            ("tcp:127.0.0.1:1,crt=x", "-", "did you mean cert?"),
+            ("-", "file:x,craete=1", "did you mean create?"),
+        ] {
+            let done = streamtool(&["pipe", a, b], b"").await;
+            done.assert_code(2);
+            assert!(done.stderr.contains(suggestion), "pipe {a} {b}: stderr:\n{}", done.stderr);
+            assert!(done.stdout.is_empty());
+        }
+        // Sound endpoints that do not fit together are usage errors too.
+        let done = streamtool(&["pipe", "-k", "-", "exec:cat"], b"").await;
+        done.assert_code(2);
+        assert!(done.stderr.contains("listening endpoint"), "stderr:\n{}", done.stderr);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// bounded memory
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`), in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Sends `total` bytes through `pipe tcp-listen:0 tcp:127.0.0.1:SINK{sink_options}` to a
+/// sink that stalls 2 s before reading, and checks the pipe's peak RSS (`VmHWM`, read
+/// while the pipe still runs) stays under 64 MiB. The payload has no `\n`, so options
+/// such as `crlf` leave its bytes alone.
+async fn stalled_reader_peak_rss(sink_options: &str, total: usize) {
+    const LIMIT: usize = 64 * MIB;
+    // The sink stalls, then reads everything; it closes only once the test has read the
+    // pipe's peak RSS (the pipe exits once both directions have ended).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_port = listener.local_addr().unwrap().port();
+    let (received_tx, received_rx) = tokio::sync::oneshot::channel::<usize>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut buf = vec![0u8; MIB];
+        let mut received = 0;
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            received += n;
+        }
+        let _ = received_tx.send(received);
+        let _ = release_rx.await;
+    });
+    let sink = format!("tcp:127.0.0.1:{sink_port}{sink_options}");
+    let pipe = Proc::start(&["pipe", "tcp-listen:0", &sink], None);
+    let port = pipe.port().await;
+    let pid = pipe.pid();
+    let peak_rss = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let peak_rss = Arc::clone(&peak_rss);
+        tokio::spawn(async move {
+            while let Some(kib) = proc_status_kib(pid, "VmRSS:") {
+                peak_rss.fetch_max(kib * 1024, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut reader, mut writer) = tcp.into_split();
+    let mut chunk = payload(7, MIB);
+    chunk.iter_mut().filter(|b| **b == b'\n').for_each(|b| *b = b'x');
+    for _ in 0..total / MIB {
+        writer.write_all(&chunk).await.unwrap();
+    }
+    writer.shutdown().await.unwrap();
+    let received = received_rx.await.expect("the sink ended");
+    let took = started.elapsed();
+    let hwm = proc_status_kib(pid, "VmHWM:").expect("the pipe is still running") * 1024;
+    sampler.abort();
+    release_tx.send(()).unwrap();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).await.unwrap();
+    pipe.finish().await.assert_code(0);
+
+    eprintln!(
+        "{} MiB through `{sink}` in {took:?} (2 s stall included); VmHWM {} KiB, sampled VmRSS max {} KiB",
+        total / MIB,
+        hwm / 1024,
+        peak_rss.load(Ordering::SeqCst) / 1024
+    );
+    assert_eq!(received, total, "every byte reached the sink");
+    assert!(rest.is_empty());
+    assert!(took >= Duration::from_secs(2), "the sink stalled");
+    assert!(hwm < LIMIT, "the pipe's peak RSS was {} KiB (limit {} KiB)", hwm / 1024, LIMIT / 1024);
+}
+
+/// The plain socket-to-socket relay (splice(2) on Linux).
+#[test]
+fn a_stalled_reader_keeps_the_pipe_under_64_mib_for_a_1_gib_transfer() {
+    run(Duration::from_secs(180), stalled_reader_peak_rss("", 1 << 30));
+}
+
+/// The same through the userspace buffers (`crlf` on the sink turns splice off). 128 MiB,
+/// twice the limit, not 1 GiB: the per-byte CRLF pass takes ~50 s per GiB in debug builds.
+#[test]
+fn a_stalled_reader_keeps_a_shaping_pipe_under_64_mib_for_128_mib() {
+    run(Duration::from_secs(120), stalled_reader_peak_rss(",crlf", 128 * MIB));
+}

@@ -96,7 +96,10 @@ impl std::error::Error for Usage {}
 pub fn tls_error(err: &anyhow::Error) -> Option<&rustls::Error> {
     err.chain().find_map(|cause| {
         cause.downcast_ref::<rustls::Error>().or_else(|| {
-            cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| inner.downcast_ref())
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref())
         })
     })
 }

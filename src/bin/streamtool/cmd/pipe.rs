@@ -18,7 +18,9 @@ use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
-use streamtool::streams::tls::{ClientOptions, KeyLog, ServerOptions, TlsStream, TlsVersion, Trust, VersionRange};
+use streamtool::streams::tls::{
+    ClientOptions, KeyLog, ServerOptions, TlsStream, TlsVersion, Trust, VersionRange,
+};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
     TypedAttributeProvider,
@@ -80,7 +82,12 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
         match (a.is_listener(), b.is_listener()) {
             (true, _) => a.options.fork = true,
             (false, true) => b.options.fork = true,
-            (false, false) => return Err(Usage("-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)".into()).into()),
+            (false, false) => {
+                return Err(Usage(
+                    "-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)".into(),
+                )
+                .into());
+            }
         }
     }
     if a.options.fork && b.options.fork {
@@ -91,7 +98,13 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
         Some(ProgressWhen::Auto) => std::io::stderr().is_terminal(),
         Some(ProgressWhen::Never) | None => false,
     };
-    let shared = Arc::new(PipeShared { a: a.clone(), b: b.clone(), events: events.clone(), progress, verbose: args.verbose_summary });
+    let shared = Arc::new(PipeShared {
+        a: a.clone(),
+        b: b.clone(),
+        events: events.clone(),
+        progress,
+        verbose: args.verbose_summary,
+    });
 
     if a.options.fork || b.options.fork {
         let (listening, other_is_a) = if a.options.fork { (a, false) } else { (b, true) };
@@ -119,7 +132,12 @@ struct PipeShared {
 }
 
 /// Serves each connection of the forking endpoint with a fresh instance of the other.
-async fn serve_fork(listening: Endpoint, other_is_a: bool, shared: Arc<PipeShared>, max_conns: Option<usize>) -> Result<()> {
+async fn serve_fork(
+    listening: Endpoint,
+    other_is_a: bool,
+    shared: Arc<PipeShared>,
+    max_conns: Option<usize>,
+) -> Result<()> {
     let listener = bind(&listening).await?;
     announce(&listener, &shared.events);
     let tls = match &listening.kind {
@@ -145,7 +163,8 @@ async fn serve_fork(listening: Endpoint, other_is_a: bool, shared: Arc<PipeShare
         async move {
             let peer = context.peer.to_string();
             shared.events.emit("accept", json!({ "peer": peer }));
-            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await {
+            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await
+            {
                 Ok(opened) => opened,
                 Err(err) => {
                     tracing::warn!(%peer, "{err:#}");
@@ -205,7 +224,8 @@ fn keylog(o: &EndpointOptions) -> KeyLog {
 
 fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
     let identity = match &o.cert {
-        Some(cert) => streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert)).context("cannot use cert=/key=")?,
+        Some(cert) => streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert))
+            .context("cannot use cert=/key=")?,
         None => {
             let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
             let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
@@ -259,9 +279,19 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
     })
 }
 
-fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, can_half_close: bool) -> Opened {
+fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    name: String,
+    io: IO,
+    can_half_close: bool,
+) -> Opened {
     let (reader, writer) = tokio::io::split(io);
-    Opened { name, io: Io::Split(Box::new(reader), Box::new(writer)), can_half_close, read_only: false, child: None }
+    Opened {
+        name,
+        io: Io::Split(Box::new(reader), Box::new(writer)),
+        can_half_close,
+        read_only: false,
+        child: None,
+    }
 }
 
 fn socket(name: String, socket: RawSocket) -> Opened {
@@ -291,9 +321,10 @@ async fn accept_conn(
             Connection::Unix(s) => socket(peer.to_string(), RawSocket::Unix(s.into_inner()?)),
         }),
         Some(config) => {
-            let tls = within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
-                .await
-                .context(HandshakeFailed(peer.to_string()))?;
+            let tls =
+                within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
+                    .await
+                    .context(HandshakeFailed(peer.to_string()))?;
             Ok(tls_opened(peer.to_string(), tls, events))
         }
     }
@@ -322,9 +353,13 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             let config = client_options(o)?.build()?;
             let verify = streamtool::streams::tls::server_name(o.sni.as_deref().unwrap_or(host))?;
             let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-            let tls = within(Phase::Handshake, Some(timeout), TlsStream::connect(tcp, config, verify, o.ragged_eof.unwrap_or_default()))
-                .await
-                .context(HandshakeFailed(name.clone()))?;
+            let tls = within(
+                Phase::Handshake,
+                Some(timeout),
+                TlsStream::connect(tcp, config, verify, o.ragged_eof.unwrap_or_default()),
+            )
+            .await
+            .context(HandshakeFailed(name.clone()))?;
             Ok(tls_opened(name, tls, events))
         }
         EndpointKind::Unix(path) => {
@@ -343,7 +378,9 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 let peer = peer.to_string();
                 events.emit("accept", json!({ "peer": peer }));
                 let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-                match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events).await {
+                match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events)
+                    .await
+                {
                     Ok(opened) => return Ok(opened),
                     Err(err) => tracing::warn!(%peer, "{err:#}"),
                 }
@@ -405,8 +442,12 @@ fn shaping(from: &EndpointOptions, to: &EndpointOptions) -> Shaping {
             _ => None,
         },
         frames,
-        decode: recode.then(|| (from.encoding.unwrap_or(TextEncoding::UTF_8), from.decode_errors.unwrap_or(ErrorMode::Strict))),
-        encode: recode.then(|| (to.encoding.unwrap_or(TextEncoding::UTF_8), to.decode_errors.unwrap_or(ErrorMode::Strict))),
+        decode: recode.then(|| {
+            (from.encoding.unwrap_or(TextEncoding::UTF_8), from.decode_errors.unwrap_or(ErrorMode::Strict))
+        }),
+        encode: recode.then(|| {
+            (to.encoding.unwrap_or(TextEncoding::UTF_8), to.decode_errors.unwrap_or(ErrorMode::Strict))
+        }),
         crlf: to.crlf,
     }
 }
@@ -444,7 +485,8 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     let ab_shaping = shaping(&shared.a.options, &shared.b.options);
     let ba_shaping = shaping(&shared.b.options, &shared.a.options);
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
-    let progress = shared.progress.then(|| Progress::start(&a_name, &b_name, ab_meter.clone(), ba_meter.clone()));
+    let progress =
+        shared.progress.then(|| Progress::start(&a_name, &b_name, ab_meter.clone(), ba_meter.clone()));
 
     let (ab, ba) = match (a.io, b.io) {
         // Plain sockets on both sides and nothing to transform: zero copy.
@@ -454,8 +496,26 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
         }
         (io_a, io_b) => {
             let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
-            let ab = direction(a_reader, b_writer, b.read_only, &b_name, &ab_shaping, &activity, b.can_half_close, &ab_meter);
-            let ba = direction(b_reader, a_writer, a.read_only, &a_name, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+            let ab = direction(
+                a_reader,
+                b_writer,
+                b.read_only,
+                &b_name,
+                &ab_shaping,
+                &activity,
+                b.can_half_close,
+                &ab_meter,
+            );
+            let ba = direction(
+                b_reader,
+                a_writer,
+                a.read_only,
+                &a_name,
+                &ba_shaping,
+                &activity,
+                a.can_half_close,
+                &ba_meter,
+            );
             tokio::join!(ab, ba)
         }
     };
@@ -525,18 +585,54 @@ fn first_error(ab: Flow, ba: Flow) -> Result<()> {
     Ok(())
 }
 
-/// `--progress`: per-direction bytes, rate and elapsed time on stderr.
+/// `--progress`: per-direction bytes, rate and elapsed time on stderr. On a terminal, two
+/// live lines (indicatif); elsewhere (`--progress=always` into a file or pipe), a plain line
+/// per direction every second.
 struct Progress {
     bars: Vec<indicatif::ProgressBar>,
     task: tokio::task::JoinHandle<()>,
+    /// Plain mode: what to print once more at the end.
+    plain: Option<PlainProgress>,
+}
+
+#[derive(Clone)]
+struct PlainProgress {
+    labels: [String; 2],
+    meters: [Meter; 2],
+    started: Instant,
+}
+
+impl PlainProgress {
+    fn print(&self) {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        for (label, meter) in self.labels.iter().zip(&self.meters) {
+            let bytes = meter.get();
+            let rate = bytes as f64 / secs / (1024.0 * 1024.0);
+            crate::say(&format!("{label}: {bytes} bytes, {rate:.1} MiB/s, {secs:.1}s"));
+        }
+    }
 }
 
 impl Progress {
     fn start(a: &str, b: &str, ab: Meter, ba: Meter) -> Progress {
+        let labels = [format!("{a} -> {b}"), format!("{b} -> {a}")];
+        if !std::io::stderr().is_terminal() {
+            let plain = PlainProgress { labels, meters: [ab, ba], started: Instant::now() };
+            let ticker = plain.clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    ticker.print();
+                }
+            });
+            return Progress { bars: Vec::new(), task, plain: Some(plain) };
+        }
         let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template("{prefix:>30} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed_precise}")
-            .expect("valid template");
-        let bars: Vec<indicatif::ProgressBar> = [format!("{a} -> {b}"), format!("{b} -> {a}")]
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>30} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed_precise}",
+        )
+        .expect("valid template");
+        let bars: Vec<indicatif::ProgressBar> = labels
             .into_iter()
             .map(|label| {
                 let bar = multi.add(indicatif::ProgressBar::no_length());
@@ -553,7 +649,7 @@ impl Progress {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Progress { bars, task }
+        Progress { bars, task, plain: None }
     }
 
     fn finish(self) {
@@ -561,21 +657,30 @@ impl Progress {
         for bar in self.bars {
             bar.finish();
         }
+        if let Some(plain) = self.plain {
+            plain.print();
+        }
     }
 }
-
 /// Both directions between two plain sockets, with splice(2).
 async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Meter) -> (Flow, Flow) {
     use streamtool::splice::splice_direction;
     fn flow(result: std::io::Result<u64>) -> Flow {
         match result {
             Ok(n) => Flow { bytes_in: n, bytes_out: n, frames: 0, frames_skipped: 0, end: FlowEnd::Eof },
-            Err(err) => Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Failed(Side::Sink, err.into()) },
+            Err(err) => Flow {
+                bytes_in: 0,
+                bytes_out: 0,
+                frames: 0,
+                frames_skipped: 0,
+                end: FlowEnd::Failed(Side::Sink, err.into()),
+            },
         }
     }
     macro_rules! both {
         ($a:expr, $b:expr) => {{
-            let (ab, ba) = tokio::join!(splice_direction($a, $b, ab_meter), splice_direction($b, $a, ba_meter));
+            let (ab, ba) =
+                tokio::join!(splice_direction($a, $b, ab_meter), splice_direction($b, $a, ba_meter));
             (flow(ab), flow(ba))
         }};
     }

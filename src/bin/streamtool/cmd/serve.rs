@@ -179,7 +179,9 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
                 Some(port) => format!("localhost:{port}"),
                 None => args.addr.to_string(),
             };
-            crate::say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+            crate::say(
+                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
+            );
             crate::say(&format!("certificate {pin}"));
             crate::say(&format!("connect with: streamtool connect --tls --pin {pin} {target}"));
             generated.identity()
