@@ -223,6 +223,12 @@ impl FamilyPreference {
 pub async fn resolve(host: &str, port: u16, family: FamilyPreference) -> Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) if !is_valid_host_name(host) => {
+            return Err(StreamError::Resolve {
+                host: host.to_string(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a valid host name"),
+            });
+        }
         Err(_) => tokio::net::lookup_host((host, port))
             .await
             .map_err(|source| StreamError::Resolve { host: host.to_string(), source })?
@@ -238,6 +244,21 @@ pub async fn resolve(host: &str, port: u16, family: FamilyPreference) -> Result<
         return Err(StreamError::Resolve { host: host.to_string(), source: io::Error::other(what) });
     }
     Ok(admitted)
+}
+
+/// Whether `host` can be a DNS name at all (after IDNA conversion): labels of 1 to 63
+/// letters, digits, `-` or `_`, 253 characters at most. Checked before asking the resolver,
+/// so that a mistyped name fails at once and sends no query.
+pub fn is_valid_host_name(host: &str) -> bool {
+    let Ok(ascii) = idna::domain_to_ascii(host) else { return false };
+    let ascii = ascii.strip_suffix('.').unwrap_or(&ascii);
+    !ascii.is_empty()
+        && ascii.len() <= 253
+        && ascii.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// Orders addresses as RFC 8305 §4 asks: alternate families, starting with the family
