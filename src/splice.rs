@@ -44,14 +44,19 @@ splice_socket!(tokio::net::TcpStream);
 splice_socket!(tokio::net::UnixStream);
 
 fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-    splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK).map_err(io::Error::from)
+    splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK)
+        .map_err(io::Error::from)
 }
 
 /// Moves everything `src` sends to `dst`, then half-closes `dst`. Returns the byte count.
 ///
 /// # Errors
 /// The sockets' errors (a reset, a broken pipe), or the pipe's creation failing.
-pub async fn splice_direction<S: SpliceSocket, D: SpliceSocket>(src: &S, dst: &D, meter: &Meter) -> io::Result<u64> {
+pub async fn splice_direction<S: SpliceSocket, D: SpliceSocket>(
+    src: &S,
+    dst: &D,
+    meter: &Meter,
+) -> io::Result<u64> {
     let (pipe_read, pipe_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     // A bigger pipe means fewer round trips; the default (64 KiB) still works if refused.
     let _ = fcntl(&pipe_write, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32));
@@ -59,7 +64,9 @@ pub async fn splice_direction<S: SpliceSocket, D: SpliceSocket>(src: &S, dst: &D
     loop {
         src.ready_for(Interest::READABLE).await?;
         // The pipe is empty here, so `WouldBlock` can only mean the socket has nothing.
-        let filled = match src.try_with(Interest::READABLE, || splice_once(src.as_fd(), pipe_write.as_fd(), SPLICE_CHUNK)) {
+        let filled = match src
+            .try_with(Interest::READABLE, || splice_once(src.as_fd(), pipe_write.as_fd(), SPLICE_CHUNK))
+        {
             Ok(0) => {
                 dst.shutdown_write()?;
                 return Ok(total);
