@@ -19,6 +19,7 @@ mod memory;
 mod pipe;
 mod props;
 mod server;
+mod shell;
 mod sockets;
 mod stapled;
 mod stress;

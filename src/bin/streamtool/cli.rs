@@ -124,7 +124,7 @@ pub struct PipeArgs {
 
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
-    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto")]
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
     pub progress: Option<ProgressWhen>,
 
     #[arg(skip)]
@@ -424,6 +424,7 @@ impl Cli {
             .with_writer(std::io::stderr)
             .with_target(false)
             .without_time()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
 }

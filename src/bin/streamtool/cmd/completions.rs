@@ -69,7 +69,8 @@ fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
     use clap_mangen::roff::{Roff, roman};
 
     let after_help = cmd.get_after_help().map(|s| s.to_string()).unwrap_or_default();
-    let man = clap_mangen::Man::new(cmd.clone().after_help(None::<&'static str>));
+    let man = clap_mangen::Man::new(cmd.clone().after_help(None::<&'static str>))
+        .source(format!("streamtool {}", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render(&mut page).expect("rendering into memory");
 
@@ -87,7 +88,7 @@ fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
             Some(title) if !body.is_empty() => {
                 extra.control("SH", [section(title).as_str()]);
                 if let Some((_, note)) = title.split_once(" (") {
-                    extra.text([roman(format!("{}.", note.trim_end_matches(')')))]);
+                    extra.text([roman(format!("{}.", capitalized(note.trim_end_matches(')'))))]);
                 }
                 extra.control("PP", []).control("nf", []);
                 for line in body.lines() {
@@ -96,9 +97,10 @@ fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
                 extra.control("fi", []);
             }
             _ => match block.split_once(": ") {
-                // "Exit codes: see ..." on one line.
+                // "Exit codes: see `streamtool --help`." on one line.
                 Some(("Exit codes", text)) if body.is_empty() => {
-                    extra.control("SH", ["EXIT STATUS"]).text([roman(capitalized(text))]);
+                    let text = text.replace("`streamtool --help`", "streamtool(1)");
+                    extra.control("SH", ["EXIT STATUS"]).text([roman(capitalized(&text))]);
                 }
                 _ => notes.push(block.to_string()),
             },
@@ -127,7 +129,7 @@ fn capitalized(text: &str) -> String {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
     use clap_complete::{Generator, Shell};
 
     use super::*;

@@ -299,7 +299,12 @@ async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
     };
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
     let reasons: Vec<String> = flows.iter().map(Flow::reason).collect();
-    tracing::info!(%peer, bytes_in, reason = %reasons.join("; "), "closed");
+    if flows.iter().any(|f| f.error().is_some()) {
+        // A client cut off (an oversized frame, bad text, a reset) is worth a line by default.
+        tracing::warn!(%peer, "connection ended: {}", reasons.join("; "));
+    } else {
+        tracing::info!(%peer, bytes_in, reason = %reasons.join("; "), "closed");
+    }
     shared.events.emit("close", json!({ "peer": peer, "reason": reasons.join("; ") }));
 }
 

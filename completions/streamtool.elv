@@ -1,0 +1,198 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[streamtool] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'streamtool'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'streamtool'= {
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Listen for connections (TCP or UNIX, plain or TLS) and relay stdio, echo, run a command per connection, or broker between clients'
+            cand connect 'Connect to a server (plain or TLS): stdin to the peer, the peer to stdout'
+            cand pipe 'Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, each with its own TLS, framing and encoding options'
+            cand gen-cert 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
+            cand completions 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'streamtool;serve'= {
+            cand -e 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout'
+            cand --exec 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout'
+            cand -c 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
+            cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
+            cand --max-conns 'At most N connections at once; more are closed on arrival'
+            cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls'
+            cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long'
+            cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
+            cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
+            cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
+            cand --cacert 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
+            cand --pin 'Accept the peer only if its certificate or public key has this SHA-256 pin (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls'
+            cand --sni 'Server name to send (SNI) and to verify; default: the host connected to'
+            cand --alpn 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)'
+            cand --tls-min 'Oldest TLS version to accept: 1.2 or 1.3'
+            cand --tls-max 'Newest TLS version to offer: 1.2 or 1.3'
+            cand --ragged-eof 'What a close without TLS close_notify means: strict (an error, exit 5), warn, or ignore'
+            cand --keylog 'Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set)'
+            cand --delimiter 'Split incoming data into frames ending in D (escapes: \n, \r\n, \0, \xNN)'
+            cand --max-frame 'Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter'
+            cand --on-oversize 'What to do with a longer frame: error (exit 7) or skip it'
+            cand --encoding 'The peer''s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8'
+            cand --decode-errors 'Check the peer''s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer''s encoding lacks)'
+            cand -w 'Give up connecting after this long (e.g. 500ms, 5s, 2m)'
+            cand --connect-timeout 'Give up connecting after this long (e.g. 500ms, 5s, 2m)'
+            cand --idle-timeout 'Close a connection after this long with no data in either direction (exit 6)'
+            cand --handshake-timeout 'Limit for the TLS handshake'
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand -k 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
+            cand --keep-open 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
+            cand --echo 'Send back what each client sends'
+            cand --broker 'Pass every client''s data (whole frames with --delimiter) to every other client'
+            cand --discard 'Read and drop everything'
+            cand --require-client-cert 'Refuse clients without a valid certificate. Needs --client-ca'
+            cand --tls 'Use TLS'
+            cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
+            cand -C 'Turn LF into CRLF in what is sent to the peer'
+            cand --crlf 'Turn LF into CRLF in what is sent to the peer'
+            cand -4 'IPv4 only'
+            cand -6 'IPv6 only'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'streamtool;connect'= {
+            cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
+            cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
+            cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
+            cand --cacert 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
+            cand --pin 'Accept the peer only if its certificate or public key has this SHA-256 pin (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls'
+            cand --sni 'Server name to send (SNI) and to verify; default: the host connected to'
+            cand --alpn 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)'
+            cand --tls-min 'Oldest TLS version to accept: 1.2 or 1.3'
+            cand --tls-max 'Newest TLS version to offer: 1.2 or 1.3'
+            cand --ragged-eof 'What a close without TLS close_notify means: strict (an error, exit 5), warn, or ignore'
+            cand --keylog 'Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set)'
+            cand --delimiter 'Split incoming data into frames ending in D (escapes: \n, \r\n, \0, \xNN)'
+            cand --max-frame 'Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter'
+            cand --on-oversize 'What to do with a longer frame: error (exit 7) or skip it'
+            cand --encoding 'The peer''s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8'
+            cand --decode-errors 'Check the peer''s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer''s encoding lacks)'
+            cand -w 'Give up connecting after this long (e.g. 500ms, 5s, 2m)'
+            cand --connect-timeout 'Give up connecting after this long (e.g. 500ms, 5s, 2m)'
+            cand --idle-timeout 'Close a connection after this long with no data in either direction (exit 6)'
+            cand --handshake-timeout 'Limit for the TLS handshake'
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand -k 'Skip certificate verification (a warning is printed). Implies --tls'
+            cand --insecure 'Skip certificate verification (a warning is printed). Implies --tls'
+            cand --no-shutdown 'Keep the connection open for writing when stdin ends (no half-close)'
+            cand --keep-sending 'Keep sending stdin after the peer ended its side (for peers that half-close)'
+            cand --send-only 'Only send: what the peer sends is read and discarded'
+            cand --recv-only 'Only receive: stdin is not read, and the sending side is closed at once'
+            cand -z 'Connect (and handshake, with TLS), report, and close'
+            cand --zero-io 'Connect (and handshake, with TLS), report, and close'
+            cand --show-cert 'Print the TLS version, cipher, ALPN and the peer''s certificates to stderr'
+            cand --tls 'Use TLS'
+            cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
+            cand -C 'Turn LF into CRLF in what is sent to the peer'
+            cand --crlf 'Turn LF into CRLF in what is sent to the peer'
+            cand -4 'IPv4 only'
+            cand -6 'IPv6 only'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'streamtool;pipe'= {
+            cand --max-conns 'With fork, at most N connections at once; more are closed on arrival'
+            cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand -k 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
+            cand --fork 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'streamtool;gen-cert'= {
+            cand --ca-dir 'The local CA''s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user''s data directory (~/.local/share/streamtool/ca)'
+            cand --key-type 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another'
+            cand --days 'Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse server certificates valid for more than 398 days (a warning says so)'
+            cand --cn 'Subject common name. Default: the first name (for a new CA with --ca-only: "streamtool local CA USER@HOST")'
+            cand --cert-file 'Where to write the certificate. Default: NAME[+N].pem in the current directory (the first name, "*" as "_wildcard", "+N" for N more names)'
+            cand --key-file 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file'
+            cand --p12-file 'Where to write the PKCS#12 file. Default: NAME[+N].p12'
+            cand --inspect 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one'
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
+            cand --ca-only 'Only create the local CA (if there is none yet) and show it'
+            cand --client 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
+            cand --bundle 'Write the CA certificate after the leaf in the certificate file (a full chain)'
+            cand --pkcs12 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'
+            cand --p12-legacy 'Encrypt the PKCS#12 file with 3DES and SHA-1 (for older macOS, Windows and Java) instead of AES-256 and SHA-256'
+            cand --force 'Replace existing files (atomically). With --ca-only, make a new CA: certificates signed by the old one stop verifying against it'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'streamtool;completions'= {
+            cand --events 'Machine-readable events on stderr, one JSON object per line'
+            cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'streamtool;help'= {
+            cand serve 'Listen for connections (TCP or UNIX, plain or TLS) and relay stdio, echo, run a command per connection, or broker between clients'
+            cand connect 'Connect to a server (plain or TLS): stdin to the peer, the peer to stdout'
+            cand pipe 'Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, each with its own TLS, framing and encoding options'
+            cand gen-cert 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
+            cand completions 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'streamtool;help;serve'= {
+        }
+        &'streamtool;help;connect'= {
+        }
+        &'streamtool;help;pipe'= {
+        }
+        &'streamtool;help;gen-cert'= {
+        }
+        &'streamtool;help;completions'= {
+        }
+        &'streamtool;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

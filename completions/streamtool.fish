@@ -1,0 +1,147 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_streamtool_global_optspecs
+    string join \n v/verbose q/quiet events= h/help V/version
+end
+
+function __fish_streamtool_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_streamtool_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_streamtool_using_subcommand
+    set -l cmd (__fish_streamtool_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c streamtool -n "__fish_streamtool_needs_command" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_needs_command" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_needs_command" -s V -l version -d 'Print version'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "serve" -d 'Listen for connections (TCP or UNIX, plain or TLS) and relay stdio, echo, run a command per connection, or broker between clients'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "connect" -d 'Connect to a server (plain or TLS): stdin to the peer, the peer to stdout'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "pipe" -d 'Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, each with its own TLS, framing and encoding options'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "gen-cert" -d 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
+complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exec -d 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pin -d 'Accept the peer only if its certificate or public key has this SHA-256 pin (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l sni -d 'Server name to send (SNI) and to verify; default: the host connected to' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l alpn -d 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls-min -d 'Oldest TLS version to accept: 1.2 or 1.3' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls-max -d 'Newest TLS version to offer: 1.2 or 1.3' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ragged-eof -d 'What a close without TLS close_notify means: strict (an error, exit 5), warn, or ignore' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keylog -d 'Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set)' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l delimiter -d 'Split incoming data into frames ending in D (escapes: \\n, \\r\\n, \\0, \\xNN)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-frame -d 'Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-oversize -d 'What to do with a longer frame: error (exit 7) or skip it' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l encoding -d 'The peer\'s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l decode-errors -d 'Check the peer\'s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer\'s encoding lacks)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction (exit 6)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s k -l keep-open -d 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l echo -d 'Send back what each client sends'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l discard -d 'Read and drop everything'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l require-client-cert -d 'Refuse clients without a valid certificate. Needs --client-ca'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls -d 'Use TLS'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pin -d 'Accept the peer only if its certificate or public key has this SHA-256 pin (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l sni -d 'Server name to send (SNI) and to verify; default: the host connected to' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l alpn -d 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls-min -d 'Oldest TLS version to accept: 1.2 or 1.3' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls-max -d 'Newest TLS version to offer: 1.2 or 1.3' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ragged-eof -d 'What a close without TLS close_notify means: strict (an error, exit 5), warn, or ignore' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keylog -d 'Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set)' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l delimiter -d 'Split incoming data into frames ending in D (escapes: \\n, \\r\\n, \\0, \\xNN)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l max-frame -d 'Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l on-oversize -d 'What to do with a longer frame: error (exit 7) or skip it' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l encoding -d 'The peer\'s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l decode-errors -d 'Check the peer\'s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer\'s encoding lacks)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction (exit 6)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s k -l insecure -d 'Skip certificate verification (a warning is printed). Implies --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-shutdown -d 'Keep the connection open for writing when stdin ends (no half-close)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side (for peers that half-close)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l send-only -d 'Only send: what the peer sends is read and discarded'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l recv-only -d 'Only receive: stdin is not read, and the sending side is closed at once'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s z -l zero-io -d 'Connect (and handshake, with TLS), report, and close'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l show-cert -d 'Print the TLS version, cipher, ALPN and the peer\'s certificates to stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls -d 'Use TLS'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 4 -d 'IPv4 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l max-conns -d 'With fork, at most N connections at once; more are closed on arrival' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
+always\t'Always'
+never\t'Never'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s k -l fork -d 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-dir -d 'The local CA\'s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user\'s data directory (~/.local/share/streamtool/ca)' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-type -d 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l days -d 'Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse server certificates valid for more than 398 days (a warning says so)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l cn -d 'Subject common name. Default: the first name (for a new CA with --ca-only: "streamtool local CA USER@HOST")' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l cert-file -d 'Where to write the certificate. Default: NAME[+N].pem in the current directory (the first name, "*" as "_wildcard", "+N" for N more names)' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-file -d 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-file -d 'Where to write the PKCS#12 file. Default: NAME[+N].p12' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspect -d 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l client -d 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l bundle -d 'Write the CA certificate after the leaf in the certificate file (a full chain)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l pkcs12 -d 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-legacy -d 'Encrypt the PKCS#12 file with 3DES and SHA-1 (for older macOS, Windows and Java) instead of AES-256 and SHA-256'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l force -d 'Replace existing files (atomically). With --ca-only, make a new CA: certificates signed by the old one stop verifying against it'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l json -d 'Print the result as one JSON object on stdout'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "serve" -d 'Listen for connections (TCP or UNIX, plain or TLS) and relay stdio, echo, run a command per connection, or broker between clients'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "connect" -d 'Connect to a server (plain or TLS): stdin to the peer, the peer to stdout'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "pipe" -d 'Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, each with its own TLS, framing and encoding options'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "gen-cert" -d 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
+complete -c streamtool -n "__fish_streamtool_using_subcommand help; and not __fish_seen_subcommand_from serve connect pipe gen-cert completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
