@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'At most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
@@ -88,6 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;connect' {
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls')

@@ -95,12 +95,16 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --progress)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -367,7 +371,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --grace --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -395,6 +399,10 @@ _streamtool() {
                     ;;
                 --client-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --grace)

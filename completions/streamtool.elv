@@ -41,6 +41,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
             cand --max-conns 'At most N connections at once; more are closed on arrival'
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls'
+            cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
@@ -83,6 +84,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'streamtool;connect'= {
+            cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
             cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'

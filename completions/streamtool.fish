@@ -39,6 +39,9 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exe
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
+always\t'Always'
+never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
@@ -72,6 +75,9 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IP
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
+always\t'Always'
+never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls' -r -F

@@ -175,7 +175,8 @@ impl Meter {
         self.0.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn add(&self, n: u64) {
+    /// Counts `n` more bytes.
+    pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 }

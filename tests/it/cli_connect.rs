@@ -619,3 +619,17 @@ fn events_json_for_a_tls_connect() {
         assert!(at("connect") < at("handshake") && at("handshake") < at("close") && at("close") < at("exit"));
     });
 }
+
+#[test]
+fn progress_always_reports_both_directions_on_stderr() {
+    run(async {
+        let server = Server::start(&["-k", "--echo"]).await;
+        let done = streamtool(&["connect", "--progress=always", &server.addr()], b"hello").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"hello", "progress never mixes into the data");
+        assert!(done.stderr.contains("stdin -> 127.0.0.1:"), "{}", done.stderr);
+        assert!(done.stderr.contains("-> stdout: 5 bytes"), "{}", done.stderr);
+        let quiet = streamtool(&["connect", "--progress=never", &server.addr()], b"hello").await;
+        assert!(!quiet.stderr.contains("-> stdout"), "{}", quiet.stderr);
+    });
+}

@@ -468,3 +468,16 @@ fn sigterm_refuses_new_connections_and_lets_the_open_one_finish() {
         server.proc.finish().await.assert_code(0);
     });
 }
+
+#[test]
+fn progress_always_counts_all_clients() {
+    run(async {
+        let server = Server::start(&["-k", "--echo", "--progress=always"]).await;
+        for _ in 0..3 {
+            streamtool(&["connect", &server.addr()], b"12345").await.assert_code(0);
+        }
+        server.proc.signal("TERM");
+        let stderr = server.proc.wait_stderr("clients -> server: 15 bytes").await;
+        assert!(stderr.contains("server -> clients"), "{stderr}");
+    });
+}

@@ -298,6 +298,11 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub show_cert: bool,
 
+    /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
+    /// terminal), always or never.
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
+    pub progress: Option<ProgressWhen>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -360,6 +365,11 @@ pub struct ServeArgs {
     /// Refuse clients without a valid certificate. Needs --client-ca.
     #[arg(long, requires = "client_ca")]
     pub require_client_cert: bool,
+
+    /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
+    /// terminal), always or never.
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
+    pub progress: Option<ProgressWhen>,
 
     /// On SIGINT/SIGTERM, let open connections finish for this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]

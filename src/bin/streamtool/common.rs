@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, FlowEnd, Shaping, Side, forward};
+use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
@@ -199,6 +199,8 @@ pub struct SessionOptions {
     pub send_only: bool,
     pub recv_only: bool,
     pub idle_timeout: Option<Duration>,
+    /// Show progress (`--progress`).
+    pub progress: bool,
 }
 
 /// A sink that drops everything (`--send-only`'s view of the peer's data).
@@ -236,6 +238,13 @@ pub async fn stdio_session(
         tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
     }
     let mut session = Session { up: None, down: None };
+    let (up_meter, down_meter) = (Meter::default(), Meter::default());
+    let progress = options.progress.then(|| {
+        crate::progress::Progress::start(
+            [format!("stdin -> {peer}"), format!("{peer} -> stdout")],
+            [up_meter.clone(), down_meter.clone()],
+        )
+    });
     let outcome: Result<()> = {
         let up = async {
             if options.recv_only {
@@ -245,15 +254,22 @@ pub async fn stdio_session(
                 std::future::pending::<Flow>().await
             } else {
                 let stdin = IoReceiveStream::new(tokio::io::stdin());
-                forward(stdin, &mut net_tx, &options.outbound, &activity, half_close).await
+                forward_metered(stdin, &mut net_tx, &options.outbound, &activity, half_close, &up_meter).await
             }
         };
         let down = async {
             if options.send_only {
-                forward(net_rx, Discard, &options.inbound, &activity, false).await
+                forward_metered(net_rx, Discard, &options.inbound, &activity, false, &down_meter).await
             } else {
-                forward(net_rx, IoSendStream::new(tokio::io::stdout()), &options.inbound, &activity, true)
-                    .await
+                forward_metered(
+                    net_rx,
+                    IoSendStream::new(tokio::io::stdout()),
+                    &options.inbound,
+                    &activity,
+                    true,
+                    &down_meter,
+                )
+                .await
             }
         };
         let idle = async {
@@ -291,6 +307,9 @@ pub async fn stdio_session(
             }
         }
     };
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     // Close our side properly, whatever happened (idempotent if stdin's end already did).
     if let Err(err) = net_tx.aclose().await {
         tracing::debug!("closing the connection: {}", streamtool::streams::error::chain(&err));

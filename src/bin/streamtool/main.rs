@@ -5,6 +5,7 @@ mod cmd;
 mod common;
 mod events;
 mod exit_codes;
+mod progress;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};

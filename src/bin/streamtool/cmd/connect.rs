@@ -88,6 +88,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         send_only: args.send_only,
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
+        progress: crate::progress::enabled(args.progress),
     };
     let session = stdio_session(net, options, &events, &peer).await?;
     let sent = session.up.as_ref().map_or(0, |f| f.bytes_out);

@@ -2,7 +2,6 @@
 //! per endpoint; a listening endpoint with `fork` serves each connection with a fresh
 //! instance of the other endpoint.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +27,10 @@ use streamtool::streams::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{PipeArgs, ProgressWhen};
+use crate::cli::PipeArgs;
 use crate::events::Events;
 use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
+use crate::progress::Progress;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -93,11 +93,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     if a.options.fork && b.options.fork {
         return Err(Usage("only one endpoint can fork".into()).into());
     }
-    let progress = match args.progress {
-        Some(ProgressWhen::Always) => true,
-        Some(ProgressWhen::Auto) => std::io::stderr().is_terminal(),
-        Some(ProgressWhen::Never) | None => false,
-    };
+    let progress = crate::progress::enabled(args.progress);
     let shared = Arc::new(PipeShared {
         a: a.clone(),
         b: b.clone(),
@@ -485,8 +481,12 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     let ab_shaping = shaping(&shared.a.options, &shared.b.options);
     let ba_shaping = shaping(&shared.b.options, &shared.a.options);
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
-    let progress =
-        shared.progress.then(|| Progress::start(&a_name, &b_name, ab_meter.clone(), ba_meter.clone()));
+    let progress = shared.progress.then(|| {
+        Progress::start(
+            [format!("{a_name} -> {b_name}"), format!("{b_name} -> {a_name}")],
+            [ab_meter.clone(), ba_meter.clone()],
+        )
+    });
 
     let (ab, ba) = match (a.io, b.io) {
         // Plain sockets on both sides and nothing to transform: zero copy.
@@ -585,83 +585,6 @@ fn first_error(ab: Flow, ba: Flow) -> Result<()> {
     Ok(())
 }
 
-/// `--progress`: per-direction bytes, rate and elapsed time on stderr. On a terminal, two
-/// live lines (indicatif); elsewhere (`--progress=always` into a file or pipe), a plain line
-/// per direction every second.
-struct Progress {
-    bars: Vec<indicatif::ProgressBar>,
-    task: tokio::task::JoinHandle<()>,
-    /// Plain mode: what to print once more at the end.
-    plain: Option<PlainProgress>,
-}
-
-#[derive(Clone)]
-struct PlainProgress {
-    labels: [String; 2],
-    meters: [Meter; 2],
-    started: Instant,
-}
-
-impl PlainProgress {
-    fn print(&self) {
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        for (label, meter) in self.labels.iter().zip(&self.meters) {
-            let bytes = meter.get();
-            let rate = bytes as f64 / secs / (1024.0 * 1024.0);
-            crate::say(&format!("{label}: {bytes} bytes, {rate:.1} MiB/s, {secs:.1}s"));
-        }
-    }
-}
-
-impl Progress {
-    fn start(a: &str, b: &str, ab: Meter, ba: Meter) -> Progress {
-        let labels = [format!("{a} -> {b}"), format!("{b} -> {a}")];
-        if !std::io::stderr().is_terminal() {
-            let plain = PlainProgress { labels, meters: [ab, ba], started: Instant::now() };
-            let ticker = plain.clone();
-            let task = tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    ticker.print();
-                }
-            });
-            return Progress { bars: Vec::new(), task, plain: Some(plain) };
-        }
-        let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix:>30} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed_precise}",
-        )
-        .expect("valid template");
-        let bars: Vec<indicatif::ProgressBar> = labels
-            .into_iter()
-            .map(|label| {
-                let bar = multi.add(indicatif::ProgressBar::no_length());
-                bar.set_style(style.clone());
-                bar.set_prefix(label);
-                bar
-            })
-            .collect();
-        let updated = bars.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                updated[0].set_position(ab.get());
-                updated[1].set_position(ba.get());
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Progress { bars, task, plain: None }
-    }
-
-    fn finish(self) {
-        self.task.abort();
-        for bar in self.bars {
-            bar.finish();
-        }
-        if let Some(plain) = self.plain {
-            plain.print();
-        }
-    }
-}
 /// Both directions between two plain sockets, with splice(2).
 async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Meter) -> (Flow, Flow) {
     use streamtool::splice::splice_direction;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, Shaping, forward};
+use streamtool::relay::{Activity, Flow, Meter, Shaping, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::error::within;
 use streamtool::streams::listener::{Listener, SocketListener};
@@ -39,6 +39,10 @@ struct Shared {
     clients: Mutex<HashMap<u64, MemoryObjectSendStream<Bytes>>>,
     next_id: AtomicU64,
     stdout: tokio::sync::Mutex<tokio::io::Stdout>,
+    /// Bytes from all clients, and to all clients (`--progress`).
+    received: Meter,
+    sent: Meter,
+    progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +81,9 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         clients: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         stdout: tokio::sync::Mutex::new(tokio::io::stdout()),
+        received: Meter::default(),
+        sent: Meter::default(),
+        progress: crate::progress::enabled(args.progress),
     });
     let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
@@ -92,6 +99,12 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn(watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
+    let progress = shared.progress.then(|| {
+        crate::progress::Progress::start(
+            ["clients -> server".to_string(), "server -> clients".to_string()],
+            [shared.received.clone(), shared.sent.clone()],
+        )
+    });
     let options = ServeOptions { max_connections: args.max_conns, grace: args.grace };
     let summary = serve(listener, options, shutdown, move |raw, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
@@ -130,6 +143,9 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         }
     })
     .await;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     events.emit(
         "stopped",
         json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
@@ -255,6 +271,7 @@ async fn serve_one(
             send_only: false,
             recv_only: false,
             idle_timeout: shared.idle_timeout,
+            progress: shared.progress,
         };
         let session = stdio_session(net, options, &shared.events, &peer).await?;
         shared.events.emit("close", json!({ "peer": peer, "reason": "done" }));
@@ -330,12 +347,17 @@ async fn serve_connection(
         match &shared.mode {
             Mode::Echo => {
                 let echo = Shaping { encode: shared.inbound.decode, ..shared.inbound.clone() };
-                let flow = forward(net_rx, net_tx, &echo, activity, half_close).await;
+                let flow =
+                    forward_metered(net_rx, net_tx, &echo, activity, half_close, &shared.received).await;
+                // What is echoed was received and sent.
+                shared.sent.add(flow.bytes_out);
                 report_direction(&shared.events, peer, "echo", &flow);
                 vec![flow]
             }
             Mode::Discard => {
-                let flow = forward(net_rx, Discard, &shared.inbound, activity, false).await;
+                let flow =
+                    forward_metered(net_rx, Discard, &shared.inbound, activity, false, &shared.received)
+                        .await;
                 report_direction(&shared.events, peer, "peer->discard", &flow);
                 vec![flow]
             }
@@ -359,21 +381,35 @@ async fn serve_connection(
                 let (outbox, inbox) = memory_object_stream::<Bytes>(16);
                 shared.clients.lock().expect("clients lock").insert(id, outbox);
                 let raw = Shaping::default();
-                let to_peer =
-                    forward(ObjectByteReceiveStream::new(inbox), &mut *net_tx, &raw, activity, half_close);
+                let to_peer = forward_metered(
+                    ObjectByteReceiveStream::new(inbox),
+                    &mut *net_tx,
+                    &raw,
+                    activity,
+                    half_close,
+                    &shared.sent,
+                );
                 let from_peer = async {
                     let flow = if matches!(shared.mode, Mode::Broker) {
-                        forward(
+                        forward_metered(
                             net_rx,
                             BrokerSink { id, shared: Arc::clone(shared) },
                             &shared.inbound,
                             activity,
                             false,
+                            &shared.received,
                         )
                         .await
                     } else {
-                        forward(net_rx, SharedStdout(Arc::clone(shared)), &shared.inbound, activity, false)
-                            .await
+                        forward_metered(
+                            net_rx,
+                            SharedStdout(Arc::clone(shared)),
+                            &shared.inbound,
+                            activity,
+                            false,
+                            &shared.received,
+                        )
+                        .await
                     };
                     // The peer is done sending: stop feeding it too.
                     shared.clients.lock().expect("clients lock").remove(&id);
@@ -409,8 +445,8 @@ async fn run_child(
     };
     let command = child.command().to_string();
     let (mut process, stdin, stdout) = child.into_parts();
-    let to_child = forward(net_rx, stdin, &shared.inbound, activity, true);
-    let from_child = forward(stdout, net_tx, &shared.outbound, activity, half_close);
+    let to_child = forward_metered(net_rx, stdin, &shared.inbound, activity, true, &shared.received);
+    let from_child = forward_metered(stdout, net_tx, &shared.outbound, activity, half_close, &shared.sent);
     let (up, down) = tokio::join!(to_child, from_child);
     report_direction(&shared.events, peer, "peer->command", &up);
     report_direction(&shared.events, peer, "command->peer", &down);
