@@ -238,9 +238,7 @@ const EVENTS: &[(&str, Fields)] = &[
         "close",
         &[
             ("peer", "string", "serve and connect"),
-            ("reason", "string", "serve, and connect -z"),
-            ("bytes_in", "integer", "connect -z"),
-            ("bytes_out", "integer", "connect -z"),
+            ("reason", "string", "always"),
             ("bytes_sent", "integer", "connect"),
             ("bytes_received", "integer", "connect"),
             ("duration", "number", "connect and pipe"),

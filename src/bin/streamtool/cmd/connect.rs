@@ -76,7 +76,10 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut net.io).await {
             tracing::debug!("closing: {err}");
         }
-        events.emit("close", json!({ "peer": peer, "reason": "zero-io", "bytes_in": 0, "bytes_out": 0 }));
+        events.emit(
+            "close",
+            json!({ "peer": peer, "reason": "zero-io", "bytes_sent": 0, "bytes_received": 0 }),
+        );
         return Ok(());
     }
 
@@ -94,9 +97,18 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
     let sent = session.up.as_ref().map_or(0, |f| f.bytes_out);
     let received = session.down.as_ref().map_or(0, |f| f.bytes_in);
     let elapsed = started.elapsed();
+    let reason: Vec<String> =
+        [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();
+    let reason = reason.join("; ");
     events.emit(
         "close",
-        json!({ "peer": peer, "bytes_sent": sent, "bytes_received": received, "duration": elapsed.as_secs_f64() }),
+        json!({
+            "peer": peer,
+            "reason": reason,
+            "bytes_sent": sent,
+            "bytes_received": received,
+            "duration": elapsed.as_secs_f64(),
+        }),
     );
     if verbose {
         tracing::info!(

@@ -542,7 +542,8 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
             tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
         }
     }
-    shared.events.emit("close", json!({ "a": a_name, "b": b_name, "duration": elapsed }));
+    let reason = format!("{}; {}", ab.reason(), ba.reason());
+    shared.events.emit("close", json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
     first_error(ab, ba)
 }
 
