@@ -63,6 +63,9 @@ pub enum FlowEnd {
     Eof,
     /// A stream failed.
     Failed(Side, StreamError),
+    /// Stopped unfinished because the relay ended (the other direction ended and the
+    /// connection cannot half-close, as with TLS 1.2).
+    Abandoned,
 }
 
 /// One direction's outcome.
@@ -81,6 +84,11 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// A direction that moved nothing and was stopped.
+    pub fn abandoned() -> Self {
+        Flow { end: FlowEnd::Abandoned, ..Flow::new() }
+    }
+
     fn new() -> Self {
         Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Eof }
     }
@@ -89,7 +97,7 @@ impl Flow {
     pub fn error(&self) -> Option<&StreamError> {
         match &self.end {
             FlowEnd::Failed(_, err) => Some(err),
-            FlowEnd::Eof => None,
+            FlowEnd::Eof | FlowEnd::Abandoned => None,
         }
     }
 
@@ -97,6 +105,7 @@ impl Flow {
     pub fn reason(&self) -> String {
         match &self.end {
             FlowEnd::Eof => "eof".to_string(),
+            FlowEnd::Abandoned => "abandoned: the other direction ended".to_string(),
             FlowEnd::Failed(Side::Source, err) => format!("read: {}", crate::streams::error::chain(err)),
             FlowEnd::Failed(Side::Sink, err) => format!("write: {}", crate::streams::error::chain(err)),
         }
@@ -276,33 +285,43 @@ impl Recoder {
 
     /// Recodes `input` (with `last`, the end of a unit: a frame or the stream) into `out`.
     fn apply(&mut self, input: &[u8], last: bool, out: &mut BytesMut) -> Result<(), StreamError> {
-        let bytes: &[u8] = match (&mut self.decoder, &self.encoder) {
+        match (&mut self.decoder, &self.encoder) {
             (Some(decoder), Some(encoder)) => {
                 self.text.clear();
                 decoder.decode(input, &mut self.text, last)?;
-                self.encoded.clear();
-                encoder.encode(&self.text, &mut self.encoded)?;
-                &self.encoded
+                if last {
+                    // A unit (a frame) is complete: the next one starts a fresh decode.
+                    decoder.reset();
+                }
+                let mut encoded = std::mem::take(&mut self.encoded);
+                encoded.clear();
+                encoder.encode(&self.text, &mut encoded)?;
+                self.push(&encoded, out);
+                self.encoded = encoded;
             }
-            _ => input,
-        };
-        if self.crlf {
-            // Copy the runs between LFs whole; only the LFs themselves need a look.
-            let mut start = 0;
-            for lf in memchr::memchr_iter(b'\n', bytes) {
-                let preceded_by_cr = if lf > 0 { bytes[lf - 1] == b'\r' } else { self.after_cr };
-                out.extend_from_slice(&bytes[start..lf]);
-                out.extend_from_slice(if preceded_by_cr { b"\n" } else { b"\r\n" });
-                start = lf + 1;
-            }
-            out.extend_from_slice(&bytes[start..]);
-            if let Some(&last) = bytes.last() {
-                self.after_cr = last == b'\r';
-            }
-        } else {
-            out.extend_from_slice(bytes);
+            _ => self.push(input, out),
         }
         Ok(())
+    }
+
+    /// Appends bytes that are already in the output encoding, applying LF -> CRLF.
+    fn push(&mut self, bytes: &[u8], out: &mut BytesMut) {
+        if !self.crlf {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        // Copy the runs between LFs whole; only the LFs themselves need a look.
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', bytes) {
+            let preceded_by_cr = if lf > 0 { bytes[lf - 1] == b'\r' } else { self.after_cr };
+            out.extend_from_slice(&bytes[start..lf]);
+            out.extend_from_slice(if preceded_by_cr { b"\n" } else { b"\r\n" });
+            start = lf + 1;
+        }
+        out.extend_from_slice(&bytes[start..]);
+        if let Some(&last) = bytes.last() {
+            self.after_cr = last == b'\r';
+        }
     }
 }
 
@@ -326,12 +345,16 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
                 Err(err) => break Err(source_error(err)),
             };
             activity.touch();
-            flow.bytes_in += (frame.len() + config.delimiter.len()) as u64;
+            // The last frame of a stream may have had no delimiter: none is added to it.
+            let terminated = !framed.at_end();
+            flow.bytes_in += (frame.len() + if terminated { config.delimiter.len() } else { 0 }) as u64;
             flow.frames += 1;
             if let Err(err) = recoder.apply(&frame, true, &mut out) {
                 break Err(source_error(err));
             }
-            out.extend_from_slice(&delimiter);
+            if terminated {
+                recoder.push(&delimiter, &mut out);
+            }
             let chunk = out.split().freeze();
             let n = chunk.len() as u64;
             if let Err(err) = sink.send(chunk).await {

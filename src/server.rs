@@ -116,10 +116,12 @@ where
         summary.accepted += 1;
         open.fetch_add(1, Ordering::AcqRel);
         let handler = Arc::clone(&handler);
-        let open = Arc::clone(&open);
+        // The guard exists before the task does: a task dropped before its first poll still
+        // gives its slot back.
+        let guard = OpenGuard(Arc::clone(&open));
         let context = ConnectionContext { peer, closing: closing.clone() };
         tracker.spawn(async move {
-            let _guard = OpenGuard(open);
+            let _guard = guard;
             handler(stream, context).await;
         });
     }

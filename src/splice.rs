@@ -48,7 +48,20 @@ fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Resu
         .map_err(io::Error::from)
 }
 
-/// Moves everything `src` sends to `dst`, then half-closes `dst`. Returns the byte count.
+/// Why a splice direction stopped early.
+#[derive(Debug)]
+pub struct SpliceError {
+    /// Whether reading the source failed (else writing the destination did).
+    pub reading: bool,
+    /// The OS error.
+    pub error: io::Error,
+    /// Bytes moved before it.
+    pub bytes: u64,
+}
+
+/// Moves everything `src` sends to `dst`, then half-closes `dst`; on an error `dst` is
+/// half-closed too, so that the peer does not wait for data that will never come. Returns
+/// the byte count.
 ///
 /// # Errors
 /// The sockets' errors (a reset, a broken pipe), or the pipe's creation failing.
@@ -56,35 +69,51 @@ pub async fn splice_direction<S: SpliceSocket, D: SpliceSocket>(
     src: &S,
     dst: &D,
     meter: &Meter,
-) -> io::Result<u64> {
-    let (pipe_read, pipe_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+) -> Result<u64, SpliceError> {
+    let mut total = 0u64;
+    let result = copy(src, dst, meter, &mut total).await;
+    let shutdown = dst.shutdown_write();
+    match result {
+        Ok(()) => {
+            shutdown.map(|()| total).map_err(|error| SpliceError { reading: false, error, bytes: total })
+        }
+        Err((reading, error)) => Err(SpliceError { reading, error, bytes: total }),
+    }
+}
+
+async fn copy<S: SpliceSocket, D: SpliceSocket>(
+    src: &S,
+    dst: &D,
+    meter: &Meter,
+    total: &mut u64,
+) -> Result<(), (bool, io::Error)> {
+    let reading = |e| (true, e);
+    let writing = |e| (false, e);
+    let (pipe_read, pipe_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| reading(e.into()))?;
     // A bigger pipe means fewer round trips; the default (64 KiB) still works if refused.
     let _ = fcntl(&pipe_write, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32));
-    let mut total = 0u64;
     loop {
-        src.ready_for(Interest::READABLE).await?;
+        src.ready_for(Interest::READABLE).await.map_err(reading)?;
         // The pipe is empty here, so `WouldBlock` can only mean the socket has nothing.
         let filled = match src
             .try_with(Interest::READABLE, || splice_once(src.as_fd(), pipe_write.as_fd(), SPLICE_CHUNK))
         {
-            Ok(0) => {
-                dst.shutdown_write()?;
-                return Ok(total);
-            }
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(reading(e)),
         };
         let mut left = filled;
         while left > 0 {
-            dst.ready_for(Interest::WRITABLE).await?;
+            dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
             match dst.try_with(Interest::WRITABLE, || splice_once(pipe_read.as_fd(), dst.as_fd(), left)) {
                 Ok(n) => left -= n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(writing(e)),
             }
         }
-        total += filled as u64;
+        *total += filled as u64;
         meter.add(filled as u64);
     }
 }

@@ -153,6 +153,14 @@ impl TextDecoder {
         self.encoding
     }
 
+    /// Starts over, as a new decoder (after a `last` call, before decoding more). The byte
+    /// count for error offsets goes on.
+    pub fn reset(&mut self) {
+        if let TextEncoding::Whatwg(enc) = self.encoding {
+            self.inner = Some(enc.new_decoder_without_bom_handling());
+        }
+    }
+
     /// Decodes `input` and appends the text to `out`. With `last`, the input is the end of
     /// the stream, and a pending partial character is malformed.
     ///

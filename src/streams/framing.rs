@@ -99,6 +99,8 @@ pub struct FramedStream<S> {
     config: FrameConfig,
     skipped: u64,
     ended: bool,
+    /// Discarding an oversized frame is under way (kept across cancellation).
+    skipping: bool,
     write_buf: BytesMut,
 }
 
@@ -110,7 +112,7 @@ impl<S> FramedStream<S> {
 
     /// Frames an already buffered stream, keeping what it has buffered.
     pub fn from_buffered(inner: BufferedByteStream<S>, config: FrameConfig) -> Self {
-        FramedStream { inner, config, skipped: 0, ended: false, write_buf: BytesMut::new() }
+        FramedStream { inner, config, skipped: 0, ended: false, skipping: false, write_buf: BytesMut::new() }
     }
 
     /// The configuration.
@@ -121,6 +123,12 @@ impl<S> FramedStream<S> {
     /// How many oversized frames were skipped under [`Oversize::Skip`].
     pub fn frames_skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Whether the stream has ended: after `receive` returned the unterminated last frame,
+    /// or reported the end.
+    pub fn at_end(&self) -> bool {
+        self.ended
     }
 
     /// The buffered stream underneath.
@@ -151,17 +159,26 @@ impl<S: ByteReceiveStream> FramedStream<S> {
             if self.ended {
                 return Err(StreamError::EndOfStream);
             }
+            if self.skipping {
+                match self.inner.skip_until(&self.config.delimiter).await {
+                    Ok(_) => self.skipping = false,
+                    Err(StreamError::EndOfStream) => {
+                        self.skipping = false;
+                        self.ended = true;
+                    }
+                    Err(err) => return Err(err),
+                }
+                continue;
+            }
             match self.inner.receive_until(&self.config.delimiter, bound).await {
                 Ok(frame) => return Ok(frame),
                 Err(StreamError::DelimiterNotFound { .. }) => match self.config.on_oversize {
                     Oversize::Error => return Err(StreamError::OversizedFrame { max_frame }),
                     Oversize::Skip => {
+                        // The skip itself happens at the top of the loop, so that a receive
+                        // cancelled in the middle of it goes on skipping next time.
                         self.skipped += 1;
-                        match self.inner.skip_until(&self.config.delimiter).await {
-                            Ok(_) => {}
-                            Err(StreamError::EndOfStream) => self.ended = true,
-                            Err(err) => return Err(err),
-                        }
+                        self.skipping = true;
                     }
                 },
                 Err(StreamError::IncompleteRead) => {

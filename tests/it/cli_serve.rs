@@ -481,3 +481,38 @@ fn progress_always_counts_all_clients() {
         assert!(stderr.contains("server -> clients"), "{stderr}");
     });
 }
+
+#[test]
+fn keep_open_stdio_shapes_what_goes_to_clients() {
+    run(async {
+        let server = Server::start(&["-k", "--crlf"]).await;
+        let mut client = Proc::streamtool(&["connect", &server.addr()], Input::Open);
+        // Let the client connect before the server's stdin says anything.
+        poll_until(STEP, || server.proc.stderr().contains("listening")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut server = server;
+        server.proc.write(b"hi\n").await;
+        client.wait_stdout(b"hi\r\n").await;
+        client.close_stdin();
+    });
+}
+
+#[test]
+fn tls12_exec_ends_the_connection_when_the_command_is_done() {
+    run(async {
+        let server = Server::start(&["-k", "--tls", "--tls-max", "1.2", "--sh-exec", "echo done"]).await;
+        let stderr = server.proc.wait_stderr("connect with: ").await;
+        let pin = stderr
+            .split("--pin ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        // The client's stdin stays open: it never ends its side, and TLS 1.2 cannot tell it
+        // that the server is done with a half-close, so the server must close.
+        let client = Proc::streamtool(&["connect", "--tls", "--pin", &pin, &server.localhost()], Input::Open);
+        client.wait_stdout(b"done\n").await;
+        let done = client.finish_within(STEP).await;
+        done.assert_code(0);
+    });
+}

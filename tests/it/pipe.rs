@@ -735,3 +735,50 @@ fn a_stalled_reader_keeps_the_pipe_under_64_mib_for_a_1_gib_transfer() {
 fn a_stalled_reader_keeps_a_shaping_pipe_under_64_mib_for_128_mib() {
     run(Duration::from_secs(120), stalled_reader_peak_rss(",crlf", 128 * MIB));
 }
+
+// ---------------------------------------------------------------------------------------
+// Regressions found in review
+
+#[test]
+fn frames_in_a_multibyte_encoding_are_each_decoded_fresh() {
+    run(STEP, async {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("sjis.txt");
+        // "日本\n語\n" in Shift_JIS: more than one frame through an encoding_rs decoder
+        // (which once panicked after its first frame).
+        std::fs::write(&input, b"\x93\xfa\x96\x7b\n\x8c\xea\n").unwrap();
+        let source = format!("file:{},delimiter=\\n,encoding=shift_jis", s(&input));
+        let done = streamtool(&["pipe", &source, "-"], b"").await;
+        done.assert_code(0);
+        assert_eq!(String::from_utf8(done.stdout.clone()).unwrap(), "日本\n語\n");
+    });
+}
+
+#[test]
+fn crlf_applies_to_the_delimiter_and_an_unterminated_last_frame_stays_unterminated() {
+    run(STEP, async {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
+        std::fs::write(&input, b"a\nb").unwrap();
+        let source = format!("file:{},delimiter=\\n", s(&input));
+        let sink = format!("file:{},create,crlf", s(&output));
+        streamtool(&["pipe", &source, &sink], b"").await.assert_code(0);
+        assert_eq!(std::fs::read(&output).unwrap(), b"a\r\nb");
+    });
+}
+
+#[test]
+fn an_upload_to_a_write_only_file_is_not_cut_short() {
+    run(STEP, async {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("recv.bin");
+        let sink = format!("file:{},create", s(&output));
+        let pipe = Proc::start(&["pipe", "tcp-listen:127.0.0.1:0", &sink], None);
+        let port = pipe.port().await;
+        let data = payload(7, 3 * MIB);
+        let upload = streamtool(&["connect", &format!("127.0.0.1:{port}")], &data).await;
+        upload.assert_code(0);
+        pipe.finish().await.assert_code(0);
+        assert!(std::fs::read(&output).unwrap() == data, "the file holds exactly what was sent");
+    });
+}

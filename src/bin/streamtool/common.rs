@@ -203,8 +203,8 @@ pub struct SessionOptions {
     pub progress: bool,
 }
 
-/// A sink that drops everything (`--send-only`'s view of the peer's data).
-struct Discard;
+/// A sink that drops everything (`--send-only`'s view of the peer's data, `--discard`).
+pub struct Discard;
 
 impl streamtool::streams::AsyncResource for Discard {
     async fn aclose(&mut self) -> streamtool::streams::Result<()> {
@@ -310,11 +310,26 @@ pub async fn stdio_session(
     if let Some(progress) = progress {
         progress.finish();
     }
-    // Close our side properly, whatever happened (idempotent if stdin's end already did).
-    if let Err(err) = net_tx.aclose().await {
+    // A clean end closes our side properly (FIN, close_notify; idempotent if stdin's end
+    // already did). After an error, a timeout or Ctrl-C, the connection is dropped without
+    // close_notify, so that a TLS peer can tell the stream was cut short.
+    if outcome.is_ok()
+        && !session_failed(&session)
+        && let Err(err) = net_tx.aclose().await
+    {
         tracing::debug!("closing the connection: {}", streamtool::streams::error::chain(&err));
     }
     outcome.map(|()| session)
+}
+
+/// Whether a direction of the session ended in an error that is not a closed stdout.
+fn session_failed(session: &Session) -> bool {
+    [(&session.down, true), (&session.up, false)].into_iter().any(|(flow, sink_is_stdout)| match flow {
+        Some(Flow { end: FlowEnd::Failed(side, err), .. }) => {
+            !(*side == Side::Sink && sink_is_stdout && is_broken_pipe(err))
+        }
+        _ => false,
+    })
 }
 
 /// Logs and emits the end of one direction.
@@ -353,7 +368,8 @@ pub fn session_error(session: Session) -> Result<()> {
     Ok(())
 }
 
-fn is_broken_pipe(err: &StreamError) -> bool {
+/// Whether a write failed because the reader went away (EPIPE).
+pub fn is_broken_pipe(err: &StreamError) -> bool {
     match err {
         StreamError::Broken(Some(cause)) => {
             cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -71,6 +71,10 @@ struct Opened {
     can_half_close: bool,
     /// A read-only file: what the other side sends is dropped, with a warning.
     read_only: bool,
+    /// A write-only file: it has nothing to send, and must not end the other side early.
+    write_only: bool,
+    /// stdin/stdout: a closed stdout (as in `| head`) is success.
+    is_stdio: bool,
     child: Option<tokio::process::Child>,
 }
 
@@ -286,12 +290,22 @@ fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         io: Io::Split(Box::new(reader), Box::new(writer)),
         can_half_close,
         read_only: false,
+        write_only: false,
+        is_stdio: false,
         child: None,
     }
 }
 
 fn socket(name: String, socket: RawSocket) -> Opened {
-    Opened { name, io: Io::Socket(socket), can_half_close: true, read_only: false, child: None }
+    Opened {
+        name,
+        io: Io::Socket(socket),
+        can_half_close: true,
+        read_only: false,
+        write_only: false,
+        is_stdio: false,
+        child: None,
+    }
 }
 
 fn tls_opened<IO>(name: String, tls: TlsStream<IO>, events: &Events) -> Opened
@@ -336,6 +350,8 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             io: Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())),
             can_half_close: true,
             read_only: false,
+            write_only: false,
+            is_stdio: true,
             child: None,
         }),
         EndpointKind::Tcp(host, port) | EndpointKind::Tls(host, port) => {
@@ -393,6 +409,8 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 ),
                 can_half_close: true,
                 read_only: false,
+                write_only: false,
+                is_stdio: false,
                 child: Some(process),
             })
         }
@@ -406,6 +424,8 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                         io: Io::Split(Box::new(tokio::io::empty()), Box::new(file)),
                         can_half_close: true,
                         read_only: false,
+                        write_only: true,
+                        is_stdio: false,
                         child: None,
                     })
                 }
@@ -416,6 +436,8 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                         io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
                         can_half_close: true,
                         read_only: true,
+                        write_only: false,
+                        is_stdio: false,
                         child: None,
                     })
                 }
@@ -496,27 +518,39 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
         }
         (io_a, io_b) => {
             let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
-            let ab = direction(
-                a_reader,
-                b_writer,
-                b.read_only,
-                &b_name,
-                &ab_shaping,
-                &activity,
-                b.can_half_close,
-                &ab_meter,
-            );
-            let ba = direction(
-                b_reader,
-                a_writer,
-                a.read_only,
-                &a_name,
-                &ba_shaping,
-                &activity,
-                a.can_half_close,
-                &ba_meter,
-            );
-            tokio::join!(ab, ba)
+            let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
+            let ab = Direction {
+                source_write_only: a.write_only,
+                sink_read_only: b.read_only,
+                sink_name: &b_name,
+            };
+            let ba = Direction {
+                source_write_only: b.write_only,
+                sink_read_only: a.read_only,
+                sink_name: &a_name,
+            };
+            let flows = {
+                let ab_run =
+                    ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
+                let ba_run =
+                    ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+                tokio::pin!(ab_run, ba_run);
+                // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
+                // it ended; the relay then ends with it, instead of waiting for the peer forever.
+                tokio::select! {
+                    ab = &mut ab_run => {
+                        if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
+                    }
+                    ba = &mut ba_run => {
+                        if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
+                    }
+                }
+            };
+            // Whatever is still open closes now, after both directions: the FIN or
+            // close_notify a TLS 1.2 side could not send earlier, a file's flush.
+            let _ = a_sink.aclose().await;
+            let _ = b_sink.aclose().await;
+            flows
         }
     };
     if let Some(progress) = progress {
@@ -544,39 +578,48 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     }
     let reason = format!("{}; {}", ab.reason(), ba.reason());
     shared.events.emit("close", json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error(ab, ba)
+    first_error([(ab, b.is_stdio), (ba, a.is_stdio)])
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn direction(
-    reader: Reader,
-    writer: Writer,
-    read_only: bool,
-    sink_name: &str,
-    shaping: &Shaping,
-    activity: &Activity,
-    half_close: bool,
-    meter: &Meter,
-) -> Flow {
-    let source = IoReceiveStream::new(reader);
-    if read_only {
-        let sink = ReadOnlySink { name: sink_name.to_string(), warned: false };
-        return forward_metered(source, sink, shaping, activity, true, meter).await;
+/// One direction of the generic (non-splice) relay.
+struct Direction<'a> {
+    /// The source is a write-only file: nothing comes from it.
+    source_write_only: bool,
+    /// The sink is a read-only file: what arrives is dropped, with a warning.
+    sink_read_only: bool,
+    sink_name: &'a str,
+}
+
+impl Direction<'_> {
+    async fn run(
+        &self,
+        reader: Reader,
+        sink: &mut IoSendStream<Writer>,
+        shaping: &Shaping,
+        activity: &Activity,
+        half_close: bool,
+        meter: &Meter,
+    ) -> Flow {
+        if self.source_write_only {
+            // No data, and no early end for the other side: it is closed when the whole
+            // relay is done, so a client uploading to a file is not cut off.
+            return Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Eof };
+        }
+        let source = IoReceiveStream::new(reader);
+        if self.sink_read_only {
+            let sink = ReadOnlySink { name: self.sink_name.to_string(), warned: false };
+            return forward_metered(source, sink, shaping, activity, true, meter).await;
+        }
+        forward_metered(source, sink, shaping, activity, half_close, meter).await
     }
-    let mut sink = IoSendStream::new(writer);
-    let flow = forward_metered(source, &mut sink, shaping, activity, half_close, meter).await;
-    // TLS 1.2 cannot half-close; its close_notify goes out once this direction is done.
-    let _ = sink.aclose().await;
-    flow
 }
 
-fn first_error(ab: Flow, ba: Flow) -> Result<()> {
-    for flow in [ab, ba] {
+/// The error the relay ends with, if any; each flow comes with whether its sink is stdout,
+/// where a closed pipe (as in `| head`) counts as success.
+fn first_error(flows: [(Flow, bool); 2]) -> Result<()> {
+    for (flow, sink_is_stdout) in flows {
         if let FlowEnd::Failed(side, err) = flow.end {
-            let broken_stdout = side == Side::Sink
-                && matches!(&err, streamtool::streams::StreamError::Broken(Some(cause))
-                    if cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe));
-            if broken_stdout {
+            if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
                 continue;
             }
             let what = if side == Side::Source { "receiving failed" } else { "sending failed" };
@@ -589,17 +632,14 @@ fn first_error(ab: Flow, ba: Flow) -> Result<()> {
 /// Both directions between two plain sockets, with splice(2).
 async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Meter) -> (Flow, Flow) {
     use streamtool::splice::splice_direction;
-    fn flow(result: std::io::Result<u64>) -> Flow {
-        match result {
-            Ok(n) => Flow { bytes_in: n, bytes_out: n, frames: 0, frames_skipped: 0, end: FlowEnd::Eof },
-            Err(err) => Flow {
-                bytes_in: 0,
-                bytes_out: 0,
-                frames: 0,
-                frames_skipped: 0,
-                end: FlowEnd::Failed(Side::Sink, err.into()),
-            },
-        }
+    fn flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
+        let (bytes, end) = match result {
+            Ok(n) => (n, FlowEnd::Eof),
+            Err(e) => {
+                (e.bytes, FlowEnd::Failed(if e.reading { Side::Source } else { Side::Sink }, e.error.into()))
+            }
+        };
+        Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
     }
     macro_rules! both {
         ($a:expr, $b:expr) => {{

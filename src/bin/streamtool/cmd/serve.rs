@@ -307,8 +307,13 @@ async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
     let activity = Activity::default();
     let half_close = net.can_half_close;
     let flows = serve_connection(net_rx, &mut net_tx, peer, shared, &activity, half_close).await;
-    // Close our side properly whatever happened (idempotent after a half-close).
-    let _ = net_tx.aclose().await;
+    // A clean end closes our side properly (idempotent after a half-close); after an error
+    // or a timeout the connection is dropped without close_notify, so that a TLS client
+    // can tell it was cut short.
+    let clean = flows.as_ref().is_some_and(|flows| flows.iter().all(|f| f.error().is_none()));
+    if clean {
+        let _ = net_tx.aclose().await;
+    }
     let Some(flows) = flows else {
         tracing::info!(%peer, "idle timeout");
         shared.events.emit("close", json!({ "peer": peer, "reason": "idle timeout" }));
@@ -355,9 +360,15 @@ async fn serve_connection(
                 vec![flow]
             }
             Mode::Discard => {
-                let flow =
-                    forward_metered(net_rx, Discard, &shared.inbound, activity, false, &shared.received)
-                        .await;
+                let flow = forward_metered(
+                    net_rx,
+                    common::Discard,
+                    &shared.inbound,
+                    activity,
+                    false,
+                    &shared.received,
+                )
+                .await;
                 report_direction(&shared.events, peer, "peer->discard", &flow);
                 vec![flow]
             }
@@ -380,11 +391,12 @@ async fn serve_connection(
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
                 let (outbox, inbox) = memory_object_stream::<Bytes>(16);
                 shared.clients.lock().expect("clients lock").insert(id, outbox);
-                let raw = Shaping::default();
+                // What goes to the peer is shaped for it (encoding, --crlf), as in the
+                // other modes.
                 let to_peer = forward_metered(
                     ObjectByteReceiveStream::new(inbox),
                     &mut *net_tx,
-                    &raw,
+                    &shared.outbound,
                     activity,
                     half_close,
                     &shared.sent,
@@ -447,7 +459,19 @@ async fn run_child(
     let (mut process, stdin, stdout) = child.into_parts();
     let to_child = forward_metered(net_rx, stdin, &shared.inbound, activity, true, &shared.received);
     let from_child = forward_metered(stdout, net_tx, &shared.outbound, activity, half_close, &shared.sent);
-    let (up, down) = tokio::join!(to_child, from_child);
+    tokio::pin!(to_child, from_child);
+    let (up, down) = tokio::select! {
+        up = &mut to_child => (up, from_child.await),
+        down = &mut from_child => {
+            if half_close {
+                (to_child.await, down)
+            } else {
+                // The command is done and TLS 1.2 cannot tell the client so with a
+                // half-close: waiting for the client's end could wait forever.
+                (Flow::abandoned(), down)
+            }
+        }
+    };
     report_direction(&shared.events, peer, "peer->command", &up);
     report_direction(&shared.events, peer, "command->peer", &down);
     // Both directions are done; a child that lingers gets a moment, then is killed.
@@ -535,19 +559,5 @@ async fn broadcast_stdin(shared: Arc<Shared>) {
             }
             Err(_) => return,
         }
-    }
-}
-
-struct Discard;
-
-impl AsyncResource for Discard {
-    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
-        Ok(())
-    }
-}
-impl TypedAttributeProvider for Discard {}
-impl ByteSendStream for Discard {
-    async fn send(&mut self, _data: Bytes) -> streamtool::streams::Result<()> {
-        Ok(())
     }
 }
