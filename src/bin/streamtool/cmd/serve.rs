@@ -237,29 +237,44 @@ async fn serve_one(
     handshake_timeout: std::time::Duration,
     shared: Arc<Shared>,
 ) -> Result<()> {
-    let (net, peer) = loop {
-        let (raw, peer) = tokio::select! {
-            accepted = listener.accept() => accepted.context("accept failed")?,
-            _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
-        };
-        let peer = peer.to_string();
-        shared.events.emit("accept", json!({ "peer": peer }));
-        match &config {
-            None => break (NetStream { io: Box::new(raw), can_half_close: true }, peer),
-            Some(config) => {
-                let handshake = within(
-                    Phase::Handshake,
-                    Some(handshake_timeout),
-                    TlsStream::accept(raw, config.clone(), policy),
-                );
-                match handshake.await {
-                    Ok(tls) => break (tls_net(tls, &shared.events, &peer), peer),
-                    Err(err) => {
-                        tracing::warn!(%peer, "TLS handshake failed: {}", streamtool::streams::error::chain(&err));
-                    }
+    let first_client = async {
+        let mut backoff = std::time::Duration::from_millis(5);
+        loop {
+            let (raw, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Running out of descriptors and the like: wait and try again.
+                    tracing::warn!(error = %err, "accept failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let peer = peer.to_string();
+            shared.events.emit("accept", json!({ "peer": peer }));
+            let Some(config) = &config else {
+                return (NetStream { io: Box::new(raw), can_half_close: true }, peer);
+            };
+            let handshake = within(
+                Phase::Handshake,
+                Some(handshake_timeout),
+                TlsStream::accept(raw, config.clone(), policy),
+            );
+            match handshake.await {
+                Ok(tls) => return (tls_net(tls, &shared.events, &peer), peer),
+                Err(err) => {
+                    let reason = streamtool::streams::error::chain(&err);
+                    tracing::warn!(%peer, "TLS handshake failed: {reason}");
+                    shared
+                        .events
+                        .emit("close", json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
                 }
             }
         }
+    };
+    let (net, peer) = tokio::select! {
+        first = first_client => first,
+        stop = stop_signal() => return stop,
     };
     drop(listener);
     if matches!(shared.mode, Mode::Stdio) {
@@ -279,6 +294,18 @@ async fn serve_one(
     }
     tokio::select! {
         () = handle(net, &peer, &shared) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+    }
+}
+
+/// Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
+async fn stop_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
     }
 }
