@@ -17,9 +17,7 @@ use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
-use streamtool::streams::tls::{
-    ClientOptions, KeyLog, ServerOptions, TlsStream, TlsVersion, Trust, VersionRange,
-};
+use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream, TlsVersion};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
     TypedAttributeProvider,
@@ -213,13 +211,23 @@ fn announce(listener: &SocketListener, events: &Events) {
     events.emit("listen", json!({ "addresses": addresses }));
 }
 
-fn versions(o: &EndpointOptions) -> VersionRange {
-    let d = VersionRange::default();
-    VersionRange { min: o.tls_min.unwrap_or(d.min), max: o.tls_max.unwrap_or(d.max) }
-}
-
-fn keylog(o: &EndpointOptions) -> KeyLog {
-    o.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
+/// An endpoint's TLS options as the `serve`/`connect` flags, so that both build their
+/// TLS settings the same way.
+fn tls_args(o: &EndpointOptions) -> crate::cli::TlsArgs {
+    crate::cli::TlsArgs {
+        tls: true,
+        cert: o.cert.clone(),
+        key: o.key.clone(),
+        ca: o.ca.clone(),
+        pin: o.pins.clone(),
+        sni: o.sni.clone(),
+        no_sni: o.no_sni,
+        alpn: o.alpn.clone(),
+        tls_min: o.tls_min,
+        tls_max: o.tls_max,
+        ragged_eof: o.ragged_eof.unwrap_or_default(),
+        keylog: o.keylog.clone(),
+    }
 }
 
 fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
@@ -250,33 +258,14 @@ fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<Serv
     Ok(ServerOptions {
         identity,
         client_auth,
-        alpn: o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        versions: versions(o),
-        keylog: keylog(o),
+        alpn: crate::common::alpn(&tls_args(o)),
+        versions: crate::common::versions(&tls_args(o)),
+        keylog: crate::common::keylog(&tls_args(o)),
     })
 }
 
 fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
-    let trust = match &o.ca {
-        Some(path) => Trust::Certificates(streamtool::certs::load_certs(path).context("cannot use ca=")?),
-        None => Trust::System,
-    };
-    if o.insecure {
-        tracing::warn!("insecure: the server's certificate is NOT verified");
-    }
-    Ok(ClientOptions {
-        trust,
-        pins: o.pins.clone(),
-        insecure: o.insecure,
-        alpn: o.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        no_sni: o.no_sni,
-        versions: versions(o),
-        identity: match &o.cert {
-            Some(cert) => Some(streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert))?),
-            None => None,
-        },
-        keylog: keylog(o),
-    })
+    crate::common::client_options(&tls_args(o), o.insecure)
 }
 
 fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
