@@ -1,0 +1,146 @@
+//! The flags of `serve` and `connect` that the other CLI tests do not reach: ALPN, address
+//! families, --quiet, --no-sni, --keylog, the hidden ncat aliases, --grace.
+
+use std::time::{Duration, Instant};
+
+use crate::cli_support::{Input, Proc, STEP, Server, poll_until, streamtool};
+use crate::support::run;
+
+/// The pin that `serve --tls` without a certificate prints.
+async fn printed_pin(server: &Server) -> String {
+    let stderr = server.proc.wait_stderr("connect with: ").await;
+    stderr.split("--pin ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().to_string()
+}
+
+#[test]
+fn alpn_is_negotiated_and_shown() {
+    run(async {
+        let server = Server::start(&["-k", "--echo", "--tls", "--alpn", "h2,http/1.1"]).await;
+        let pin = printed_pin(&server).await;
+        let done = streamtool(
+            &["connect", "--tls", "--pin", &pin, "--alpn", "http/1.1", "--show-cert", &server.localhost()],
+            b"x",
+        )
+        .await;
+        done.assert_code(0);
+        assert!(done.stderr.contains("ALPN protocol: http/1.1"), "{}", done.stderr);
+    });
+}
+
+#[test]
+fn address_family_flags_pick_ipv4_or_ipv6() {
+    run(async {
+        let server = Server::start(&["-k", "--echo"]).await;
+        let port = server.port;
+        let v4 = streamtool(&["connect", "-4", "--events", "json", &server.localhost()], b"hi").await;
+        v4.assert_code(0);
+        assert!(v4.stderr.contains("\"peer\":\"127.0.0.1:"), "{}", v4.stderr);
+        let v6 = streamtool(&["connect", "-6", "--events", "json", &format!("[::1]:{port}")], b"hi").await;
+        v6.assert_code(0);
+        assert!(v6.stderr.contains("\"peer\":\"[::1]:"), "{}", v6.stderr);
+        let wrong = streamtool(&["connect", "-6", &server.addr()], b"").await;
+        wrong.assert_code(3);
+        assert!(wrong.stderr.contains("no IPv6 address"), "{}", wrong.stderr);
+    });
+}
+
+#[test]
+fn quiet_keeps_stderr_empty_on_success() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quiet.sock");
+        let address = format!("unix:{}", path.display());
+        let server = Proc::streamtool(&["serve", "-q", "-k", "--echo", &address], Input::Open);
+        assert!(poll_until(STEP, || path.exists()).await, "the socket appears");
+        let done = streamtool(&["connect", "-q", &address], b"quiet").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"quiet");
+        assert_eq!(done.stderr, "", "connect -q");
+        assert_eq!(server.stderr(), "", "serve -q says nothing, not even where it listens");
+    });
+}
+
+#[test]
+fn no_sni_sends_no_server_name_and_still_verifies() {
+    run(async {
+        let server = Server::start(&["-k", "--echo", "--tls", "--events", "json"]).await;
+        let pin = printed_pin(&server).await;
+        let done =
+            streamtool(&["connect", "--tls", "--pin", &pin, "--no-sni", &server.localhost()], b"x").await;
+        done.assert_code(0);
+        assert!(
+            poll_until(STEP, || server.proc.stderr().contains("\"sni\":null")).await,
+            "{}",
+            server.proc.stderr()
+        );
+    });
+}
+
+#[test]
+fn keylog_writes_the_secrets_to_a_private_file() {
+    run(async {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keylog = dir.path().join("keys.log");
+        let server = Server::start(&["-k", "--echo", "--tls"]).await;
+        let pin = printed_pin(&server).await;
+        let args =
+            ["connect", "--tls", "--pin", &pin, "--keylog", keylog.to_str().unwrap(), &server.localhost()];
+        let done = streamtool(&args, b"x").await;
+        done.assert_code(0);
+        assert!(done.stderr.contains("logging TLS secrets"), "the user is warned: {}", done.stderr);
+        let text = std::fs::read_to_string(&keylog).unwrap();
+        assert!(text.contains("CLIENT_TRAFFIC_SECRET_0 "), "{text}");
+        assert_eq!(std::fs::metadata(&keylog).unwrap().permissions().mode() & 0o777, 0o600);
+    });
+}
+
+#[test]
+fn hidden_ncat_aliases_work() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = crate::cli_support::seed_certificate(dir.path());
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--ssl",
+            "--ssl-cert",
+            cert.to_str().unwrap(),
+            "--ssl-key",
+            key.to_str().unwrap(),
+        ])
+        .await;
+        let done = streamtool(
+            &[
+                "connect",
+                "--ssl",
+                "--ssl-trustfile",
+                cert.to_str().unwrap(),
+                "--ssl-servername",
+                "localhost",
+                &server.addr(),
+            ],
+            b"ncat users",
+        )
+        .await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"ncat users");
+    });
+}
+
+#[test]
+fn grace_bounds_how_long_open_connections_hold_a_shutdown() {
+    run(async {
+        let server = Server::start(&["-k", "--echo", "--grace", "300ms"]).await;
+        // A client that never ends its side keeps its connection open.
+        let client = Proc::streamtool(&["connect", "--events", "json", &server.addr()], Input::Open);
+        assert!(poll_until(STEP, || client.stderr().contains("\"event\":\"connect\"")).await);
+        let started = Instant::now();
+        server.proc.signal("TERM");
+        let done = server.proc.finish_within(STEP).await;
+        done.assert_code(0);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(4), "the grace period ends the wait: {took:?}");
+        drop(client);
+    });
+}
