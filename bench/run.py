@@ -1,0 +1,1413 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of streamtool against socat, ncat, OpenBSD nc and openssl (issue 7).
+
+    python3 bench/run.py            # everything, 5 runs each (about 10-15 minutes, 2 cores)
+    python3 bench/run.py --quick    # a smoke run: small sizes, 1 run each (about 2 minutes)
+    python3 bench/run.py --doc      # also write the results into docs/performance.md
+                                    # and the chart into docs/perf-throughput.svg
+
+Loopback only (127.0.0.1), on ports picked free by the script. Every process is started
+under `helper reap` (bench/helper.c, a child subreaper), so wait4() reports the CPU time and
+peak RSS of the whole process tree, forks included; every process is ended by PID, also on
+Ctrl-C. Every transfer is checked byte for byte against the file that was sent.
+
+See docs/performance.md ("Against the peers") for what each scenario runs and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+STREAMTOOL = ROOT / "target" / "release" / "streamtool"
+GIB = 1 << 30
+MIB = 1 << 20
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+SUITE128 = "TLS_AES_128_GCM_SHA256"
+SUITE256 = "TLS_AES_256_GCM_SHA384"
+
+# Filled in by main().
+HELPER = ""
+WORK: Path = Path()
+LOGS: Path = Path()
+VERBOSE = False
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def vlog(msg: str) -> None:
+    if VERBOSE:
+        log(msg)
+
+
+# ---------------------------------------------------------------------------------------
+# Processes: started under `helper reap`, tracked, ended by PID.
+# ---------------------------------------------------------------------------------------
+
+LIVE: set["Proc"] = set()
+REPORTS = 0
+
+
+class Proc:
+    """A started process. With reap=True it runs under `helper reap`, so the rusage that
+    wait4() returns covers the whole tree (the tool and every process it forks)."""
+
+    def __init__(self, name: str, argv: list[str], *, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=None, env=None, reap: bool = True):
+        self.name = name
+        self.argv = argv
+        self.report = None
+        if reap:
+            global REPORTS
+            REPORTS += 1
+            self.report = WORK / "rusage" / f"{REPORTS}"
+            cmd = [HELPER, "reap", str(self.report), *argv]
+        else:
+            cmd = argv
+        if stderr is None:
+            stderr = open(LOGS / f"{safe(name)}.err", "ab")
+            self._err = stderr
+        else:
+            self._err = None
+        vlog(f"  start {name}: {' '.join(argv)}")
+        self.popen = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+                                      start_new_session=True, close_fds=True)
+        self.pid = self.popen.pid
+        self.status: int | None = None
+        self.rusage = None
+        self.killed = False
+        LIVE.add(self)
+
+    def poll(self) -> bool:
+        if self.status is not None:
+            return True
+        try:
+            pid, status, ru = os.wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.status, self.rusage = -1, None
+            self._done()
+            return True
+        if pid == 0:
+            return False
+        self.status = os.waitstatus_to_exitcode(status)
+        self.rusage = ru
+        self._done()
+        if self.report:
+            # the wrapper's own figures: CPU of the tree, and a peak RSS that is not
+            # inherited from this Python process (ru_maxrss survives fork and exec)
+            try:
+                _, ut, st, rss = self.report.read_text().split()
+                self.rusage = Usage(int(ut) / 1e6, int(st) / 1e6, int(rss))
+            except (OSError, ValueError):
+                pass
+        return True
+
+    def _done(self) -> None:
+        self.popen.returncode = self.status
+        LIVE.discard(self)
+        if self._err:
+            self._err.close()
+            self._err = None
+
+    def wait(self, deadline: float) -> bool:
+        while not self.poll():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.004)
+        return True
+
+    def cpu(self) -> float:
+        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else float("nan")
+
+    def maxrss_kib(self) -> int:
+        return self.rusage.ru_maxrss if self.rusage else 0
+
+    def end(self, grace: float = 2.0) -> None:
+        """SIGTERM the process and each of its descendants (by PID), SIGKILL what is left
+        after `grace` seconds, and reap."""
+        if self.poll():
+            return
+        self.killed = True
+        signal_tree(self.pid, signal.SIGTERM)
+        if self.wait(time.monotonic() + grace):
+            return
+        signal_tree(self.pid, signal.SIGKILL)
+        self.wait(time.monotonic() + 5)
+
+
+@dataclass
+class Usage:
+    ru_utime: float
+    ru_stime: float
+    ru_maxrss: int
+
+
+def safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def children_map() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.setdefault(ppid, []).append(int(d))
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    kids = children_map()
+    out, stack = [], [root]
+    while stack:
+        for c in kids.get(stack.pop(), []):
+            out.append(c)
+            stack.append(c)
+    return out
+
+
+def signal_tree(pid: int, sig: int) -> None:
+    for p in [pid, *descendants(pid)]:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def cleanup_all() -> None:
+    """End every process this script started, by PID: tracked ones first, then any stray
+    descendant (this script is a child subreaper, so orphans come back to it)."""
+    for p in list(LIVE):
+        try:
+            p.end(grace=1.0)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    me = os.getpid()
+    strays = descendants(me)
+    for p in strays:
+        try:
+            os.kill(p, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if strays:
+        time.sleep(0.3)
+    for p in descendants(me):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    reap_strays()
+
+
+def reap_strays() -> None:
+    tracked = {p.pid for p in LIVE}
+    for p in children_map().get(os.getpid(), []):
+        if p in tracked:
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                os.waitpid(p, os.WNOHANG)
+        except (OSError, ChildProcessError):
+            pass
+
+
+def set_subreaper() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
+        pass
+
+
+class Lines(threading.Thread):
+    """Collects the lines a process prints; wait_for() blocks until one starts with a prefix."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: list[tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.eof = False
+        self.start()
+
+    def run(self) -> None:
+        for raw in self.stream:
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.cond:
+                self.lines.append((time.monotonic(), line))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def wait_for(self, prefix: str, deadline: float) -> str | None:
+        with self.cond:
+            while True:
+                for _, line in self.lines:
+                    if line.startswith(prefix):
+                        return line
+                if self.eof:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.2))
+
+
+# ---------------------------------------------------------------------------------------
+# Ports, /proc helpers
+# ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    want = f":{port:04X}"
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(want) and parts[3] == "0A":
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_listening(port: int, proc: Proc, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if listening(port):
+            return True
+        if proc.poll():
+            return False
+        time.sleep(0.01)
+    return False
+
+
+def tree_cpu_ticks(root: int) -> int:
+    """CPU ticks of a reap wrapper's tree right now: what it reaped plus what is alive."""
+    total = 0
+    for i, p in enumerate([root, *descendants(root)]):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ut, st, cut, cst = (int(x) for x in fields[11:15])
+        total += cut + cst + (ut + st if i else 0)
+    return total
+
+
+def tree_anon_kib(root: int) -> int:
+    """Proportional anonymous memory (Pss_Anon, KiB) of a reap wrapper's descendants, so
+    that copy-on-write pages shared by forks are counted once."""
+    total = 0
+    for p in descendants(root):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss_Anon:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    ok: bool
+    value: float = float("nan")      # GiB/s, us, conn/s or KiB, depending on the scenario
+    cpu_per_gib: float = float("nan")
+    cpu_s: float = float("nan")
+    rss_kib: int = 0
+    seconds: float = float("nan")
+    extra: dict = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Case:
+    scenario: str
+    tool: str
+    ours: bool
+    runner: object
+    note: str = ""
+    suite: str = ""
+    ref: bool = False  # a reference row (the neutral ends alone), not a peer
+    runs: list[Run] = field(default_factory=list)
+
+
+def med(xs: list[float]) -> float:
+    xs = [x for x in xs if x == x]
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------------------------------
+# One run of each kind
+# ---------------------------------------------------------------------------------------
+
+class Ctx:
+    def __init__(self, args):
+        self.args = args
+        self.timeout = args.timeout
+        self.cert = WORK / "rsa.pem"
+        self.key = WORK / "rsa.key"
+        self.ec_cert = WORK / "ec.pem"
+        self.ec_key = WORK / "ec.key"
+        self.plain = WORK / "plain.bin"
+        self.tls = WORK / "tls.bin"
+        self.conf = {SUITE128: WORK / "aes128.cnf", SUITE256: WORK / "aes256.cnf"}
+
+    def env(self, suite: str | None) -> dict:
+        env = dict(os.environ)
+        env.pop("SSLKEYLOGFILE", None)
+        env["RUST_LOG"] = "error"
+        if suite:
+            env["OPENSSL_CONF"] = str(self.conf[suite])
+        return env
+
+
+def fmt_argv(argv: list[str], **kw) -> list[str]:
+    return [a.format(**kw) for a in argv]
+
+
+def transfer(ctx: Ctx, name: str, server: list[str], client: list[str], data: Path, *,
+             client_stdin: str = "file", server_stdin: str = "null",
+             suite: str | None = None) -> Run:
+    """Tool server -> stdout -> `helper check`; tool client <- data (file, pipe or a pipe
+    held open until the checker has every byte). Times client start to last byte checked."""
+    size = data.stat().st_size
+    port = free_port()
+    env = ctx.env(suite)
+    procs: list[Proc] = []
+    held: list[int] = []
+    try:
+        r, w = os.pipe()
+        check = Proc(f"{name}.check", [HELPER, "check", str(data)], stdin=r,
+                     stdout=subprocess.PIPE, reap=False)
+        procs.append(check)
+        lines = Lines(check.popen.stdout)
+        if server_stdin == "hold":
+            sr, sw = os.pipe()
+            held.append(sw)
+            sin = sr
+        else:
+            sin = subprocess.DEVNULL
+        srv = Proc(f"{name}.server", fmt_argv(server, port=port), stdin=sin, stdout=w, env=env)
+        procs.append(srv)
+        os.close(r)
+        os.close(w)
+        if server_stdin == "hold":
+            os.close(sin)
+        if not wait_listening(port, srv):
+            return Run(False, note=f"server did not listen (exit {srv.status})")
+        feeder = None
+        if client_stdin == "file":
+            cin = open(data, "rb")
+        else:
+            fr, fw = os.pipe()
+            feeder = Proc(f"{name}.feeder", ["cat", str(data)], stdout=fw, reap=False)
+            procs.append(feeder)
+            if client_stdin == "hold":
+                held.append(fw)  # EOF only once the checker has everything
+            else:
+                os.close(fw)
+            cin = fr
+        t0 = time.monotonic_ns()
+        cli = Proc(f"{name}.client", fmt_argv(client, port=port), stdin=cin, env=env)
+        procs.append(cli)
+        if isinstance(cin, int):
+            os.close(cin)
+        else:
+            cin.close()
+        deadline = time.monotonic() + ctx.timeout
+        done = lines.wait_for("DONE", deadline)
+        if done is None:
+            return Run(False, note="timed out" if time.monotonic() >= deadline else
+                       "checker ended early")
+        t_done = int(done.split()[1])
+        for fd in held:
+            os.close(fd)
+        held.clear()
+        end = lines.wait_for("END", deadline)
+        verdict = end.split()[2] if end else "no verdict"
+        got = int(end.split()[1]) if end else 0
+        # the tools get a few seconds after the last byte to exit on their own
+        grace = min(deadline, time.monotonic() + 5)
+        notes = []
+        for p in (cli, srv):
+            if not p.wait(grace):
+                p.end()
+                notes.append(f"{p.name.rsplit('.', 1)[1]} killed after the transfer")
+            elif p.status not in (0,):
+                notes.append(f"{p.name.rsplit('.', 1)[1]} exit {p.status}")
+        check.wait(time.monotonic() + 5)
+        secs = (t_done - t0) / 1e9
+        ok = verdict == "ok" and got == size
+        if not ok:
+            notes.insert(0, f"check: {verdict} ({got} of {size} bytes)")
+        cpu = srv.cpu() + cli.cpu()
+        return Run(ok, value=size / GIB / secs, seconds=secs, cpu_s=cpu,
+                   cpu_per_gib=cpu / (size / GIB), rss_kib=max(srv.maxrss_kib(), cli.maxrss_kib()),
+                   extra={"server_cpu": srv.cpu(), "client_cpu": cli.cpu(),
+                          "server_rss_kib": srv.maxrss_kib(), "client_rss_kib": cli.maxrss_kib()},
+                   note="; ".join(notes))
+    finally:
+        for fd in held:
+            os.close(fd)
+        for p in reversed(procs):
+            p.end()
+
+
+def relay(ctx: Ctx, name: str, relay_argv: list[str], data: Path, *, tls_suite: str | None = None) -> Run:
+    """`helper send` (plain) or bench/tls_send.py (TLS) -> the tool's relay -> `helper sink`.
+    Only the relay's CPU and memory are counted."""
+    size = data.stat().st_size
+    procs: list[Proc] = []
+    try:
+        sink = Proc(f"{name}.sink", [HELPER, "sink", str(data)], stdout=subprocess.PIPE, reap=False)
+        procs.append(sink)
+        lines = Lines(sink.popen.stdout)
+        pl = lines.wait_for("PORT", time.monotonic() + 10)
+        if not pl:
+            return Run(False, note="sink did not start")
+        dest = int(pl.split()[1])
+        port = free_port()
+        env = ctx.env(tls_suite)
+        rel = Proc(f"{name}.relay", fmt_argv(relay_argv, port=port, dest=dest), env=env)
+        procs.append(rel)
+        if not wait_listening(port, rel):
+            return Run(False, note=f"relay did not listen (exit {rel.status})")
+        if tls_suite:
+            sender_argv = [sys.executable, str(BENCH / "tls_send.py"), str(port), str(data)]
+        else:
+            sender_argv = [HELPER, "send", str(port), str(data)]
+        t0 = time.monotonic_ns()
+        errlog = open(LOGS / f"{safe(name)}.sender.err", "w+b")
+        sender = Proc(f"{name}.sender", sender_argv, env=env, stderr=errlog, reap=False)
+        procs.append(sender)
+        deadline = time.monotonic() + ctx.timeout
+        done = lines.wait_for("DONE", deadline)
+        if done is None:
+            return Run(False, note="timed out" if time.monotonic() >= deadline else "sink ended early")
+        t_done = int(done.split()[1])
+        end = lines.wait_for("END", deadline)
+        verdict = end.split()[2] if end else "no verdict"
+        got = int(end.split()[1]) if end else 0
+        grace = min(deadline, time.monotonic() + 5)
+        notes = []
+        for p in (sender, rel):
+            if not p.wait(grace):
+                p.end()
+                notes.append(f"{p.name.rsplit('.', 1)[1]} killed after the transfer")
+            elif p.status != 0:
+                notes.append(f"{p.name.rsplit('.', 1)[1]} exit {p.status}")
+        errlog.seek(0)
+        m = re.search(rb"SUITE (\S+)", errlog.read())
+        errlog.close()
+        secs = (t_done - t0) / 1e9
+        ok = verdict == "ok" and got == size
+        if not ok:
+            notes.insert(0, f"check: {verdict} ({got} of {size} bytes)")
+        return Run(ok, value=size / GIB / secs, seconds=secs, cpu_s=rel.cpu(),
+                   cpu_per_gib=rel.cpu() / (size / GIB), rss_kib=rel.maxrss_kib(),
+                   extra={"suite": m.group(1).decode() if m else ""}, note="; ".join(notes))
+    finally:
+        for p in reversed(procs):
+            p.end()
+
+
+def ends_only(ctx: Ctx, name: str, data: Path) -> Run:
+    """`helper send` -> `helper sink` with nothing in between: the ceiling of the relay
+    scenario on this machine."""
+    size = data.stat().st_size
+    procs: list[Proc] = []
+    try:
+        sink = Proc(f"{name}.sink", [HELPER, "sink", str(data)], stdout=subprocess.PIPE, reap=False)
+        procs.append(sink)
+        lines = Lines(sink.popen.stdout)
+        pl = lines.wait_for("PORT", time.monotonic() + 10)
+        if not pl:
+            return Run(False, note="sink did not start")
+        t0 = time.monotonic_ns()
+        sender = Proc(f"{name}.sender", [HELPER, "send", pl.split()[1], str(data)], reap=False)
+        procs.append(sender)
+        deadline = time.monotonic() + ctx.timeout
+        done = lines.wait_for("DONE", deadline)
+        end = lines.wait_for("END", deadline)
+        if not done or not end:
+            return Run(False, note="timed out")
+        ok = end.split()[2] == "ok"
+        secs = (int(done.split()[1]) - t0) / 1e9
+        sender.wait(deadline)
+        return Run(ok, value=size / GIB / secs, seconds=secs, note="" if ok else end)
+    finally:
+        for p in reversed(procs):
+            p.end()
+
+
+def start_server(ctx: Ctx, name: str, argv: list[str], port: int, *, hold: bool,
+                 suite: str | None) -> tuple[Proc | None, int | None, str]:
+    if hold:
+        r, w = os.pipe()
+        srv = Proc(name, fmt_argv(argv, port=port), stdin=r, env=ctx.env(suite))
+        os.close(r)
+    else:
+        w = None
+        srv = Proc(name, fmt_argv(argv, port=port), env=ctx.env(suite))
+    if not wait_listening(port, srv):
+        if w is not None:
+            os.close(w)
+        srv.end()
+        return None, None, f"server did not listen (exit {srv.status})"
+    return srv, w, ""
+
+
+def server_window(ctx: Ctx, name: str, argv: list[str], *, hold: bool, suite: str | None,
+                  load) -> Run:
+    """Starts a keep-open server, runs `load(port)` -> (count, seconds, note) against it, and
+    charges the server's CPU from just before the load until it is stopped (by PID) after."""
+    port = free_port()
+    srv, w, err = start_server(ctx, f"{name}.server", argv, port, hold=hold, suite=suite)
+    if srv is None:
+        return Run(False, note=err)
+    try:
+        time.sleep(0.2)
+        before = tree_cpu_ticks(srv.pid) / CLK_TCK
+        count, secs, note = load(port)
+        time.sleep(0.2)
+        alive = not srv.poll()
+        srv.end(grace=3.0)
+        cpu = srv.cpu() - before
+        if not count:
+            return Run(False, note=note or "no successful connection")
+        if not alive:
+            note = (note + "; " if note else "") + f"server exited during the load ({srv.status})"
+        return Run(bool(count) and alive, value=cpu / count * 1e6, cpu_s=cpu, seconds=secs,
+                   rss_kib=srv.maxrss_kib(), extra={"count": count, "per_s": count / secs},
+                   note=note)
+    finally:
+        if w is not None:
+            os.close(w)
+        srv.end()
+
+
+def s_time_load(ctx: Ctx, seconds: float):
+    def load(port: int):
+        out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new",
+                              "-time", str(int(seconds)), "-ciphersuites", SUITE128],
+                             capture_output=True, timeout=seconds + ctx.timeout, env=ctx.env(None))
+        m = re.search(rb"(\d+) connections in ([\d.]+)s", out.stdout)
+        m2 = re.search(rb"(\d+) connections in (\d+) real seconds", out.stdout)
+        if not m:
+            return 0, 0.0, "s_time: " + out.stdout.decode(errors="replace")[-200:]
+        n = int(m.group(1))
+        real = float(m2.group(2)) if m2 else seconds
+        return n, real, ""
+    return load
+
+
+def conns_load(ctx: Ctx, n: int):
+    def load(port: int):
+        out = subprocess.run([HELPER, "conns", str(port), str(n)], capture_output=True,
+                             timeout=ctx.timeout)
+        m = re.search(rb"CONNS (\d+) (\d+) (\d+)", out.stdout)
+        if not m:
+            return 0, 0.0, "conns: " + (out.stdout + out.stderr).decode(errors="replace")[-200:]
+        ok, failed, ns = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return ok, ns / 1e9, (f"{failed} failed" if failed else "")
+    return load
+
+
+def idle(ctx: Ctx, name: str, argv: list[str], n: int, *, tls: bool, suite: str | None) -> Run:
+    """Opens n idle connections (plain: `helper idle`; TLS: handshaken here with Python's ssl)
+    to a keep-open server and charges it the growth of its anonymous memory (Pss_Anon)."""
+    port = free_port()
+    srv, w, err = start_server(ctx, f"{name}.server", argv, port, hold=True, suite=suite)
+    if srv is None:
+        return Run(False, note=err)
+    socks: list = []
+    holder = None
+    try:
+        time.sleep(0.5)
+        before = tree_anon_kib(srv.pid)
+        deadline = time.monotonic() + ctx.timeout
+        opened = 0
+        if tls:
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            c.check_hostname = False
+            c.verify_mode = ssl.CERT_NONE
+            for _ in range(n):
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+                    socks.append(c.wrap_socket(raw))
+                    opened += 1
+                except OSError:
+                    break
+        else:
+            holder = Proc(f"{name}.idle", [HELPER, "idle", str(port), str(n)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, reap=False)
+            lines = Lines(holder.popen.stdout)
+            ready = lines.wait_for("READY", deadline)
+            opened = int(ready.split()[1]) if ready else 0
+        # let the server accept everything (forking servers take a while): sample until
+        # two samples 0.5 s apart agree within 1% of the growth, for at most 15 s
+        time.sleep(0.5)
+        after = tree_anon_kib(srv.pid)
+        settle = time.monotonic() + 15
+        while time.monotonic() < settle:
+            time.sleep(0.5)
+            now = tree_anon_kib(srv.pid)
+            if abs(now - after) <= max(0.01 * (now - before), 8):
+                after = max(now, after)
+                break
+            after = now
+        alive = not srv.poll()
+        note = "" if opened == n else f"only {opened} of {n} connections opened"
+        if not alive:
+            note += f"; server exited ({srv.status})"
+        return Run(opened == n and alive, value=(after - before) / max(opened, 1),
+                   extra={"before_kib": before, "after_kib": after, "conns": opened}, note=note)
+    finally:
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        if holder:
+            try:
+                holder.popen.stdin.close()
+            except OSError:
+                pass
+            holder.wait(time.monotonic() + 5)
+            holder.end()
+        if w is not None:
+            os.close(w)
+        srv.end()
+
+
+# ---------------------------------------------------------------------------------------
+# The scenarios
+# ---------------------------------------------------------------------------------------
+
+ST = str(STREAMTOOL)
+
+SCENARIOS = {
+    "plain": "plain TCP client -> server, stdin from a file",
+    "plain-pipe": "plain TCP client -> server, stdin from a pipe",
+    "relay": "plain TCP through a relay",
+    "tls": f"TLS 1.3 client -> server, {SUITE256}",
+    "tls128": f"TLS 1.3 client -> server, {SUITE128}",
+    "tls-relay": f"TLS terminating relay (TLS in, plain out), {SUITE128}",
+    "handshake-rsa": "server CPU per full TLS handshake, RSA-2048",
+    "handshake-ec": "server CPU per full TLS handshake, ECDSA P-256",
+    "conns": "plain connections, 1 client: server CPU per connection",
+    "idle": "anon memory per idle connection, plain",
+    "idle-tls": "anon memory per idle connection, TLS",
+}
+THROUGHPUT = ["plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"]
+
+
+def build_cases(ctx: Ctx) -> list[Case]:
+    a = ctx.args
+    cert, key, ec_cert, ec_key = str(ctx.cert), str(ctx.key), str(ctx.ec_cert), str(ctx.ec_key)
+    plain, tlsdata = ctx.plain, ctx.tls
+    cases: list[Case] = []
+
+    def add(scen, tool, ours, runner, note="", suite="", ref=False):
+        cases.append(Case(scen, tool, ours, runner, note, suite, ref))
+
+    # (1) plain client -> server, and the same with stdin from a pipe
+    direct = [
+        ("streamtool", True, [ST, "serve", "-q", "127.0.0.1:{port}"],
+         [ST, "connect", "-q", "--keep-sending", "127.0.0.1:{port}"], "connect --keep-sending"),
+        ("socat", False, ["socat", "-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "STDOUT"],
+         ["socat", "-u", "STDIN", "TCP:127.0.0.1:{port}"], "-u"),
+        ("socat -b 131072", False,
+         ["socat", "-b", "131072", "-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "STDOUT"],
+         ["socat", "-b", "131072", "-u", "STDIN", "TCP:127.0.0.1:{port}"], "-u"),
+        ("ncat", False, ["ncat", "-l", "127.0.0.1", "{port}"], ["ncat", "127.0.0.1", "{port}"], ""),
+        ("nc", False, ["nc", "-l", "127.0.0.1", "{port}"], ["nc", "-N", "127.0.0.1", "{port}"], "client -N"),
+    ]
+    for scen, stdin in (("plain", "file"), ("plain-pipe", "pipe")):
+        for tool, ours, s, c, note in direct:
+            add(scen, tool, ours, lambda ctx, n, s=s, c=c, stdin=stdin:
+                transfer(ctx, n, s, c, plain, client_stdin=stdin), note)
+
+    # (2) plain relay: helper send -> relay -> helper sink
+    relays = [
+        ("streamtool", True, [ST, "pipe", "-q", "tcp-listen:127.0.0.1:{port}", "tcp:127.0.0.1:{dest}"],
+         "pipe (splice)"),
+        ("socat", False, ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "TCP:127.0.0.1:{dest}"], ""),
+        ("socat -b 131072", False, ["socat", "-b", "131072", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr",
+                                    "TCP:127.0.0.1:{dest}"], ""),
+        ("ncat", False, ["ncat", "-l", "127.0.0.1", "{port}", "-c", "ncat 127.0.0.1 {dest}"],
+         "-c 'ncat ...': 2 processes (fork+exec)"),
+    ]
+    for tool, ours, argv, note in relays:
+        add("relay", tool, ours, lambda ctx, n, argv=argv: relay(ctx, n, argv, plain), note)
+    add("relay", "(no relay: sender -> sink)", False, lambda ctx, n: ends_only(ctx, n, plain),
+        "reference: the neutral ends alone, the ceiling", ref=True)
+
+    # (3) TLS client -> server, at AES-256-GCM (what streamtool negotiates with itself) and
+    # at AES-128-GCM (the issue's suite; streamtool has no option to pin it)
+    def tls_direct(suite):
+        ossl_suite = ["-ciphersuites", suite]
+        return [
+            ("openssl", False,
+             ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", cert, "-key", key,
+              "-naccept", "1", "-quiet", *ossl_suite],
+             ["openssl", "s_client", "-connect", "127.0.0.1:{port}", "-CAfile", cert, "-quiet",
+              "-no_ign_eof", "-nocommands", *ossl_suite], "hold", "file", "s_server/s_client"),
+            ("socat", False,
+             ["socat", "-u", f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,cert={cert},key={key},verify=0",
+              "STDOUT"],
+             ["socat", "-u", "STDIN", f"OPENSSL:127.0.0.1:{{port}},cafile={cert}"], "null", "file", "-u"),
+            ("socat -b 131072", False,
+             ["socat", "-b", "131072", "-u",
+              f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,cert={cert},key={key},verify=0", "STDOUT"],
+             ["socat", "-b", "131072", "-u", "STDIN", f"OPENSSL:127.0.0.1:{{port}},cafile={cert}"],
+             "null", "file", "-u"),
+            ("ncat", False,
+             ["ncat", "-l", "--recv-only", "--ssl", "--ssl-cert", cert, "--ssl-key", key, "127.0.0.1", "{port}"],
+             ["ncat", "--send-only", "--ssl", "127.0.0.1", "{port}"], "null", "hold",
+             "stdin held open until the sink has every byte (ncat --ssl loses the tail otherwise)"),
+        ]
+
+    add("tls", "streamtool", True, lambda ctx, n: transfer(
+        ctx, n, [ST, "serve", "-q", "--cert", cert, "--key", key, "127.0.0.1:{port}"],
+        [ST, "connect", "-q", "--keep-sending", "--ca", cert, "127.0.0.1:{port}"], tlsdata),
+        "rustls + ring", suite="")
+    for scen, suite in (("tls", SUITE256), ("tls128", SUITE128)):
+        for tool, ours, s, c, sstdin, cstdin, note in tls_direct(suite):
+            add(scen, tool, ours, lambda ctx, n, s=s, c=c, sstdin=sstdin, cstdin=cstdin, suite=suite:
+                transfer(ctx, n, s, c, tlsdata, server_stdin=sstdin, client_stdin=cstdin, suite=suite),
+                note, suite=suite)
+
+    # (4) TLS terminating relay: tls_send.py (pinned suite) -> relay -> helper sink
+    tls_relays = [
+        ("streamtool", True, [ST, "pipe", "-q", f"tls-listen:127.0.0.1:{{port}},cert={cert},key={key}",
+                              "tcp:127.0.0.1:{dest}"], "pipe"),
+        ("socat", False, ["socat", f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,cert={cert},key={key},verify=0",
+                          "TCP:127.0.0.1:{dest}"], ""),
+        ("socat -b 131072", False, ["socat", "-b", "131072",
+                                    f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,cert={cert},key={key},verify=0",
+                                    "TCP:127.0.0.1:{dest}"], ""),
+        ("ncat", False, ["ncat", "-l", "--ssl", "--ssl-cert", cert, "--ssl-key", key, "127.0.0.1", "{port}",
+                         "-c", "ncat 127.0.0.1 {dest}"], "-c 'ncat ...': 2 processes"),
+    ]
+    for tool, ours, argv, note in tls_relays:
+        add("tls-relay", tool, ours, lambda ctx, n, argv=argv: relay(ctx, n, argv, tlsdata, tls_suite=SUITE128),
+            note, suite=SUITE128)
+
+    # (5) server CPU per full handshake (openssl s_time -new, AES-128-GCM, X25519)
+    for scen, c, k in (("handshake-rsa", cert, key), ("handshake-ec", ec_cert, ec_key)):
+        servers = [
+            ("streamtool", True, [ST, "serve", "-q", "-k", "--ragged-eof", "ignore", "--cert", c, "--key", k,
+                                  "127.0.0.1:{port}"], False, "serve -k"),
+            ("openssl", False, ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", c, "-key", k,
+                                "-quiet"], True, "s_server"),
+            ("socat", False, ["socat", f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,fork,cert={c},key={k},verify=0",
+                              "STDIO"], False, "fork per connection"),
+            ("ncat", False, ["ncat", "-l", "-k", "--max-conns", "5000", "--ssl", "--ssl-cert", c, "--ssl-key", k,
+                             "127.0.0.1", "{port}"], False, "-k"),
+        ]
+        for tool, ours, argv, hold, note in servers:
+            add(scen, tool, ours, lambda ctx, n, argv=argv, hold=hold: server_window(
+                ctx, n, argv, hold=hold, suite=SUITE128, load=s_time_load(ctx, ctx.args.hs_time)), note,
+                suite=SUITE128)
+
+    # (6) plain connections, one client (connect, half-close, read to EOF, close)
+    conn_servers = [
+        ("streamtool", True, [ST, "serve", "-q", "-k", "127.0.0.1:{port}"], "serve -k (stdio)"),
+        ("streamtool --discard", True, [ST, "serve", "-q", "-k", "--discard", "127.0.0.1:{port}"],
+         "serve -k --discard"),
+        ("socat", False, ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "STDIO"], "fork per connection"),
+        ("ncat", False, ["ncat", "-l", "-k", "--max-conns", "5000", "127.0.0.1", "{port}"], "-k"),
+        ("nc", False, ["nc", "-l", "-k", "127.0.0.1", "{port}"], "-k"),
+    ]
+    for tool, ours, argv, note in conn_servers:
+        add("conns", tool, ours, lambda ctx, n, argv=argv: server_window(
+            ctx, n, argv, hold=False, suite=None, load=conns_load(ctx, ctx.args.conns)), note)
+
+    # (7) idle connections: keep-open stdio servers, stdin held open
+    for scen, tls in (("idle", False), ("idle-tls", True)):
+        t = ["--cert", cert, "--key", key] if tls else []
+        nt = ["--ssl", "--ssl-cert", cert, "--ssl-key", key] if tls else []
+        so = (f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,fork,backlog=1024,cert={cert},key={key},verify=0"
+              if tls else "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024")
+        servers = [
+            ("streamtool", True, [ST, "serve", "-q", "-k", *t, "127.0.0.1:{port}"], "serve -k"),
+            ("socat", False, ["socat", so, "STDIO"], "fork per connection (Pss_Anon summed)"),
+            ("ncat", False, ["ncat", "-l", "-k", "--max-conns", "5000", *nt, "127.0.0.1", "{port}"], "-k"),
+        ]
+        for tool, ours, argv, note in servers:
+            add(scen, tool, ours, lambda ctx, n, argv=argv, tls=tls: idle(
+                ctx, n, argv, ctx.args.idle_conns, tls=tls, suite=SUITE128 if tls else None), note)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------
+# Set-up: peers, helper, certificates, data, suite probes
+# ---------------------------------------------------------------------------------------
+
+def have_openbsd_nc() -> bool:
+    if not shutil.which("nc"):
+        return False
+    out = subprocess.run(["nc", "-h"], capture_output=True)
+    return b"OpenBSD" in out.stdout + out.stderr
+
+
+def install_peers(no_install: bool) -> None:
+    need = []
+    for exe, pkg in (("socat", "socat"), ("ncat", "ncat"), ("openssl", "openssl"), ("cc", "gcc")):
+        if not shutil.which(exe):
+            need.append(pkg)
+    if not have_openbsd_nc():
+        need.append("netcat-openbsd")
+    if not need:
+        return
+    if no_install:
+        sys.exit(f"run.py: missing {', '.join(need)} (and --no-install given)")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    log(f"installing {' '.join(need)} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([*sudo, "apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "--no-install-recommends", *need], check=True,
+                   env=env, stdout=subprocess.DEVNULL)
+    if not have_openbsd_nc():
+        log("run.py: note: `nc` is not OpenBSD nc (update-alternatives --config nc)")
+
+
+def build(no_build: bool) -> None:
+    if not no_build:
+        log("cargo build --release --locked")
+        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "streamtool"], cwd=ROOT, check=True)
+    if not STREAMTOOL.exists():
+        sys.exit(f"run.py: {STREAMTOOL} is missing (cargo build --release)")
+
+
+def build_helper() -> str:
+    out = WORK / "helper"
+    subprocess.run(["cc", "-O2", "-o", str(out), str(BENCH / "helper.c")], check=True)
+    return str(out)
+
+
+def make_certs(ctx: Ctx) -> None:
+    subj = ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "30",
+            "-nodes"]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", *subj, "-keyout", str(ctx.key),
+                    "-out", str(ctx.cert)], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", *subj,
+                    "-keyout", str(ctx.ec_key), "-out", str(ctx.ec_cert)], check=True, capture_output=True)
+    for suite, path in ctx.conf.items():
+        path.write_text("openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_module\n"
+                        "[ssl_module]\nsystem_default = tls_defaults\n[tls_defaults]\n"
+                        f"MinProtocol = TLSv1.3\nCiphersuites = {suite}\n")
+
+
+def make_data(path: Path, size: int) -> None:
+    """Pseudo-random bytes (AES-128-CTR of zeros with a fixed key), generated once per run."""
+    with open(path, "wb") as f:
+        gen = subprocess.Popen(["openssl", "enc", "-aes-128-ctr", "-nosalt", "-K", "00" * 16, "-iv", "00" * 16,
+                                "-in", "/dev/zero"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        left = size
+        while left:
+            buf = gen.stdout.read(min(left, 8 * MIB))
+            if not buf:
+                break
+            f.write(buf)
+            left -= len(buf)
+        gen.stdout.close()
+        gen.kill()
+        gen.wait()
+    if path.stat().st_size != size:
+        sys.exit("run.py: could not generate the test data")
+
+
+def probe_suites(ctx: Ctx) -> dict:
+    """What each side negotiates: streamtool with itself (connect --show-cert), and a peer
+    server under each pinned configuration (openssl s_client against socat)."""
+    out = {}
+    port = free_port()
+    srv, w, _ = start_server(ctx, "probe.streamtool", [ST, "serve", "-q", "--cert", str(ctx.cert), "--key",
+                                                      str(ctx.key), "127.0.0.1:{port}"], port, hold=True, suite=None)
+    if srv:
+        r = subprocess.run([ST, "connect", "-z", "--show-cert", "--ca", str(ctx.cert), f"127.0.0.1:{port}"],
+                           capture_output=True, timeout=20)
+        m = re.search(rb"Ciphersuite: (\S+)", r.stderr)
+        out["streamtool"] = m.group(1).decode().replace("TLS13_", "TLS_") if m else "?"
+        os.close(w)
+        srv.end()
+    for suite in (SUITE128, SUITE256):
+        port = free_port()
+        srv, w, _ = start_server(ctx, "probe.socat", ["socat", "-u", f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,"
+                                 f"reuseaddr,cert={ctx.cert},key={ctx.key},verify=0", "/dev/null"], port,
+                                 hold=True, suite=suite)
+        if srv:
+            r = subprocess.run(["openssl", "s_client", "-brief", "-connect", f"127.0.0.1:{port}"],
+                               input=b"", capture_output=True, timeout=20, env=ctx.env(None))
+            m = re.search(rb"Ciphersuite: (\S+)", r.stdout + r.stderr)
+            out[f"peers pinned to {suite}"] = m.group(1).decode() if m else "?"
+            os.close(w)
+            srv.end()
+    return out
+
+
+def versions() -> dict:
+    def first(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, timeout=10)
+            return (r.stdout + r.stderr).decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+    v = {
+        "streamtool": first(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
+        "socat": re.sub(r".*?(socat version \S+).*", r"\1", first(["socat", "-V"]), flags=re.S),
+        "ncat": first(["ncat", "--version"]).splitlines()[0] if shutil.which("ncat") else "?",
+        "nc": re.sub(r".*?(OpenBSD netcat \([^)]*\)).*", r"\1", first(["nc", "-h"]), flags=re.S),
+        "openssl": first(["openssl", "version"]),
+        "python": platform.python_version(),
+    }
+    return v
+
+
+def machine() -> dict:
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / GIB, 1)}
+
+
+# ---------------------------------------------------------------------------------------
+# Report: markdown tables, goals, SVG
+# ---------------------------------------------------------------------------------------
+
+def summarize(cases: list[Case]) -> dict:
+    out = {}
+    for c in cases:
+        ok = [r for r in c.runs if r.ok]
+        vals = [r.value for r in ok]
+        out[(c.scenario, c.tool)] = {
+            "median": med(vals), "min": min(vals) if vals else float("nan"),
+            "max": max(vals) if vals else float("nan"),
+            "cpu_per_gib": med([r.cpu_per_gib for r in ok]),
+            "rss_kib": med([r.rss_kib for r in ok]) if ok else float("nan"),
+            "per_s": med([r.extra.get("per_s", float("nan")) for r in ok]),
+            "ok": len(ok), "n": len(c.runs),
+            "notes": sorted({r.note for r in c.runs if r.note}),
+            "suite": c.suite or next((r.extra.get("suite") for r in ok if r.extra.get("suite")), ""),
+            "ours": c.ours, "note": c.note, "ref": c.ref,
+        }
+    return out
+
+
+HIGHER_BETTER = {"plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"}
+
+
+def best_peer(summary: dict, scen: str) -> tuple[str, dict] | None:
+    peers = [(t, s) for (sc, t), s in summary.items()
+             if sc == scen and not s["ours"] and not s["ref"] and s["median"] == s["median"]]
+    if not peers:
+        return None
+    key = (lambda ts: ts[1]["median"])
+    return max(peers, key=key) if scen in HIGHER_BETTER else min(peers, key=key)
+
+
+def f(x, nd=2):
+    return "–" if x != x else f"{x:.{nd}f}"
+
+
+def unit(scen: str) -> tuple[str, int]:
+    if scen in HIGHER_BETTER:
+        return "GiB/s", 2
+    if scen.startswith("handshake") or scen == "conns":
+        return "us server CPU", 0
+    return "KiB", 1
+
+
+def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
+    lines = []
+    scen_order = [s for s in SCENARIOS if any(c.scenario == s for c in cases)]
+    ref_tls = summary.get(("tls", "streamtool"))
+    for scen in scen_order:
+        u, nd = unit(scen)
+        bp = best_peer(summary, scen)
+        size = meta["sizes"].get(scen)
+        title = SCENARIOS[scen] + (f", {size}" if size else "")
+        if scen in meta.get("load", {}):
+            title += f" (load average {meta['load'][scen]:.1f} at the start)"
+        lines.append(f"\n#### {title}\n")
+        if scen in HIGHER_BETTER:
+            lines.append("| tool | median GiB/s | min–max | vs best peer | CPU s/GiB | peak RSS MiB | suite | check | notes |")
+            lines.append("|---|---|---|---|---|---|---|---|---|")
+        elif scen.startswith("handshake") or scen == "conns":
+            lines.append("| tool | median server CPU us | min–max | vs best peer | per second | check | notes |")
+            lines.append("|---|---|---|---|---|---|---|")
+        else:
+            lines.append("| tool | median KiB per connection | min–max | vs best peer | check | notes |")
+            lines.append("|---|---|---|---|---|---|")
+        rows = [(t, s) for (sc, t), s in summary.items() if sc == scen]
+        if scen == "tls128" and ref_tls:
+            rows.insert(0, ("streamtool (from the AES-256 row above)", ref_tls))
+        for t, s in rows:
+            ratio = "–"
+            if bp and s["median"] == s["median"] and bp[1]["median"] and not s["ref"]:
+                ratio = f"{s['median'] / bp[1]['median']:.2f}x"
+            name = f"**{t}**" if s["ours"] else (f"*{t}*" if s["ref"] else t)
+            notes = "; ".join([n for n in [s["note"], *s["notes"]] if n])
+            check = f"{s['ok']}/{s['n']} ok"
+            rng = f"{f(s['min'], nd)}–{f(s['max'], nd)}"
+            if scen in HIGHER_BETTER:
+                rss = s["rss_kib"] / 1024 if s["rss_kib"] == s["rss_kib"] and not s["ref"] else float("nan")
+                lines.append(f"| {name} | {f(s['median'], nd)} | {rng} | {ratio} | {f(s['cpu_per_gib'])} | "
+                             f"{f(rss, 1)} | {s['suite'] or '–'} | {check} | {notes} |")
+            elif scen.startswith("handshake") or scen == "conns":
+                lines.append(f"| {name} | {f(s['median'], nd)} | {rng} | {ratio} | {f(s['per_s'], 0)} | {check} | {notes} |")
+            else:
+                lines.append(f"| {name} | {f(s['median'], nd)} | {rng} | {ratio} | {check} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def goals(summary: dict) -> list[tuple[str, str, str, str]]:
+    """(goal, target, measured, verdict) for each goal of issue 7."""
+    out = []
+
+    def st(scen, tool="streamtool"):
+        return summary.get((scen, tool))
+
+    def ratio_goal(label, scen, target, cpu=False, st_scen=None):
+        s = st(st_scen or scen)
+        bp = best_peer(summary, scen)
+        if not s or not bp or s["median"] != s["median"]:
+            out.append((label, f">= {target}x best peer", "not measured", "–"))
+            return
+        r = s["median"] / bp[1]["median"]
+        measured = f"{r:.2f}x ({f(s['median'])} vs {bp[0]} {f(bp[1]['median'])} GiB/s)"
+        met = r >= target
+        tgt = f">= {target}x best peer"
+        if cpu:
+            c, pc = s["cpu_per_gib"], bp[1]["cpu_per_gib"]
+            measured += f"; CPU {f(c)} vs {f(pc)} s/GiB"
+            met = met and c <= pc
+            tgt += ", CPU/GiB <= its"
+        out.append((label, tgt, measured, "met" if met else "missed"))
+
+    ratio_goal("plain TCP client -> server", "plain", 1.2)
+    ratio_goal("plain TCP client -> server, stdin a pipe", "plain-pipe", 1.2)
+    ratio_goal("plain relay", "relay", 1.5)
+    ratio_goal(f"TLS direct, same suite ({SUITE256})", "tls", 1.2, cpu=True)
+    ratio_goal(f"TLS direct, streamtool ({SUITE256}) vs peers at {SUITE128}", "tls128", 1.2, cpu=True,
+               st_scen="tls")
+    ratio_goal(f"TLS relay, same suite ({SUITE128})", "tls-relay", 1.2, cpu=True)
+    for scen, label in (("handshake-rsa", "RSA-2048"), ("handshake-ec", "ECDSA P-256")):
+        s, o = st(scen), summary.get((scen, "openssl"))
+        if s and o and s["median"] == s["median"] and o["median"] == o["median"]:
+            r = s["median"] / o["median"]
+            out.append((f"server CPU per full handshake, {label}", "<= 0.5x s_server",
+                        f"{r:.2f}x ({f(s['median'], 0)} vs {f(o['median'], 0)} us)", "met" if r <= 0.5 else "missed"))
+    s, n = st("conns"), summary.get(("conns", "ncat"))
+    if s and n and s["median"] == s["median"]:
+        out.append(("server CPU per plain connection", "<= ncat's",
+                    f"{f(s['median'], 0)} vs {f(n['median'], 0)} us", "met" if s["median"] <= n["median"] else "missed"))
+    for scen, lim in (("idle", 4), ("idle-tls", 16)):
+        s = st(scen)
+        if s and s["median"] == s["median"]:
+            out.append((f"memory per idle connection, {'TLS' if 'tls' in scen else 'plain'}", f"<= {lim} KiB",
+                        f"{f(s['median'], 1)} KiB", "met" if s["median"] <= lim else "missed"))
+    return out
+
+
+def goals_markdown(g) -> str:
+    rows = ["| goal | target | measured (medians) | |", "|---|---|---|---|"]
+    rows += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in g]
+    return "\n".join(rows) + "\n"
+
+
+COLORS = {"streamtool": "#d62728", "socat": "#1f77b4", "socat -b 131072": "#6baed6", "ncat": "#2ca02c",
+          "nc": "#9467bd", "openssl": "#ff7f0e"}
+
+
+def svg(summary: dict, meta: dict) -> str:
+    """Horizontal bars of median throughput per tool per scenario, min–max as whiskers."""
+    groups = []
+    for scen in THROUGHPUT:
+        rows = [(t, s) for (sc, t), s in summary.items() if sc == scen and s["median"] == s["median"]]
+        if rows:
+            groups.append((scen, rows))
+    vmax = max((s["max"] for _, rows in groups for _, s in rows), default=1.0)
+    vmax = max(0.5, (int(vmax * 2) + 1) / 2)
+    left, width, bar, gap, top = 300, 520, 16, 4, 50
+    height = top + sum(28 + len(rows) * (bar + gap) for _, rows in groups) + 40
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="10" y="20" font-size="15" font-weight="bold">Throughput on loopback, GiB/s '
+           f'(median of {meta["runs"]}; whiskers: min–max)</text>',
+           f'<text x="10" y="38" fill="#555">{esc(meta["machine"]["cpu"])}, {meta["machine"]["nproc"]} cores; '
+           f'{esc(meta["date"])}; python3 bench/run.py {esc(" ".join(meta["argv"]))}</text>']
+    y = top
+    for scen, rows in groups:
+        size = meta["sizes"].get(scen, "")
+        out.append(f'<text x="10" y="{y + 16}" font-weight="bold">{esc(SCENARIOS[scen])}'
+                   f'{", " + esc(size) if size else ""}</text>')
+        y += 24
+        for t, s in rows:
+            w = s["median"] / vmax * width
+            col = "#bbbbbb" if s["ref"] else COLORS.get(t, COLORS.get(t.split()[0], "#888"))
+            out.append(f'<text x="{left - 8}" y="{y + bar - 4}" text-anchor="end">{esc(t)}</text>')
+            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{col}"/>')
+            x0, x1 = left + s["min"] / vmax * width, left + s["max"] / vmax * width
+            cy = y + bar / 2
+            out.append(f'<line x1="{x0:.1f}" y1="{cy}" x2="{x1:.1f}" y2="{cy}" stroke="black"/>')
+            out.append(f'<line x1="{x0:.1f}" y1="{cy - 4}" x2="{x0:.1f}" y2="{cy + 4}" stroke="black"/>')
+            out.append(f'<line x1="{x1:.1f}" y1="{cy - 4}" x2="{x1:.1f}" y2="{cy + 4}" stroke="black"/>')
+            out.append(f'<text x="{max(x1, left + w) + 6:.1f}" y="{y + bar - 4}">{s["median"]:.2f}</text>')
+            y += bar + gap
+        y += 4
+    # axis
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y}" stroke="#999"/>')
+    step = 0.5 if vmax <= 4 else 1.0
+    v = 0.0
+    while v <= vmax + 1e-9:
+        x = left + v / vmax * width
+        out.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 5}" stroke="#999"/>')
+        out.append(f'<text x="{x:.1f}" y="{y + 18}" text-anchor="middle" fill="#555">{v:g}</text>')
+        v += step
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+DOC_BEGIN = "<!-- bench/run.py results: begin (generated; `python3 bench/run.py --doc` rewrites this block) -->"
+DOC_END = "<!-- bench/run.py results: end -->"
+
+
+def update_doc(block: str) -> None:
+    path = ROOT / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else ""
+    if DOC_BEGIN in text and DOC_END in text:
+        a, rest = text.split(DOC_BEGIN, 1)
+        _, b = rest.split(DOC_END, 1)
+        text = a + DOC_BEGIN + "\n" + block + DOC_END + b
+    else:
+        if "## Against the peers" not in text:
+            text = text.rstrip("\n") + ("\n\n" if text else "") + "## Against the peers\n\n"
+        text = text.rstrip("\n") + "\n\n" + DOC_BEGIN + "\n" + block + DOC_END + "\n"
+    path.write_text(text)
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+def parse_size(s: str) -> int:
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMG]i?B?)?\s*", s, re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {s!r} (e.g. 2GiB, 512MiB)")
+    n = float(m.group(1))
+    u = (m.group(2) or "G").upper()[0]
+    return int(n * {"K": 1 << 10, "M": MIB, "G": GIB}[u])
+
+
+def human(n: int) -> str:
+    return f"{n / GIB:g} GiB" if n >= GIB else f"{n / MIB:g} MiB"
+
+
+def main() -> int:
+    global HELPER, WORK, LOGS, VERBOSE
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 256 MiB / 128 MiB, 1 run, short loads")
+    ap.add_argument("--runs", type=int, help="runs per tool and scenario (default 5; --quick: 1)")
+    ap.add_argument("--size", type=parse_size, help="plain transfers (default 2GiB; the issue used 4GiB)")
+    ap.add_argument("--tls-size", type=parse_size, help="TLS transfers (default 1GiB; the issue used 2GiB)")
+    ap.add_argument("--hs-time", type=float, help="seconds of s_time per handshake run (default 2)")
+    ap.add_argument("--conns", type=int, help="connections per connection-rate run (default 5000)")
+    ap.add_argument("--idle-conns", type=int, help="idle connections per memory run (default 1000)")
+    ap.add_argument("--timeout", type=float, default=120.0, help="limit for one run, seconds (default 120)")
+    ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    ap.add_argument("--tools", help="comma-separated tools to keep (e.g. streamtool,socat)")
+    ap.add_argument("--doc", action="store_true",
+                    help="write the tables into docs/performance.md and the chart to docs/perf-throughput.svg")
+    ap.add_argument("--no-build", action="store_true", help="use target/release/streamtool as it is")
+    ap.add_argument("--no-install", action="store_true", help="never call apt-get")
+    ap.add_argument("--workdir", help="where the test data goes (default /dev/shm, else the temp dir)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    VERBOSE = args.verbose
+    q = args.quick
+    args.runs = args.runs or (1 if q else 5)
+    args.size = args.size or (256 * MIB if q else 2 * GIB)
+    args.tls_size = args.tls_size or (128 * MIB if q else GIB)
+    args.hs_time = args.hs_time or (1 if q else 2)
+    args.conns = args.conns or (1000 if q else 5000)
+    args.idle_conns = args.idle_conns or (200 if q else 1000)
+
+    set_subreaper()
+    interrupted = {"sig": None}
+
+    def on_signal(sig, _frame):
+        interrupted["sig"] = sig
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    base = Path(args.workdir) if args.workdir else None
+    if base is None:
+        shm = Path("/dev/shm")
+        need = args.size + args.tls_size + 256 * MIB
+        base = shm if shm.is_dir() and shutil.disk_usage(shm).free > 2 * need else Path(os.environ.get("TMPDIR", "/tmp"))
+    WORK = base / f"streamtool-bench.{os.getpid()}"
+    WORK.mkdir(parents=True)
+    LOGS = WORK / "logs"
+    LOGS.mkdir()
+    (WORK / "rusage").mkdir()
+    results_dir = BENCH / "results"
+    results_dir.mkdir(exist_ok=True)
+    started = time.monotonic()
+    try:
+        install_peers(args.no_install)
+        build(args.no_build)
+        HELPER = build_helper()
+        ctx = Ctx(args)
+        make_certs(ctx)
+        cases = build_cases(ctx)
+        only = set(args.only.split(",")) if args.only else None
+        if only and only - set(SCENARIOS):
+            sys.exit(f"run.py: unknown scenario(s) {', '.join(sorted(only - set(SCENARIOS)))}")
+        tools = set(args.tools.split(",")) if args.tools else None
+        cases = [c for c in cases if (not only or c.scenario in only) and (not tools or c.tool in tools)]
+        need_plain = any(c.scenario in ("plain", "plain-pipe", "relay") for c in cases)
+        need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
+        log(f"work directory {WORK}; generating test data")
+        if need_plain:
+            make_data(ctx.plain, args.size)
+        if need_tls:
+            make_data(ctx.tls, args.tls_size)
+        suites = probe_suites(ctx) if need_tls or only is None else {}
+        meta = {
+            "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "argv": sys.argv[1:], "runs": args.runs, "machine": machine(), "versions": versions(),
+            "suites": suites, "load_before": os.getloadavg(),
+            "sizes": {"plain": human(args.size), "plain-pipe": human(args.size), "relay": human(args.size),
+                      "tls": human(args.tls_size), "tls128": human(args.tls_size),
+                      "tls-relay": human(args.tls_size),
+                      "handshake-rsa": f"s_time -new, {args.hs_time:g} s", "handshake-ec": f"s_time -new, {args.hs_time:g} s",
+                      "conns": f"{args.conns} connections", "idle": f"{args.idle_conns} connections",
+                      "idle-tls": f"{args.idle_conns} connections"},
+        }
+        log(f"suites: {suites}")
+        for c in cases:
+            if c.ours and c.scenario == "tls":
+                c.suite = suites.get("streamtool", "")
+        meta["load"] = {}
+        # runs are interleaved (run 1 of every tool, then run 2, ...) so that noise from the
+        # rest of the machine spreads over all tools
+        scen_order = [s for s in SCENARIOS if any(c.scenario == s for c in cases)]
+        for scen in scen_order:
+            sc_cases = [c for c in cases if c.scenario == scen]
+            runs = args.runs if not scen.startswith("idle") else min(args.runs, 3)
+            meta["load"][scen] = round(os.getloadavg()[0], 2)
+            log(f"== {SCENARIOS[scen]} ({runs} runs; load average {meta['load'][scen]:.2f})")
+            for i in range(runs):
+                for c in sc_cases:
+                    r = c.runner(ctx, f"{scen}.{c.tool}.{i}")
+                    c.runs.append(r)
+                    reap_strays()
+                    u, nd = unit(scen)
+                    extra = f", CPU {r.cpu_per_gib:.2f} s/GiB" if scen in HIGHER_BETTER and r.ok else ""
+                    log(f"   run {i + 1} {c.tool:22} {'ok ' if r.ok else 'BAD'} {f(r.value, nd)} {u}{extra}"
+                        f"{'  (' + r.note + ')' if r.note else ''}")
+        meta["load_after"] = os.getloadavg()
+        meta["minutes"] = round((time.monotonic() - started) / 60, 1)
+        summary = summarize(cases)
+        md = markdown(summary, cases, meta)
+        g = goals(summary)
+        gm = goals_markdown(g)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        head = (f"Run {meta['date']}, {meta['minutes']} min: `python3 bench/run.py {' '.join(meta['argv'])}`; "
+                f"{meta['machine']['nproc']} × {meta['machine']['cpu']}, Linux {meta['machine']['kernel']}; "
+                f"load average (1 min) {meta['load_before'][0]:.2f} at the start.\n"
+                f"Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n"
+                f"Negotiated suites: " + "; ".join(f"{k}: {v}" for k, v in suites.items()) + ".\n")
+        block = head + "\n### Goals of issue 7\n\n" + gm + "\n### Results\n" + md
+        (results_dir / f"{stamp}.md").write_text(block)
+        (results_dir / f"{stamp}.json").write_text(json.dumps({
+            "meta": meta, "goals": g,
+            "cases": [{"scenario": c.scenario, "tool": c.tool, "ours": c.ours, "note": c.note, "suite": c.suite,
+                       "runs": [r.__dict__ for r in c.runs]} for c in cases]}, indent=1, default=str))
+        chart = svg(summary, meta)
+        (results_dir / f"{stamp}.svg").write_text(chart)
+        print(block)
+        if args.doc:
+            update_doc(block)
+            (ROOT / "docs" / "perf-throughput.svg").write_text(chart)
+            log("wrote docs/performance.md (the generated block) and docs/perf-throughput.svg")
+        log(f"results in bench/results/{stamp}.{{md,json,svg}}; {meta['minutes']} min")
+        bad = sum(1 for c in cases for r in c.runs if not r.ok)
+        return 1 if bad else 0
+    except KeyboardInterrupt:
+        log(f"run.py: interrupted ({signal.Signals(interrupted['sig']).name if interrupted['sig'] else 'SIGINT'}); "
+            f"ending every process started")
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        cleanup_all()
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
