@@ -1004,10 +1004,10 @@ def versions() -> dict:
             return "?"
     v = {
         "streamtool": first(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
-        "socat": re.sub(r".*?(socat version \S+).*", r"\1", first(["socat", "-V"]), flags=re.S),
-        "ncat": first(["ncat", "--version"]).splitlines()[0] if shutil.which("ncat") else "?",
-        "nc": re.sub(r".*?(OpenBSD netcat \([^)]*\)).*", r"\1", first(["nc", "-h"]), flags=re.S),
-        "openssl": first(["openssl", "version"]),
+        "socat": re.sub(r".*?socat version (\S+).*", r"\1", first(["socat", "-V"]), flags=re.S),
+        "ncat": re.sub(r".*?Version (\S+).*", r"\1", first(["ncat", "--version"]), flags=re.S),
+        "nc": re.sub(r".*?OpenBSD netcat \(([^)]*)\).*", r"OpenBSD netcat, \1", first(["nc", "-h"]), flags=re.S),
+        "openssl": re.sub(r"^OpenSSL (\S+).*", r"\1", first(["openssl", "version"]), flags=re.S),
         "python": platform.python_version(),
     }
     return v
@@ -1084,7 +1084,7 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
         title = SCENARIOS[scen] + (f", {size}" if size else "")
         if scen in meta.get("load", {}):
             title += f" (load average {meta['load'][scen]:.1f} at the start)"
-        lines.append(f"\n#### {title}\n")
+        lines.append(f"\n##### {title}\n")
         if scen in HIGHER_BETTER:
             lines.append("| tool | median GiB/s | min–max | vs best peer | CPU s/GiB | peak RSS MiB | suite | check | notes |")
             lines.append("|---|---|---|---|---|---|---|---|---|")
@@ -1192,7 +1192,7 @@ def svg(summary: dict, meta: dict) -> str:
            f'<text x="10" y="20" font-size="15" font-weight="bold">Throughput on loopback, GiB/s '
            f'(median of {meta["runs"]}; whiskers: min–max)</text>',
            f'<text x="10" y="38" fill="#555">{esc(meta["machine"]["cpu"])}, {meta["machine"]["nproc"]} cores; '
-           f'{esc(meta["date"])}; python3 bench/run.py {esc(" ".join(meta["argv"]))}</text>']
+           f'{esc(meta["date"])}; {esc(" ".join(["python3 bench/run.py", *meta["argv"]]))}</text>']
     y = top
     for scen, rows in groups:
         size = meta["sizes"].get(scen, "")
@@ -1377,12 +1377,14 @@ def main() -> int:
         g = goals(summary)
         gm = goals_markdown(g)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        head = (f"Run {meta['date']}, {meta['minutes']} min: `python3 bench/run.py {' '.join(meta['argv'])}`; "
-                f"{meta['machine']['nproc']} × {meta['machine']['cpu']}, Linux {meta['machine']['kernel']}; "
-                f"load average (1 min) {meta['load_before'][0]:.2f} at the start.\n"
-                f"Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n"
-                f"Negotiated suites: " + "; ".join(f"{k}: {v}" for k, v in suites.items()) + ".\n")
-        block = head + "\n### Goals of issue 7\n\n" + gm + "\n### Results\n" + md
+        command = " ".join(["python3 bench/run.py", *meta["argv"]])
+        m = meta["machine"]
+        head = (f"- Run {meta['date']}, {meta['minutes']} min: `{command}`\n"
+                f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB, Linux {m['kernel']}; "
+                f"load average (1 min) {meta['load_before'][0]:.2f} at the start\n"
+                f"- Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()) + "\n"
+                f"- Negotiated suites: " + "; ".join(f"{k}: {v}" for k, v in suites.items()) + "\n")
+        block = head + "\n#### Goals of issue 7 (this run)\n\n" + gm + "\n#### Results\n" + md
         (results_dir / f"{stamp}.md").write_text(block)
         (results_dir / f"{stamp}.json").write_text(json.dumps({
             "meta": meta, "goals": g,

@@ -144,3 +144,22 @@ fn grace_bounds_how_long_open_connections_hold_a_shutdown() {
         drop(client);
     });
 }
+
+#[test]
+fn send_only_uploads_everything_even_when_the_peer_ends_its_side_first() {
+    run(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (port, server) = crate::cli_support::tcp_server(|mut stream: tokio::net::TcpStream| async move {
+            // The server has nothing to say: it half-closes at once, then reads everything.
+            stream.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).await.unwrap();
+            got
+        })
+        .await;
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let done = streamtool(&["connect", "--send-only", &format!("127.0.0.1:{port}")], &data).await;
+        done.assert_code(0);
+        assert!(server.await.unwrap() == data, "the server received every byte");
+    });
+}
