@@ -58,7 +58,7 @@ enum Mode {
 pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let tls_on = args.tls.enabled() || args.client_ca.is_some();
     check_tls_flags(&args.tls, tls_on)?;
-    if args.tls.insecure_requested() {
+    if !args.tls.pin.is_empty() {
         return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
     }
     let mode = mode(&args)?;
@@ -151,13 +151,6 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
     );
     if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
-}
-
-impl crate::cli::TlsArgs {
-    /// Client-only flags given to a server.
-    fn insecure_requested(&self) -> bool {
-        !self.pin.is_empty()
-    }
 }
 
 fn mode(args: &ServeArgs) -> Result<Mode> {
