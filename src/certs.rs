@@ -140,20 +140,19 @@ fn read(path: &Path) -> Result<Vec<u8>, CertError> {
 /// [`CertError`] naming the file: unreadable, malformed, or no certificate in it.
 pub fn load_certs(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let path = path.as_ref();
-    let data = read(path)?;
-    parse_certs(&data).map_err(|e| match e {
-        None => CertError::NoCertificate(path.to_path_buf()),
-        Some(why) => CertError::Malformed(path.to_path_buf(), why),
-    })
+    certs_from_pem(&read(path)?, path)
 }
 
-/// Certificates from PEM text; `Err(None)` when there is none.
-fn parse_certs(data: &[u8]) -> Result<Vec<CertificateDer<'static>>, Option<String>> {
+/// Every certificate in PEM text, in order; `path` names the text in errors.
+///
+/// # Errors
+/// [`CertError::Malformed`] or [`CertError::NoCertificate`] naming `path`.
+pub fn certs_from_pem(data: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(data) {
-        certs.push(item.map_err(|e| Some(pem_error(&e)))?);
+        certs.push(item.map_err(|e| CertError::Malformed(path.to_path_buf(), pem_error(&e)))?);
     }
-    if certs.is_empty() { Err(None) } else { Ok(certs) }
+    if certs.is_empty() { Err(CertError::NoCertificate(path.to_path_buf())) } else { Ok(certs) }
 }
 
 fn pem_error(e: &pem::Error) -> String {
@@ -175,12 +174,19 @@ fn pem_error(e: &pem::Error) -> String {
 /// [`CertError`] naming the file: unreadable, encrypted, malformed, or no key in it.
 pub fn load_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>, CertError> {
     let path = path.as_ref();
-    let data = read(path)?;
-    let text = String::from_utf8_lossy(&data);
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+    private_key_from_pem(&read(path)?, path)
+}
+
+/// The first private key in PEM text; `path` names the text in errors.
+///
+/// # Errors
+/// [`CertError::EncryptedKey`], [`CertError::Malformed`] or [`CertError::NoKey`] naming `path`.
+pub fn private_key_from_pem(data: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
+    let encrypted = |marker: &[u8]| memchr::memmem::find(data, marker).is_some();
+    if encrypted(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || encrypted(b"Proc-Type: 4,ENCRYPTED") {
         return Err(CertError::EncryptedKey(path.to_path_buf()));
     }
-    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(&data) {
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(data) {
         let (kind, der) = item.map_err(|e| CertError::Malformed(path.to_path_buf(), pem_error(&e)))?;
         let key = match kind {
             SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der.into()),
@@ -200,8 +206,23 @@ pub fn load_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>
 /// [`CertError`] naming the file and the problem, [`CertError::KeyMismatch`] included.
 pub fn load_identity(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> Result<Identity, CertError> {
     let (cert_path, key_path) = (cert_path.as_ref(), key_path.as_ref());
-    let chain = load_certs(cert_path)?;
-    let key = load_private_key(key_path)?;
+    let cert_pem = read(cert_path)?;
+    let key_pem = if key_path == cert_path { cert_pem.clone() } else { read(key_path)? };
+    identity_from_pem(&cert_pem, &key_pem, cert_path, key_path)
+}
+
+/// [`load_identity`] on PEM texts already read; the paths name them in errors.
+///
+/// # Errors
+/// As [`load_identity`].
+pub fn identity_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Identity, CertError> {
+    let chain = certs_from_pem(cert_pem, cert_path)?;
+    let key = private_key_from_pem(key_pem, key_path)?;
     check_key_matches(&chain, &key, cert_path, key_path)?;
     Ok(Identity { chain, key })
 }

@@ -52,7 +52,14 @@ fn split_host_port<'a>(s: &'a str, forms: &str) -> std::result::Result<(&'a str,
     let (host, port) =
         s.rsplit_once(':').ok_or_else(|| format!("invalid address {s:?}: missing :PORT ({forms})"))?;
     if host.contains(':') {
-        return Err(format!("invalid address {s:?}: write IPv6 addresses in brackets, [{host}]:{port}"));
+        // Suggest the bracketed form only when it would be right (and is safe to print
+        // unquoted): an IPv6 literal and a numeric port.
+        let v6 = host.parse::<std::net::Ipv6Addr>().is_ok() && port.bytes().all(|b| b.is_ascii_digit());
+        return Err(if v6 {
+            format!("invalid address {s:?}: write IPv6 addresses in brackets, [{host}]:{port}")
+        } else {
+            format!("invalid address {s:?}: a host cannot contain ':' ({forms})")
+        });
     }
     if host.is_empty() {
         return Err(format!("invalid address {s:?}: missing host ({forms})"));

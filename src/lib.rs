@@ -20,6 +20,8 @@
 
 pub mod certs;
 pub mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod relay;
 pub mod server;
 pub mod splice;

@@ -84,15 +84,16 @@ pub fn parse_delimiter(s: &str) -> Result<Vec<u8>, String> {
             Some('\\') => out.push(b'\\'),
             Some('x') => {
                 let hex: String = chars.by_ref().take(2).collect();
-                let byte = u8::from_str_radix(&hex, 16)
-                    .ok()
-                    .filter(|_| hex.len() == 2)
+                // Both digits checked: from_str_radix alone would take "+1".
+                let byte = Some(&hex)
+                    .filter(|h| h.len() == 2 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| format!("delimiter {s:?}: \\x needs two hex digits"))?;
                 out.push(byte);
             }
             Some(other) => {
                 return Err(format!(
-                    "delimiter {s:?}: unknown escape \\{other} (use \\n, \\r, \\t, \\0, \\\\ or \\xNN)"
+                    "delimiter {s:?}: unknown escape, \\ then {other:?} (use \\n, \\r, \\t, \\0, \\\\ or \\xNN)"
                 ));
             }
             None => return Err(format!("delimiter {s:?} ends with a lone backslash")),
@@ -107,6 +108,17 @@ pub fn parse_delimiter(s: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_escapes_need_two_hex_digits() {
+        assert_eq!(parse_delimiter("\\x0a"), Ok(vec![b'\n']));
+        for bad in ["\\x+1", "\\x-1", "\\x1", "\\x", "\\xg0"] {
+            let err = parse_delimiter(bad).unwrap_err();
+            assert!(err.contains("two hex digits"), "{bad}: {err}");
+        }
+        let err = parse_delimiter("a\\\r").unwrap_err();
+        assert!(!err.contains('\r') && err.contains("unknown escape"), "{err:?}");
+    }
 
     #[test]
     fn sizes() {

@@ -422,7 +422,7 @@ impl Cli {
         use tracing_subscriber::EnvFilter;
         // rustls logs what our own error message says again; keep it for -vv and up.
         let default = match (self.quiet, self.verbose) {
-            (true, _) => "error",
+            (true, _) => "error,streamtool::insecure=warn",
             (false, 0) => "warn,rustls=error",
             (false, 1) => "info,rustls=error",
             (false, 2) => "debug",

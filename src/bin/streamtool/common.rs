@@ -66,7 +66,9 @@ pub fn client_options(args: &TlsArgs, insecure: bool) -> Result<ClientOptions> {
         None => None,
     };
     if insecure {
+        // Its own target, so that -q keeps it: skipping verification is never silent.
         tracing::warn!(
+            target: "streamtool::insecure",
             "--insecure: the server's certificate is NOT verified; anyone on the path can read and change the data"
         );
     }

@@ -1,0 +1,134 @@
+//! No secret reaches a log line or an event: private keys and TLS session secrets stay in
+//! their files, even at the most verbose log level (`-vvv`, rustls' own logging included)
+//! and in `--events json`. And `--insecure` always warns, `-q` or not.
+
+use std::path::Path;
+
+use crate::cli_support::*;
+use crate::support::run;
+
+/// Base64 runs of a PEM key's body, and the hex of its DER, as they could show up in a log.
+fn key_fragments(key_pem: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(key_pem).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(body.len() > 64, "a key body to look for");
+    let mut fragments: Vec<String> =
+        body.as_bytes().chunks(24).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    fragments.retain(|f| f.len() == 24);
+    fragments
+}
+
+/// The secrets of an NSS key log (`LABEL CLIENT_RANDOM SECRET` lines), in hex.
+fn keylog_secrets(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let secrets: Vec<String> =
+        text.lines().filter_map(|l| l.split_whitespace().nth(2)).map(str::to_ascii_lowercase).collect();
+    assert!(!secrets.is_empty(), "the key log has secrets:\n{text}");
+    secrets
+}
+
+fn assert_no_secret(what: &str, output: &str, secrets: &[String]) {
+    let lower = output.to_ascii_lowercase();
+    for secret in secrets {
+        let needle = secret.to_ascii_lowercase();
+        // A 24-character prefix is enough to be sure it leaked and short enough to catch
+        // a log that cuts long values.
+        let needle = &needle[..needle.len().min(24)];
+        assert!(!lower.contains(needle), "{what} contains a secret ({needle}):\n{output}");
+    }
+}
+
+#[test]
+fn no_key_or_session_secret_reaches_logs_or_events() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let (server_keylog, client_keylog) = (dir.path().join("server.keys"), dir.path().join("client.keys"));
+        let server = Server::start(&[
+            "-vvv",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+            "--client-ca",
+            s(&pki.ca),
+            "--keylog",
+            s(&server_keylog),
+            "--echo",
+            "-k",
+        ])
+        .await;
+        let verbose = streamtool(
+            &[
+                "-vvv",
+                "connect",
+                "--tls",
+                "--ca",
+                s(&pki.ca),
+                "--cert",
+                s(&pki.client_cert),
+                "--key",
+                s(&pki.client_key),
+                "--keylog",
+                s(&client_keylog),
+                "--show-cert",
+                &server.localhost(),
+            ],
+            b"hello\n",
+        )
+        .await;
+        verbose.assert_code(0);
+        let events = streamtool(
+            &[
+                "--events",
+                "json",
+                "connect",
+                "--tls",
+                "--ca",
+                s(&pki.ca),
+                "--cert",
+                s(&pki.client_cert),
+                "--key",
+                s(&pki.client_key),
+                "--keylog",
+                s(&client_keylog),
+                &server.localhost(),
+            ],
+            b"hello\n",
+        )
+        .await;
+        events.assert_code(0);
+        assert!(!json_events(&events.stderr).is_empty(), "events were written:\n{}", events.stderr);
+        server.proc.signal("TERM");
+        let server = server.proc.finish().await;
+        // The logs are verbose enough to be worth searching: the handshake is in them.
+        assert!(verbose.stderr.to_ascii_lowercase().contains("tls"), "{}", verbose.stderr);
+
+        let mut secrets = key_fragments(&pki.server_key);
+        secrets.extend(key_fragments(&pki.client_key));
+        secrets.extend(keylog_secrets(&server_keylog));
+        secrets.extend(keylog_secrets(&client_keylog));
+        assert_no_secret("server log (-vvv)", &server.stderr, &secrets);
+        assert_no_secret("client log (-vvv)", &verbose.stderr, &secrets);
+        assert_no_secret("client events", &events.stderr, &secrets);
+        assert_no_secret("client stdout", &String::from_utf8_lossy(&verbose.stdout), &secrets);
+    });
+}
+
+#[test]
+fn insecure_warns_even_when_quiet() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let server =
+            Server::start(&["--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key), "--echo"])
+                .await;
+        let client = streamtool(&["-q", "connect", "--insecure", &server.localhost()], b"hi\n").await;
+        client.assert_code(0);
+        assert_eq!(client.stdout, b"hi\n");
+        let warnings: Vec<&str> = client.stderr.lines().filter(|l| l.contains("NOT verified")).collect();
+        assert_eq!(warnings.len(), 1, "one warning under -q:\n{}", client.stderr);
+        assert_eq!(client.stderr.lines().count(), 1, "and nothing else under -q:\n{}", client.stderr);
+        let _ = server.proc.finish().await;
+    });
+}
