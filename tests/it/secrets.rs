@@ -1,6 +1,6 @@
 //! No secret reaches a log line or an event: private keys and TLS session secrets stay in
 //! their files, even at the most verbose log level (`-vvv`, rustls' own logging included)
-//! and in `--events json`. And `--insecure` always warns, `-q` or not.
+//! and in `--events json`. And `--insecure` and key logging always warn, `-q` or not.
 
 use std::path::Path;
 
@@ -117,18 +117,40 @@ fn no_key_or_session_secret_reaches_logs_or_events() {
 }
 
 #[test]
-fn insecure_warns_even_when_quiet() {
+fn insecure_and_keylog_warn_even_when_quiet() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key), "--echo"])
-                .await;
-        let client = streamtool(&["-q", "connect", "--insecure", &server.localhost()], b"hi\n").await;
-        client.assert_code(0);
-        assert_eq!(client.stdout, b"hi\n");
-        let warnings: Vec<&str> = client.stderr.lines().filter(|l| l.contains("NOT verified")).collect();
-        assert_eq!(warnings.len(), 1, "one warning under -q:\n{}", client.stderr);
-        assert_eq!(client.stderr.lines().count(), 1, "and nothing else under -q:\n{}", client.stderr);
-        let _ = server.proc.finish().await;
+        let dir = tempfile::tempdir().unwrap();
+        let keylog = dir.path().join("keys");
+        let server = Server::start(&[
+            "-k",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+            "--echo",
+        ])
+        .await;
+        let runs: [(&[&str], &str); 2] = [
+            (&["-q", "connect", "--insecure"], "NOT verified"),
+            (&["-q", "connect", "--tls", "--ca", s(&pki.ca), "--keylog", s(&keylog)], "logging TLS secrets"),
+        ];
+        for (args, warning) in runs {
+            let mut full = args.to_vec();
+            let addr = server.localhost();
+            full.push(&addr);
+            let client = streamtool(&full, b"hi\n").await;
+            client.assert_code(0);
+            assert_eq!(client.stdout, b"hi\n");
+            let lines: Vec<&str> = client.stderr.lines().collect();
+            assert!(
+                lines.len() == 1 && lines[0].contains(warning),
+                "{args:?}: exactly the warning under -q:\n{}",
+                client.stderr
+            );
+        }
+        server.proc.signal("TERM");
+        server.proc.finish().await.assert_code(0);
     });
 }

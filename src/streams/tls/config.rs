@@ -165,7 +165,7 @@ impl KeyLog {
                     .map_err(|e| {
                         StreamError::TlsConfig(format!("cannot open key log file {}: {e}", path.display()))
                     })?;
-                tracing::warn!(path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
+                tracing::warn!(target: "streamtool::insecure", path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
                 Ok(Some(Arc::new(KeyLogWriter { file: Mutex::new(file) })))
             }
         }
