@@ -47,6 +47,9 @@ fn split_host_port<'a>(s: &'a str, forms: &str) -> std::result::Result<(&'a str,
         let port = after
             .strip_prefix(':')
             .ok_or_else(|| format!("invalid address {s:?}: missing :PORT ({forms})"))?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("invalid address {s:?}: only an IPv6 address goes in brackets ({forms})"));
+        }
         return Ok((host, port));
     }
     let (host, port) =
@@ -175,7 +178,7 @@ mod tests {
         assert_eq!("[::]:80".parse(), Ok(ListenAddress::Socket("[::]:80".parse().unwrap())));
         assert_eq!("localhost:80".parse(), Ok(ListenAddress::Host("localhost".into(), 80)));
         assert_eq!("unix:/tmp/s".parse(), Ok(ListenAddress::Unix("/tmp/s".into())));
-        for bad in ["", "70000", "host", "::1:80", "[::1]80", ":80", "unix:", "a:b"] {
+        for bad in ["", "70000", "host", "::1:80", "[::1]80", ":80", "unix:", "a:b", "[[81]:80", "[127.0.0.1]:80"] {
             assert!(bad.parse::<ListenAddress>().is_err(), "{bad}");
         }
     }
