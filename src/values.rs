@@ -56,8 +56,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => return Err(format!("{s:?}: unknown time unit {other:?} (use ms, s, m or h)")),
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 365.0 * 86_400.0 {
-        return Err(format!("{s:?}: the duration must be positive and at most a year"));
+    // The lower bound also keeps a tiny value from rounding to a zero Duration.
+    if !seconds.is_finite() || !(0.001..=365.0 * 86_400.0).contains(&seconds) {
+        return Err(format!("{s:?}: the duration must be at least 1ms and at most a year"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -145,7 +146,7 @@ mod tests {
         {
             assert_eq!(parse_duration(text).map(|d| d.as_millis()), Ok(ms), "{text}");
         }
-        for bad in ["", "s", "5 days", "-1s", "0", "nan", "1e9s"] {
+        for bad in ["", "s", "5 days", "-1s", "0", "nan", "1e9s", "0.5ms", "0.0000000000001"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
