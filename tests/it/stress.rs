@@ -228,8 +228,18 @@ struct Summary {
     aborted_consumers: usize,
 }
 
-async fn stress_one(capacity: usize, seed: u64) -> Summary {
-    let mut rng = Rng::new(seed ^ capacity as u64);
+/// A capacity's contribution to a run's seed (a bounded capacity's own number, as before
+/// unbounded capacities were stressed too).
+fn capacity_seed(capacity: Capacity) -> u64 {
+    match capacity {
+        Capacity::Bounded(n) => n as u64,
+        Capacity::Unbounded => u64::MAX,
+    }
+}
+
+async fn stress_one(capacity: Capacity, seed: u64) -> Summary {
+    let capacity_label = format!("{capacity:?}");
+    let mut rng = Rng::new(seed ^ capacity_seed(capacity));
     let (tx, rx) = memory_object_stream::<Item>(capacity);
     let ledger = Arc::new(Ledger::new());
     let mut summary = Summary::default();
@@ -280,6 +290,7 @@ async fn stress_one(capacity: usize, seed: u64) -> Summary {
         }
     }
     let stats = rx.statistics();
+    let capacity = capacity_label;
     assert_eq!(stats.current_buffer_used, 0, "capacity {capacity}: {stats:?}");
     assert_eq!(stats.open_send_streams, 0, "capacity {capacity}: {stats:?}");
     assert_eq!(stats.open_receive_streams, 1, "capacity {capacity}: {stats:?}");
@@ -313,7 +324,14 @@ async fn stress_one(capacity: usize, seed: u64) -> Summary {
 }
 
 /// Runs [`RUNS_PER_CAPACITY`] rounds at `capacity`, each on a fresh two-worker runtime.
-fn stress(capacity: usize) {
+fn stress(capacity: impl Into<Capacity>) {
+    let capacity: Capacity = capacity.into();
+    // A send into a buffer with room completes on its first poll: only the coop budget
+    // or an abort can cancel one, so a run may cancel none.
+    let sends_can_wait = match capacity {
+        Capacity::Bounded(n) => n < TOTAL,
+        Capacity::Unbounded => false,
+    };
     let base_seed = seed();
     let started = std::time::Instant::now();
     for run in 0..RUNS_PER_CAPACITY {
@@ -324,15 +342,15 @@ fn stress(capacity: usize) {
             .build()
             .expect("runtime");
         let summary = runtime.block_on(timeout(stress_one(capacity, seed)));
-        eprintln!("capacity {capacity}, seed {seed}: {summary:?}");
-        assert!(summary.sent > 0, "capacity {capacity}, seed {seed}: nothing was sent successfully");
+        eprintln!("capacity {capacity:?}, seed {seed}: {summary:?}");
+        assert!(summary.sent > 0, "capacity {capacity:?}, seed {seed}: nothing was sent successfully");
         assert!(
-            summary.cancelled_delivered + summary.cancelled_withdrawn > 0,
-            "capacity {capacity}, seed {seed}: no send was cancelled; the run exercised nothing"
+            !sends_can_wait || summary.cancelled_delivered + summary.cancelled_withdrawn > 0,
+            "capacity {capacity:?}, seed {seed}: no send was cancelled; the run exercised nothing"
         );
         assert_eq!(summary.aborted_producers + summary.aborted_consumers, ABORT_ROUNDS);
     }
-    eprintln!("capacity {capacity}: {RUNS_PER_CAPACITY} runs took {:?}", started.elapsed());
+    eprintln!("capacity {capacity:?}: {RUNS_PER_CAPACITY} runs took {:?}", started.elapsed());
 }
 
 #[test]
@@ -348,4 +366,156 @@ fn capacity_one_stream_under_random_cancellation_loses_and_duplicates_nothing() 
 #[test]
 fn capacity_64_stream_under_random_cancellation_loses_and_duplicates_nothing() {
     stress(64);
+}
+
+// The unbounded stream's lock-free paths (a send pushes without the lock unless a receiver
+// waits; a receive pops without it) racing with registrations and requeued items.
+#[test]
+fn unbounded_stream_under_random_cancellation_loses_and_duplicates_nothing() {
+    stress(Capacity::Unbounded);
+}
+
+// A bound too large to allocate up front: an unbounded queue whose limit senders check
+// under the lock, while receives stay lock-free.
+#[test]
+fn large_bounded_stream_under_random_cancellation_loses_and_duplicates_nothing() {
+    stress(100_000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-sender order
+
+/// Receives until the end of the stream, checking that each producer's items arrive in the
+/// order it sent them. No receive is cancelled here: a receive cancelled after the hand-off
+/// puts its item back at the front, and another consumer may have taken a later item of
+/// the same producer meanwhile, so order holds only for receives that complete.
+async fn ordered_consumer(rx: MemoryObjectReceiveStream<Item>, ledger: Arc<Ledger>, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut rx = rx;
+    let mut last_seen: Vec<Option<u32>> = vec![None; PRODUCERS];
+    for _ in 0..CONSUMER_STEPS {
+        let outcome = match rng.below(8) {
+            0 => match rx.receive_nowait() {
+                Err(StreamError::WouldBlock) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                other => other,
+            },
+            1 => rx.next().await.ok_or(StreamError::EndOfStream),
+            _ => rx.receive().await,
+        };
+        match outcome {
+            Ok(item) => {
+                let last = &mut last_seen[item.producer as usize];
+                assert!(
+                    last.is_none_or(|last| last < item.seq),
+                    "producer {}: item {} received after item {last:?}",
+                    item.producer,
+                    item.seq
+                );
+                *last = Some(item.seq);
+                ledger.record_received(&item);
+            }
+            Err(StreamError::EndOfStream) => return,
+            Err(err) => panic!("unexpected receive error: {err:?}"),
+        }
+        if rng.below(64) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    panic!("consumer did not reach the end of the stream within {CONSUMER_STEPS} steps");
+}
+
+/// Producers with randomly cancelled sends, consumers that never cancel: every item whose
+/// send succeeded arrives exactly once, and each consumer sees each producer's items in
+/// send order.
+async fn ordered_one(capacity: Capacity, seed: u64) -> Summary {
+    let mut rng = Rng::new(seed ^ capacity_seed(capacity));
+    let (tx, rx) = memory_object_stream::<Item>(capacity);
+    let ledger = Arc::new(Ledger::new());
+    let producers: Vec<JoinHandle<()>> = (0..PRODUCERS)
+        .map(|id| tokio::spawn(producer(id, tx.clone(), Arc::clone(&ledger), rng.next())))
+        .collect();
+    let consumers: Vec<JoinHandle<()>> = (0..CONSUMERS)
+        .map(|_| tokio::spawn(ordered_consumer(rx.clone(), Arc::clone(&ledger), rng.next())))
+        .collect();
+    drop(tx);
+    drop(rx);
+    for handle in producers.into_iter().chain(consumers) {
+        join(handle).await;
+    }
+    let mut summary = Summary::default();
+    for index in 0..TOTAL {
+        let status = ledger.status[index].load(Ordering::SeqCst);
+        let count = ledger.received[index].load(Ordering::SeqCst);
+        let what = format!("capacity {capacity:?}, seed {seed}, item {index}");
+        assert!(count <= 1, "{what}: received {count} times (status {status})");
+        match status {
+            SENT => {
+                assert_eq!(count, 1, "{what}: send returned Ok but the item was never received");
+                summary.sent += 1;
+            }
+            FAILED => {
+                assert_eq!(count, 0, "{what}: send returned the item in an error, yet it was received");
+                summary.failed += 1;
+            }
+            CANCELLED if count == 1 => summary.cancelled_delivered += 1,
+            CANCELLED => summary.cancelled_withdrawn += 1,
+            _ => panic!("{what}: unexpected status {status}"),
+        }
+    }
+    summary
+}
+
+#[test]
+fn per_sender_order_holds_under_random_send_cancellation() {
+    let base_seed = seed();
+    for capacity in [Capacity::Bounded(0), Capacity::Bounded(1), Capacity::Bounded(64), Capacity::Unbounded] {
+        for run in 0..2 {
+            let seed = base_seed.wrapping_add(run);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let summary = runtime.block_on(timeout(ordered_one(capacity, seed)));
+            eprintln!("ordered, capacity {capacity:?}, seed {seed}: {summary:?}");
+            assert!(summary.sent > 0, "capacity {capacity:?}, seed {seed}: nothing was sent successfully");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lost wake-ups
+
+/// Two tasks bounce a counter over two streams, so each item is the last one sent until
+/// it is answered: a wake-up lost between a lock-free send and a receiver registering
+/// would stall the exchange (and fail the timeout) instead of being rescued by later sends.
+async fn ping_pong(capacity: Capacity, rounds: u32) {
+    let (ping_tx, ping_rx) = memory_object_stream::<u32>(capacity);
+    let (pong_tx, pong_rx) = memory_object_stream::<u32>(capacity);
+    let echo = tokio::spawn(async move {
+        while let Ok(n) = ping_rx.receive().await {
+            pong_tx.send(n + 1).await.map_err(SendError::into_error).expect("pong");
+        }
+    });
+    for i in 0..rounds {
+        ping_tx.send(2 * i).await.map_err(SendError::into_error).expect("ping");
+        assert_eq!(pong_rx.receive().await.expect("pong"), 2 * i + 1);
+    }
+    drop(ping_tx);
+    join(echo).await;
+}
+
+#[test]
+fn ping_pong_never_stalls() {
+    for capacity in [Capacity::Unbounded, Capacity::Bounded(1), Capacity::Bounded(0)] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(timeout(ping_pong(capacity, 20_000)));
+    }
 }
