@@ -178,7 +178,9 @@ mod tests {
         assert_eq!("[::]:80".parse(), Ok(ListenAddress::Socket("[::]:80".parse().unwrap())));
         assert_eq!("localhost:80".parse(), Ok(ListenAddress::Host("localhost".into(), 80)));
         assert_eq!("unix:/tmp/s".parse(), Ok(ListenAddress::Unix("/tmp/s".into())));
-        for bad in ["", "70000", "host", "::1:80", "[::1]80", ":80", "unix:", "a:b", "[[81]:80", "[127.0.0.1]:80"] {
+        for bad in
+            ["", "70000", "host", "::1:80", "[::1]80", ":80", "unix:", "a:b", "[[81]:80", "[127.0.0.1]:80"]
+        {
             assert!(bad.parse::<ListenAddress>().is_err(), "{bad}");
         }
     }
@@ -532,7 +534,7 @@ impl Endpoint {
                 o.on_oversize = Some(match value_of("error")?.to_ascii_lowercase().as_str() {
                     "error" => crate::streams::framing::Oversize::Error,
                     "skip" => crate::streams::framing::Oversize::Skip,
-                    v => return Err(format!("on-oversize={v}: expected error or skip")),
+                    v => return Err(format!("on-oversize={v:?}: expected error or skip")),
                 })
             }
             "encoding" => o.encoding = Some(value_of("latin1")?.parse()?),
