@@ -349,18 +349,21 @@ pub fn report_direction(events: &Events, peer: &str, direction: &str, flow: &Flo
     );
 }
 
-/// The error a finished session should end with, if any. A closed stdout (as with
-/// `| head`) is success; a peer that stopped reading while we still had data for it is not.
-pub fn session_error(session: Session) -> Result<()> {
+/// The error a finished session with `peer` should end with, if any, naming the side
+/// that failed. A closed stdout (as with `| head`) is success; a peer that stopped reading
+/// while we still had data for it is not.
+pub fn session_error(session: Session, peer: &str) -> Result<()> {
     for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
         let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
                 continue;
             }
-            let what = match side {
-                Side::Source => "receiving failed",
-                Side::Sink => "sending failed",
+            let what = match (side, sink_is_stdout) {
+                (Side::Source, true) => format!("receiving from {peer} failed"),
+                (Side::Sink, true) => "writing to stdout failed".to_string(),
+                (Side::Source, false) => "reading stdin failed".to_string(),
+                (Side::Sink, false) => format!("sending to {peer} failed"),
             };
             return Err(anyhow::Error::new(err).context(what));
         }

@@ -567,7 +567,7 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     }
     let reason = format!("{}; {}", ab.reason(), ba.reason());
     shared.events.emit("close", json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error([(ab, b.is_stdio), (ba, a.is_stdio)])
+    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])
 }
 
 /// One direction of the generic (non-splice) relay.
@@ -603,15 +603,19 @@ impl Direction<'_> {
     }
 }
 
-/// The error the relay ends with, if any; each flow comes with whether its sink is stdout,
-/// where a closed pipe (as in `| head`) counts as success.
-fn first_error(flows: [(Flow, bool); 2]) -> Result<()> {
-    for (flow, sink_is_stdout) in flows {
+/// The error the relay ends with, if any, naming the endpoint that failed; each flow
+/// comes with its source's and sink's names and whether its sink is stdout, where a closed
+/// pipe (as in `| head`) counts as success.
+fn first_error(flows: [(Flow, &str, &str, bool); 2]) -> Result<()> {
+    for (flow, source, sink, sink_is_stdout) in flows {
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
                 continue;
             }
-            let what = if side == Side::Source { "receiving failed" } else { "sending failed" };
+            let what = match side {
+                Side::Source => format!("receiving from {source} failed"),
+                Side::Sink => format!("sending to {sink} failed"),
+            };
             return Err(anyhow::Error::new(err).context(what));
         }
     }

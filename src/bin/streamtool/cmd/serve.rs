@@ -283,7 +283,7 @@ async fn serve_one(
         };
         let session = stdio_session(net, options, &shared.events, &peer).await?;
         shared.events.emit("close", json!({ "peer": peer, "reason": "done" }));
-        return common::session_error(session);
+        return common::session_error(session, &peer);
     }
     tokio::select! {
         () = handle(net, &peer, &shared) => Ok(()),
