@@ -13,7 +13,7 @@ use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
 use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
-use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
+use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPolicy, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::{NetArgs, ShapeArgs, TlsArgs};
@@ -182,6 +182,66 @@ where
             "peer_certificate": certs.first().map(|c| certificate_json(c.as_ref())),
         }),
     );
+}
+
+/// Runs the server side of a TLS handshake with a client just accepted, within `limit`.
+/// On failure, returns why, worded to follow `TLS handshake with PEER failed: `; a client
+/// that does not speak TLS at all (plain HTTP, or anything else) is named as such.
+pub async fn accept_tls(
+    raw: Connection,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    policy: RaggedEofPolicy,
+    limit: Duration,
+) -> std::result::Result<TlsStream<Connection>, String> {
+    let mut first = [0u8; 8];
+    let mut seen = 0;
+    let handshake = async {
+        // Look at (without taking) the client's first bytes: they tell a TLS client from
+        // one that sent plain HTTP to this port.
+        if let Connection::Tcp(tcp) = &raw
+            && let Some(socket) = tcp.get_ref()
+        {
+            seen = socket.peek(&mut first).await.unwrap_or(0);
+        }
+        TlsStream::accept(raw, config, policy).await
+    };
+    let err = match tokio::time::timeout(limit, handshake).await {
+        Ok(Ok(tls)) => return Ok(tls),
+        Ok(Err(err)) => err,
+        Err(_) => StreamError::Timeout { phase: streamtool::streams::Phase::Handshake, after: limit },
+    };
+    let chain = |e: &dyn std::error::Error| streamtool::streams::error::chain(e);
+    Err(match &err {
+        // rustls' own words for a client that is not speaking TLS ("corrupt message of
+        // type InvalidContentType") say less than its first bytes do.
+        StreamError::Tls { source, .. } => not_tls(&first[..seen]).unwrap_or_else(|| chain(source.as_ref())),
+        StreamError::Timeout { after, .. } => {
+            format!("timed out after {}", streamtool::streams::error::format_duration(*after))
+        }
+        StreamError::EndOfStream => "the client closed the connection".to_string(),
+        StreamError::Broken(Some(cause)) => chain(cause.as_ref()),
+        other => chain(other),
+    })
+}
+
+/// What a client that is not speaking TLS sent, from its first bytes; `None` if they
+/// start a TLS handshake record (or nothing was seen). Go's crypto/tls looks for plain
+/// HTTP the same way.
+fn not_tls(first: &[u8]) -> Option<String> {
+    const HTTP_METHODS: [&[u8]; 9] =
+        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
+    const HANDSHAKE_RECORD: u8 = 0x16;
+    if first.first().is_none_or(|&b| b == HANDSHAKE_RECORD) {
+        return None;
+    }
+    // A method (and its space), or as much of one as arrived in the first read.
+    let http =
+        first.len() >= 3 && HTTP_METHODS.iter().any(|m| m.starts_with(&first[..first.len().min(m.len())]));
+    if http {
+        return Some("the client sent plain HTTP, not TLS".to_string());
+    }
+    let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("the client does not speak TLS (its first bytes: {})", hex.join(" ")))
 }
 
 /// The result of relaying one connection.

@@ -320,10 +320,9 @@ async fn accept_conn(
             Connection::Unix(s) => socket(peer.to_string(), RawSocket::Unix(s.into_inner()?)),
         }),
         Some(config) => {
-            let tls =
-                within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
-                    .await
-                    .context(HandshakeFailed(peer.to_string()))?;
+            let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
+                .await
+                .map_err(|reason| anyhow::anyhow!("TLS handshake with {peer} failed: {reason}"))?;
             Ok(tls_opened(peer.to_string(), tls, events))
         }
     }
