@@ -13,6 +13,7 @@ mod cli_flags;
 mod cli_serve;
 mod cli_support;
 mod endpoints;
+mod faults;
 mod framing;
 mod gen_cert;
 mod io_interop;
