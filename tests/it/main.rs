@@ -22,6 +22,7 @@ mod pipe;
 mod props;
 mod server;
 mod shell;
+mod soak;
 mod sockets;
 mod stapled;
 mod stress;
