@@ -278,6 +278,9 @@ impl streamtool::streams::ByteSendStream for Discard {
     }
 }
 
+/// How long the peer's last words are read after sending to it failed.
+const PEER_GONE_DRAIN: Duration = Duration::from_secs(1);
+
 /// Relays stdin to the peer and the peer to stdout until the peer's side ends (and, with
 /// --keep-sending, stdin too), honouring half-close both ways (DESIGN.md §4.2). Whatever
 /// ended the session, our sending side is closed properly before returning (FIN, or TLS
@@ -354,7 +357,17 @@ pub async fn stdio_session(
                 flow = &mut up, if session.up.is_none() => {
                     report_direction(events, peer, "stdin->peer", &flow);
                     let failed = matches!(flow.end, FlowEnd::Failed(..));
+                    let peer_gone = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
                     session.up = Some(flow);
+                    if session.down.is_none() && peer_gone {
+                        // The peer went away; what it sent before going (a TLS alert such as
+                        // certificate_required, its last data) is still readable after its
+                        // reset: take it, so that its reason is reported, not our broken pipe.
+                        if let Ok(flow) = tokio::time::timeout(PEER_GONE_DRAIN, &mut down).await {
+                            report_direction(events, peer, "peer->stdout", &flow);
+                            session.down = Some(flow);
+                        }
+                    }
                     if session.down.is_some() || failed {
                         break Ok(());
                     }
