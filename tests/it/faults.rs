@@ -460,6 +460,38 @@ fn connect_tls_to_a_plain_http_server_exits_4_saying_it_does_not_speak_tls() {
     });
 }
 
+#[test]
+fn connect_without_a_client_certificate_exits_4_with_the_hint_even_when_sending_fails_first() {
+    run(async {
+        // TLS 1.3: the client's handshake is done before the server checks for a client
+        // certificate; the server's alert and reset race the client's upload. Whatever the
+        // upload met (a broken pipe, a reset), the alert still waiting to be read is the reason.
+        let pki = PemPki::new(&["localhost", "127.0.0.1"]);
+        let mut server = tls_echo_server(&pki, &["--client-ca", s(&pki.ca), "--require-client-cert"]).await;
+        for seed in 0..3 {
+            let upload = payload(30 + seed, 4 * MIB);
+            let done =
+                streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.localhost()], &upload).await;
+            done.assert_code(4);
+            assert_eq!(done.stdout, b"", "nothing was echoed to a client without a certificate");
+            let lines: Vec<&str> = done.stderr.lines().collect();
+            assert!(
+                lines.len() == 2
+                    && lines[0]
+                        .starts_with(&format!("streamtool: receiving from {} failed: ", server.addr()))
+                    && lines[0].contains("CertificateRequired"),
+                "the server's alert is the reason: {}",
+                done.stderr
+            );
+            assert_eq!(
+                lines[1],
+                "streamtool: hint: the server requires a client certificate: add --cert FILE --key FILE"
+            );
+        }
+        assert_alive(&mut server.proc);
+    });
+}
+
 // ---- 5. TLS without close_notify (ragged EOF) ----
 
 /// A TLS server (tokio-rustls, not streamtool) that sends `data`, then ends TCP with a FIN
