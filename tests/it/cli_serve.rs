@@ -375,16 +375,6 @@ fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
 
 // ---- robustness ----
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// One client: sends `size` bytes and reads them back, or, with `reset`, sends and
 /// resets the connection without reading.
 async fn echo_client(addr: SocketAddr, size: usize, reset: bool) {
@@ -421,14 +411,14 @@ fn echo_server_survives_1000_sequential_and_200_concurrent_clients_without_fd_gr
         let fds_at_start = server.proc.open_fds();
         // A first concurrent round warms the allocator up; memory is compared after it.
         concurrent_clients(addr, 200).await;
-        let rss_warm = rss_kib(server.proc.pid());
+        let rss_warm = server.proc.rss_kib();
         for i in 0..1000 {
             echo_client(addr, 16 + i % 100, i % 10 == 0).await;
         }
         concurrent_clients(addr, 200).await;
         echo_client(addr, 16, false).await;
         let settled = poll_until(Duration::from_secs(5), || server.proc.open_fds() <= fds_at_start + 5).await;
-        let rss_end = rss_kib(server.proc.pid());
+        let rss_end = server.proc.rss_kib();
         eprintln!(
             "fds: {fds_at_start} at start, {} at the end; RSS {rss_warm} KiB warm, {rss_end} KiB at the end",
             server.proc.open_fds()

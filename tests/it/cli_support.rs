@@ -243,6 +243,23 @@ impl Proc {
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
     }
+
+    /// A `KiB` field of `/proc/PID/status`: `VmRSS` (resident memory now), `VmHWM` (its
+    /// peak); 0 if unreadable.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the process in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -282,17 +299,18 @@ impl Server {
     pub async fn start(args: &[&str]) -> Server {
         let mut full = vec!["serve"];
         full.extend_from_slice(args);
-        let proc = Proc::streamtool(&full, Input::Open);
+        Server::listening(Proc::streamtool(&full, Input::Open)).await
+    }
+
+    /// Waits for the `listening on` line of a process already started: a `serve` started
+    /// another way (under `bash -c 'ulimit ...; exec ...'`), or a `pipe` with a listening
+    /// endpoint.
+    pub async fn listening(proc: Proc) -> Server {
         // A line may be written in pieces: wait for all of it.
         let complete =
             || proc.stderr().split_inclusive('\n').any(|l| l.starts_with(LISTENING) && l.ends_with('\n'));
         let listening = poll_until(STEP, complete).await;
-        assert!(
-            listening,
-            "`serve {}` never said where it listens; stderr:\n{}",
-            args.join(" "),
-            proc.stderr()
-        );
+        assert!(listening, "`{}` never said where it listens; stderr:\n{}", proc.label, proc.stderr());
         let port = parse_port(&proc.stderr()).unwrap_or(0);
         Server { proc, port }
     }

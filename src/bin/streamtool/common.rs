@@ -13,7 +13,7 @@ use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
 use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
-use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
+use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPolicy, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::{NetArgs, ShapeArgs, TlsArgs};
@@ -186,6 +186,66 @@ where
     );
 }
 
+/// Runs the server side of a TLS handshake with a client just accepted, within `limit`.
+/// On failure, returns why, worded to follow `TLS handshake with PEER failed: `; a client
+/// that does not speak TLS at all (plain HTTP, or anything else) is named as such.
+pub async fn accept_tls(
+    raw: Connection,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    policy: RaggedEofPolicy,
+    limit: Duration,
+) -> std::result::Result<TlsStream<Connection>, String> {
+    let mut first = [0u8; 8];
+    let mut seen = 0;
+    let handshake = async {
+        // Look at (without taking) the client's first bytes: they tell a TLS client from
+        // one that sent plain HTTP to this port.
+        if let Connection::Tcp(tcp) = &raw
+            && let Some(socket) = tcp.get_ref()
+        {
+            seen = socket.peek(&mut first).await.unwrap_or(0);
+        }
+        TlsStream::accept(raw, config, policy).await
+    };
+    let err = match tokio::time::timeout(limit, handshake).await {
+        Ok(Ok(tls)) => return Ok(tls),
+        Ok(Err(err)) => err,
+        Err(_) => StreamError::Timeout { phase: streamtool::streams::Phase::Handshake, after: limit },
+    };
+    let chain = |e: &dyn std::error::Error| streamtool::streams::error::chain(e);
+    Err(match &err {
+        // rustls' own words for a client that is not speaking TLS ("corrupt message of
+        // type InvalidContentType") say less than its first bytes do.
+        StreamError::Tls { source, .. } => not_tls(&first[..seen]).unwrap_or_else(|| chain(source.as_ref())),
+        StreamError::Timeout { after, .. } => {
+            format!("timed out after {}", streamtool::streams::error::format_duration(*after))
+        }
+        StreamError::EndOfStream => "the client closed the connection".to_string(),
+        StreamError::Broken(Some(cause)) => chain(cause.as_ref()),
+        other => chain(other),
+    })
+}
+
+/// What a client that is not speaking TLS sent, from its first bytes; `None` if they
+/// start a TLS handshake record (or nothing was seen). Go's crypto/tls looks for plain
+/// HTTP the same way.
+fn not_tls(first: &[u8]) -> Option<String> {
+    const HTTP_METHODS: [&[u8]; 9] =
+        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
+    const HANDSHAKE_RECORD: u8 = 0x16;
+    if first.first().is_none_or(|&b| b == HANDSHAKE_RECORD) {
+        return None;
+    }
+    // A method (and its space), or as much of one as arrived in the first read.
+    let http =
+        first.len() >= 3 && HTTP_METHODS.iter().any(|m| m.starts_with(&first[..first.len().min(m.len())]));
+    if http {
+        return Some("the client sent plain HTTP, not TLS".to_string());
+    }
+    let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("the client does not speak TLS (its first bytes: {})", hex.join(" ")))
+}
+
 /// The result of relaying one connection.
 pub struct Session {
     pub up: Option<Flow>,
@@ -219,6 +279,9 @@ impl streamtool::streams::ByteSendStream for Discard {
         Ok(())
     }
 }
+
+/// How long the peer's last words are read after sending to it failed.
+const PEER_GONE_DRAIN: Duration = Duration::from_secs(1);
 
 /// Relays stdin to the peer and the peer to stdout until the peer's side ends (and, with
 /// --keep-sending, stdin too), honouring half-close both ways (DESIGN.md §4.2). Whatever
@@ -296,7 +359,17 @@ pub async fn stdio_session(
                 flow = &mut up, if session.up.is_none() => {
                     report_direction(events, peer, "stdin->peer", &flow);
                     let failed = matches!(flow.end, FlowEnd::Failed(..));
+                    let peer_gone = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
                     session.up = Some(flow);
+                    if session.down.is_none() && peer_gone {
+                        // The peer went away; what it sent before going (a TLS alert such as
+                        // certificate_required, its last data) is still readable after its
+                        // reset: take it, so that its reason is reported, not our broken pipe.
+                        if let Ok(flow) = tokio::time::timeout(PEER_GONE_DRAIN, &mut down).await {
+                            report_direction(events, peer, "peer->stdout", &flow);
+                            session.down = Some(flow);
+                        }
+                    }
                     if session.down.is_some() || failed {
                         break Ok(());
                     }
@@ -351,18 +424,21 @@ pub fn report_direction(events: &Events, peer: &str, direction: &str, flow: &Flo
     );
 }
 
-/// The error a finished session should end with, if any. A closed stdout (as with
-/// `| head`) is success; a peer that stopped reading while we still had data for it is not.
-pub fn session_error(session: Session) -> Result<()> {
+/// The error a finished session with `peer` should end with, if any, naming the side
+/// that failed. A closed stdout (as with `| head`) is success; a peer that stopped reading
+/// while we still had data for it is not.
+pub fn session_error(session: Session, peer: &str) -> Result<()> {
     for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
         let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
                 continue;
             }
-            let what = match side {
-                Side::Source => "receiving failed",
-                Side::Sink => "sending failed",
+            let what = match (side, sink_is_stdout) {
+                (Side::Source, true) => format!("receiving from {peer} failed"),
+                (Side::Sink, true) => "writing to stdout failed".to_string(),
+                (Side::Source, false) => "reading stdin failed".to_string(),
+                (Side::Sink, false) => format!("sending to {peer} failed"),
             };
             return Err(anyhow::Error::new(err).context(what));
         }

@@ -117,7 +117,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
             elapsed.as_secs_f64()
         );
     }
-    common::session_error(session)
+    common::session_error(session, &peer)
 }
 
 /// Reports a finished handshake and boxes the stream.

@@ -320,10 +320,9 @@ async fn accept_conn(
             Connection::Unix(s) => socket(peer.to_string(), RawSocket::Unix(s.into_inner()?)),
         }),
         Some(config) => {
-            let tls =
-                within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy))
-                    .await
-                    .context(HandshakeFailed(peer.to_string()))?;
+            let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
+                .await
+                .map_err(|reason| anyhow::anyhow!("TLS handshake with {peer} failed: {reason}"))?;
             Ok(tls_opened(peer.to_string(), tls, events))
         }
     }
@@ -567,7 +566,7 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     }
     let reason = format!("{}; {}", ab.reason(), ba.reason());
     shared.events.emit("close", json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error([(ab, b.is_stdio), (ba, a.is_stdio)])
+    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])
 }
 
 /// One direction of the generic (non-splice) relay.
@@ -603,15 +602,19 @@ impl Direction<'_> {
     }
 }
 
-/// The error the relay ends with, if any; each flow comes with whether its sink is stdout,
-/// where a closed pipe (as in `| head`) counts as success.
-fn first_error(flows: [(Flow, bool); 2]) -> Result<()> {
-    for (flow, sink_is_stdout) in flows {
+/// The error the relay ends with, if any, naming the endpoint that failed; each flow
+/// comes with its source's and sink's names and whether its sink is stdout, where a closed
+/// pipe (as in `| head`) counts as success.
+fn first_error(flows: [(Flow, &str, &str, bool); 2]) -> Result<()> {
+    for (flow, source, sink, sink_is_stdout) in flows {
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
                 continue;
             }
-            let what = if side == Side::Source { "receiving failed" } else { "sending failed" };
+            let what = match side {
+                Side::Source => format!("receiving from {source} failed"),
+                Side::Sink => format!("sending to {sink} failed"),
+            };
             return Err(anyhow::Error::new(err).context(what));
         }
     }

@@ -11,12 +11,11 @@ use serde_json::json;
 use streamtool::certs;
 use streamtool::relay::{Activity, Flow, Meter, Shaping, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
-use streamtool::streams::error::within;
 use streamtool::streams::listener::{Listener, SocketListener};
 use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
-    ObjectByteReceiveStream, Phase, RaggedEofPolicy, TypedAttributeProvider, memory_object_stream,
+    ObjectByteReceiveStream, RaggedEofPolicy, TypedAttributeProvider, memory_object_stream,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -113,25 +112,16 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             let peer = context.peer.to_string();
             shared.events.emit("accept", json!({ "peer": peer }));
             let net = match config {
-                Some(config) => {
-                    let handshake = within(
-                        Phase::Handshake,
-                        Some(handshake_timeout),
-                        TlsStream::accept(raw, config, policy),
-                    );
-                    match handshake.await {
-                        Ok(tls) => tls_net(tls, &shared.events, &peer),
-                        Err(err) => {
-                            let reason = streamtool::streams::error::chain(&err);
-                            tracing::warn!(%peer, "TLS handshake failed: {reason}");
-                            shared.events.emit(
-                                "close",
-                                json!({ "peer": peer, "reason": format!("handshake: {reason}") }),
-                            );
-                            return;
-                        }
+                Some(config) => match common::accept_tls(raw, config, policy, handshake_timeout).await {
+                    Ok(tls) => tls_net(tls, &shared.events, &peer),
+                    Err(reason) => {
+                        tracing::warn!("TLS handshake with {peer} failed: {reason}");
+                        shared
+                            .events
+                            .emit("close", json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
+                        return;
                     }
-                }
+                },
                 None => NetStream { io: Box::new(raw), can_half_close: true },
             };
             tokio::select! {
@@ -248,16 +238,10 @@ async fn serve_one(
             let Some(config) = &config else {
                 return (NetStream { io: Box::new(raw), can_half_close: true }, peer);
             };
-            let handshake = within(
-                Phase::Handshake,
-                Some(handshake_timeout),
-                TlsStream::accept(raw, config.clone(), policy),
-            );
-            match handshake.await {
+            match common::accept_tls(raw, config.clone(), policy, handshake_timeout).await {
                 Ok(tls) => return (tls_net(tls, &shared.events, &peer), peer),
-                Err(err) => {
-                    let reason = streamtool::streams::error::chain(&err);
-                    tracing::warn!(%peer, "TLS handshake failed: {reason}");
+                Err(reason) => {
+                    tracing::warn!("TLS handshake with {peer} failed: {reason}");
                     shared
                         .events
                         .emit("close", json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
@@ -283,7 +267,7 @@ async fn serve_one(
         };
         let session = stdio_session(net, options, &shared.events, &peer).await?;
         shared.events.emit("close", json!({ "peer": peer, "reason": "done" }));
-        return common::session_error(session);
+        return common::session_error(session, &peer);
     }
     tokio::select! {
         () = handle(net, &peer, &shared) => Ok(()),
