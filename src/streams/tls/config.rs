@@ -1,8 +1,9 @@
 //! TLS settings for clients and servers, built into rustls configurations.
 //!
 //! Only TLS 1.2 and 1.3 exist here (rustls has nothing older). The crypto provider is
-//! `ring`, or aws-lc-rs when built with the `aws-lc` feature (which wins when both
-//! features are on; `streamtool --version` names the one built in).
+//! aws-lc-rs (the default `aws-lc` feature), or `ring` when built with
+//! `--no-default-features --features ring`; aws-lc-rs wins when both features are on, and
+//! `streamtool --version` names the one built in.
 
 use std::fmt;
 use std::fs::File;
