@@ -5,6 +5,9 @@
     python3 bench/run.py --quick    # a smoke run: small sizes, 1 run each (about 2 minutes)
     python3 bench/run.py --doc      # also write the results into docs/performance.md
                                     # and the chart into docs/perf-throughput.svg
+    python3 bench/run.py --only handshake-rsa,tls \
+        --streamtool ring=/tmp/st-ring --streamtool aws-lc=/tmp/st-awslc
+                                    # two streamtool builds side by side, same run
 
 Loopback only (127.0.0.1), on ports picked free by the script. Every process is started
 under `helper reap` (bench/helper.c, a child subreaper), so wait4() reports the CPU time and
@@ -731,7 +734,48 @@ def idle(ctx: Ctx, name: str, argv: list[str], n: int, *, tls: bool, suite: str 
 # The scenarios
 # ---------------------------------------------------------------------------------------
 
-ST = str(STREAMTOOL)
+@dataclass
+class Binary:
+    """A streamtool binary under test: `--streamtool [LABEL=]PATH`, or target/release."""
+    path: str
+    tool: str        # its name in the tables: "streamtool", or "streamtool (LABEL)"
+    provider: str    # the TLS crypto provider its `--version` names, or ""
+
+
+def provider_of(path: str) -> str:
+    """`ring` or `aws-lc-rs`, from `streamtool --version` ("... (TLS: rustls with ring)");
+    "" for a binary that does not say."""
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    m = re.search(rb"rustls with (\S+?)\)", r.stdout)
+    return m.group(1).decode() if m else ""
+
+
+def binaries(specs: list[str] | None) -> list[Binary]:
+    """The binaries to measure. Without --streamtool: target/release/streamtool, named
+    `streamtool`. With one --streamtool and no label: that binary, named `streamtool`.
+    Otherwise each is `streamtool (LABEL)`, LABEL defaulting to the provider its --version
+    names (else the file name)."""
+    if not specs:
+        return [Binary(str(STREAMTOOL), "streamtool", provider_of(str(STREAMTOOL)))]
+    out = []
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = "", spec
+        path = str(Path(path).resolve())
+        if not os.access(path, os.X_OK):
+            sys.exit(f"run.py: --streamtool {spec}: {path} is not an executable file")
+        prov = provider_of(path)
+        if not label and len(specs) > 1:
+            label = prov or Path(path).name
+        out.append(Binary(path, f"streamtool ({label})" if label else "streamtool", prov))
+    names = [b.tool for b in out]
+    if len(set(names)) != len(names):
+        sys.exit(f"run.py: --streamtool: two binaries with the same name ({', '.join(names)}); give labels")
+    return out
 
 SCENARIOS = {
     "plain": "plain TCP client -> server, stdin from a file",
@@ -749,13 +793,18 @@ SCENARIOS = {
 THROUGHPUT = ["plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"]
 
 
-def build_cases(ctx: Ctx) -> list[Case]:
-    a = ctx.args
+def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
+    """The cases of one streamtool binary, and the peers' (and reference rows) when `peers`."""
+    ST = binary.path
     cert, key, ec_cert, ec_key = str(ctx.cert), str(ctx.key), str(ctx.ec_cert), str(ctx.ec_key)
     plain, tlsdata = ctx.plain, ctx.tls
     cases: list[Case] = []
 
     def add(scen, tool, ours, runner, note="", suite="", ref=False):
+        if ours:
+            tool = tool.replace("streamtool", binary.tool, 1)
+        elif not peers:
+            return
         cases.append(Case(scen, tool, ours, runner, note, suite, ref))
 
     # (1) plain client -> server, and the same with stdin from a pipe
@@ -818,7 +867,7 @@ def build_cases(ctx: Ctx) -> list[Case]:
     add("tls", "streamtool", True, lambda ctx, n: transfer(
         ctx, n, [ST, "serve", "-q", "--cert", cert, "--key", key, "127.0.0.1:{port}"],
         [ST, "connect", "-q", "--keep-sending", "--ca", cert, "127.0.0.1:{port}"], tlsdata),
-        "rustls + ring", suite="")
+        f"rustls + {binary.provider or '?'}", suite="")
     for scen, suite in (("tls", SUITE256), ("tls128", SUITE128)):
         for tool, ours, s, c, sstdin, cstdin, note in tls_direct(suite):
             add(scen, tool, ours, lambda ctx, n, s=s, c=c, sstdin=sstdin, cstdin=cstdin, suite=suite:
@@ -920,11 +969,11 @@ def install_peers(no_install: bool) -> None:
         log("run.py: note: `nc` is not OpenBSD nc (update-alternatives --config nc)")
 
 
-def build(no_build: bool) -> None:
+def build(no_build: bool, own_binaries: bool) -> None:
     if not no_build:
         log("cargo build --release --locked")
         subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "streamtool"], cwd=ROOT, check=True)
-    if not STREAMTOOL.exists():
+    if not own_binaries and not STREAMTOOL.exists():
         sys.exit(f"run.py: {STREAMTOOL} is missing (cargo build --release)")
 
 
@@ -966,20 +1015,21 @@ def make_data(path: Path, size: int) -> None:
         sys.exit("run.py: could not generate the test data")
 
 
-def probe_suites(ctx: Ctx) -> dict:
-    """What each side negotiates: streamtool with itself (connect --show-cert), and a peer
-    server under each pinned configuration (openssl s_client against socat)."""
+def probe_suites(ctx: Ctx, bins: list[Binary]) -> dict:
+    """What each side negotiates: each streamtool with itself (connect --show-cert), and a
+    peer server under each pinned configuration (openssl s_client against socat)."""
     out = {}
-    port = free_port()
-    srv, w, _ = start_server(ctx, "probe.streamtool", [ST, "serve", "-q", "--cert", str(ctx.cert), "--key",
-                                                      str(ctx.key), "127.0.0.1:{port}"], port, hold=True, suite=None)
-    if srv:
-        r = subprocess.run([ST, "connect", "-z", "--show-cert", "--ca", str(ctx.cert), f"127.0.0.1:{port}"],
-                           capture_output=True, timeout=20)
-        m = re.search(rb"Ciphersuite: (\S+)", r.stderr)
-        out["streamtool"] = m.group(1).decode().replace("TLS13_", "TLS_") if m else "?"
-        os.close(w)
-        srv.end()
+    for b in bins:
+        port = free_port()
+        srv, w, _ = start_server(ctx, f"probe.{safe(b.tool)}", [b.path, "serve", "-q", "--cert", str(ctx.cert),
+                                 "--key", str(ctx.key), "127.0.0.1:{port}"], port, hold=True, suite=None)
+        if srv:
+            r = subprocess.run([b.path, "connect", "-z", "--show-cert", "--ca", str(ctx.cert), f"127.0.0.1:{port}"],
+                               capture_output=True, timeout=20)
+            m = re.search(rb"Ciphersuite: (\S+)", r.stderr)
+            out[b.tool] = m.group(1).decode().replace("TLS13_", "TLS_") if m else "?"
+            os.close(w)
+            srv.end()
     for suite in (SUITE128, SUITE256):
         port = free_port()
         srv, w, _ = start_server(ctx, "probe.socat", ["socat", "-u", f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,"
@@ -995,7 +1045,7 @@ def probe_suites(ctx: Ctx) -> dict:
     return out
 
 
-def versions() -> dict:
+def versions(bins: list[Binary]) -> dict:
     def first(cmd):
         try:
             r = subprocess.run(cmd, capture_output=True, timeout=10)
@@ -1004,6 +1054,8 @@ def versions() -> dict:
             return "?"
     v = {
         "streamtool": first(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
+        **{f"{b.tool} binary": f"{b.path} ({b.provider or 'provider not named'})"
+           for b in bins if b.path != str(STREAMTOOL) or len(bins) > 1},
         "socat": re.sub(r".*?socat version (\S+).*", r"\1", first(["socat", "-V"]), flags=re.S),
         "ncat": re.sub(r".*?Version (\S+).*", r"\1", first(["ncat", "--version"]), flags=re.S),
         "nc": re.sub(r".*?OpenBSD netcat \(([^)]*)\).*", r"OpenBSD netcat, \1", first(["nc", "-h"]), flags=re.S),
@@ -1076,7 +1128,7 @@ def unit(scen: str) -> tuple[str, int]:
 def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
     lines = []
     scen_order = [s for s in SCENARIOS if any(c.scenario == s for c in cases)]
-    ref_tls = summary.get(("tls", "streamtool"))
+    ref_tls = [(t, s) for (sc, t), s in summary.items() if sc == "tls" and s["ours"]]
     for scen in scen_order:
         u, nd = unit(scen)
         bp = best_peer(summary, scen)
@@ -1095,8 +1147,8 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
             lines.append("| tool | median KiB per connection | min–max | vs best peer | check | notes |")
             lines.append("|---|---|---|---|---|---|")
         rows = [(t, s) for (sc, t), s in summary.items() if sc == scen]
-        if scen == "tls128" and ref_tls:
-            rows.insert(0, ("streamtool (from the AES-256 row above)", ref_tls))
+        if scen == "tls128":
+            rows[:0] = [(f"{t} (from the AES-256 row above)", s) for t, s in ref_tls]
         for t, s in rows:
             ratio = "–"
             if bp and s["median"] == s["median"] and bp[1]["median"] and not s["ref"]:
@@ -1116,11 +1168,12 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def goals(summary: dict) -> list[tuple[str, str, str, str]]:
-    """(goal, target, measured, verdict) for each goal of issue 7."""
+def goals(summary: dict, tool: str = "streamtool") -> list[tuple[str, str, str, str]]:
+    """(goal, target, measured, verdict) for each goal of issue 7, for the binary named
+    `tool` (its labelled name, with --streamtool LABEL=PATH)."""
     out = []
 
-    def st(scen, tool="streamtool"):
+    def st(scen, tool=tool):
         return summary.get((scen, tool))
 
     def ratio_goal(label, scen, target, cpu=False, st_scen=None):
@@ -1165,12 +1218,17 @@ def goals(summary: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def goals_markdown(g) -> str:
-    rows = ["| goal | target | measured (medians) | |", "|---|---|---|---|"]
-    rows += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in g]
+def goals_markdown(by_tool: dict) -> str:
+    """One table; with several binaries, a column naming which one each row is about."""
+    several = len(by_tool) > 1
+    rows = ["| goal | " + ("binary | " if several else "") + "target | measured (medians) | |",
+            "|---|" + ("---|" if several else "") + "---|---|---|"]
+    for tool, g in by_tool.items():
+        rows += [f"| {a} | " + (f"{tool} | " if several else "") + f"{b} | {c} | {d} |" for a, b, c, d in g]
     return "\n".join(rows) + "\n"
 
 
+OURS_COLORS = ["#d62728", "#8c564b", "#e377c2", "#7f7f7f"]
 COLORS = {"streamtool": "#d62728", "socat": "#1f77b4", "socat -b 131072": "#6baed6", "ncat": "#2ca02c",
           "nc": "#9467bd", "openssl": "#ff7f0e"}
 
@@ -1202,6 +1260,8 @@ def svg(summary: dict, meta: dict) -> str:
         for t, s in rows:
             w = s["median"] / vmax * width
             col = "#bbbbbb" if s["ref"] else COLORS.get(t, COLORS.get(t.split()[0], "#888"))
+            if s["ours"] and t in meta.get("ours", []):
+                col = OURS_COLORS[meta["ours"].index(t) % len(OURS_COLORS)]
             out.append(f'<text x="{left - 8}" y="{y + bar - 4}" text-anchor="end">{esc(t)}</text>')
             out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{col}"/>')
             x0, x1 = left + s["min"] / vmax * width, left + s["max"] / vmax * width
@@ -1280,11 +1340,18 @@ def main() -> int:
     ap.add_argument("--doc", action="store_true",
                     help="write the tables into docs/performance.md and the chart to docs/perf-throughput.svg")
     ap.add_argument("--no-build", action="store_true", help="use target/release/streamtool as it is")
+    ap.add_argument("--streamtool", action="append", metavar="[LABEL=]PATH",
+                    help="measure this streamtool binary instead of target/release/streamtool (implies "
+                         "--no-build); repeat to measure several side by side in the same run, interleaved, "
+                         "each named 'streamtool (LABEL)' (LABEL defaults to the crypto provider its "
+                         "--version names, e.g. ring or aws-lc-rs)")
     ap.add_argument("--no-install", action="store_true", help="never call apt-get")
     ap.add_argument("--workdir", help="where the test data goes (default /dev/shm, else the temp dir)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     VERBOSE = args.verbose
+    if args.streamtool:
+        args.no_build = True
     q = args.quick
     args.runs = args.runs or (1 if q else 5)
     args.size = args.size or (256 * MIB if q else 2 * GIB)
@@ -1319,16 +1386,19 @@ def main() -> int:
     started = time.monotonic()
     try:
         install_peers(args.no_install)
-        build(args.no_build)
+        build(args.no_build, bool(args.streamtool))
+        bins = binaries(args.streamtool)
         HELPER = build_helper()
         ctx = Ctx(args)
         make_certs(ctx)
-        cases = build_cases(ctx)
+        cases = [c for i, b in enumerate(bins) for c in build_cases(ctx, b, peers=i == 0)]
+        cases.sort(key=lambda c: not c.ours)  # stable: in each scenario, the streamtool rows first
         only = set(args.only.split(",")) if args.only else None
         if only and only - set(SCENARIOS):
             sys.exit(f"run.py: unknown scenario(s) {', '.join(sorted(only - set(SCENARIOS)))}")
         tools = set(args.tools.split(",")) if args.tools else None
-        cases = [c for c in cases if (not only or c.scenario in only) and (not tools or c.tool in tools)]
+        cases = [c for c in cases if (not only or c.scenario in only)
+                 and (not tools or c.tool in tools or (c.ours and "streamtool" in tools))]
         need_plain = any(c.scenario in ("plain", "plain-pipe", "relay") for c in cases)
         need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
         log(f"work directory {WORK}; generating test data")
@@ -1336,10 +1406,11 @@ def main() -> int:
             make_data(ctx.plain, args.size)
         if need_tls:
             make_data(ctx.tls, args.tls_size)
-        suites = probe_suites(ctx) if need_tls or only is None else {}
+        suites = probe_suites(ctx, bins) if need_tls or only is None else {}
         meta = {
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            "argv": sys.argv[1:], "runs": args.runs, "machine": machine(), "versions": versions(),
+            "argv": sys.argv[1:], "runs": args.runs, "machine": machine(), "versions": versions(bins),
+            "ours": [b.tool for b in bins],
             "suites": suites, "load_before": os.getloadavg(),
             "sizes": {"plain": human(args.size), "plain-pipe": human(args.size), "relay": human(args.size),
                       "tls": human(args.tls_size), "tls128": human(args.tls_size),
@@ -1351,7 +1422,7 @@ def main() -> int:
         log(f"suites: {suites}")
         for c in cases:
             if c.ours and c.scenario == "tls":
-                c.suite = suites.get("streamtool", "")
+                c.suite = suites.get(c.tool, "")
         meta["load"] = {}
         # runs are interleaved (run 1 of every tool, then run 2, ...) so that noise from the
         # rest of the machine spreads over all tools
@@ -1374,7 +1445,7 @@ def main() -> int:
         meta["minutes"] = round((time.monotonic() - started) / 60, 1)
         summary = summarize(cases)
         md = markdown(summary, cases, meta)
-        g = goals(summary)
+        g = {b.tool: goals(summary, b.tool) for b in bins}
         gm = goals_markdown(g)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         command = " ".join(["python3 bench/run.py", *meta["argv"]])

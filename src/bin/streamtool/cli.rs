@@ -13,11 +13,20 @@ use streamtool::values::{parse_delimiter, parse_duration, parse_size};
 
 use crate::exit_codes::EXIT_CODES_HELP;
 
+/// `--version`: the version and the TLS crypto provider it was built with (`-V`: the
+/// version alone).
+#[cfg(feature = "aws-lc")]
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (TLS: rustls with aws-lc-rs)");
+/// `--version`: the version and the TLS crypto provider it was built with (`-V`: the
+/// version alone).
+#[cfg(not(feature = "aws-lc"))]
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (TLS: rustls with ring)");
+
 /// Byte streams for the shell: TCP, UNIX and TLS connections, relays and test
 /// certificates, with safe defaults (verification on, truncation detected, half-close
 /// honoured).
 #[derive(Debug, Parser)]
-#[command(name = "streamtool", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+#[command(name = "streamtool", version, long_version = LONG_VERSION, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace).
     /// RUST_LOG overrides.

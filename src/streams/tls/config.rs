@@ -1,7 +1,9 @@
 //! TLS settings for clients and servers, built into rustls configurations.
 //!
 //! Only TLS 1.2 and 1.3 exist here (rustls has nothing older). The crypto provider is
-//! `ring`.
+//! aws-lc-rs (the default `aws-lc` feature), or `ring` when built with
+//! `--no-default-features --features ring`; aws-lc-rs wins when both features are on, and
+//! `streamtool --version` names the one built in.
 
 use std::fmt;
 use std::fs::File;
@@ -19,7 +21,17 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use super::verify::{PeerVerifier, Pin};
 use crate::streams::error::{Result, StreamError};
 
+#[cfg(not(any(feature = "ring", feature = "aws-lc")))]
+compile_error!("streamtool needs a rustls crypto provider: enable the `ring` or the `aws-lc` feature");
+
 /// The crypto provider used everywhere.
+#[cfg(feature = "aws-lc")]
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The crypto provider used everywhere.
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -69,8 +69,12 @@ fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
     use clap_mangen::roff::{Roff, roman};
 
     let after_help = cmd.get_after_help().map(|s| s.to_string()).unwrap_or_default();
-    let man = clap_mangen::Man::new(cmd.clone().after_help(None::<&'static str>))
-        .source(format!("streamtool {}", env!("CARGO_PKG_VERSION")));
+    // The long version names the crypto provider, which depends on the build's features;
+    // the man page keeps the plain version so that it is the same for every build.
+    let man = clap_mangen::Man::new(
+        cmd.clone().after_help(None::<&'static str>).long_version(None::<&'static str>),
+    )
+    .source(format!("streamtool {}", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render(&mut page).expect("rendering into memory");
 
