@@ -25,6 +25,7 @@ mod server;
 mod shell;
 mod sockets;
 mod stapled;
+mod stdio_fast;
 mod stress;
 mod text;
 mod tls;
