@@ -11,7 +11,7 @@
 //! - A pipe or FIFO is reopened through `/proc/self/fd/N`, which gives a *new* open file
 //!   description of the same pipe; O_NONBLOCK goes on that one only, and it is registered
 //!   with the event loop (as a tokio `pipe::Receiver` or `pipe::Sender`). The reopened pipe
-//!   is checked to be the same inode.
+//!   is checked to be the same inode. The pipe is grown to 1 MiB (`grow_pipe` says why).
 //! - A regular file, or one of the memory devices that never block (`/dev/null`,
 //!   `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`), is always ready: a duplicate
 //!   of the descriptor is used as it is, flags untouched, so the file offset stays shared
@@ -101,7 +101,9 @@ impl StdioFd {
             if (reopened.st_dev, reopened.st_ino) != (stat.st_dev, stat.st_ino) {
                 return Ok(None);
             }
-            inner
+            let fd = StdioFd { inner };
+            grow_pipe(&fd);
+            return Ok(Some(fd));
         } else if kind == SFlag::S_IFCHR
             && major(stat.st_rdev) == 1
             && matches!(minor(stat.st_rdev), 3 | 5 | 7 | 8 | 9)
@@ -112,6 +114,21 @@ impl StdioFd {
             return Ok(None);
         };
         Ok(Some(StdioFd { inner }))
+    }
+}
+
+/// The pipe capacity asked for on stdio pipes.
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// Grows a stdio pipe to [`PIPE_SIZE`] (never shrinks it): with the default 64 KiB, the
+/// process at the other end and this one take turns every 64 KiB, two context switches
+/// each time. The capacity is the pipe's, shared with that process; it changes no
+/// behaviour but how far a writer can run ahead. Refusals (the per-user pipe quota) are
+/// ignored.
+fn grow_pipe(pipe: &impl AsFd) {
+    use nix::fcntl::{FcntlArg, fcntl};
+    if fcntl(pipe.as_fd(), FcntlArg::F_GETPIPE_SZ).is_ok_and(|size| size < PIPE_SIZE) {
+        let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
     }
 }
 
