@@ -26,7 +26,11 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::sys::stat::{SFlag, fstat, major, minor};
-use tokio::io::Interest;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use nix::errno::Errno;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::unix::pipe;
 
 use crate::splice::SpliceEnd;
@@ -156,14 +160,63 @@ impl SpliceEnd for StdioFd {
         match &self.inner {
             Inner::Reader(r) if interest.is_readable() => r.try_io(f),
             Inner::Writer(w) if interest.is_writable() => w.try_io(f),
-            Inner::Reader(_) | Inner::Writer(_) => {
-                Err(io::Error::new(io::ErrorKind::Unsupported, "a pipe end used the wrong way"))
-            }
+            Inner::Reader(_) | Inner::Writer(_) => Err(wrong_way()),
             Inner::Always(_) => f(),
         }
     }
 
     fn always_ready(&self) -> bool {
         matches!(self.inner, Inner::Always(_))
+    }
+}
+
+fn wrong_way() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "a pipe end used the wrong way")
+}
+
+/// Retries a call that a signal interrupted.
+fn restarting<R>(mut f: impl FnMut() -> nix::Result<R>) -> io::Result<R> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => {}
+            result => return result.map_err(io::Error::from),
+        }
+    }
+}
+
+/// For the paths that need the bytes in user space (TLS, shaping): a pipe is read in the
+/// event loop; a file or device is read at once (it never waits for long).
+impl AsyncRead for StdioFd {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Reader(r) => Pin::new(r).poll_read(cx, buf),
+            Inner::Writer(_) => Poll::Ready(Err(wrong_way())),
+            Inner::Always(fd) => {
+                let n = restarting(|| nix::unistd::read(&*fd, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+/// As [`AsyncRead`], for stdout.
+impl AsyncWrite for StdioFd {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Inner::Writer(w) => Pin::new(w).poll_write(cx, data),
+            Inner::Reader(_) => Poll::Ready(Err(wrong_way())),
+            Inner::Always(fd) => Poll::Ready(restarting(|| nix::unistd::write(&*fd, data))),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // stdout stays open (the process's fd 1 does anyway) until the process exits.
+        Poll::Ready(Ok(()))
     }
 }

@@ -349,3 +349,71 @@ fn serve_writes_a_client_into_a_pipe() {
     assert!(rest.is_empty());
     assert!(reader.join().unwrap() == from_client, "serve's stdout got different bytes");
 }
+
+/// `serve` with these arguments and stdio, and its port once it listens.
+fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> (Child, u16) {
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .arg("127.0.0.1:0")
+        .env_remove("RUST_LOG")
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended before listening");
+    }
+    let port = crate::cli_support::parse_port(&line).expect("a port");
+    // Keep draining stderr so that the server never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (server, port)
+}
+
+// TLS needs the bytes in user space; stdin and stdout are still read and written in the
+// event loop when they are pipes or files.
+#[test]
+fn tls_connect_uploads_a_regular_file_to_serve_writing_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = noise(SIZE, 14);
+    let input = temp_file(&dir, "in", &data);
+    let (out_read, out_write) = pipe();
+    let (server, port) = serve(&["--tls"], Stdio::null(), out_write);
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        File::from(out_read).read_to_end(&mut out).unwrap();
+        out
+    });
+    let client =
+        connect(port, &["--tls", "--insecure", "--keep-sending"], File::open(&input).unwrap(), Stdio::null());
+    let (code, stderr) = wait(client);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(counted(&stderr), (data.len() as u64, 0));
+    let (code, _) = wait(server);
+    assert_eq!(code, Some(0));
+    assert!(reader.join().unwrap() == data, "serve's stdout got different bytes");
+}
+
+#[test]
+fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = noise(SIZE, 15);
+    let input = temp_file(&dir, "in", &data);
+    let (server, port) = serve(&["--tls"], File::open(&input).unwrap(), Stdio::null());
+    // stdin stays open until everything arrived: our end would end the server's session.
+    let (in_read, in_write) = pipe();
+    let (out_read, out_write) = pipe();
+    let client = connect(port, &["--tls", "--insecure"], in_read, out_write);
+    let mut out = Vec::new();
+    File::from(out_read).read_to_end(&mut out).unwrap();
+    drop(in_write);
+    let (code, stderr) = wait(client);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _) = wait(server);
+    assert_eq!(code, Some(0));
+    assert!(out == data, "connect's stdout got different bytes");
+}

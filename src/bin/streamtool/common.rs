@@ -416,8 +416,34 @@ where
                 }
                 flow
             } else {
-                let stdin = IoReceiveStream::new(tokio::io::stdin());
-                forward_metered(stdin, &mut net_tx, &options.outbound, &activity, half_close, &up_meter).await
+                match StdioFd::stdin() {
+                    // TLS or shaping: the bytes go through user space, but stdin still
+                    // stays in the event loop.
+                    Some(stdin) => {
+                        let stdin = IoReceiveStream::new(stdin);
+                        forward_metered(
+                            stdin,
+                            &mut net_tx,
+                            &options.outbound,
+                            &activity,
+                            half_close,
+                            &up_meter,
+                        )
+                        .await
+                    }
+                    None => {
+                        let stdin = IoReceiveStream::new(tokio::io::stdin());
+                        forward_metered(
+                            stdin,
+                            &mut net_tx,
+                            &options.outbound,
+                            &activity,
+                            half_close,
+                            &up_meter,
+                        )
+                        .await
+                    }
+                }
             }
         };
         let down = async {
@@ -430,6 +456,9 @@ where
                     down_meter.add(n);
                 };
                 spliced_flow(transfer(*socket, stdout, &moved).await)
+            } else if let Some(stdout) = StdioFd::stdout() {
+                let stdout = IoSendStream::new(stdout);
+                forward_metered(net_rx, stdout, &options.inbound, &activity, true, &down_meter).await
             } else {
                 forward_metered(
                     net_rx,
