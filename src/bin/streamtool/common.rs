@@ -480,7 +480,12 @@ where
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(up, down, idle);
+        // When sending to the peer fails, the peer's reason (a TLS alert, a reset) is
+        // usually waiting on the receiving side: the down direction gets a moment to
+        // report it, so that the exit code names the cause rather than the broken pipe.
+        let why = tokio::time::sleep(Duration::from_secs(1));
+        let mut waiting_for_why = false;
+        tokio::pin!(up, down, idle, why);
         loop {
             tokio::select! {
                 flow = &mut down, if session.down.is_none() => {
@@ -493,11 +498,17 @@ where
                 flow = &mut up, if session.up.is_none() => {
                     report_direction(events, peer, "stdin->peer", &flow);
                     let failed = matches!(flow.end, FlowEnd::Failed(..));
+                    let sending_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
                     session.up = Some(flow);
-                    if session.down.is_some() || failed {
+                    if session.down.is_some() || (failed && !sending_failed) {
                         break Ok(());
                     }
+                    if sending_failed {
+                        why.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                        waiting_for_why = true;
+                    }
                 }
+                () = &mut why, if waiting_for_why => break Ok(()),
                 limit = &mut idle => {
                     break Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
                         .context(format!("no data moved to or from {peer}")));
