@@ -10,7 +10,8 @@
 //!   stapled, buffered and text streams, delimiter framing, tokio interop (no sockets in
 //!   these), and the transports: TCP, UNIX, TLS, child processes, files, stdio.
 //! - [`server`]: the accept loop with limits, back-off and graceful shutdown.
-//! - [`relay`]: one direction of a relay, raw or shaped; [`splice`]: the zero-copy path.
+//! - [`relay`]: one direction of a relay, raw or shaped; [`splice`]: the zero-copy path;
+//!   [`stdio_fd`]: stdin and stdout for it, off tokio's blocking pool.
 //! - [`endpoint`]: command-line addresses and `pipe`'s endpoint grammar.
 //! - [`certs`]: loading PEM files, making certificates.
 //! - [`values`]: parsers for sizes, durations and delimiters.
@@ -25,5 +26,6 @@ pub mod fuzzing;
 pub mod relay;
 pub mod server;
 pub mod splice;
+pub mod stdio_fd;
 pub mod streams;
 pub mod values;

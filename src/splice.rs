@@ -1,12 +1,20 @@
-//! Zero-copy relaying between two sockets with splice(2) (Linux): bytes go from one
-//! socket into a kernel pipe and from the pipe into the other socket, never through user
-//! memory. `pipe` uses it for plain TCP/UNIX to TCP/UNIX relays with no shaping.
+//! Zero-copy relaying with splice(2) (Linux): bytes go from one end into a kernel pipe and
+//! from the pipe into the other end, never through user memory. `pipe` uses it for plain
+//! TCP/UNIX to TCP/UNIX relays with no shaping; `connect` and `serve` for stdin and stdout
+//! against a plain socket (see [`crate::stdio_fd`]).
+//!
+//! A regular file (or a device that is always ready) going to a socket or pipe is sent with
+//! sendfile(2) instead, one system call per piece. When the kernel refuses splice or
+//! sendfile for a descriptor (EINVAL: a file opened with O_APPEND, a device without splice
+//! support), the copy carries on through a user-space buffer, without losing what was
+//! already in the kernel pipe.
 //!
 //! Safe code only: `nix` wraps the system calls, tokio's readiness drives them.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use tokio::io::Interest;
 
@@ -15,25 +23,42 @@ use crate::relay::Meter;
 /// How much one splice call moves at most, and the pipe size asked for.
 const SPLICE_CHUNK: usize = 1 << 20;
 
-/// A socket splice can drive.
-pub trait SpliceSocket: AsFd + Sync {
-    /// Waits until the socket is ready for `interest`.
+/// How much one sendfile call offers at most (it returns early when the socket is full).
+const SENDFILE_CHUNK: usize = 4 << 20;
+
+/// The buffer of the user-space fallback.
+const USER_CHUNK: usize = 256 * 1024;
+
+/// One end splice can drive: a non-blocking socket or pipe registered with the event loop,
+/// or a descriptor that is always ready (a regular file, /dev/null).
+pub trait SpliceEnd: AsFd + Sync {
+    /// Waits until the end is ready for `interest`.
     fn ready_for(&self, interest: Interest) -> impl std::future::Future<Output = io::Result<()>> + Send;
     /// Runs a non-blocking operation, clearing readiness on `WouldBlock`.
     fn try_with<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    /// Whether the end never waits (a regular file): such a source is sent with sendfile(2).
+    fn always_ready(&self) -> bool {
+        false
+    }
+}
+
+/// A socket splice can drive and half-close.
+pub trait SpliceSocket: SpliceEnd {
     /// `shutdown(SHUT_WR)`.
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
 macro_rules! splice_socket {
     ($t:ty) => {
-        impl SpliceSocket for $t {
+        impl SpliceEnd for $t {
             async fn ready_for(&self, interest: Interest) -> io::Result<()> {
                 self.ready(interest).await.map(drop)
             }
             fn try_with<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
                 self.try_io(interest, f)
             }
+        }
+        impl SpliceSocket for $t {
             fn shutdown_write(&self) -> io::Result<()> {
                 socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write)
             }
@@ -46,6 +71,17 @@ splice_socket!(tokio::net::UnixStream);
 fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK)
         .map_err(io::Error::from)
+}
+
+/// Whether the kernel refuses the operation for this kind of descriptor, so that a plain
+/// read/write copy should take over.
+fn unsupported(err: &io::Error) -> bool {
+    matches!(err.raw_os_error().map(Errno::from_raw), Some(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP))
+}
+
+/// Whether to try again at once (a signal interrupted the call) or after readiness.
+fn retry(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
 /// Why a splice direction stopped early.
@@ -65,55 +101,178 @@ pub struct SpliceError {
 ///
 /// # Errors
 /// The sockets' errors (a reset, a broken pipe), or the pipe's creation failing.
-pub async fn splice_direction<S: SpliceSocket, D: SpliceSocket>(
+pub async fn splice_direction<S: SpliceEnd, D: SpliceSocket>(
     src: &S,
     dst: &D,
     meter: &Meter,
 ) -> Result<u64, SpliceError> {
-    let mut total = 0u64;
-    let result = copy(src, dst, meter, &mut total).await;
+    let result = transfer(src, dst, &|n| meter.add(n)).await;
     let shutdown = dst.shutdown_write();
-    match result {
-        Ok(()) => {
-            shutdown.map(|()| total).map_err(|error| SpliceError { reading: false, error, bytes: total })
+    let total = result?;
+    shutdown.map(|()| total).map_err(|error| SpliceError { reading: false, error, bytes: total })
+}
+
+/// Moves everything `src` sends to `dst` until `src` ends, calling `moved` with each piece
+/// once it is written; closes nothing. Returns the byte count.
+///
+/// # Errors
+/// Either end's error (a reset, a broken pipe), or the pipe's creation failing.
+pub async fn transfer<S: SpliceEnd, D: SpliceEnd>(
+    src: &S,
+    dst: &D,
+    moved: &(dyn Fn(u64) + Sync),
+) -> Result<u64, SpliceError> {
+    let mut total = 0u64;
+    let counted = |n: usize, total: &mut u64| {
+        *total += n as u64;
+        moved(n as u64);
+    };
+    let result = async {
+        if src.always_ready() && !dst.always_ready() && send_file(src, dst, &mut total, &counted).await? {
+            return Ok(());
         }
-        Err((reading, error)) => Err(SpliceError { reading, error, bytes: total }),
+        let pending = match splice_all(src, dst, &mut total, &counted).await? {
+            None => return Ok(()),
+            Some(pending) => pending,
+        };
+        tracing::debug!("splice(2) refused; copying through user space");
+        copy_user(src, dst, pending, &mut total, &counted).await
+    }
+    .await;
+    result.map(|()| total).map_err(|(reading, error)| SpliceError { reading, error, bytes: total })
+}
+
+type Failure = (bool, io::Error);
+
+fn reading(e: io::Error) -> Failure {
+    (true, e)
+}
+
+fn writing(e: io::Error) -> Failure {
+    (false, e)
+}
+
+/// sendfile(2) from an always-ready source until its end. `Ok(false)`: the kernel refused
+/// it before anything moved.
+async fn send_file<S: SpliceEnd, D: SpliceEnd>(
+    src: &S,
+    dst: &D,
+    total: &mut u64,
+    counted: &impl Fn(usize, &mut u64),
+) -> Result<bool, Failure> {
+    loop {
+        dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
+        let sent = dst.try_with(Interest::WRITABLE, || {
+            nix::sys::sendfile::sendfile(dst.as_fd(), src.as_fd(), None, SENDFILE_CHUNK)
+                .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(0) => return Ok(true),
+            Ok(n) => counted(n, total),
+            Err(e) if retry(&e) => {}
+            Err(e) if *total == 0 && unsupported(&e) => return Ok(false),
+            // The file's errors are I/O errors; everything else is the destination's.
+            Err(e) if e.raw_os_error() == Some(Errno::EIO as i32) => return Err(reading(e)),
+            Err(e) => return Err(writing(e)),
+        }
     }
 }
 
-async fn copy<S: SpliceSocket, D: SpliceSocket>(
+/// src -> kernel pipe -> dst until src ends. `Ok(Some(bytes))`: the kernel refused splice
+/// for one of the ends; `bytes` were taken from src but not written yet.
+async fn splice_all<S: SpliceEnd, D: SpliceEnd>(
     src: &S,
     dst: &D,
-    meter: &Meter,
     total: &mut u64,
-) -> Result<(), (bool, io::Error)> {
-    let reading = |e| (true, e);
-    let writing = |e| (false, e);
+    counted: &impl Fn(usize, &mut u64),
+) -> Result<Option<Vec<u8>>, Failure> {
     let (pipe_read, pipe_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| reading(e.into()))?;
     // A bigger pipe means fewer round trips; the default (64 KiB) still works if refused.
     let _ = fcntl(&pipe_write, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32));
     loop {
         src.ready_for(Interest::READABLE).await.map_err(reading)?;
-        // The pipe is empty here, so `WouldBlock` can only mean the socket has nothing.
+        // The pipe is empty here, so `WouldBlock` can only mean the source has nothing.
         let filled = match src
             .try_with(Interest::READABLE, || splice_once(src.as_fd(), pipe_write.as_fd(), SPLICE_CHUNK))
         {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(None),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if retry(&e) => continue,
+            Err(e) if unsupported(&e) => return Ok(Some(Vec::new())),
             Err(e) => return Err(reading(e)),
         };
         let mut left = filled;
         while left > 0 {
             dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
             match dst.try_with(Interest::WRITABLE, || splice_once(pipe_read.as_fd(), dst.as_fd(), left)) {
-                Ok(n) => left -= n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Ok(0) => return Err(writing(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    left -= n;
+                    // Counted as it goes out: a slow reader still shows progress (and
+                    // activity, for the idle timeout).
+                    counted(n, total);
+                }
+                Err(e) if retry(&e) => {}
+                Err(e) if unsupported(&e) => {
+                    // Everything in the pipe is there already: read it back out.
+                    let mut pending = vec![0; left];
+                    let mut got = 0;
+                    while got < left {
+                        match nix::unistd::read(&pipe_read, &mut pending[got..]) {
+                            Ok(0) => break,
+                            Ok(n) => got += n,
+                            Err(Errno::EINTR) => {}
+                            Err(e) => return Err(reading(e.into())),
+                        }
+                    }
+                    pending.truncate(got);
+                    return Ok(Some(pending));
+                }
                 Err(e) => return Err(writing(e)),
             }
         }
-        *total += filled as u64;
-        meter.add(filled as u64);
     }
+}
+
+/// The fallback: read(2) and write(2) through a buffer, `pending` first.
+async fn copy_user<S: SpliceEnd, D: SpliceEnd>(
+    src: &S,
+    dst: &D,
+    pending: Vec<u8>,
+    total: &mut u64,
+    counted: &impl Fn(usize, &mut u64),
+) -> Result<(), Failure> {
+    write_all(dst, &pending).await?;
+    counted(pending.len(), total);
+    let mut buf = pending;
+    buf.resize(USER_CHUNK, 0);
+    loop {
+        src.ready_for(Interest::READABLE).await.map_err(reading)?;
+        let n = match src.try_with(Interest::READABLE, || {
+            nix::unistd::read(src.as_fd(), &mut buf).map_err(io::Error::from)
+        }) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if retry(&e) => continue,
+            Err(e) => return Err(reading(e)),
+        };
+        write_all(dst, &buf[..n]).await?;
+        counted(n, total);
+    }
+}
+
+async fn write_all<D: SpliceEnd>(dst: &D, mut data: &[u8]) -> Result<(), Failure> {
+    while !data.is_empty() {
+        dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
+        match dst
+            .try_with(Interest::WRITABLE, || nix::unistd::write(dst.as_fd(), data).map_err(io::Error::from))
+        {
+            Ok(0) => return Err(writing(io::ErrorKind::WriteZero.into())),
+            Ok(n) => data = &data[n..],
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(writing(e)),
+        }
+    }
+    Ok(())
 }

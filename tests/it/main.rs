@@ -27,6 +27,7 @@ mod shell;
 mod soak;
 mod sockets;
 mod stapled;
+mod stdio_fast;
 mod stress;
 mod text;
 mod tls;

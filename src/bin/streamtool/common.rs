@@ -2,6 +2,8 @@
 //! certificate descriptions, and the stdio relay session.
 
 use std::fmt::Write as _;
+
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -9,6 +11,8 @@ use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
 use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
+use streamtool::splice::{SpliceSocket, transfer};
+use streamtool::stdio_fd::StdioFd;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
@@ -26,10 +30,102 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// A network stream with what is known about its TLS session.
 pub struct NetStream {
-    pub io: Box<dyn Io>,
+    pub io: NetIo,
     /// TLS 1.2 cannot half-close: close_notify ends both directions.
     pub can_half_close: bool,
 }
+
+impl NetStream {
+    /// A plain socket: stdio can be spliced to and from it.
+    pub fn plain(socket: PlainSocket) -> Self {
+        NetStream { io: NetIo::Plain(socket), can_half_close: true }
+    }
+}
+
+/// A plain socket, kept whole so that stdio can be spliced to and from it.
+pub enum PlainSocket {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// A network stream's transport.
+pub enum NetIo {
+    /// A plain socket (zero-copy capable).
+    Plain(PlainSocket),
+    /// Anything else (TLS).
+    Boxed(Box<dyn Io>),
+}
+
+impl NetIo {
+    /// The transport as one boxed stream.
+    pub fn into_boxed(self) -> Box<dyn Io> {
+        match self {
+            NetIo::Plain(PlainSocket::Tcp(s)) => Box::new(s),
+            NetIo::Plain(PlainSocket::Unix(s)) => Box::new(s),
+            NetIo::Boxed(io) => io,
+        }
+    }
+}
+
+/// A shared reference to a plain socket as `AsyncRead` and `AsyncWrite`: one direction of
+/// a session can take the generic path while the other splices the same socket.
+struct SockRef<'a, S>(&'a S);
+
+macro_rules! sock_ref_io {
+    ($t:ty) => {
+        impl AsyncRead for SockRef<'_, $t> {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut TaskContext<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                loop {
+                    std::task::ready!(self.0.poll_read_ready(cx))?;
+                    match self.0.try_read(buf.initialize_unfilled()) {
+                        Ok(n) => {
+                            buf.advance(n);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+            }
+        }
+
+        impl AsyncWrite for SockRef<'_, $t> {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut TaskContext<'_>,
+                buf: &[u8],
+            ) -> Poll<std::io::Result<usize>> {
+                loop {
+                    std::task::ready!(self.0.poll_write_ready(cx))?;
+                    match self.0.try_write(buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        result => return Poll::Ready(result),
+                    }
+                }
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut TaskContext<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut TaskContext<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Poll::Ready(self.0.shutdown_write())
+            }
+        }
+    };
+}
+sock_ref_io!(tokio::net::TcpStream);
+sock_ref_io!(tokio::net::UnixStream);
 
 pub fn family(net: &NetArgs) -> FamilyPreference {
     match (net.ipv4, net.ipv6) {
@@ -280,28 +376,76 @@ impl streamtool::streams::ByteSendStream for Discard {
     }
 }
 
-/// How long the peer's last words are read after sending to it failed.
-const PEER_GONE_DRAIN: Duration = Duration::from_secs(1);
-
 /// Relays stdin to the peer and the peer to stdout until the peer's side ends (and, with
 /// --keep-sending, stdin too), honouring half-close both ways (DESIGN.md §4.2). Whatever
 /// ended the session, our sending side is closed properly before returning (FIN, or TLS
 /// close_notify), so the peer never sees a truncated stream from us.
+///
+/// Over a plain socket, a direction with no shaping whose stdio end is a pipe, a regular
+/// file or /dev/null moves with splice(2)/sendfile(2) in the event loop
+/// (`streamtool::stdio_fd`); everything else goes through tokio's stdin and stdout.
 pub async fn stdio_session(
     net: NetStream,
     options: SessionOptions,
     events: &Events,
     peer: &str,
 ) -> Result<Session> {
+    let can_half_close = net.can_half_close;
+    match net.io {
+        NetIo::Plain(PlainSocket::Tcp(s)) => {
+            session(SockRef(&s), SockRef(&s), Some(&s), can_half_close, options, events, peer).await
+        }
+        NetIo::Plain(PlainSocket::Unix(s)) => {
+            session(SockRef(&s), SockRef(&s), Some(&s), can_half_close, options, events, peer).await
+        }
+        NetIo::Boxed(io) => {
+            let (net_rx, net_tx) = tokio::io::split(io);
+            let no_socket: Option<&tokio::net::TcpStream> = None;
+            session(net_rx, net_tx, no_socket, can_half_close, options, events, peer).await
+        }
+    }
+}
+
+/// One direction moved by [`streamtool::splice::transfer`], as a [`Flow`].
+fn spliced_flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
+    let (bytes, end) = match result {
+        Ok(n) => (n, FlowEnd::Eof),
+        Err(e) => {
+            (e.bytes, FlowEnd::Failed(if e.reading { Side::Source } else { Side::Sink }, e.error.into()))
+        }
+    };
+    Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
+}
+
+async fn session<R, W, S>(
+    net_rx: R,
+    net_tx: W,
+    socket: Option<&S>,
+    can_half_close: bool,
+    options: SessionOptions,
+    events: &Events,
+    peer: &str,
+) -> Result<Session>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+    S: SpliceSocket,
+{
     use streamtool::streams::AsyncResource;
 
-    let (net_rx, net_tx) = tokio::io::split(net.io);
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
-    let half_close = options.half_close && net.can_half_close;
-    if !net.can_half_close && options.half_close {
+    let half_close = options.half_close && can_half_close;
+    if !can_half_close && options.half_close {
         tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
     }
+    // The zero-copy ends, where the socket is plain and the direction unshaped.
+    let fast_stdin = socket
+        .filter(|_| !options.recv_only && options.outbound.is_raw())
+        .and_then(|s| StdioFd::stdin().map(|fd| (s, fd)));
+    let fast_stdout = socket
+        .filter(|_| !options.send_only && options.inbound.is_raw())
+        .and_then(|s| StdioFd::stdout().map(|fd| (s, fd)));
     let mut session = Session { up: None, down: None };
     let (up_meter, down_meter) = (Meter::default(), Meter::default());
     let progress = options.progress.then(|| {
@@ -317,14 +461,64 @@ pub async fn stdio_session(
                     let _ = net_tx.aclose().await;
                 }
                 std::future::pending::<Flow>().await
+            } else if let Some((socket, stdin)) = &fast_stdin {
+                tracing::debug!("stdin -> {peer}: zero copy");
+                let moved = |n| {
+                    activity.touch();
+                    up_meter.add(n);
+                };
+                let mut flow = spliced_flow(transfer(stdin, *socket, &moved).await);
+                if half_close
+                    && matches!(flow.end, FlowEnd::Eof)
+                    && let Err(err) = socket.shutdown_write()
+                {
+                    flow.end = FlowEnd::Failed(Side::Sink, err.into());
+                }
+                flow
             } else {
-                let stdin = IoReceiveStream::new(tokio::io::stdin());
-                forward_metered(stdin, &mut net_tx, &options.outbound, &activity, half_close, &up_meter).await
+                match StdioFd::stdin() {
+                    // TLS or shaping: the bytes go through user space, but stdin still
+                    // stays in the event loop.
+                    Some(stdin) => {
+                        let stdin = IoReceiveStream::new(stdin);
+                        forward_metered(
+                            stdin,
+                            &mut net_tx,
+                            &options.outbound,
+                            &activity,
+                            half_close,
+                            &up_meter,
+                        )
+                        .await
+                    }
+                    None => {
+                        let stdin = IoReceiveStream::new(tokio::io::stdin());
+                        forward_metered(
+                            stdin,
+                            &mut net_tx,
+                            &options.outbound,
+                            &activity,
+                            half_close,
+                            &up_meter,
+                        )
+                        .await
+                    }
+                }
             }
         };
         let down = async {
             if options.send_only {
                 forward_metered(net_rx, Discard, &options.inbound, &activity, false, &down_meter).await
+            } else if let Some((socket, stdout)) = &fast_stdout {
+                tracing::debug!("{peer} -> stdout: zero copy");
+                let moved = |n| {
+                    activity.touch();
+                    down_meter.add(n);
+                };
+                spliced_flow(transfer(*socket, stdout, &moved).await)
+            } else if let Some(stdout) = StdioFd::stdout() {
+                let stdout = IoSendStream::new(stdout);
+                forward_metered(net_rx, stdout, &options.inbound, &activity, true, &down_meter).await
             } else {
                 forward_metered(
                     net_rx,
@@ -346,7 +540,12 @@ pub async fn stdio_session(
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(up, down, idle);
+        // When sending to the peer fails, the peer's reason (a TLS alert, a reset) is
+        // usually waiting on the receiving side: the down direction gets a moment to
+        // report it, so that the exit code names the cause rather than the broken pipe.
+        let why = tokio::time::sleep(Duration::from_secs(1));
+        let mut waiting_for_why = false;
+        tokio::pin!(up, down, idle, why);
         loop {
             tokio::select! {
                 flow = &mut down, if session.down.is_none() => {
@@ -359,21 +558,17 @@ pub async fn stdio_session(
                 flow = &mut up, if session.up.is_none() => {
                     report_direction(events, peer, "stdin->peer", &flow);
                     let failed = matches!(flow.end, FlowEnd::Failed(..));
-                    let peer_gone = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
+                    let sending_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
                     session.up = Some(flow);
-                    if session.down.is_none() && peer_gone {
-                        // The peer went away; what it sent before going (a TLS alert such as
-                        // certificate_required, its last data) is still readable after its
-                        // reset: take it, so that its reason is reported, not our broken pipe.
-                        if let Ok(flow) = tokio::time::timeout(PEER_GONE_DRAIN, &mut down).await {
-                            report_direction(events, peer, "peer->stdout", &flow);
-                            session.down = Some(flow);
-                        }
-                    }
-                    if session.down.is_some() || failed {
+                    if session.down.is_some() || (failed && !sending_failed) {
                         break Ok(());
                     }
+                    if sending_failed {
+                        why.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                        waiting_for_why = true;
+                    }
                 }
+                () = &mut why, if waiting_for_why => break Ok(()),
                 limit = &mut idle => {
                     break Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
                         .context(format!("no data moved to or from {peer}")));

@@ -12,8 +12,8 @@ use streamtool::streams::tls::{TlsStream, TlsVersion};
 
 use crate::cli::ConnectArgs;
 use crate::common::{
-    self, NetStream, SessionOptions, check_tls_flags, client_options, describe_certificate, report_handshake,
-    stdio_session, verify_name,
+    self, NetIo, NetStream, PlainSocket, SessionOptions, check_tls_flags, client_options,
+    describe_certificate, report_handshake, stdio_session, verify_name,
 };
 use crate::events::Events;
 use crate::exit_codes::HandshakeFailed;
@@ -46,7 +46,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     .context(HandshakeFailed(target.clone()))?;
                     (finish_tls(tls, &args, &events, &peer), peer)
                 }
-                None => (NetStream { io: Box::new(tcp), can_half_close: true }, peer),
+                None => (NetStream::plain(PlainSocket::Tcp(tcp.into_inner()?)), peer),
             }
         }
         ConnectAddress::Unix(path) => {
@@ -64,7 +64,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     .context(HandshakeFailed(target.clone()))?;
                     (finish_tls(tls, &args, &events, &target), target.clone())
                 }
-                None => (NetStream { io: Box::new(unix), can_half_close: true }, target.clone()),
+                None => (NetStream::plain(PlainSocket::Unix(unix.into_inner()?)), target.clone()),
             }
         }
     };
@@ -72,8 +72,8 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
     if args.zero_io {
         tracing::info!("connected to {target}");
         // Close properly: FIN, and close_notify with TLS, so the peer sees a clean end.
-        let mut net = net;
-        if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut net.io).await {
+        let mut io = net.io.into_boxed();
+        if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut io).await {
             tracing::debug!("closing: {err}");
         }
         events.emit(
@@ -130,7 +130,7 @@ where
         show_certificate(&tls, args);
     }
     let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
-    NetStream { io: Box::new(tls), can_half_close }
+    NetStream { io: NetIo::Boxed(Box::new(tls)), can_half_close }
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.

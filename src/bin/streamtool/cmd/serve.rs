@@ -11,7 +11,7 @@ use serde_json::json;
 use streamtool::certs;
 use streamtool::relay::{Activity, Flow, Meter, Shaping, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
-use streamtool::streams::listener::{Listener, SocketListener};
+use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::common::{
-    self, NetStream, SessionOptions, check_tls_flags, report_direction, report_handshake, stdio_session,
+    self, NetIo, NetStream, PlainSocket, SessionOptions, check_tls_flags, report_direction, report_handshake,
+    stdio_session,
 };
 use crate::events::Events;
 use crate::exit_codes::{Interrupted, Usage};
@@ -122,7 +123,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                         return;
                     }
                 },
-                None => NetStream { io: Box::new(raw), can_half_close: true },
+                None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
             };
             tokio::select! {
                 () = handle(net, &peer, &shared) => {}
@@ -208,7 +209,7 @@ where
 {
     report_handshake(&tls, events, peer);
     let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
-    NetStream { io: Box::new(tls), can_half_close }
+    NetStream { io: NetIo::Boxed(Box::new(tls)), can_half_close }
 }
 
 /// Without -k: the first client (the first whose handshake succeeds, with TLS) is relayed,
@@ -220,6 +221,7 @@ async fn serve_one(
     handshake_timeout: std::time::Duration,
     shared: Arc<Shared>,
 ) -> Result<()> {
+    let stdio = matches!(shared.mode, Mode::Stdio);
     let first_client = async {
         let mut backoff = std::time::Duration::from_millis(5);
         loop {
@@ -236,10 +238,16 @@ async fn serve_one(
             let peer = peer.to_string();
             shared.events.emit("accept", json!({ "peer": peer }));
             let Some(config) = &config else {
-                return (NetStream { io: Box::new(raw), can_half_close: true }, peer);
+                // A stdio session over a plain socket can splice it.
+                let net = match raw {
+                    Connection::Tcp(s) if stdio => NetStream::plain(PlainSocket::Tcp(s.into_inner()?)),
+                    Connection::Unix(s) if stdio => NetStream::plain(PlainSocket::Unix(s.into_inner()?)),
+                    raw => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
+                };
+                return Ok::<_, anyhow::Error>((net, peer));
             };
             match common::accept_tls(raw, config.clone(), policy, handshake_timeout).await {
-                Ok(tls) => return (tls_net(tls, &shared.events, &peer), peer),
+                Ok(tls) => return Ok((tls_net(tls, &shared.events, &peer), peer)),
                 Err(reason) => {
                     tracing::warn!("TLS handshake with {peer} failed: {reason}");
                     shared
@@ -250,7 +258,7 @@ async fn serve_one(
         }
     };
     let (net, peer) = tokio::select! {
-        first = first_client => first,
+        first = first_client => first?,
         stop = stop_signal() => return stop,
     };
     drop(listener);
@@ -306,7 +314,7 @@ async fn watch_signals(shutdown: CancellationToken, interrupted: Arc<std::sync::
 
 /// One connection, per mode.
 async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
-    let (net_rx, net_tx) = tokio::io::split(net.io);
+    let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
     let half_close = net.can_half_close;
