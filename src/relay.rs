@@ -25,6 +25,9 @@ use crate::streams::{ByteReceiveStream, ByteSendStream};
 /// The read size of the copy loop.
 pub const CHUNK: usize = 64 * 1024;
 
+/// The first read of a raw copy: small, so that idle connections stay cheap.
+const FIRST_READ: usize = 512;
+
 /// What happens to data on its way through one direction.
 #[derive(Debug, Clone, Default)]
 pub struct Shaping {
@@ -232,11 +235,18 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
     activity: &Activity,
     flow: &mut Flow,
 ) -> Result<(), FlowEnd> {
-    let mut buf = BytesMut::with_capacity(CHUNK);
+    // Start small and grow to CHUNK once a read fills the buffer: an idle connection then
+    // holds FIRST_READ bytes per direction instead of CHUNK, and a busy one reaches full
+    // size on its first full read.
+    let mut want = FIRST_READ;
+    let mut buf = BytesMut::new();
     loop {
-        buf.reserve(CHUNK);
-        match source.receive_into(&mut buf, CHUNK).await {
+        buf.reserve(want);
+        match source.receive_into(&mut buf, want).await {
             Ok(n) => {
+                if n == want {
+                    want = CHUNK;
+                }
                 activity.touch();
                 flow.bytes_in += n as u64;
                 let chunk = buf.split().freeze();
