@@ -59,45 +59,28 @@ fn no_key_or_session_secret_reaches_logs_or_events() {
             "-k",
         ])
         .await;
-        let verbose = streamtool(
-            &[
-                "-vvv",
-                "connect",
-                "--tls",
-                "--ca",
-                s(&pki.ca),
-                "--cert",
-                s(&pki.client_cert),
-                "--key",
-                s(&pki.client_key),
-                "--keylog",
-                s(&client_keylog),
-                "--show-cert",
-                &server.localhost(),
-            ],
-            b"hello\n",
-        )
-        .await;
+        let addr = server.localhost();
+        // An mTLS client with a key log: every secret it has is in play.
+        let mtls = |first: &[&'static str], last: &'static str| {
+            let mut args: Vec<String> = first.iter().map(|a| a.to_string()).collect();
+            for (flag, path) in [
+                ("--ca", &pki.ca),
+                ("--cert", &pki.client_cert),
+                ("--key", &pki.client_key),
+                ("--keylog", &client_keylog),
+            ] {
+                args.extend([flag.to_string(), s(path).to_string()]);
+            }
+            args.extend([last.to_string(), addr.clone()]);
+            args
+        };
+        let run_client = |args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            streamtool(&args, b"hello\n").await
+        };
+        let verbose = run_client(mtls(&["-vvv", "connect", "--tls"], "--show-cert")).await;
         verbose.assert_code(0);
-        let events = streamtool(
-            &[
-                "--events",
-                "json",
-                "connect",
-                "--tls",
-                "--ca",
-                s(&pki.ca),
-                "--cert",
-                s(&pki.client_cert),
-                "--key",
-                s(&pki.client_key),
-                "--keylog",
-                s(&client_keylog),
-                &server.localhost(),
-            ],
-            b"hello\n",
-        )
-        .await;
+        let events = run_client(mtls(&["--events", "json", "connect", "--tls"], "-v")).await;
         events.assert_code(0);
         assert!(!json_events(&events.stderr).is_empty(), "events were written:\n{}", events.stderr);
         server.proc.signal("TERM");
