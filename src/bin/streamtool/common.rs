@@ -439,13 +439,12 @@ where
     if !can_half_close && options.half_close {
         tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
     }
-    // The zero-copy ends, where the socket is plain and the direction unshaped.
-    let fast_stdin = socket
-        .filter(|_| !options.recv_only && options.outbound.is_raw())
-        .and_then(|s| StdioFd::stdin().map(|fd| (s, fd)));
-    let fast_stdout = socket
-        .filter(|_| !options.send_only && options.inbound.is_raw())
-        .and_then(|s| StdioFd::stdout().map(|fd| (s, fd)));
+    // stdin and stdout in the event loop where they allow it; zero copy where, besides,
+    // the socket is plain and the direction unshaped.
+    let stdin_fd = if options.recv_only { None } else { StdioFd::stdin() };
+    let stdout_fd = if options.send_only { None } else { StdioFd::stdout() };
+    let zero_copy_up = socket.filter(|_| options.outbound.is_raw());
+    let zero_copy_down = socket.filter(|_| options.inbound.is_raw());
     let mut session = Session { up: None, down: None };
     let (up_meter, down_meter) = (Meter::default(), Meter::default());
     let progress = options.progress.then(|| {
@@ -461,13 +460,13 @@ where
                     let _ = net_tx.aclose().await;
                 }
                 std::future::pending::<Flow>().await
-            } else if let Some((socket, stdin)) = &fast_stdin {
+            } else if let (Some(socket), Some(stdin)) = (zero_copy_up, stdin_fd.as_ref()) {
                 tracing::debug!("stdin -> {peer}: zero copy");
                 let moved = |n| {
                     activity.touch();
                     up_meter.add(n);
                 };
-                let mut flow = spliced_flow(transfer(stdin, *socket, &moved).await);
+                let mut flow = spliced_flow(transfer(stdin, socket, &moved).await);
                 if half_close
                     && matches!(flow.end, FlowEnd::Eof)
                     && let Err(err) = socket.shutdown_write()
@@ -476,59 +475,33 @@ where
                 }
                 flow
             } else {
-                match StdioFd::stdin() {
-                    // TLS or shaping: the bytes go through user space, but stdin still
-                    // stays in the event loop.
-                    Some(stdin) => {
-                        let stdin = IoReceiveStream::new(stdin);
-                        forward_metered(
-                            stdin,
-                            &mut net_tx,
-                            &options.outbound,
-                            &activity,
-                            half_close,
-                            &up_meter,
-                        )
-                        .await
-                    }
-                    None => {
-                        let stdin = IoReceiveStream::new(tokio::io::stdin());
-                        forward_metered(
-                            stdin,
-                            &mut net_tx,
-                            &options.outbound,
-                            &activity,
-                            half_close,
-                            &up_meter,
-                        )
-                        .await
-                    }
-                }
+                // TLS or shaping: the bytes go through user space (stdin still in the event
+                // loop when it allows it).
+                let stdin: Box<dyn AsyncRead + Send + Unpin> = match stdin_fd {
+                    Some(fd) => Box::new(fd),
+                    None => Box::new(tokio::io::stdin()),
+                };
+                let stdin = IoReceiveStream::new(stdin);
+                forward_metered(stdin, &mut net_tx, &options.outbound, &activity, half_close, &up_meter).await
             }
         };
         let down = async {
             if options.send_only {
                 forward_metered(net_rx, Discard, &options.inbound, &activity, false, &down_meter).await
-            } else if let Some((socket, stdout)) = &fast_stdout {
+            } else if let (Some(socket), Some(stdout)) = (zero_copy_down, stdout_fd.as_ref()) {
                 tracing::debug!("{peer} -> stdout: zero copy");
                 let moved = |n| {
                     activity.touch();
                     down_meter.add(n);
                 };
-                spliced_flow(transfer(*socket, stdout, &moved).await)
-            } else if let Some(stdout) = StdioFd::stdout() {
+                spliced_flow(transfer(socket, stdout, &moved).await)
+            } else {
+                let stdout: Box<dyn AsyncWrite + Send + Unpin> = match stdout_fd {
+                    Some(fd) => Box::new(fd),
+                    None => Box::new(tokio::io::stdout()),
+                };
                 let stdout = IoSendStream::new(stdout);
                 forward_metered(net_rx, stdout, &options.inbound, &activity, true, &down_meter).await
-            } else {
-                forward_metered(
-                    net_rx,
-                    IoSendStream::new(tokio::io::stdout()),
-                    &options.inbound,
-                    &activity,
-                    true,
-                    &down_meter,
-                )
-                .await
             }
         };
         let idle = async {
