@@ -102,7 +102,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Splits `data` at the cut points (modulo its length).
-fn chunk(data: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+pub fn chunk(data: &[u8], cuts: &[usize]) -> Vec<Bytes> {
     let mut points: Vec<usize> =
         cuts.iter().map(|c| if data.is_empty() { 0 } else { c % data.len() }).collect();
     points.extend([0, data.len()]);
@@ -112,7 +112,7 @@ fn chunk(data: &[u8], cuts: &[usize]) -> Vec<Bytes> {
 }
 
 /// A byte stream that yields exactly these chunks and then ends.
-fn source(chunks: Vec<Bytes>) -> ObjectByteReceiveStream<MemoryObjectReceiveStream<Bytes>> {
+pub fn source(chunks: Vec<Bytes>) -> ObjectByteReceiveStream<MemoryObjectReceiveStream<Bytes>> {
     let (tx, rx) = memory_object_stream::<Bytes>(Capacity::Unbounded);
     for c in chunks {
         tx.send_nowait(c).expect("an unbounded stream takes every item");

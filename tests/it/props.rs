@@ -4,32 +4,11 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use streamtool::fuzzing::{chunk, source};
 use streamtool::streams::*;
-
-type MemRx = ObjectByteReceiveStream<MemoryObjectReceiveStream<Bytes>>;
 
 fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fut)
-}
-
-/// Splits `data` at the given cut points (taken modulo the length, sorted, deduplicated).
-fn chunk(data: &[u8], cuts: &[usize]) -> Vec<Bytes> {
-    let mut points: Vec<usize> =
-        cuts.iter().map(|c| if data.is_empty() { 0 } else { c % data.len() }).collect();
-    points.push(0);
-    points.push(data.len());
-    points.sort_unstable();
-    points.dedup();
-    points.windows(2).map(|w| Bytes::copy_from_slice(&data[w[0]..w[1]])).collect()
-}
-
-/// A receive stream that yields exactly these chunks, then ends.
-fn source(chunks: Vec<Bytes>) -> MemRx {
-    let (tx, rx) = memory_object_stream::<Bytes>(Capacity::Unbounded);
-    for c in chunks {
-        tx.send_nowait(c).unwrap();
-    }
-    ObjectByteReceiveStream::new(rx)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
