@@ -92,6 +92,34 @@ struct Ledger {
 }
 
 impl Ledger {
+    /// Checks every item's fate and counts it in `summary`: sent items arrived exactly
+    /// once, failed ones never, cancelled ones at most once. An item whose sender was
+    /// aborted mid-send (`IN_FLIGHT`) counts as cancelled when `in_flight_ok`.
+    fn tally(&self, summary: &mut Summary, in_flight_ok: bool, describe: impl Fn(usize) -> String) {
+        for index in 0..self.status.len() {
+            let status = self.status[index].load(Ordering::SeqCst);
+            let count = self.received[index].load(Ordering::SeqCst);
+            let what = describe(index);
+            assert!(count <= 1, "{what}: received {count} times (status {status})");
+            let cancelled = status == CANCELLED || (in_flight_ok && status == IN_FLIGHT);
+            match status {
+                SENT => {
+                    assert_eq!(count, 1, "{what}: send returned Ok but the item was never received");
+                    summary.sent += 1;
+                }
+                FAILED => {
+                    assert_eq!(count, 0, "{what}: send returned the item in an error, yet it was received");
+                    summary.failed += 1;
+                }
+                // A cancelled send (dropped future, or its task aborted mid-send): delivered
+                // if a receiver had already taken the item, withdrawn otherwise.
+                _ if cancelled && count == 1 => summary.cancelled_delivered += 1,
+                _ if cancelled => summary.cancelled_withdrawn += 1,
+                _ => panic!("{what}: unexpected status {status} (never attempted, or still in flight)"),
+            }
+        }
+    }
+
     fn new() -> Self {
         Ledger {
             status: (0..TOTAL).map(|_| AtomicU8::new(NOT_ATTEMPTED)).collect(),
@@ -298,28 +326,10 @@ async fn stress_one(capacity: Capacity, seed: u64) -> Summary {
     assert_eq!(stats.tasks_waiting_receive, 0, "capacity {capacity}: {stats:?}");
     drop(rx);
 
-    for index in 0..TOTAL {
-        let status = ledger.status[index].load(Ordering::SeqCst);
-        let count = ledger.received[index].load(Ordering::SeqCst);
+    ledger.tally(&mut summary, true, |index| {
         let (producer, seq) = (index / ITEMS_PER_PRODUCER as usize, index % ITEMS_PER_PRODUCER as usize);
-        let what = format!("capacity {capacity}, seed {seed}, item ({producer}, {seq})");
-        assert!(count <= 1, "{what}: received {count} times (status {status})");
-        match status {
-            SENT => {
-                assert_eq!(count, 1, "{what}: send returned Ok but the item was never received");
-                summary.sent += 1;
-            }
-            FAILED => {
-                assert_eq!(count, 0, "{what}: send returned the item in an error, yet it was received");
-                summary.failed += 1;
-            }
-            // A cancelled send (dropped future, or its task aborted mid-send): delivered if a
-            // receiver had already taken the item, withdrawn otherwise.
-            CANCELLED | IN_FLIGHT if count == 1 => summary.cancelled_delivered += 1,
-            CANCELLED | IN_FLIGHT => summary.cancelled_withdrawn += 1,
-            _ => panic!("{what}: never attempted (status {status})"),
-        }
-    }
+        format!("capacity {capacity}, seed {seed}, item ({producer}, {seq})")
+    });
     summary
 }
 
@@ -446,25 +456,7 @@ async fn ordered_one(capacity: Capacity, seed: u64) -> Summary {
         join(handle).await;
     }
     let mut summary = Summary::default();
-    for index in 0..TOTAL {
-        let status = ledger.status[index].load(Ordering::SeqCst);
-        let count = ledger.received[index].load(Ordering::SeqCst);
-        let what = format!("capacity {capacity:?}, seed {seed}, item {index}");
-        assert!(count <= 1, "{what}: received {count} times (status {status})");
-        match status {
-            SENT => {
-                assert_eq!(count, 1, "{what}: send returned Ok but the item was never received");
-                summary.sent += 1;
-            }
-            FAILED => {
-                assert_eq!(count, 0, "{what}: send returned the item in an error, yet it was received");
-                summary.failed += 1;
-            }
-            CANCELLED if count == 1 => summary.cancelled_delivered += 1,
-            CANCELLED => summary.cancelled_withdrawn += 1,
-            _ => panic!("{what}: unexpected status {status}"),
-        }
-    }
+    ledger.tally(&mut summary, false, |index| format!("capacity {capacity:?}, seed {seed}, item {index}"));
     summary
 }
 
