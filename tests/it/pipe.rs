@@ -7,11 +7,12 @@
 //! every child killed on drop, every wait under a timeout.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::cli_support::{Input, Proc, parse_port, s, streamtool};
 
 use streamtool::certs::load_certs;
 use streamtool::streams::socket::{ConnectOptions, connect_tcp};
@@ -20,10 +21,7 @@ use streamtool::streams::tls::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
-
-const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
 
 /// How long one step (a line on stderr, a process exiting, a short exchange) may take.
 const STEP: Duration = Duration::from_secs(15);
@@ -41,156 +39,18 @@ fn run<F: Future>(limit: Duration, fut: F) -> F::Output {
 }
 
 // ---------------------------------------------------------------------------------------
-// The process under test
+// The process under test (cli_support's, killed on drop)
 
-/// A running `streamtool`, its output collected in the background; killed on drop.
-struct Proc {
-    child: Child,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-    label: String,
+/// Starts `streamtool ARGS`; with `input`, stdin gets those bytes then EOF, without it
+/// stdin ends at once.
+fn start(args: &[&str], input: Option<&[u8]>) -> Proc {
+    Proc::streamtool(args, Input::Bytes(input.unwrap_or_default().to_vec()))
 }
 
-/// How a process ended.
-#[derive(Debug)]
-struct Finished {
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-    label: String,
-}
-
-impl Finished {
-    #[track_caller]
-    fn assert_code(&self, expected: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(expected),
-            "`{}` exited with {:?}, expected {expected}\nstdout: {:?}\nstderr:\n{}",
-            self.label,
-            self.code,
-            String::from_utf8_lossy(&self.stdout),
-            self.stderr
-        );
-        self
-    }
-}
-
-fn collect<R: AsyncRead + Unpin + Send + 'static>(
-    mut reader: R,
-    into: Arc<Mutex<Vec<u8>>>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n @ 1..) = reader.read(&mut buf).await {
-            into.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    })
-}
-
-impl Proc {
-    /// Starts `streamtool ARGS`; with `input`, stdin gets those bytes then EOF, without
-    /// it stdin is `/dev/null`.
-    fn start(args: &[&str], input: Option<&[u8]>) -> Proc {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("SSLKEYLOGFILE")
-            .env("NO_COLOR", "1")
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("starting streamtool");
-        let (out, err) = (Arc::default(), Arc::default());
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), Arc::clone(&out)),
-            collect(child.stderr.take().unwrap(), Arc::clone(&err)),
-        ];
-        if let Some(data) = input {
-            let (mut stdin, data) = (child.stdin.take().unwrap(), data.to_vec());
-            tokio::spawn(async move {
-                let _ = stdin.write_all(&data).await;
-                // Dropping stdin is the EOF.
-            });
-        }
-        Proc { child, out, err, readers, label: format!("streamtool {}", args.join(" ")) }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the process is running")
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits for `needle` on stderr; returns all of stderr so far.
-    async fn wait_stderr(&self, needle: &str) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let stderr = self.stderr();
-            if stderr.contains(needle) {
-                return stderr;
-            }
-            assert!(Instant::now() < deadline, "`{}`: stderr never showed {needle:?}:\n{stderr}", self.label);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits for the `listening on 127.0.0.1:PORT, [::1]:PORT` line; returns PORT.
-    async fn port(&self) -> u16 {
-        let stderr = self.wait_stderr("streamtool: listening on ").await;
-        listening_port(&stderr).unwrap_or_else(|| panic!("no port in:\n{stderr}"))
-    }
-
-    /// Waits (at most `limit`) for the process to exit, killing it and failing the test
-    /// if it does not.
-    async fn finish_within(mut self, limit: Duration) -> Finished {
-        let status = match tokio::time::timeout(limit, self.child.wait()).await {
-            Ok(status) => status.expect("waiting for streamtool"),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                panic!("`{}` did not exit within {limit:?}; stderr:\n{}", self.label, self.stderr());
-            }
-        };
-        for reader in self.readers.drain(..) {
-            // An `exec:` grandchild could hold the pipes open; do not wait for ever.
-            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
-        }
-        Finished {
-            code: status.code(),
-            stdout: self.out.lock().unwrap().clone(),
-            stderr: self.stderr(),
-            label: self.label.clone(),
-        }
-    }
-
-    async fn finish(self) -> Finished {
-        self.finish_within(STEP).await
-    }
-}
-
-/// The port in `streamtool: listening on 127.0.0.1:PORT, [::1]:PORT`.
-fn listening_port(stderr: &str) -> Option<u16> {
-    let line = stderr.lines().find(|l| l.starts_with("streamtool: listening on "))?;
-    let rest = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
-    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
-}
-
-/// Runs `streamtool ARGS` with `input` on stdin to the end.
-async fn streamtool(args: &[&str], input: &[u8]) -> Finished {
-    Proc::start(args, Some(input)).finish().await
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
+/// Waits for the `listening on 127.0.0.1:PORT, [::1]:PORT` line; returns PORT.
+async fn port(proc: &Proc) -> u16 {
+    let stderr = proc.wait_stderr("streamtool: listening on ").await;
+    parse_port(&stderr).unwrap_or_else(|| panic!("no port in:\n{stderr}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -340,8 +200,8 @@ fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
         let pem = PemFiles::new();
         let (backend, backend_conns, _backend) = tcp_echo_server().await;
         let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
-        let mut pipe = Proc::start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
-        let port = pipe.port().await;
+        let mut pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
+        let port = port(&pipe).await;
 
         let trust = Trust::Certificates(load_certs(&pem.ca).expect("the CA PEM"));
         let config = ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap();
@@ -358,7 +218,7 @@ fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
         .await;
         eprintln!("tls terminator: {CLIENTS} x 1 MiB echoed in {took:?}");
         assert_eq!(backend_conns.load(Ordering::SeqCst), CLIENTS, "one backend connection per client");
-        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+        assert!(!pipe.has_exited(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
         drop(pem.dir);
     });
 }
@@ -367,14 +227,14 @@ fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
 fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
     run(Duration::from_secs(90), async {
         let pem = PemFiles::new();
-        let echo = Proc::start(
+        let echo = start(
             &["serve", "-k", "--echo", "--tls", "--cert", s(&pem.cert), "--key", s(&pem.key), "0"],
             None,
         );
-        let echo_port = echo.port().await;
+        let echo_port = port(&echo).await;
         let target = format!("tls:localhost:{echo_port},ca={}", s(&pem.ca));
-        let mut pipe = Proc::start(&["pipe", "tcp-listen:0,fork", &target], None);
-        let port = pipe.port().await;
+        let mut pipe = start(&["pipe", "tcp-listen:0,fork", &target], None);
+        let port = port(&pipe).await;
 
         let took = concurrent_clients(|_, data| async move {
             let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
@@ -382,7 +242,7 @@ fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
         })
         .await;
         eprintln!("tls originator: {CLIENTS} x 1 MiB echoed in {took:?}");
-        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+        assert!(!pipe.has_exited(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
     });
 }
 
@@ -392,8 +252,8 @@ fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
 #[test]
 fn exec_endpoint_gets_the_half_close_and_replies() {
     run(STEP * 2, async {
-        let pipe = Proc::start(&["pipe", "tcp-listen:0", "exec:tr a-z A-Z"], None);
-        let port = pipe.port().await;
+        let pipe = start(&["pipe", "tcp-listen:0", "exec:tr a-z A-Z"], None);
+        let port = port(&pipe).await;
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let back = send_and_receive(tcp, b"hello").await.unwrap();
         assert_eq!(back, b"HELLO");
@@ -405,8 +265,8 @@ fn exec_endpoint_gets_the_half_close_and_replies() {
 fn exec_endpoint_with_fork_runs_a_process_per_connection() {
     run(STEP * 2, async {
         // Each instance says its process id, then upper-cases its input.
-        let mut pipe = Proc::start(&["pipe", "tcp-listen:0,fork", "exec:echo $$; tr a-z A-Z"], None);
-        let port = pipe.port().await;
+        let mut pipe = start(&["pipe", "tcp-listen:0,fork", "exec:echo $$; tr a-z A-Z"], None);
+        let port = port(&pipe).await;
         // Both connections are open at once: the first waits while the second is served.
         let first = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let (mut first_r, mut first_w) = first.into_split();
@@ -426,7 +286,7 @@ fn exec_endpoint_with_fork_runs_a_process_per_connection() {
         let (pid2, text2) = parse(&second_back);
         assert_eq!((text1.as_str(), text2.as_str()), ("ONE", "TWO"));
         assert_ne!(pid1, pid2, "each connection gets its own process");
-        assert!(pipe.running(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
+        assert!(!pipe.has_exited(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
     });
 }
 
@@ -523,8 +383,8 @@ fn half_close_carries_a_delayed_reply_through_the_pipe() {
             stream.shutdown().await.unwrap();
             request
         });
-        let pipe = Proc::start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
-        let port = pipe.port().await;
+        let pipe = start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
+        let port = port(&pipe).await;
         let started = Instant::now();
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let back = send_and_receive(tcp, b"hello").await.unwrap();
@@ -549,8 +409,8 @@ fn half_close_from_the_far_side_lets_the_near_side_keep_sending() {
             stream.read_to_end(&mut request).await.unwrap();
             request
         });
-        let pipe = Proc::start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
-        let port = pipe.port().await;
+        let pipe = start(&["pipe", "tcp-listen:0", &format!("tcp:127.0.0.1:{server_port}")], None);
+        let port = port(&pipe).await;
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let (mut reader, mut writer) = tcp.into_split();
         let mut banner = Vec::new();
@@ -679,8 +539,8 @@ async fn stalled_reader_peak_rss(sink_options: &str, total: usize) {
         let _ = release_rx.await;
     });
     let sink = format!("tcp:127.0.0.1:{sink_port}{sink_options}");
-    let pipe = Proc::start(&["pipe", "tcp-listen:0", &sink], None);
-    let port = pipe.port().await;
+    let pipe = start(&["pipe", "tcp-listen:0", &sink], None);
+    let port = port(&pipe).await;
     let pid = pipe.pid();
     let peak_rss = Arc::new(AtomicUsize::new(0));
     let sampler = {
@@ -773,8 +633,8 @@ fn an_upload_to_a_write_only_file_is_not_cut_short() {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("recv.bin");
         let sink = format!("file:{},create", s(&output));
-        let pipe = Proc::start(&["pipe", "tcp-listen:127.0.0.1:0", &sink], None);
-        let port = pipe.port().await;
+        let pipe = start(&["pipe", "tcp-listen:127.0.0.1:0", &sink], None);
+        let port = port(&pipe).await;
         let data = payload(7, 3 * MIB);
         let upload = streamtool(&["connect", &format!("127.0.0.1:{port}")], &data).await;
         upload.assert_code(0);
