@@ -108,6 +108,7 @@ pub fn memory_object_stream<T>(
     let capacity = capacity.into();
     let shared = Arc::new(Shared {
         capacity,
+        out: (capacity == Capacity::Unbounded).then(|| Box::new(CacheLine(Mutex::new(VecDeque::new())))),
         state: Mutex::new(State {
             buffer: VecDeque::new(),
             limit: capacity.limit(),
@@ -127,8 +128,23 @@ pub fn memory_object_stream<T>(
 
 struct Shared<T> {
     capacity: Capacity,
+    /// The receivers' end of an unbounded stream's buffer, the oldest items. A receiver
+    /// that finds it empty takes the state's lock and swaps the whole buffer in, so a busy
+    /// receiver takes the lock senders use once per batch instead of once per item (the
+    /// "two-lock queue"). `None` for a bounded stream, whose senders must see every
+    /// buffered item to respect the capacity.
+    ///
+    /// Lock order: `out` before `state`. Invariant: a receiver waits only while `out` and
+    /// the buffer are both empty; items reach `out` only with both locks held.
+    out: Option<Box<CacheLine<Mutex<VecDeque<T>>>>>,
     state: Mutex<State<T>>,
 }
+
+/// Keeps its content on cache lines of its own, so that the receivers' lock does not
+/// bounce between cores with the senders' (128 bytes: adjacent-line prefetch pairs lines).
+/// Boxed, so that bounded streams (one per connection in `serve -k`) do not pay for it.
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -136,6 +152,27 @@ impl<T> Shared<T> {
         // senders and receivers on a few cores) that halves the cost of std's, which
         // parks at once. It has no poisoning, which suits us: no path panics holding it.
         self.state.lock()
+    }
+
+    /// The receivers' end of the buffer, for an unbounded stream; `None` for a bounded one.
+    fn lock_out(&self) -> Option<MutexGuard<'_, VecDeque<T>>> {
+        self.out.as_ref().map(|out| out.0.lock())
+    }
+
+    /// Receives without waiting, after the handle's own closed check.
+    fn try_receive(&self) -> std::result::Result<(T, Option<Waker>), StreamError> {
+        let mut out = self.lock_out();
+        if let Some(item) = out.as_mut().and_then(|out| out.pop_front()) {
+            return Ok((item, None));
+        }
+        self.lock().try_receive(out.as_deref_mut())
+    }
+
+    fn statistics(&self) -> MemoryObjectStreamStatistics {
+        let out = self.lock_out();
+        let mut stats = self.lock().statistics(self.capacity);
+        stats.current_buffer_used += out.map_or(0, |out| out.len());
+        stats
     }
 }
 
@@ -188,8 +225,12 @@ impl<T> State<T> {
         Err((StreamError::WouldBlock, item))
     }
 
-    /// `receive_nowait` after the handle's own closed check (spec §2.4, steps 2-5).
-    fn try_receive(&mut self) -> std::result::Result<(T, Option<Waker>), StreamError> {
+    /// `receive_nowait` after the handle's own closed check (spec §2.4, steps 2-5), with
+    /// an unbounded stream's empty `out` (the whole buffer moves there).
+    fn try_receive(
+        &mut self,
+        out: Option<&mut VecDeque<T>>,
+    ) -> std::result::Result<(T, Option<Waker>), StreamError> {
         let mut woken = None;
         if let Some(sender) = self.waiting_senders.pop_front() {
             // The oldest waiting sender's item joins the tail: items already buffered were
@@ -197,7 +238,15 @@ impl<T> State<T> {
             self.buffer.push_back(sender.item);
             woken = Some(sender.waker);
         }
-        match self.buffer.pop_front() {
+        let next = match out {
+            Some(out) => {
+                debug_assert!(out.is_empty(), "out is drained before the buffer");
+                std::mem::swap(out, &mut self.buffer);
+                out.pop_front()
+            }
+            None => self.buffer.pop_front(),
+        };
+        match next {
             Some(item) => Ok((item, woken)),
             None if self.open_send == 0 => Err(StreamError::EndOfStream),
             None => Err(StreamError::WouldBlock),
@@ -205,13 +254,14 @@ impl<T> State<T> {
     }
 
     /// Puts back an item whose receiver went away before returning it: to the next
-    /// waiting receiver, else to the head of the buffer (it is older than anything there).
-    fn requeue_front(&mut self, item: T) -> Option<Waker> {
+    /// waiting receiver, else to the head of the buffer (it is older than anything there),
+    /// which is `out` for an unbounded stream.
+    fn requeue_front(&mut self, item: T, out: Option<&mut VecDeque<T>>) -> Option<Waker> {
         if let Some(waiter) = self.waiting_receivers.pop_front() {
             self.handed.push((waiter.id, item));
             Some(waiter.waker)
         } else {
-            self.buffer.push_front(item);
+            out.unwrap_or(&mut self.buffer).push_front(item);
             None
         }
     }
@@ -319,7 +369,7 @@ impl<T> MemoryObjectSendStream<T> {
 
     /// The shared state's counters.
     pub fn statistics(&self) -> MemoryObjectStreamStatistics {
-        self.shared.lock().statistics(self.shared.capacity)
+        self.shared.statistics()
     }
 
     fn close_handle(&mut self) {
@@ -497,10 +547,19 @@ fn poll_receive<T>(
     if closed {
         return Poll::Ready(Err(StreamError::Closed));
     }
+    // `out` stays locked until we are registered: an item put back meanwhile would
+    // otherwise sit in `out` while we wait.
+    let mut out = shared.lock_out();
+    if let Some(item) = out.as_mut().and_then(|out| out.pop_front()) {
+        drop(out);
+        coop.made_progress();
+        return Poll::Ready(Ok(item));
+    }
     let mut state = shared.lock();
-    match state.try_receive() {
+    match state.try_receive(out.as_deref_mut()) {
         Ok((item, waker)) => {
             drop(state);
+            drop(out);
             coop.made_progress();
             wake(waker);
             Poll::Ready(Ok(item))
@@ -517,10 +576,11 @@ fn poll_receive<T>(
 
 /// Withdraws a receive in progress; an item already handed to it is put back in front.
 fn cancel_receive<T>(shared: &Shared<T>, id: u64) {
+    let mut out = shared.lock_out();
     let mut state = shared.lock();
     let waker = if let Some(pos) = state.handed.iter().position(|(i, _)| *i == id) {
         let item = state.handed.swap_remove(pos).1;
-        state.requeue_front(item)
+        state.requeue_front(item, out.as_deref_mut())
     } else {
         if let Some(pos) = state.waiting_receivers.iter().position(|w| w.id == id) {
             state.waiting_receivers.remove(pos);
@@ -528,6 +588,7 @@ fn cancel_receive<T>(shared: &Shared<T>, id: u64) {
         None
     };
     drop(state);
+    drop(out);
     wake(waker);
 }
 
@@ -546,7 +607,7 @@ impl<T> MemoryObjectReceiveStream<T> {
             return Err(StreamError::Closed);
         }
         self.withdraw_pending();
-        let result = self.shared.lock().try_receive();
+        let result = self.shared.try_receive();
         result.map(|(item, waker)| {
             wake(waker);
             item
@@ -601,12 +662,17 @@ impl<T> MemoryObjectReceiveStream<T> {
 
     /// The shared state's counters.
     pub fn statistics(&self) -> MemoryObjectStreamStatistics {
-        self.shared.lock().statistics(self.shared.capacity)
+        self.shared.statistics()
     }
 
     /// Withdraws the registration left by an unfinished `poll_next`, so that an item
     /// handed to it goes back to the front instead of waiting for a poll that may not come.
     fn withdraw_pending(&self) {
+        // A plain load first: the swap is a locked instruction, and almost always there is
+        // nothing to withdraw.
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let id = self.pending.swap(0, Ordering::Relaxed);
         if id != 0 {
             cancel_receive(&self.shared, id);
