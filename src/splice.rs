@@ -40,6 +40,11 @@ pub trait SpliceEnd: AsFd + Sync {
     fn always_ready(&self) -> bool {
         false
     }
+    /// Whether the end is a pipe or FIFO: then one splice(2) call moves bytes straight
+    /// between the two ends, with no pipe of our own in between.
+    fn is_pipe(&self) -> bool {
+        false
+    }
 }
 
 /// A socket splice can drive and half-close.
@@ -131,6 +136,9 @@ pub async fn transfer<S: SpliceEnd, D: SpliceEnd>(
         if src.always_ready() && !dst.always_ready() && send_file(src, dst, &mut total, &counted).await? {
             return Ok(());
         }
+        if (src.is_pipe() || dst.is_pipe()) && splice_direct(src, dst, &mut total, &counted).await? {
+            return Ok(());
+        }
         let pending = match splice_all(src, dst, &mut total, &counted).await? {
             None => return Ok(()),
             Some(pending) => pending,
@@ -176,6 +184,89 @@ async fn send_file<S: SpliceEnd, D: SpliceEnd>(
             Err(e) => return Err(writing(e)),
         }
     }
+}
+
+/// src -> dst with splice(2) straight from one to the other (one of them is a pipe) until
+/// src ends. `Ok(false)`: the kernel refused it before anything moved.
+///
+/// A non-blocking splice that fails with EAGAIN does not say which end was not ready, so
+/// a zero-timeout poll(2) of both asks; only that end's readiness is cleared and waited
+/// for (clearing the other's could wait forever for an edge that never comes).
+async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
+    src: &S,
+    dst: &D,
+    total: &mut u64,
+    counted: &impl Fn(usize, &mut u64),
+) -> Result<bool, Failure> {
+    let mut both_ready = 0u32;
+    loop {
+        match splice_once(src.as_fd(), dst.as_fd(), SPLICE_CHUNK) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                both_ready = 0;
+                counted(n, total);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let (readable, writable) = readiness(src, dst).map_err(reading)?;
+                if !writable {
+                    clear(dst, Interest::WRITABLE);
+                    dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
+                } else if !readable {
+                    clear(src, Interest::READABLE);
+                    src.ready_for(Interest::READABLE).await.map_err(reading)?;
+                } else {
+                    // Both became ready since the call: try again, but never spin.
+                    both_ready += 1;
+                    if both_ready > 2 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+            Err(e) if *total == 0 && unsupported(&e) => return Ok(false),
+            // EPIPE is the destination's; otherwise blame the end that is not a pipe (a
+            // socket's reset or timeout), or the destination if both are pipes.
+            Err(e) if e.raw_os_error() == Some(Errno::EPIPE as i32) || src.is_pipe() => {
+                return Err(writing(e));
+            }
+            Err(e) => return Err(reading(e)),
+        }
+    }
+}
+
+/// Whether src has something to read and dst room to write, right now (an always-ready
+/// end counts as ready).
+fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, bool)> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // In this order: src's entry (unless always ready), then dst's.
+    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2);
+    if !src.always_ready() {
+        fds.push(PollFd::new(src.as_fd(), PollFlags::POLLIN));
+    }
+    if !dst.always_ready() {
+        fds.push(PollFd::new(dst.as_fd(), PollFlags::POLLOUT));
+    }
+    loop {
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Errors and hang-ups count as ready: the next splice reports them.
+    let ready = |fd: &PollFd<'_>, flags: PollFlags| {
+        fd.revents().is_some_and(|r| r.intersects(flags | PollFlags::POLLERR | PollFlags::POLLHUP))
+    };
+    let mut it = fds.iter();
+    let readable = src.always_ready() || it.next().is_some_and(|fd| ready(fd, PollFlags::POLLIN));
+    let writable = dst.always_ready() || it.next().is_some_and(|fd| ready(fd, PollFlags::POLLOUT));
+    Ok((readable, writable))
+}
+
+/// Clears an end's readiness for `interest`, so that waiting for it waits for the event
+/// loop's next report.
+fn clear<E: SpliceEnd>(end: &E, interest: Interest) {
+    let _ = end.try_with(interest, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
 }
 
 /// src -> kernel pipe -> dst until src ends. `Ok(Some(bytes))`: the kernel refused splice

@@ -168,6 +168,10 @@ impl SpliceEnd for StdioFd {
     fn always_ready(&self) -> bool {
         matches!(self.inner, Inner::Always(_))
     }
+
+    fn is_pipe(&self) -> bool {
+        matches!(self.inner, Inner::Reader(_) | Inner::Writer(_))
+    }
 }
 
 fn wrong_way() -> io::Error {

@@ -350,6 +350,81 @@ fn serve_writes_a_client_into_a_pipe() {
     assert!(reader.join().unwrap() == from_client, "serve's stdout got different bytes");
 }
 
+/// Writes `data` in 64 KiB pieces with a pause after every 512 KiB, so that the reader
+/// keeps finding its pipe empty.
+fn write_in_bursts(w: &mut impl Write, data: &[u8]) {
+    for (i, piece) in data.chunks(64 << 10).enumerate() {
+        w.write_all(piece).unwrap();
+        if i % 8 == 7 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Reads to EOF in 16 KiB reads with a pause after every 256 KiB, so that the writer keeps
+/// finding the way out full.
+fn read_slowly(r: &mut impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0; 16 << 10];
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if out.len() % (256 << 10) < n {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+// stdin a pipe and a socket: one splice(2) moves the bytes straight across, and its EAGAIN
+// does not say which end was not ready. A bursty writer (empty pipe) and a slow reader
+// (full socket) make both happen many times; waiting on the wrong end would hang (the
+// minute's limit in `wait`) and a lost or repeated piece would show in the bytes.
+#[test]
+fn connect_splices_a_bursty_pipe_to_a_slow_peer() {
+    let data = noise(8 << 20, 21);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        read_slowly(&mut stream)
+    });
+    let (read_end, write_end) = pipe();
+    let child = connect(port, &[], read_end, Stdio::null());
+    let feeder = {
+        let data = data.clone();
+        std::thread::spawn(move || write_in_bursts(&mut File::from(write_end), &data))
+    };
+    let (code, stderr) = wait(child);
+    feeder.join().unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(peer.join().unwrap() == data, "the peer got different bytes");
+    assert_eq!(counted(&stderr).0, data.len() as u64, "bytes_sent");
+}
+
+// The other way: a socket spliced straight into stdout, a pipe read slowly, from a client
+// that sends in bursts.
+#[test]
+fn serve_splices_a_bursty_client_into_a_slowly_read_pipe() {
+    let data = noise(8 << 20, 22);
+    let (out_read, out_write) = pipe();
+    let (server, port) = serve(&[], Stdio::null(), out_write);
+    let reader = std::thread::spawn(move || read_slowly(&mut File::from(out_read)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write_in_bursts(&mut stream, &data);
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    let (code, err) = wait(server);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rest.is_empty());
+    assert!(reader.join().unwrap() == data, "serve's stdout got different bytes");
+}
+
 /// `serve` with these arguments and stdio, and its port once it listens.
 fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> (Child, u16) {
     let mut server = Command::new(BIN)
