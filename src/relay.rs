@@ -211,7 +211,9 @@ where
     let result = if shaping.is_raw() {
         copy_raw(source, &mut sink, activity, &mut flow).await
     } else {
-        copy_shaped(source, &mut sink, shaping, activity, &mut flow).await
+        // Boxed: its state (decoders, framers) is three times the raw loop's, and a future
+        // is as large as its largest branch; `serve -k` holds one per idle connection.
+        Box::pin(copy_shaped(source, &mut sink, shaping, activity, &mut flow)).await
     };
     flow.end = match result {
         Ok(()) => {
@@ -237,14 +239,15 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
 ) -> Result<(), FlowEnd> {
     // Start small and grow to CHUNK once a read fills the buffer: an idle connection then
     // holds FIRST_READ bytes per direction instead of CHUNK, and a busy one reaches full
-    // size on its first full read.
+    // size on its first full read. The source reserves the room itself: a transport before
+    // it reads, a source of whole chunks (a memory stream of `Bytes`) only when one
+    // arrives, so an idle one holds no buffer at all.
     let mut want = FIRST_READ;
     let mut buf = BytesMut::new();
     loop {
-        buf.reserve(want);
         match source.receive_into(&mut buf, want).await {
             Ok(n) => {
-                if n == want {
+                if n >= want {
                     want = CHUNK;
                 }
                 activity.touch();

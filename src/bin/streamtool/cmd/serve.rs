@@ -113,7 +113,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             let peer = context.peer.to_string();
             shared.events.emit("accept", json!({ "peer": peer }));
             let net = match config {
-                Some(config) => match common::accept_tls(raw, config, policy, handshake_timeout).await {
+                // Boxed: the handshake's state would otherwise stay part of every
+                // connection's future, plain or TLS, for its whole life.
+                Some(config) => match Box::pin(common::accept_tls(raw, config, policy, handshake_timeout))
+                    .await
+                {
                     Ok(tls) => tls_net(tls, &shared.events, &peer),
                     Err(reason) => {
                         tracing::warn!("TLS handshake with {peer} failed: {reason}");
@@ -384,8 +388,10 @@ async fn serve_connection(
                 report_direction(&shared.events, peer, "peer->discard", &flow);
                 vec![flow]
             }
+            // Boxed, as the TLS handshake is: a future is as large as its largest state, and
+            // this one is three times the stdio relay's, which idle connections hold.
             Mode::Exec(argv) => {
-                run_child(
+                Box::pin(run_child(
                     ChildStream::spawn(&argv[0], &argv[1..]),
                     net_rx,
                     net_tx,
@@ -393,11 +399,20 @@ async fn serve_connection(
                     activity,
                     half_close,
                     peer,
-                )
+                ))
                 .await
             }
             Mode::Shell(cmd) => {
-                run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, half_close, peer).await
+                Box::pin(run_child(
+                    ChildStream::shell(cmd),
+                    net_rx,
+                    net_tx,
+                    shared,
+                    activity,
+                    half_close,
+                    peer,
+                ))
+                .await
             }
             Mode::Stdio | Mode::Broker => {
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
