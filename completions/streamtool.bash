@@ -59,7 +59,7 @@ _streamtool() {
 
     case "${cmd}" in
         streamtool)
-            opts="-v -q -h -V --verbose --quiet --events --help --version serve connect pipe gen-cert completions help"
+            opts="-v -q -h -V --verbose --quiet --events --threads --help --version serve connect pipe gen-cert completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,6 +67,10 @@ _streamtool() {
             case "${prev}" in
                 --events)
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -77,7 +81,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__completions)
-            opts="-v -q -h --verbose --quiet --events --help bash elvish fish powershell zsh"
+            opts="-v -q -h --verbose --quiet --events --threads --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,6 +89,10 @@ _streamtool() {
             case "${prev}" in
                 --events)
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -95,7 +103,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,6 +197,10 @@ _streamtool() {
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
                     return 0
                     ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -197,7 +209,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__gen__subcmd__cert)
-            opts="-v -q -h --self-signed --ca-only --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --json --verbose --quiet --events --help"
+            opts="-v -q -h --self-signed --ca-only --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --json --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +249,10 @@ _streamtool() {
                     ;;
                 --events)
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -345,7 +361,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__pipe)
-            opts="-k -v -q -h --fork --max-conns --progress --verbose --quiet --events --help"
+            opts="-k -v -q -h --fork --max-conns --progress --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +379,10 @@ _streamtool() {
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
                     return 0
                     ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -371,7 +391,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -491,6 +511,10 @@ _streamtool() {
                     ;;
                 --events)
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

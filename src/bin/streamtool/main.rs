@@ -16,6 +16,28 @@ use crate::cli::{Cli, Command, EventFormat};
 use crate::events::Events;
 use crate::exit_codes::{Exit, exit_for};
 
+/// The tokio runtime for `--threads` (default 1).
+///
+/// One thread is the default because the work of one connection is sequential (a relay's
+/// two directions are one task) and a second worker costs more than it gives: an accepted
+/// connection is announced to the idle worker with a futex wake, which then steals the task
+/// or parks again, so a multi-thread runtime spends about 3x the CPU per short connection
+/// and twice the context switches per TLS handshake (docs/performance.md). Blocking work
+/// (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
+fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads.unwrap_or(1) {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                builder.worker_threads(n);
+            }
+            builder
+        }
+    };
+    builder.enable_all().build()
+}
+
 /// `--quiet` was given.
 pub static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -43,7 +65,7 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(Exit::Usage.code());
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(cli.threads) {
         Ok(runtime) => runtime,
         Err(err) => {
             say(&format!("cannot start the runtime: {err}"));
