@@ -22,7 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
     $completions = @(switch ($command) {
         'streamtool' {
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -69,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after this long with no data in either direction (exit 6)')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Limit for the TLS handshake')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Serve many clients at once instead of exiting after the first (stdin goes to all)')
             [CompletionResult]::new('--keep-open', '--keep-open', [CompletionResultType]::ParameterName, 'Serve many clients at once instead of exiting after the first (stdin goes to all)')
             [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send back what each client sends')
@@ -113,7 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after this long with no data in either direction (exit 6)')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Limit for the TLS handshake')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Skip certificate verification (a warning is printed). Implies --tls')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Skip certificate verification (a warning is printed). Implies --tls')
             [CompletionResult]::new('--no-shutdown', '--no-shutdown', [CompletionResultType]::ParameterName, 'Keep the connection open for writing when stdin ends (no half-close)')
@@ -141,7 +141,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With fork, at most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)')
             [CompletionResult]::new('--fork', '--fork', [CompletionResultType]::ParameterName, 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
@@ -162,7 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--p12-file', '--p12-file', [CompletionResultType]::ParameterName, 'Where to write the PKCS#12 file. Default: NAME[+N].p12')
             [CompletionResult]::new('--inspect', '--inspect', [CompletionResultType]::ParameterName, 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('--self-signed', '--self-signed', [CompletionResultType]::ParameterName, 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)')
             [CompletionResult]::new('--ca-only', '--ca-only', [CompletionResultType]::ParameterName, 'Only create the local CA (if there is none yet) and show it')
             [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Also for client authentication (mTLS): adds the clientAuth extended key usage')
@@ -181,7 +181,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
         }
         'streamtool;completions' {
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
-            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')

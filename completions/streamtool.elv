@@ -19,7 +19,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
     var completions = [
         &'streamtool'= {
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -65,7 +65,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --idle-timeout 'Close a connection after this long with no data in either direction (exit 6)'
             cand --handshake-timeout 'Limit for the TLS handshake'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand -k 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
             cand --keep-open 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
             cand --echo 'Send back what each client sends'
@@ -108,7 +108,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --idle-timeout 'Close a connection after this long with no data in either direction (exit 6)'
             cand --handshake-timeout 'Limit for the TLS handshake'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand -k 'Skip certificate verification (a warning is printed). Implies --tls'
             cand --insecure 'Skip certificate verification (a warning is printed). Implies --tls'
             cand --no-shutdown 'Keep the connection open for writing when stdin ends (no half-close)'
@@ -135,7 +135,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --max-conns 'With fork, at most N connections at once; more are closed on arrival'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand -k 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
             cand --fork 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
@@ -155,7 +155,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --p12-file 'Where to write the PKCS#12 file. Default: NAME[+N].p12'
             cand --inspect 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'
             cand --client 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
@@ -173,7 +173,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;completions'= {
             cand --events 'Machine-readable events on stderr, one JSON object per line'
-            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default: the least CPU and memory per connection); 0 means one per CPU core, for a server whose many busy TLS connections need more than one core'
+            cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand -q 'Only errors on stderr'

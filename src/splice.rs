@@ -190,39 +190,70 @@ async fn send_file<S: SpliceEnd, D: SpliceEnd>(
 /// src ends. `Ok(false)`: the kernel refused it before anything moved.
 ///
 /// A non-blocking splice that fails with EAGAIN does not say which end was not ready, so
-/// a zero-timeout poll(2) of both asks; only that end's readiness is cleared and waited
-/// for (clearing the other's could wait forever for an edge that never comes).
+/// a zero-timeout poll(2) of both asks, and only that end's readiness is cleared. The call
+/// runs inside both ends' `try_with`, which take their readiness snapshot before it: a
+/// readiness event that arrives meanwhile (another worker thread runs the event loop) is
+/// newer than the snapshot and survives the clearing, so no wake-up is lost.
 async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
     src: &S,
     dst: &D,
     total: &mut u64,
     counted: &impl Fn(usize, &mut u64),
 ) -> Result<bool, Failure> {
+    /// What one attempt found, besides an error.
+    enum Step {
+        Moved(usize),
+        /// EAGAIN with room in dst: src had nothing (its readiness is cleared by the
+        /// outer `try_with`, which sees this as WouldBlock).
+        SourceEmpty,
+        /// dst was full (its readiness cleared by the inner `try_with`) or not ready.
+        DestinationFull,
+        /// EAGAIN, but both ends were ready by the time poll(2) looked.
+        Retry,
+    }
     let mut both_ready = 0u32;
     loop {
-        match splice_once(src.as_fd(), dst.as_fd(), SPLICE_CHUNK) {
-            Ok(0) => return Ok(true),
-            Ok(n) => {
+        // Immediate when the cached readiness says so.
+        src.ready_for(Interest::READABLE).await.map_err(reading)?;
+        dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
+        let attempt = src.try_with(Interest::READABLE, || {
+            let inner = dst.try_with(Interest::WRITABLE, || {
+                match splice_once(src.as_fd(), dst.as_fd(), SPLICE_CHUNK) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        let (readable, writable) = readiness(src, dst)?;
+                        if !writable {
+                            Err(e)
+                        } else if !readable {
+                            Ok(Step::SourceEmpty)
+                        } else {
+                            Ok(Step::Retry)
+                        }
+                    }
+                    result => result.map(Step::Moved),
+                }
+            });
+            match inner {
+                Ok(Step::SourceEmpty) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::DestinationFull),
+                other => other,
+            }
+        });
+        match attempt {
+            Ok(Step::Moved(0)) => return Ok(true),
+            Ok(Step::Retry) => {
+                both_ready += 1;
+                if both_ready > 2 {
+                    // Never spin on a readiness poll(2) keeps reporting.
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok(Step::Moved(n)) => {
                 both_ready = 0;
                 counted(n, total);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let (readable, writable) = readiness(src, dst).map_err(reading)?;
-                if !writable {
-                    clear(dst, Interest::WRITABLE);
-                    dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
-                } else if !readable {
-                    clear(src, Interest::READABLE);
-                    src.ready_for(Interest::READABLE).await.map_err(reading)?;
-                } else {
-                    // Both became ready since the call: try again, but never spin.
-                    both_ready += 1;
-                    if both_ready > 2 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            }
+            // The next round waits for whichever end was found not ready.
+            Ok(Step::DestinationFull) | Ok(Step::SourceEmpty) => {}
+            Err(e) if retry(&e) => {}
             Err(e) if *total == 0 && unsupported(&e) => return Ok(false),
             // EPIPE is the destination's; otherwise blame the end that is not a pipe (a
             // socket's reset or timeout), or the destination if both are pipes.
@@ -261,12 +292,6 @@ fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, 
     let readable = src.always_ready() || it.next().is_some_and(|fd| ready(fd, PollFlags::POLLIN));
     let writable = dst.always_ready() || it.next().is_some_and(|fd| ready(fd, PollFlags::POLLOUT));
     Ok((readable, writable))
-}
-
-/// Clears an end's readiness for `interest`, so that waiting for it waits for the event
-/// loop's next report.
-fn clear<E: SpliceEnd>(end: &E, interest: Interest) {
-    let _ = end.try_with(interest, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
 }
 
 /// src -> kernel pipe -> dst until src ends. `Ok(Some(bytes))`: the kernel refused splice

@@ -41,9 +41,10 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT", global = true)]
     pub events: Option<EventFormat>,
 
-    /// Threads that run connections: 1 runs everything on one thread (the default: the
-    /// least CPU and memory per connection); 0 means one per CPU core, for a server whose
-    /// many busy TLS connections need more than one core.
+    /// Threads that run connections: 1 runs everything on one thread (the default of
+    /// serve and connect: the least CPU and memory per connection); 0 means one per CPU
+    /// core (the default of pipe, and the choice for a server whose many busy TLS
+    /// connections need more than one core).
     #[arg(long, value_name = "N", global = true)]
     pub threads: Option<usize>,
 

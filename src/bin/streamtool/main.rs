@@ -16,16 +16,19 @@ use crate::cli::{Cli, Command, EventFormat};
 use crate::events::Events;
 use crate::exit_codes::{Exit, exit_for};
 
-/// The tokio runtime for `--threads` (default 1).
+/// The tokio runtime for `--threads`: 1 is a current-thread runtime, 0 one worker per core.
 ///
-/// One thread is the default because the work of one connection is sequential (a relay's
-/// two directions are one task) and a second worker costs more than it gives: an accepted
-/// connection is announced to the idle worker with a futex wake, which then steals the task
-/// or parks again, so a multi-thread runtime spends about 3x the CPU per short connection
-/// and twice the context switches per TLS handshake (docs/performance.md). Blocking work
-/// (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
-fn runtime(threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = match threads.unwrap_or(1) {
+/// The default is one thread for `serve`, `connect` and `gen-cert`: the work of one
+/// connection is sequential, and a second worker costs more than it gives there, because
+/// each accepted connection is announced to the idle worker with a futex wake that then
+/// steals the task or parks again. One thread takes serve's CPU per plain connection from
+/// 58 to 36 us and per TLS handshake by 8-10% (docs/performance.md, "Runtime flavour").
+/// `pipe` keeps a worker per core: a relay's event loop and its copying overlap on two
+/// threads, 7% faster plain and 17% faster TLS-terminating in the same measurement.
+/// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
+fn runtime(threads: Option<usize>, command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let default = if matches!(command, Command::Pipe(_)) { 0 } else { 1 };
+    let mut builder = match threads.unwrap_or(default) {
         1 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(Exit::Usage.code());
     };
-    let runtime = match runtime(cli.threads) {
+    let runtime = match runtime(cli.threads, &command) {
         Ok(runtime) => runtime,
         Err(err) => {
             say(&format!("cannot start the runtime: {err}"));
