@@ -459,6 +459,25 @@ fn sigterm_refuses_new_connections_and_lets_the_open_one_finish() {
     });
 }
 
+// Without -k, SIGTERM during the one session used to be swallowed (tokio's handler, made
+// while waiting for the client, stays installed): the server ran on. Now the session gets
+// --grace to finish, as -k's connections do, and then the server exits 0.
+#[test]
+fn sigterm_during_the_single_session_lets_it_finish_then_ends_it() {
+    run(async {
+        let mut server = Server::start(&["--echo", "--grace", "300ms"]).await;
+        let mut open = echoing_client(&server.addr()).await;
+        server.proc.signal("TERM");
+        // Within the grace period the session still works.
+        open.write_all(b"still here\n").await.unwrap();
+        let mut got = [0u8; 11];
+        open.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"still here\n");
+        // Then it is cut and the server exits 0, though the client never closed.
+        server.proc.finish().await.assert_code(0);
+    });
+}
+
 #[test]
 fn progress_always_counts_all_clients() {
     run(async {

@@ -90,7 +90,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let handshake_timeout = args.net.handshake_timeout;
 
     if !keep_open {
-        return serve_one(listener, config, policy, handshake_timeout, shared).await;
+        return serve_one(listener, config, policy, handshake_timeout, args.grace, shared).await;
     }
 
     if matches!(shared.mode, Mode::Stdio) {
@@ -223,9 +223,11 @@ async fn serve_one(
     config: Option<Arc<rustls::ServerConfig>>,
     policy: RaggedEofPolicy,
     handshake_timeout: std::time::Duration,
+    grace: std::time::Duration,
     shared: Arc<Shared>,
 ) -> Result<()> {
     let stdio = matches!(shared.mode, Mode::Stdio);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let first_client = async {
         let mut backoff = std::time::Duration::from_millis(5);
         loop {
@@ -263,9 +265,31 @@ async fn serve_one(
     };
     let (net, peer) = tokio::select! {
         first = first_client => first?,
-        stop = stop_signal() => return stop,
+        stop = stop_signal(&mut term) => return stop,
     };
     drop(listener);
+    // tokio's SIGTERM handler stays installed once made, so SIGTERM is watched during the
+    // session too, or it would be swallowed. As with -k: the connection gets the grace
+    // period to finish, then it is closed and the exit is 0.
+    let session = session_one(net, peer, shared);
+    tokio::pin!(session);
+    tokio::select! {
+        result = &mut session => result,
+        _ = term.recv() => {
+            tracing::info!(?grace, "SIGTERM: letting the connection finish");
+            match tokio::time::timeout(grace, session).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("grace period over; closing the connection");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// The single client's session, per mode.
+async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Result<()> {
     if matches!(shared.mode, Mode::Stdio) {
         let options = SessionOptions {
             inbound: shared.inbound.clone(),
@@ -288,11 +312,7 @@ async fn serve_one(
 }
 
 /// Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
-async fn stop_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return std::future::pending().await;
-    };
+async fn stop_signal(term: &mut tokio::signal::unix::Signal) -> Result<()> {
     tokio::select! {
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
