@@ -465,7 +465,7 @@ fn sigterm_refuses_new_connections_and_lets_the_open_one_finish() {
 #[test]
 fn sigterm_during_the_single_session_lets_it_finish_then_ends_it() {
     run(async {
-        let mut server = Server::start(&["--echo", "--grace", "300ms"]).await;
+        let server = Server::start(&["--echo", "--grace", "300ms"]).await;
         let mut open = echoing_client(&server.addr()).await;
         server.proc.signal("TERM");
         // Within the grace period the session still works.
