@@ -22,7 +22,7 @@ use crate::exit_codes::{Exit, exit_for};
 /// connection is sequential, and a second worker costs more than it gives there, because
 /// each accepted connection is announced to the idle worker with a futex wake that then
 /// steals the task or parks again. One thread takes serve's CPU per plain connection from
-/// 58 to 36 us and per TLS handshake by 8-10% (docs/performance.md, "Runtime flavour").
+/// 58 to 36 us and per TLS handshake by 8-10% (docs/performance.md, "Third session").
 /// `pipe` keeps a worker per core: a relay's event loop and its copying overlap on two
 /// threads, 7% faster plain and 17% faster TLS-terminating in the same measurement.
 /// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
