@@ -282,6 +282,18 @@ impl tokio::io::AsyncWrite for Connection {
         each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_write(cx, buf))
     }
 
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        each_connection!(self, s => s.is_write_vectored())
+    }
+
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
         each_connection!(self.get_mut(), s => std::pin::Pin::new(s).poll_flush(cx))
     }

@@ -399,6 +399,22 @@ impl<T: SocketIo> AsyncWrite for SocketStream<T> {
         }
     }
 
+    /// Passed through, so that TLS writes its queued records with one `writev`.
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.io.as_mut() {
+            Some(io) => std::pin::Pin::new(io).poll_write_vectored(cx, bufs),
+            None => std::task::Poll::Ready(Err(closed_io())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
+    }
+
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

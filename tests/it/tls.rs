@@ -316,6 +316,57 @@ fn check_matrix(
     }
 }
 
+// A read takes every record that has already arrived (up to its limit), not one record per
+// call (tokio-rustls does this; the relays' syscall count depends on it), and an end found
+// behind them (close_notify, or a ragged end under each policy) is reported by the next
+// read, after all the data.
+#[test]
+fn one_read_takes_the_records_already_here_and_the_end_behind_them_comes_next() {
+    run(async {
+        let pki = TestPki::new(&["localhost"]);
+        let payload: Bytes = (0..100 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+        for policy in [RaggedEofPolicy::Strict, RaggedEofPolicy::Warn, RaggedEofPolicy::Ignore] {
+            for ending in [Ending::CloseNotify, Ending::Ragged] {
+                let case = format!("receiver {policy:?}, sender {ending:?}");
+                let (mut client, mut server) = pair_with(
+                    &pki,
+                    pki.client_options(),
+                    pki.server_options(),
+                    policy,
+                    RaggedEofPolicy::Ignore,
+                )
+                .await;
+                server.set_close_timeout(Some(Duration::from_secs(2)));
+                server.send(payload.clone()).await.unwrap();
+                match ending {
+                    Ending::CloseNotify => server.aclose().await.unwrap_or(()),
+                    Ending::Ragged => drop(server),
+                }
+                // Let every record (7 of them) and the ending reach the client's socket.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let mut got = Vec::new();
+                let first = client.receive(1 << 20).await.unwrap();
+                assert!(first.len() > 16 * 1024, "{case}: the first read took {} bytes", first.len());
+                got.extend_from_slice(&first);
+                let end = loop {
+                    match client.receive(1 << 20).await {
+                        Ok(chunk) => got.extend_from_slice(&chunk),
+                        Err(err) => break err,
+                    }
+                };
+                assert_eq!(got.len(), payload.len(), "{case}");
+                assert!(got == payload[..], "{case}: the data differs");
+                match (policy, ending) {
+                    (RaggedEofPolicy::Strict, Ending::Ragged) => {
+                        assert!(matches!(end, StreamError::Truncated), "{case}: {end:?}")
+                    }
+                    _ => assert!(matches!(end, StreamError::EndOfStream), "{case}: {end:?}"),
+                }
+            }
+        }
+    });
+}
+
 // scenario 65: truncation detected at close, before any further receive.
 #[test]
 fn strict_close_detects_truncation_while_waiting_for_close_notify() {

@@ -492,6 +492,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> AsyncWrite for TlsStream<IO> {
         }
     }
 
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_write_vectored(cx, bufs),
+            None => std::task::Poll::Ready(Err(StreamError::Closed.into())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.is_write_vectored())
+    }
+
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
