@@ -176,6 +176,10 @@ fn bind_tcp_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
         }
     };
     socket.set_reuseaddr(true)?;
+    // Relays write in large batches; Nagle only delays the last segment. Linux copies
+    // TCP_NODELAY from the listening socket to each accepted one, which saves a
+    // setsockopt per connection; elsewhere `accept` sets it.
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
 }
@@ -190,7 +194,7 @@ impl Listener for SocketListener {
                 let index = (self.next + i) % n;
                 let polled = match &self.sockets[index] {
                     RawListener::Tcp(l) => l.poll_accept(cx).map_ok(|(s, peer)| {
-                        // Relays write in large batches; Nagle only delays the last segment.
+                        #[cfg(not(target_os = "linux"))]
                         let _ = s.set_nodelay(true);
                         (Connection::Tcp(SocketStream::new(s)), Address::Inet(peer))
                     }),

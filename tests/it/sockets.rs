@@ -443,6 +443,26 @@ fn bind_tcp_loopback_listens_on_ipv4_and_ipv6_with_one_port() {
 }
 
 #[test]
+fn accepted_tcp_connections_have_nagle_off_on_both_families() {
+    // The listening socket carries TCP_NODELAY and Linux copies it to each accepted socket;
+    // if that ever stops holding, small writes from relays would wait on Nagle.
+    run(async {
+        let mut listener = SocketListener::bind_tcp_loopback(0).await.expect("bind loopback");
+        let port = listener.tcp_port().unwrap();
+        let mut hosts = vec!["127.0.0.1"];
+        if ipv6_loopback_available() {
+            hosts.push("::1");
+        }
+        for host in hosts {
+            let _client = connect_tcp(host, port, ConnectOptions::default()).await.expect("connect");
+            let (server, peer) = listener.accept().await.unwrap();
+            let listener::Connection::Tcp(server) = server else { panic!("a TCP connection from {peer}") };
+            assert!(server.get_ref().expect("the socket").nodelay().unwrap(), "Nagle is on for {peer}");
+        }
+    });
+}
+
+#[test]
 fn connect_tcp_to_localhost_by_name() {
     run(async {
         let (mut listener, port) = {

@@ -1,6 +1,7 @@
 //! What `serve` and `connect` share: TLS settings from flags, shaping from flags,
 //! certificate descriptions, and the stdio relay session.
 
+use std::fmt::Display;
 use std::fmt::Write as _;
 
 use std::task::{Context as TaskContext, Poll};
@@ -260,26 +261,25 @@ pub fn certificate_json(der: &[u8]) -> serde_json::Value {
 }
 
 /// Logs and emits what a handshake negotiated.
-pub fn report_handshake<IO>(stream: &TlsStream<IO>, events: &Events, peer: &str)
+pub fn report_handshake<IO>(stream: &TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized))
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let version = stream.protocol_version().map(|v| v.to_string()).unwrap_or_default();
     let cipher = stream.cipher_suite().unwrap_or_default();
     let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
-    tracing::info!(peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
+    tracing::info!(%peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
     let certs = stream.peer_certificates();
-    events.emit(
-        "handshake",
+    events.emit("handshake", || {
         json!({
-            "peer": peer,
+            "peer": peer.to_string(),
             "tls_version": version,
             "cipher": cipher,
             "alpn": alpn,
             "sni": stream.server_name(),
             "peer_certificate": certs.first().map(|c| certificate_json(c.as_ref())),
-        }),
-    );
+        })
+    });
 }
 
 /// Runs the server side of a TLS handshake with a client just accepted, within `limit`.
@@ -576,20 +576,19 @@ fn session_failed(session: &Session) -> bool {
 }
 
 /// Logs and emits the end of one direction.
-pub fn report_direction(events: &Events, peer: &str, direction: &str, flow: &Flow) {
-    tracing::debug!(peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
-    events.emit(
-        "half_close",
+pub fn report_direction(events: &Events, peer: &(impl Display + ?Sized), direction: &str, flow: &Flow) {
+    tracing::debug!(%peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
+    events.emit("half_close", || {
         json!({
-            "peer": peer,
+            "peer": peer.to_string(),
             "direction": direction,
             "bytes_in": flow.bytes_in,
             "bytes_out": flow.bytes_out,
             "frames": flow.frames,
             "frames_skipped": flow.frames_skipped,
             "reason": flow.reason(),
-        }),
-    );
+        })
+    });
 }
 
 /// The error a finished session with `peer` should end with, if any, naming the side

@@ -106,7 +106,7 @@ fn main() -> ExitCode {
             exit
         }
     };
-    events.emit("exit", serde_json::json!({ "code": exit.code() }));
+    events.emit("exit", || serde_json::json!({ "code": exit.code() }));
     ExitCode::from(exit.code())
 }
 

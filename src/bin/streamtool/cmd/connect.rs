@@ -32,7 +32,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
             let tcp = connect_tcp(host, *port, options).await?;
             let peer =
                 tcp.get_ref().and_then(|s| s.peer_addr().ok()).map_or(target.clone(), |a| a.to_string());
-            events.emit("connect", json!({ "target": target, "peer": peer }));
+            events.emit("connect", || json!({ "target": target, "peer": peer }));
             tracing::info!(%peer, "connected");
             match &tls_config {
                 Some(config) => {
@@ -51,7 +51,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         }
         ConnectAddress::Unix(path) => {
             let unix = within(Phase::Connect, args.net.connect_timeout, connect_unix(path)).await?;
-            events.emit("connect", json!({ "target": target, "peer": target }));
+            events.emit("connect", || json!({ "target": target, "peer": target }));
             match &tls_config {
                 Some(config) => {
                     let name = verify_name(&args.tls, args.tls.sni.as_deref().unwrap_or("localhost"))?;
@@ -78,7 +78,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         }
         events.emit(
             "close",
-            json!({ "peer": peer, "reason": "zero-io", "bytes_sent": 0, "bytes_received": 0 }),
+            || json!({ "peer": peer, "reason": "zero-io", "bytes_sent": 0, "bytes_received": 0 }),
         );
         return Ok(());
     }
@@ -101,16 +101,15 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
     let reason: Vec<String> =
         [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();
     let reason = reason.join("; ");
-    events.emit(
-        "close",
+    events.emit("close", || {
         json!({
             "peer": peer,
             "reason": reason,
             "bytes_sent": sent,
             "bytes_received": received,
             "duration": elapsed.as_secs_f64(),
-        }),
-    );
+        })
+    });
     if verbose {
         tracing::info!(
             "{peer}: sent {sent} bytes, received {received} bytes in {:.3}s",

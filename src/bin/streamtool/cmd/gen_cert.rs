@@ -352,7 +352,7 @@ fn emit_files(events: &Events, files: &FileSet, kinds: &[&str]) {
     for ((path, mode), kind) in files.written().iter().zip(kinds) {
         events.emit(
             "file_written",
-            json!({ "path": path.display().to_string(), "kind": kind, "mode": format!("{mode:04o}") }),
+            || json!({ "path": path.display().to_string(), "kind": kind, "mode": format!("{mode:04o}") }),
         );
     }
 }

@@ -160,7 +160,7 @@ async fn serve_fork(
         let tls = tls.clone();
         async move {
             let peer = context.peer.to_string();
-            shared.events.emit("accept", json!({ "peer": peer }));
+            shared.events.emit("accept", || json!({ "peer": peer }));
             let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await
             {
                 Ok(opened) => opened,
@@ -208,7 +208,7 @@ fn announce(listener: &SocketListener, events: &Events) {
     if !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", json!({ "addresses": addresses }));
+    events.emit("listen", || json!({ "addresses": addresses }));
 }
 
 /// An endpoint's TLS options as the `serve`/`connect` flags, so that both build their
@@ -346,7 +346,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             let options = ConnectOptions { family: Default::default(), timeout: o.connect_timeout };
             let tcp = connect_tcp(host, *port, options).await?;
             let name = streamtool::streams::socket::host_port(host, *port);
-            events.emit("connect", json!({ "target": name }));
+            events.emit("connect", || json!({ "target": name }));
             if matches!(endpoint.kind, EndpointKind::Tcp(..)) {
                 return Ok(socket(name, RawSocket::Tcp(tcp.into_inner()?)));
             }
@@ -376,7 +376,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             loop {
                 let (raw, peer) = listener.accept().await.context("accept failed")?;
                 let peer = peer.to_string();
-                events.emit("accept", json!({ "peer": peer }));
+                events.emit("accept", || json!({ "peer": peer }));
                 let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
                 match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events)
                     .await
@@ -556,16 +556,16 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
-        shared.events.emit(
-            "half_close",
-            json!({ "direction": label, "bytes_in": flow.bytes_in, "bytes_out": flow.bytes_out, "frames": flow.frames, "frames_skipped": flow.frames_skipped, "reason": flow.reason() }),
+        shared.events.emit("half_close", || json!({ "direction": label, "bytes_in": flow.bytes_in, "bytes_out": flow.bytes_out, "frames": flow.frames, "frames_skipped": flow.frames_skipped, "reason": flow.reason() }),
         );
         if shared.verbose {
             tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
         }
     }
     let reason = format!("{}; {}", ab.reason(), ba.reason());
-    shared.events.emit("close", json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
+    shared
+        .events
+        .emit("close", || json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
     first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])
 }
 

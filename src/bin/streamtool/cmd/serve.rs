@@ -2,6 +2,7 @@
 //! per connection.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -70,7 +71,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", json!({ "addresses": addresses, "tls": tls.is_some() }));
+    events.emit("listen", || json!({ "addresses": addresses, "tls": tls.is_some() }));
 
     let shared = Arc::new(Shared {
         mode,
@@ -110,29 +111,30 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         let shared = Arc::clone(&shared);
         let config = config.clone();
         async move {
-            let peer = context.peer.to_string();
-            shared.events.emit("accept", json!({ "peer": peer }));
+            // Formatted only where it is written: a log line or an event.
+            let peer = &context.peer;
+            shared.events.emit("accept", || json!({ "peer": peer.to_string() }));
             let net = match config {
                 // Boxed: the handshake's state would otherwise stay part of every
                 // connection's future, plain or TLS, for its whole life.
                 Some(config) => match Box::pin(common::accept_tls(raw, config, policy, handshake_timeout))
                     .await
                 {
-                    Ok(tls) => tls_net(tls, &shared.events, &peer),
+                    Ok(tls) => tls_net(tls, &shared.events, peer),
                     Err(reason) => {
                         tracing::warn!("TLS handshake with {peer} failed: {reason}");
                         shared
                             .events
-                            .emit("close", json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
+                            .emit("close", || json!({ "peer": peer.to_string(), "reason": format!("handshake: {reason}") }));
                         return;
                     }
                 },
                 None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
             };
             tokio::select! {
-                () = handle(net, &peer, &shared) => {}
+                () = handle(net, peer, &shared) => {}
                 () = context.closing.cancelled() => {
-                    shared.events.emit("close", json!({ "peer": peer, "reason": "server shutdown" }));
+                    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "server shutdown" }));
                 }
             }
         }
@@ -141,9 +143,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     if let Some(progress) = progress {
         progress.finish();
     }
-    events.emit(
-        "stopped",
-        json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
+    events.emit("stopped", || json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
     );
     if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
 }
@@ -207,7 +207,7 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
     })
 }
 
-fn tls_net<IO>(tls: TlsStream<IO>, events: &Events, peer: &str) -> NetStream
+fn tls_net<IO>(tls: TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
 {
@@ -242,7 +242,7 @@ async fn serve_one(
                 }
             };
             let peer = peer.to_string();
-            shared.events.emit("accept", json!({ "peer": peer }));
+            shared.events.emit("accept", || json!({ "peer": peer }));
             let Some(config) = &config else {
                 // A stdio session over a plain socket can splice it.
                 let net = match raw {
@@ -258,7 +258,7 @@ async fn serve_one(
                     tracing::warn!("TLS handshake with {peer} failed: {reason}");
                     shared
                         .events
-                        .emit("close", json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
+                        .emit("close", || json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
                 }
             }
         }
@@ -302,7 +302,7 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             progress: shared.progress,
         };
         let session = stdio_session(net, options, &shared.events, &peer).await?;
-        shared.events.emit("close", json!({ "peer": peer, "reason": "done" }));
+        shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
         return common::session_error(session, &peer);
     }
     tokio::select! {
@@ -337,7 +337,7 @@ async fn watch_signals(shutdown: CancellationToken, interrupted: Arc<std::sync::
 }
 
 /// One connection, per mode.
-async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
+async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) {
     let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
@@ -352,18 +352,19 @@ async fn handle(net: NetStream, peer: &str, shared: &Arc<Shared>) {
     }
     let Some(flows) = flows else {
         tracing::info!(%peer, "idle timeout");
-        shared.events.emit("close", json!({ "peer": peer, "reason": "idle timeout" }));
+        shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
         return;
     };
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
-    let reasons: Vec<String> = flows.iter().map(Flow::reason).collect();
+    // Built only for a log line or an event that is on.
+    let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
     if flows.iter().any(|f| f.error().is_some()) {
         // A client cut off (an oversized frame, bad text, a reset) is worth a line by default.
-        tracing::warn!(%peer, "connection ended: {}", reasons.join("; "));
+        tracing::warn!(%peer, "connection ended: {}", reasons());
     } else {
-        tracing::info!(%peer, bytes_in, reason = %reasons.join("; "), "closed");
+        tracing::info!(%peer, bytes_in, reason = %reasons(), "closed");
     }
-    shared.events.emit("close", json!({ "peer": peer, "reason": reasons.join("; ") }));
+    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
 }
 
 type NetRx = IoReceiveStream<tokio::io::ReadHalf<Box<dyn common::Io>>>;
@@ -373,7 +374,7 @@ type NetTx = IoSendStream<tokio::io::WriteHalf<Box<dyn common::Io>>>;
 async fn serve_connection(
     net_rx: NetRx,
     net_tx: &mut NetTx,
-    peer: &str,
+    peer: &(impl Display + Sync + ?Sized),
     shared: &Arc<Shared>,
     activity: &Activity,
     half_close: bool,
@@ -493,7 +494,7 @@ async fn run_child(
     shared: &Arc<Shared>,
     activity: &Activity,
     half_close: bool,
-    peer: &str,
+    peer: &(impl Display + Sync + ?Sized),
 ) -> Vec<Flow> {
     let child = match child {
         Ok(child) => child,
@@ -532,7 +533,7 @@ async fn run_child(
     tracing::info!(%peer, %command, status = ?status, "command exited");
     shared.events.emit(
         "exec_exit",
-        json!({ "peer": peer, "command": command, "code": status.and_then(|s| s.code()) }),
+        || json!({ "peer": peer.to_string(), "command": command, "code": status.and_then(|s| s.code()) }),
     );
     vec![up, down]
 }
