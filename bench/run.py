@@ -51,6 +51,7 @@ SUITE256 = "TLS_AES_256_GCM_SHA384"
 
 # Filled in by main().
 HELPER = ""
+TLS_SEND = ""  # bench/tls_send.c, built beside the helper
 WORK: Path = Path()
 LOGS: Path = Path()
 VERBOSE = False
@@ -502,7 +503,7 @@ def transfer(ctx: Ctx, name: str, server: list[str], client: list[str], data: Pa
 
 
 def relay(ctx: Ctx, name: str, relay_argv: list[str], data: Path, *, tls_suite: str | None = None) -> Run:
-    """`helper send` (plain) or bench/tls_send.py (TLS) -> the tool's relay -> `helper sink`.
+    """`helper send` (plain) or tls_send (TLS, C or Python) -> the tool's relay -> `helper sink`.
     Only the relay's CPU and memory are counted."""
     size = data.stat().st_size
     procs: list[Proc] = []
@@ -520,8 +521,11 @@ def relay(ctx: Ctx, name: str, relay_argv: list[str], data: Path, *, tls_suite: 
         procs.append(rel)
         if not wait_listening(port, rel):
             return Run(False, note=f"relay did not listen (exit {rel.status})")
-        if tls_suite:
+        if tls_suite and ctx.args.tls_sender == "python":
             sender_argv = [sys.executable, str(BENCH / "tls_send.py"), str(port), str(data)]
+        elif tls_suite:
+            unbuffered = ["--unbuffered"] if ctx.args.tls_sender == "c-unbuffered" else []
+            sender_argv = [TLS_SEND, str(port), str(data), *unbuffered]
         else:
             sender_argv = [HELPER, "send", str(port), str(data)]
         t0 = time.monotonic_ns()
@@ -874,7 +878,7 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
                 transfer(ctx, n, s, c, tlsdata, server_stdin=sstdin, client_stdin=cstdin, suite=suite),
                 note, suite=suite)
 
-    # (4) TLS terminating relay: tls_send.py (pinned suite) -> relay -> helper sink
+    # (4) TLS terminating relay: tls_send (pinned suite) -> relay -> helper sink
     tls_relays = [
         ("streamtool", True, [ST, "pipe", "-q", f"tls-listen:127.0.0.1:{{port}},cert={cert},key={key}",
                               "tcp:127.0.0.1:{dest}"], "pipe"),
@@ -953,6 +957,8 @@ def install_peers(no_install: bool) -> None:
     for exe, pkg in (("socat", "socat"), ("ncat", "ncat"), ("openssl", "openssl"), ("cc", "gcc")):
         if not shutil.which(exe):
             need.append(pkg)
+    if not Path("/usr/include/openssl/ssl.h").exists():
+        need.append("libssl-dev")  # for bench/tls_send.c
     if not have_openbsd_nc():
         need.append("netcat-openbsd")
     if not need:
@@ -977,10 +983,11 @@ def build(no_build: bool, own_binaries: bool) -> None:
         sys.exit(f"run.py: {STREAMTOOL} is missing (cargo build --release)")
 
 
-def build_helper() -> str:
-    out = WORK / "helper"
+def build_helper() -> tuple[str, str]:
+    out, tls = WORK / "helper", WORK / "tls_send"
     subprocess.run(["cc", "-O2", "-o", str(out), str(BENCH / "helper.c")], check=True)
-    return str(out)
+    subprocess.run(["cc", "-O2", "-o", str(tls), str(BENCH / "tls_send.c"), "-lssl", "-lcrypto"], check=True)
+    return str(out), str(tls)
 
 
 def make_certs(ctx: Ctx) -> None:
@@ -1325,7 +1332,7 @@ def human(n: int) -> str:
 
 
 def main() -> int:
-    global HELPER, WORK, LOGS, VERBOSE
+    global HELPER, TLS_SEND, WORK, LOGS, VERBOSE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: 256 MiB / 128 MiB, 1 run, short loads")
     ap.add_argument("--runs", type=int, help="runs per tool and scenario (default 5; --quick: 1)")
@@ -1334,6 +1341,10 @@ def main() -> int:
     ap.add_argument("--hs-time", type=float, help="seconds of s_time per handshake run (default 2)")
     ap.add_argument("--conns", type=int, help="connections per connection-rate run (default 5000)")
     ap.add_argument("--idle-conns", type=int, help="idle connections per memory run (default 1000)")
+    ap.add_argument("--tls-sender", choices=["c", "c-unbuffered", "python"], default="c",
+                    help="the TLS relay's load generator: bench/tls_send.c (OpenSSL, records written "
+                    "256 KiB at a time; default), the same with one send per record, or the slower "
+                    "bench/tls_send.py (one send per record)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit for one run, seconds (default 120)")
     ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
     ap.add_argument("--tools", help="comma-separated tools to keep (e.g. streamtool,socat)")
@@ -1388,7 +1399,7 @@ def main() -> int:
         install_peers(args.no_install)
         build(args.no_build, bool(args.streamtool))
         bins = binaries(args.streamtool)
-        HELPER = build_helper()
+        HELPER, TLS_SEND = build_helper()
         ctx = Ctx(args)
         make_certs(ctx)
         cases = [c for i, b in enumerate(bins) for c in build_cases(ctx, b, peers=i == 0)]
