@@ -133,6 +133,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;pipe'= {
             cand --max-conns 'With fork, at most N connections at once; more are closed on arrival'
+            cand --grace 'On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM gives a single relay as long'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'

@@ -642,3 +642,91 @@ fn an_upload_to_a_write_only_file_is_not_cut_short() {
         assert!(std::fs::read(&output).unwrap() == data, "the file holds exactly what was sent");
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// SIGTERM: what a service manager sends to stop the pipe
+
+/// Whether a new TCP connection to `port` is refused (the listener is closed).
+fn refused(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    matches!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Writes `line` and reads the same number of bytes back.
+async fn echo_line<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, line: &[u8]) -> Vec<u8> {
+    io.write_all(line).await.unwrap();
+    io.flush().await.unwrap();
+    let mut got = vec![0u8; line.len()];
+    tokio::time::timeout(STEP, io.read_exact(&mut got)).await.expect("the echo in time").unwrap();
+    got
+}
+
+// docs/security.md promises that on SIGTERM open transfers get the grace period and finish
+// byte-exact. The forking pipe used to die at once (it watched only SIGINT).
+#[test]
+fn sigterm_with_fork_refuses_new_clients_and_lets_the_open_tls_relay_finish() {
+    run(Duration::from_secs(60), async {
+        let pem = PemFiles::new();
+        let (backend, _, _backend) = tcp_echo_server().await;
+        let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
+        let mut pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
+        let port = port(&pipe).await;
+        let trust = Trust::Certificates(load_certs(&pem.ca).expect("the CA PEM"));
+        let config = ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap();
+        let tcp = connect_tcp("127.0.0.1", port, ConnectOptions::default()).await.unwrap();
+        // Strict: an end without close_notify fails the read below.
+        let mut tls =
+            TlsStream::connect(tcp, config, server_name("localhost").unwrap(), RaggedEofPolicy::Strict)
+                .await
+                .unwrap();
+        assert_eq!(echo_line(&mut tls, b"before\n").await, b"before\n");
+
+        pipe.signal("TERM");
+        let closed = crate::cli_support::poll_until(STEP, || refused(port)).await;
+        assert!(closed, "new connections are still accepted after SIGTERM; stderr:\n{}", pipe.stderr());
+        assert!(!pipe.has_exited(), "the pipe waits for the open relay; stderr:\n{}", pipe.stderr());
+        let data = payload(7, MIB);
+        let back = send_and_receive(tls, &data).await.expect("the open relay still works");
+        same_bytes("after SIGTERM", &data, &back).unwrap();
+        pipe.finish().await.assert_code(0);
+    });
+}
+
+#[test]
+fn sigterm_gives_a_single_relay_the_grace_period_then_exits_0() {
+    run(Duration::from_secs(60), async {
+        let (backend, _, _backend) = tcp_echo_server().await;
+        let pipe =
+            start(&["pipe", "--grace", "300ms", "tcp-listen:0", &format!("tcp:127.0.0.1:{backend}")], None);
+        let port = port(&pipe).await;
+        let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(echo_line(&mut client, b"before\n").await, b"before\n");
+        pipe.signal("TERM");
+        // Within the grace period the relay still works...
+        assert_eq!(echo_line(&mut client, b"during\n").await, b"during\n");
+        // ...then it is cut and the pipe exits 0, though the client never closed.
+        let started = Instant::now();
+        pipe.finish().await.assert_code(0);
+        assert!(started.elapsed() < Duration::from_secs(5), "the grace period is 300 ms");
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(STEP, client.read_to_end(&mut rest)).await.expect("the end in time");
+    });
+}
+
+#[test]
+fn sigterm_before_the_relay_starts_exits_0_and_removes_the_unix_socket_file() {
+    run(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sock");
+        let listen = format!("unix-listen:{}", s(&path));
+        let pipe = start(&["pipe", &listen, "tcp:127.0.0.1:9"], None);
+        pipe.wait_stderr("listening on").await;
+        assert!(path.exists(), "the socket file is there while listening");
+        pipe.signal("TERM");
+        pipe.finish().await.assert_code(0);
+        assert!(!path.exists(), "the socket file is left behind after SIGTERM");
+    });
+}

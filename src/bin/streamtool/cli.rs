@@ -138,6 +138,11 @@ pub struct PipeArgs {
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
 
+    /// On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM
+    /// gives a single relay as long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub grace: Duration,
+
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]

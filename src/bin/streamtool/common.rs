@@ -641,3 +641,23 @@ pub fn verify_name(tls: &TlsArgs, host: &str) -> Result<rustls_pki_types::Server
     let name = tls.sni.as_deref().unwrap_or(host);
     tls::server_name(name).map_err(|e| Usage(format!("--sni: {e}")).into())
 }
+
+/// SIGINT or SIGTERM starts a graceful shutdown; SIGINT also makes the exit code 130.
+pub async fn watch_signals(
+    shutdown: tokio_util::sync::CancellationToken,
+    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => {
+            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!("SIGINT: stopping");
+        }
+    }
+    shutdown.cancel();
+}

@@ -106,18 +106,43 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
 
     if a.options.fork || b.options.fork {
         let (listening, other_is_a) = if a.options.fork { (a, false) } else { (b, true) };
-        return serve_fork(listening, other_is_a, shared, args.max_conns).await;
+        return serve_fork(listening, other_is_a, shared, args.max_conns, args.grace).await;
     }
     // Listening endpoints accept one connection, A first. Ctrl-C stops at once (exit 130);
-    // a forking pipe instead shuts down gracefully.
-    let single = async {
+    // a forking pipe instead shuts down gracefully. SIGTERM (a service manager stopping us)
+    // ends the wait for the endpoints at once, and gives a running relay --grace to finish,
+    // as serve does its session; either way the exit is 0 and the socket file of a
+    // unix-listen endpoint is removed.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let both = async {
         let opened_a = open(&a, &events).await?;
         let opened_b = open(&b, &events).await?;
-        relay(opened_a, opened_b, &shared).await
+        Ok::<_, anyhow::Error>((opened_a, opened_b))
     };
+    let (opened_a, opened_b) = tokio::select! {
+        opened = both => opened?,
+        _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+        _ = term.recv() => {
+            tracing::info!("SIGTERM: stopping before the relay started");
+            return Ok(());
+        }
+    };
+    let relay = relay(opened_a, opened_b, &shared);
+    tokio::pin!(relay);
     tokio::select! {
-        result = single => result,
+        result = &mut relay => result,
         _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+        _ = term.recv() => {
+            let grace = args.grace;
+            tracing::info!(?grace, "SIGTERM: letting the relay finish");
+            tokio::select! {
+                finished = tokio::time::timeout(grace, &mut relay) => finished.unwrap_or_else(|_| {
+                    tracing::warn!("grace period over; closing the relay");
+                    Ok(())
+                }),
+                _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+            }
+        }
     }
 }
 
@@ -135,6 +160,7 @@ async fn serve_fork(
     other_is_a: bool,
     shared: Arc<PipeShared>,
     max_conns: Option<usize>,
+    grace: Duration,
 ) -> Result<()> {
     let listener = bind(&listening).await?;
     announce(&listener, &shared.events);
@@ -144,15 +170,8 @@ async fn serve_fork(
     };
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let (shutdown, interrupted) = (shutdown.clone(), Arc::clone(&interrupted));
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-            shutdown.cancel();
-        });
-    }
-    let options = ServeOptions { max_connections: max_conns, ..ServeOptions::default() };
+    tokio::spawn(crate::common::watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
+    let options = ServeOptions { max_connections: max_conns, grace };
     let policy = listening.options.ragged_eof.unwrap_or_default();
     let handshake_timeout = listening.options.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {

@@ -99,7 +99,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     }
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
+    tokio::spawn(common::watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
     let progress = shared.progress.then(|| {
         crate::progress::Progress::start(
             ["clients -> server".to_string(), "server -> clients".to_string()],
@@ -317,23 +317,6 @@ async fn stop_signal(term: &mut tokio::signal::unix::Signal) -> Result<()> {
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
     }
-}
-
-/// SIGINT or SIGTERM starts a graceful shutdown; SIGINT also makes the exit code 130.
-async fn watch_signals(shutdown: CancellationToken, interrupted: Arc<std::sync::atomic::AtomicBool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => {
-            interrupted.store(true, Ordering::SeqCst);
-            tracing::info!("SIGINT: stopping");
-        }
-    }
-    shutdown.cancel();
 }
 
 /// One connection, per mode.
