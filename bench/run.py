@@ -952,12 +952,12 @@ def have_openbsd_nc() -> bool:
     return b"OpenBSD" in out.stdout + out.stderr
 
 
-def install_peers(no_install: bool) -> None:
+def install_peers(no_install: bool, need_libssl: bool) -> None:
     need = []
     for exe, pkg in (("socat", "socat"), ("ncat", "ncat"), ("openssl", "openssl"), ("cc", "gcc")):
         if not shutil.which(exe):
             need.append(pkg)
-    if not Path("/usr/include/openssl/ssl.h").exists():
+    if need_libssl and not Path("/usr/include/openssl/ssl.h").exists():
         need.append("libssl-dev")  # for bench/tls_send.c
     if not have_openbsd_nc():
         need.append("netcat-openbsd")
@@ -983,9 +983,12 @@ def build(no_build: bool, own_binaries: bool) -> None:
         sys.exit(f"run.py: {STREAMTOOL} is missing (cargo build --release)")
 
 
-def build_helper() -> tuple[str, str]:
+def build_helper(with_tls_send: bool) -> tuple[str, str]:
+    """Compiles bench/helper.c, and bench/tls_send.c when the TLS relay needs it."""
     out, tls = WORK / "helper", WORK / "tls_send"
     subprocess.run(["cc", "-O2", "-o", str(out), str(BENCH / "helper.c")], check=True)
+    if not with_tls_send:
+        return str(out), ""
     subprocess.run(["cc", "-O2", "-o", str(tls), str(BENCH / "tls_send.c"), "-lssl", "-lcrypto"], check=True)
     return str(out), str(tls)
 
@@ -1396,10 +1399,12 @@ def main() -> int:
     results_dir.mkdir(exist_ok=True)
     started = time.monotonic()
     try:
-        install_peers(args.no_install)
+        # The C TLS client is needed only by the TLS relay scenario, and not with the Python one.
+        c_sender = args.tls_sender != "python" and (not args.only or "tls-relay" in args.only.split(","))
+        install_peers(args.no_install, c_sender)
         build(args.no_build, bool(args.streamtool))
         bins = binaries(args.streamtool)
-        HELPER, TLS_SEND = build_helper()
+        HELPER, TLS_SEND = build_helper(c_sender)
         ctx = Ctx(args)
         make_certs(ctx)
         cases = [c for i, b in enumerate(bins) for c in build_cases(ctx, b, peers=i == 0)]

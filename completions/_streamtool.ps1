@@ -47,7 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'At most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
-            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls')
@@ -139,7 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
         }
         'streamtool;pipe' {
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With fork, at most N connections at once; more are closed on arrival')
-            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM gives a single relay as long')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)')

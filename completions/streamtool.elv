@@ -43,7 +43,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --max-conns 'At most N connections at once; more are closed on arrival'
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
-            cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long'
+            cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
             cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
@@ -133,7 +133,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;pipe'= {
             cand --max-conns 'With fork, at most N connections at once; more are closed on arrival'
-            cand --grace 'On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM gives a single relay as long'
+            cand --grace 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)'

@@ -43,7 +43,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-c
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls' -r -F
@@ -116,7 +116,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s v -l v
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l max-conns -d 'With fork, at most N connections at once; more are closed on arrival' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l grace -d 'On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM gives a single relay as long' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l grace -d 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"

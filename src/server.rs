@@ -11,7 +11,8 @@
 //!    ends the server. Past the connection limit, new connections are closed at once (and
 //!    logged), as ncat's `--max-conns` does.
 //! 3. On shutdown the listener is closed first (new connections are refused), open
-//!    connections get the grace period to finish, and then each handler's
+//!    connections get the grace period to finish (or until
+//!    [`ServeOptions::cut_grace_short`] fires), and then each handler's
 //!    [`ConnectionContext::closing`] token fires; handlers race their I/O against it.
 
 use std::future::Future;
@@ -26,17 +27,20 @@ use crate::streams::Address;
 use crate::streams::listener::Listener;
 
 /// Limits of [`serve`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Open connections at most; more are closed on arrival.
     pub max_connections: Option<usize>,
     /// How long open connections may go on after shutdown starts.
     pub grace: Duration,
+    /// Ends the grace period early when it fires (a second Ctrl-C): the open connections'
+    /// `closing` tokens fire at once.
+    pub cut_grace_short: Option<CancellationToken>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { max_connections: None, grace: Duration::from_secs(10) }
+        ServeOptions { max_connections: None, grace: Duration::from_secs(10), cut_grace_short: None }
     }
 }
 
@@ -133,7 +137,20 @@ where
     if open_now > 0 {
         tracing::info!(open = open_now, grace = ?options.grace, "shutting down; letting open connections finish");
     }
-    if tokio::time::timeout(options.grace, tracker.wait()).await.is_err() {
+    let cut_short = async {
+        match &options.cut_grace_short {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let finished = tokio::select! {
+        finished = tokio::time::timeout(options.grace, tracker.wait()) => finished.is_ok(),
+        () = cut_short => {
+            tracing::info!("grace period cut short");
+            false
+        }
+    };
+    if !finished {
         summary.cut_short = open.load(Ordering::Acquire);
         tracing::warn!(open = summary.cut_short, "grace period over; closing the remaining connections");
         closing.cancel();

@@ -179,6 +179,7 @@ fn bind_tcp_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
     // Relays write in large batches; Nagle only delays the last segment. Linux copies
     // TCP_NODELAY from the listening socket to each accepted one, which saves a
     // setsockopt per connection; elsewhere `accept` sets it.
+    #[cfg(target_os = "linux")]
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(1024)

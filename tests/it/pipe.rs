@@ -700,7 +700,7 @@ fn sigterm_gives_a_single_relay_the_grace_period_then_exits_0() {
     run(Duration::from_secs(60), async {
         let (backend, _, _backend) = tcp_echo_server().await;
         let pipe =
-            start(&["pipe", "--grace", "300ms", "tcp-listen:0", &format!("tcp:127.0.0.1:{backend}")], None);
+            start(&["pipe", "--grace", "2s", "tcp-listen:0", &format!("tcp:127.0.0.1:{backend}")], None);
         let port = port(&pipe).await;
         let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         assert_eq!(echo_line(&mut client, b"before\n").await, b"before\n");
@@ -710,7 +710,7 @@ fn sigterm_gives_a_single_relay_the_grace_period_then_exits_0() {
         // ...then it is cut and the pipe exits 0, though the client never closed.
         let started = Instant::now();
         pipe.finish().await.assert_code(0);
-        assert!(started.elapsed() < Duration::from_secs(5), "the grace period is 300 ms");
+        assert!(started.elapsed() < Duration::from_secs(10), "the grace period is 2 s");
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(STEP, client.read_to_end(&mut rest)).await.expect("the end in time");
     });
@@ -728,5 +728,27 @@ fn sigterm_before_the_relay_starts_exits_0_and_removes_the_unix_socket_file() {
         pipe.signal("TERM");
         pipe.finish().await.assert_code(0);
         assert!(!path.exists(), "the socket file is left behind after SIGTERM");
+    });
+}
+
+// A second signal during the grace period closes the open relays at once: an operator's
+// second Ctrl-C (or a supervisor's second TERM) is never ignored.
+#[test]
+fn a_second_signal_during_the_grace_period_closes_open_relays_at_once() {
+    run(Duration::from_secs(60), async {
+        let (backend, _, _backend) = tcp_echo_server().await;
+        let pipe =
+            start(&["pipe", "--grace", "1h", "tcp-listen:0,fork", &format!("tcp:127.0.0.1:{backend}")], None);
+        let port = port(&pipe).await;
+        let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(echo_line(&mut client, b"before\n").await, b"before\n");
+        pipe.signal("TERM");
+        let closed = crate::cli_support::poll_until(STEP, || refused(port)).await;
+        assert!(closed, "new connections are still accepted after SIGTERM; stderr:\n{}", pipe.stderr());
+        assert_eq!(echo_line(&mut client, b"during\n").await, b"during\n");
+        pipe.signal("INT");
+        pipe.finish().await.assert_code(130);
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(STEP, client.read_to_end(&mut rest)).await.expect("the end in time");
     });
 }

@@ -176,7 +176,8 @@ fn past_max_connections_a_new_connection_is_closed_at_once() {
                 let _ = done_tx.send(());
             }
         };
-        let options = ServeOptions { max_connections: Some(2), grace: Duration::from_secs(5) };
+        let options =
+            ServeOptions { max_connections: Some(2), grace: Duration::from_secs(5), cut_grace_short: None };
         let server = spawn_server(listener, options, &shutdown, handler);
 
         let mut held = Vec::new();
@@ -234,7 +235,8 @@ fn graceful_shutdown_refuses_new_connections_and_lets_open_ones_finish() {
     run(async {
         let (listener, port) = listener().await;
         let shutdown = CancellationToken::new();
-        let options = ServeOptions { max_connections: None, grace: Duration::from_secs(10) };
+        let options =
+            ServeOptions { max_connections: None, grace: Duration::from_secs(10), cut_grace_short: None };
         let server = spawn_server(listener, options, &shutdown, echo);
 
         // One connection, mid-transfer.
@@ -283,7 +285,7 @@ fn graceful_shutdown_fires_closing_after_the_grace_period() {
         };
         let grace = Duration::from_millis(200);
         let server =
-            spawn_server(listener, ServeOptions { max_connections: None, grace }, &shutdown, handler);
+            spawn_server(listener, ServeOptions { grace, ..ServeOptions::default() }, &shutdown, handler);
 
         let mut client = connect(port).await.unwrap();
         assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"ready"));
@@ -301,6 +303,41 @@ fn graceful_shutdown_fires_closing_after_the_grace_period() {
         assert!(elapsed < Duration::from_secs(5), "serve took {elapsed:?}");
 
         // The handler closed its stream when told to.
+        let result = client.receive(DEFAULT_MAX_BYTES).await;
+        assert!(is_closed_at_once(&result), "got {result:?}");
+    });
+}
+
+#[test]
+fn cut_grace_short_closes_open_connections_before_the_grace_period_ends() {
+    run(async {
+        let (listener, port) = listener().await;
+        let shutdown = CancellationToken::new();
+        let cut = CancellationToken::new();
+        let handler = move |mut stream: Connection, ctx: ConnectionContext| async move {
+            stream.send(Bytes::from_static(b"ready")).await.unwrap();
+            ctx.closing.cancelled().await;
+            let _ = stream.aclose().await;
+        };
+        // A grace period far longer than the test's own limit: only the cut can end it.
+        let options = ServeOptions {
+            grace: Duration::from_secs(3600),
+            cut_grace_short: Some(cut.clone()),
+            ..ServeOptions::default()
+        };
+        let server = spawn_server(listener, options, &shutdown, handler);
+        let mut client = connect(port).await.unwrap();
+        assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"ready"));
+
+        shutdown.cancel();
+        assert_refused_soon(port).await;
+        assert!(!server.is_finished(), "serve waits for the open connection");
+        cut.cancel();
+        let summary = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns soon after the cut")
+            .unwrap();
+        assert_eq!(summary, ServeSummary { accepted: 1, rejected: 0, cut_short: 1 });
         let result = client.receive(DEFAULT_MAX_BYTES).await;
         assert!(is_closed_at_once(&result), "got {result:?}");
     });

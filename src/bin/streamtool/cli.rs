@@ -138,8 +138,8 @@ pub struct PipeArgs {
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
 
-    /// On SIGINT/SIGTERM with fork, let open connections finish for this long; SIGTERM
-    /// gives a single relay as long.
+    /// On SIGINT/SIGTERM with fork, let open connections finish for this long (a second
+    /// signal closes them at once); SIGTERM gives a single relay as long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
 
@@ -392,7 +392,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
     pub progress: Option<ProgressWhen>,
 
-    /// On SIGINT/SIGTERM, let open connections finish for this long.
+    /// On SIGINT/SIGTERM, let open connections finish for this long (a second signal
+    /// closes them at once).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
 

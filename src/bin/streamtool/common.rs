@@ -518,6 +518,10 @@ where
         // report it, so that the exit code names the cause rather than the broken pipe.
         let why = tokio::time::sleep(Duration::from_secs(1));
         let mut waiting_for_why = false;
+        // One stream for the whole loop: a fresh `ctrl_c()` per turn would miss a SIGINT
+        // that arrives between two turns.
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("cannot watch SIGINT")?;
         tokio::pin!(up, down, idle, why);
         loop {
             tokio::select! {
@@ -546,7 +550,7 @@ where
                     break Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
                         .context(format!("no data moved to or from {peer}")));
                 }
-                _ = tokio::signal::ctrl_c() => break Err(Interrupted.into()),
+                _ = interrupt.recv() => break Err(Interrupted.into()),
             }
         }
     };
@@ -642,22 +646,45 @@ pub fn verify_name(tls: &TlsArgs, host: &str) -> Result<rustls_pki_types::Server
     tls::server_name(name).map_err(|e| Usage(format!("--sni: {e}")).into())
 }
 
-/// SIGINT or SIGTERM starts a graceful shutdown; SIGINT also makes the exit code 130.
+/// SIGTERM and SIGINT, watched from before the listening line is printed: a stop sent
+/// right after that line never meets the default (fatal) action, and one streams keeps
+/// each signal from being lost between two waits (tokio drops a signal nobody waits for).
+pub struct Signals {
+    pub term: tokio::signal::unix::Signal,
+    pub int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        Ok(Signals { term, int })
+    }
+}
+
+/// The first SIGINT or SIGTERM starts a graceful shutdown (`shutdown`); a second one ends
+/// the grace period at once (`cut_short`). Any SIGINT makes the exit code 130.
 pub async fn watch_signals(
+    mut signals: Signals,
     shutdown: tokio_util::sync::CancellationToken,
+    cut_short: tokio_util::sync::CancellationToken,
     interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => {
-            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!("SIGINT: stopping");
+    for round in 0..2 {
+        let name = tokio::select! {
+            _ = signals.term.recv() => "SIGTERM",
+            _ = signals.int.recv() => {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                "SIGINT"
+            }
+        };
+        if round == 0 {
+            tracing::info!("{name}: stopping; a second signal closes open connections at once");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("{name} again: closing open connections now");
+            cut_short.cancel();
         }
     }
-    shutdown.cancel();
 }

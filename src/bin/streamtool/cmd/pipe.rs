@@ -108,12 +108,13 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
         let (listening, other_is_a) = if a.options.fork { (a, false) } else { (b, true) };
         return serve_fork(listening, other_is_a, shared, args.max_conns, args.grace).await;
     }
+    let signals = crate::common::Signals::new()?;
+    let (mut term, mut int) = (signals.term, signals.int);
     // Listening endpoints accept one connection, A first. Ctrl-C stops at once (exit 130);
     // a forking pipe instead shuts down gracefully. SIGTERM (a service manager stopping us)
     // ends the wait for the endpoints at once, and gives a running relay --grace to finish,
     // as serve does its session; either way the exit is 0 and the socket file of a
     // unix-listen endpoint is removed.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let both = async {
         let opened_a = open(&a, &events).await?;
         let opened_b = open(&b, &events).await?;
@@ -121,7 +122,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     };
     let (opened_a, opened_b) = tokio::select! {
         opened = both => opened?,
-        _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+        _ = int.recv() => return Err(Interrupted.into()),
         _ = term.recv() => {
             tracing::info!("SIGTERM: stopping before the relay started");
             return Ok(());
@@ -131,7 +132,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     tokio::pin!(relay);
     tokio::select! {
         result = &mut relay => result,
-        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+        _ = int.recv() => Err(Interrupted.into()),
         _ = term.recv() => {
             let grace = args.grace;
             tracing::info!(?grace, "SIGTERM: letting the relay finish");
@@ -140,7 +141,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
                     tracing::warn!("grace period over; closing the relay");
                     Ok(())
                 }),
-                _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+                _ = int.recv() => Err(Interrupted.into()),
             }
         }
     }
@@ -162,6 +163,7 @@ async fn serve_fork(
     max_conns: Option<usize>,
     grace: Duration,
 ) -> Result<()> {
+    let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
     announce(&listener, &shared.events);
     let tls = match &listening.kind {
@@ -170,8 +172,14 @@ async fn serve_fork(
     };
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(crate::common::watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
-    let options = ServeOptions { max_connections: max_conns, grace };
+    let cut_short = CancellationToken::new();
+    tokio::spawn(crate::common::watch_signals(
+        signals,
+        shutdown.clone(),
+        cut_short.clone(),
+        Arc::clone(&interrupted),
+    ));
+    let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
     let policy = listening.options.ragged_eof.unwrap_or_default();
     let handshake_timeout = listening.options.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {

@@ -64,6 +64,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     }
     let mode = mode(&args)?;
     let keep_open = args.keep_open || matches!(mode, Mode::Broker);
+    let signals = common::Signals::new()?;
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
@@ -91,22 +92,28 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let handshake_timeout = args.net.handshake_timeout;
 
     if !keep_open {
-        return serve_one(listener, config, policy, handshake_timeout, args.grace, shared).await;
+        return serve_one(listener, config, policy, handshake_timeout, args.grace, signals, shared).await;
     }
 
     if matches!(shared.mode, Mode::Stdio) {
         tokio::spawn(broadcast_stdin(Arc::clone(&shared)));
     }
-    let shutdown = CancellationToken::new();
+    let (shutdown, cut_short) = (CancellationToken::new(), CancellationToken::new());
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(common::watch_signals(shutdown.clone(), Arc::clone(&interrupted)));
+    tokio::spawn(common::watch_signals(
+        signals,
+        shutdown.clone(),
+        cut_short.clone(),
+        Arc::clone(&interrupted),
+    ));
     let progress = shared.progress.then(|| {
         crate::progress::Progress::start(
             ["clients -> server".to_string(), "server -> clients".to_string()],
             [shared.received.clone(), shared.sent.clone()],
         )
     });
-    let options = ServeOptions { max_connections: args.max_conns, grace: args.grace };
+    let options =
+        ServeOptions { max_connections: args.max_conns, grace: args.grace, cut_grace_short: Some(cut_short) };
     let summary = serve(listener, options, shutdown, move |raw, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
         let config = config.clone();
@@ -224,10 +231,11 @@ async fn serve_one(
     policy: RaggedEofPolicy,
     handshake_timeout: std::time::Duration,
     grace: std::time::Duration,
+    signals: common::Signals,
     shared: Arc<Shared>,
 ) -> Result<()> {
     let stdio = matches!(shared.mode, Mode::Stdio);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let common::Signals { mut term, mut int } = signals;
     let first_client = async {
         let mut backoff = std::time::Duration::from_millis(5);
         loop {
@@ -263,26 +271,33 @@ async fn serve_one(
             }
         }
     };
+    // Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
     let (net, peer) = tokio::select! {
         first = first_client => first?,
-        stop = stop_signal(&mut term) => return stop,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Err(Interrupted.into()),
     };
     drop(listener);
     // tokio's SIGTERM handler stays installed once made, so SIGTERM is watched during the
     // session too, or it would be swallowed. As with -k: the connection gets the grace
-    // period to finish, then it is closed and the exit is 0.
+    // period to finish, then it is closed and the exit is 0. SIGINT stops at once (130),
+    // also during the grace period.
     let session = session_one(net, peer, shared);
     tokio::pin!(session);
+    // Biased: a session that handles SIGINT itself (stdio) ends on its own terms first.
     tokio::select! {
+        biased;
         result = &mut session => result,
+        _ = int.recv() => Err(Interrupted.into()),
         _ = term.recv() => {
             tracing::info!(?grace, "SIGTERM: letting the connection finish");
-            match tokio::time::timeout(grace, session).await {
-                Ok(result) => result,
-                Err(_) => {
+            tokio::select! {
+                biased;
+                finished = tokio::time::timeout(grace, &mut session) => finished.unwrap_or_else(|_| {
                     tracing::warn!("grace period over; closing the connection");
                     Ok(())
-                }
+                }),
+                _ = int.recv() => Err(Interrupted.into()),
             }
         }
     }
@@ -305,18 +320,8 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
         shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
         return common::session_error(session, &peer);
     }
-    tokio::select! {
-        () = handle(net, &peer, &shared) => Ok(()),
-        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
-    }
-}
-
-/// Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
-async fn stop_signal(term: &mut tokio::signal::unix::Signal) -> Result<()> {
-    tokio::select! {
-        _ = term.recv() => Ok(()),
-        _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
-    }
+    handle(net, &peer, &shared).await;
+    Ok(())
 }
 
 /// One connection, per mode.
