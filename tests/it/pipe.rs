@@ -159,6 +159,20 @@ impl PemFiles {
         std::fs::write(&key_path, key.serialize_pem()).unwrap();
         PemFiles { dir, ca, cert: cert_path, key: key_path }
     }
+
+    /// A client configuration that trusts the test CA.
+    fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let trust = Trust::Certificates(load_certs(&self.ca).expect("the CA PEM"));
+        ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap()
+    }
+}
+
+/// Starts `pipe tls-listen:0,fork,cert=…,key=… tcp:127.0.0.1:BACKEND`; returns it and its port.
+async fn forking_tls_terminator(pem: &PemFiles, backend: u16) -> (Proc, u16) {
+    let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
+    let pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
+    let port = port(&pipe).await;
+    (pipe, port)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,12 +213,8 @@ fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
     run(Duration::from_secs(90), async {
         let pem = PemFiles::new();
         let (backend, backend_conns, _backend) = tcp_echo_server().await;
-        let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
-        let mut pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
-        let port = port(&pipe).await;
-
-        let trust = Trust::Certificates(load_certs(&pem.ca).expect("the CA PEM"));
-        let config = ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap();
+        let (mut pipe, port) = forking_tls_terminator(&pem, backend).await;
+        let config = pem.client_config();
         let took = concurrent_clients(|_, data| {
             let config = Arc::clone(&config);
             async move {
@@ -671,11 +681,8 @@ fn sigterm_with_fork_refuses_new_clients_and_lets_the_open_tls_relay_finish() {
     run(Duration::from_secs(60), async {
         let pem = PemFiles::new();
         let (backend, _, _backend) = tcp_echo_server().await;
-        let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
-        let mut pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
-        let port = port(&pipe).await;
-        let trust = Trust::Certificates(load_certs(&pem.ca).expect("the CA PEM"));
-        let config = ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap();
+        let (mut pipe, port) = forking_tls_terminator(&pem, backend).await;
+        let config = pem.client_config();
         let tcp = connect_tcp("127.0.0.1", port, ConnectOptions::default()).await.unwrap();
         // Strict: an end without close_notify fails the read below.
         let mut tls =
