@@ -583,8 +583,16 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
-        shared.events.emit("half_close", || json!({ "direction": label, "bytes_in": flow.bytes_in, "bytes_out": flow.bytes_out, "frames": flow.frames, "frames_skipped": flow.frames_skipped, "reason": flow.reason() }),
-        );
+        shared.events.emit("half_close", || {
+            json!({
+                "direction": label,
+                "bytes_in": flow.bytes_in,
+                "bytes_out": flow.bytes_out,
+                "frames": flow.frames,
+                "frames_skipped": flow.frames_skipped,
+                "reason": flow.reason(),
+            })
+        });
         if shared.verbose {
             tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
         }

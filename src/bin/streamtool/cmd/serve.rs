@@ -130,9 +130,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                     Ok(tls) => tls_net(tls, &shared.events, peer),
                     Err(reason) => {
                         tracing::warn!("TLS handshake with {peer} failed: {reason}");
-                        shared
-                            .events
-                            .emit("close", || json!({ "peer": peer.to_string(), "reason": format!("handshake: {reason}") }));
+                        shared.events.emit(
+                            "close",
+                            || json!({ "peer": peer.to_string(), "reason": format!("handshake: {reason}") }),
+                        );
                         return;
                     }
                 },
@@ -141,7 +142,8 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             tokio::select! {
                 () = handle(net, peer, &shared) => {}
                 () = context.closing.cancelled() => {
-                    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "server shutdown" }));
+                    let reason = "server shutdown";
+                    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reason }));
                 }
             }
         }
@@ -150,8 +152,9 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     if let Some(progress) = progress {
         progress.finish();
     }
-    events.emit("stopped", || json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short }),
-    );
+    events.emit("stopped", || {
+        json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short })
+    });
     if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
 }
 
