@@ -28,6 +28,10 @@ pub const CHUNK: usize = 64 * 1024;
 /// The first read of a raw copy: small, so that idle connections stay cheap.
 const FIRST_READ: usize = 512;
 
+/// How long a raw copy's source may stay silent before the copy gives its full-size
+/// buffer back and starts over at [`FIRST_READ`].
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
+
 /// What happens to data on its way through one direction.
 #[derive(Debug, Clone, Default)]
 pub struct Shaping {
@@ -241,11 +245,32 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
     // holds FIRST_READ bytes per direction instead of CHUNK, and a busy one reaches full
     // size on its first full read. The source reserves the room itself: a transport before
     // it reads, a source of whole chunks (a memory stream of `Bytes`) only when one
-    // arrives, so an idle one holds no buffer at all.
+    // arrives, so an idle one holds no buffer at all. A connection that goes quiet after a
+    // burst gives the full-size buffer back after RELEASE_AFTER (receives are cancel safe),
+    // so it costs an idle connection's memory again, not CHUNK per direction.
     let mut want = FIRST_READ;
     let mut buf = BytesMut::new();
     loop {
-        match source.receive_into(&mut buf, want).await {
+        let received = {
+            let read = source.receive_into(&mut buf, want);
+            if want < CHUNK {
+                Some(read.await)
+            } else {
+                tokio::pin!(read);
+                // Biased: a read that is ready at once never arms the timer.
+                tokio::select! {
+                    biased;
+                    received = &mut read => Some(received),
+                    () = tokio::time::sleep(RELEASE_AFTER) => None,
+                }
+            }
+        };
+        let Some(received) = received else {
+            buf = BytesMut::new();
+            want = FIRST_READ;
+            continue;
+        };
+        match received {
             Ok(n) => {
                 if n >= want {
                     want = CHUNK;
@@ -403,5 +428,104 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
         if last {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::streams::{AsyncResource, TypedAttributeProvider};
+
+    /// A source fed through a channel that records each receive: the size asked for and
+    /// the capacity of the buffer it was handed.
+    struct Recording {
+        rx: mpsc::Receiver<Bytes>,
+        pending: Bytes,
+        calls: Arc<Mutex<Vec<(usize, usize)>>>,
+    }
+
+    impl AsyncResource for Recording {
+        async fn aclose(&mut self) -> crate::streams::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl TypedAttributeProvider for Recording {}
+
+    impl ByteReceiveStream for Recording {
+        async fn receive(&mut self, max_bytes: usize) -> crate::streams::Result<Bytes> {
+            let mut buf = BytesMut::new();
+            self.receive_into(&mut buf, max_bytes).await?;
+            Ok(buf.freeze())
+        }
+
+        async fn receive_into(
+            &mut self,
+            buf: &mut BytesMut,
+            max_bytes: usize,
+        ) -> crate::streams::Result<usize> {
+            self.calls.lock().unwrap().push((max_bytes, buf.capacity()));
+            if self.pending.is_empty() {
+                // Cancel safe: a message is either received here or still queued.
+                self.pending = self.rx.recv().await.ok_or(StreamError::EndOfStream)?;
+            }
+            let n = max_bytes.min(self.pending.len());
+            buf.extend_from_slice(&self.pending.split_to(n));
+            Ok(n)
+        }
+    }
+
+    /// A sink that keeps everything.
+    #[derive(Default)]
+    struct Collect(Vec<u8>);
+
+    impl AsyncResource for Collect {
+        async fn aclose(&mut self) -> crate::streams::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl TypedAttributeProvider for Collect {}
+
+    impl ByteSendStream for Collect {
+        async fn send(&mut self, data: Bytes) -> crate::streams::Result<()> {
+            self.0.extend_from_slice(&data);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_source_gets_a_small_buffer_again_after_a_burst() {
+        let (tx, rx) = mpsc::channel(64);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let source = Recording { rx, pending: Bytes::new(), calls: Arc::clone(&calls) };
+        let copy = tokio::spawn(async move {
+            let mut sink = Collect::default();
+            let flow = forward(source, &mut sink, &Shaping::default(), &Activity::default(), false).await;
+            (flow, sink.0)
+        });
+        // A burst: enough for full-size reads.
+        let burst: Vec<u8> = (0..4 * CHUNK).map(|i| (i % 251) as u8).collect();
+        tx.send(Bytes::from(burst.clone())).await.unwrap();
+        tokio::time::sleep(RELEASE_AFTER / 2).await;
+        let during = calls.lock().unwrap().last().copied().unwrap();
+        assert_eq!(during.0, CHUNK, "a busy copy reads full size");
+        // Quiet for longer than RELEASE_AFTER (paused time: no real waiting).
+        tokio::time::sleep(RELEASE_AFTER * 2).await;
+        let after = calls.lock().unwrap().last().copied().unwrap();
+        assert_eq!(after, (FIRST_READ, 0), "the quiet copy waits with a fresh small buffer");
+        // The next burst still arrives whole, and grows the reads again.
+        tx.send(Bytes::from(burst.clone())).await.unwrap();
+        drop(tx);
+        let (flow, got) = copy.await.unwrap();
+        assert!(matches!(flow.end, FlowEnd::Eof), "{:?}", flow.end);
+        assert_eq!(got.len(), 2 * burst.len());
+        assert!(got.chunks(burst.len()).all(|half| half == burst.as_slice()), "the bytes changed on the way");
+        let max = calls.lock().unwrap().iter().rev().map(|c| c.0).max().unwrap();
+        assert_eq!(max, CHUNK, "the second burst is read full size again");
     }
 }

@@ -124,19 +124,19 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             let net = match config {
                 // Boxed: the handshake's state would otherwise stay part of every
                 // connection's future, plain or TLS, for its whole life.
-                Some(config) => match Box::pin(common::accept_tls(raw, config, policy, handshake_timeout))
-                    .await
-                {
-                    Ok(tls) => tls_net(tls, &shared.events, peer),
-                    Err(reason) => {
-                        tracing::warn!("TLS handshake with {peer} failed: {reason}");
-                        shared.events.emit(
+                Some(config) => {
+                    match Box::pin(common::accept_tls(raw, config, policy, handshake_timeout)).await {
+                        Ok(tls) => tls_net(tls, &shared.events, peer),
+                        Err(reason) => {
+                            tracing::warn!("TLS handshake with {peer} failed: {reason}");
+                            shared.events.emit(
                             "close",
                             || json!({ "peer": peer.to_string(), "reason": format!("handshake: {reason}") }),
                         );
-                        return;
+                            return;
+                        }
                     }
-                },
+                }
                 None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
             };
             tokio::select! {
