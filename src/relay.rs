@@ -257,11 +257,12 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
                 Some(read.await)
             } else {
                 tokio::pin!(read);
-                // Biased: a read that is ready at once never arms the timer.
+                // Biased: a read that is ready at once never arms the timer. Boxed: a
+                // pointer in every connection's future rather than a whole timer entry.
                 tokio::select! {
                     biased;
                     received = &mut read => Some(received),
-                    () = tokio::time::sleep(RELEASE_AFTER) => None,
+                    () = Box::pin(tokio::time::sleep(RELEASE_AFTER)) => None,
                 }
             }
         };
