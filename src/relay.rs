@@ -11,8 +11,10 @@
 //! that sends the FIN, for TLS 1.3 a close_notify, for a child's stdin its EOF. The
 //! direction's [`Flow`] says how many bytes moved and why it ended.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -372,16 +374,34 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
     flow: &mut Flow,
 ) -> Result<(), FlowEnd> {
     let mut recoder = Recoder::new(shaping);
-    let mut out = BytesMut::with_capacity(CHUNK);
+    // Both buffers grow with the data, as copy_raw's does: an idle connection holds none.
+    let mut out = BytesMut::new();
     let source_error = |e| FlowEnd::Failed(Side::Source, e);
     if let Some(config) = &shaping.frames {
         let delimiter = shaping.out_delimiter.clone().unwrap_or_else(|| config.delimiter.clone());
         let mut framed = FramedStream::new(source, config.clone());
         let result = loop {
-            let frame = match framed.receive().await {
+            // Frames that are already here go out together, in one send of up to CHUNK;
+            // the batch is sent as soon as the next frame has to wait for input, so no
+            // frame is held back waiting for the next one.
+            let received = {
+                let next = framed.receive();
+                tokio::pin!(next);
+                match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+                    Poll::Ready(received) => received,
+                    Poll::Pending => {
+                        if let Err(end) = flush(sink, &mut out, flow, activity).await {
+                            break Err(end);
+                        }
+                        next.await
+                    }
+                }
+            };
+            let frame = match received {
                 Ok(frame) => frame,
-                Err(StreamError::EndOfStream) => break Ok(()),
-                Err(err) => break Err(source_error(err)),
+                Err(StreamError::EndOfStream) => break flush(sink, &mut out, flow, activity).await,
+                // The frames before the bad one still go out first.
+                Err(err) => break flush(sink, &mut out, flow, activity).await.and(Err(source_error(err))),
             };
             activity.touch();
             // The last frame of a stream may have had no delimiter: none is added to it.
@@ -394,23 +414,25 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
             if terminated {
                 recoder.push(&delimiter, &mut out);
             }
-            let chunk = out.split().freeze();
-            let n = chunk.len() as u64;
-            if let Err(err) = sink.send(chunk).await {
-                break Err(FlowEnd::Failed(Side::Sink, err));
+            if out.len() >= CHUNK
+                && let Err(end) = flush(sink, &mut out, flow, activity).await
+            {
+                break Err(end);
             }
-            flow.bytes_out += n;
-            activity.wrote(n);
         };
         flow.frames_skipped = framed.frames_skipped();
         return result;
     }
     let mut source = source;
-    let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut want = FIRST_READ;
+    let mut buf = BytesMut::new();
     loop {
         buf.clear();
-        let last = match source.receive_into(&mut buf, CHUNK).await {
+        let last = match source.receive_into(&mut buf, want).await {
             Ok(n) => {
+                if n >= want {
+                    want = CHUNK;
+                }
                 flow.bytes_in += n as u64;
                 false
             }
@@ -419,17 +441,29 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
         };
         activity.touch();
         recoder.apply(&buf, last, &mut out).map_err(source_error)?;
-        if !out.is_empty() {
-            let chunk = out.split().freeze();
-            let n = chunk.len() as u64;
-            sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
-            flow.bytes_out += n;
-            activity.wrote(n);
-        }
+        flush(sink, &mut out, flow, activity).await?;
         if last {
             return Ok(());
         }
     }
+}
+
+/// Sends what `out` holds, if anything, and counts it.
+async fn flush<W: ByteSendStream>(
+    sink: &mut W,
+    out: &mut BytesMut,
+    flow: &mut Flow,
+    activity: &Activity,
+) -> Result<(), FlowEnd> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let chunk = out.split().freeze();
+    let n = chunk.len() as u64;
+    sink.send(chunk).await.map_err(|e| FlowEnd::Failed(Side::Sink, e))?;
+    flow.bytes_out += n;
+    activity.wrote(n);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -480,9 +514,19 @@ mod tests {
         }
     }
 
-    /// A sink that keeps everything.
-    #[derive(Default)]
-    struct Collect(Vec<u8>);
+    /// A sink that keeps every chunk sent to it, where the test can look.
+    #[derive(Default, Clone)]
+    struct Collect(Arc<Mutex<Vec<Bytes>>>);
+
+    impl Collect {
+        fn bytes(&self) -> Vec<u8> {
+            self.0.lock().unwrap().concat()
+        }
+
+        fn sends(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+    }
 
     impl AsyncResource for Collect {
         async fn aclose(&mut self) -> crate::streams::Result<()> {
@@ -494,21 +538,32 @@ mod tests {
 
     impl ByteSendStream for Collect {
         async fn send(&mut self, data: Bytes) -> crate::streams::Result<()> {
-            self.0.extend_from_slice(&data);
+            self.0.lock().unwrap().push(data);
             Ok(())
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_quiet_source_gets_a_small_buffer_again_after_a_burst() {
+    /// A channel-fed source and its sender.
+    fn recording() -> (mpsc::Sender<Bytes>, Recording, Arc<Mutex<Vec<(usize, usize)>>>) {
         let (tx, rx) = mpsc::channel(64);
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let source = Recording { rx, pending: Bytes::new(), calls: Arc::clone(&calls) };
-        let copy = tokio::spawn(async move {
-            let mut sink = Collect::default();
-            let flow = forward(source, &mut sink, &Shaping::default(), &Activity::default(), false).await;
-            (flow, sink.0)
-        });
+        (tx, Recording { rx, pending: Bytes::new(), calls: Arc::clone(&calls) }, calls)
+    }
+
+    fn lines(max_frame: usize) -> Shaping {
+        Shaping { frames: Some(FrameConfig::lines(max_frame)), ..Shaping::default() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_source_gets_a_small_buffer_again_after_a_burst() {
+        let (tx, source, calls) = recording();
+        let sink = Collect::default();
+        let copy = {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                forward(source, sink, &Shaping::default(), &Activity::default(), false).await
+            })
+        };
         // A burst: enough for full-size reads.
         let burst: Vec<u8> = (0..4 * CHUNK).map(|i| (i % 251) as u8).collect();
         tx.send(Bytes::from(burst.clone())).await.unwrap();
@@ -522,11 +577,61 @@ mod tests {
         // The next burst still arrives whole, and grows the reads again.
         tx.send(Bytes::from(burst.clone())).await.unwrap();
         drop(tx);
-        let (flow, got) = copy.await.unwrap();
+        let flow = copy.await.unwrap();
+        let got = sink.bytes();
         assert!(matches!(flow.end, FlowEnd::Eof), "{:?}", flow.end);
         assert_eq!(got.len(), 2 * burst.len());
         assert!(got.chunks(burst.len()).all(|half| half == burst.as_slice()), "the bytes changed on the way");
         let max = calls.lock().unwrap().iter().rev().map(|c| c.0).max().unwrap();
         assert_eq!(max, CHUNK, "the second burst is read full size again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_already_here_go_out_in_one_send_and_none_waits_for_the_next() {
+        let (tx, source, _) = recording();
+        let sink = Collect::default();
+        let copy = {
+            let sink = sink.clone();
+            tokio::spawn(
+                async move { forward(source, sink, &lines(1024), &Activity::default(), false).await },
+            )
+        };
+        // A thousand short frames arrive at once: far fewer sends than frames.
+        let many: Vec<u8> = (0..1000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        tx.send(Bytes::from(many.clone())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(sink.bytes(), many, "every frame is out while the source is still open");
+        assert!(sink.sends() <= many.len().div_ceil(CHUNK) + 1, "{} sends for 1000 frames", sink.sends());
+        // One frame, then silence: it goes out without waiting for another.
+        let before = sink.sends();
+        tx.send(Bytes::from_static(b"alone\n")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(sink.sends(), before + 1);
+        assert!(sink.bytes().ends_with(b"alone\n"));
+        drop(tx);
+        let flow = copy.await.unwrap();
+        assert!(matches!(flow.end, FlowEnd::Eof), "{:?}", flow.end);
+        assert_eq!(flow.frames, 1001);
+        assert_eq!(flow.bytes_out, many.len() as u64 + 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_frames_before_an_oversized_one_are_delivered_before_the_error() {
+        let (tx, source, _) = recording();
+        let sink = Collect::default();
+        let copy = {
+            let sink = sink.clone();
+            tokio::spawn(async move { forward(source, sink, &lines(8), &Activity::default(), false).await })
+        };
+        tx.send(Bytes::from_static(b"one\ntwo\nthis one is far too long\nnever\n")).await.unwrap();
+        drop(tx);
+        let flow = copy.await.unwrap();
+        assert!(
+            matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::OversizedFrame { .. })),
+            "{:?}",
+            flow.end
+        );
+        assert_eq!(sink.bytes(), b"one\ntwo\n");
+        assert_eq!(flow.bytes_out, 8);
     }
 }
