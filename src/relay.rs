@@ -475,12 +475,11 @@ mod tests {
     use super::*;
     use crate::streams::{AsyncResource, TypedAttributeProvider};
 
-    /// A source fed through a channel that records each receive: the size asked for and
-    /// the capacity of the buffer it was handed.
+    /// A source fed through a channel that records each receive in its [`Calls`].
     struct Recording {
         rx: mpsc::Receiver<Bytes>,
         pending: Bytes,
-        calls: Arc<Mutex<Vec<(usize, usize)>>>,
+        calls: Calls,
     }
 
     impl AsyncResource for Recording {
@@ -543,8 +542,12 @@ mod tests {
         }
     }
 
+    /// What [`Recording`] saw: for each receive, the size asked for and the capacity of
+    /// the buffer it was handed.
+    type Calls = Arc<Mutex<Vec<(usize, usize)>>>;
+
     /// A channel-fed source and its sender.
-    fn recording() -> (mpsc::Sender<Bytes>, Recording, Arc<Mutex<Vec<(usize, usize)>>>) {
+    fn recording() -> (mpsc::Sender<Bytes>, Recording, Calls) {
         let (tx, rx) = mpsc::channel(64);
         let calls = Arc::new(Mutex::new(Vec::new()));
         (tx, Recording { rx, pending: Bytes::new(), calls: Arc::clone(&calls) }, calls)
