@@ -166,6 +166,13 @@ impl Activity {
 /// Copies `source` to `sink` with `shaping`; closes the sink at the end of the input when
 /// `half_close` is set.
 ///
+/// A raw copy that goes quiet after a burst gives its 64 KiB buffer back after a second
+/// of silence, which takes a timer.
+///
+/// # Panics
+/// On a tokio runtime without the time driver (`enable_time`), once a raw copy has grown
+/// its buffer to full size.
+///
 /// # Cancel safety
 /// Not cancel safe: a chunk read but not yet written is lost if the future is dropped.
 /// Callers drop it only to abandon the direction.
@@ -200,6 +207,9 @@ impl Meter {
 }
 
 /// [`forward`], counting the bytes written in `meter` as they go.
+///
+/// # Panics
+/// As [`forward`]: without the runtime's time driver.
 pub async fn forward_metered<R, W>(
     source: R,
     mut sink: W,
@@ -261,6 +271,9 @@ async fn copy_raw<R: ByteReceiveStream, W: ByteSendStream>(
                 tokio::pin!(read);
                 // Biased: a read that is ready at once never arms the timer. Boxed: a
                 // pointer in every connection's future rather than a whole timer entry.
+                // (Making the timer only after a first `Pending`, in a `poll_fn`, measured
+                // about 7% more server CPU for a TLS transfer: 519-680 against 488-581 ms
+                // task-clock per GiB, seven runs each.)
                 tokio::select! {
                     biased;
                     received = &mut read => Some(received),
@@ -374,7 +387,8 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
     flow: &mut Flow,
 ) -> Result<(), FlowEnd> {
     let mut recoder = Recoder::new(shaping);
-    // Both buffers grow with the data, as copy_raw's does: an idle connection holds none.
+    // The loop's own buffers grow with the data, as copy_raw's does (the framing layer
+    // below still reserves its full read).
     let mut out = BytesMut::new();
     let source_error = |e| FlowEnd::Failed(Side::Source, e);
     if let Some(config) = &shaping.frames {
@@ -409,7 +423,8 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
             flow.bytes_in += (frame.len() + if terminated { config.delimiter.len() } else { 0 }) as u64;
             flow.frames += 1;
             if let Err(err) = recoder.apply(&frame, true, &mut out) {
-                break Err(source_error(err));
+                // As for a bad frame: the good ones before it go out first.
+                break flush(sink, &mut out, flow, activity).await.and(Err(source_error(err)));
             }
             if terminated {
                 recoder.push(&delimiter, &mut out);
@@ -636,5 +651,26 @@ mod tests {
         );
         assert_eq!(sink.bytes(), b"one\ntwo\n");
         assert_eq!(flow.bytes_out, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_frames_before_one_that_cannot_be_decoded_are_delivered_before_the_error() {
+        let (tx, source, _) = recording();
+        let sink = Collect::default();
+        let shaping = Shaping { decode: Some((TextEncoding::UTF_8, ErrorMode::Strict)), ..lines(64) };
+        let copy = {
+            let sink = sink.clone();
+            tokio::spawn(async move { forward(source, sink, &shaping, &Activity::default(), false).await })
+        };
+        tx.send(Bytes::from_static(b"good\nalso good\n\xff\nnever\n")).await.unwrap();
+        drop(tx);
+        let flow = copy.await.unwrap();
+        assert!(
+            matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::Decode { .. })),
+            "{:?}",
+            flow.end
+        );
+        assert_eq!(sink.bytes(), b"good\nalso good\n");
+        assert_eq!(flow.bytes_out, 15);
     }
 }
