@@ -568,20 +568,25 @@ mod tests {
         (tx, Recording { rx, pending: Bytes::new(), calls: Arc::clone(&calls) }, calls)
     }
 
+    /// Starts `forward` from a fresh channel-fed source to a fresh [`Collect`] with
+    /// `shaping`; returns the source's sender, what it recorded, the sink and the copy.
+    fn start(shaping: Shaping) -> (mpsc::Sender<Bytes>, Calls, Collect, tokio::task::JoinHandle<Flow>) {
+        let (tx, source, calls) = recording();
+        let sink = Collect::default();
+        let copy = {
+            let sink = sink.clone();
+            tokio::spawn(async move { forward(source, sink, &shaping, &Activity::default(), false).await })
+        };
+        (tx, calls, sink, copy)
+    }
+
     fn lines(max_frame: usize) -> Shaping {
         Shaping { frames: Some(FrameConfig::lines(max_frame)), ..Shaping::default() }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_source_gets_a_small_buffer_again_after_a_burst() {
-        let (tx, source, calls) = recording();
-        let sink = Collect::default();
-        let copy = {
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                forward(source, sink, &Shaping::default(), &Activity::default(), false).await
-            })
-        };
+        let (tx, calls, sink, copy) = start(Shaping::default());
         // A burst: enough for full-size reads.
         let burst: Vec<u8> = (0..4 * CHUNK).map(|i| (i % 251) as u8).collect();
         tx.send(Bytes::from(burst.clone())).await.unwrap();
@@ -606,14 +611,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn frames_already_here_go_out_in_one_send_and_none_waits_for_the_next() {
-        let (tx, source, _) = recording();
-        let sink = Collect::default();
-        let copy = {
-            let sink = sink.clone();
-            tokio::spawn(
-                async move { forward(source, sink, &lines(1024), &Activity::default(), false).await },
-            )
-        };
+        let (tx, _, sink, copy) = start(lines(1024));
         // A thousand short frames arrive at once: far fewer sends than frames.
         let many: Vec<u8> = (0..1000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
         tx.send(Bytes::from(many.clone())).await.unwrap();
@@ -635,12 +633,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_frames_before_an_oversized_one_are_delivered_before_the_error() {
-        let (tx, source, _) = recording();
-        let sink = Collect::default();
-        let copy = {
-            let sink = sink.clone();
-            tokio::spawn(async move { forward(source, sink, &lines(8), &Activity::default(), false).await })
-        };
+        let (tx, _, sink, copy) = start(lines(8));
         tx.send(Bytes::from_static(b"one\ntwo\nthis one is far too long\nnever\n")).await.unwrap();
         drop(tx);
         let flow = copy.await.unwrap();
@@ -655,13 +648,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_frames_before_one_that_cannot_be_decoded_are_delivered_before_the_error() {
-        let (tx, source, _) = recording();
-        let sink = Collect::default();
         let shaping = Shaping { decode: Some((TextEncoding::UTF_8, ErrorMode::Strict)), ..lines(64) };
-        let copy = {
-            let sink = sink.clone();
-            tokio::spawn(async move { forward(source, sink, &shaping, &Activity::default(), false).await })
-        };
+        let (tx, _, sink, copy) = start(shaping);
         tx.send(Bytes::from_static(b"good\nalso good\n\xff\nnever\n")).await.unwrap();
         drop(tx);
         let flow = copy.await.unwrap();
