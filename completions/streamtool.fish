@@ -25,7 +25,7 @@ function __fish_streamtool_using_subcommand
 end
 
 complete -c streamtool -n "__fish_streamtool_needs_command" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_needs_command" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_needs_command" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_needs_command" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -63,7 +63,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s w -l con
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction (exit 6)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s k -l keep-open -d 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l echo -d 'Send back what each client sends'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client'
@@ -99,10 +99,10 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l c
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction (exit 6)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s k -l insecure -d 'Skip certificate verification (a warning is printed). Implies --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-shutdown -d 'Keep the connection open for writing when stdin ends (no half-close)'
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side (for peers that half-close)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side, also from a terminal or a pipe (a regular file is always sent to its end)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l send-only -d 'Only send: what the peer sends is read and discarded'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l recv-only -d 'Only receive: stdin is not read, and the sending side is closed at once'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s z -l zero-io -d 'Connect (and handshake, with TLS), report, and close'
@@ -121,7 +121,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l progress 
 always\t'Always'
 never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s k -l fork -d 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s q -l quiet -d 'Only errors on stderr'
@@ -135,7 +135,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-f
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-file -d 'Where to write the PKCS#12 file. Default: NAME[+N].p12' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspect -d 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l client -d 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
@@ -148,7 +148,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s v -l 
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

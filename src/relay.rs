@@ -338,11 +338,20 @@ impl Recoder {
     }
 
     /// Recodes `input` (with `last`, the end of a unit: a frame or the stream) into `out`.
+    /// On malformed input, the text decoded before it is still recoded into `out`, then
+    /// the error is returned.
     fn apply(&mut self, input: &[u8], last: bool, out: &mut BytesMut) -> Result<(), StreamError> {
         match (&mut self.decoder, &self.encoder) {
             (Some(decoder), Some(encoder)) => {
                 self.text.clear();
-                decoder.decode(input, &mut self.text, last)?;
+                let decoded = decoder.decode(input, &mut self.text, last);
+                if let Err(err) = decoded {
+                    let mut encoded = Vec::new();
+                    if encoder.encode(&self.text, &mut encoded).is_ok() {
+                        self.push(&encoded, out);
+                    }
+                    return Err(err);
+                }
                 if last {
                     // A unit (a frame) is complete: the next one starts a fresh decode.
                     decoder.reset();
@@ -422,8 +431,11 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
             let terminated = !framed.at_end();
             flow.bytes_in += (frame.len() + if terminated { config.delimiter.len() } else { 0 }) as u64;
             flow.frames += 1;
+            let whole_frames = out.len();
             if let Err(err) = recoder.apply(&frame, true, &mut out) {
-                // As for a bad frame: the good ones before it go out first.
+                // As for a bad frame: the good ones before it go out first, but nothing of
+                // the bad one (a frame is delivered whole or not at all).
+                out.truncate(whole_frames);
                 break flush(sink, &mut out, flow, activity).await.and(Err(source_error(err)));
             }
             if terminated {
@@ -455,7 +467,10 @@ async fn copy_shaped<R: ByteReceiveStream, W: ByteSendStream>(
             Err(err) => return Err(source_error(err)),
         };
         activity.touch();
-        recoder.apply(&buf, last, &mut out).map_err(source_error)?;
+        if let Err(err) = recoder.apply(&buf, last, &mut out) {
+            // The text before the malformed bytes is delivered, then the error.
+            return flush(sink, &mut out, flow, activity).await.and(Err(source_error(err)));
+        }
         flush(sink, &mut out, flow, activity).await?;
         if last {
             return Ok(());
@@ -660,5 +675,33 @@ mod tests {
         );
         assert_eq!(sink.bytes(), b"good\nalso good\n");
         assert_eq!(flow.bytes_out, 15);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_text_before_malformed_bytes_is_delivered_before_the_error() {
+        let shaping =
+            Shaping { decode: Some((TextEncoding::UTF_8, ErrorMode::Strict)), ..Shaping::default() };
+        let (tx, _, sink, copy) = start(shaping);
+        tx.send(Bytes::from_static(b"good line\nbad \xff\xfe here\n")).await.unwrap();
+        drop(tx);
+        let flow = copy.await.unwrap();
+        assert!(
+            matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::Decode { offset: 14, .. })),
+            "{:?}",
+            flow.end
+        );
+        assert_eq!(sink.bytes(), b"good line\nbad ");
+        assert_eq!(flow.bytes_out, 14);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_cannot_be_decoded_is_not_delivered_in_part() {
+        let shaping = Shaping { decode: Some((TextEncoding::UTF_8, ErrorMode::Strict)), ..lines(64) };
+        let (tx, _, sink, copy) = start(shaping);
+        tx.send(Bytes::from_static(b"ok\nab\xffcd\n")).await.unwrap();
+        drop(tx);
+        let flow = copy.await.unwrap();
+        assert!(matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::Decode { .. })));
+        assert_eq!(sink.bytes(), b"ok\n");
     }
 }

@@ -163,3 +163,13 @@ fn send_only_uploads_everything_even_when_the_peer_ends_its_side_first() {
         assert!(server.await.unwrap() == data, "the server received every byte");
     });
 }
+
+#[test]
+fn threads_past_the_bound_is_a_usage_error_not_a_panic() {
+    run(async {
+        let done = streamtool(&["--threads", "100000", "serve", "127.0.0.1:0"], b"").await;
+        done.assert_code(2);
+        assert!(done.stderr.contains("--threads"), "{}", done.stderr);
+        assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+    });
+}

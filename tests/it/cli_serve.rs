@@ -525,3 +525,33 @@ fn tls12_exec_ends_the_connection_when_the_command_is_done() {
         done.assert_code(0);
     });
 }
+
+// ---- one client with TLS ----
+
+#[test]
+fn a_silent_connection_does_not_hold_up_the_single_tls_client() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        // No -k: the first client whose handshake succeeds is served. A long handshake
+        // timeout: waiting it out would take the client past the test's own limit.
+        let server = Server::start(&[
+            "--echo",
+            "--handshake-timeout",
+            "120s",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
+        let _silent = TcpStream::connect(server.addr()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let target = server.localhost();
+        let args = ["connect", "--tls", "--ca", s(&pki.ca), &target];
+        let done = tokio::time::timeout(Duration::from_secs(20), streamtool(&args, b"hello\n"))
+            .await
+            .expect("the client waited for the silent connection's handshake to time out");
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"hello\n");
+    });
+}

@@ -515,3 +515,99 @@ fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
     assert_eq!(code, Some(0));
     assert!(out == data, "connect's stdout got different bytes");
 }
+
+// ---- the peer ends its side first (DESIGN.md §4.2; a regular file is still sent whole) ----
+
+#[test]
+fn serve_sends_all_of_a_file_to_a_client_that_ended_its_side_at_once() {
+    for tls in [&[][..], &["--tls"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = noise(SIZE, 31);
+        let input = temp_file(&dir, "in", &data);
+        let (server, port) = serve(tls, File::open(&input).unwrap(), Stdio::null());
+        let (out_read, out_write) = pipe();
+        let mut extra = vec!["--recv-only"];
+        if !tls.is_empty() {
+            extra.extend(["--tls", "--insecure"]);
+        }
+        let client = connect(port, &extra, Stdio::null(), out_write);
+        let mut out = Vec::new();
+        File::from(out_read).read_to_end(&mut out).unwrap();
+        let (code, stderr) = wait(client);
+        assert_eq!(code, Some(0), "{tls:?}: {stderr}");
+        let (code, stderr) = wait(server);
+        assert_eq!(code, Some(0), "{tls:?}: {stderr}");
+        assert!(out == data, "{tls:?}: {} bytes of {} arrived", out.len(), data.len());
+    }
+}
+
+/// A peer that half-closes as soon as it accepts, then reads everything.
+fn half_closing_peer() -> (u16, JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        got
+    });
+    (port, task)
+}
+
+#[test]
+fn connect_sends_all_of_a_file_to_a_peer_that_half_closed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = noise(SIZE, 32);
+    let input = temp_file(&dir, "in", &data);
+    let (port, peer) = half_closing_peer();
+    let client = connect(port, &[], File::open(&input).unwrap(), Stdio::null());
+    let (code, stderr) = wait(client);
+    assert_eq!(code, Some(0), "{stderr}");
+    let got = peer.join().unwrap();
+    assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
+    assert_eq!(counted(&stderr).0, data.len() as u64, "the close event counts what was sent");
+}
+
+#[test]
+fn connect_says_so_when_it_stops_sending_a_pipe_that_still_has_data() {
+    // The peer half-closes at once and never reads: connect stops sending (stdin is a pipe,
+    // not a file) while the pipe is still full. That is data the peer never gets: a warning
+    // says how much went, and how to send the rest.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(stream);
+    });
+    let (in_read, in_write) = pipe();
+    let writer = std::thread::spawn(move || {
+        let mut input = File::from(in_write);
+        let chunk = vec![7u8; 1 << 16];
+        // Ends with EPIPE once connect is gone; bounded in any case.
+        for _ in 0..1024 {
+            if input.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let client = Command::new(BIN)
+        .args(["connect", &format!("127.0.0.1:{port}")])
+        .env_remove("RUST_LOG")
+        .stdin(in_read)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, stderr) = wait(client);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopped sending stdin after") && stderr.contains("--keep-sending"),
+        "no warning: {stderr}"
+    );
+    writer.join().unwrap();
+    peer.join().unwrap();
+}

@@ -44,9 +44,9 @@ pub struct Cli {
     /// Threads that run connections: 1 runs everything on one thread (the default of
     /// serve and connect: the least CPU and memory per connection); 0 means one per CPU
     /// core (the default of pipe, and the choice for a server whose many busy TLS
-    /// connections need more than one core).
-    #[arg(long, value_name = "N", global = true)]
-    pub threads: Option<usize>,
+    /// connections need more than one core). At most 256.
+    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub threads: Option<u16>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -299,7 +299,8 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub no_shutdown: bool,
 
-    /// Keep sending stdin after the peer ended its side (for peers that half-close).
+    /// Keep sending stdin after the peer ended its side, also from a terminal or a pipe
+    /// (a regular file is always sent to its end).
     #[arg(long)]
     pub keep_sending: bool,
 

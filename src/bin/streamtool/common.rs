@@ -346,6 +346,36 @@ fn not_tls(first: &[u8]) -> Option<String> {
 pub struct Session {
     pub up: Option<Flow>,
     pub down: Option<Flow>,
+    /// Bytes sent to the peer, also when the up direction was stopped before its end.
+    pub sent: u64,
+    /// Bytes received from the peer.
+    pub received: u64,
+}
+
+/// Whether stdin has bytes waiting to be read right now (a zero-timeout poll(2)): when
+/// sending stops early, that is data the peer will not get. An idle terminal or pipe has
+/// none, and stopping there loses nothing.
+fn stdin_has_data_waiting() -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
+}
+
+/// Whether stdin is a regular file: finite, never idle, so it is sent to its end even
+/// after the peer ended its side (`serve < file` to `connect --recv-only`; `connect < file`
+/// to a server whose stdin is /dev/null). DESIGN.md §4.2 stops sending when the peer ends
+/// first because of an idle interactive stdin; a file is never that. A terminal or a pipe
+/// keeps that rule (--keep-sending goes on), with a warning when stdin still had data.
+pub fn stdin_is_a_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+        .is_ok_and(|m| m.is_file())
 }
 
 /// How a stdio session runs.
@@ -445,7 +475,7 @@ where
     let stdout_fd = if options.send_only { None } else { StdioFd::stdout() };
     let zero_copy_up = socket.filter(|_| options.outbound.is_raw());
     let zero_copy_down = socket.filter(|_| options.inbound.is_raw());
-    let mut session = Session { up: None, down: None };
+    let mut session = Session { up: None, down: None, sent: 0, received: 0 };
     let (up_meter, down_meter) = (Meter::default(), Meter::default());
     let progress = options.progress.then(|| {
         crate::progress::Progress::start(
@@ -556,6 +586,21 @@ where
     };
     if let Some(progress) = progress {
         progress.finish();
+    }
+    session.sent = session.up.as_ref().map_or_else(|| up_meter.get(), |f| f.bytes_out);
+    session.received = session.down.as_ref().map_or_else(|| down_meter.get(), |f| f.bytes_in);
+    if outcome.is_ok()
+        && session.up.is_none()
+        && !options.recv_only
+        && !session_failed(&session)
+        && stdin_has_data_waiting()
+    {
+        // Not silent: stdin had not ended, and what it still holds is not sent.
+        tracing::warn!(
+            "{peer} ended its side first: stopped sending stdin after {} bytes, before its end \
+             (--keep-sending sends the rest)",
+            session.sent
+        );
     }
     // A clean end closes our side properly (FIN, close_notify; idempotent if stdin's end
     // already did). After an error, a timeout or Ctrl-C, the connection is dropped without

@@ -26,14 +26,14 @@ use crate::exit_codes::{Exit, exit_for};
 /// `pipe` keeps a worker per core: a relay's event loop and its copying overlap on two
 /// threads, 7% faster plain and 17% faster TLS-terminating in the same measurement.
 /// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
-fn runtime(threads: Option<usize>, command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime(threads: Option<u16>, command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     let default = if matches!(command, Command::Pipe(_)) { 0 } else { 1 };
     let mut builder = match threads.unwrap_or(default) {
         1 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if n > 1 {
-                builder.worker_threads(n);
+                builder.worker_threads(usize::from(n));
             }
             builder
         }

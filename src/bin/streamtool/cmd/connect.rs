@@ -87,16 +87,16 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         inbound: common::inbound(&args.shape),
         outbound: common::outbound(&args.shape),
         half_close: !args.no_shutdown,
-        // --send-only is about sending: the peer ending its side does not end the upload.
-        keep_sending: args.keep_sending || args.send_only,
+        // --send-only is about sending: the peer ending its side does not end the upload;
+        // nor does it cut a regular file short.
+        keep_sending: args.keep_sending || args.send_only || common::stdin_is_a_file(),
         send_only: args.send_only,
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
         progress: crate::progress::enabled(args.progress),
     };
     let session = stdio_session(net, options, &events, &peer).await?;
-    let sent = session.up.as_ref().map_or(0, |f| f.bytes_out);
-    let received = session.down.as_ref().map_or(0, |f| f.bytes_in);
+    let (sent, received) = (session.sent, session.received);
     let elapsed = started.elapsed();
     let reason: Vec<String> =
         [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();

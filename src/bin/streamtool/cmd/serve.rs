@@ -226,6 +226,9 @@ where
     NetStream { io: NetIo::Boxed(Box::new(tls)), can_half_close }
 }
 
+/// Without -k, TLS handshakes in progress at once at most; past that, accepting waits.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+
 /// Without -k: the first client (the first whose handshake succeeds, with TLS) is relayed,
 /// then the server exits, as `nc -l` does.
 async fn serve_one(
@@ -239,10 +242,29 @@ async fn serve_one(
 ) -> Result<()> {
     let stdio = matches!(shared.mode, Mode::Stdio);
     let common::Signals { mut term, mut int } = signals;
+    // Handshakes run side by side: a client that connects and stays silent must not hold
+    // up the next one for the whole handshake timeout (the first to finish is served).
     let first_client = async {
         let mut backoff = std::time::Duration::from_millis(5);
+        let mut handshakes = tokio::task::JoinSet::new();
         loop {
-            let (raw, peer) = match listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
+                Some(done) = handshakes.join_next() => {
+                    match done {
+                        Ok((Ok(tls), peer)) => return Ok((tls_net(tls, &shared.events, &peer), peer)),
+                        Ok((Err(reason), peer)) => {
+                            tracing::warn!("TLS handshake with {peer} failed: {reason}");
+                            shared.events.emit("close", || {
+                                json!({ "peer": peer, "reason": format!("handshake: {reason}") })
+                            });
+                        }
+                        Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
+                    }
+                    continue;
+                }
+            };
+            let (raw, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     // Running out of descriptors and the like: wait and try again.
@@ -263,15 +285,10 @@ async fn serve_one(
                 };
                 return Ok::<_, anyhow::Error>((net, peer));
             };
-            match common::accept_tls(raw, config.clone(), policy, handshake_timeout).await {
-                Ok(tls) => return Ok((tls_net(tls, &shared.events, &peer), peer)),
-                Err(reason) => {
-                    tracing::warn!("TLS handshake with {peer} failed: {reason}");
-                    shared
-                        .events
-                        .emit("close", || json!({ "peer": peer, "reason": format!("handshake: {reason}") }));
-                }
-            }
+            let config = config.clone();
+            handshakes.spawn(async move {
+                (common::accept_tls(raw, config, policy, handshake_timeout).await, peer)
+            });
         }
     };
     // Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
@@ -313,7 +330,9 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             inbound: shared.inbound.clone(),
             outbound: shared.outbound.clone(),
             half_close: true,
-            keep_sending: false,
+            // The client ending its side (`connect --recv-only`, `connect < /dev/null`)
+            // does not cut a regular file short.
+            keep_sending: common::stdin_is_a_file(),
             send_only: false,
             recv_only: false,
             idle_timeout: shared.idle_timeout,
