@@ -759,3 +759,23 @@ fn a_second_signal_during_the_grace_period_closes_open_relays_at_once() {
         let _ = tokio::time::timeout(STEP, client.read_to_end(&mut rest)).await.expect("the end in time");
     });
 }
+
+#[test]
+fn a_command_that_fails_or_cannot_run_fails_the_pipe_naming_it() {
+    run(Duration::from_secs(60), async {
+        let ok = streamtool(&["pipe", "exec:echo hi", "-"], b"").await;
+        ok.assert_code(0);
+        assert_eq!(ok.stdout, b"hi\n");
+        for (command, status) in [("exec:sh -c 'exit 3'", "exit status: 3"), ("exec:/nonexistent/cmd", "127")]
+        {
+            let done = streamtool(&["pipe", command, "-"], b"").await;
+            done.assert_code(1);
+            let last = done.stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("streamtool: ") && last.contains(command) && last.contains(status),
+                "{command}: {}",
+                done.stderr
+            );
+        }
+    });
+}

@@ -571,15 +571,25 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     if let Some(progress) = progress {
         progress.finish();
     }
-    for mut child in [a.child, b.child].into_iter().flatten() {
+    // A command that fails (or cannot run: `sh` exits 127) fails the relay, as a broken
+    // stream does; one that had to be killed after the relay is not counted.
+    let mut command_failed = None;
+    for (mut child, name) in [(a.child, &a_name), (b.child, &b_name)]
+        .into_iter()
+        .filter_map(|(child, name)| child.map(|c| (c, name)))
+    {
         let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
             Ok(status) => status.ok(),
             Err(_) => {
                 let _ = child.kill().await;
-                child.wait().await.ok()
+                let _ = child.wait().await;
+                None
             }
         };
         tracing::info!(status = ?status, "command exited");
+        if let Some(status) = status.filter(|s| !s.success()) {
+            command_failed.get_or_insert(anyhow::anyhow!("{name}: the command failed ({status})"));
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
@@ -601,7 +611,8 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     shared
         .events
         .emit("close", || json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])
+    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])?;
+    command_failed.map_or(Ok(()), Err)
 }
 
 /// One direction of the generic (non-splice) relay.
