@@ -149,7 +149,17 @@ impl ListenAddress {
                         .await
                 }
             },
-            ListenAddress::Socket(addr) => SocketListener::bind_tcp(*addr).await,
+            ListenAddress::Socket(addr) => {
+                // `-4 [::1]:0` or `-6 0.0.0.0:0`: the address contradicts the family asked for.
+                if !family.admits(addr) {
+                    let asked = if addr.is_ipv4() { "-6 asks for IPv6" } else { "-4 asks for IPv4" };
+                    return Err(crate::streams::StreamError::Bind {
+                        addr: addr.to_string(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, asked),
+                    });
+                }
+                SocketListener::bind_tcp(*addr).await
+            }
             ListenAddress::Host(host, port) => {
                 let mut listener: Option<SocketListener> = None;
                 for addr in resolve(host, *port, family).await? {

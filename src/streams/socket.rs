@@ -206,7 +206,7 @@ pub enum FamilyPreference {
 }
 
 impl FamilyPreference {
-    fn admits(self, addr: &SocketAddr) -> bool {
+    pub(crate) fn admits(self, addr: &SocketAddr) -> bool {
         match self {
             FamilyPreference::Any => true,
             FamilyPreference::V4Only => addr.is_ipv4(),

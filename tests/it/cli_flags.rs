@@ -173,3 +173,22 @@ fn threads_past_the_bound_is_a_usage_error_not_a_panic() {
         assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
     });
 }
+
+#[test]
+fn a_listen_address_of_the_other_family_than_asked_is_refused() {
+    run(async {
+        for (flag, addr) in [("-4", "[::1]:0"), ("-6", "127.0.0.1:0")] {
+            let done = streamtool(&["serve", flag, addr], b"").await;
+            done.assert_code(3);
+            assert!(done.stderr.contains(flag) && done.stderr.lines().count() == 1, "{}", done.stderr);
+        }
+    });
+}
+
+#[test]
+fn max_conns_zero_is_a_usage_error() {
+    run(async {
+        streamtool(&["serve", "-k", "--max-conns", "0", "127.0.0.1:0"], b"").await.assert_code(2);
+        streamtool(&["pipe", "--max-conns", "0", "tcp-listen:0,fork", "exec:cat"], b"").await.assert_code(2);
+    });
+}

@@ -135,7 +135,7 @@ pub struct PipeArgs {
     pub fork: bool,
 
     /// With fork, at most N connections at once; more are closed on arrival.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_conns: Option<usize>,
 
     /// On SIGINT/SIGTERM with fork, let open connections finish for this long (a second
@@ -377,7 +377,7 @@ pub struct ServeArgs {
     pub mode: ModeArgs,
 
     /// At most N connections at once; more are closed on arrival.
-    #[arg(long, value_name = "N", alias = "max-conns")]
+    #[arg(long, value_name = "N", value_parser = at_least_one, alias = "max-conns")]
     pub max_conns: Option<usize>,
 
     /// Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls.
@@ -553,5 +553,14 @@ mod tests {
         assert!(matches!(Cli::try_parse_from(serve).unwrap().command, Some(Command::Serve(_))));
         let pipe = ["streamtool", "pipe", "--progress", "-k", "tcp-l:0", "-"];
         assert!(matches!(Cli::try_parse_from(pipe).unwrap().command, Some(Command::Pipe(_))));
+    }
+}
+
+/// A count that must be 1 or more (`--max-conns 0` would refuse every client).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }
