@@ -462,6 +462,15 @@ impl Cli {
     }
 }
 
+/// A count that must be 1 or more (`--max-conns 0` would refuse every client).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,14 +562,5 @@ mod tests {
         assert!(matches!(Cli::try_parse_from(serve).unwrap().command, Some(Command::Serve(_))));
         let pipe = ["streamtool", "pipe", "--progress", "-k", "tcp-l:0", "-"];
         assert!(matches!(Cli::try_parse_from(pipe).unwrap().command, Some(Command::Pipe(_))));
-    }
-}
-
-/// A count that must be 1 or more (`--max-conns 0` would refuse every client).
-fn at_least_one(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
     }
 }
