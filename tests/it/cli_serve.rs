@@ -555,3 +555,24 @@ fn a_silent_connection_does_not_hold_up_the_single_tls_client() {
         assert_eq!(done.stdout, b"hello\n");
     });
 }
+
+#[test]
+fn without_k_a_command_that_fails_or_cannot_run_fails_serve_naming_it() {
+    run(async {
+        for (mode, name) in
+            [(&["--sh-exec", "exit 3"][..], "exit 3"), (&["--exec", "/nonexistent/cmd"], "/nonexistent")]
+        {
+            let server = Server::start(mode).await;
+            streamtool(&["connect", &server.addr()], b"").await.assert_code(0);
+            let done = server.proc.finish().await;
+            done.assert_code(1);
+            let last = done.stderr.lines().last().unwrap_or_default();
+            assert!(last.starts_with("streamtool: ") && last.contains(name), "{mode:?}: {}", done.stderr);
+            assert_eq!(done.stderr.lines().count(), 2, "the listening line and one error: {}", done.stderr);
+        }
+        // With a command that succeeds, serve succeeds.
+        let server = Server::start(&["--sh-exec", "true"]).await;
+        streamtool(&["connect", &server.addr()], b"").await.assert_code(0);
+        server.proc.finish().await.assert_code(0);
+    });
+}

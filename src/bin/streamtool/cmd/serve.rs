@@ -44,6 +44,11 @@ struct Shared {
     received: Meter,
     sent: Meter,
     progress: bool,
+    /// Why the last `--exec`/`--sh-exec` command failed, if it did (without -k, serve
+    /// exits 1 with it).
+    command_failed: Mutex<Option<String>>,
+    /// -k (or --broker): many clients, so a command's failure is only logged.
+    keep_open: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +91,8 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         received: Meter::default(),
         sent: Meter::default(),
         progress: crate::progress::enabled(args.progress),
+        command_failed: Mutex::new(None),
+        keep_open,
     });
     let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
@@ -343,7 +350,11 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
         return common::session_error(session, &peer);
     }
     handle(net, &peer, &shared).await;
-    Ok(())
+    // One client, one command: its failure is serve's (with -k it is only logged).
+    match shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
 }
 
 /// One connection, per mode.
@@ -509,7 +520,12 @@ async fn run_child(
     let child = match child {
         Ok(child) => child,
         Err(err) => {
-            tracing::error!(%peer, "{}", streamtool::streams::error::chain(&err));
+            let why = streamtool::streams::error::chain(&err);
+            // Without -k, serve ends with this as its one error line.
+            if shared.keep_open {
+                tracing::error!(%peer, "{why}");
+            }
+            *shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
             return Vec::new();
         }
     };
@@ -541,6 +557,10 @@ async fn run_child(
         }
     };
     tracing::info!(%peer, %command, status = ?status, "command exited");
+    if let Some(status) = status.filter(|s| !s.success()) {
+        *shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(format!("the command {command:?} failed ({status})"));
+    }
     shared.events.emit(
         "exec_exit",
         || json!({ "peer": peer.to_string(), "command": command, "code": status.and_then(|s| s.code()) }),
