@@ -541,16 +541,21 @@ fn serve_sends_all_of_a_file_to_a_client_that_ended_its_side_at_once() {
     }
 }
 
-/// A peer that half-closes as soon as it accepts, then reads everything.
-fn half_closing_peer() -> (u16, JoinHandle<Vec<u8>>) {
+/// A peer that half-closes as soon as it accepts, then reads everything; with `reads`
+/// false it reads nothing and closes after 3 s.
+fn half_closing_peer(reads: bool) -> (u16, JoinHandle<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream.shutdown(Shutdown::Write).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut got = Vec::new();
-        stream.read_to_end(&mut got).unwrap();
+        if reads {
+            stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            stream.read_to_end(&mut got).unwrap();
+        } else {
+            std::thread::sleep(Duration::from_secs(3));
+        }
         got
     });
     (port, task)
@@ -561,7 +566,7 @@ fn connect_sends_all_of_a_file_to_a_peer_that_half_closed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = noise(SIZE, 32);
     let input = temp_file(&dir, "in", &data);
-    let (port, peer) = half_closing_peer();
+    let (port, peer) = half_closing_peer(true);
     let client = connect(port, &[], File::open(&input).unwrap(), Stdio::null());
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
@@ -575,14 +580,7 @@ fn connect_says_so_when_it_stops_sending_a_pipe_that_still_has_data() {
     // The peer half-closes at once and never reads: connect stops sending (stdin is a pipe,
     // not a file) while the pipe is still full. That is data the peer never gets: a warning
     // says how much went, and how to send the rest.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let peer = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
-        std::thread::sleep(Duration::from_secs(3));
-        drop(stream);
-    });
+    let (port, peer) = half_closing_peer(false);
     let (in_read, in_write) = pipe();
     let writer = std::thread::spawn(move || {
         let mut input = File::from(in_write);

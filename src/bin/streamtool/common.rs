@@ -369,7 +369,7 @@ fn stdin_has_data_waiting() -> bool {
 /// to a server whose stdin is /dev/null). DESIGN.md §4.2 stops sending when the peer ends
 /// first because of an idle interactive stdin; a file is never that. A terminal or a pipe
 /// keeps that rule (--keep-sending goes on), with a warning when stdin still had data.
-pub fn stdin_is_a_file() -> bool {
+fn stdin_is_a_file() -> bool {
     use std::os::fd::AsFd;
     std::io::stdin()
         .as_fd()
@@ -383,6 +383,7 @@ pub struct SessionOptions {
     pub inbound: Shaping,
     pub outbound: Shaping,
     pub half_close: bool,
+    /// Go on sending stdin after the peer ended its side (a regular file always does).
     pub keep_sending: bool,
     pub send_only: bool,
     pub recv_only: bool,
@@ -466,6 +467,9 @@ where
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
     let half_close = options.half_close && can_half_close;
+    // A regular file is sent whole whoever ends first; --keep-sending extends that to a
+    // terminal or a pipe.
+    let keep_sending = options.keep_sending || (!options.recv_only && stdin_is_a_file());
     if !can_half_close && options.half_close {
         tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
     }
@@ -558,7 +562,7 @@ where
                 flow = &mut down, if session.down.is_none() => {
                     report_direction(events, peer, "peer->stdout", &flow);
                     session.down = Some(flow);
-                    if !options.keep_sending || session.up.is_some() {
+                    if !keep_sending || session.up.is_some() {
                         break Ok(());
                     }
                 }

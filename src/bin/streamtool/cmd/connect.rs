@@ -87,9 +87,8 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         inbound: common::inbound(&args.shape),
         outbound: common::outbound(&args.shape),
         half_close: !args.no_shutdown,
-        // --send-only is about sending: the peer ending its side does not end the upload;
-        // nor does it cut a regular file short.
-        keep_sending: args.keep_sending || args.send_only || common::stdin_is_a_file(),
+        // --send-only is about sending: the peer ending its side does not end the upload.
+        keep_sending: args.keep_sending || args.send_only,
         send_only: args.send_only,
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,

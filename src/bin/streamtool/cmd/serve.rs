@@ -337,9 +337,8 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             inbound: shared.inbound.clone(),
             outbound: shared.outbound.clone(),
             half_close: true,
-            // The client ending its side (`connect --recv-only`, `connect < /dev/null`)
-            // does not cut a regular file short.
-            keep_sending: common::stdin_is_a_file(),
+            // A regular file is still sent whole (see `stdio_session`).
+            keep_sending: false,
             send_only: false,
             recv_only: false,
             idle_timeout: shared.idle_timeout,
