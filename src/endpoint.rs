@@ -284,6 +284,9 @@ pub struct EndpointOptions {
     pub handshake_timeout: Option<std::time::Duration>,
     /// `create`, `append` or `truncate` (file sinks).
     pub write_mode: Option<crate::streams::file::WriteMode>,
+    /// `on-eof=half-close|keep-open|close`: what the end of the data going to this
+    /// endpoint does (default: half-close; keep-open for `tls:`).
+    pub on_eof: Option<crate::relay::OnEof>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -331,6 +334,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "decode-errors",
     "connect-timeout",
     "handshake-timeout",
+    "on-eof",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -551,6 +555,7 @@ impl Endpoint {
             "decode-errors" => o.decode_errors = Some(value_of("strict")?.parse()?),
             "connect-timeout" => o.connect_timeout = Some(parse_duration(value_of("5s")?)?),
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
+            "on-eof" => o.on_eof = Some(value_of("half-close")?.parse()?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));

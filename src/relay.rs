@@ -206,6 +206,170 @@ impl Meter {
     }
 }
 
+/// What a side of a relay does when the data going *to* it ends (our input is done):
+/// the end-of-stream choice of socat's `shut-down`/`shut-none`/`shut-close` and nc's `-N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnEof {
+    /// Tell the peer: a TCP FIN, a TLS close_notify, a child's stdin closed. Reading goes
+    /// on until the peer ends too.
+    HalfClose,
+    /// Say nothing and keep reading until the peer ends; then close. What a TLS client
+    /// does by default: nginx, ncat and OpenSSL-based servers take a close_notify as the
+    /// end of the whole connection and drop the reply.
+    KeepOpen,
+    /// Close the whole connection: what is still coming from the peer is not read.
+    Close,
+}
+
+impl OnEof {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnEof::HalfClose => "half-close",
+            OnEof::KeepOpen => "keep-open",
+            OnEof::Close => "close",
+        }
+    }
+}
+
+impl std::fmt::Display for OnEof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for OnEof {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "half-close" | "shutdown" | "shut-down" => Ok(OnEof::HalfClose),
+            "keep-open" | "none" | "shut-none" => Ok(OnEof::KeepOpen),
+            "close" | "shut-close" => Ok(OnEof::Close),
+            _ => Err(format!("unknown end-of-input action {s:?} (expected half-close, keep-open or close)")),
+        }
+    }
+}
+
+/// How a relay of two directions ended (see [`run_pair`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairEnd {
+    /// Both directions reached their end.
+    Both,
+    /// Direction `0` or `1` ended cleanly and that ends the relay (`OnEof::Close` on its
+    /// sink, or an interactive terminal that stops when the peer ends); the other was
+    /// abandoned.
+    Stopped(usize),
+    /// Direction `0` or `1` failed; the other was abandoned (or finished within the
+    /// moment it was given to report the cause).
+    Failed(usize),
+}
+
+/// The rules of one direction in [`run_pair`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PairRule {
+    /// A clean end of this direction ends the whole relay.
+    pub ends_relay: bool,
+    /// When writing fails, the other direction gets a moment to finish first: a peer's
+    /// reason (a TLS alert, a reset) is usually waiting on the receiving side, and it
+    /// names the cause better than the broken pipe does.
+    pub wait_for_cause: bool,
+}
+
+/// How long a direction may stay silent after the other ended before `run_pair` says
+/// what it is waiting for.
+pub const WAITING_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs the two directions of a relay by the end-of-stream rules (docs/cli.md, "End of
+/// stream"), the one place every subcommand takes them from:
+///
+/// - a direction that ends cleanly leaves the other running (a peer's end means it sends
+///   no more, never "stop sending"), unless its rule says it ends the relay;
+/// - a direction that fails ends the relay at once (after a moment for the other to
+///   report the cause when `wait_for_cause`): nothing keeps waiting on a dead peer, so
+///   the caller can drop both sides abortively and reap any child;
+/// - while one direction has ended and the other moves nothing for
+///   [`WAITING_NOTICE_AFTER`], `waiting(i)` is called once with the index of the
+///   direction being waited for (a message, not a timer: nothing is closed).
+///
+/// Returns each direction's flow (`None` for one that was abandoned) and how it ended.
+/// Dropping the returned future abandons both directions.
+pub async fn run_pair<A, B>(
+    a: A,
+    b: B,
+    rules: [PairRule; 2],
+    meters: [&Meter; 2],
+    mut waiting: impl FnMut(usize),
+) -> ([Option<Flow>; 2], PairEnd)
+where
+    A: Future<Output = Flow>,
+    B: Future<Output = Flow>,
+{
+    tokio::pin!(a, b);
+    let mut flows: [Option<Flow>; 2] = [None, None];
+    let cause = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(cause);
+    let mut waiting_for_cause: Option<usize> = None;
+    let notice = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(notice);
+    // (direction waited for, its byte count when the wait started); `None` once said.
+    let mut watch: Option<(usize, u64)> = None;
+    loop {
+        let (i, flow) = tokio::select! {
+            flow = &mut a, if flows[0].is_none() => (0, flow),
+            flow = &mut b, if flows[1].is_none() => (1, flow),
+            () = &mut cause, if waiting_for_cause.is_some() => {
+                let failed = waiting_for_cause.expect("checked in the guard");
+                return (flows, PairEnd::Failed(failed));
+            }
+            () = &mut notice, if watch.is_some() => {
+                let (other, seen) = watch.expect("checked in the guard");
+                let now = meters[other].get();
+                if now == seen {
+                    waiting(other);
+                    watch = None;
+                } else {
+                    watch = Some((other, now));
+                    notice.as_mut().reset(tokio::time::Instant::now() + WAITING_NOTICE_AFTER);
+                }
+                continue;
+            }
+        };
+        let other = 1 - i;
+        let failed = matches!(flow.end, FlowEnd::Failed(..));
+        let sink_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
+        flows[i] = Some(flow);
+        if flows[other].is_some() {
+            // Both are done. After a failed write, the other direction's error (the
+            // peer's reason) names the cause better.
+            let failed_now = flows[i].as_ref().is_some_and(|f| f.error().is_some());
+            let end = match waiting_for_cause {
+                Some(first) if failed_now && first != i => PairEnd::Failed(i),
+                Some(first) => PairEnd::Failed(first),
+                None if failed_now => PairEnd::Failed(i),
+                None => PairEnd::Both,
+            };
+            return (flows, end);
+        }
+        if failed {
+            if sink_failed && rules[i].wait_for_cause {
+                waiting_for_cause = Some(i);
+                cause.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                watch = None;
+                continue;
+            }
+            return (flows, PairEnd::Failed(i));
+        }
+        if rules[i].ends_relay {
+            return (flows, PairEnd::Stopped(i));
+        }
+        if waiting_for_cause.is_none() {
+            watch = Some((other, meters[other].get()));
+            notice.as_mut().reset(tokio::time::Instant::now() + WAITING_NOTICE_AFTER);
+        }
+    }
+}
+
 /// [`forward`], counting the bytes written in `meter` as they go.
 ///
 /// # Panics

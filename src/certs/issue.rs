@@ -105,8 +105,31 @@ impl KeyType {
                     .map_err(|e| generate_error(&e));
             }
         };
-        KeyPair::generate_for(alg).map_err(|e| generate_error(&e))
+        let key = KeyPair::generate_for(alg).map_err(|e| generate_error(&e))?;
+        if self == KeyType::Ed25519 {
+            return ed25519_pkcs8_v1(&key).map_err(|e| generate_error(&e));
+        }
+        Ok(key)
     }
+}
+
+/// The same Ed25519 key, written as PKCS#8 v1 (RFC 8410 without the optional public key):
+/// ring makes v2 (RFC 5958, with the public key), which OpenSSL 3.0, GnuTLS 3.7 and
+/// Python's `ssl` refuse to read.
+fn ed25519_pkcs8_v1(key: &KeyPair) -> Result<KeyPair, String> {
+    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+    const V1_PREFIX: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    // The same up to the version (1) and the outer length; the seed follows at offset 16.
+    let v2 = key.serialize_der();
+    let seed = v2
+        .get(16..48)
+        .filter(|_| v2.len() > 48 && v2[5..16] == V1_PREFIX[5..16])
+        .ok_or("unexpected PKCS#8 layout from the key generator")?;
+    let mut v1 = V1_PREFIX.to_vec();
+    v1.extend_from_slice(seed);
+    KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(v1.as_slice()), &rcgen::PKCS_ED25519)
+        .map_err(|e| e.to_string())
 }
 
 impl fmt::Display for KeyType {

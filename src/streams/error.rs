@@ -59,7 +59,7 @@ pub enum StreamError {
     Closed,
     /// The resource is unusable for an external reason: the peer is gone, every
     /// receiver was closed, the transport failed, or a TLS stream was truncated.
-    #[error("the resource is broken{}", .0.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    #[error("{}", .0.as_ref().map_or_else(|| "the connection is broken".to_string(), |c| c.to_string()))]
     Broken(#[source] Option<BoxError>),
     /// A non-blocking call would have had to wait.
     #[error("the operation would block")]

@@ -50,6 +50,9 @@ impl ChildStream {
     }
 
     fn start(mut command: Command, line: String) -> Result<Self> {
+        // A process group of its own: a relay that fails kills the whole command (`sh -c
+        // 'a | b'`), not only the shell.
+        command.process_group(0);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child =
             command.spawn().map_err(|source| StreamError::Spawn { command: line.clone(), source })?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use streamtool::endpoint::{ConnectAddress, Endpoint, ListenAddress};
+use streamtool::relay::OnEof;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
 use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
@@ -295,12 +296,19 @@ pub struct ConnectArgs {
     #[arg(short = 'k', long, alias = "ssl-insecure")]
     pub insecure: bool,
 
-    /// Keep the connection open for writing when stdin ends (no half-close).
+    /// What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx,
+    /// ncat and OpenSSL servers take as the end of the whole connection), keep-open (send
+    /// nothing, read until the peer ends, then close) or close (close at once, unread
+    /// data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS.
+    #[arg(long, value_name = "ACTION", value_parser = parse_on_eof, conflicts_with = "no_shutdown")]
+    pub on_eof: Option<OnEof>,
+
+    /// Same as --on-eof keep-open.
     #[arg(long)]
     pub no_shutdown: bool,
 
-    /// Keep sending stdin after the peer ended its side, also from a terminal or a pipe
-    /// (a regular file is always sent to its end).
+    /// Keep sending stdin after the peer ended its side also when stdin is a terminal (a
+    /// pipe or a file is always sent to its end).
     #[arg(long)]
     pub keep_sending: bool,
 
@@ -398,6 +406,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub grace: Duration,
 
+    /// What the end of stdin (or of a command's output) does to a client's connection:
+    /// half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read
+    /// until the client ends) or close.
+    #[arg(long, value_name = "ACTION", value_parser = parse_on_eof)]
+    pub on_eof: Option<OnEof>,
+
+    /// With -k (stdin to every client) or --broker: how far a client may fall behind the
+    /// others (bytes queued for it) before it is disconnected, so that one client that
+    /// does not read never stalls the rest. A single client is never cut: the sender
+    /// waits for it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
+    pub max_lag: usize,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -411,6 +432,10 @@ pub struct ServeArgs {
 /// A parsed `--delimiter` (a newtype: clap would read a bare `Vec<u8>` as a list of bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delimiter(pub Vec<u8>);
+
+fn parse_on_eof(s: &str) -> Result<OnEof, String> {
+    s.parse()
+}
 
 fn parse_delimiter_arg(s: &str) -> Result<Delimiter, String> {
     parse_delimiter(s).map(Delimiter)

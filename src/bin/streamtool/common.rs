@@ -11,7 +11,9 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
+use streamtool::relay::{
+    Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
+};
 use streamtool::splice::{SpliceSocket, transfer};
 use streamtool::stdio_fd::StdioFd;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
@@ -32,15 +34,155 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// A network stream with what is known about its TLS session.
 pub struct NetStream {
     pub io: NetIo,
-    /// TLS 1.2 cannot half-close: close_notify ends both directions.
-    pub can_half_close: bool,
+    /// Set to cut the connection with a reset when it is dropped ([`Cuttable`]).
+    pub cut: Option<CutFlag>,
 }
 
 impl NetStream {
     /// A plain socket: stdio can be spliced to and from it.
     pub fn plain(socket: PlainSocket) -> Self {
-        NetStream { io: NetIo::Plain(socket), can_half_close: true }
+        NetStream { io: NetIo::Plain(socket), cut: None }
     }
+
+    /// Anything else: TLS, or a connection kept whole.
+    pub fn boxed(io: Box<dyn Io>, cut: Option<CutFlag>) -> Self {
+        NetStream { io: NetIo::Boxed(io), cut }
+    }
+}
+
+/// Set once a connection failed: its TCP socket then ends with a reset.
+pub type CutFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// Marks a connection to end with a reset when it is dropped.
+pub fn cut(flag: &Option<CutFlag>) {
+    if let Some(flag) = flag {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Makes a TCP socket end with a reset (SO_LINGER 0) when it is closed: a relay whose
+/// other side was cut short (a reset, a TLS stream without close_notify) must not pass
+/// that on as a clean FIN.
+pub fn reset_on_close(socket: &tokio::net::TcpStream) {
+    if let Err(err) = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!("cannot set SO_LINGER 0: {err}");
+    }
+}
+
+/// A transport that ends with a reset instead of a FIN when its [`CutFlag`] was set
+/// before it is dropped.
+pub struct Cuttable<T> {
+    inner: T,
+    flag: CutFlag,
+    on_cut: fn(&T),
+}
+
+impl<T> Cuttable<T> {
+    pub fn new(inner: T, on_cut: fn(&T)) -> (Self, CutFlag) {
+        let flag = CutFlag::default();
+        (Cuttable { inner, flag: flag.clone(), on_cut }, flag)
+    }
+}
+
+impl<T> Drop for Cuttable<T> {
+    fn drop(&mut self) {
+        if self.flag.load(std::sync::atomic::Ordering::Acquire) {
+            (self.on_cut)(&self.inner);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Cuttable<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Cuttable<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An accepted connection that a failure can cut with a reset (TCP only).
+pub fn cuttable_connection(raw: Connection) -> NetStream {
+    match raw {
+        Connection::Tcp(_) => {
+            let (io, flag) = Cuttable::new(raw, |c| {
+                if let Connection::Tcp(s) = c
+                    && let Some(tcp) = s.get_ref()
+                {
+                    reset_on_close(tcp);
+                }
+            });
+            NetStream::boxed(Box::new(io), Some(flag))
+        }
+        raw => NetStream::boxed(Box::new(raw), None),
+    }
+}
+
+/// A command that exits, or closes its stdin, while the peer still sends has stopped
+/// reading: its choice, not a failure of the relay (its output still goes out).
+pub fn command_stopped_reading(mut flow: Flow) -> Flow {
+    if let FlowEnd::Failed(Side::Sink, err) = &flow.end
+        && is_broken_pipe(err)
+    {
+        tracing::debug!("the command stopped reading its input");
+        flow.end = FlowEnd::Eof;
+    }
+    flow
+}
+
+/// Waits for a command run for a connection, and reaps it. After a failed relay
+/// (`kill`), it is killed at once with its process group, before its stdin is closed,
+/// so that it never takes a cut-short input for a complete one; otherwise it gets 5 s
+/// to exit, then is killed. Returns its exit status, `None` if it had to be killed.
+pub async fn reap_child(child: &mut tokio::process::Child, kill: bool) -> Option<std::process::ExitStatus> {
+    if !kill && let Ok(status) = tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        return status.ok();
+    }
+    if let Some(pid) = child.id() {
+        // The command runs in a process group of its own (`ChildStream`): `sh -c 'a | b'`
+        // goes whole.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    None
 }
 
 /// A plain socket, kept whole so that stdio can be spliced to and from it.
@@ -352,44 +494,29 @@ pub struct Session {
     pub received: u64,
 }
 
-/// Whether stdin has bytes waiting to be read right now (a zero-timeout poll(2)): when
-/// sending stops early, that is data the peer will not get. An idle terminal or pipe has
-/// none, and stopping there loses nothing.
-fn stdin_has_data_waiting() -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let stdin = std::io::stdin();
-    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-        && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
-}
-
-/// Whether stdin is a regular file: finite, never idle, so it is sent to its end even
-/// after the peer ended its side (`serve < file` to `connect --recv-only`; `connect < file`
-/// to a server whose stdin is /dev/null). DESIGN.md §4.2 stops sending when the peer ends
-/// first because of an idle interactive stdin; a file is never that. A terminal or a pipe
-/// keeps that rule (--keep-sending goes on), with a warning when stdin still had data.
-fn stdin_is_a_file() -> bool {
-    use std::os::fd::AsFd;
-    std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .and_then(|fd| std::fs::File::from(fd).metadata())
-        .is_ok_and(|m| m.is_file())
+/// Whether stdin is a terminal: a person typing. Only then does the peer's end stop
+/// sending (and `connect` exit); a pipe or a file is always sent to its end.
+fn stdin_is_a_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
 }
 
 /// How a stdio session runs.
 pub struct SessionOptions {
     pub inbound: Shaping,
     pub outbound: Shaping,
-    pub half_close: bool,
-    /// Go on sending stdin after the peer ended its side (a regular file always does).
+    /// What the end of stdin does to the connection.
+    pub on_eof: OnEof,
+    /// Go on sending stdin after the peer ended its side even when stdin is a terminal
+    /// (a pipe or a file always is sent to its end).
     pub keep_sending: bool,
     pub send_only: bool,
     pub recv_only: bool,
     pub idle_timeout: Option<Duration>,
     /// Show progress (`--progress`).
     pub progress: bool,
+    /// The flag that sets `on_eof`, for the waiting line (`--on-eof`).
+    pub on_eof_flag: &'static str,
 }
 
 /// A sink that drops everything (`--send-only`'s view of the peer's data, `--discard`).
@@ -407,10 +534,15 @@ impl streamtool::streams::ByteSendStream for Discard {
     }
 }
 
-/// Relays stdin to the peer and the peer to stdout until the peer's side ends (and, with
-/// --keep-sending, stdin too), honouring half-close both ways (DESIGN.md §4.2). Whatever
-/// ended the session, our sending side is closed properly before returning (FIN, or TLS
-/// close_notify), so the peer never sees a truncated stream from us.
+/// Relays stdin to the peer and the peer to stdout by the end-of-stream rules
+/// (docs/cli.md, "End of stream"; [`streamtool::relay::run_pair`]):
+/// - stdin from a pipe or a file is sent to its end, whatever the peer does with its own
+///   side; only a terminal stops when the peer ends (unless `keep_sending`);
+/// - the end of stdin does what `on_eof` says (FIN or close_notify, nothing, or close);
+/// - reading goes on until the peer ends;
+/// - a session that ends cleanly closes our side properly (FIN, close_notify); one that
+///   ends in an error, a timeout or Ctrl-C drops the connection without close_notify, so
+///   that a TLS peer can tell the stream was cut short.
 ///
 /// Over a plain socket, a direction with no shaping whose stdio end is a pipe, a regular
 /// file or /dev/null moves with splice(2)/sendfile(2) in the event loop
@@ -421,18 +553,22 @@ pub async fn stdio_session(
     events: &Events,
     peer: &str,
 ) -> Result<Session> {
-    let can_half_close = net.can_half_close;
     match net.io {
         NetIo::Plain(PlainSocket::Tcp(s)) => {
-            session(SockRef(&s), SockRef(&s), Some(&s), can_half_close, options, events, peer).await
+            let result = session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await;
+            if result.as_ref().is_err() || result.as_ref().is_ok_and(session_failed) {
+                // Cut short: the peer must not take it for a complete stream.
+                reset_on_close(&s);
+            }
+            result
         }
         NetIo::Plain(PlainSocket::Unix(s)) => {
-            session(SockRef(&s), SockRef(&s), Some(&s), can_half_close, options, events, peer).await
+            session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await
         }
         NetIo::Boxed(io) => {
             let (net_rx, net_tx) = tokio::io::split(io);
             let no_socket: Option<&tokio::net::TcpStream> = None;
-            session(net_rx, net_tx, no_socket, can_half_close, options, events, peer).await
+            session(net_rx, net_tx, no_socket, options, events, peer).await
         }
     }
 }
@@ -448,11 +584,31 @@ fn spliced_flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
     Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
 }
 
+/// The line that says what a session whose one direction ended is waiting for, and
+/// which flag changes it (not with `-q`).
+fn waiting_line(waited_for: usize, on_eof: OnEof, flag: &str, peer: &str) -> String {
+    if waited_for == 0 {
+        return format!(
+            "{peer} has ended its side; still sending stdin until it ends (Ctrl-D at a terminal, \
+             or close the pipe)"
+        );
+    }
+    match on_eof {
+        OnEof::KeepOpen => format!(
+            "stdin has ended; the connection stays open and streamtool waits for {peer} to finish. \
+             A server that waits for our end first needs {flag} half-close (TLS: close_notify)"
+        ),
+        _ => format!(
+            "stdin has ended and {peer} was told; waiting for it to end its side \
+             (Ctrl-C or --idle-timeout stop waiting)"
+        ),
+    }
+}
+
 async fn session<R, W, S>(
     net_rx: R,
     net_tx: W,
     socket: Option<&S>,
-    can_half_close: bool,
     options: SessionOptions,
     events: &Events,
     peer: &str,
@@ -466,13 +622,7 @@ where
 
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
-    let half_close = options.half_close && can_half_close;
-    // A regular file is sent whole whoever ends first; --keep-sending extends that to a
-    // terminal or a pipe.
-    let keep_sending = options.keep_sending || (!options.recv_only && stdin_is_a_file());
-    if !can_half_close && options.half_close {
-        tracing::debug!("TLS 1.2 cannot half-close: the connection stays open for writing after stdin ends");
-    }
+    let half_close = options.on_eof == OnEof::HalfClose;
     // stdin and stdout in the event loop where they allow it; zero copy where, besides,
     // the socket is plain and the direction unshaped.
     let stdin_fd = if options.recv_only { None } else { StdioFd::stdin() };
@@ -487,6 +637,10 @@ where
             [up_meter.clone(), down_meter.clone()],
         )
     });
+    // A person typing stops when the peer ends; a pipe or a file never does. Without
+    // stdin (--recv-only), the peer's end is the session's.
+    let peer_end_ends_session =
+        options.recv_only || (!options.keep_sending && !options.send_only && stdin_is_a_terminal());
     let outcome: Result<()> = {
         let up = async {
             if options.recv_only {
@@ -538,6 +692,20 @@ where
                 forward_metered(net_rx, stdout, &options.inbound, &activity, true, &down_meter).await
             }
         };
+        let rules = [
+            // stdin -> peer: its end ends the session only with --on-eof close.
+            PairRule { ends_relay: options.on_eof == OnEof::Close, wait_for_cause: true },
+            // peer -> stdout: a closed stdout (`| head`) ends the session at once.
+            PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
+        ];
+        let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
+        let (on_eof, flag) = (options.on_eof, options.on_eof_flag);
+        let waiting = |i: usize| {
+            if !quiet {
+                crate::say(&waiting_line(i, on_eof, flag, peer));
+            }
+        };
+        let pair = run_pair(up, down, rules, [&up_meter, &down_meter], waiting);
         let idle = async {
             match options.idle_timeout {
                 Some(limit) => {
@@ -547,45 +715,33 @@ where
                 None => std::future::pending().await,
             }
         };
-        // When sending to the peer fails, the peer's reason (a TLS alert, a reset) is
-        // usually waiting on the receiving side: the down direction gets a moment to
-        // report it, so that the exit code names the cause rather than the broken pipe.
-        let why = tokio::time::sleep(Duration::from_secs(1));
-        let mut waiting_for_why = false;
-        // One stream for the whole loop: a fresh `ctrl_c()` per turn would miss a SIGINT
-        // that arrives between two turns.
+        // One stream for the whole session: a fresh `ctrl_c()` would miss a SIGINT that
+        // arrives at the wrong moment.
         let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("cannot watch SIGINT")?;
-        tokio::pin!(up, down, idle, why);
-        loop {
-            tokio::select! {
-                flow = &mut down, if session.down.is_none() => {
-                    report_direction(events, peer, "peer->stdout", &flow);
-                    session.down = Some(flow);
-                    if !keep_sending || session.up.is_some() {
-                        break Ok(());
-                    }
+        tokio::select! {
+            ([up, down], end) = pair => {
+                if let Some(flow) = &up {
+                    report_direction(events, peer, "stdin->peer", flow);
                 }
-                flow = &mut up, if session.up.is_none() => {
-                    report_direction(events, peer, "stdin->peer", &flow);
-                    let failed = matches!(flow.end, FlowEnd::Failed(..));
-                    let sending_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
-                    session.up = Some(flow);
-                    if session.down.is_some() || (failed && !sending_failed) {
-                        break Ok(());
-                    }
-                    if sending_failed {
-                        why.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
-                        waiting_for_why = true;
-                    }
+                if let Some(flow) = &down {
+                    report_direction(events, peer, "peer->stdout", flow);
                 }
-                () = &mut why, if waiting_for_why => break Ok(()),
-                limit = &mut idle => {
-                    break Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
-                        .context(format!("no data moved to or from {peer}")));
+                if let PairEnd::Stopped(1) = end
+                    && up.is_none()
+                    && !options.recv_only
+                {
+                    tracing::info!("{peer} ended its side: stdin is a terminal, so sending stops too");
                 }
-                _ = interrupt.recv() => break Err(Interrupted.into()),
+                session.up = up;
+                session.down = down;
+                Ok(())
             }
+            limit = idle => {
+                Err(anyhow::Error::new(StreamError::Timeout { phase: streamtool::streams::Phase::Idle, after: limit })
+                    .context(format!("no data moved to or from {peer}")))
+            }
+            _ = interrupt.recv() => Err(Interrupted.into()),
         }
     };
     if let Some(progress) = progress {
@@ -593,19 +749,6 @@ where
     }
     session.sent = session.up.as_ref().map_or_else(|| up_meter.get(), |f| f.bytes_out);
     session.received = session.down.as_ref().map_or_else(|| down_meter.get(), |f| f.bytes_in);
-    if outcome.is_ok()
-        && session.up.is_none()
-        && !options.recv_only
-        && !session_failed(&session)
-        && stdin_has_data_waiting()
-    {
-        // Not silent: stdin had not ended, and what it still holds is not sent.
-        tracing::warn!(
-            "{peer} ended its side first: stopped sending stdin after {} bytes, before its end \
-             (--keep-sending sends the rest)",
-            session.sent
-        );
-    }
     // A clean end closes our side properly (FIN, close_notify; idempotent if stdin's end
     // already did). After an error, a timeout or Ctrl-C, the connection is dropped without
     // close_notify, so that a TLS peer can tell the stream was cut short.
@@ -648,6 +791,7 @@ pub fn report_direction(events: &Events, peer: &(impl Display + ?Sized), directi
 /// that failed. A closed stdout (as with `| head`) is success; a peer that stopped reading
 /// while we still had data for it is not.
 pub fn session_error(session: Session, peer: &str) -> Result<()> {
+    let sent = session.sent;
     for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
         let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
@@ -658,7 +802,10 @@ pub fn session_error(session: Session, peer: &str) -> Result<()> {
                 (Side::Source, true) => format!("receiving from {peer} failed"),
                 (Side::Sink, true) => "writing to stdout failed".to_string(),
                 (Side::Source, false) => "reading stdin failed".to_string(),
-                (Side::Sink, false) => format!("sending to {peer} failed"),
+                // Never silent: the peer went away while stdin still had data for it.
+                (Side::Sink, false) => {
+                    format!("{peer} went away: {sent} bytes of stdin were sent, the rest was not")
+                }
             };
             return Err(anyhow::Error::new(err).context(what));
         }

@@ -110,6 +110,13 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
     if let Some(rustls::Error::AlertReceived(_) | rustls::Error::InvalidCertificate(_)) = tls_error(err) {
         return Exit::Tls;
     }
+    // A context (as `HandshakeFailed` is) is reachable by `downcast_ref`, not by the chain.
+    if err.downcast_ref::<HandshakeFailed>().is_some() {
+        // A timeout during the handshake is still a timeout.
+        let timed_out =
+            err.chain().any(|c| matches!(c.downcast_ref::<StreamError>(), Some(StreamError::Timeout { .. })));
+        return if timed_out { Exit::Timeout } else { Exit::Tls };
+    }
     for cause in err.chain() {
         if cause.is::<Interrupted>() {
             return Exit::Interrupted;

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 }
 
 /// The error chain on one line, causes joined with ": ", repeats dropped.
-fn one_line(err: &anyhow::Error) -> String {
+pub fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

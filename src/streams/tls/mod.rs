@@ -40,7 +40,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
@@ -123,6 +123,23 @@ impl<IO> std::fmt::Debug for TlsStream<IO> {
             .field("policy", &self.policy)
             .field("closed", &self.inner.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+/// Writes out what a read left queued: an alert (a refused renegotiation), a close_notify
+/// in reply. rustls queues them and tokio-rustls sends them only with the next write, so a
+/// peer that waits for the answer before it writes again would wait forever. Never waits:
+/// what the transport cannot take now goes with the next flush.
+fn flush_pending<IO: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut tokio_rustls::TlsStream<IO>,
+    cx: &mut std::task::Context<'_>,
+) {
+    let wants_write = match &*inner {
+        tokio_rustls::TlsStream::Client(s) => s.get_ref().1.wants_write(),
+        tokio_rustls::TlsStream::Server(s) => s.get_ref().1.wants_write(),
+    };
+    if wants_write {
+        let _ = std::pin::Pin::new(inner).poll_flush(cx);
     }
 }
 
@@ -212,7 +229,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
         }
         let policy = self.policy;
         buf.reserve(max_bytes);
-        let result = self.inner()?.read_buf(&mut (&mut *buf).limit(max_bytes)).await;
+        let inner = self.inner()?;
+        let mut limited = (&mut *buf).limit(max_bytes);
+        let result = std::future::poll_fn(|cx| {
+            let read = tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut *inner), cx, &mut limited);
+            flush_pending(inner, cx);
+            read
+        })
+        .await;
         match result {
             Ok(0) => {
                 self.peer_eof = true;
@@ -453,7 +477,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> AsyncRead for TlsStream<IO> {
             return std::task::Poll::Ready(Err(StreamError::Closed.into()));
         };
         let before = buf.filled().len();
-        match std::task::ready!(std::pin::Pin::new(inner).poll_read(cx, buf)) {
+        let read = std::pin::Pin::new(&mut *inner).poll_read(cx, buf);
+        // Also when the read has to wait: a record that asked for an answer (a refused
+        // renegotiation) is answered now, not with our next write.
+        flush_pending(inner, cx);
+        match std::task::ready!(read) {
             Ok(()) => {
                 if buf.filled().len() == before {
                     this.peer_eof = true;

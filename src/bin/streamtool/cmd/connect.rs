@@ -5,15 +5,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::json;
 use streamtool::endpoint::ConnectAddress;
+use streamtool::relay::OnEof;
 use streamtool::streams::Phase;
 use streamtool::streams::error::within;
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
-use streamtool::streams::tls::{TlsStream, TlsVersion};
+use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
 use crate::common::{
-    self, NetIo, NetStream, PlainSocket, SessionOptions, check_tls_flags, client_options,
-    describe_certificate, report_handshake, stdio_session, verify_name,
+    self, NetStream, PlainSocket, SessionOptions, check_tls_flags, client_options, describe_certificate,
+    report_handshake, stdio_session, verify_name,
 };
 use crate::events::Events;
 use crate::exit_codes::HandshakeFailed;
@@ -83,16 +84,24 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         return Ok(());
     }
 
+    // A TLS client keeps its side open by default: servers built on OpenSSL (nginx,
+    // ncat, s_server) take a close_notify as the end of the whole connection.
+    let on_eof = match (args.on_eof, args.no_shutdown) {
+        (Some(on_eof), _) => on_eof,
+        (None, true) => OnEof::KeepOpen,
+        (None, false) if tls_on => OnEof::KeepOpen,
+        (None, false) => OnEof::HalfClose,
+    };
     let options = SessionOptions {
         inbound: common::inbound(&args.shape),
         outbound: common::outbound(&args.shape),
-        half_close: !args.no_shutdown,
-        // --send-only is about sending: the peer ending its side does not end the upload.
-        keep_sending: args.keep_sending || args.send_only,
+        on_eof,
+        keep_sending: args.keep_sending,
         send_only: args.send_only,
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
         progress: crate::progress::enabled(args.progress),
+        on_eof_flag: "--on-eof",
     };
     let session = stdio_session(net, options, &events, &peer).await?;
     let (sent, received) = (session.sent, session.received);
@@ -127,8 +136,7 @@ where
     if args.show_cert {
         show_certificate(&tls, args);
     }
-    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
-    NetStream { io: NetIo::Boxed(Box::new(tls)), can_half_close }
+    NetStream::boxed(Box::new(tls), None)
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.

@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
-use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
+use streamtool::relay::{
+    Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
+};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::error::within;
@@ -17,7 +19,7 @@ use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
-use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream, TlsVersion};
+use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
     TypedAttributeProvider,
@@ -26,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
+use crate::common::{CutFlag, Cuttable};
 use crate::events::Events;
 use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
 use crate::progress::Progress;
@@ -46,16 +49,18 @@ enum Io {
 }
 
 impl Io {
-    fn into_split(self) -> (Reader, Writer) {
+    /// The two directions, and for a TCP socket the flag that cuts it with a reset.
+    fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
         match self {
-            Io::Split(r, w) => (r, w),
+            Io::Split(r, w) => (r, w, None),
             Io::Socket(RawSocket::Tcp(s)) => {
-                let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                let (io, flag) = Cuttable::new(s, crate::common::reset_on_close);
+                let (r, w) = tokio::io::split(io);
+                (Box::new(r), Box::new(w), Some(flag))
             }
             Io::Socket(RawSocket::Unix(s)) => {
                 let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                (Box::new(r), Box::new(w), None)
             }
         }
     }
@@ -65,8 +70,8 @@ impl Io {
 struct Opened {
     name: String,
     io: Io,
-    /// Closing the writer is a half-close (false for TLS 1.2).
-    can_half_close: bool,
+    /// What the end of the data going to it does (`on-eof=`).
+    on_eof: OnEof,
     /// A read-only file: what the other side sends is dropped, with a warning.
     read_only: bool,
     /// A write-only file: it has nothing to send, and must not end the other side early.
@@ -128,7 +133,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
             return Ok(());
         }
     };
-    let relay = relay(opened_a, opened_b, &shared);
+    let relay = relay(opened_a, opened_b, &shared, true);
     tokio::pin!(relay);
     tokio::select! {
         result = &mut relay => result,
@@ -190,9 +195,14 @@ async fn serve_fork(
             shared.events.emit("accept", || json!({ "peer": peer }));
             let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await
             {
-                Ok(opened) => opened,
+                Ok(mut opened) => {
+                    if let Some(on_eof) = listening.options.on_eof {
+                        opened.on_eof = on_eof;
+                    }
+                    opened
+                }
                 Err(err) => {
-                    tracing::warn!(%peer, "{err:#}");
+                    tracing::warn!(%peer, "{}", crate::one_line(&err));
                     return;
                 }
             };
@@ -200,15 +210,15 @@ async fn serve_fork(
             let fresh = match open(other, &shared.events).await {
                 Ok(opened) => opened,
                 Err(err) => {
-                    tracing::warn!(%peer, "cannot open the other endpoint: {err:#}");
+                    tracing::warn!(%peer, "cannot open the other endpoint: {}", crate::one_line(&err));
                     return;
                 }
             };
             let (a, b) = if other_is_a { (fresh, accepted) } else { (accepted, fresh) };
             tokio::select! {
-                result = relay(a, b, &shared) => {
+                result = relay(a, b, &shared, false) => {
                     if let Err(err) = result {
-                        tracing::warn!(%peer, "{err:#}");
+                        tracing::warn!(%peer, "{}", crate::one_line(&err));
                     }
                 }
                 () = context.closing.cancelled() => {}
@@ -295,16 +305,12 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
     crate::common::client_options(&tls_args(o), o.insecure)
 }
 
-fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
-    name: String,
-    io: IO,
-    can_half_close: bool,
-) -> Opened {
+fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, on_eof: OnEof) -> Opened {
     let (reader, writer) = tokio::io::split(io);
     Opened {
         name,
         io: Io::Split(Box::new(reader), Box::new(writer)),
-        can_half_close,
+        on_eof,
         read_only: false,
         write_only: false,
         is_stdio: false,
@@ -316,7 +322,7 @@ fn socket(name: String, socket: RawSocket) -> Opened {
     Opened {
         name,
         io: Io::Socket(socket),
-        can_half_close: true,
+        on_eof: OnEof::HalfClose,
         read_only: false,
         write_only: false,
         is_stdio: false,
@@ -329,8 +335,10 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
 {
     crate::common::report_handshake(&tls, events, &name);
-    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
-    split(name, tls, can_half_close)
+    // A TLS client keeps its side open when its input ends (servers built on OpenSSL take
+    // a close_notify for the end of the whole connection); a TLS server half-closes.
+    let on_eof = if tls.is_server() { OnEof::HalfClose } else { OnEof::KeepOpen };
+    split(name, tls, on_eof)
 }
 
 async fn accept_conn(
@@ -356,14 +364,22 @@ async fn accept_conn(
 }
 
 /// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
-/// handshake succeeds).
+/// handshake succeeds). Its `on-eof=` option overrides the kind's default.
 async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
+    let mut opened = open_kind(endpoint, events).await?;
+    if let Some(on_eof) = endpoint.options.on_eof {
+        opened.on_eof = on_eof;
+    }
+    Ok(opened)
+}
+
+async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
     let o = &endpoint.options;
     match &endpoint.kind {
         EndpointKind::Stdio => Ok(Opened {
             name: "stdio".into(),
             io: Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())),
-            can_half_close: true,
+            on_eof: OnEof::HalfClose,
             read_only: false,
             write_only: false,
             is_stdio: true,
@@ -409,7 +425,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     .await
                 {
                     Ok(opened) => return Ok(opened),
-                    Err(err) => tracing::warn!(%peer, "{err:#}"),
+                    Err(err) => tracing::warn!(%peer, "{}", crate::one_line(&err)),
                 }
             }
         }
@@ -422,7 +438,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     Box::new(stdout.into_inner().expect("a new child's stdout is open")),
                     Box::new(stdin.into_inner().expect("a new child's stdin is open")),
                 ),
-                can_half_close: true,
+                on_eof: OnEof::HalfClose,
                 read_only: false,
                 write_only: false,
                 is_stdio: false,
@@ -437,7 +453,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     Ok(Opened {
                         name,
                         io: Io::Split(Box::new(tokio::io::empty()), Box::new(file)),
-                        can_half_close: true,
+                        on_eof: OnEof::HalfClose,
                         read_only: false,
                         write_only: true,
                         is_stdio: false,
@@ -449,7 +465,7 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     Ok(Opened {
                         name,
                         io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
-                        can_half_close: true,
+                        on_eof: OnEof::HalfClose,
                         read_only: true,
                         write_only: false,
                         is_stdio: false,
@@ -510,8 +526,11 @@ impl ByteSendStream for ReadOnlySink {
     }
 }
 
-/// Relays both directions until both have ended, and reports each.
-async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
+/// Relays both directions by the end-of-stream rules ([`run_pair`]), and reports each.
+/// A relay that fails is cut on both sides: a reset on a plain TCP side, no close_notify
+/// on a TLS one, and an `exec:` command is killed before its input closes; so a
+/// truncated stream on one side never reaches the other as a clean end.
+async fn relay(a: Opened, b: Opened, shared: &PipeShared, announce_waits: bool) -> Result<()> {
     let started = Instant::now();
     let activity = Activity::default();
     let (ab_meter, ba_meter) = (Meter::default(), Meter::default());
@@ -524,48 +543,87 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
             [ab_meter.clone(), ba_meter.clone()],
         )
     });
-
-    let (ab, ba) = match (a.io, b.io) {
-        // Plain sockets on both sides and nothing to transform: zero copy.
-        (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
+    let rules = [
+        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: true },
+        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: true },
+    ];
+    let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
+    let waiting = |waited_for: usize| {
+        let (from, to) = if waited_for == 0 { (&a_name, &b_name) } else { (&b_name, &a_name) };
+        let message = format!(
+            "waiting for {from} to end (what goes to {to} is still open); on-eof=half-close|keep-open|close \
+             on an endpoint says what the end of its input does"
+        );
+        if announce_waits && !quiet {
+            crate::say(&message);
+        } else {
+            tracing::debug!("{message}");
+        }
+    };
+    let (mut a_child, mut b_child) = (a.child, b.child);
+    let (ab, ba, failed) = match (a.io, b.io) {
+        // Plain sockets on both sides, nothing to transform and the usual half-close: zero
+        // copy.
+        (Io::Socket(sa), Io::Socket(sb))
+            if ab_shaping.is_raw()
+                && ba_shaping.is_raw()
+                && a.on_eof == OnEof::HalfClose
+                && b.on_eof == OnEof::HalfClose =>
+        {
             tracing::debug!("relaying with splice(2)");
-            splice_both(sa, sb, &ab_meter, &ba_meter).await
+            splice_both(sa, sb, &ab_meter, &ba_meter, rules, waiting).await
         }
         (io_a, io_b) => {
-            let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
+            let ((a_reader, a_writer, a_cut), (b_reader, b_writer, b_cut)) =
+                (io_a.into_split(), io_b.into_split());
             let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
             let ab = Direction {
                 source_write_only: a.write_only,
                 sink_read_only: b.read_only,
                 sink_name: &b_name,
+                sink_is_command: b_child.is_some(),
             };
             let ba = Direction {
                 source_write_only: b.write_only,
                 sink_read_only: a.read_only,
                 sink_name: &a_name,
+                sink_is_command: a_child.is_some(),
             };
-            let flows = {
-                let ab_run =
-                    ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
-                let ba_run =
-                    ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
-                tokio::pin!(ab_run, ba_run);
-                // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
-                // it ended; the relay then ends with it, instead of waiting for the peer forever.
-                tokio::select! {
-                    ab = &mut ab_run => {
-                        if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
-                    }
-                    ba = &mut ba_run => {
-                        if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
-                    }
+            let ([ab, ba], end) = {
+                let ab_run = ab.run(
+                    a_reader,
+                    &mut b_sink,
+                    &ab_shaping,
+                    &activity,
+                    b.on_eof == OnEof::HalfClose,
+                    &ab_meter,
+                );
+                let ba_run = ba.run(
+                    b_reader,
+                    &mut a_sink,
+                    &ba_shaping,
+                    &activity,
+                    a.on_eof == OnEof::HalfClose,
+                    &ba_meter,
+                );
+                run_pair(ab_run, ba_run, rules, [&ab_meter, &ba_meter], waiting).await
+            };
+            let failed = matches!(end, PairEnd::Failed(_));
+            if failed {
+                // Cut, not closed: commands die before their stdin closes (the sinks drop
+                // after this), sockets reset.
+                for child in [&mut a_child, &mut b_child].into_iter().flatten() {
+                    crate::common::reap_child(child, true).await;
                 }
-            };
-            // Whatever is still open closes now, after both directions: the FIN or
-            // close_notify a TLS 1.2 side could not send earlier, a file's flush.
-            let _ = a_sink.aclose().await;
-            let _ = b_sink.aclose().await;
-            flows
+                crate::common::cut(&a_cut);
+                crate::common::cut(&b_cut);
+            } else {
+                // Whatever is still open closes now: a keep-open side's FIN or close_notify,
+                // a file's flush.
+                let _ = a_sink.aclose().await;
+                let _ = b_sink.aclose().await;
+            }
+            (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
         }
     };
     if let Some(progress) = progress {
@@ -574,18 +632,12 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     // A command that fails (or cannot run: `sh` exits 127) fails the relay, as a broken
     // stream does; one that had to be killed after the relay is not counted.
     let mut command_failed = None;
-    for (mut child, name) in [(a.child, &a_name), (b.child, &b_name)]
+    for (child, name) in [(a_child, &a_name), (b_child, &b_name)]
         .into_iter()
         .filter_map(|(child, name)| child.map(|c| (c, name)))
     {
-        let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = child.kill().await;
-                let _ = child.wait().await;
-                None
-            }
-        };
+        let mut child = child;
+        let status = crate::common::reap_child(&mut child, failed).await;
         tracing::info!(status = ?status, "command exited");
         if let Some(status) = status.filter(|s| !s.success()) {
             command_failed.get_or_insert(anyhow::anyhow!("{name}: the command failed ({status})"));
@@ -622,6 +674,9 @@ struct Direction<'a> {
     /// The sink is a read-only file: what arrives is dropped, with a warning.
     sink_read_only: bool,
     sink_name: &'a str,
+    /// The sink is an `exec:` command's stdin: a command that stops reading is not a
+    /// failure of the relay.
+    sink_is_command: bool,
 }
 
 impl Direction<'_> {
@@ -644,7 +699,8 @@ impl Direction<'_> {
             let sink = ReadOnlySink { name: self.sink_name.to_string(), warned: false };
             return forward_metered(source, sink, shaping, activity, true, meter).await;
         }
-        forward_metered(source, sink, shaping, activity, half_close, meter).await
+        let flow = forward_metered(source, sink, shaping, activity, half_close, meter).await;
+        if self.sink_is_command { crate::common::command_stopped_reading(flow) } else { flow }
     }
 }
 
@@ -667,9 +723,17 @@ fn first_error(flows: [(Flow, &str, &str, bool); 2]) -> Result<()> {
     Ok(())
 }
 
-/// Both directions between two plain sockets, with splice(2).
-async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Meter) -> (Flow, Flow) {
-    use streamtool::splice::splice_direction;
+/// Both directions between two plain sockets, with splice(2), by the same rules as the
+/// generic relay: a failed relay resets both TCP sides.
+async fn splice_both(
+    a: RawSocket,
+    b: RawSocket,
+    ab_meter: &Meter,
+    ba_meter: &Meter,
+    rules: [PairRule; 2],
+    waiting: impl FnMut(usize),
+) -> (Flow, Flow, bool) {
+    use streamtool::splice::{SpliceSocket, transfer};
     fn flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
         let (bytes, end) = match result {
             Ok(n) => (n, FlowEnd::Eof),
@@ -679,17 +743,37 @@ async fn splice_both(a: RawSocket, b: RawSocket, ab_meter: &Meter, ba_meter: &Me
         };
         Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
     }
-    macro_rules! both {
-        ($a:expr, $b:expr) => {{
-            let (ab, ba) =
-                tokio::join!(splice_direction($a, $b, ab_meter), splice_direction($b, $a, ba_meter));
-            (flow(ab), flow(ba))
-        }};
+    async fn one<S: SpliceSocket, D: SpliceSocket>(src: &S, dst: &D, meter: &Meter) -> Flow {
+        let mut flow = flow(transfer(src, dst, &|n| meter.add(n)).await);
+        if matches!(flow.end, FlowEnd::Eof)
+            && let Err(err) = dst.shutdown_write()
+        {
+            flow.end = FlowEnd::Failed(Side::Sink, err.into());
+        }
+        flow
     }
-    match (&a, &b) {
-        (RawSocket::Tcp(a), RawSocket::Tcp(b)) => both!(a, b),
-        (RawSocket::Tcp(a), RawSocket::Unix(b)) => both!(a, b),
-        (RawSocket::Unix(a), RawSocket::Tcp(b)) => both!(a, b),
-        (RawSocket::Unix(a), RawSocket::Unix(b)) => both!(a, b),
+    let (flows, end) = match (&a, &b) {
+        (RawSocket::Tcp(a), RawSocket::Tcp(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
+        }
+        (RawSocket::Tcp(a), RawSocket::Unix(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
+        }
+        (RawSocket::Unix(a), RawSocket::Tcp(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
+        }
+        (RawSocket::Unix(a), RawSocket::Unix(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
+        }
+    };
+    let failed = matches!(end, PairEnd::Failed(_));
+    if failed {
+        for socket in [&a, &b] {
+            if let RawSocket::Tcp(tcp) = socket {
+                crate::common::reset_on_close(tcp);
+            }
+        }
     }
+    let [ab, ba] = flows;
+    (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
 }

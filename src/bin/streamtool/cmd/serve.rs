@@ -3,27 +3,30 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, Meter, Shaping, forward_metered};
+use streamtool::relay::{
+    Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, forward_metered, run_pair,
+};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
+use streamtool::streams::memory::Capacity;
+use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream};
 use streamtool::streams::{
-    AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
-    ObjectByteReceiveStream, RaggedEofPolicy, TypedAttributeProvider, memory_object_stream,
+    AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectReceiveStream,
+    MemoryObjectSendStream, ObjectByteReceiveStream, ObjectReceiveStream, RaggedEofPolicy,
+    TypedAttributeProvider, memory_object_stream,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::common::{
-    self, NetIo, NetStream, PlainSocket, SessionOptions, check_tls_flags, report_direction, report_handshake,
+    self, NetStream, PlainSocket, SessionOptions, check_tls_flags, report_direction, report_handshake,
     stdio_session,
 };
 use crate::events::Events;
@@ -37,7 +40,7 @@ struct Shared {
     idle_timeout: Option<std::time::Duration>,
     events: Events,
     /// Per-client outboxes: stdin broadcast (`-k`) or the broker.
-    clients: Mutex<HashMap<u64, MemoryObjectSendStream<Bytes>>>,
+    clients: Mutex<HashMap<u64, Outbox>>,
     next_id: AtomicU64,
     stdout: tokio::sync::Mutex<tokio::io::Stdout>,
     /// Bytes from all clients, and to all clients (`--progress`).
@@ -49,6 +52,14 @@ struct Shared {
     command_failed: Mutex<Option<String>>,
     /// -k (or --broker): many clients, so a command's failure is only logged.
     keep_open: bool,
+    /// What the end of our input does to a client's connection (--on-eof).
+    on_eof: OnEof,
+    /// How far a client may fall behind the others before it is disconnected (--max-lag).
+    max_lag: usize,
+    /// Woken whenever a client takes something from its queue, or leaves.
+    drained: Arc<tokio::sync::Notify>,
+    /// stdin has ended (stdio mode with -k): new clients get our end at once.
+    stdin_done: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +104,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         progress: crate::progress::enabled(args.progress),
         command_failed: Mutex::new(None),
         keep_open,
+        on_eof: args.on_eof.unwrap_or(OnEof::HalfClose),
+        max_lag: args.max_lag,
+        drained: Arc::new(tokio::sync::Notify::new()),
+        stdin_done: AtomicBool::new(false),
     });
     let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
@@ -144,10 +159,14 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                         }
                     }
                 }
-                None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
+                None => common::cuttable_connection(raw),
             };
             tokio::select! {
-                () = handle(net, peer, &shared) => {}
+                result = handle(net, peer, &shared) => {
+                    if let Err(err) = result {
+                        tracing::warn!("{}", crate::one_line(&err));
+                    }
+                }
                 () = context.closing.cancelled() => {
                     let reason = "server shutdown";
                     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reason }));
@@ -224,13 +243,10 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
     })
 }
 
-fn tls_net<IO>(tls: TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
-{
+fn tls_net(tls: TlsStream<Connection>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream {
     report_handshake(&tls, events, peer);
-    let can_half_close = tls.protocol_version() == Some(TlsVersion::V1_3);
-    NetStream { io: NetIo::Boxed(Box::new(tls)), can_half_close }
+    // A failed TLS connection is dropped without close_notify: the client can tell.
+    NetStream::boxed(Box::new(tls), None)
 }
 
 /// Without -k, TLS handshakes in progress at once at most; past that, accepting waits.
@@ -288,7 +304,7 @@ async fn serve_one(
                 let net = match raw {
                     Connection::Tcp(s) if stdio => NetStream::plain(PlainSocket::Tcp(s.into_inner()?)),
                     Connection::Unix(s) if stdio => NetStream::plain(PlainSocket::Unix(s.into_inner()?)),
-                    raw => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
+                    raw => common::cuttable_connection(raw),
                 };
                 return Ok::<_, anyhow::Error>((net, peer));
             };
@@ -336,75 +352,110 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
         let options = SessionOptions {
             inbound: shared.inbound.clone(),
             outbound: shared.outbound.clone(),
-            half_close: true,
-            // A regular file is still sent whole (see `stdio_session`).
+            on_eof: shared.on_eof,
             keep_sending: false,
             send_only: false,
             recv_only: false,
             idle_timeout: shared.idle_timeout,
             progress: shared.progress,
+            on_eof_flag: "--on-eof",
         };
         let session = stdio_session(net, options, &shared.events, &peer).await?;
         shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
         return common::session_error(session, &peer);
     }
-    handle(net, &peer, &shared).await;
-    // One client, one command: its failure is serve's (with -k it is only logged).
+    let result = handle(net, &peer, &shared).await;
+    // One client, one command: its failure is serve's (with -k it is only logged). A
+    // broken connection comes first: a killed command's status says less.
+    result?;
     match shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
         Some(why) => Err(anyhow::anyhow!(why)),
         None => Ok(()),
     }
 }
 
-/// One connection, per mode.
-async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) {
+/// One connection, per mode. Returns how it ended: `Ok` for a clean end, the error
+/// otherwise (a one-shot serve exits with it; with -k it is logged).
+async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) -> Result<()> {
+    let cut = net.cut.clone();
     let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
-    let half_close = net.can_half_close;
-    let flows = serve_connection(net_rx, &mut net_tx, peer, shared, &activity, half_close).await;
+    let ended = serve_connection(net_rx, &mut net_tx, peer, shared, &activity).await;
     // A clean end closes our side properly (idempotent after a half-close); after an error
-    // or a timeout the connection is dropped without close_notify, so that a TLS client
-    // can tell it was cut short.
-    let clean = flows.as_ref().is_some_and(|flows| flows.iter().all(|f| f.error().is_none()));
+    // or a timeout the connection is cut: no close_notify, so that a TLS client can tell,
+    // and a reset rather than a FIN on plain TCP, so that a plain client can too.
+    let clean = matches!(&ended, Ended::Flows(flows) if flows.iter().all(|f| f.error().is_none()));
     if clean {
         let _ = net_tx.aclose().await;
+    } else {
+        common::cut(&cut);
     }
-    let Some(flows) = flows else {
-        tracing::info!(%peer, "idle timeout");
-        shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
-        return;
+    let flows = match ended {
+        Ended::Flows(flows) => flows,
+        Ended::Idle(limit) => {
+            tracing::info!(%peer, "idle timeout");
+            shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
+            return Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
+                phase: streamtool::streams::Phase::Idle,
+                after: limit,
+            })
+            .context(format!("no data moved to or from {peer}")));
+        }
+        Ended::Kicked(why) => {
+            tracing::warn!(%peer, "{why}");
+            shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": why }));
+            return Err(anyhow::anyhow!("{peer}: {why}"));
+        }
     };
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
     // Built only for a log line or an event that is on.
     let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
-    if flows.iter().any(|f| f.error().is_some()) {
-        // A client cut off (an oversized frame, bad text, a reset) is worth a line by default.
-        tracing::warn!(%peer, "connection ended: {}", reasons());
-    } else {
-        tracing::info!(%peer, bytes_in, reason = %reasons(), "closed");
-    }
     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
+    match flows.into_iter().find_map(|f| match f.end {
+        FlowEnd::Failed(_, err) => Some(err),
+        _ => None,
+    }) {
+        Some(err) => Err(anyhow::Error::new(err).context(format!("connection with {peer} failed"))),
+        None => {
+            tracing::info!(%peer, bytes_in, "closed");
+            Ok(())
+        }
+    }
 }
 
 type NetRx = IoReceiveStream<tokio::io::ReadHalf<Box<dyn common::Io>>>;
 type NetTx = IoSendStream<tokio::io::WriteHalf<Box<dyn common::Io>>>;
 
-/// Runs the mode's job on one connection; `None` if the idle timeout ended it.
+/// How a connection's job ended.
+enum Ended {
+    /// Each direction's flow.
+    Flows(Vec<Flow>),
+    /// The idle timeout expired.
+    Idle(std::time::Duration),
+    /// Disconnected by the server (a client that fell too far behind).
+    Kicked(String),
+}
+
+/// Runs the mode's job on one connection.
 async fn serve_connection(
     net_rx: NetRx,
     net_tx: &mut NetTx,
     peer: &(impl Display + Sync + ?Sized),
     shared: &Arc<Shared>,
     activity: &Activity,
-    half_close: bool,
-) -> Option<Vec<Flow>> {
+) -> Ended {
     let idle = async {
         match shared.idle_timeout {
-            Some(limit) => activity.idle_for(limit).await,
+            Some(limit) => {
+                activity.idle_for(limit).await;
+                limit
+            }
             None => std::future::pending().await,
         }
     };
+    let half_close = shared.on_eof == OnEof::HalfClose;
+    let kick = CancellationToken::new();
     let work = async {
         match &shared.mode {
             Mode::Echo => {
@@ -438,27 +489,16 @@ async fn serve_connection(
                     net_tx,
                     shared,
                     activity,
-                    half_close,
                     peer,
                 ))
                 .await
             }
             Mode::Shell(cmd) => {
-                Box::pin(run_child(
-                    ChildStream::shell(cmd),
-                    net_rx,
-                    net_tx,
-                    shared,
-                    activity,
-                    half_close,
-                    peer,
-                ))
-                .await
+                Box::pin(run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Stdio | Mode::Broker => {
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-                let (outbox, inbox) = memory_object_stream::<Bytes>(16);
-                shared.clients.lock().expect("clients lock").insert(id, outbox);
+                let inbox = shared.register(id, peer.to_string(), kick.clone());
                 // What goes to the peer is shaped for it (encoding, --crlf), as in the
                 // other modes.
                 let to_peer = forward_metered(
@@ -470,40 +510,38 @@ async fn serve_connection(
                     &shared.sent,
                 );
                 let from_peer = async {
-                    let flow = if matches!(shared.mode, Mode::Broker) {
-                        forward_metered(
-                            net_rx,
-                            BrokerSink { id, shared: Arc::clone(shared) },
-                            &shared.inbound,
-                            activity,
-                            false,
-                            &shared.received,
-                        )
-                        .await
+                    if matches!(shared.mode, Mode::Broker) {
+                        let sink = BrokerSink { id, shared: Arc::clone(shared) };
+                        forward_metered(net_rx, sink, &shared.inbound, activity, false, &shared.received)
+                            .await
                     } else {
-                        forward_metered(
-                            net_rx,
-                            SharedStdout(Arc::clone(shared)),
-                            &shared.inbound,
-                            activity,
-                            false,
-                            &shared.received,
-                        )
-                        .await
-                    };
-                    // The peer is done sending: stop feeding it too.
-                    shared.clients.lock().expect("clients lock").remove(&id);
-                    flow
+                        let sink = SharedStdout(Arc::clone(shared));
+                        forward_metered(net_rx, sink, &shared.inbound, activity, false, &shared.received)
+                            .await
+                    }
                 };
-                let (up, down) = tokio::join!(to_peer, from_peer);
+                // The peer's end means it sends no more, not that it stops reading: it
+                // keeps getting what comes until our side ends too.
+                let rules = [
+                    PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true },
+                    PairRule::default(),
+                ];
+                let ([up, down], _) =
+                    run_pair(to_peer, from_peer, rules, [&shared.sent, &shared.received], |_| {}).await;
+                shared.unregister(id);
+                let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
                 report_direction(&shared.events, peer, "peer->out", &down);
                 vec![up, down]
             }
         }
     };
     tokio::select! {
-        flows = work => Some(flows),
-        () = idle => None,
+        flows = work => Ended::Flows(flows),
+        limit = idle => Ended::Idle(limit),
+        () = kick.cancelled() => Ended::Kicked(format!(
+            "fell more than {} behind the others; disconnected (--max-lag)",
+            streamtool::values::format_size(shared.max_lag as u64)
+        )),
     }
 }
 
@@ -513,7 +551,6 @@ async fn run_child(
     net_tx: &mut NetTx,
     shared: &Arc<Shared>,
     activity: &Activity,
-    half_close: bool,
     peer: &(impl Display + Sync + ?Sized),
 ) -> Vec<Flow> {
     let child = match child {
@@ -529,34 +566,34 @@ async fn run_child(
         }
     };
     let command = child.command().to_string();
-    let (mut process, stdin, stdout) = child.into_parts();
-    let to_child = forward_metered(net_rx, stdin, &shared.inbound, activity, true, &shared.received);
-    let from_child = forward_metered(stdout, net_tx, &shared.outbound, activity, half_close, &shared.sent);
-    tokio::pin!(to_child, from_child);
-    let (up, down) = tokio::select! {
-        up = &mut to_child => (up, from_child.await),
-        down = &mut from_child => {
-            if half_close {
-                (to_child.await, down)
-            } else {
-                // The command is done and TLS 1.2 cannot tell the client so with a
-                // half-close: waiting for the client's end could wait forever.
-                (Flow::abandoned(), down)
-            }
-        }
+    let (mut process, mut stdin, stdout) = child.into_parts();
+    let (to_meter, from_meter) = (Meter::default(), Meter::default());
+    let half_close = shared.on_eof == OnEof::HalfClose;
+    let to_child = async {
+        let flow = forward_metered(net_rx, &mut stdin, &shared.inbound, activity, true, &to_meter).await;
+        shared.received.add(flow.bytes_out);
+        common::command_stopped_reading(flow)
     };
+    let from_child = async {
+        let flow =
+            forward_metered(stdout, &mut *net_tx, &shared.outbound, activity, half_close, &from_meter).await;
+        shared.sent.add(flow.bytes_out);
+        flow
+    };
+    let rules =
+        [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true }];
+    let ([up, down], end) = run_pair(to_child, from_child, rules, [&to_meter, &from_meter], |_| {}).await;
+    let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
     report_direction(&shared.events, peer, "peer->command", &up);
     report_direction(&shared.events, peer, "command->peer", &down);
-    // Both directions are done; a child that lingers gets a moment, then is killed.
-    let status = match tokio::time::timeout(std::time::Duration::from_secs(5), process.wait()).await {
-        Ok(status) => status.ok(),
-        Err(_) => {
-            let _ = process.kill().await;
-            process.wait().await.ok()
-        }
-    };
+    // A relay that failed (a reset, a truncated TLS stream) must not look complete to the
+    // command: it is killed before its stdin closes, rather than given a clean end of
+    // input. Otherwise it gets a moment to exit, then is killed. Either way it is reaped.
+    let failed = matches!(end, PairEnd::Failed(_));
+    let status = common::reap_child(&mut process, failed).await;
+    drop(stdin);
     tracing::info!(%peer, %command, status = ?status, "command exited");
-    if let Some(status) = status.filter(|s| !s.success()) {
+    if !failed && let Some(status) = status.filter(|s| !s.success()) {
         *shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(format!("the command {command:?} failed ({status})"));
     }
@@ -606,23 +643,101 @@ impl ByteSendStream for BrokerSink {
     }
 }
 
-/// Sends `data` to every client but `except`. A client whose outbox is closed is skipped;
-/// a slow one slows the sender down (its outbox is bounded) rather than losing data.
-async fn deliver(shared: &Shared, except: Option<u64>, data: Bytes) {
-    let outboxes: Vec<MemoryObjectSendStream<Bytes>> = shared
-        .clients
-        .lock()
-        .expect("clients lock")
-        .iter()
-        .filter(|(id, _)| Some(**id) != except)
-        .map(|(_, outbox)| outbox.clone())
-        .collect();
-    for outbox in outboxes {
-        let _ = outbox.send(data.clone()).await;
+/// A client's queue of what the broadcast (stdin with -k) or the broker sends it.
+struct Outbox {
+    tx: MemoryObjectSendStream<Bytes>,
+    /// Bytes queued and not yet taken by the client's connection.
+    queued: Arc<AtomicUsize>,
+    /// Cancelled to disconnect a client that fell too far behind.
+    kick: CancellationToken,
+}
+
+/// The receiving end of an [`Outbox`]: counts what the connection takes.
+struct Inbox {
+    rx: MemoryObjectReceiveStream<Bytes>,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
+}
+
+impl AsyncResource for Inbox {
+    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
+        self.rx.aclose().await
+    }
+}
+impl TypedAttributeProvider for Inbox {}
+impl ObjectReceiveStream<Bytes> for Inbox {
+    async fn receive(&mut self) -> streamtool::streams::Result<Bytes> {
+        let chunk = self.rx.receive().await?;
+        self.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
+        self.drained.notify_waiters();
+        Ok(chunk)
     }
 }
 
-/// `-k` stdio mode: stdin goes to every connected client.
+impl Shared {
+    /// Adds a client to the broadcast or the broker; once stdin has ended (stdio mode),
+    /// a new client's queue is closed at once, so it gets our end straight away.
+    fn register(&self, id: u64, _peer: String, kick: CancellationToken) -> Inbox {
+        let (tx, rx) = memory_object_stream::<Bytes>(Capacity::Unbounded);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.stdin_done.load(Ordering::Acquire) {
+            clients.insert(id, Outbox { tx, queued: Arc::clone(&queued), kick });
+        }
+        Inbox { rx, queued, drained: Arc::clone(&self.drained) }
+    }
+
+    fn unregister(&self, id: u64) {
+        self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        self.drained.notify_waiters();
+    }
+}
+
+/// Sends `data` to every client but `except`, at the pace of the fastest: it waits while
+/// even the emptiest queue has no room for it. A client whose queue would then grow past
+/// `--max-lag` is disconnected with a line naming it, so one client that never reads
+/// cannot stall the others, and memory stays bounded.
+async fn deliver(shared: &Shared, except: Option<u64>, data: Bytes) {
+    let len = data.len();
+    loop {
+        let drained = shared.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        let emptiest = {
+            let clients = shared.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            clients
+                .iter()
+                .filter(|(id, _)| Some(**id) != except)
+                .map(|(_, o)| o.queued.load(Ordering::Acquire))
+                .min()
+        };
+        match emptiest {
+            Some(queued) if queued > 0 && queued + len > shared.max_lag => drained.await,
+            _ => break,
+        }
+    }
+    let mut clients = shared.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut behind = Vec::new();
+    for (id, outbox) in clients.iter().filter(|(id, _)| Some(**id) != except) {
+        let queued = outbox.queued.load(Ordering::Acquire);
+        if queued > 0 && queued + len > shared.max_lag {
+            behind.push(*id);
+            continue;
+        }
+        outbox.queued.fetch_add(len, Ordering::AcqRel);
+        if outbox.tx.send_nowait(data.clone()).is_err() {
+            outbox.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+    for id in behind {
+        if let Some(outbox) = clients.remove(&id) {
+            outbox.kick.cancel();
+        }
+    }
+}
+
+/// `-k` stdio mode: stdin goes to every connected client; its end is every client's end
+/// (a half-close, by --on-eof).
 async fn broadcast_stdin(shared: Arc<Shared>) {
     let mut stdin = IoReceiveStream::new(tokio::io::stdin());
     let mut buf = bytes::BytesMut::new();
@@ -634,7 +749,10 @@ async fn broadcast_stdin(shared: Arc<Shared>) {
                 let chunk = buf.split().freeze();
                 deliver(&shared, None, chunk).await;
             }
-            Err(_) => return,
+            Err(_) => break,
         }
     }
+    shared.stdin_done.store(true, Ordering::Release);
+    // Dropping the queues' senders ends each client's stream after what it holds.
+    shared.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
 }
