@@ -48,6 +48,8 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)')
+            [CompletionResult]::new('--on-eof', '--on-eof', [CompletionResultType]::ParameterName, 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close')
+            [CompletionResult]::new('--max-lag', '--max-lag', [CompletionResultType]::ParameterName, 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls')
@@ -91,6 +93,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;connect' {
+            [CompletionResult]::new('--on-eof', '--on-eof', [CompletionResultType]::ParameterName, 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
@@ -116,8 +119,8 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Skip certificate verification (a warning is printed). Implies --tls')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Skip certificate verification (a warning is printed). Implies --tls')
-            [CompletionResult]::new('--no-shutdown', '--no-shutdown', [CompletionResultType]::ParameterName, 'Keep the connection open for writing when stdin ends (no half-close)')
-            [CompletionResult]::new('--keep-sending', '--keep-sending', [CompletionResultType]::ParameterName, 'Keep sending stdin after the peer ended its side, also from a terminal or a pipe (a regular file is always sent to its end)')
+            [CompletionResult]::new('--no-shutdown', '--no-shutdown', [CompletionResultType]::ParameterName, 'Same as --on-eof keep-open')
+            [CompletionResult]::new('--keep-sending', '--keep-sending', [CompletionResultType]::ParameterName, 'Keep sending stdin after the peer ended its side also when stdin is a terminal (a pipe or a file is always sent to its end)')
             [CompletionResult]::new('--send-only', '--send-only', [CompletionResultType]::ParameterName, 'Only send: what the peer sends is read and discarded')
             [CompletionResult]::new('--recv-only', '--recv-only', [CompletionResultType]::ParameterName, 'Only receive: stdin is not read, and the sending side is closed at once')
             [CompletionResult]::new('-z', '-z', [CompletionResultType]::ParameterName, 'Connect (and handshake, with TLS), report, and close')

@@ -103,12 +103,16 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --on-eof)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -395,7 +399,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
+            opts="-k -e -c -C -w -4 -6 -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --on-eof --max-lag --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -430,6 +434,14 @@ _streamtool() {
                     return 0
                     ;;
                 --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-eof)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-lag)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -44,6 +44,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)'
+            cand --on-eof 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close'
+            cand --max-lag 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
             cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls'
@@ -86,6 +88,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'streamtool;connect'= {
+            cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Implies --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
@@ -111,8 +114,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --threads 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256'
             cand -k 'Skip certificate verification (a warning is printed). Implies --tls'
             cand --insecure 'Skip certificate verification (a warning is printed). Implies --tls'
-            cand --no-shutdown 'Keep the connection open for writing when stdin ends (no half-close)'
-            cand --keep-sending 'Keep sending stdin after the peer ended its side, also from a terminal or a pipe (a regular file is always sent to its end)'
+            cand --no-shutdown 'Same as --on-eof keep-open'
+            cand --keep-sending 'Keep sending stdin after the peer ended its side also when stdin is a terminal (a pipe or a file is always sent to its end)'
             cand --send-only 'Only send: what the peer sends is read and discarded'
             cand --recv-only 'Only receive: stdin is not read, and the sending side is closed at once'
             cand -z 'Connect (and handshake, with TLS), report, and close'

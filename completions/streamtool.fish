@@ -44,6 +44,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress
 always\t'Always'
 never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-eof -d 'What the end of stdin (or of a command\'s output) does to a client\'s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-lag -d 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Implies --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store. A self-signed certificate listed here is trusted as itself. Implies --tls' -r -F
@@ -77,6 +79,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IP
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l on-eof -d 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
@@ -101,8 +104,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handsh
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 runs everything on one thread (the default of serve and connect: the least CPU and memory per connection); 0 means one per CPU core (the default of pipe, and the choice for a server whose many busy TLS connections need more than one core). At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s k -l insecure -d 'Skip certificate verification (a warning is printed). Implies --tls'
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-shutdown -d 'Keep the connection open for writing when stdin ends (no half-close)'
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side, also from a terminal or a pipe (a regular file is always sent to its end)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-shutdown -d 'Same as --on-eof keep-open'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side also when stdin is a terminal (a pipe or a file is always sent to its end)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l send-only -d 'Only send: what the peer sends is read and discarded'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l recv-only -d 'Only receive: stdin is not read, and the sending side is closed at once'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s z -l zero-io -d 'Connect (and handshake, with TLS), report, and close'

@@ -82,9 +82,10 @@ fn connect_prints_the_whole_reply_sent_1_5_s_after_its_tls13_close_notify() {
             got
         })
         .await;
-        let done =
-            streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &format!("127.0.0.1:{port}")], b"hello")
-                .await;
+        // A TLS client keeps its side open by default; --on-eof half-close sends close_notify.
+        let args =
+            ["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &format!("127.0.0.1:{port}")];
+        let done = streamtool(&args, b"hello").await;
         done.assert_code(0);
         assert_eq!(server.await.unwrap(), b"hello");
         assert!(done.stdout == reply, "got {} of {} reply bytes", done.stdout.len(), reply.len());
@@ -92,7 +93,7 @@ fn connect_prints_the_whole_reply_sent_1_5_s_after_its_tls13_close_notify() {
 }
 
 #[test]
-fn connect_exits_when_the_peer_ends_even_with_an_idle_stdin() {
+fn connect_with_a_terminal_on_stdin_exits_when_the_peer_ends() {
     run(async {
         let (port, server) = tcp_server(|mut tcp| async move {
             tcp.write_all(b"bye\n").await.unwrap();
@@ -102,13 +103,35 @@ fn connect_exits_when_the_peer_ends_even_with_an_idle_stdin() {
         })
         .await;
         let started = Instant::now();
-        // stdin is a pipe the test keeps open and never writes.
-        let client = Proc::streamtool(&["connect", &format!("127.0.0.1:{port}")], Input::Open);
+        // script(1) gives connect a terminal on stdin, which nobody types into.
+        let command = format!("{} connect 127.0.0.1:{port}", crate::cli_support::BIN);
+        let client = Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Open);
         let done = client.finish_within(Duration::from_secs(5)).await;
         done.assert_code(0);
-        assert_eq!(done.stdout, b"bye\n");
+        assert!(done.stdout_text().contains("bye"), "{:?}", done.stdout_text());
         assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
         assert_eq!(server.await.unwrap(), b"", "the client sent nothing");
+    });
+}
+
+#[test]
+fn connect_keeps_sending_a_pipe_after_the_peer_ended_and_says_so() {
+    run(async {
+        let (port, server) = tcp_server(|mut tcp| async move {
+            tcp.write_all(b"bye\n").await.unwrap();
+            tcp.shutdown().await.unwrap();
+            read_all(&mut tcp).await
+        })
+        .await;
+        // stdin is a pipe: it is sent to its end, however long it takes.
+        let mut client = Proc::streamtool(&["connect", &format!("127.0.0.1:{port}")], Input::Open);
+        client.wait_stdout(b"bye\n").await;
+        client.wait_stderr("still sending stdin").await;
+        client.write(b"late\n").await;
+        client.close_stdin();
+        let done = client.finish_within(Duration::from_secs(5)).await;
+        done.assert_code(0);
+        assert_eq!(server.await.unwrap(), b"late\n", "what stdin held after the peer's end arrived");
     });
 }
 
@@ -196,7 +219,7 @@ async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished 
     let target = format!("127.0.0.1:{port}");
     let client = Proc::streamtool(
         &["connect", "--tls", "--ca", s(&pki.ca), "--ragged-eof", policy, &target],
-        Input::Open,
+        Input::Bytes(Vec::new()),
     );
     let done = client.finish().await;
     server.await.unwrap();
@@ -330,7 +353,7 @@ fn invalid_utf8_under_decode_errors_replace_becomes_u_fffd() {
     run(async {
         let (port, _server) = sending_server(b"a\xffb\n").await;
         let args = ["connect", "--decode-errors", "replace", &format!("127.0.0.1:{port}")];
-        let done = Proc::streamtool(&args, Input::Open).finish().await;
+        let done = Proc::streamtool(&args, Input::Bytes(Vec::new())).finish().await;
         done.assert_code(0);
         assert_eq!(done.stdout_text(), "a\u{FFFD}b\n");
     });
@@ -595,7 +618,17 @@ fn events_json_for_a_tls_connect() {
         let server =
             Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
                 .await;
-        let args = ["--events", "json", "connect", "--tls", "--ca", s(&pki.ca), &server.localhost()];
+        let args = [
+            "--events",
+            "json",
+            "connect",
+            "--tls",
+            "--on-eof",
+            "half-close",
+            "--ca",
+            s(&pki.ca),
+            &server.localhost(),
+        ];
         let done = streamtool(&args, b"hi\n").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"hi\n");

@@ -164,6 +164,24 @@ pub fn command_stopped_reading(mut flow: Flow) -> Flow {
     flow
 }
 
+/// Feeds a command (`feed`) until it has taken all of its input or it exits, whichever
+/// comes first: a command that has exited takes no more, and waiting for the peer to end
+/// its side would wait for nothing (a client that waits for our end would wait forever).
+pub async fn until_exit(
+    child: &mut tokio::process::Child,
+    feed: impl std::future::Future<Output = Flow>,
+    meter: &Meter,
+) -> Flow {
+    tokio::select! {
+        flow = feed => flow,
+        _ = child.wait() => {
+            tracing::debug!("the command exited before its input ended");
+            let bytes = meter.get();
+            Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end: FlowEnd::Eof }
+        }
+    }
+}
+
 /// Waits for a command run for a connection, and reaps it. After a failed relay
 /// (`kill`), it is killed at once with its process group, before its stdin is closed,
 /// so that it never takes a cut-short input for a complete one; otherwise it gets 5 s
@@ -555,12 +573,7 @@ pub async fn stdio_session(
 ) -> Result<Session> {
     match net.io {
         NetIo::Plain(PlainSocket::Tcp(s)) => {
-            let result = session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await;
-            if result.as_ref().is_err() || result.as_ref().is_ok_and(session_failed) {
-                // Cut short: the peer must not take it for a complete stream.
-                reset_on_close(&s);
-            }
-            result
+            session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await
         }
         NetIo::Plain(PlainSocket::Unix(s)) => {
             session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await

@@ -590,22 +590,22 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared, announce_waits: bool) 
                 sink_is_command: a_child.is_some(),
             };
             let ([ab, ba], end) = {
-                let ab_run = ab.run(
-                    a_reader,
-                    &mut b_sink,
-                    &ab_shaping,
-                    &activity,
-                    b.on_eof == OnEof::HalfClose,
-                    &ab_meter,
-                );
-                let ba_run = ba.run(
-                    b_reader,
-                    &mut a_sink,
-                    &ba_shaping,
-                    &activity,
-                    a.on_eof == OnEof::HalfClose,
-                    &ba_meter,
-                );
+                let (b_half, a_half) = (b.on_eof == OnEof::HalfClose, a.on_eof == OnEof::HalfClose);
+                let ab_run = ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b_half, &ab_meter);
+                let ba_run = ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a_half, &ba_meter);
+                // Feeding a command ends when it exits, too (it takes no more).
+                let ab_run = async {
+                    match b_child.as_mut() {
+                        Some(child) => crate::common::until_exit(child, ab_run, &ab_meter).await,
+                        None => ab_run.await,
+                    }
+                };
+                let ba_run = async {
+                    match a_child.as_mut() {
+                        Some(child) => crate::common::until_exit(child, ba_run, &ba_meter).await,
+                        None => ba_run.await,
+                    }
+                };
                 run_pair(ab_run, ba_run, rules, [&ab_meter, &ba_meter], waiting).await
             };
             let failed = matches!(end, PairEnd::Failed(_));

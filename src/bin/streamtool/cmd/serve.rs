@@ -570,7 +570,12 @@ async fn run_child(
     let (to_meter, from_meter) = (Meter::default(), Meter::default());
     let half_close = shared.on_eof == OnEof::HalfClose;
     let to_child = async {
-        let flow = forward_metered(net_rx, &mut stdin, &shared.inbound, activity, true, &to_meter).await;
+        let flow = common::until_exit(
+            &mut process,
+            forward_metered(net_rx, &mut stdin, &shared.inbound, activity, true, &to_meter),
+            &to_meter,
+        )
+        .await;
         shared.received.add(flow.bytes_out);
         common::command_stopped_reading(flow)
     };
