@@ -21,6 +21,7 @@
 
 pub mod certs;
 pub mod endpoint;
+pub mod escape;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod relay;

@@ -452,12 +452,14 @@ impl Cli {
             (false, _) => "trace",
         };
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            // Never fails, never panics: a closed stderr drops (and counts) log lines.
+            .with_writer(crate::logwriter::StderrLog { keep_sgr: ansi })
             .with_target(false)
             .without_time()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(ansi)
             .init();
     }
 }

@@ -5,6 +5,7 @@ mod cmd;
 mod common;
 mod events;
 mod exit_codes;
+mod logwriter;
 mod progress;
 
 use std::process::ExitCode;
@@ -46,10 +47,14 @@ pub static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader
 /// of the pipe never sees half a line.
+/// Control characters in the message (a host or a path from the command line, a peer's
+/// words) are escaped, so that no message can move the cursor or forge a line.
 pub fn say(message: &str) {
     use std::io::Write;
-    let line = format!("streamtool: {message}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let line = format!("streamtool: {}\n", streamtool::escape::escape_control(message));
+    if std::io::stderr().lock().write_all(line.as_bytes()).is_err() {
+        logwriter::dropped();
+    }
 }
 
 fn main() -> ExitCode {
@@ -106,6 +111,11 @@ fn main() -> ExitCode {
             exit
         }
     };
+    let dropped = logwriter::DROPPED.load(Ordering::Relaxed);
+    if dropped > 0 {
+        // Written only if stderr is back (a log collector that restarted).
+        say(&format!("{dropped} log lines were dropped: stderr could not be written to"));
+    }
     events.emit("exit", || serde_json::json!({ "code": exit.code() }));
     ExitCode::from(exit.code())
 }
