@@ -282,6 +282,8 @@ pub struct EndpointOptions {
     pub connect_timeout: Option<std::time::Duration>,
     /// `handshake-timeout=DURATION`.
     pub handshake_timeout: Option<std::time::Duration>,
+    /// `idle-timeout=DURATION|none`: the relay's idle limit (either endpoint may set it).
+    pub idle_timeout: Option<crate::values::IdleLimit>,
     /// `create`, `append` or `truncate` (file sinks).
     pub write_mode: Option<crate::streams::file::WriteMode>,
 }
@@ -331,6 +333,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "decode-errors",
     "connect-timeout",
     "handshake-timeout",
+    "idle-timeout",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -551,6 +554,7 @@ impl Endpoint {
             "decode-errors" => o.decode_errors = Some(value_of("strict")?.parse()?),
             "connect-timeout" => o.connect_timeout = Some(parse_duration(value_of("5s")?)?),
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
+            "idle-timeout" => o.idle_timeout = Some(crate::values::parse_idle_limit(value_of("5m")?)?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));

@@ -205,12 +205,18 @@ pub fn check_ca_dir(dir: &Path) -> Result<(), CertError> {
         return unsafe_(dir, "the CA directory is not a directory".into());
     }
     if meta.uid() != me {
-        return unsafe_(dir, format!("the CA directory is owned by uid {}, not by you (uid {me})", meta.uid()));
+        return unsafe_(
+            dir,
+            format!("the CA directory is owned by uid {}, not by you (uid {me})", meta.uid()),
+        );
     }
     if meta.mode() & 0o022 != 0 {
         return unsafe_(
             dir,
-            format!("the CA directory's mode {:04o} lets group or others write; chmod 700 it", meta.mode() & 0o777),
+            format!(
+                "the CA directory's mode {:04o} lets group or others write; chmod 700 it",
+                meta.mode() & 0o777
+            ),
         );
     }
     let key = dir.join(CA_KEY_FILE);

@@ -9,7 +9,7 @@ use streamtool::endpoint::{ConnectAddress, Endpoint, ListenAddress};
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
 use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
-use streamtool::values::{parse_delimiter, parse_duration, parse_size};
+use streamtool::values::{IdleLimit, parse_delimiter, parse_duration, parse_idle_limit, parse_size};
 
 use crate::exit_codes::EXIT_CODES_HELP;
 
@@ -137,6 +137,12 @@ pub struct PipeArgs {
     /// With fork, at most N connections at once; more are closed on arrival.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_conns: Option<usize>,
+
+    /// Close a relay after this long with no data in either direction (exit 6 without
+    /// fork); `none` for no limit. Default: 1h when an endpoint is tls-listen (a TLS
+    /// terminator), else none. The idle-timeout= endpoint option sets it too.
+    #[arg(long, value_name = "DURATION", value_parser = parse_idle_limit)]
+    pub idle_timeout: Option<IdleLimit>,
 
     /// On SIGINT/SIGTERM with fork, let open connections finish for this long (a second
     /// signal closes them at once); SIGTERM gives a single relay as long.

@@ -5,6 +5,7 @@ mod cmd;
 mod common;
 mod events;
 mod exit_codes;
+mod hardening;
 mod logwriter;
 mod progress;
 

@@ -297,7 +297,10 @@ impl ClientCertVerifier for ClientVerifier {
 }
 
 /// A certificate's dates against `now`.
-fn check_validity(cert: &x509_parser::certificate::X509Certificate<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+fn check_validity(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
     let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
     let now_secs = now.as_secs() as i64;
     let validity = cert.validity();

@@ -96,12 +96,14 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
         return Err(Usage("only one endpoint can fork".into()).into());
     }
     let progress = crate::progress::enabled(args.progress);
+    let idle = crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b);
     let shared = Arc::new(PipeShared {
         a: a.clone(),
         b: b.clone(),
         events: events.clone(),
         progress,
         verbose: args.verbose_summary,
+        idle,
     });
 
     if a.options.fork || b.options.fork {
@@ -153,6 +155,8 @@ struct PipeShared {
     events: Events,
     progress: bool,
     verbose: bool,
+    /// The relay's idle limit (`--idle-timeout`, `idle-timeout=`, the TLS terminator's default).
+    idle: Option<Duration>,
 }
 
 /// Serves each connection of the forking endpoint with a fresh instance of the other.
@@ -400,18 +404,8 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
                 _ => None,
             };
-            loop {
-                let (raw, peer) = listener.accept().await.context("accept failed")?;
-                let peer = peer.to_string();
-                events.emit("accept", || json!({ "peer": peer }));
-                let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-                match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events)
-                    .await
-                {
-                    Ok(opened) => return Ok(opened),
-                    Err(err) => tracing::warn!(%peer, "{err:#}"),
-                }
-            }
+            let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+            accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, events).await
         }
         EndpointKind::Exec(command) => {
             let child = ChildStream::shell(command)?;
@@ -458,6 +452,43 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 }
             }
         }
+    }
+}
+
+/// Without fork: the first connection, the first whose TLS handshake succeeds. Handshakes
+/// run side by side (as serve's do), so a client that connects and stays silent does not
+/// hold up the next one for the whole handshake timeout.
+async fn accept_first(
+    listener: &mut SocketListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    policy: RaggedEofPolicy,
+    timeout: Duration,
+    events: &Events,
+) -> Result<Opened> {
+    /// TLS handshakes in progress at once at most; past that, accepting waits.
+    const MAX_PENDING_HANDSHAKES: usize = 64;
+    let mut handshakes = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
+            Some(done) = handshakes.join_next() => {
+                match done {
+                    Ok(Ok(opened)) => return Ok(opened),
+                    Ok(Err(err)) => tracing::warn!("{err:#}"),
+                    Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
+                }
+                continue;
+            }
+        };
+        let (raw, peer) = accepted.context("accept failed")?;
+        let peer = peer.to_string();
+        events.emit("accept", || json!({ "peer": peer }));
+        let Some(config) = &tls else {
+            return accept_conn(raw, None, policy, timeout, &peer, events).await;
+        };
+        let (config, events) = (Arc::clone(config), events.clone());
+        handshakes
+            .spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &events).await });
     }
 }
 
@@ -525,48 +556,60 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
         )
     });
 
-    let (ab, ba) = match (a.io, b.io) {
-        // Plain sockets on both sides and nothing to transform: zero copy.
-        (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
-            tracing::debug!("relaying with splice(2)");
-            splice_both(sa, sb, &ab_meter, &ba_meter).await
-        }
-        (io_a, io_b) => {
-            let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
-            let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
-            let ab = Direction {
-                source_write_only: a.write_only,
-                sink_read_only: b.read_only,
-                sink_name: &b_name,
-            };
-            let ba = Direction {
-                source_write_only: b.write_only,
-                sink_read_only: a.read_only,
-                sink_name: &a_name,
-            };
-            let flows = {
-                let ab_run =
-                    ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
-                let ba_run =
-                    ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
-                tokio::pin!(ab_run, ba_run);
-                // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
-                // it ended; the relay then ends with it, instead of waiting for the peer forever.
-                tokio::select! {
-                    ab = &mut ab_run => {
-                        if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
+    let flows = async {
+        match (a.io, b.io) {
+            // Plain sockets on both sides and nothing to transform: zero copy.
+            (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
+                tracing::debug!("relaying with splice(2)");
+                splice_both(sa, sb, &ab_meter, &ba_meter).await
+            }
+            (io_a, io_b) => {
+                let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
+                let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
+                let ab = Direction {
+                    source_write_only: a.write_only,
+                    sink_read_only: b.read_only,
+                    sink_name: &b_name,
+                };
+                let ba = Direction {
+                    source_write_only: b.write_only,
+                    sink_read_only: a.read_only,
+                    sink_name: &a_name,
+                };
+                let flows = {
+                    let ab_run =
+                        ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
+                    let ba_run =
+                        ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+                    tokio::pin!(ab_run, ba_run);
+                    // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
+                    // it ended; the relay then ends with it, instead of waiting for the peer forever.
+                    tokio::select! {
+                        ab = &mut ab_run => {
+                            if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
+                        }
+                        ba = &mut ba_run => {
+                            if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
+                        }
                     }
-                    ba = &mut ba_run => {
-                        if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
-                    }
-                }
-            };
-            // Whatever is still open closes now, after both directions: the FIN or
-            // close_notify a TLS 1.2 side could not send earlier, a file's flush.
-            let _ = a_sink.aclose().await;
-            let _ = b_sink.aclose().await;
-            flows
+                };
+                // Whatever is still open closes now, after both directions: the FIN or
+                // close_notify a TLS 1.2 side could not send earlier, a file's flush.
+                let _ = a_sink.aclose().await;
+                let _ = b_sink.aclose().await;
+                flows
+            }
         }
+    };
+    let Some((ab, ba)) = crate::hardening::unless_idle(flows, shared.idle, [&ab_meter, &ba_meter]).await
+    else {
+        let limit = shared.idle.unwrap_or_default();
+        shared.events.emit("close", || json!({ "a": a_name, "b": b_name, "reason": "idle timeout" }));
+        return Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
+            phase: Phase::Idle,
+            after: limit,
+        })
+        .context(format!("no data moved between {a_name} and {b_name}")));
     };
     if let Some(progress) = progress {
         progress.finish();

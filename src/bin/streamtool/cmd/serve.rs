@@ -49,6 +49,9 @@ struct Shared {
     command_failed: Mutex<Option<String>>,
     /// -k (or --broker): many clients, so a command's failure is only logged.
     keep_open: bool,
+    /// Cancelled when writing to stdout fails because its reader is gone (`| head`): a
+    /// `-k` server then stops, rather than dropping every later client's data.
+    stdout_gone: CancellationToken,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +96,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         progress: crate::progress::enabled(args.progress),
         command_failed: Mutex::new(None),
         keep_open,
+        stdout_gone: CancellationToken::new(),
     });
     let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
@@ -119,6 +123,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             [shared.received.clone(), shared.sent.clone()],
         )
     });
+    tokio::spawn(crate::hardening::stop_when_stdout_gone(
+        shared.stdout_gone.clone(),
+        shutdown.clone(),
+        cut_short.clone(),
+    ));
     let options =
         ServeOptions { max_connections: args.max_conns, grace: args.grace, cut_grace_short: Some(cut_short) };
     let summary = serve(listener, options, shutdown, move |raw, context: ConnectionContext| {
@@ -128,6 +137,8 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             // Formatted only where it is written: a log line or an event.
             let peer = &context.peer;
             shared.events.emit("accept", || json!({ "peer": peer.to_string() }));
+            // Kept to reset the connection if the server stops because stdout is gone.
+            let _reset = crate::hardening::ResetIf::new(&raw, shared.stdout_gone.clone());
             let net = match config {
                 // Boxed: the handshake's state would otherwise stay part of every
                 // connection's future, plain or TLS, for its whole life.
@@ -581,8 +592,16 @@ impl ByteSendStream for SharedStdout {
     async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
         use tokio::io::AsyncWriteExt;
         let mut stdout = self.0.stdout.lock().await;
-        stdout.write_all(&data).await?;
-        stdout.flush().await?;
+        let written = async {
+            stdout.write_all(&data).await?;
+            stdout.flush().await
+        };
+        if let Err(err) = written.await {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                self.0.stdout_gone.cancel();
+            }
+            return Err(err.into());
+        }
         Ok(())
     }
 }
