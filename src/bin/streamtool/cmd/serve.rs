@@ -158,6 +158,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
             };
             tokio::select! {
+                // First: a connection is dropped (and reset) the moment stdout is gone,
+                // before its relay can end it cleanly.
+                biased;
+                () = shared.stdout_gone.cancelled() => {}
                 () = handle(net, peer, &shared) => {}
                 () = context.closing.cancelled() => {
                     let reason = "server shutdown";
@@ -598,7 +602,11 @@ impl ByteSendStream for SharedStdout {
         };
         if let Err(err) = written.await {
             if err.kind() == std::io::ErrorKind::BrokenPipe {
+                // The server stops; this connection waits here to be dropped and reset
+                // (`stop_when_stdout_gone`), rather than end in a way the client could
+                // take for a clean end.
                 self.0.stdout_gone.cancel();
+                std::future::pending::<()>().await;
             }
             return Err(err.into());
         }
