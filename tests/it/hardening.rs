@@ -592,7 +592,11 @@ fn serve_k_stops_when_its_stdout_is_gone_and_resets_its_clients() {
         let mut buf = [0u8; 16];
         for (name, stream) in [("the sender", &mut client), ("an idle client", &mut idle)] {
             let read = tokio::time::timeout(STEP, stream.read(&mut buf)).await.expect("the connection ends");
-            assert!(read.is_err(), "{name} saw a clean end ({read:?}), not a reset; stderr:\n{}", server.proc.stderr());
+            assert!(
+                read.is_err(),
+                "{name} saw a clean end ({read:?}), not a reset; stderr:\n{}",
+                server.proc.stderr()
+            );
         }
         let out = server.proc.finish().await;
         out.assert_code(0);

@@ -107,7 +107,8 @@ Endpoints (options after commas, named as the serve/connect flags):
   tcp-listen:[HOST:]PORT        tls-listen:[HOST:]PORT[,cert=F,key=F,client-ca=F]   (aliases tcp-l, tls-l)
   unix:PATH                     unix-listen:PATH
   exec:CMD                      file:PATH[,create|append|truncate]
-  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf; listeners: fork
+  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf,idle-timeout=DURATION
+  listeners: fork; TLS: handshake-timeout=DURATION (30s)
 
 Examples:
   streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080   # TLS terminator
@@ -568,7 +569,7 @@ mod tests {
             "unix:/tmp/x.sock",
         ];
         assert!(matches!(Cli::try_parse_from(serve).unwrap().command, Some(Command::Serve(_))));
-        let pipe = ["streamtool", "pipe", "--progress", "-k", "tcp-l:0", "-"];
+        let pipe = ["streamtool", "pipe", "--progress", "--idle-timeout", "none", "-k", "tcp-l:0", "-"];
         assert!(matches!(Cli::try_parse_from(pipe).unwrap().command, Some(Command::Pipe(_))));
     }
 }

@@ -106,3 +106,29 @@ pub async fn unless_idle<T>(
         () = idle => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamtool::endpoint::Endpoint;
+    use streamtool::values::IdleLimit;
+
+    fn endpoint(s: &str) -> Endpoint {
+        s.parse().expect("an endpoint")
+    }
+
+    #[test]
+    fn a_tls_terminator_gets_an_idle_limit_by_default_and_flags_win() {
+        let (tls, tcp, stdio) =
+            (endpoint("tls-listen:127.0.0.1:0"), endpoint("tcp:127.0.0.1:1"), endpoint("stdio"));
+        assert_eq!(pipe_idle_timeout(None, &tls, &tcp), Some(TLS_TERMINATOR_IDLE));
+        assert_eq!(pipe_idle_timeout(None, &stdio, &tcp), None);
+        let five = std::time::Duration::from_secs(5);
+        assert_eq!(pipe_idle_timeout(Some(IdleLimit(None)), &tls, &tcp), None);
+        assert_eq!(pipe_idle_timeout(Some(IdleLimit(Some(five))), &stdio, &tcp), Some(five));
+        let option = endpoint("tls-listen:127.0.0.1:0,idle-timeout=none");
+        assert_eq!(pipe_idle_timeout(None, &option, &tcp), None);
+        let option = endpoint("tcp:127.0.0.1:1,idle-timeout=5s");
+        assert_eq!(pipe_idle_timeout(None, &tls, &option), Some(five));
+    }
+}
