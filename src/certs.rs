@@ -254,7 +254,7 @@ pub fn identity_from_pem(
 fn check_chain_blocks(chain: &[CertificateDer<'static>], path: &Path) -> Result<(), CertError> {
     for (i, der) in chain.iter().enumerate() {
         let why = match x509_parser::parse_x509_certificate(der.as_ref()) {
-            Ok((rest, _)) if rest.is_empty() => continue,
+            Ok(([], _)) => continue,
             Ok((rest, _)) => format!("{} bytes follow the certificate", rest.len()),
             Err(e) => e.to_string(),
         };
