@@ -432,6 +432,11 @@ fn certificate_names_and_command_line_hosts_cannot_write_to_the_terminal() {
         assert_ne!(out.code, Some(0));
         assert!(!out.stderr.bytes().any(|b| b == 0x1b || b == 0x07), "{:?}", out.stderr);
         assert!(out.stderr.contains("bad\\x1b[2Jhost\\x07.invalid"), "{:?}", out.stderr);
+        // A usage error echoes the bad value: escaped too.
+        let out = streamtool(&["connect", "--idle-timeout", "5\x1b[2J", "localhost:1"], b"").await;
+        out.assert_code(2);
+        assert!(!out.stderr.bytes().any(|b| b == 0x1b), "{:?}", out.stderr);
+        assert!(out.stderr.contains("--idle-timeout"), "{:?}", out.stderr);
     });
 }
 

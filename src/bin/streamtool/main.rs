@@ -62,8 +62,21 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // --help and --version print and succeed; usage errors exit 2.
-            let _ = err.print();
+            // --help and --version print and succeed; usage errors exit 2, with control
+            // characters of the offending argument escaped (it is echoed in the message).
+            if err.use_stderr() {
+                use std::io::Write;
+                let text = err.render().to_string();
+                let escaped: String = text
+                    .split_inclusive('\n')
+                    .map(|line| streamtool::escape::escape_log_line(line, false).into_owned())
+                    .collect();
+                if std::io::stderr().lock().write_all(escaped.as_bytes()).is_err() {
+                    logwriter::dropped();
+                }
+            } else {
+                let _ = err.print();
+            }
             return ExitCode::from(if err.use_stderr() { Exit::Usage.code() } else { Exit::Ok.code() });
         }
     };

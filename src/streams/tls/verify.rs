@@ -395,6 +395,24 @@ mod tests {
     }
 
     #[test]
+    fn only_a_ca_that_may_sign_certificates_is_a_ca() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+        let make = |is_ca: IsCa, usages: Vec<KeyUsagePurpose>| {
+            let mut params = CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+            params.is_ca = is_ca;
+            params.key_usages = usages;
+            params.self_signed(&KeyPair::generate().unwrap()).unwrap().der().to_vec()
+        };
+        let ca = || IsCa::Ca(BasicConstraints::Unconstrained);
+        assert!(is_ca(&make(ca(), vec![KeyUsagePurpose::KeyCertSign])));
+        assert!(is_ca(&make(ca(), vec![])), "no keyUsage: basicConstraints decides");
+        assert!(!is_ca(&make(ca(), vec![KeyUsagePurpose::DigitalSignature])), "CA:TRUE without keyCertSign");
+        assert!(!is_ca(&make(IsCa::ExplicitNoCa, vec![KeyUsagePurpose::DigitalSignature])));
+        assert!(!is_ca(&make(IsCa::NoCa, vec![])), "no basicConstraints");
+        assert!(!is_ca(b"not a certificate"));
+    }
+
+    #[test]
     fn wildcards_cover_exactly_one_label() {
         assert!(dns_matches("*.example.com", "a.example.com"));
         assert!(dns_matches("*.Example.com", "A.example.COM."));
