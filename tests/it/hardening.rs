@@ -356,6 +356,7 @@ fn the_key_log_refuses_a_symlink_a_loose_mode_and_another_users_file() {
                 let lines: Vec<&str> = out.stderr.lines().filter(|l| l.contains("key log")).collect();
                 assert_eq!(lines.len(), 1, "one line naming the file: {}", out.stderr);
                 assert!(lines[0].contains(s(path)) && lines[0].contains(why), "{}", out.stderr);
+                assert!(!out.stderr.contains("listening on"), "refused before listening: {}", out.stderr);
             }
         }
         assert_eq!(std::fs::read(&target).unwrap(), b"", "nothing went through the link");

@@ -18,6 +18,9 @@ pub async fn stop_when_stdout_gone(
     stdout_gone.cancelled().await;
     tracing::warn!("stdout is closed: no longer accepting; resetting open connections");
     shutdown.cancel();
+    // Established connections drop (and reset) at once on `stdout_gone` themselves; the
+    // grace period is cut short a moment later for those still in a TLS handshake.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     cut_short.cancel();
 }
 

@@ -169,11 +169,11 @@ async fn serve_fork(
 ) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
-    announce(&listener, &shared.events);
     let tls = match &listening.kind {
         EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
         _ => None,
     };
+    announce(&listener, &shared.events);
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_short = CancellationToken::new();
@@ -399,11 +399,11 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
         }
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
-            announce(&listener, events);
             let tls = match endpoint.kind {
                 EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
                 _ => None,
             };
+            announce(&listener, events);
             let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
             accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, events).await
         }

@@ -76,11 +76,14 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
+    // Built before the listening line: a TLS setting that cannot be used (a key log file
+    // that is refused) stops the server before anyone is told it listens.
+    let config = tls.as_ref().map(ServerOptions::build).transpose()?;
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", || json!({ "addresses": addresses, "tls": tls.is_some() }));
+    events.emit("listen", || json!({ "addresses": addresses, "tls": config.is_some() }));
 
     let shared = Arc::new(Shared {
         mode,
@@ -98,7 +101,6 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         keep_open,
         stdout_gone: CancellationToken::new(),
     });
-    let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
     let handshake_timeout = args.net.handshake_timeout;
 
