@@ -521,7 +521,6 @@ fn serve_k_verbose_with_stderr_closed_still_relays_and_stops_on_sigterm() {
         client.write_all(b"logged\n").await.unwrap();
         server.wait_stdout(b"logged\n").await;
         drop(client);
-        tokio::time::sleep(Duration::from_millis(100)).await;
         server.signal("TERM");
         let out = server.finish().await;
         out.assert_code(0);
@@ -539,14 +538,17 @@ fn serve_k_max_conns_with_stderr_closed_refuses_the_extra_client_and_keeps_the_f
             Closed::Stderr,
         );
         wait_connectable(port).await;
-        // The probe's connection may still count: wait until one client fits.
-        let mut first = loop {
-            let mut c = TcpStream::connect(&addr).await.unwrap();
-            let _ = c.write_all(b"one\n").await;
-            if poll_until(Duration::from_secs(1), || server.stdout().ends_with(b"one\n")).await {
-                break c;
+        // The probe's connection may still count: retry until one client fits.
+        let fitting = async {
+            loop {
+                let mut c = TcpStream::connect(&addr).await.unwrap();
+                let _ = c.write_all(b"one\n").await;
+                if poll_until(Duration::from_secs(1), || server.stdout().ends_with(b"one\n")).await {
+                    break c;
+                }
             }
         };
+        let mut first = tokio::time::timeout(STEP, fitting).await.expect("a client got in");
         // A second client is over the limit: a warning that cannot be written.
         let mut second = TcpStream::connect(&addr).await.unwrap();
         let mut buf = [0u8; 16];
@@ -617,12 +619,13 @@ fn serve_k_stops_when_its_stdout_is_gone_and_resets_its_clients() {
 fn pipe_tls_listen_serves_a_real_client_while_a_silent_one_holds_its_handshake() {
     run(async {
         let mut pipe = Server::listening(Proc::streamtool(
-            &["pipe", "tls-listen:127.0.0.1:0,handshake-timeout=30s", "stdio"],
+            &["pipe", "--events", "json", "tls-listen:127.0.0.1:0,handshake-timeout=30s", "stdio"],
             Input::Open,
         ))
         .await;
+        // The silent client is accepted (its accept event is out) before the real one comes.
         let _silent = TcpStream::connect(pipe.addr()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        pipe.proc.wait_stderr("\"event\":\"accept\"").await;
         let mut client = Proc::streamtool(&["connect", "--tls", "--insecure", &pipe.addr()], Input::Open);
         client.write(b"not delayed\n").await;
         pipe.proc.wait_stdout(b"not delayed\n").await;
