@@ -139,8 +139,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             // Formatted only where it is written: a log line or an event.
             let peer = &context.peer;
             shared.events.emit("accept", || json!({ "peer": peer.to_string() }));
-            // Kept to reset the connection if the server stops because stdout is gone.
-            let _reset = crate::hardening::ResetIf::new(&raw, shared.stdout_gone.clone());
+            // Kept to reset the connection if the server stops because stdout is gone
+            // (only the stdio mode writes clients' data there).
+            let _reset = matches!(shared.mode, Mode::Stdio)
+                .then(|| crate::hardening::ResetIf::new(&raw, shared.stdout_gone.clone()));
             let net = match config {
                 // Boxed: the handshake's state would otherwise stay part of every
                 // connection's future, plain or TLS, for its whole life.
