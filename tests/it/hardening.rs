@@ -192,6 +192,27 @@ fn a_real_ca_given_to_ca_still_issues_and_the_seed_certificate_still_works() {
             .await
             .assert_code(0);
         assert_eq!(server.proc.finish().await.stdout, b"ca\n");
+
+        // The same for client certificates: the CA's own certificate (as itself) and one
+        // it issued both get in under --client-ca.
+        let (client, client_key) = sign_with_openssl(
+            dir.path(),
+            "client",
+            "/CN=client.test",
+            "extendedKeyUsage=clientAuth\n",
+            &cert,
+            &key,
+        );
+        for (c, k) in [(&cert, &key), (&client, &client_key)] {
+            let server = Server::start(&["--tls", "--client-ca", s(&cert), "--require-client-cert"]).await;
+            streamtool(
+                &["connect", "--tls", "--insecure", "--cert", s(c), "--key", s(k), &server.addr()],
+                b"in\n",
+            )
+            .await
+            .assert_code(0);
+            assert_eq!(server.proc.finish().await.stdout, b"in\n", "{}", c.display());
+        }
     });
 }
 
