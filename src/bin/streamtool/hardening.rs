@@ -91,7 +91,10 @@ pub async fn unless_idle<T>(
 ) -> Option<T> {
     let Some(limit) = limit else { return Some(work.await) };
     let idle = async {
-        let step = (limit / 4).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
+        // A sixteenth of the limit (at most a minute): the end comes at most that late, and
+        // a thousand idle relays under the hour-long default wake a few times a minute.
+        let step =
+            (limit / 16).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(60));
         let total = || meters.iter().map(|m| m.get()).sum::<u64>();
         let (mut last, mut since) = (total(), tokio::time::Instant::now());
         loop {
