@@ -130,7 +130,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
             return Ok(());
         }
     };
-    let relay = relay(opened_a, opened_b, &shared);
+    let relay = relay_until_idle(opened_a, opened_b, &shared);
     tokio::pin!(relay);
     tokio::select! {
         result = &mut relay => result,
@@ -210,7 +210,7 @@ async fn serve_fork(
             };
             let (a, b) = if other_is_a { (fresh, accepted) } else { (accepted, fresh) };
             tokio::select! {
-                result = relay(a, b, &shared) => {
+                result = relay_until_idle(a, b, &shared) => {
                     if let Err(err) = result {
                         tracing::warn!(%peer, "{err:#}");
                     }
@@ -541,11 +541,34 @@ impl ByteSendStream for ReadOnlySink {
     }
 }
 
+/// [`relay`] under the relay's idle limit: with no byte moving either way for that long,
+/// it ends with a timeout naming both endpoints (exit 6).
+async fn relay_until_idle(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    let meters = (Meter::default(), Meter::default());
+    let watched = [&meters.0, &meters.1];
+    let relayed =
+        crate::hardening::unless_idle(relay(a, b, shared, meters.clone()), shared.idle, watched).await;
+    relayed.unwrap_or_else(|| {
+        let limit = shared.idle.unwrap_or_default();
+        shared.events.emit("close", || json!({ "a": a_name, "b": b_name, "reason": "idle timeout" }));
+        Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
+            phase: Phase::Idle,
+            after: limit,
+        })
+        .context(format!("no data moved between {a_name} and {b_name}")))
+    })
+}
+
 /// Relays both directions until both have ended, and reports each.
-async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
+async fn relay(
+    a: Opened,
+    b: Opened,
+    shared: &PipeShared,
+    (ab_meter, ba_meter): (Meter, Meter),
+) -> Result<()> {
     let started = Instant::now();
     let activity = Activity::default();
-    let (ab_meter, ba_meter) = (Meter::default(), Meter::default());
     let ab_shaping = shaping(&shared.a.options, &shared.b.options);
     let ba_shaping = shaping(&shared.b.options, &shared.a.options);
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
@@ -556,60 +579,48 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
         )
     });
 
-    let flows = async {
-        match (a.io, b.io) {
-            // Plain sockets on both sides and nothing to transform: zero copy.
-            (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
-                tracing::debug!("relaying with splice(2)");
-                splice_both(sa, sb, &ab_meter, &ba_meter).await
-            }
-            (io_a, io_b) => {
-                let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
-                let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
-                let ab = Direction {
-                    source_write_only: a.write_only,
-                    sink_read_only: b.read_only,
-                    sink_name: &b_name,
-                };
-                let ba = Direction {
-                    source_write_only: b.write_only,
-                    sink_read_only: a.read_only,
-                    sink_name: &a_name,
-                };
-                let flows = {
-                    let ab_run =
-                        ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
-                    let ba_run =
-                        ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
-                    tokio::pin!(ab_run, ba_run);
-                    // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
-                    // it ended; the relay then ends with it, instead of waiting for the peer forever.
-                    tokio::select! {
-                        ab = &mut ab_run => {
-                            if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
-                        }
-                        ba = &mut ba_run => {
-                            if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
-                        }
-                    }
-                };
-                // Whatever is still open closes now, after both directions: the FIN or
-                // close_notify a TLS 1.2 side could not send earlier, a file's flush.
-                let _ = a_sink.aclose().await;
-                let _ = b_sink.aclose().await;
-                flows
-            }
+    let (ab, ba) = match (a.io, b.io) {
+        // Plain sockets on both sides and nothing to transform: zero copy.
+        (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
+            tracing::debug!("relaying with splice(2)");
+            splice_both(sa, sb, &ab_meter, &ba_meter).await
         }
-    };
-    let Some((ab, ba)) = crate::hardening::unless_idle(flows, shared.idle, [&ab_meter, &ba_meter]).await
-    else {
-        let limit = shared.idle.unwrap_or_default();
-        shared.events.emit("close", || json!({ "a": a_name, "b": b_name, "reason": "idle timeout" }));
-        return Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
-            phase: Phase::Idle,
-            after: limit,
-        })
-        .context(format!("no data moved between {a_name} and {b_name}")));
+        (io_a, io_b) => {
+            let ((a_reader, a_writer), (b_reader, b_writer)) = (io_a.into_split(), io_b.into_split());
+            let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
+            let ab = Direction {
+                source_write_only: a.write_only,
+                sink_read_only: b.read_only,
+                sink_name: &b_name,
+            };
+            let ba = Direction {
+                source_write_only: b.write_only,
+                sink_read_only: a.read_only,
+                sink_name: &a_name,
+            };
+            let flows = {
+                let ab_run =
+                    ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b.can_half_close, &ab_meter);
+                let ba_run =
+                    ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a.can_half_close, &ba_meter);
+                tokio::pin!(ab_run, ba_run);
+                // A direction whose sink cannot half-close (TLS 1.2) cannot tell its peer that
+                // it ended; the relay then ends with it, instead of waiting for the peer forever.
+                tokio::select! {
+                    ab = &mut ab_run => {
+                        if b.can_half_close { (ab, ba_run.await) } else { (ab, Flow::abandoned()) }
+                    }
+                    ba = &mut ba_run => {
+                        if a.can_half_close { (ab_run.await, ba) } else { (Flow::abandoned(), ba) }
+                    }
+                }
+            };
+            // Whatever is still open closes now, after both directions: the FIN or
+            // close_notify a TLS 1.2 side could not send earlier, a file's flush.
+            let _ = a_sink.aclose().await;
+            let _ = b_sink.aclose().await;
+            flows
+        }
     };
     if let Some(progress) = progress {
         progress.finish();
