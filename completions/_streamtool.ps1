@@ -142,6 +142,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
         }
         'streamtool;pipe' {
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'With fork, at most N connections at once; more are closed on arrival')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a relay after this long with no data in either direction (exit 6 without fork); `none` for no limit. Default: 1h when an endpoint is tls-listen (a TLS terminator), else none. The idle-timeout= endpoint option sets it too')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')

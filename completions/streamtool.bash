@@ -365,13 +365,17 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__pipe)
-            opts="-k -v -q -h --fork --max-conns --grace --progress --verbose --quiet --events --threads --help"
+            opts="-k -v -q -h --fork --max-conns --idle-timeout --grace --progress --verbose --quiet --events --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --max-conns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

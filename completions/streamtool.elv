@@ -136,6 +136,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;pipe'= {
             cand --max-conns 'With fork, at most N connections at once; more are closed on arrival'
+            cand --idle-timeout 'Close a relay after this long with no data in either direction (exit 6 without fork); `none` for no limit. Default: 1h when an endpoint is tls-listen (a TLS terminator), else none. The idle-timeout= endpoint option sets it too'
             cand --grace 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --events 'Machine-readable events on stderr, one JSON object per line'

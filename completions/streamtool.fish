@@ -119,6 +119,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s v -l v
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l max-conns -d 'With fork, at most N connections at once; more are closed on arrival' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l idle-timeout -d 'Close a relay after this long with no data in either direction (exit 6 without fork); `none` for no limit. Default: 1h when an endpoint is tls-listen (a TLS terminator), else none. The idle-timeout= endpoint option sets it too' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l grace -d 'On SIGINT/SIGTERM with fork, let open connections finish for this long (a second signal closes them at once); SIGTERM gives a single relay as long' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'

@@ -25,8 +25,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::streams::tls::{Identity, provider};
 
 pub use files::{
-    CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, load_ca_dir,
-    save_ca_dir, user_ca_dir, write_atomic,
+    CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, check_ca_dir,
+    load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,
 };
 pub use inspect::{CertInfo, expiry_phrase, format_time, inspect, inspect_file, rfc3339};
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
@@ -65,6 +65,19 @@ pub enum CertError {
     KeyNotCertificate(PathBuf),
     /// The certificate is not a CA's (no basic constraints CA:TRUE).
     NotCa(PathBuf),
+    /// A block labelled CERTIFICATE in a chain does not hold a certificate (a key
+    /// relabelled, garbage): it is never sent.
+    NotCertificate {
+        /// The file.
+        path: PathBuf,
+        /// The block's position among the file's CERTIFICATE blocks, from 1 (the leaf).
+        position: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An existing file or directory that would hold secrets is unsafe to use (owner,
+    /// mode, a symbolic link).
+    Unsafe(PathBuf, String),
     /// A CA directory holds only one of the certificate and the key.
     IncompleteCa {
         /// The CA directory.
@@ -114,6 +127,13 @@ impl fmt::Display for CertError {
             CertError::NotCa(p) => {
                 write!(f, "{}: not a CA certificate (no basic constraints CA:TRUE)", p.display())
             }
+            CertError::NotCertificate { path, position, why } => write!(
+                f,
+                "{}: CERTIFICATE block {position} ({}) is not an X.509 certificate: {why}",
+                path.display(),
+                if *position == 1 { "the leaf" } else { "in the chain after the leaf" }
+            ),
+            CertError::Unsafe(p, why) => write!(f, "{}: refused: {why}", p.display()),
             CertError::IncompleteCa { dir, missing } => {
                 write!(f, "the CA in {} is incomplete: {} is missing", dir.display(), missing.display())
             }
@@ -222,9 +242,25 @@ pub fn identity_from_pem(
     key_path: &Path,
 ) -> Result<Identity, CertError> {
     let chain = certs_from_pem(cert_pem, cert_path)?;
+    check_chain_blocks(&chain, cert_path)?;
     let key = private_key_from_pem(key_pem, key_path)?;
     check_key_matches(&chain, &key, cert_path, key_path)?;
     Ok(Identity { chain, key })
+}
+
+/// Every block of a chain must be one whole X.509 certificate: whatever is sent as an
+/// intermediate is sent in the clear over TLS 1.2, and a private key relabelled
+/// CERTIFICATE would go out with it.
+fn check_chain_blocks(chain: &[CertificateDer<'static>], path: &Path) -> Result<(), CertError> {
+    for (i, der) in chain.iter().enumerate() {
+        let why = match x509_parser::parse_x509_certificate(der.as_ref()) {
+            Ok(([], _)) => continue,
+            Ok((rest, _)) => format!("{} bytes follow the certificate", rest.len()),
+            Err(e) => e.to_string(),
+        };
+        return Err(CertError::NotCertificate { path: path.to_path_buf(), position: i + 1, why });
+    }
+    Ok(())
 }
 
 fn check_key_matches(

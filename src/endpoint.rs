@@ -282,6 +282,8 @@ pub struct EndpointOptions {
     pub connect_timeout: Option<std::time::Duration>,
     /// `handshake-timeout=DURATION`.
     pub handshake_timeout: Option<std::time::Duration>,
+    /// `idle-timeout=DURATION|none`: the relay's idle limit (either endpoint may set it).
+    pub idle_timeout: Option<crate::values::IdleLimit>,
     /// `create`, `append` or `truncate` (file sinks).
     pub write_mode: Option<crate::streams::file::WriteMode>,
     /// `on-eof=half-close|keep-open|close`: what the end of the data going to this
@@ -335,6 +337,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "connect-timeout",
     "handshake-timeout",
     "on-eof",
+    "idle-timeout",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -556,6 +559,7 @@ impl Endpoint {
             "connect-timeout" => o.connect_timeout = Some(parse_duration(value_of("5s")?)?),
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
             "on-eof" => o.on_eof = Some(value_of("half-close")?.parse()?),
+            "idle-timeout" => o.idle_timeout = Some(crate::values::parse_idle_limit(value_of("5m")?)?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));

@@ -444,14 +444,16 @@ pub fn text_decoder(data: &[u8]) {
 
 /// PEM certificate and key loading, the key-match check, and certificate inspection.
 ///
-/// Input: a mode byte, a split point, then the text (certificate PEM, key PEM).
+/// Input: a mode byte, a split point, then the text (certificate PEM, key PEM). Mode 3
+/// puts the text after a real leaf as its chain, with the leaf's key: a loaded identity's
+/// every block is a whole X.509 certificate, or the error names the file.
 pub fn pem(data: &[u8]) {
     let mut input = Input(data);
     let mode = input.byte();
     let split = usize::from(input.byte());
     let text = input.rest();
     let (cert_path, key_path) = (Path::new("fuzz-cert.pem"), Path::new("fuzz-key.pem"));
-    match mode % 3 {
+    match mode % 4 {
         0 => match certs::certs_from_pem(text, cert_path) {
             Ok(chain) => {
                 for cert in chain {
@@ -461,6 +463,22 @@ pub fn pem(data: &[u8]) {
             Err(e) => assert_error_names(&e, cert_path),
         },
         1 => inspect(text),
+        3 => {
+            let leaf = leaf_pem();
+            let cert_pem = [leaf.cert_pem.as_bytes(), b"\n", text].concat();
+            match certs::identity_from_pem(&cert_pem, leaf.key_pem.as_bytes(), cert_path, key_path) {
+                Ok(identity) => {
+                    for der in &identity.chain {
+                        let parsed = x509_parser::parse_x509_certificate(der.as_ref());
+                        assert!(
+                            parsed.is_ok_and(|(rest, _)| rest.is_empty()),
+                            "a chain block that is not a certificate was accepted"
+                        );
+                    }
+                }
+                Err(e) => assert_error_names(&e, cert_path),
+            }
+        }
         _ => {
             let split = if text.is_empty() { 0 } else { split * text.len() / 256 };
             let (cert_pem, key_pem) = text.split_at(split);
@@ -478,6 +496,12 @@ pub fn pem(data: &[u8]) {
             }
         }
     }
+}
+
+/// One self-signed leaf for the whole run (mode 3 of [`pem`]).
+fn leaf_pem() -> &'static certs::GeneratedCert {
+    static LEAF: OnceLock<certs::GeneratedCert> = OnceLock::new();
+    LEAF.get_or_init(|| certs::self_signed(&["localhost"], 30).expect("a test certificate"))
 }
 
 fn assert_error_names(e: &certs::CertError, path: &Path) {

@@ -14,13 +14,15 @@
 //!   [`stdio_fd`]: stdin and stdout for it, off tokio's blocking pool.
 //! - [`endpoint`]: command-line addresses and `pipe`'s endpoint grammar.
 //! - [`certs`]: loading PEM files, making certificates.
-//! - [`values`]: parsers for sizes, durations and delimiters.
+//! - [`values`]: parsers for sizes, durations, idle limits and delimiters.
+//! - [`escape`]: escaping control characters of text a peer or a certificate controls.
 //!
 //! Dependencies point one way: binary -> (endpoint, server, relay, certs) -> streams.
 //! `docs/architecture.md` has the module map.
 
 pub mod certs;
 pub mod endpoint;
+pub mod escape;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod relay;

@@ -82,6 +82,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// An idle limit: a duration, or no limit at all (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleLimit(pub Option<Duration>);
+
+/// Parses an idle limit: a duration as [`parse_duration`] takes it, or `none` (also `off`
+/// or `0`) for no limit.
+///
+/// # Errors
+/// As [`parse_duration`].
+pub fn parse_idle_limit(s: &str) -> Result<IdleLimit, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "none" | "off" | "0" => Ok(IdleLimit(None)),
+        _ => parse_duration(s).map(|d| IdleLimit(Some(d))),
+    }
+}
+
 /// Parses a delimiter with C-style escapes: `\n`, `\r`, `\t`, `\0`, `\\`, `\xNN`. Other
 /// characters stand for their UTF-8 bytes.
 ///

@@ -175,6 +175,7 @@ pub fn user_ca_dir() -> Option<PathBuf> {
 /// [`CertError::IncompleteCa`] if only one exists; otherwise as
 /// [`CertAuthority::from_files`].
 pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
+    check_ca_dir(dir)?;
     let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
     match (fs::symlink_metadata(&cert).is_ok(), fs::symlink_metadata(&key).is_ok()) {
         (false, false) => Ok(None),
@@ -184,11 +185,61 @@ pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
     }
 }
 
+/// An existing CA directory must be this user's and writable by nobody else, and its key,
+/// if there, a regular file (not a symbolic link) of this user that nobody else can read
+/// or write: otherwise another user could have planted the CA, or could read its key. A
+/// missing directory passes (it is created 0700).
+///
+/// # Errors
+/// [`CertError::Unsafe`] naming the directory or the key and the rule broken.
+pub fn check_ca_dir(dir: &Path) -> Result<(), CertError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CertError::Read(dir.to_path_buf(), e)),
+    };
+    let unsafe_ = |path: &Path, why: String| Err(CertError::Unsafe(path.to_path_buf(), why));
+    if !meta.is_dir() {
+        return unsafe_(dir, "the CA directory is not a directory".into());
+    }
+    if meta.uid() != me {
+        return unsafe_(
+            dir,
+            format!("the CA directory is owned by uid {}, not by you (uid {me})", meta.uid()),
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        return unsafe_(
+            dir,
+            format!(
+                "the CA directory's mode {:04o} lets group or others write; chmod 700 it",
+                meta.mode() & 0o777
+            ),
+        );
+    }
+    let key = dir.join(CA_KEY_FILE);
+    match fs::symlink_metadata(&key) {
+        Ok(meta) if meta.file_type().is_symlink() => unsafe_(&key, "the CA key is a symbolic link".into()),
+        Ok(meta) if !meta.is_file() => unsafe_(&key, "the CA key is not a regular file".into()),
+        Ok(meta) if meta.uid() != me => {
+            unsafe_(&key, format!("the CA key is owned by uid {}, not by you (uid {me})", meta.uid()))
+        }
+        Ok(meta) if meta.mode() & 0o077 != 0 => unsafe_(
+            &key,
+            format!("the CA key's mode {:04o} lets group or others in; chmod 400 it", meta.mode() & 0o777),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the certificate.
 ///
 /// # Errors
 /// [`CertError::Write`] or [`CertError::Exists`].
 pub fn save_ca_dir(dir: &Path, ca: &CertAuthority, files: &mut FileSet) -> Result<(), CertError> {
+    check_ca_dir(dir)?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(CA_DIR_MODE)

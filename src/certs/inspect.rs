@@ -155,6 +155,8 @@ impl CertInfo {
     pub fn to_text(&self, indent: &str, now: OffsetDateTime) -> String {
         let mut out = String::new();
         let mut line = |label: &str, value: &str| {
+            // Subject, issuer and names come from whoever made the certificate.
+            let value = crate::escape::escape_control(value);
             let _ = writeln!(out, "{indent}{label:<16}{value}");
         };
         line("Subject:", &self.subject);

@@ -128,24 +128,54 @@ impl SocketListener {
                         io::Error::new(e.kind(), "the path exists and is not a socket"),
                     ));
                 }
-                match tokio::net::UnixStream::connect(path).await {
-                    Ok(_) => {
+                // Only a refused connection proves nobody listens. A full accept queue
+                // (EAGAIN), a timeout or a permission error say nothing of the kind: the
+                // socket may be a live server's, and is never removed then.
+                let probe = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    tokio::net::UnixStream::connect(path),
+                )
+                .await;
+                match probe {
+                    Ok(Ok(_)) => {
                         return Err(bind_error(
                             name(),
                             io::Error::new(e.kind(), "another server is listening there"),
                         ));
                     }
-                    Err(_) => {
+                    Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => {
                         tracing::info!(path = %path.display(), "removing stale socket file");
                         std::fs::remove_file(path).map_err(|e| bind_error(name(), e))?;
                         tokio::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
+                    }
+                    Ok(Err(err)) => {
+                        return Err(bind_error(
+                            name(),
+                            io::Error::new(
+                                e.kind(),
+                                format!(
+                                    "a socket file is there and connecting to it failed ({err}), not refused: \
+                                     it may be a live server's, so it is not removed"
+                                ),
+                            ),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(bind_error(
+                            name(),
+                            io::Error::new(
+                                e.kind(),
+                                "a socket file is there and connecting to it timed out: it may be a busy \
+                                 live server's, so it is not removed",
+                            ),
+                        ));
                     }
                 }
             }
             Err(e) => return Err(bind_error(name(), e)),
         };
         Ok(SocketListener {
-            sockets: vec![RawListener::Unix(listener, SocketFile(PathBuf::from(path)))],
+            sockets: vec![RawListener::Unix(listener, SocketFile::bound(PathBuf::from(path)))],
             next: 0,
         })
     }
@@ -219,7 +249,7 @@ impl Listener for SocketListener {
             .iter()
             .filter_map(|s| match s {
                 RawListener::Tcp(l) => l.local_addr().ok().map(Address::Inet),
-                RawListener::Unix(_, file) => Some(Address::Unix(Some(file.0.clone()))),
+                RawListener::Unix(_, file) => Some(Address::Unix(Some(file.path.clone()))),
             })
             .collect()
     }

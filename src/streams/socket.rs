@@ -358,13 +358,42 @@ pub async fn connect_unix(path: impl AsRef<Path>) -> Result<UnixStream> {
     Ok(SocketStream::new(io))
 }
 
-/// A UNIX socket path that is removed when the listener that created it is dropped.
+/// A UNIX socket path that is removed when the listener that created it is dropped, but
+/// only if it is still the socket bound then (same device and inode): a file put there
+/// since, or another server's socket that replaced ours, is left alone.
 #[derive(Debug)]
-pub(crate) struct SocketFile(pub(crate) PathBuf);
+pub(crate) struct SocketFile {
+    pub(crate) path: PathBuf,
+    /// Device and inode of the socket file just after `bind`.
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    /// The socket file just bound at `path`.
+    pub(crate) fn bound(path: PathBuf) -> SocketFile {
+        let id = file_id(&path).filter(|(_, is_socket)| *is_socket).map(|(id, _)| id);
+        SocketFile { path, id }
+    }
+}
+
+/// Device and inode of `path` (not following a symbolic link), and whether it is a socket.
+fn file_id(path: &std::path::Path) -> Option<((u64, u64), bool)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some(((meta.dev(), meta.ino()), meta.file_type().is_socket()))
+}
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        match (self.id, file_id(&self.path)) {
+            (Some(ours), Some((now, true))) if ours == now => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            (_, None) => {}
+            _ => {
+                tracing::debug!(path = %self.path.display(), "the socket path is no longer ours; left alone")
+            }
+        }
     }
 }
 

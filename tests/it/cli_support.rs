@@ -61,6 +61,17 @@ pub enum Input {
     Bytes(Vec<u8>),
 }
 
+/// Which of a child's outputs is a pipe closed at its reading end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Neither: both are collected.
+    None,
+    /// stdout.
+    Stdout,
+    /// stderr.
+    Stderr,
+}
+
 /// A running `streamtool` (or other) process; killed on drop.
 pub struct Proc {
     /// The child.
@@ -115,6 +126,17 @@ impl Proc {
 
     /// Starts `program ARGS` with piped output.
     pub fn spawn(program: &str, args: &[&str], input: Input) -> Proc {
+        Proc::spawn_closing(program, args, input, Closed::None)
+    }
+
+    /// Starts `streamtool ARGS` with stdout or stderr a pipe whose reading end is closed
+    /// at once (as after `| head -c 3` or a log reader that went away): writes there fail
+    /// with EPIPE, and nothing written there is collected.
+    pub fn streamtool_closing(args: &[&str], input: Input, closed: Closed) -> Proc {
+        Proc::spawn_closing(BIN, args, input, closed)
+    }
+
+    fn spawn_closing(program: &str, args: &[&str], input: Input, closed: Closed) -> Proc {
         let mut command = Command::new(program);
         command
             .args(args)
@@ -127,10 +149,16 @@ impl Proc {
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         let out = Arc::new(Collected::default());
         let err = Arc::new(Collected::default());
-        let readers = vec![
-            out.spawn_reader(child.stdout.take().unwrap()),
-            err.spawn_reader(child.stderr.take().unwrap()),
-        ];
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let mut readers = Vec::new();
+        match closed {
+            Closed::Stdout => drop(stdout),
+            _ => readers.push(out.spawn_reader(stdout)),
+        }
+        match closed {
+            Closed::Stderr => drop(stderr),
+            _ => readers.push(err.spawn_reader(stderr)),
+        }
         let mut stdin = child.stdin.take();
         if let Input::Bytes(data) = input {
             let mut pipe = stdin.take().unwrap();

@@ -10,7 +10,7 @@ use streamtool::relay::OnEof;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
 use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
-use streamtool::values::{parse_delimiter, parse_duration, parse_size};
+use streamtool::values::{IdleLimit, parse_delimiter, parse_duration, parse_idle_limit, parse_size};
 
 use crate::exit_codes::EXIT_CODES_HELP;
 
@@ -108,7 +108,8 @@ Endpoints (options after commas, named as the serve/connect flags):
   tcp-listen:[HOST:]PORT        tls-listen:[HOST:]PORT[,cert=F,key=F,client-ca=F]   (aliases tcp-l, tls-l)
   unix:PATH                     unix-listen:PATH
   exec:CMD                      file:PATH[,create|append|truncate]
-  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf; listeners: fork
+  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf,idle-timeout=DURATION
+  listeners: fork; TLS: handshake-timeout=DURATION (30s)
 
 Examples:
   streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080   # TLS terminator
@@ -138,6 +139,12 @@ pub struct PipeArgs {
     /// With fork, at most N connections at once; more are closed on arrival.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_conns: Option<usize>,
+
+    /// Close a relay after this long with no data in either direction (exit 6 without
+    /// fork); `none` for no limit. Default: 1h when an endpoint is tls-listen (a TLS
+    /// terminator), else none. The idle-timeout= endpoint option sets it too.
+    #[arg(long, value_name = "DURATION", value_parser = parse_idle_limit)]
+    pub idle_timeout: Option<IdleLimit>,
 
     /// On SIGINT/SIGTERM with fork, let open connections finish for this long (a second
     /// signal closes them at once); SIGTERM gives a single relay as long.
@@ -477,12 +484,14 @@ impl Cli {
             (false, _) => "trace",
         };
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            // Never fails, never panics: a closed stderr drops (and counts) log lines.
+            .with_writer(crate::logwriter::StderrLog { keep_sgr: ansi })
             .with_target(false)
             .without_time()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(ansi)
             .init();
     }
 }
@@ -585,7 +594,7 @@ mod tests {
             "unix:/tmp/x.sock",
         ];
         assert!(matches!(Cli::try_parse_from(serve).unwrap().command, Some(Command::Serve(_))));
-        let pipe = ["streamtool", "pipe", "--progress", "-k", "tcp-l:0", "-"];
+        let pipe = ["streamtool", "pipe", "--progress", "--idle-timeout", "none", "-k", "tcp-l:0", "-"];
         assert!(matches!(Cli::try_parse_from(pipe).unwrap().command, Some(Command::Pipe(_))));
     }
 }

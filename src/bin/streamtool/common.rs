@@ -378,16 +378,22 @@ pub fn outbound(shape: &ShapeArgs) -> Shaping {
     }
 }
 
+/// Text from a peer or a certificate, made safe for a terminal (control characters
+/// escaped; JSON events keep the raw text, which serde_json escapes).
+pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    streamtool::escape::escape_control(s)
+}
+
 /// A one-paragraph description of a certificate for `--show-cert` and logs.
 pub fn describe_certificate(der: &[u8]) -> String {
     let mut out = String::new();
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => {
-            let _ = writeln!(out, "  subject: {}", cert.subject());
-            let _ = writeln!(out, "  issuer:  {}", cert.issuer());
+            let _ = writeln!(out, "  subject: {}", esc(&cert.subject().to_string()));
+            let _ = writeln!(out, "  issuer:  {}", esc(&cert.issuer().to_string()));
             if let Ok(Some(san)) = cert.subject_alternative_name() {
                 let names: Vec<String> = san.value.general_names.iter().map(|n| n.to_string()).collect();
-                let _ = writeln!(out, "  SANs:    {}", names.join(", "));
+                let _ = writeln!(out, "  SANs:    {}", esc(&names.join(", ")));
             }
             let _ =
                 writeln!(out, "  valid:   {} to {}", cert.validity().not_before, cert.validity().not_after);
@@ -492,6 +498,9 @@ fn not_tls(first: &[u8]) -> Option<String> {
     if first.first().is_none_or(|&b| b == HANDSHAKE_RECORD) {
         return None;
     }
+    if let Some(record) = tls_record_kind(first) {
+        return Some(record);
+    }
     // A method (and its space), or as much of one as arrived in the first read.
     let http =
         first.len() >= 3 && HTTP_METHODS.iter().any(|m| m.starts_with(&first[..first.len().min(m.len())]));
@@ -500,6 +509,50 @@ fn not_tls(first: &[u8]) -> Option<String> {
     }
     let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
     Some(format!("the client does not speak TLS (its first bytes: {})", hex.join(" ")))
+}
+
+/// A TLS record other than a handshake as a client's first bytes (an alert, a
+/// ChangeCipherSpec, application data): a TLS peer, but one that did not start with a
+/// ClientHello. Named as what it is, not as "does not speak TLS".
+fn tls_record_kind(first: &[u8]) -> Option<String> {
+    let (&kind, rest) = first.split_first()?;
+    // Record header: type, version 3.x, length.
+    if rest.first().is_some_and(|&major| major != 3) {
+        return None;
+    }
+    Some(match kind {
+        0x15 => match first.get(5..7) {
+            Some(&[level, description]) => format!(
+                "the client sent a TLS alert ({} {}) instead of a ClientHello",
+                if level == 2 { "fatal" } else { "warning" },
+                alert_name(description)
+            ),
+            _ => "the client sent a TLS alert instead of a ClientHello".to_string(),
+        },
+        0x14 => "the client sent a TLS ChangeCipherSpec record instead of a ClientHello".to_string(),
+        0x17 => "the client sent TLS application data before any handshake".to_string(),
+        _ => return None,
+    })
+}
+
+/// An alert description's name (RFC 8446 §6), or its number.
+fn alert_name(description: u8) -> String {
+    let name = match description {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        40 => "handshake_failure",
+        42 => "bad_certificate",
+        46 => "certificate_unknown",
+        48 => "unknown_ca",
+        50 => "decode_error",
+        70 => "protocol_version",
+        80 => "internal_error",
+        90 => "user_canceled",
+        112 => "unrecognized_name",
+        _ => return format!("alert {description}"),
+    };
+    name.to_string()
 }
 
 /// The result of relaying one connection.
@@ -868,8 +921,24 @@ impl Signals {
         use tokio::signal::unix::{SignalKind, signal};
         let term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
         let int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        ignore_sighup()?;
         Ok(Signals { term, int })
     }
+}
+
+/// SIGHUP (a closed terminal, a service manager's "reload") is ignored by serve and pipe:
+/// its default action would end them at once, with no grace and a UNIX socket file left
+/// behind. There is no configuration to reload, so each one is only logged. tokio keeps
+/// its handler installed for the life of the process.
+fn ignore_sighup() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: ignored (nothing to reload; SIGTERM stops)");
+        }
+    });
+    Ok(())
 }
 
 /// The first SIGINT or SIGTERM starts a graceful shutdown (`shutdown`); a second one ends

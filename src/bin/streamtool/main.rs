@@ -5,6 +5,8 @@ mod cmd;
 mod common;
 mod events;
 mod exit_codes;
+mod hardening;
+mod logwriter;
 mod progress;
 
 use std::process::ExitCode;
@@ -46,18 +48,35 @@ pub static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader
 /// of the pipe never sees half a line.
+/// Control characters in the message (a host or a path from the command line, a peer's
+/// words) are escaped, so that no message can move the cursor or forge a line.
 pub fn say(message: &str) {
     use std::io::Write;
-    let line = format!("streamtool: {message}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let line = format!("streamtool: {}\n", streamtool::escape::escape_control(message));
+    if std::io::stderr().lock().write_all(line.as_bytes()).is_err() {
+        logwriter::dropped();
+    }
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // --help and --version print and succeed; usage errors exit 2.
-            let _ = err.print();
+            // --help and --version print and succeed; usage errors exit 2, with control
+            // characters of the offending argument escaped (it is echoed in the message).
+            if err.use_stderr() {
+                use std::io::Write;
+                let text = err.render().to_string();
+                let escaped: String = text
+                    .split_inclusive('\n')
+                    .map(|line| streamtool::escape::escape_log_line(line, false).into_owned())
+                    .collect();
+                if std::io::stderr().lock().write_all(escaped.as_bytes()).is_err() {
+                    logwriter::dropped();
+                }
+            } else {
+                let _ = err.print();
+            }
             return ExitCode::from(if err.use_stderr() { Exit::Usage.code() } else { Exit::Ok.code() });
         }
     };
@@ -106,6 +125,11 @@ fn main() -> ExitCode {
             exit
         }
     };
+    let dropped = logwriter::DROPPED.load(Ordering::Relaxed);
+    if dropped > 0 {
+        // Written only if stderr is back (a log collector that restarted).
+        say(&format!("{dropped} log lines were dropped: stderr could not be written to"));
+    }
     events.emit("exit", || serde_json::json!({ "code": exit.code() }));
     ExitCode::from(exit.code())
 }

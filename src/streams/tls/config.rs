@@ -18,7 +18,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use super::verify::{PeerVerifier, Pin};
+use super::verify::{ClientVerifier, PeerVerifier, Pin, is_ca};
 use crate::streams::error::{Result, StreamError};
 
 #[cfg(not(any(feature = "ring", feature = "aws-lc")))]
@@ -130,7 +130,7 @@ pub enum KeyLog {
     /// The file named by `SSLKEYLOGFILE`, if that is set (as curl and browsers do).
     #[default]
     FromEnv,
-    /// This file (`--keylog`), created 0600 and appended to.
+    /// This file (`--keylog`), created 0600 and appended to; see [`open_secret_append`].
     File(PathBuf),
 }
 
@@ -168,20 +168,58 @@ impl KeyLog {
                 _ => Ok(None),
             },
             KeyLog::File(path) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| {
-                        StreamError::TlsConfig(format!("cannot open key log file {}: {e}", path.display()))
-                    })?;
+                let file = open_secret_append(path).map_err(|e| {
+                    StreamError::TlsConfig(format!("cannot use key log file {}: {e}", path.display()))
+                })?;
                 tracing::warn!(target: "streamtool::insecure", path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
                 Ok(Some(Arc::new(KeyLogWriter { file: Mutex::new(file) })))
             }
         }
     }
+}
+
+/// Opens a file that secrets are appended to (the key log), never following a symbolic
+/// link (`O_NOFOLLOW`). A new file is created 0600; an existing one is used only if it is
+/// a regular file owned by this user with no permissions for group or others, so that
+/// nobody else can read the secrets or have planted the file (DESIGN.md §3, issue 26).
+///
+/// # Errors
+/// The OS error, or one saying which rule the file breaks.
+pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(flags.bits())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == nix::errno::Errno::ELOOP as i32 => {
+                Error::new(ErrorKind::InvalidInput, "it is a symbolic link (not followed for secrets)")
+            }
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("owned by uid {}, not by you (uid {me}); remove it or use another file", meta.uid()),
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("its mode {mode:04o} lets group or others in; chmod 600 it, or remove it"),
+        ));
+    }
+    Ok(file)
 }
 
 /// Which certificates a client trusts.
@@ -246,15 +284,9 @@ impl ClientOptions {
         let (roots, explicit) = match &self.trust {
             Trust::System => (system_roots(), Vec::new()),
             Trust::Certificates(certs) => {
-                let mut roots = RootCertStore::empty();
-                for cert in certs {
-                    // Certificates webpki cannot use as anchors (a self-signed leaf) may
-                    // still be trusted as exact matches; see `PeerVerifier`.
-                    if let Err(err) = roots.add(cert.clone()) {
-                        tracing::debug!(error = %err, "CA certificate not usable as a trust anchor");
-                    }
-                }
-                (roots, certs.clone())
+                // Only CAs become anchors; every listed certificate (a self-signed leaf
+                // included) may still be trusted as an exact match; see `PeerVerifier`.
+                (anchors(certs), certs.clone())
             }
         };
         let webpki = if roots.is_empty() {
@@ -294,6 +326,22 @@ impl ClientOptions {
         }
         Ok(Arc::new(config))
     }
+}
+
+/// The trust anchors among listed certificates: those that are CAs ([`is_ca`]). A
+/// certificate that is not a CA never issues (OpenSSL: "invalid CA certificate").
+fn anchors(certs: &[CertificateDer<'static>]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        if !is_ca(cert.as_ref()) {
+            tracing::debug!("a listed certificate is not a CA: trusted as itself only");
+            continue;
+        }
+        if let Err(err) = roots.add(cert.clone()) {
+            tracing::debug!(error = %err, "CA certificate not usable as a trust anchor");
+        }
+    }
+    roots
 }
 
 fn system_roots() -> RootCertStore {
@@ -359,19 +407,26 @@ impl ServerOptions {
         let builder = match &self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Optional(cas) | ClientAuth::Required(cas) => {
-                let mut roots = RootCertStore::empty();
-                for ca in cas {
-                    roots.add(ca.clone()).map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?;
+                let mandatory = matches!(self.client_auth, ClientAuth::Required(_));
+                if cas.is_empty() {
+                    return Err(StreamError::TlsConfig("client CA: no certificate".into()));
                 }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-                let verifier = match self.client_auth {
-                    ClientAuth::Optional(_) => verifier.allow_unauthenticated(),
-                    _ => verifier,
+                // As for servers: only CAs issue; a listed leaf is trusted as itself only.
+                let roots = anchors(cas);
+                let webpki = if roots.is_empty() {
+                    None
+                } else {
+                    let verifier =
+                        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+                    let verifier = if mandatory { verifier } else { verifier.allow_unauthenticated() };
+                    Some(verifier.build().map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?)
                 };
-                builder.with_client_cert_verifier(
-                    verifier.build().map_err(|e| StreamError::TlsConfig(format!("client CA: {e}")))?,
-                )
+                builder.with_client_cert_verifier(Arc::new(ClientVerifier {
+                    webpki,
+                    explicit: cas.clone(),
+                    mandatory,
+                    provider: Arc::clone(&provider),
+                }))
             }
         };
         let mut config = builder

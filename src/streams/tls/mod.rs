@@ -44,10 +44,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
-    provider, server_name,
+    open_secret_append, provider, server_name,
 };
 pub use listener::{HandshakeErrorHook, TlsListener};
-pub use verify::{Pin, sha256};
+pub use verify::{Pin, is_ca, sha256};
 
 use super::abc::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream};
 use super::attrs::{AttributeValue, TypedAttribute, TypedAttributeProvider};

@@ -13,6 +13,13 @@
 //!    `openssl req -x509 -subj /CN=localhost` certificate (CA:TRUE, no SAN) that webpki
 //!    refuses as an end-entity, and nothing else: the system store never gets this leniency.
 //!
+//! Only a listed certificate that is a CA ([`is_ca`]: basicConstraints CA:TRUE and, when
+//! keyUsage is present, keyCertSign) becomes a trust anchor in step 3, as OpenSSL decides.
+//! A listed leaf (`gen-cert --self-signed`, CA:FALSE) is trusted as itself only (step 4),
+//! never as the issuer of another certificate: whoever holds its key cannot sign a
+//! certificate for any other name. Client certificates (`--client-ca`) follow the same
+//! rule, in [`ClientVerifier`].
+//!
 //! The handshake's signatures are verified in every case but `--insecure`, so a pinned or
 //! explicitly trusted certificate still proves that the peer holds its key.
 
@@ -23,7 +30,8 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::config::hex;
@@ -205,6 +213,106 @@ impl ServerCertVerifier for PeerVerifier {
     }
 }
 
+/// Whether a certificate may issue others, as OpenSSL and webpki decide: basicConstraints
+/// CA:TRUE and, when keyUsage is present, keyCertSign. Only these become trust anchors;
+/// any other listed certificate is trusted as itself only.
+pub fn is_ca(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+    let ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    let can_sign = match cert.key_usage() {
+        Ok(Some(usage)) => usage.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    ca && can_sign
+}
+
+/// The verifier of client certificates of [`super::ServerOptions`]: webpki against the
+/// listed CAs, and a listed certificate presented as itself (exact bytes, valid now).
+#[derive(Debug)]
+pub(crate) struct ClientVerifier {
+    pub(crate) webpki: Option<Arc<dyn ClientCertVerifier>>,
+    pub(crate) explicit: Vec<CertificateDer<'static>>,
+    pub(crate) mandatory: bool,
+    pub(crate) provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.webpki.as_ref().map_or(&[], |v| v.root_hint_subjects())
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let webpki_result = match &self.webpki {
+            Some(webpki) => webpki.verify_client_cert(end_entity, intermediates, now),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        };
+        match webpki_result {
+            Ok(verified) => Ok(verified),
+            Err(err) if self.explicit.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+                tracing::debug!(error = %err, "chain verification failed; the client certificate is explicitly trusted");
+                let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
+                    .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+                check_validity(&cert, now)?;
+                Ok(ClientCertVerified::assertion())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A certificate's dates against `now`.
+fn check_validity(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
+    let now_secs = now.as_secs() as i64;
+    let validity = cert.validity();
+    if now_secs < validity.not_before.timestamp() {
+        return Err(bad(CertificateError::NotValidYet));
+    }
+    if now_secs > validity.not_after.timestamp() {
+        return Err(bad(CertificateError::Expired));
+    }
+    Ok(())
+}
+
 /// Validity and host name of an explicitly trusted certificate.
 fn check_explicit(
     der: &CertificateDer<'_>,
@@ -216,14 +324,7 @@ fn check_explicit(
     let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
     let (_, cert) =
         x509_parser::parse_x509_certificate(der).map_err(|_| bad(CertificateError::BadEncoding))?;
-    let now_secs = now.as_secs() as i64;
-    let validity = cert.validity();
-    if now_secs < validity.not_before.timestamp() {
-        return Err(bad(CertificateError::NotValidYet));
-    }
-    if now_secs > validity.not_after.timestamp() {
-        return Err(bad(CertificateError::Expired));
-    }
+    check_validity(&cert, now)?;
     let sans: Vec<GeneralName<'_>> = cert
         .subject_alternative_name()
         .ok()
@@ -291,6 +392,24 @@ mod tests {
         assert_eq!(b64.parse::<Pin>().unwrap(), pin);
         assert!("md5:abcd".parse::<Pin>().is_err());
         assert!("sha256:abcd".parse::<Pin>().is_err());
+    }
+
+    #[test]
+    fn only_a_ca_that_may_sign_certificates_is_a_ca() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+        let make = |is_ca: IsCa, usages: Vec<KeyUsagePurpose>| {
+            let mut params = CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+            params.is_ca = is_ca;
+            params.key_usages = usages;
+            params.self_signed(&KeyPair::generate().unwrap()).unwrap().der().to_vec()
+        };
+        let ca = || IsCa::Ca(BasicConstraints::Unconstrained);
+        assert!(is_ca(&make(ca(), vec![KeyUsagePurpose::KeyCertSign])));
+        assert!(is_ca(&make(ca(), vec![])), "no keyUsage: basicConstraints decides");
+        assert!(!is_ca(&make(ca(), vec![KeyUsagePurpose::DigitalSignature])), "CA:TRUE without keyCertSign");
+        assert!(!is_ca(&make(IsCa::ExplicitNoCa, vec![KeyUsagePurpose::DigitalSignature])));
+        assert!(!is_ca(&make(IsCa::NoCa, vec![])), "no basicConstraints");
+        assert!(!is_ca(b"not a certificate"));
     }
 
     #[test]

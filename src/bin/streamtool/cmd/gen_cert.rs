@@ -190,7 +190,8 @@ impl Output {
 /// A note on stderr, unless --quiet.
 fn note(text: &str) {
     if !crate::QUIET.load(Ordering::Relaxed) {
-        eprintln!("streamtool: {text}");
+        // Never eprintln!: it panics when stderr is closed.
+        crate::say(text);
     }
 }
 

@@ -101,12 +101,14 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
         return Err(Usage("only one endpoint can fork".into()).into());
     }
     let progress = crate::progress::enabled(args.progress);
+    let idle = crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b);
     let shared = Arc::new(PipeShared {
         a: a.clone(),
         b: b.clone(),
         events: events.clone(),
         progress,
         verbose: args.verbose_summary,
+        idle,
     });
 
     if a.options.fork || b.options.fork {
@@ -133,7 +135,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
             return Ok(());
         }
     };
-    let relay = relay(opened_a, opened_b, &shared, true);
+    let relay = relay_until_idle(opened_a, opened_b, &shared, true);
     tokio::pin!(relay);
     tokio::select! {
         result = &mut relay => result,
@@ -158,6 +160,8 @@ struct PipeShared {
     events: Events,
     progress: bool,
     verbose: bool,
+    /// The relay's idle limit (`--idle-timeout`, `idle-timeout=`, the TLS terminator's default).
+    idle: Option<Duration>,
 }
 
 /// Serves each connection of the forking endpoint with a fresh instance of the other.
@@ -170,11 +174,11 @@ async fn serve_fork(
 ) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
-    announce(&listener, &shared.events);
     let tls = match &listening.kind {
         EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
         _ => None,
     };
+    announce(&listener, &shared.events);
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_short = CancellationToken::new();
@@ -216,7 +220,7 @@ async fn serve_fork(
             };
             let (a, b) = if other_is_a { (fresh, accepted) } else { (accepted, fresh) };
             tokio::select! {
-                result = relay(a, b, &shared, false) => {
+                result = relay_until_idle(a, b, &shared, false) => {
                     if let Err(err) = result {
                         tracing::warn!(%peer, "{}", crate::one_line(&err));
                     }
@@ -411,23 +415,13 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
         }
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
-            announce(&listener, events);
             let tls = match endpoint.kind {
                 EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
                 _ => None,
             };
-            loop {
-                let (raw, peer) = listener.accept().await.context("accept failed")?;
-                let peer = peer.to_string();
-                events.emit("accept", || json!({ "peer": peer }));
-                let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-                match accept_conn(raw, tls.clone(), o.ragged_eof.unwrap_or_default(), timeout, &peer, events)
-                    .await
-                {
-                    Ok(opened) => return Ok(opened),
-                    Err(err) => tracing::warn!(%peer, "{}", crate::one_line(&err)),
-                }
-            }
+            announce(&listener, events);
+            let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+            accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, events).await
         }
         EndpointKind::Exec(command) => {
             let child = ChildStream::shell(command)?;
@@ -474,6 +468,43 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 }
             }
         }
+    }
+}
+
+/// Without fork: the first connection, the first whose TLS handshake succeeds. Handshakes
+/// run side by side (as serve's do), so a client that connects and stays silent does not
+/// hold up the next one for the whole handshake timeout.
+async fn accept_first(
+    listener: &mut SocketListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    policy: RaggedEofPolicy,
+    timeout: Duration,
+    events: &Events,
+) -> Result<Opened> {
+    /// TLS handshakes in progress at once at most; past that, accepting waits.
+    const MAX_PENDING_HANDSHAKES: usize = 64;
+    let mut handshakes = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
+            Some(done) = handshakes.join_next() => {
+                match done {
+                    Ok(Ok(opened)) => return Ok(opened),
+                    Ok(Err(err)) => tracing::warn!("{}", crate::one_line(&err)),
+                    Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
+                }
+                continue;
+            }
+        };
+        let (raw, peer) = accepted.context("accept failed")?;
+        let peer = peer.to_string();
+        events.emit("accept", || json!({ "peer": peer }));
+        let Some(config) = &tls else {
+            return accept_conn(raw, None, policy, timeout, &peer, events).await;
+        };
+        let (config, events) = (Arc::clone(config), events.clone());
+        handshakes
+            .spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &events).await });
     }
 }
 
@@ -526,14 +557,42 @@ impl ByteSendStream for ReadOnlySink {
     }
 }
 
+/// [`relay`] under the relay's idle limit: with no byte moving either way for that long,
+/// it ends with a timeout naming both endpoints (exit 6).
+async fn relay_until_idle(a: Opened, b: Opened, shared: &PipeShared, announce_waits: bool) -> Result<()> {
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    let meters = (Meter::default(), Meter::default());
+    let watched = [&meters.0, &meters.1];
+    let relayed = crate::hardening::unless_idle(
+        relay(a, b, shared, announce_waits, meters.clone()),
+        shared.idle,
+        watched,
+    )
+    .await;
+    relayed.unwrap_or_else(|| {
+        let limit = shared.idle.unwrap_or_default();
+        shared.events.emit("close", || json!({ "a": a_name, "b": b_name, "reason": "idle timeout" }));
+        Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
+            phase: Phase::Idle,
+            after: limit,
+        })
+        .context(format!("no data moved between {a_name} and {b_name}")))
+    })
+}
+
 /// Relays both directions by the end-of-stream rules ([`run_pair`]), and reports each.
 /// A relay that fails is cut on both sides: a reset on a plain TCP side, no close_notify
 /// on a TLS one, and an `exec:` command is killed before its input closes; so a
 /// truncated stream on one side never reaches the other as a clean end.
-async fn relay(a: Opened, b: Opened, shared: &PipeShared, announce_waits: bool) -> Result<()> {
+async fn relay(
+    a: Opened,
+    b: Opened,
+    shared: &PipeShared,
+    announce_waits: bool,
+    (ab_meter, ba_meter): (Meter, Meter),
+) -> Result<()> {
     let started = Instant::now();
     let activity = Activity::default();
-    let (ab_meter, ba_meter) = (Meter::default(), Meter::default());
     let ab_shaping = shaping(&shared.a.options, &shared.b.options);
     let ba_shaping = shaping(&shared.b.options, &shared.a.options);
     let (a_name, b_name) = (a.name.clone(), b.name.clone());

@@ -60,6 +60,9 @@ struct Shared {
     drained: Arc<tokio::sync::Notify>,
     /// stdin has ended (stdio mode with -k): new clients get our end at once.
     stdin_done: AtomicBool,
+    /// Cancelled when writing to stdout fails because its reader is gone (`| head`): a
+    /// `-k` server then stops, rather than dropping every later client's data.
+    stdout_gone: CancellationToken,
 }
 
 #[derive(Debug, Clone)]
@@ -84,11 +87,14 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
+    // Built before the listening line: a TLS setting that cannot be used (a key log file
+    // that is refused) stops the server before anyone is told it listens.
+    let config = tls.as_ref().map(ServerOptions::build).transpose()?;
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", || json!({ "addresses": addresses, "tls": tls.is_some() }));
+    events.emit("listen", || json!({ "addresses": addresses, "tls": config.is_some() }));
 
     let shared = Arc::new(Shared {
         mode,
@@ -108,8 +114,8 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         max_lag: args.max_lag,
         drained: Arc::new(tokio::sync::Notify::new()),
         stdin_done: AtomicBool::new(false),
+        stdout_gone: CancellationToken::new(),
     });
-    let config = tls.map(|o| o.build()).transpose()?;
     let policy = args.tls.ragged_eof;
     let handshake_timeout = args.net.handshake_timeout;
 
@@ -134,6 +140,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             [shared.received.clone(), shared.sent.clone()],
         )
     });
+    tokio::spawn(crate::hardening::stop_when_stdout_gone(
+        shared.stdout_gone.clone(),
+        shutdown.clone(),
+        cut_short.clone(),
+    ));
     let options =
         ServeOptions { max_connections: args.max_conns, grace: args.grace, cut_grace_short: Some(cut_short) };
     let summary = serve(listener, options, shutdown, move |raw, context: ConnectionContext| {
@@ -143,6 +154,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             // Formatted only where it is written: a log line or an event.
             let peer = &context.peer;
             shared.events.emit("accept", || json!({ "peer": peer.to_string() }));
+            // Kept to reset the connection if the server stops because stdout is gone
+            // (only the stdio mode writes clients' data there).
+            let _reset = matches!(shared.mode, Mode::Stdio)
+                .then(|| crate::hardening::ResetIf::new(&raw, shared.stdout_gone.clone()));
             let net = match config {
                 // Boxed: the handshake's state would otherwise stay part of every
                 // connection's future, plain or TLS, for its whole life.
@@ -162,6 +177,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 None => common::cuttable_connection(raw),
             };
             tokio::select! {
+                // First: a connection is dropped (and reset) the moment stdout is gone,
+                // before its relay can end it cleanly.
+                biased;
+                () = shared.stdout_gone.cancelled() => {}
                 result = handle(net, peer, &shared) => {
                     if let Err(err) = result {
                         tracing::warn!("{}", crate::one_line(&err));
@@ -623,8 +642,20 @@ impl ByteSendStream for SharedStdout {
     async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
         use tokio::io::AsyncWriteExt;
         let mut stdout = self.0.stdout.lock().await;
-        stdout.write_all(&data).await?;
-        stdout.flush().await?;
+        let written = async {
+            stdout.write_all(&data).await?;
+            stdout.flush().await
+        };
+        if let Err(err) = written.await {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                // The server stops; this connection waits here to be dropped and reset
+                // (`stop_when_stdout_gone`), rather than end in a way the client could
+                // take for a clean end.
+                self.0.stdout_gone.cancel();
+                std::future::pending::<()>().await;
+            }
+            return Err(err.into());
+        }
         Ok(())
     }
 }
