@@ -17,6 +17,7 @@ mod faults;
 mod framing;
 mod fuzz_props;
 mod gen_cert;
+mod interop;
 mod io_interop;
 mod memory;
 mod pipe;
