@@ -258,6 +258,16 @@ impl Lab {
         &self.pki.ca
     }
 
+    /// The server certificate (`$CERT`).
+    pub fn cert(&self) -> &Path {
+        &self.pki.server_cert
+    }
+
+    /// The server key (`$KEY`).
+    pub fn key(&self) -> &Path {
+        &self.pki.server_key
+    }
+
     /// Sets `$NAME` for the scripts started after this.
     pub fn set(&mut self, name: &str, value: &str) {
         self.vars.push((name.to_string(), value.to_string()));
