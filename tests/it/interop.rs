@@ -41,7 +41,7 @@ pub(crate) const MIB: usize = 1 << 20;
 
 /// How long a client may take for a transfer (50 MiB on loopback takes well under a
 /// second; the machine may be loaded).
-pub(crate) const CLIENT_LIMIT: Duration = Duration::from_secs(20);
+pub(crate) const CLIENT_LIMIT: Duration = Duration::from_secs(15);
 
 /// How long a one-shot server may take to exit once its client has finished.
 pub(crate) const SERVER_LIMIT: Duration = Duration::from_secs(8);
@@ -181,11 +181,6 @@ impl Job {
         }
     }
 
-    /// Sends `signal` (`TERM`, `INT`) to the job's process (not its group).
-    pub fn signal(&self, signal: &str) {
-        let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
-    }
-
     fn kill_group(&mut self) {
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.pid())])
@@ -251,11 +246,6 @@ impl Lab {
     /// A file in the cell's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    /// The CA certificate.
-    pub fn ca(&self) -> &Path {
-        &self.pki.ca
     }
 
     /// The server certificate (`$CERT`).
@@ -414,7 +404,10 @@ impl Check {
     /// The job exited with `want` (within its limit).
     pub fn code(&mut self, done: &Done, want: i32) -> &mut Self {
         if done.timed_out {
-            self.problems.push(format!("[{}] hung: no exit within {:.1?}, expected exit {want}", done.label, done.elapsed));
+            self.problems.push(format!(
+                "[{}] hung: no exit within {:.1?}, expected exit {want}",
+                done.label, done.elapsed
+            ));
         } else if done.code != Some(want) {
             self.problems.push(format!("[{}] exited {:?}, expected {want}", done.label, done.code));
         }
@@ -523,6 +516,20 @@ pub(crate) fn listening(port: u16) -> bool {
             cols.len() > 3 && cols[1].ends_with(&suffix) && cols[3] == "0A"
         })
     })
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes.
+pub(crate) fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The pids whose parent is `pid`.
@@ -655,7 +662,12 @@ fn ncat_server_recv_only_plain_upload_from_pipe() {
     let mut lab = Lab::new("ncat server --recv-only / connect, plain, upload from a pipe");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec ncat -l 127.0.0.1 $P --recv-only", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec ncat -l 127.0.0.1 $P --recv-only",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "cat \"$BIG\" | \"$ST\" connect 127.0.0.1:$P",
         Want::Bytes(b""),
         0,
@@ -671,7 +683,12 @@ fn ncat_server_send_only_plain_download() {
     let mut lab = Lab::new("ncat server --send-only / connect, plain, download");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec ncat -l 127.0.0.1 $P --send-only < \"$BIG\"", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec ncat -l 127.0.0.1 $P --send-only < \"$BIG\"",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "\"$ST\" connect 127.0.0.1:$P < /dev/null",
         Want::Bytes(&big),
         0,
@@ -689,7 +706,12 @@ fn ncat_server_exec_cat_plain_echo_with_half_close() {
     let mut lab = Lab::new("ncat -l -c cat / connect, plain, echo");
     let big = lab.big(16 * 1024);
     lab.exchange(
-        &[Srv { script: "exec ncat -l 127.0.0.1 $P -c cat", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec ncat -l 127.0.0.1 $P -c cat",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "\"$ST\" connect 127.0.0.1:$P < \"$BIG\"",
         Want::Bytes(&big),
         0,
@@ -706,7 +728,12 @@ fn nc_server_half_closing_first_plain_upload_from_pipe() {
     let mut lab = Lab::new("nc -N -l </dev/null / connect, plain, upload from a pipe");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec nc -N -l 127.0.0.1 $P < /dev/null", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec nc -N -l 127.0.0.1 $P < /dev/null",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "cat \"$BIG\" | \"$ST\" connect 127.0.0.1:$P",
         Want::Bytes(b""),
         0,
@@ -724,7 +751,12 @@ fn nc_server_plain_both_directions() {
     let mut lab = Lab::new("nc -N -l <file / connect <pipe, plain, both directions");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec nc -N -l 127.0.0.1 $P < \"$BIG\"", port: lab.p, code: Some(0), gets: Want::Bytes(b"up\n") }],
+        &[Srv {
+            script: "exec nc -N -l 127.0.0.1 $P < \"$BIG\"",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b"up\n"),
+        }],
         "(printf 'up\\n'; sleep 1) | \"$ST\" connect 127.0.0.1:$P",
         Want::Bytes(&big),
         0,
@@ -740,7 +772,12 @@ fn socat_server_plain_upload_from_pipe() {
     let mut lab = Lab::new("socat -u TCP-LISTEN / connect, plain, upload from a pipe");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec socat -u TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr STDOUT", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec socat -u TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr STDOUT",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "cat \"$BIG\" | \"$ST\" connect 127.0.0.1:$P",
         Want::Bytes(b""),
         0,
@@ -756,7 +793,12 @@ fn socat_server_exec_cat_plain_echo_with_half_close() {
     let mut lab = Lab::new("socat TCP-LISTEN EXEC:cat / connect, plain, echo");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec socat -t 5 TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr EXEC:cat", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec socat -t 5 TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr EXEC:cat",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "\"$ST\" connect 127.0.0.1:$P < \"$BIG\"",
         Want::Bytes(&big),
         0,
@@ -772,7 +814,12 @@ fn socat_server_plain_download() {
     let mut lab = Lab::new("socat -u FILE TCP-LISTEN / connect </dev/null, plain, download");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec socat -u FILE:\"$BIG\" TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec socat -u FILE:\"$BIG\" TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "\"$ST\" connect 127.0.0.1:$P < /dev/null",
         Want::Bytes(&big),
         0,
@@ -788,7 +835,12 @@ fn nc_client_half_close_plain_upload() {
     let mut lab = Lab::new("serve </dev/null / nc -N <file, plain, upload");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "nc -N 127.0.0.1 $P < \"$BIG\"",
         Want::Bytes(b""),
         0,
@@ -804,7 +856,12 @@ fn nc_client_half_close_plain_both_directions() {
     let mut lab = Lab::new("serve <file / printf | nc -N, plain, both directions");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"", port: lab.p, code: Some(0), gets: Want::Bytes(b"q\n") }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b"q\n"),
+        }],
         "printf 'q\\n' | nc -N 127.0.0.1 $P",
         Want::Bytes(&big),
         0,
@@ -821,7 +878,12 @@ fn nc_client_without_half_close_plain_download() {
     let mut lab = Lab::new("serve <file / nc (no -N) </dev/null, plain, download");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "nc 127.0.0.1 $P < /dev/null",
         Want::Bytes(&big),
         0,
@@ -837,7 +899,12 @@ fn ncat_client_send_only_plain_upload() {
     let mut lab = Lab::new("serve </dev/null / ncat --send-only <file, plain, upload");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "ncat --send-only 127.0.0.1 $P < \"$BIG\"",
         Want::Bytes(b""),
         0,
@@ -853,7 +920,12 @@ fn ncat_client_recv_only_plain_download() {
     let mut lab = Lab::new("serve <file / ncat --recv-only, plain, download");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < \"$BIG\"",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "ncat --recv-only 127.0.0.1 $P",
         Want::Bytes(&big),
         0,
@@ -869,7 +941,12 @@ fn ncat_client_plain_against_serve_echo() {
     let mut lab = Lab::new("serve --echo / ncat <file, plain, echo");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve --echo 127.0.0.1:$P", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec \"$ST\" serve --echo 127.0.0.1:$P",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "ncat 127.0.0.1 $P < \"$BIG\"",
         Want::Bytes(&big),
         0,
@@ -886,7 +963,12 @@ fn socat_client_plain_against_serve_echo() {
     let mut lab = Lab::new("serve --echo / socat -t 5 <file, plain, echo");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve --echo 127.0.0.1:$P", port: lab.p, code: Some(0), gets: Want::Bytes(b"") }],
+        &[Srv {
+            script: "exec \"$ST\" serve --echo 127.0.0.1:$P",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(b""),
+        }],
         "socat -t 5 - TCP:127.0.0.1:$P < \"$BIG\"",
         Want::Bytes(&big),
         0,
@@ -902,7 +984,12 @@ fn socat_client_plain_upload() {
     let mut lab = Lab::new("serve </dev/null / socat -u FILE TCP, plain, upload");
     let big = lab.big(PEER_BIG);
     lab.exchange(
-        &[Srv { script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null", port: lab.p, code: Some(0), gets: Want::Bytes(&big) }],
+        &[Srv {
+            script: "exec \"$ST\" serve 127.0.0.1:$P < /dev/null",
+            port: lab.p,
+            code: Some(0),
+            gets: Want::Bytes(&big),
+        }],
         "socat -u FILE:\"$BIG\" TCP:127.0.0.1:$P",
         Want::Bytes(b""),
         0,

@@ -14,8 +14,10 @@ const PEER_BIG: usize = 8 * MIB;
 
 /// TLS versions, as each tool spells them.
 #[derive(Clone, Copy)]
-enum V {
+pub(crate) enum V {
+    /// TLS 1.3.
     Tls13,
+    /// TLS 1.2.
     Tls12,
 }
 
@@ -100,7 +102,7 @@ fn nginx_conf(lab: &Lab, version: V) -> String {
 /// nginx: the request ends 0.2 s after it is sent and the reply is read 0.5 s late (the
 /// timing that makes nginx's "client prematurely closed connection" certain after an
 /// early close_notify). The whole 50 MiB body arrives; exit 0.
-fn nginx_connect_get(name: &str, version: V) {
+pub(crate) fn nginx_connect_get(name: &str, version: V) {
     if !need(&["nginx"]) {
         return;
     }
@@ -131,7 +133,7 @@ fn nginx_tls12_connect_get_50mib() {
 /// `streamtool pipe tcp-listen:P,fork tls:localhost:Q,ca=ca.pem` in front of nginx, with
 /// `nc -N` as the client (it half-closes after the request): the whole body arrives at
 /// nc, exit 0 (issue 17 case 4).
-fn nginx_through_tls_originator(name: &str, version: V) {
+pub(crate) fn nginx_through_tls_originator(name: &str, version: V) {
     if !need(&["nginx", "nc"]) {
         return;
     }
@@ -369,30 +371,19 @@ fn openssl_s_client_against_stdio_serve_tls12() {
 // ---------------------------------------------------------------------------------------
 // gnutls-serv and gnutls-cli
 
-/// `gnutls-serv --echo` never ends a connection itself. By default a TLS client sends no
-/// close_notify after its input ends, so `printf 'hello\n' | connect --tls` gets its echo
-/// and then waits for the server, saying on stderr (after about a second of quiet) what it
-/// waits for and naming `--on-eof`, the flag that changes it. It must not have closed.
-fn gnutls_serv_default(name: &str, version: V) {
-    if !need(&["gnutls-serv"]) {
-        return;
-    }
-    let lab = Lab::new(name);
-    let mut server = lab.sh(
-        "server1",
-        &format!(
-            "exec gnutls-serv --echo {} -p $P --x509certfile \"$CERT\" --x509keyfile \"$KEY\"",
-            version.gnutls()
-        ),
-    );
+/// Starts `server` (listening on `$P`), then `client` (a `streamtool connect --tls` whose
+/// stdin ends at once), and checks the default of a TLS client: `reply` arrives, the
+/// client does not end the connection by itself (no close_notify after stdin ends, so a
+/// server that waits for the client's end keeps it open), and after about a second of
+/// quiet it says on stderr what it waits for, naming `--on-eof`, the flag that changes it.
+pub(crate) fn reply_then_client_waits(lab: &Lab, server: &str, client: &str, reply: &[u8]) {
+    let mut server = lab.sh("server1", server);
     lab.wait_listening(lab.p, &mut server);
-    let mut client =
-        lab.sh("client", &format!("printf 'hello\\n' | exec \"$ST\" connect --tls {} --ca \"$CA\" localhost:$P", version.streamtool()));
-    // The echo, then the waiting line.
+    let mut client = lab.sh("client", client);
     let deadline = Instant::now() + Duration::from_secs(6);
     while Instant::now() < deadline
         && client.running()
-        && !(client.stdout_now() == b"hello\n" && client.stderr_now().contains("--on-eof"))
+        && !(client.stdout_now() == reply && client.stderr_now().contains("--on-eof"))
     {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -400,7 +391,7 @@ fn gnutls_serv_default(name: &str, version: V) {
     let client = client.wait(Duration::ZERO);
     let server = server.wait(Duration::ZERO);
     let mut check = lab.check();
-    check.gets(&client, &Want::Bytes(b"hello\n"));
+    check.gets(&client, &Want::Bytes(reply));
     check.that(
         still_running,
         "the client ended the connection by itself: by default a TLS client keeps its side open \
@@ -412,6 +403,27 @@ fn gnutls_serv_default(name: &str, version: V) {
         "no line on stderr saying what the client waits for and naming --on-eof".to_string(),
     );
     check.show(&client).show(&server).done();
+}
+
+/// `gnutls-serv --echo` never ends a connection itself: `printf 'hello\n' | connect --tls`
+/// gets its echo, then waits (see [`reply_then_client_waits`]).
+fn gnutls_serv_default(name: &str, version: V) {
+    if !need(&["gnutls-serv"]) {
+        return;
+    }
+    let lab = Lab::new(name);
+    reply_then_client_waits(
+        &lab,
+        &format!(
+            "exec gnutls-serv --echo {} -p $P --x509certfile \"$CERT\" --x509keyfile \"$KEY\"",
+            version.gnutls()
+        ),
+        &format!(
+            "printf 'hello\\n' | exec \"$ST\" connect --tls {} --ca \"$CA\" localhost:$P",
+            version.streamtool()
+        ),
+        b"hello\n",
+    );
 }
 
 #[test]

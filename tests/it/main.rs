@@ -18,6 +18,7 @@ mod framing;
 mod fuzz_props;
 mod gen_cert;
 mod interop;
+mod interop_cases;
 mod interop_tls;
 mod io_interop;
 mod memory;
