@@ -88,6 +88,8 @@ pub(crate) struct Done {
     pub code: Option<i32>,
     /// Killed because it did not exit in time.
     pub timed_out: bool,
+    /// Still running when the test stopped it on purpose (a server that keeps serving).
+    pub stopped: bool,
     /// How long it ran.
     pub elapsed: Duration,
     /// Its stdout.
@@ -99,7 +101,9 @@ pub(crate) struct Done {
 impl Done {
     /// One paragraph: how it ended, what it wrote.
     pub fn summary(&self) -> String {
-        let ended = if self.timed_out {
+        let ended = if self.stopped {
+            format!("still running after {:.1?} (stopped by the test)", self.elapsed)
+        } else if self.timed_out {
             format!("did NOT exit within {:.1?} (killed)", self.elapsed)
         } else {
             match self.code {
@@ -154,6 +158,14 @@ impl Job {
         String::from_utf8_lossy(&std::fs::read(&self.err).unwrap_or_default()).into_owned()
     }
 
+    /// Stops the job now (its group is killed): for a server that keeps serving, or a
+    /// client whose state the test has already observed.
+    pub fn stop(self) -> Done {
+        let mut done = self.wait(Duration::ZERO);
+        done.stopped = done.timed_out;
+        done
+    }
+
     /// Waits at most `limit` for the job to exit; kills its group if it does not.
     pub fn wait(mut self, limit: Duration) -> Done {
         let deadline = Instant::now() + limit;
@@ -175,6 +187,7 @@ impl Job {
             label: self.label.clone(),
             code: if timed_out { None } else { status.and_then(|s| s.code()) },
             timed_out,
+            stopped: false,
             elapsed,
             out: std::fs::read(&self.out).unwrap_or_default(),
             err: self.stderr_now(),
@@ -356,7 +369,7 @@ impl Lab {
                     let mut job = job;
                     let alive = job.running();
                     // A persistent server's output is still worth showing.
-                    let done = job.wait(Duration::ZERO);
+                    let done = job.stop();
                     check.that(alive, format!("[{}] exited while it should keep serving", done.label));
                     check.gets(&done, &server.gets);
                     check.show(&done);
@@ -403,7 +416,12 @@ pub(crate) struct Check {
 impl Check {
     /// The job exited with `want` (within its limit).
     pub fn code(&mut self, done: &Done, want: i32) -> &mut Self {
-        if done.timed_out {
+        if done.stopped {
+            self.problems.push(format!(
+                "[{}] still running after {:.1?}, expected exit {want}",
+                done.label, done.elapsed
+            ));
+        } else if done.timed_out {
             self.problems.push(format!(
                 "[{}] hung: no exit within {:.1?}, expected exit {want}",
                 done.label, done.elapsed
@@ -444,8 +462,12 @@ impl Check {
         self
     }
 
-    /// Adds a process's summary to the failure message.
+    /// Adds a process's summary to the failure message. A streamtool message that says
+    /// "the resource is broken" is a problem in itself (issue 17: no message says it).
     pub fn show(&mut self, done: &Done) -> &mut Self {
+        if done.label.contains("\"$ST\"") && done.err.contains("the resource is broken") {
+            self.problems.push(format!("[{}] says \"the resource is broken\" on stderr", done.label));
+        }
         self.context.push(done.summary());
         self
     }

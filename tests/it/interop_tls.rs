@@ -388,8 +388,8 @@ pub(crate) fn reply_then_client_waits(lab: &Lab, server: &str, client: &str, rep
         std::thread::sleep(Duration::from_millis(20));
     }
     let still_running = client.running();
-    let client = client.wait(Duration::ZERO);
-    let server = server.wait(Duration::ZERO);
+    let client = client.stop();
+    let server = server.stop();
     let mut check = lab.check();
     check.gets(&client, &Want::Bytes(reply));
     check.that(
@@ -647,24 +647,37 @@ fn ncat_ssl_client_recv_only_tls_download_from_serve() {
 /// close_notify sit unread at ncat, whose close then resets the upload's tail away): the
 /// file arrives whole; ncat exits 0. ncat 7.93 closes without close_notify, so serve
 /// (under the default `--ragged-eof strict`) cannot tell it from a truncation: exit 5.
-#[test]
-fn ncat_ssl_client_send_only_tls_upload_to_serve() {
+///
+/// Over TLS 1.3 serve's session tickets, sent after the handshake, sit unread at ncat
+/// (`--send-only` never reads), so ncat's close is a reset and the kernel drops the
+/// upload's tail before serve reads it (seen: 8,355,840 of 8,388,608 bytes). Over TLS 1.2
+/// (tickets inside the handshake) every byte arrives.
+fn ncat_ssl_send_only_upload(name: &str, version: V) {
     if !need(&["ncat"]) {
         return;
     }
-    let mut lab = Lab::new("serve --tls <pipe / ncat --ssl --send-only <file");
+    let mut lab = Lab::new(name);
     let big = lab.big(PEER_BIG);
+    let server = format!(
+        "sleep 1 | exec \"$ST\" serve --tls {} --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:$P",
+        version.streamtool()
+    );
     lab.exchange(
-        &[Srv {
-            script: "sleep 1 | exec \"$ST\" serve --tls --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:$P",
-            port: lab.p,
-            code: Some(5),
-            gets: Want::Bytes(&big),
-        }],
+        &[Srv { script: &server, port: lab.p, code: Some(5), gets: Want::Bytes(&big) }],
         "ncat --ssl --ssl-verify --ssl-trustfile \"$CA\" --send-only localhost $P < \"$BIG\"",
         Want::Bytes(b""),
         0,
     );
+}
+
+#[test]
+fn ncat_ssl_client_send_only_tls13_upload_to_serve() {
+    ncat_ssl_send_only_upload("serve --tls 1.3 <pipe / ncat --ssl --send-only <file", V::Tls13);
+}
+
+#[test]
+fn ncat_ssl_client_send_only_tls12_upload_to_serve() {
+    ncat_ssl_send_only_upload("serve --tls 1.2 <pipe / ncat --ssl --send-only <file", V::Tls12);
 }
 
 /// socat `-u FILE OPENSSL:` uploading into `serve --tls` whose stdin is a pipe that ends
