@@ -223,6 +223,8 @@ pub(crate) struct Lab {
     dir: tempfile::TempDir,
     pki: PemPki,
     vars: Vec<(String, String)>,
+    /// Files whose end a failure message shows (a peer's log).
+    attached: std::cell::RefCell<Vec<PathBuf>>,
     /// `$P`.
     pub p: u16,
     /// `$Q`.
@@ -248,7 +250,7 @@ impl Lab {
             ("N".to_string(), n.to_string()),
             ("PATH".to_string(), search_path()),
         ];
-        Lab { name: name.to_string(), dir, pki, vars, p, q, n }
+        Lab { name: name.to_string(), dir, pki, vars, attached: Default::default(), p, q, n }
     }
 
     /// The cell's directory.
@@ -269,6 +271,11 @@ impl Lab {
     /// The server key (`$KEY`).
     pub fn key(&self) -> &Path {
         &self.pki.server_key
+    }
+
+    /// Shows the end of `$D/NAME` (a peer's log) in this cell's failure messages.
+    pub fn attach(&self, name: &str) {
+        self.attached.borrow_mut().push(self.path(name));
     }
 
     /// Sets `$NAME` for the scripts started after this.
@@ -338,7 +345,12 @@ impl Lab {
 
     /// A check for this cell.
     pub fn check(&self) -> Check {
-        Check { cell: self.name.clone(), problems: Vec::new(), context: Vec::new() }
+        Check {
+            cell: self.name.clone(),
+            problems: Vec::new(),
+            context: Vec::new(),
+            attached: self.attached.borrow().clone(),
+        }
     }
 
     /// Runs the usual cell: the servers are started (each waited for on its port), then
@@ -411,6 +423,7 @@ pub(crate) struct Check {
     cell: String,
     problems: Vec<String>,
     context: Vec<String>,
+    attached: Vec<PathBuf>,
 }
 
 impl Check {
@@ -491,6 +504,10 @@ impl Check {
         message.push_str("what each process did:\n");
         for line in &self.context {
             let _ = writeln!(message, "  {line}");
+        }
+        for path in &self.attached {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let _ = writeln!(message, "  [{}] ends with:\n{}", path.display(), tail(&text, 1500).trim_end());
         }
         panic!("{message}");
     }

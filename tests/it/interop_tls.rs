@@ -95,6 +95,7 @@ fn nginx_conf(lab: &Lab, version: V) -> String {
         proto = version.nginx(),
     );
     std::fs::write(lab.path("nginx.conf"), conf).unwrap();
+    lab.attach("nginx-error.log");
     "exec nginx -e \"$D/nginx-early.log\" -c \"$D/nginx.conf\" -p \"$D\" -g 'daemon off;'".to_string()
 }
 
