@@ -895,3 +895,109 @@ fn connect_on_eof_keep_open_sends_no_fin() {
     );
     check.show(&client).show(&server).done();
 }
+
+// ---------------------------------------------------------------------------------------
+// The other rules of issue 17
+
+/// A loopback server that takes one connection, reads `read` bytes, then (after a pause)
+/// resets it or just holds it for `hold`.
+fn holding_server(port: u16, read: usize, reset: bool, hold: Duration) -> std::thread::JoinHandle<usize> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return 0 };
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        while got < read {
+            match stream.read(&mut buf[..(read - got).min(64 * 1024)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        if reset {
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        } else {
+            std::thread::sleep(hold);
+        }
+        drop(stream);
+        got
+    })
+}
+
+/// "If the peer goes away while input remains": `cat 50M | connect` to a server that
+/// reads 1 MiB and resets: connect exits non-zero with a line that says how many bytes
+/// were sent (a number and "sent").
+#[test]
+fn peer_gone_while_input_remains_is_reported_and_non_zero() {
+    let mut lab = Lab::new("cat 50M | connect / server that reads 1 MiB and resets");
+    lab.big(50 * MIB);
+    let server = holding_server(lab.p, MIB, true, Duration::ZERO);
+    let client = lab.sh("client", "cat \"$BIG\" | \"$ST\" connect 127.0.0.1:$P").wait(CLIENT_LIMIT);
+    let read = server.join().unwrap();
+    let mut check = lab.check();
+    check.that(
+        !client.timed_out && client.code.is_some() && client.code != Some(0),
+        format!(
+            "connect exited {:?} (timed out: {}) with input left; expected a non-zero code",
+            client.code, client.timed_out
+        ),
+    );
+    check.that(
+        client.err.contains("sent") && client.err.chars().any(|c| c.is_ascii_digit()),
+        "no line saying how many bytes were sent".to_string(),
+    );
+    check.note(format!("the server read {read} bytes, then reset"));
+    check.show(&client).done();
+}
+
+/// "Say what it waits for": `printf x | connect` to a plain server that neither answers
+/// nor ends: after about a second of quiet, one stderr line says what connect waits for
+/// and names `--on-eof`; with `-q` no such line.
+#[test]
+fn connect_says_what_it_waits_for_after_a_quiet_second() {
+    let lab = Lab::new("printf x | connect / silent server");
+    let server = holding_server(lab.p, 1, false, Duration::from_secs(4));
+    let client = lab.sh("client", "printf x | exec \"$ST\" connect 127.0.0.1:$P");
+    let said = wait_for(Duration::from_millis(2500), || client.stderr_now().contains("--on-eof"));
+    let client = client.stop();
+    let _ = server.join();
+    let quiet_server = holding_server(lab.q, 1, false, Duration::from_secs(3));
+    let quiet = lab.sh("quiet", "printf x | exec \"$ST\" connect -q 127.0.0.1:$Q");
+    std::thread::sleep(Duration::from_millis(2000));
+    let quiet = quiet.stop();
+    let _ = quiet_server.join();
+    let mut check = lab.check();
+    check.that(said, "no line within 2.5 s saying what connect waits for, naming --on-eof".to_string());
+    check.that(!quiet.err.contains("--on-eof"), "with -q the waiting line still appears".to_string());
+    check.show(&client).show(&quiet).done();
+}
+
+/// "Half-close on TLS 1.2 is a clear error or falls back as documented; never a silent
+/// hang": `connect --tls --tls-max 1.2 --on-eof half-close` against gnutls-serv's TLS 1.2
+/// echo either ends within 5 s or has said something on stderr by then.
+#[test]
+fn tls12_half_close_is_never_a_silent_hang() {
+    if !need(&["gnutls-serv"]) {
+        return;
+    }
+    let lab = Lab::new("gnutls-serv --echo TLS 1.2 / connect --tls-max 1.2 --on-eof half-close");
+    let mut server = lab.sh(
+        "server1",
+        "exec gnutls-serv --echo --priority NORMAL:-VERS-ALL:+VERS-TLS1.2 -p $P --x509certfile \"$CERT\" \
+         --x509keyfile \"$KEY\"",
+    );
+    lab.wait_listening(lab.p, &mut server);
+    let mut client = lab.sh(
+        "client",
+        "printf 'hello\\n' | exec \"$ST\" connect --tls --tls-max 1.2 --on-eof half-close --ca \"$CA\" localhost:$P",
+    );
+    let spoke =
+        wait_for(Duration::from_secs(5), || !client.running() || !client.stderr_now().trim().is_empty());
+    let ended = !client.running();
+    let client = client.stop();
+    let server = server.stop();
+    let mut check = lab.check();
+    check.that(spoke, "after 5 s connect neither ended nor said anything (a silent hang)".to_string());
+    check.that(client.code != Some(2), "--on-eof half-close is not accepted (usage error)".to_string());
+    check.note(format!("connect {}", if ended { "ended" } else { "was still running (with a message)" }));
+    check.show(&client).show(&server).done();
+}
