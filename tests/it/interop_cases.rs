@@ -96,6 +96,25 @@ fn wait_watching(mut job: Job, limit: Duration) -> (Done, Vec<u32>) {
     (done, left)
 }
 
+/// Accepts one connection on `listener` within `limit` (the thread never blocks for ever
+/// when the process under test fails before connecting).
+fn accept_within(listener: &TcpListener, limit: Duration) -> std::io::Result<TcpStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A loopback client that sends `line`, reads `read_back` bytes (if any), then resets the
 /// connection (SO_LINGER 0).
 fn reset_client(port: u16, send: &[u8], read_back: usize) -> std::io::Result<()> {
@@ -363,7 +382,7 @@ fn case05_exec_relay_ends_when_the_server_resets() {
     let lab = Lab::new("case 5: pipe exec:cat tcp: / resetting server");
     let listener = TcpListener::bind(("127.0.0.1", lab.n)).unwrap();
     let server = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept()?;
+        let mut stream = accept_within(&listener, Duration::from_secs(10))?;
         stream.write_all(b"hello\n")?;
         let mut buf = [0u8; 6];
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -552,6 +571,7 @@ fn case07_a_client_that_never_reads_does_not_stall_the_broker() {
     let b = TcpStream::connect(("127.0.0.1", lab.p)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let want = 8 * MIB;
+    b.set_write_timeout(Some(Duration::from_secs(15))).unwrap();
     let sender = std::thread::spawn(move || {
         let mut b = b;
         let data = vec![b'b'; want];
@@ -686,7 +706,7 @@ fn case09_peer_resetting_during_the_handshake_exits_4() {
     let lab = Lab::new("case 9: resetting server / connect -z --tls");
     let listener = TcpListener::bind(("127.0.0.1", lab.p)).unwrap();
     let server = std::thread::spawn(move || {
-        let (stream, _) = listener.accept()?;
+        let stream = accept_within(&listener, Duration::from_secs(10))?;
         std::thread::sleep(Duration::from_millis(100));
         socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
         drop(stream);
@@ -904,7 +924,8 @@ fn connect_on_eof_keep_open_sends_no_fin() {
 fn holding_server(port: u16, read: usize, reset: bool, hold: Duration) -> std::thread::JoinHandle<usize> {
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     std::thread::spawn(move || {
-        let Ok((mut stream, _)) = listener.accept() else { return 0 };
+        let Ok(mut stream) = accept_within(&listener, Duration::from_secs(10)) else { return 0 };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         let mut got = 0;
         let mut buf = vec![0u8; 64 * 1024];
         while got < read {
