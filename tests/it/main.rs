@@ -3,6 +3,10 @@
 //! Tests that reproduce an AnyIO scenario say so in a comment with the scenario number
 //! from `shared/spec/anyio-streams.md` §7 ("scenario 12", "D3"). Every test that could hang
 //! runs under a timeout.
+//!
+//! The end-of-stream interop matrix against real peers (issue 17) is `interop`,
+//! `interop_tls` and `interop_cases`: `cargo test --test it interop -- --skip io_interop
+//! --skip tls_interop` runs it alone (about two minutes on two cores).
 
 mod support;
 
@@ -18,6 +22,9 @@ mod framing;
 mod fuzz_props;
 mod gen_cert;
 mod hardening;
+mod interop;
+mod interop_cases;
+mod interop_tls;
 mod io_interop;
 mod memory;
 mod pipe;
