@@ -18,7 +18,18 @@ fn alpn_is_negotiated_and_shown() {
         let server = Server::start(&["-k", "--echo", "--tls", "--alpn", "h2,http/1.1"]).await;
         let pin = printed_pin(&server).await;
         let done = streamtool(
-            &["connect", "--tls", "--pin", &pin, "--alpn", "http/1.1", "--show-cert", &server.localhost()],
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--pin",
+                &pin,
+                "--alpn",
+                "http/1.1",
+                "--show-cert",
+                &server.localhost(),
+            ],
             b"x",
         )
         .await;
@@ -65,8 +76,11 @@ fn no_sni_sends_no_server_name_and_still_verifies() {
     run(async {
         let server = Server::start(&["-k", "--echo", "--tls", "--events", "json"]).await;
         let pin = printed_pin(&server).await;
-        let done =
-            streamtool(&["connect", "--tls", "--pin", &pin, "--no-sni", &server.localhost()], b"x").await;
+        let done = streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--pin", &pin, "--no-sni", &server.localhost()],
+            b"x",
+        )
+        .await;
         done.assert_code(0);
         assert!(
             poll_until(STEP, || server.proc.stderr().contains("\"sni\":null")).await,
@@ -84,8 +98,17 @@ fn keylog_writes_the_secrets_to_a_private_file() {
         let keylog = dir.path().join("keys.log");
         let server = Server::start(&["-k", "--echo", "--tls"]).await;
         let pin = printed_pin(&server).await;
-        let args =
-            ["connect", "--tls", "--pin", &pin, "--keylog", keylog.to_str().unwrap(), &server.localhost()];
+        let args = [
+            "connect",
+            "--tls",
+            "--on-eof",
+            "half-close",
+            "--pin",
+            &pin,
+            "--keylog",
+            keylog.to_str().unwrap(),
+            &server.localhost(),
+        ];
         let done = streamtool(&args, b"x").await;
         done.assert_code(0);
         assert!(done.stderr.contains("logging TLS secrets"), "the user is warned: {}", done.stderr);
@@ -113,6 +136,8 @@ fn hidden_ncat_aliases_work() {
         let done = streamtool(
             &[
                 "connect",
+                "--on-eof",
+                "half-close",
                 "--ssl",
                 "--ssl-trustfile",
                 cert.to_str().unwrap(),

@@ -27,12 +27,14 @@ fn serve_without_keep_open_relays_one_client_and_exits_0_when_it_is_done() {
         client.write(b"to the server\n").await;
         client.wait_stdout(b"to the client\n").await;
         server.proc.wait_stdout(b"to the server\n").await;
-        // The client ends its side; the server writes out what it got and exits (its own
-        // stdin is still open), which ends the client too.
+        // The client ends its side; the server goes on sending its stdin (a pipe) to its
+        // end, which ends the client too.
         client.close_stdin();
+        server.proc.write(b"after the client's end\n").await;
+        server.proc.close_stdin();
         let client = client.finish().await;
         client.assert_code(0);
-        assert_eq!(client.stdout, b"to the client\n");
+        assert_eq!(client.stdout, b"to the client\nafter the client's end\n");
         let server = server.proc.finish().await;
         server.assert_code(0);
         assert_eq!(server.stdout, b"to the server\n");
@@ -47,8 +49,11 @@ fn seed_tls_workflow_with_the_openssl_req_certificate() {
         // streamtool serve --tls --cert cert.pem --key key.pem 0
         let server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
         // printf 'Client\n' | streamtool connect --tls --ca cert.pem localhost:PORT
-        let client =
-            streamtool(&["connect", "--tls", "--ca", s(&cert), &server.localhost()], b"Client\n").await;
+        let client = streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&cert), &server.localhost()],
+            b"Client\n",
+        )
+        .await;
         client.assert_code(0);
         let server = server.proc.finish().await;
         server.assert_code(0);
@@ -73,7 +78,8 @@ fn serve_tls_without_a_certificate_prints_a_pin_command_that_works() {
         assert_eq!(args.last().copied(), Some(server.localhost().as_str()), "{command}");
 
         // Without the pin, the system store does not trust the fresh certificate.
-        let untrusted = streamtool(&["connect", "--tls", &server.localhost()], b"x").await;
+        let untrusted =
+            streamtool(&["connect", "--tls", "--on-eof", "half-close", &server.localhost()], b"x").await;
         untrusted.assert_code(4);
         // One line of error (hints, on lines of their own, may follow).
         let lines: Vec<&str> =
@@ -174,10 +180,12 @@ impl LineClient {
         assert!(found, "{} never got {line:?}; got {:?}", self.name, self.lines.lock().unwrap());
     }
 
-    /// Ends our side and reads to EOF; returns every line received.
+    /// Ends our side; returns every line received. Our end means we send no more, not
+    /// that we stop reading: the broker keeps the connection (and would go on sending).
     async fn finish(mut self) -> Vec<String> {
         self.tx.shutdown().await.unwrap();
-        tokio::time::timeout(STEP, &mut self.reader).await.expect("EOF after our end").unwrap();
+        let ended = tokio::time::timeout(Duration::from_millis(300), &mut self.reader).await;
+        assert!(ended.is_err(), "{}: the broker closed the connection after our half-close", self.name);
         self.lines.lock().unwrap().clone()
     }
 }
@@ -345,6 +353,8 @@ fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
         let with_cert = streamtool(
             &[
                 "connect",
+                "--on-eof",
+                "half-close",
                 "--tls",
                 "--ca",
                 s(&pki.ca),
@@ -361,8 +371,10 @@ fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
         assert_eq!(with_cert.stdout, b"mutual\n");
 
         // stdin stays open, so the client's next step is reading the server's verdict.
-        let anonymous =
-            Proc::streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.localhost()], Input::Open);
+        let anonymous = Proc::streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &server.localhost()],
+            Input::Open,
+        );
         let without = anonymous.finish().await;
         eprintln!("a client without a certificate exits with {:?}: {}", without.code, without.stderr.trim());
         assert!(
@@ -517,10 +529,13 @@ fn tls12_exec_ends_the_connection_when_the_command_is_done() {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap()
             .to_string();
-        // The client's stdin stays open: it never ends its side, and TLS 1.2 cannot tell it
-        // that the server is done with a half-close, so the server must close.
-        let client = Proc::streamtool(&["connect", "--tls", "--pin", &pin, &server.localhost()], Input::Open);
+        // The client's stdin stays open while the command runs and exits: the server ends
+        // the connection (close_notify, TLS 1.2 too) once the command is done, and the
+        // client, whose stdin then ends, exits.
+        let args = ["connect", "--tls", "--pin", &pin, &server.localhost()];
+        let mut client = Proc::streamtool(&args, Input::Open);
         client.wait_stdout(b"done\n").await;
+        client.close_stdin();
         let done = client.finish_within(STEP).await;
         done.assert_code(0);
     });
@@ -547,7 +562,7 @@ fn a_silent_connection_does_not_hold_up_the_single_tls_client() {
         let _silent = TcpStream::connect(server.addr()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let target = server.localhost();
-        let args = ["connect", "--tls", "--ca", s(&pki.ca), &target];
+        let args = ["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &target];
         let done = tokio::time::timeout(Duration::from_secs(20), streamtool(&args, b"hello\n"))
             .await
             .expect("the client waited for the silent connection's handshake to time out");

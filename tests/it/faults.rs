@@ -327,8 +327,11 @@ async fn tls_echo_server(pki: &PemPki, extra: &[&str]) -> Server {
 
 /// A proper TLS client (`streamtool connect --tls --ca`) gets its line echoed.
 async fn tls_echo_works(pki: &PemPki, server: &Server) {
-    let done =
-        streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.localhost()], b"hello over TLS\n").await;
+    let done = streamtool(
+        &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &server.localhost()],
+        b"hello over TLS\n",
+    )
+    .await;
     done.assert_code(0);
     assert_eq!(done.stdout, b"hello over TLS\n");
 }
@@ -386,7 +389,7 @@ fn connect_tls_to_a_server_that_never_answers_exits_6_after_handshake_timeout() 
         let (port, server) = tcp_server(|mut tcp| async move { read_all(&mut tcp).await }).await;
         let started = Instant::now();
         let target = format!("127.0.0.1:{port}");
-        let args = ["connect", "--tls", "--handshake-timeout", "1s", &target];
+        let args = ["connect", "--tls", "--on-eof", "half-close", "--handshake-timeout", "1s", &target];
         let done = Proc::streamtool(&args, Input::Open).finish().await;
         let took = started.elapsed();
         done.assert_code(6);
@@ -444,8 +447,12 @@ fn connect_tls_to_a_plain_http_server_exits_4_saying_it_does_not_speak_tls() {
         })
         .await;
         let target = format!("127.0.0.1:{port}");
-        let done =
-            Proc::streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &target], Input::Open).finish().await;
+        let done = Proc::streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &target],
+            Input::Open,
+        )
+        .finish()
+        .await;
         server.await.unwrap();
         done.assert_code(4);
         assert_eq!(done.stdout, b"", "nothing of the HTTP answer reaches stdout");
@@ -470,8 +477,11 @@ fn connect_without_a_client_certificate_exits_4_with_the_hint_even_when_sending_
         let mut server = tls_echo_server(&pki, &["--client-ca", s(&pki.ca), "--require-client-cert"]).await;
         for seed in 0..3 {
             let upload = payload(30 + seed, 4 * MIB);
-            let done =
-                streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.localhost()], &upload).await;
+            let done = streamtool(
+                &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &server.localhost()],
+                &upload,
+            )
+            .await;
             done.assert_code(4);
             assert_eq!(done.stdout, b"", "nothing was echoed to a client without a certificate");
             let lines: Vec<&str> = done.stderr.lines().collect();
@@ -519,7 +529,7 @@ fn ragged_eof_after_a_mib_writes_it_all_out_then_strict_and_the_default_exit_5_s
         for policy in [&["--ragged-eof", "strict"][..], &[]] {
             let (port, server) = ragged_tls_server(&pki, Arc::clone(&data)).await;
             let target = format!("127.0.0.1:{port}");
-            let mut args = vec!["connect", "--tls", "--ca", s(&pki.ca)];
+            let mut args = vec!["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca)];
             args.extend_from_slice(policy);
             args.push(&target);
             let done = Proc::streamtool(&args, Input::Open).finish().await;
@@ -543,7 +553,17 @@ fn ragged_eof_after_a_mib_writes_it_all_out_then_strict_and_the_default_exit_5_s
         // warn: the same data, success, and one warning.
         let (port, server) = ragged_tls_server(&pki, Arc::clone(&data)).await;
         let target = format!("127.0.0.1:{port}");
-        let args = ["connect", "--tls", "--ca", s(&pki.ca), "--ragged-eof", "warn", &target];
+        let args = [
+            "connect",
+            "--tls",
+            "--on-eof",
+            "half-close",
+            "--ca",
+            s(&pki.ca),
+            "--ragged-eof",
+            "warn",
+            &target,
+        ];
         let done = Proc::streamtool(&args, Input::Open).finish().await;
         server.await.unwrap();
         done.assert_code(0);

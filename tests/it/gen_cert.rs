@@ -253,7 +253,7 @@ fn serve(sandbox: &Sandbox, args: &[&str]) -> Server {
 fn connect_and_echo(sandbox: &Sandbox, port: u16, args: &[&str]) {
     let mut command = sandbox.command();
     command
-        .arg("connect")
+        .args(["connect", "--on-eof", "half-close"])
         .args(args)
         .arg(format!("localhost:{port}"))
         .stdin(Stdio::piped())

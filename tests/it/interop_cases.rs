@@ -886,16 +886,22 @@ fn pipe_tls_endpoint_on_eof_half_close_with_socat_echo() {
 }
 
 /// The explicit `--on-eof keep-open` on a plain connect: after its file, connect sends
-/// no FIN. `ncat -l --recv-only` ends only on the client's FIN, so 1.5 s later it has the
+/// no FIN. The server (Python) reads to the client's FIN and never ends its own side
+/// (`ncat --recv-only` would not do: it sends its FIN at once), so 1.5 s later it has the
 /// whole file and both are still running.
 #[test]
 fn connect_on_eof_keep_open_sends_no_fin() {
-    if !need(&["ncat"]) {
+    if !need(&["python3"]) {
         return;
     }
-    let mut lab = Lab::new("connect --on-eof keep-open / ncat -l --recv-only");
+    let mut lab = Lab::new("connect --on-eof keep-open / a server that reads to EOF");
     let big = lab.big(MIB);
-    let mut server = lab.sh("server1", "exec ncat -l 127.0.0.1 $P --recv-only");
+    let reader = "import socket, sys\n\
+                  listener = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n\
+                  conn, _ = listener.accept()\n\
+                  while data := conn.recv(65536):\n    sys.stdout.buffer.write(data)\n    sys.stdout.flush()\n";
+    std::fs::write(lab.path("reader.py"), reader).unwrap();
+    let mut server = lab.sh("server1", "exec python3 reader.py $P");
     lab.wait_listening(lab.p, &mut server);
     let mut client = lab.sh("client", "exec \"$ST\" connect --on-eof keep-open 127.0.0.1:$P < \"$BIG\"");
     std::thread::sleep(Duration::from_millis(1500));

@@ -78,9 +78,11 @@ fn no_key_or_session_secret_reaches_logs_or_events() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             streamtool(&args, b"hello\n").await
         };
-        let verbose = run_client(mtls(&["-vvv", "connect", "--tls"], "--show-cert")).await;
+        let verbose =
+            run_client(mtls(&["-vvv", "connect", "--tls", "--on-eof", "half-close"], "--show-cert")).await;
         verbose.assert_code(0);
-        let events = run_client(mtls(&["--events", "json", "connect", "--tls"], "-v")).await;
+        let events =
+            run_client(mtls(&["--events", "json", "connect", "--tls", "--on-eof", "half-close"], "-v")).await;
         events.assert_code(0);
         assert!(!json_events(&events.stderr).is_empty(), "events were written:\n{}", events.stderr);
         server.proc.signal("TERM");
@@ -116,8 +118,21 @@ fn insecure_and_keylog_warn_even_when_quiet() {
         ])
         .await;
         let runs: [(&[&str], &str); 2] = [
-            (&["-q", "connect", "--insecure"], "NOT verified"),
-            (&["-q", "connect", "--tls", "--ca", s(&pki.ca), "--keylog", s(&keylog)], "logging TLS secrets"),
+            (&["-q", "connect", "--insecure", "--on-eof", "half-close"], "NOT verified"),
+            (
+                &[
+                    "-q",
+                    "connect",
+                    "--tls",
+                    "--on-eof",
+                    "half-close",
+                    "--ca",
+                    s(&pki.ca),
+                    "--keylog",
+                    s(&keylog),
+                ],
+                "logging TLS secrets",
+            ),
         ];
         for (args, warning) in runs {
             let mut full = args.to_vec();

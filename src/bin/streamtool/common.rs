@@ -664,10 +664,11 @@ fn waiting_line(waited_for: usize, on_eof: OnEof, flag: &str, peer: &str) -> Str
             "stdin has ended; the connection stays open and streamtool waits for {peer} to finish. \
              A server that waits for our end first needs {flag} half-close (TLS: close_notify)"
         ),
-        _ => format!(
-            "stdin has ended and {peer} was told; waiting for it to end its side \
-             (Ctrl-C or --idle-timeout stop waiting)"
+        OnEof::HalfClose => format!(
+            "stdin has ended and {peer} was told (half-close); waiting for it to end its side. \
+             Ctrl-C or --idle-timeout stop waiting; {flag} close stops at the end of stdin"
         ),
+        OnEof::Close => format!("stdin has ended; closing the connection to {peer} ({flag} close)"),
     }
 }
 
@@ -760,9 +761,18 @@ where
         };
         let rules = [
             // stdin -> peer: its end ends the session only with --on-eof close.
-            PairRule { ends_relay: options.on_eof == OnEof::Close, wait_for_cause: true },
-            // peer -> stdout: a closed stdout (`| head`) ends the session at once.
-            PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
+            PairRule {
+                ends_relay: options.on_eof == OnEof::Close,
+                wait_for_cause: true,
+                ..PairRule::default()
+            },
+            // peer -> stdout: a closed stdout (`| head`) ends the session at once; a
+            // truncated stream from the peer still lets stdin go to its end (exit 5 after).
+            PairRule {
+                ends_relay: peer_end_ends_session,
+                wait_for_cause: false,
+                finish_after_truncation: true,
+            },
         ];
         let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
         let (on_eof, flag) = (options.on_eof, options.on_eof_flag);

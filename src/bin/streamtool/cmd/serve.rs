@@ -56,7 +56,7 @@ struct Shared {
     on_eof: OnEof,
     /// How far a client may fall behind the others before it is disconnected (--max-lag).
     max_lag: usize,
-    /// Woken whenever a client takes something from its queue, or leaves.
+    /// Woken whenever a client takes something from its queue, joins or leaves.
     drained: Arc<tokio::sync::Notify>,
     /// stdin has ended (stdio mode with -k): new clients get our end at once.
     stdin_done: AtomicBool,
@@ -183,7 +183,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 () = shared.stdout_gone.cancelled() => {}
                 result = handle(net, peer, &shared) => {
                     if let Err(err) = result {
-                        tracing::warn!("{}", crate::one_line(&err));
+                        tracing::warn!(%peer, "{}", crate::one_line(&err));
                     }
                 }
                 () = context.closing.cancelled() => {
@@ -542,7 +542,11 @@ async fn serve_connection(
                 // The peer's end means it sends no more, not that it stops reading: it
                 // keeps getting what comes until our side ends too.
                 let rules = [
-                    PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true },
+                    PairRule {
+                        ends_relay: shared.on_eof == OnEof::Close,
+                        wait_for_cause: true,
+                        ..PairRule::default()
+                    },
                     PairRule::default(),
                 ];
                 let ([up, down], _) =
@@ -604,8 +608,10 @@ async fn run_child(
         shared.sent.add(flow.bytes_out);
         flow
     };
-    let rules =
-        [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true }];
+    let rules = [
+        PairRule::default(),
+        PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true, ..PairRule::default() },
+    ];
     let ([up, down], end) = run_pair(to_child, from_child, rules, [&to_meter, &from_meter], |_| {}).await;
     let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
     report_direction(&shared.events, peer, "peer->command", &up);
@@ -719,6 +725,8 @@ impl Shared {
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !self.stdin_done.load(Ordering::Acquire) {
             clients.insert(id, Outbox { tx, queued: Arc::clone(&queued), kick });
+            // The broadcast may be waiting for a first client.
+            self.drained.notify_waiters();
         }
         Inbox { rx, queued, drained: Arc::clone(&self.drained) }
     }
@@ -779,6 +787,17 @@ async fn broadcast_stdin(shared: Arc<Shared>) {
     let mut buf = bytes::BytesMut::new();
     loop {
         use streamtool::streams::ByteReceiveStream;
+        // stdin is read only while someone is there to get it: what it holds is never
+        // dropped for want of a client.
+        loop {
+            let joined = shared.drained.notified();
+            tokio::pin!(joined);
+            joined.as_mut().enable();
+            if !shared.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty() {
+                break;
+            }
+            joined.await;
+        }
         buf.clear();
         match stdin.receive_into(&mut buf, streamtool::relay::CHUNK).await {
             Ok(_) => {
