@@ -274,12 +274,6 @@ pub struct PairRule {
     /// reason (a TLS alert, a reset) is usually waiting on the receiving side, and it
     /// names the cause better than the broken pipe does.
     pub wait_for_cause: bool,
-    /// A source that ended without close_notify ([`StreamError::Truncated`]) ends only
-    /// this direction: the other still goes to its end (an upload to a peer that
-    /// half-closed raggedly, as `ncat --ssl --recv-only` does), and the relay fails with
-    /// the truncation once both are done. Off for relays, whose other side must learn of
-    /// the truncation at once.
-    pub finish_after_truncation: bool,
 }
 
 /// How long a direction may stay silent after the other ended before `run_pair` says
@@ -316,8 +310,6 @@ where
     let cause = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(cause);
     let mut waiting_for_cause: Option<usize> = None;
-    // A direction whose truncation waits for the other to finish.
-    let mut truncated: Option<usize> = None;
     let notice = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(notice);
     // (direction waited for, its byte count when the wait started); `None` once said.
@@ -344,12 +336,7 @@ where
             }
         };
         let other = 1 - i;
-        if rules[i].finish_after_truncation
-            && matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::Truncated))
-        {
-            truncated = Some(i);
-        }
-        let failed = matches!(flow.end, FlowEnd::Failed(..)) && truncated != Some(i);
+        let failed = matches!(flow.end, FlowEnd::Failed(..));
         let sink_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
         flows[i] = Some(flow);
         if flows[other].is_some() {
@@ -359,8 +346,8 @@ where
             let end = match waiting_for_cause {
                 Some(first) if failed_now && first != i => PairEnd::Failed(i),
                 Some(first) => PairEnd::Failed(first),
-                None if failed_now && truncated != Some(i) => PairEnd::Failed(i),
-                None => truncated.map_or(PairEnd::Both, PairEnd::Failed),
+                None if failed_now => PairEnd::Failed(i),
+                None => PairEnd::Both,
             };
             return (flows, end);
         }

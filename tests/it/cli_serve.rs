@@ -49,13 +49,18 @@ fn seed_tls_workflow_with_the_openssl_req_certificate() {
         // streamtool serve --tls --cert cert.pem --key key.pem 0
         let server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
         // printf 'Client\n' | streamtool connect --tls --ca cert.pem localhost:PORT
-        let client = streamtool(
-            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&cert), &server.localhost()],
-            b"Client\n",
-        )
-        .await;
-        client.assert_code(0);
-        let server = server.proc.finish().await;
+        let target = server.localhost();
+        let client = Proc::streamtool(
+            &["connect", "--tls", "--ca", s(&cert), &target],
+            Input::Bytes(b"Client\n".to_vec()),
+        );
+        // The client keeps its side open (TLS) and reads until the server is done: the
+        // server's input ends (a person's Ctrl-D), which it tells the client.
+        let mut server = server.proc;
+        server.wait_stdout(b"Client\n").await;
+        server.close_stdin();
+        client.finish().await.assert_code(0);
+        let server = server.finish().await;
         server.assert_code(0);
         assert_eq!(server.stdout, b"Client\n");
     });
@@ -87,10 +92,14 @@ fn serve_tls_without_a_certificate_prints_a_pin_command_that_works() {
         assert_eq!(lines.len(), 1, "one line on stderr: {:?}", untrusted.stderr);
         assert!(lines[0].contains(&server.localhost()), "it names the target: {}", lines[0]);
 
-        // Exactly the printed command reaches it, verified.
-        let pinned = streamtool(&args, b"pinned\n").await;
-        pinned.assert_code(0);
-        let server = server.proc.finish().await;
+        // Exactly the printed command reaches it, verified; the server's input then ends
+        // (close_notify), which ends the client.
+        let pinned = Proc::streamtool(&args, Input::Bytes(b"pinned\n".to_vec()));
+        let mut server = server.proc;
+        server.wait_stdout(b"pinned\n").await;
+        server.close_stdin();
+        pinned.finish().await.assert_code(0);
+        let server = server.finish().await;
         server.assert_code(0);
         assert_eq!(server.stdout, b"pinned\n");
     });

@@ -502,13 +502,14 @@ fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
     let data = noise(SIZE, 15);
     let input = temp_file(&dir, "in", &data);
     let (server, port) = serve(&["--tls"], File::open(&input).unwrap(), Stdio::null());
-    // stdin stays open until everything arrived: our end would end the server's session.
+    // stdin is a pipe that ends at once: a TLS client keeps its side open until the
+    // server is done, then exits.
     let (in_read, in_write) = pipe();
     let (out_read, out_write) = pipe();
     let client = connect(port, &["--tls", "--insecure"], in_read, out_write);
+    drop(in_write);
     let mut out = Vec::new();
     File::from(out_read).read_to_end(&mut out).unwrap();
-    drop(in_write);
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
     let (code, _) = wait(server);
@@ -575,36 +576,55 @@ fn connect_sends_all_of_a_file_to_a_peer_that_half_closed_at_once() {
     assert_eq!(counted(&stderr).0, data.len() as u64, "the close event counts what was sent");
 }
 
-#[test]
-fn connect_says_so_when_it_stops_sending_a_pipe_that_still_has_data() {
-    // The peer half-closes at once and never reads: connect stops sending (stdin is a pipe,
-    // not a file) while the pipe is still full. That is data the peer never gets: a warning
-    // says how much went, and how to send the rest.
-    let (port, peer) = half_closing_peer(false);
+/// Writes `chunks` chunks of 64 KiB into a pipe on a thread; returns connect's stdin end.
+fn pipe_fed(chunks: usize) -> (std::os::fd::OwnedFd, JoinHandle<()>) {
     let (in_read, in_write) = pipe();
     let writer = std::thread::spawn(move || {
         let mut input = File::from(in_write);
         let chunk = vec![7u8; 1 << 16];
-        // Ends with EPIPE once connect is gone; bounded in any case.
-        for _ in 0..1024 {
+        // Ends early with EPIPE if connect is gone; bounded in any case.
+        for _ in 0..chunks {
             if input.write_all(&chunk).is_err() {
                 break;
             }
         }
     });
+    (in_read, writer)
+}
+
+#[test]
+fn connect_sends_all_of_a_pipe_to_a_peer_that_half_closed_at_once() {
+    // The peer ends its side at once and reads on: a FIN means it sends no more, not
+    // "stop sending". The whole pipe goes (the old rule stopped here, losing the rest).
+    let (port, peer) = half_closing_peer(true);
+    let (stdin, writer) = pipe_fed(256);
+    let client = connect(port, &[], stdin, Stdio::null());
+    let (code, stderr) = wait(client);
+    assert_eq!(code, Some(0), "{stderr}");
+    writer.join().unwrap();
+    let got = peer.join().unwrap();
+    assert_eq!(got.len(), 256 << 16, "all of the pipe arrived");
+}
+
+#[test]
+fn connect_says_how_much_went_when_the_peer_goes_away_with_input_left() {
+    // The peer ends its side, never reads, and closes after 3 s: the rest of stdin cannot
+    // go. One line says how many bytes did, and the exit is not 0.
+    let (port, peer) = half_closing_peer(false);
+    let (stdin, writer) = pipe_fed(1024);
     let client = Command::new(BIN)
         .args(["connect", &format!("127.0.0.1:{port}")])
         .env_remove("RUST_LOG")
-        .stdin(in_read)
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (code, stderr) = wait(client);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("stopped sending stdin after") && stderr.contains("--keep-sending"),
-        "no warning: {stderr}"
+        stderr.contains("bytes of stdin were sent, the rest was not"),
+        "no line saying what was sent: {stderr}"
     );
     writer.join().unwrap();
     peer.join().unwrap();
