@@ -333,6 +333,7 @@ fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
         let server = Server::start(&[
             "-k",
             "--echo",
+            "--tls",
             "--cert",
             s(&pki.server_cert),
             "--key",
@@ -538,6 +539,7 @@ fn a_silent_connection_does_not_hold_up_the_single_tls_client() {
             "--echo",
             "--handshake-timeout",
             "120s",
+            "--tls",
             "--cert",
             s(&pki.server_cert),
             "--key",

@@ -116,7 +116,7 @@ fn insecure_and_keylog_warn_even_when_quiet() {
         ])
         .await;
         let runs: [(&[&str], &str); 2] = [
-            (&["-q", "connect", "--insecure"], "NOT verified"),
+            (&["-q", "connect", "--tls", "--insecure"], "NOT verified"),
             (&["-q", "connect", "--tls", "--ca", s(&pki.ca), "--keylog", s(&keylog)], "logging TLS secrets"),
         ];
         for (args, warning) in runs {

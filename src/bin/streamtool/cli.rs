@@ -172,7 +172,7 @@ pub struct TlsArgs {
     pub tls: bool,
 
     /// Certificate chain to present, PEM (the server's; for `connect`, a client
-    /// certificate for mTLS). Implies --tls.
+    /// certificate for mTLS). Needs --tls.
     #[arg(long, value_name = "FILE", alias = "ssl-cert")]
     pub cert: Option<PathBuf>,
 
@@ -180,13 +180,15 @@ pub struct TlsArgs {
     #[arg(long, value_name = "FILE", alias = "ssl-key", requires = "cert")]
     pub key: Option<PathBuf>,
 
-    /// Trust only these CA certificates (PEM bundle) instead of the system store. A
-    /// self-signed certificate listed here is trusted as itself. Implies --tls.
+    /// Trust only these CA certificates (PEM bundle) instead of the system store, to verify
+    /// the server (`connect`; `serve` verifies clients with --client-ca). A self-signed
+    /// certificate listed here is trusted as itself. Needs --tls.
     #[arg(long, value_name = "FILE", visible_alias = "cacert", alias = "ssl-trustfile")]
     pub ca: Option<PathBuf>,
 
-    /// Accept the peer only if its certificate or public key has this SHA-256 pin
-    /// (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls.
+    /// Accept the server only if its certificate (cert pin) or public key (key pin) has this
+    /// SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies.
+    /// Repeatable. Needs --tls.
     #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin)]
     pub pin: Vec<Pin>,
 
@@ -210,10 +212,10 @@ pub struct TlsArgs {
     #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
     pub tls_max: Option<TlsVersion>,
 
-    /// What a close without TLS close_notify means: strict (an error, exit 5), warn, or
-    /// ignore.
-    #[arg(long, value_name = "POLICY", default_value = "strict", value_parser = parse_ragged)]
-    pub ragged_eof: RaggedEofPolicy,
+    /// What a close without TLS close_notify means: strict (the default: an error, exit 5),
+    /// warn, or ignore.
+    #[arg(long, value_name = "POLICY", value_parser = parse_ragged)]
+    pub ragged_eof: Option<RaggedEofPolicy>,
 
     /// Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set).
     #[arg(long, value_name = "FILE")]
@@ -221,9 +223,29 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// Whether any option asks for TLS.
-    pub fn enabled(&self) -> bool {
-        self.tls || self.cert.is_some() || self.ca.is_some() || !self.pin.is_empty()
+    /// The TLS flags of this group that were given, by name (each needs --tls).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--cert", self.cert.is_some()),
+            ("--key", self.key.is_some()),
+            ("--ca", self.ca.is_some()),
+            ("--pin", !self.pin.is_empty()),
+            ("--sni", self.sni.is_some()),
+            ("--no-sni", self.no_sni),
+            ("--alpn", !self.alpn.is_empty()),
+            ("--tls-min", self.tls_min.is_some()),
+            ("--tls-max", self.tls_max.is_some()),
+            ("--ragged-eof", self.ragged_eof.is_some()),
+            ("--keylog", self.keylog.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// What a close without close_notify means (strict unless --ragged-eof says otherwise).
+    pub fn ragged_eof(&self) -> RaggedEofPolicy {
+        self.ragged_eof.unwrap_or_default()
     }
 }
 
@@ -239,8 +261,8 @@ pub struct ShapeArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", requires = "delimiter")]
     pub max_frame: usize,
 
-    /// What to do with a longer frame: error (exit 7) or skip it.
-    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize)]
+    /// What to do with a longer frame: error (exit 7) or skip it. Needs --delimiter.
+    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize, requires = "delimiter")]
     pub on_oversize: Oversize,
 
     /// The peer's text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...);
@@ -291,7 +313,7 @@ pub struct ConnectArgs {
     #[arg(value_name = "ADDR")]
     pub addr: ConnectAddress,
 
-    /// Skip certificate verification (a warning is printed). Implies --tls.
+    /// Skip certificate verification (a warning is printed). Needs --tls.
     #[arg(short = 'k', long, alias = "ssl-insecure")]
     pub insecure: bool,
 
@@ -316,7 +338,8 @@ pub struct ConnectArgs {
     #[arg(short = 'z', long = "zero-io")]
     pub zero_io: bool,
 
-    /// Print the TLS version, cipher, ALPN and the peer's certificates to stderr.
+    /// Print the TLS version, cipher, ALPN and the peer's certificates (with their cert
+    /// and key pins) to stderr. Needs --tls.
     #[arg(long)]
     pub show_cert: bool,
 
@@ -380,7 +403,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one, alias = "max-conns")]
     pub max_conns: Option<usize>,
 
-    /// Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls.
+    /// Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls.
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
 

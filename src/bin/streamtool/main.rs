@@ -136,7 +136,7 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             ..
         }) => {
             "the certificate is not signed by a CA you trust: give its CA (or the certificate itself) with --ca FILE, \
-             or pin it with --pin (see it with: streamtool connect -z -k --show-cert ADDR)"
+             or pin it with --pin (see it with: streamtool connect -z --tls -k --show-cert ADDR)"
         }
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

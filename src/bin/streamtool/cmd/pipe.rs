@@ -95,6 +95,20 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     if a.options.fork && b.options.fork {
         return Err(Usage("only one endpoint can fork".into()).into());
     }
+    if args.max_conns.is_some() && !(a.options.fork || b.options.fork) {
+        return Err(
+            Usage("--max-conns needs fork (-k, or the fork option of a listening endpoint)".into()).into()
+        );
+    }
+    // Every file an option names is read and checked before anything listens: a tls:
+    // endpoint's ca=, cert= and key= would otherwise be read only when a client arrives.
+    for endpoint in [&a, &b] {
+        if matches!(endpoint.kind, EndpointKind::Tls(..)) {
+            // (insecure's warning is printed once, when the endpoint opens)
+            let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
+            client_options(&options)?.build()?;
+        }
+    }
     let progress = crate::progress::enabled(args.progress);
     let shared = Arc::new(PipeShared {
         a: a.clone(),
@@ -165,11 +179,12 @@ async fn serve_fork(
 ) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
-    announce(&listener, &shared.events);
+    // The certificate and key are read (and the banner printed) before the listening line.
     let tls = match &listening.kind {
         EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
         _ => None,
     };
+    announce(&listener, &shared.events);
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_short = CancellationToken::new();
@@ -252,7 +267,7 @@ fn tls_args(o: &EndpointOptions) -> crate::cli::TlsArgs {
         alpn: o.alpn.clone(),
         tls_min: o.tls_min,
         tls_max: o.tls_max,
-        ragged_eof: o.ragged_eof.unwrap_or_default(),
+        ragged_eof: o.ragged_eof,
         keylog: o.keylog.clone(),
     }
 }
@@ -263,10 +278,15 @@ fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<Serv
             .context("cannot use cert=/key=")?,
         None => {
             let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
-            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
-            crate::say(&format!("no cert= given; serving a fresh self-signed certificate, {pin}"));
-            if let Some(port) = listener.tcp_port() {
-                crate::say(&format!("connect with: streamtool connect --tls --pin {pin} localhost:{port}"));
+            crate::say(
+                "no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
+            );
+            let target = match listener.tcp_port() {
+                Some(port) => format!("localhost:{port}"),
+                None => "ADDR".to_string(),
+            };
+            for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
+                crate::say(&line);
             }
             generated.identity()
         }
@@ -395,11 +415,11 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
         }
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
-            announce(&listener, events);
             let tls = match endpoint.kind {
                 EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
                 _ => None,
             };
+            announce(&listener, events);
             loop {
                 let (raw, peer) = listener.accept().await.context("accept failed")?;
                 let peer = peer.to_string();

@@ -62,22 +62,44 @@ enum Mode {
 }
 
 pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
-    let tls_on = args.tls.enabled() || args.client_ca.is_some();
-    check_tls_flags(&args.tls, tls_on)?;
-    if !args.tls.pin.is_empty() {
-        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
-    }
+    check_serve_flags(&args)?;
+    let tls_on = args.tls.tls;
     let mode = mode(&args)?;
     let keep_open = args.keep_open || matches!(mode, Mode::Broker);
+    if args.max_conns.is_some() && !keep_open {
+        return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
+    }
     let signals = common::Signals::new()?;
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
-    let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
+    // Every file a flag names is read and checked (the key against the certificate, the
+    // key log opened) before the banner and the listening line.
+    let (config, pins) = match tls_on {
+        true => {
+            let (options, banner) = server_options(&args, &listener)?;
+            let config = options.build()?;
+            for line in banner {
+                crate::say(&line);
+            }
+            let leaf = options.identity.chain.first().map(|c| c.as_ref().to_vec());
+            if let Some(leaf) = &leaf {
+                tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
+            }
+            (Some(config), leaf.map(|der| common::certificate_json(&der)))
+        }
+        false => (None, None),
+    };
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", || json!({ "addresses": addresses, "tls": tls.is_some() }));
+    events.emit("listen", || {
+        let mut event = json!({ "addresses": addresses, "tls": config.is_some() });
+        if let Some(pins) = &pins {
+            event["certificate"] = pins.clone();
+        }
+        event
+    });
 
     let shared = Arc::new(Shared {
         mode,
@@ -94,8 +116,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         command_failed: Mutex::new(None),
         keep_open,
     });
-    let config = tls.map(|o| o.build()).transpose()?;
-    let policy = args.tls.ragged_eof;
+    let policy = args.tls.ragged_eof();
     let handshake_timeout = args.net.handshake_timeout;
 
     if !keep_open {
@@ -186,28 +207,35 @@ fn mode(args: &ServeArgs) -> Result<Mode> {
     })
 }
 
-/// The server's TLS settings; with no --cert, a fresh certificate and the command that
-/// reaches it verified (DESIGN.md §4.4).
-fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerOptions> {
-    let identity = match &args.tls.cert {
-        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
-            .context("cannot use --cert/--key")?,
-        None => {
-            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
-                .context("cannot make a certificate")?;
-            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
-            let target = match listener.tcp_port() {
-                Some(port) => format!("localhost:{port}"),
-                None => args.addr.to_string(),
-            };
-            crate::say(
-                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
-            );
-            crate::say(&format!("certificate {pin}"));
-            crate::say(&format!("connect with: streamtool connect --tls --pin {pin} {target}"));
-            generated.identity()
-        }
-    };
+/// Flag combinations of `serve` that clap cannot express. No flag turns TLS on but
+/// --tls, and the client's TLS flags are refused by name rather than ignored.
+fn check_serve_flags(args: &ServeArgs) -> Result<()> {
+    if args.tls.ca.is_some() {
+        // Refused with or without --tls: the file would never be read.
+        return Err(Usage(
+            "--ca is a client option (the CAs a client trusts for its server) and serve never reads \
+             it: to verify client certificates, use --tls --client-ca FILE; to serve TLS, --tls"
+                .into(),
+        )
+        .into());
+    }
+    if !args.tls.pin.is_empty() {
+        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
+    }
+    if args.tls.sni.is_some() || args.tls.no_sni {
+        return Err(Usage("--sni and --no-sni are client options; serve answers any name".into()).into());
+    }
+    check_tls_flags(
+        &args.tls,
+        &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
+    )
+}
+
+/// The server's TLS settings, and the banner to print before the listening line: with no
+/// --cert, a fresh certificate, its pins and the command that reaches it verified
+/// (DESIGN.md §4.4). The client CAs are read first, so that a missing file is reported
+/// before any banner.
+fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(ServerOptions, Vec<String>)> {
     let client_auth = match &args.client_ca {
         Some(path) => {
             let cas = certs::load_certs(path).context("cannot use --client-ca")?;
@@ -215,13 +243,33 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
         }
         None => ClientAuth::None,
     };
-    Ok(ServerOptions {
+    let mut banner = Vec::new();
+    let identity = match &args.tls.cert {
+        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
+            .context("cannot use --cert/--key")?,
+        None => {
+            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
+                .context("cannot make a certificate")?;
+            let target = match listener.tcp_port() {
+                Some(port) => format!("localhost:{port}"),
+                None => args.addr.to_string(),
+            };
+            banner.push(
+                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1"
+                    .to_string(),
+            );
+            banner.extend(common::self_signed_banner(generated.cert_der.as_ref(), &target));
+            generated.identity()
+        }
+    };
+    let options = ServerOptions {
         identity,
         client_auth,
         alpn: common::alpn(&args.tls),
         versions: common::versions(&args.tls),
         keylog: common::keylog(&args.tls),
-    })
+    };
+    Ok((options, banner))
 }
 
 fn tls_net<IO>(tls: TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream
