@@ -41,10 +41,10 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT", global = true)]
     pub events: Option<EventFormat>,
 
-    /// Threads that run connections: 1 runs everything on one thread (the default of
-    /// serve and connect: the least CPU and memory per connection); 0 means one per CPU
-    /// core (the default of pipe, and the choice for a server whose many busy TLS
-    /// connections need more than one core). At most 256.
+    /// Threads that run connections: 1 (the default) runs everything on one thread, the
+    /// least CPU and memory per connection and per handshake; 0 means one per CPU core,
+    /// for a few bulk relays or a server whose many busy TLS connections need more than
+    /// one core. At most 256.
     #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub threads: Option<u16>,
 
