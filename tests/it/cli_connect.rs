@@ -211,7 +211,7 @@ async fn ragged_server(pki: &PemPki) -> (u16, tokio::task::JoinHandle<()>) {
     .await
 }
 
-async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished {
+pub(crate) async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished {
     let pki = PemPki::new(&["localhost", "127.0.0.1"]);
     let (port, server) = ragged_server(&pki).await;
     let target = format!("127.0.0.1:{port}");

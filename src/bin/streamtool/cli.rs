@@ -289,7 +289,9 @@ pub struct NetArgs {
     #[arg(short = 'w', long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
-    /// Close a connection after this long with no data in either direction (exit 6).
+    /// Close a connection after this long with no data in either direction. connect, and
+    /// serve without -k in every mode, then exit 6 with one line naming the peer and the
+    /// timeout; serve -k closes only that connection.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 

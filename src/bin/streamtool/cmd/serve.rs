@@ -10,13 +10,14 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, Meter, Shaping, forward_metered};
+use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
-    ObjectByteReceiveStream, RaggedEofPolicy, TypedAttributeProvider, memory_object_stream,
+    ObjectByteReceiveStream, Phase, RaggedEofPolicy, StreamError, TypedAttributeProvider,
+    memory_object_stream,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -168,7 +169,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 None => NetStream { io: NetIo::Boxed(Box::new(raw)), can_half_close: true },
             };
             tokio::select! {
-                () = handle(net, peer, &shared) => {}
+                _ = handle(net, peer, &shared) => {}
                 () = context.closing.cancelled() => {
                     let reason = "server shutdown";
                     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reason }));
@@ -392,20 +393,73 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             idle_timeout: shared.idle_timeout,
             progress: shared.progress,
         };
-        let session = stdio_session(net, options, &shared.events, &peer).await?;
+        let session = match stdio_session(net, options, &shared.events, &peer).await {
+            Ok(session) => session,
+            Err(err) => {
+                // The idle timeout (or Ctrl-C) ended it: a `close` event as in the other modes.
+                let reason =
+                    if is_idle_timeout(&err) { "idle timeout".to_string() } else { format!("{err:#}") };
+                shared.events.emit("close", || json!({ "peer": peer, "reason": reason }));
+                return Err(err);
+            }
+        };
         shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
         return common::session_error(session, &peer);
     }
-    handle(net, &peer, &shared).await;
+    let ended = handle(net, &peer, &shared).await;
     // One client, one command: its failure is serve's (with -k it is only logged).
-    match shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-        Some(why) => Err(anyhow::anyhow!(why)),
-        None => Ok(()),
+    if let Some(why) = shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    {
+        return Err(anyhow::anyhow!(why));
+    }
+    // Every mode ends as the stdio one does: the idle timeout exits 6, a failed stream with
+    // its own code (5 truncated, 7 data), naming the peer.
+    match ended {
+        Ended::Idle(limit) => Err(idle_timeout(limit, &peer)),
+        Ended::Done(Some(err)) => {
+            Err(anyhow::Error::new(err).context(format!("the connection with {peer} failed")))
+        }
+        Ended::Done(None) => Ok(()),
     }
 }
 
+/// The error of an idle timeout with `peer`, worded as the stdio session words it.
+fn idle_timeout(limit: std::time::Duration, peer: &str) -> anyhow::Error {
+    anyhow::Error::new(StreamError::Timeout { phase: Phase::Idle, after: limit })
+        .context(format!("no data moved to or from {peer}"))
+}
+
+/// Whether an idle timeout ended a session.
+fn is_idle_timeout(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(c.downcast_ref::<StreamError>(), Some(StreamError::Timeout { phase: Phase::Idle, .. }))
+    })
+}
+
+/// How one connection ended (without -k, it decides serve's exit).
+enum Ended {
+    /// The idle timeout closed it after this long.
+    Idle(std::time::Duration),
+    /// Its directions ended, with the first error that lost or refused data, if any.
+    Done(Option<StreamError>),
+}
+
+/// Whether a direction ended only because the peer went away after a complete exchange:
+/// writing (or closing, as a TLS close_notify) toward it met a broken pipe or a reset,
+/// with everything read passed on. A probe (`connect -z`), a health check, a client that
+/// reads nothing: an ordinary end, not a warning. Data lost or refused (bytes read but not
+/// written, a read error, a bad frame) is not this.
+fn peer_left(flow: &Flow) -> bool {
+    let gone = |err: &StreamError| {
+        matches!(err, StreamError::Broken(Some(cause)) if cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        }))
+    };
+    matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
+}
+
 /// One connection, per mode.
-async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) {
+async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) -> Ended {
     let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
@@ -419,20 +473,27 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
         let _ = net_tx.aclose().await;
     }
     let Some(flows) = flows else {
-        tracing::info!(%peer, "idle timeout");
+        let limit = shared.idle_timeout.unwrap_or_default();
+        tracing::info!(%peer, ?limit, "idle timeout");
         shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
-        return;
+        return Ended::Idle(limit);
     };
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
     // Built only for a log line or an event that is on.
     let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
-    if flows.iter().any(|f| f.error().is_some()) {
-        // A client cut off (an oversized frame, bad text, a reset) is worth a line by default.
+    let lost = flows.iter().any(|f| f.error().is_some() && !peer_left(f));
+    if lost && shared.keep_open {
+        // A client cut off (an oversized frame, bad text, data it never got) is worth a
+        // line by default; without -k the error is serve's own, reported once on exit.
         tracing::warn!(%peer, "connection ended: {}", reasons());
     } else {
         tracing::info!(%peer, bytes_in, reason = %reasons(), "closed");
     }
     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
+    Ended::Done(flows.into_iter().filter(|f| !peer_left(f)).find_map(|f| match f.end {
+        FlowEnd::Failed(_, err) => Some(err),
+        FlowEnd::Eof | FlowEnd::Abandoned => None,
+    }))
 }
 
 type NetRx = IoReceiveStream<tokio::io::ReadHalf<Box<dyn common::Io>>>;
