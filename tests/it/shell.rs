@@ -208,7 +208,15 @@ const COMMON: Fields =
 
 /// Every event and its own fields: the schema of `docs/events.md`, version 1.
 const EVENTS: &[(&str, Fields)] = &[
-    ("listen", &[("addresses", "array of strings", "always"), ("tls", "boolean", "serve only")]),
+    (
+        "listen",
+        &[
+            ("addresses", "array of strings", "always"),
+            ("tls", "boolean", "serve only"),
+            ("cert_sha256", "string", "serve with --tls"),
+            ("key_sha256", "string", "serve with --tls"),
+        ],
+    ),
     ("accept", &[("peer", "string", "always")]),
     ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
     (
@@ -272,6 +280,7 @@ const EVENTS: &[(&str, Fields)] = &[
 /// The certificate object (`handshake.peer_certificate`).
 const CERTIFICATE: Fields = &[
     ("sha256", "string", "always"),
+    ("key_sha256", "string", "when parsable"),
     ("subject", "string", "when parsable"),
     ("issuer", "string", "when parsable"),
     ("sans", "array of strings", "when parsable"),
@@ -806,11 +815,12 @@ fn cookbook_debugging_a_tls_server() {
         let look = r.run(r"streamtool connect -z --tls -k --show-cert localhost:8443").await;
         look.assert_code(0);
         for expected in
-            ["Protocol version: TLSv1.3", "Verification: skipped (--insecure)", "CN=localhost", "pin:"]
+            ["Protocol version: TLSv1.3", "Verification: skipped (--insecure)", "CN=localhost", "key pin:"]
         {
             assert!(look.stderr.contains(expected), "no {expected:?} in:\n{}", look.stderr);
         }
-        let pin = look.stderr.split("pin:").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        let pin =
+            look.stderr.split("key pin:").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
 
         let verified = r.run(r"streamtool connect -z --tls --show-cert --ca ca/ca.pem localhost:8443").await;
         verified.assert_code(0);

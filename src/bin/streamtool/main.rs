@@ -100,7 +100,9 @@ fn main() -> ExitCode {
         Err(err) => {
             let exit = exit_for(err);
             say(&one_line(err));
-            if let Some(hint) = hint(err) {
+            if let Some(hint) = err.downcast_ref::<exit_codes::Hint>() {
+                say(&format!("hint: {hint}"));
+            } else if let Some(hint) = hint(err) {
                 say(&format!("hint: {hint}"));
             }
             exit
@@ -113,8 +115,13 @@ fn main() -> ExitCode {
 /// The error chain on one line, causes joined with ": ", repeats dropped.
 fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
+    // A hint is printed on a line of its own.
+    let hint = err.downcast_ref::<exit_codes::Hint>().map(ToString::to_string);
     for cause in err.chain() {
         let text = cause.to_string();
+        if hint.as_ref() == Some(&text) {
+            continue;
+        }
         if out.contains(&text) {
             continue;
         }

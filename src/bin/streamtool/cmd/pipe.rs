@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
 use crate::events::Events;
-use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
+use crate::exit_codes::{HandshakeFailed, Hint, Interrupted, Usage};
 use crate::progress::Progress;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -465,7 +465,25 @@ async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     })
                 }
                 None => {
-                    let file = open_read(path).await?.into_inner().expect("a new file is open");
+                    let file = match open_read(path).await {
+                        Ok(file) => file.into_inner().expect("a new file is open"),
+                        // Without create, append or truncate, file: reads; a user writing
+                        // to a new file (socat's CREATE:, websocat's writefile:) needs to
+                        // know how to say so.
+                        Err(err @ streamtool::streams::StreamError::Open { .. })
+                            if std::error::Error::source(&err)
+                                .and_then(|e| e.downcast_ref::<std::io::Error>())
+                                .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+                        {
+                            let hint = format!(
+                                "file:{0} reads an existing file; to write a new one, use file:{0},create \
+                                 (or append, truncate)",
+                                path.display()
+                            );
+                            return Err(anyhow::Error::new(err).context(Hint(hint)));
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
                     Ok(Opened {
                         name,
                         io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),

@@ -86,7 +86,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
             if let Some(leaf) = &leaf {
                 tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
             }
-            (Some(config), leaf.map(|der| common::certificate_json(&der)))
+            let pins = leaf.map(|der| {
+                let key = streamtool::streams::tls::Pin::of_public_key(&der).map(|p| p.to_string());
+                (streamtool::streams::tls::Pin::of_certificate(&der).to_string(), key.unwrap_or_default())
+            });
+            (Some(config), pins)
         }
         false => (None, None),
     };
@@ -96,8 +100,9 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     }
     events.emit("listen", || {
         let mut event = json!({ "addresses": addresses, "tls": config.is_some() });
-        if let Some(pins) = &pins {
-            event["certificate"] = pins.clone();
+        if let Some((cert, key)) = &pins {
+            event["cert_sha256"] = json!(cert);
+            event["key_sha256"] = json!(key);
         }
         event
     });
