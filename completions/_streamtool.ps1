@@ -73,7 +73,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Serve many clients at once instead of exiting after the first (stdin goes to all)')
             [CompletionResult]::new('--keep-open', '--keep-open', [CompletionResultType]::ParameterName, 'Serve many clients at once instead of exiting after the first (stdin goes to all)')
             [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send back what each client sends')
-            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Pass every client''s data (whole frames with --delimiter) to every other client')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Pass every client''s data (whole frames with --delimiter) to every other client; serves many clients, as -k does')
             [CompletionResult]::new('--discard', '--discard', [CompletionResultType]::ParameterName, 'Read and drop everything')
             [CompletionResult]::new('--require-client-cert', '--require-client-cert', [CompletionResultType]::ParameterName, 'Refuse clients without a valid certificate. Needs --client-ca')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS')

@@ -69,7 +69,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand -k 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
             cand --keep-open 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
             cand --echo 'Send back what each client sends'
-            cand --broker 'Pass every client''s data (whole frames with --delimiter) to every other client'
+            cand --broker 'Pass every client''s data (whole frames with --delimiter) to every other client; serves many clients, as -k does'
             cand --discard 'Read and drop everything'
             cand --require-client-cert 'Refuse clients without a valid certificate. Needs --client-ca'
             cand --tls 'Use TLS'

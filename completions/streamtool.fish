@@ -66,7 +66,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l events -
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s k -l keep-open -d 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l echo -d 'Send back what each client sends'
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client; serves many clients, as -k does'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l discard -d 'Read and drop everything'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l require-client-cert -d 'Refuse clients without a valid certificate. Needs --client-ca'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls -d 'Use TLS'

@@ -224,6 +224,15 @@ fn a_tls_flag_without_tls_is_a_usage_error_naming_tls() {
             }
             assert!(!done.stderr.contains("listening on") && !done.stderr.contains("pin"), "{}", done.stderr);
         }
+        // Flags that another one would silently ignore (or, for --recv-only --keep-sending,
+        // that left connect waiting for ever once the peer ended).
+        for args in [
+            ["connect", "--recv-only", "--keep-sending", "127.0.0.1:1"],
+            ["connect", "-z", "--send-only", "127.0.0.1:1"],
+            ["connect", "-z", "--no-shutdown", "127.0.0.1:1"],
+        ] {
+            streamtool(&args, b"").await.assert_code(2);
+        }
         let oversize = streamtool(&["connect", "--on-oversize", "skip", "127.0.0.1:1"], b"").await;
         oversize.assert_code(2);
         assert!(oversize.stderr.contains("--delimiter"), "{}", oversize.stderr);

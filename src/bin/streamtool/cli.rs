@@ -325,7 +325,7 @@ pub struct ConnectArgs {
 
     /// Keep sending stdin after the peer ended its side, also from a terminal or a pipe
     /// (a regular file is always sent to its end).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recv_only")]
     pub keep_sending: bool,
 
     /// Only send: what the peer sends is read and discarded.
@@ -337,7 +337,7 @@ pub struct ConnectArgs {
     pub recv_only: bool,
 
     /// Connect (and handshake, with TLS), report, and close.
-    #[arg(short = 'z', long = "zero-io")]
+    #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["send_only", "recv_only", "keep_sending", "no_shutdown", "progress"])]
     pub zero_io: bool,
 
     /// Print the TLS version, cipher, ALPN and the peer's certificates (with their cert
@@ -377,7 +377,8 @@ pub struct ModeArgs {
     #[arg(long, short = 'c', value_name = "CMD")]
     pub sh_exec: Option<String>,
 
-    /// Pass every client's data (whole frames with --delimiter) to every other client.
+    /// Pass every client's data (whole frames with --delimiter) to every other client;
+    /// serves many clients, as -k does.
     #[arg(long)]
     pub broker: bool,
 
