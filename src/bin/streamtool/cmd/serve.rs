@@ -13,7 +13,7 @@ use streamtool::certs;
 use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream, TlsVersion};
+use streamtool::streams::tls::{ClientAuth, Pin, ServerOptions, TlsStream, TlsVersion};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectSendStream,
     ObjectByteReceiveStream, Phase, RaggedEofPolicy, StreamError, TypedAttributeProvider,
@@ -64,7 +64,6 @@ enum Mode {
 
 pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     check_serve_flags(&args)?;
-    let tls_on = args.tls.tls;
     let mode = mode(&args)?;
     let keep_open = args.keep_open || matches!(mode, Mode::Broker);
     if args.max_conns.is_some() && !keep_open {
@@ -75,37 +74,20 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
-    let (config, pins) = match tls_on {
-        true => {
-            let (options, banner) = server_options(&args, &listener)?;
-            let config = options.build()?;
-            for line in banner {
-                crate::say(&line);
-            }
-            let leaf = options.identity.chain.first().map(|c| c.as_ref().to_vec());
-            if let Some(leaf) = &leaf {
-                tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
-            }
-            let pins = leaf.map(|der| {
-                let key = streamtool::streams::tls::Pin::of_public_key(&der).map(|p| p.to_string());
-                (streamtool::streams::tls::Pin::of_certificate(&der).to_string(), key.unwrap_or_default())
-            });
-            (Some(config), pins)
-        }
-        false => (None, None),
-    };
+    let tls = if args.tls.tls { Some(served_tls(&args, &listener)?) } else { None };
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
     events.emit("listen", || {
-        let mut event = json!({ "addresses": addresses, "tls": config.is_some() });
-        if let Some((cert, key)) = &pins {
-            event["cert_sha256"] = json!(cert);
-            event["key_sha256"] = json!(key);
+        let mut event = json!({ "addresses": addresses, "tls": tls.is_some() });
+        if let Some(tls) = &tls {
+            event["cert_sha256"] = json!(tls.cert_pin.to_string());
+            event["key_sha256"] = json!(tls.key_pin.map(|p| p.to_string()));
         }
         event
     });
+    let config = tls.map(|tls| tls.config);
 
     let shared = Arc::new(Shared {
         mode,
@@ -235,6 +217,28 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
         &args.tls,
         &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
     )
+}
+
+/// serve's TLS, ready to accept, and the pins of the certificate it presents.
+struct ServedTls {
+    config: Arc<rustls::ServerConfig>,
+    /// The cert pin (SHA-256 of the whole certificate).
+    cert_pin: Pin,
+    /// The key pin (SHA-256 of its SPKI), if the certificate parses.
+    key_pin: Option<Pin>,
+}
+
+/// Builds serve's TLS (every file read, the key checked against the certificate, the key
+/// log opened), then prints the banner of a fresh certificate.
+fn served_tls(args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> {
+    let (options, banner) = server_options(args, listener)?;
+    let config = options.build()?;
+    for line in banner {
+        crate::say(&line);
+    }
+    let leaf = options.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
+    tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
+    Ok(ServedTls { config, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
 }
 
 /// The server's TLS settings, and the banner to print before the listening line: with no
