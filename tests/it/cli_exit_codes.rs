@@ -206,3 +206,41 @@ fn a_zero_io_probe_leaves_no_warning_on_the_server() {
         }
     });
 }
+
+/// The same through `pipe` with fork, as a TLS terminator and as a plain relay: a probe
+/// is no warning (issue 29).
+#[test]
+fn a_zero_io_probe_through_a_forking_pipe_leaves_no_warning() {
+    run(async {
+        let backend = Server::start(&["-k", "--echo"]).await;
+        let to_backend = format!("tcp:{}", backend.addr());
+        for tls in [false, true] {
+            let listen = if tls { "tls-listen:127.0.0.1:0,fork" } else { "tcp-listen:127.0.0.1:0,fork" };
+            let pipe = Server::listening(Proc::streamtool(&["pipe", listen, &to_backend], Input::Open)).await;
+            let pin = pipe
+                .proc
+                .stderr()
+                .split("--pin ")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap().to_string());
+            for _ in 0..20 {
+                let target = pipe.localhost();
+                let mut probe = vec!["connect", "-z"];
+                if let Some(pin) = &pin {
+                    probe.extend(["--tls", "--pin", pin]);
+                }
+                probe.push(&target);
+                streamtool(&probe, b"").await.assert_code(0);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            pipe.proc.signal("TERM");
+            let done = pipe.proc.finish().await;
+            done.assert_code(0);
+            assert!(
+                !done.stderr.contains("WARN"),
+                "tls {tls}: a probe logged as a failure:\n{}",
+                done.stderr
+            );
+        }
+    });
+}

@@ -689,6 +689,20 @@ pub fn session_error(session: Session, peer: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a direction ended only because the peer went away after a complete exchange:
+/// writing (or closing, as a TLS close_notify) toward it met a broken pipe or a reset,
+/// with everything read passed on. A probe (`connect -z`), a health check, a client that
+/// reads nothing: an ordinary end, not a warning. Data lost or refused (bytes read but not
+/// written, a read error, a bad frame) is not this.
+pub fn peer_left(flow: &Flow) -> bool {
+    let gone = |err: &StreamError| {
+        matches!(err, StreamError::Broken(Some(cause)) if cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        }))
+    };
+    matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
+}
+
 /// Whether a write failed because the reader went away (EPIPE).
 pub fn is_broken_pipe(err: &StreamError) -> bool {
     match err {

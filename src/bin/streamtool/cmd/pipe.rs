@@ -563,6 +563,11 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
         )
     });
 
+    // splice(2) counts only the bytes it moved, so its flows cannot tell a peer that left
+    // after a complete exchange from one that cut a transfer short.
+    let spliced = matches!((&a.io, &b.io), (Io::Socket(_), Io::Socket(_)))
+        && ab_shaping.is_raw()
+        && ba_shaping.is_raw();
     let (ab, ba) = match (a.io, b.io) {
         // Plain sockets on both sides and nothing to transform: zero copy.
         (Io::Socket(sa), Io::Socket(sb)) if ab_shaping.is_raw() && ba_shaping.is_raw() => {
@@ -649,7 +654,7 @@ async fn relay(a: Opened, b: Opened, shared: &PipeShared) -> Result<()> {
     shared
         .events
         .emit("close", || json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])?;
+    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)], spliced)?;
     command_failed.map_or(Ok(()), Err)
 }
 
@@ -688,9 +693,14 @@ impl Direction<'_> {
 
 /// The error the relay ends with, if any, naming the endpoint that failed; each flow
 /// comes with its source's and sink's names and whether its sink is stdout, where a closed
-/// pipe (as in `| head`) counts as success.
-fn first_error(flows: [(Flow, &str, &str, bool); 2]) -> Result<()> {
+/// pipe (as in `| head`) counts as success, and so does a peer that left after a complete
+/// exchange (a probe, a health check), where the flows can tell (not `spliced`).
+fn first_error(flows: [(Flow, &str, &str, bool); 2], spliced: bool) -> Result<()> {
     for (flow, source, sink, sink_is_stdout) in flows {
+        if !spliced && crate::common::peer_left(&flow) {
+            // A probe or a health check that left after a complete exchange.
+            continue;
+        }
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
                 continue;

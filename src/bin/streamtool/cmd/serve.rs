@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
-use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, Side, forward_metered};
+use streamtool::relay::{Activity, Flow, FlowEnd, Meter, Shaping, forward_metered};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::tls::{ClientAuth, Pin, ServerOptions, TlsStream, TlsVersion};
@@ -453,20 +453,6 @@ enum Ended {
     Done(Option<StreamError>),
 }
 
-/// Whether a direction ended only because the peer went away after a complete exchange:
-/// writing (or closing, as a TLS close_notify) toward it met a broken pipe or a reset,
-/// with everything read passed on. A probe (`connect -z`), a health check, a client that
-/// reads nothing: an ordinary end, not a warning. Data lost or refused (bytes read but not
-/// written, a read error, a bad frame) is not this.
-fn peer_left(flow: &Flow) -> bool {
-    let gone = |err: &StreamError| {
-        matches!(err, StreamError::Broken(Some(cause)) if cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
-            matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
-        }))
-    };
-    matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
-}
-
 /// One connection, per mode.
 async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) -> Ended {
     let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
@@ -490,7 +476,7 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
     // Built only for a log line or an event that is on.
     let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
-    let lost = flows.iter().any(|f| f.error().is_some() && !peer_left(f));
+    let lost = flows.iter().any(|f| f.error().is_some() && !common::peer_left(f));
     if lost && shared.keep_open {
         // A client cut off (an oversized frame, bad text, data it never got) is worth a
         // line by default; without -k the error is serve's own, reported once on exit.
@@ -499,7 +485,7 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
         tracing::info!(%peer, bytes_in, reason = %reasons(), "closed");
     }
     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
-    Ended::Done(flows.into_iter().filter(|f| !peer_left(f)).find_map(|f| match f.end {
+    Ended::Done(flows.into_iter().filter(|f| !common::peer_left(f)).find_map(|f| match f.end {
         FlowEnd::Failed(_, err) => Some(err),
         FlowEnd::Eof | FlowEnd::Abandoned => None,
     }))
