@@ -98,7 +98,16 @@ fn every_documented_exit_code_has_a_scenario_that_exits_with_it() {
         waiting.signal("INT");
         check(130, &waiting.finish().await);
 
-        assert_eq!(seen, documented_codes().await, "the scenarios cover exactly the documented codes");
+        let documented = documented_codes().await;
+        assert_eq!(seen, documented, "the scenarios cover exactly the documented codes");
+        // The README's table lists the same codes.
+        let readme =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let table = readme.split("## Exit codes").nth(1).unwrap().split("\n## ").next().unwrap();
+        let in_readme: BTreeSet<i32> =
+            table.lines().filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok()).collect();
+        assert_eq!(in_readme, documented, "README.md and --help list the same exit codes");
     });
 }
 
