@@ -167,7 +167,7 @@ pub enum ProgressWhen {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
-    /// Use TLS.
+    /// Use TLS. The only flag that turns TLS on: every other TLS flag needs it.
     #[arg(long, alias = "ssl")]
     pub tls: bool,
 
