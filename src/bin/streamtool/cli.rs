@@ -84,7 +84,7 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   streamtool serve 8080                          # one client, relayed to stdin/stdout (like nc -l)
   streamtool serve -k --echo 7000                # an echo server for many clients
-  streamtool serve --tls 8443                    # TLS with a fresh certificate; prints its --pin
+  streamtool serve --tls 8443                    # TLS with a fresh certificate; prints its pins
   streamtool serve --tls --cert cert.pem --key key.pem --sh-exec 'tr a-z A-Z' 8443
   streamtool serve --broker --delimiter '\\n' 9000  # a line-based chat between clients
 
