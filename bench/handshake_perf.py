@@ -6,7 +6,7 @@
 
 For each round, each key type (RSA-2048, ECDSA P-256) and each binary, in that order (so
 that noise from the rest of the machine spreads over all binaries): starts
-`BINARY serve -q -k --ragged-eof ignore --cert C --key K 127.0.0.1:P` under `perf stat -e
+`BINARY serve -q -k --tls --ragged-eof ignore --cert C --key K 127.0.0.1:P` under `perf stat -e
 task-clock,context-switches` (every thread of the server counted, start-up included), loads
 it with `openssl s_time -new -time T -ciphersuites TLS_AES_128_GCM_SHA256` (X25519, a full
 handshake per connection), then ends it by PID (SIGTERM). Prints task-clock per handshake
@@ -79,7 +79,7 @@ def server_argv(binary: str, cert: Path, key: Path, port: int) -> list[str]:
     if binary == OPENSSL:
         return ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key),
                 "-quiet"]
-    return [binary, "serve", "-q", "-k", "--ragged-eof", "ignore", "--cert", str(cert), "--key", str(key),
+    return [binary, "serve", "-q", "-k", "--tls", "--ragged-eof", "ignore", "--cert", str(cert), "--key", str(key),
             f"127.0.0.1:{port}"]
 
 

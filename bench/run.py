@@ -869,8 +869,8 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
         ]
 
     add("tls", "streamtool", True, lambda ctx, n: transfer(
-        ctx, n, [ST, "serve", "-q", "--cert", cert, "--key", key, "127.0.0.1:{port}"],
-        [ST, "connect", "-q", "--keep-sending", "--ca", cert, "127.0.0.1:{port}"], tlsdata),
+        ctx, n, [ST, "serve", "-q", "--tls", "--cert", cert, "--key", key, "127.0.0.1:{port}"],
+        [ST, "connect", "-q", "--keep-sending", "--tls", "--ca", cert, "127.0.0.1:{port}"], tlsdata),
         f"rustls + {binary.provider or '?'}", suite="")
     for scen, suite in (("tls", SUITE256), ("tls128", SUITE128)):
         for tool, ours, s, c, sstdin, cstdin, note in tls_direct(suite):
@@ -897,7 +897,7 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
     # (5) server CPU per full handshake (openssl s_time -new, AES-128-GCM, X25519)
     for scen, c, k in (("handshake-rsa", cert, key), ("handshake-ec", ec_cert, ec_key)):
         servers = [
-            ("streamtool", True, [ST, "serve", "-q", "-k", "--ragged-eof", "ignore", "--cert", c, "--key", k,
+            ("streamtool", True, [ST, "serve", "-q", "-k", "--tls", "--ragged-eof", "ignore", "--cert", c, "--key", k,
                                   "127.0.0.1:{port}"], False, "serve -k"),
             ("openssl", False, ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", c, "-key", k,
                                 "-quiet"], True, "s_server"),
@@ -926,7 +926,7 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
 
     # (7) idle connections: keep-open stdio servers, stdin held open
     for scen, tls in (("idle", False), ("idle-tls", True)):
-        t = ["--cert", cert, "--key", key] if tls else []
+        t = ["--tls", "--cert", cert, "--key", key] if tls else []
         nt = ["--ssl", "--ssl-cert", cert, "--ssl-key", key] if tls else []
         so = (f"OPENSSL-LISTEN:{{port}},bind=127.0.0.1,reuseaddr,fork,backlog=1024,cert={cert},key={key},verify=0"
               if tls else "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024")
@@ -1031,10 +1031,10 @@ def probe_suites(ctx: Ctx, bins: list[Binary]) -> dict:
     out = {}
     for b in bins:
         port = free_port()
-        srv, w, _ = start_server(ctx, f"probe.{safe(b.tool)}", [b.path, "serve", "-q", "--cert", str(ctx.cert),
+        srv, w, _ = start_server(ctx, f"probe.{safe(b.tool)}", [b.path, "serve", "-q", "--tls", "--cert", str(ctx.cert),
                                  "--key", str(ctx.key), "127.0.0.1:{port}"], port, hold=True, suite=None)
         if srv:
-            r = subprocess.run([b.path, "connect", "-z", "--show-cert", "--ca", str(ctx.cert), f"127.0.0.1:{port}"],
+            r = subprocess.run([b.path, "connect", "-z", "--tls", "--show-cert", "--ca", str(ctx.cert), f"127.0.0.1:{port}"],
                                capture_output=True, timeout=20)
             m = re.search(rb"Ciphersuite: (\S+)", r.stderr)
             out[b.tool] = m.group(1).decode().replace("TLS13_", "TLS_") if m else "?"

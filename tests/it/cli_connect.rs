@@ -168,9 +168,16 @@ fn exit_4_when_the_certificate_is_not_trusted() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
         let other = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
-                .await;
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
         let done = streamtool(&["connect", "--tls", "--ca", s(&other.ca), &server.localhost()], b"x").await;
         done.assert_code(4);
         assert!(done.stderr.contains(&server.localhost()), "{}", done.stderr);
@@ -181,9 +188,16 @@ fn exit_4_when_the_certificate_is_not_trusted() {
 fn exit_4_when_the_sni_name_does_not_match_the_certificate() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
-                .await;
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
         let args = ["connect", "--tls", "--ca", s(&pki.ca), "--sni", "wrong.example", &server.localhost()];
         let done = streamtool(&args, b"x").await;
         done.assert_code(4);
@@ -195,9 +209,16 @@ fn exit_4_when_the_address_is_not_named_in_the_certificate() {
     run(async {
         // The certificate names localhost only, not the IP address connected to.
         let pki = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
-                .await;
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
         let done = streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.addr()], b"x").await;
         done.assert_code(4);
     });
@@ -213,7 +234,7 @@ async fn ragged_server(pki: &PemPki) -> (u16, tokio::task::JoinHandle<()>) {
     .await
 }
 
-async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished {
+pub(crate) async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished {
     let pki = PemPki::new(&["localhost", "127.0.0.1"]);
     let (port, server) = ragged_server(&pki).await;
     let target = format!("127.0.0.1:{port}");
@@ -535,11 +556,21 @@ fn zero_io_with_tls_closes_with_close_notify() {
 fn show_cert_prints_version_cipher_and_subject_to_stderr() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
-                .await;
-        let done =
-            streamtool(&["connect", "-z", "--show-cert", "--ca", s(&pki.ca), &server.localhost()], b"").await;
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
+        let done = streamtool(
+            &["connect", "-z", "--tls", "--show-cert", "--ca", s(&pki.ca), &server.localhost()],
+            b"",
+        )
+        .await;
         done.assert_code(0);
         assert!(done.stderr.contains("Protocol version: TLSv1.3"), "{}", done.stderr);
         assert!(done.stderr.contains("Ciphersuite: TLS13_"), "{}", done.stderr);
@@ -615,9 +646,16 @@ fn no_shutdown_keeps_the_sending_side_open_after_stdin_ends() {
 fn events_json_for_a_tls_connect() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server =
-            Server::start(&["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)])
-                .await;
+        let server = Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            s(&pki.server_cert),
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
         let args = [
             "--events",
             "json",

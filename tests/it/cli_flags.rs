@@ -217,3 +217,75 @@ fn max_conns_zero_is_a_usage_error() {
         streamtool(&["pipe", "--max-conns", "0", "tcp-listen:0,fork", "exec:cat"], b"").await.assert_code(2);
     });
 }
+
+/// No flag turns TLS on but --tls (issue 29): a TLS flag alone is a usage error that names
+/// --tls, before anything listens, in serve and connect alike; serve's --ca (the client's
+/// trust, never read by a server) points to --client-ca, with or without --tls.
+#[test]
+fn a_tls_flag_without_tls_is_a_usage_error_naming_tls() {
+    run(async {
+        let refused: [(&[&str], &[&str]); 9] = [
+            (&["serve", "--ca", "/nonexistent", "--echo", "127.0.0.1:0"], &["--tls", "--client-ca"]),
+            (&["serve", "--tls", "--ca", "/nonexistent", "--echo", "127.0.0.1:0"], &["--client-ca"]),
+            (&["serve", "--cert", "/nonexistent", "--echo", "127.0.0.1:0"], &["--cert needs --tls"]),
+            (
+                &["serve", "--client-ca", "/nonexistent", "--echo", "127.0.0.1:0"],
+                &["--client-ca needs --tls"],
+            ),
+            (&["serve", "--tls", "--sni", "x", "--echo", "127.0.0.1:0"], &["--sni"]),
+            (&["serve", "--max-conns", "2", "--echo", "127.0.0.1:0"], &["--max-conns needs -k"]),
+            (&["connect", "--ca", "/nonexistent", "127.0.0.1:1"], &["--ca needs --tls"]),
+            (
+                &["connect", "-z", "-k", "--show-cert", "127.0.0.1:1"],
+                &["-k/--insecure, --show-cert need --tls"],
+            ),
+            (&["connect", "--ragged-eof", "warn", "127.0.0.1:1"], &["--ragged-eof needs --tls"]),
+        ];
+        for (args, expected) in refused {
+            let done = Proc::streamtool(args, Input::Open).finish().await;
+            done.assert_code(2);
+            for needle in expected {
+                assert!(done.stderr.contains(needle), "{args:?}: no {needle:?} in:\n{}", done.stderr);
+            }
+            assert!(!done.stderr.contains("listening on") && !done.stderr.contains("pin"), "{}", done.stderr);
+        }
+        // Flags that another one would silently ignore (or, for --recv-only --keep-sending,
+        // that left connect waiting for ever once the peer ended).
+        for args in [
+            ["connect", "--recv-only", "--keep-sending", "127.0.0.1:1"],
+            ["connect", "-z", "--send-only", "127.0.0.1:1"],
+            ["connect", "-z", "--no-shutdown", "127.0.0.1:1"],
+        ] {
+            streamtool(&args, b"").await.assert_code(2);
+        }
+        let oversize = streamtool(&["connect", "--on-oversize", "skip", "127.0.0.1:1"], b"").await;
+        oversize.assert_code(2);
+        assert!(oversize.stderr.contains("--delimiter"), "{}", oversize.stderr);
+    });
+}
+
+/// Every file a flag or endpoint option names is read and checked before the banner and
+/// the listening line (issue 29): a missing one ends the command with exit 1 naming it,
+/// and nothing is announced.
+#[test]
+fn every_file_a_flag_names_is_read_before_anything_listens() {
+    run(async {
+        let cases: [&[&str]; 5] = [
+            &["serve", "--tls", "--cert", "/nonexistent/c.pem", "--echo", "127.0.0.1:0"],
+            &["serve", "--tls", "--client-ca", "/nonexistent/c.pem", "--echo", "127.0.0.1:0"],
+            &["serve", "--tls", "--keylog", "/nonexistent/c.pem", "--echo", "127.0.0.1:0"],
+            &["pipe", "tcp-listen:127.0.0.1:0,fork", "tls:localhost:1,ca=/nonexistent/c.pem"],
+            &["pipe", "tls-listen:127.0.0.1:0,cert=/nonexistent/c.pem", "tcp:127.0.0.1:1"],
+        ];
+        for args in cases {
+            let done = Proc::streamtool(args, Input::Open).finish().await;
+            done.assert_code(1);
+            assert!(done.stderr.contains("/nonexistent/c.pem"), "{args:?}: {}", done.stderr);
+            assert!(
+                !done.stderr.contains("listening on") && !done.stderr.contains("pin"),
+                "{args:?} announced before reading its files:\n{}",
+                done.stderr
+            );
+        }
+    });
+}

@@ -71,7 +71,8 @@ fn serve_tls_without_a_certificate_prints_a_pin_command_that_works() {
     run(async {
         let server = Server::start(&["--tls"]).await;
         let stderr = server.proc.stderr();
-        assert!(stderr.contains("streamtool: certificate sha256:"), "the fingerprint: {stderr}");
+        assert!(stderr.contains("streamtool: cert pin: sha256:"), "the certificate's pin: {stderr}");
+        assert!(stderr.contains("streamtool: key pin:  sha256:"), "the public key's pin: {stderr}");
         let command = stderr
             .lines()
             .find_map(|l| l.strip_prefix("streamtool: connect with: streamtool "))
@@ -102,6 +103,80 @@ fn serve_tls_without_a_certificate_prints_a_pin_command_that_works() {
         let server = server.finish().await;
         server.assert_code(0);
         assert_eq!(server.stdout, b"pinned\n");
+    });
+}
+
+/// The pin after `label` in `text` (`cert pin: sha256:HEX ...`).
+fn labelled_pin(text: &str, label: &str) -> String {
+    let rest = text.split(label).nth(1).unwrap_or_else(|| panic!("no {label:?} in:\n{text}"));
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
+/// `sh -c SCRIPT`'s `openssl dgst -sha256` output as `sha256:HEX`.
+fn openssl_digest(script: &str) -> String {
+    let out = std::process::Command::new("sh").args(["-c", script]).output().expect("sh and openssl");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", text.split_whitespace().last().expect("a digest"))
+}
+
+/// Both pins are shown with their names, in --show-cert, the self-signed banner and the
+/// events (issue 29); the key pin is the SHA-256 of the SPKI that openssl computes, the
+/// printed connect command uses it, and --pin takes either pin (and the key pin in curl's
+/// base64 form).
+#[test]
+fn cert_and_key_pins_are_labelled_and_the_key_pin_is_the_spki_digest() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let cert = s(&pki.server_cert);
+        let spki = openssl_digest(&format!(
+            "openssl x509 -in '{cert}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256"
+        ));
+        let whole = openssl_digest(&format!("openssl x509 -in '{cert}' -outform der | openssl dgst -sha256"));
+        assert_ne!(spki, whole);
+        let server = Server::start(&[
+            "--events",
+            "json",
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            cert,
+            "--key",
+            s(&pki.server_key),
+        ])
+        .await;
+        let shown = streamtool(
+            &["connect", "-z", "--tls", "--ca", s(&pki.ca), "--show-cert", &server.localhost()],
+            b"",
+        )
+        .await;
+        shown.assert_code(0);
+        assert_eq!(labelled_pin(&shown.stderr, "cert pin:"), whole, "{}", shown.stderr);
+        assert_eq!(labelled_pin(&shown.stderr, "key pin:"), spki, "{}", shown.stderr);
+        let listen = json_events(&server.proc.stderr()).into_iter().find(|e| e["event"] == "listen").unwrap();
+        assert_eq!(
+            (listen["cert_sha256"].as_str(), listen["key_sha256"].as_str()),
+            (Some(&*whole), Some(&*spki))
+        );
+        // Either pin verifies; the key pin also in curl's sha256//BASE64 form.
+        let b64 = openssl_digest(&format!(
+            "openssl x509 -in '{cert}' -pubkey -noout | openssl pkey -pubin -outform der \
+             | openssl dgst -sha256 -binary | openssl base64"
+        ));
+        let curl_form = format!("sha256//{}", b64.trim_start_matches("sha256:"));
+        for pin in [&whole, &spki, &curl_form] {
+            streamtool(&["connect", "-z", "--tls", "--pin", pin, &server.localhost()], b"")
+                .await
+                .assert_code(0);
+        }
+
+        // The self-signed banner: both pins named, and the connect command pins the key.
+        let fresh = Server::start(&["--tls"]).await;
+        let banner = fresh.proc.wait_stderr("connect with:").await;
+        let key_pin = labelled_pin(&banner, "key pin:");
+        assert_ne!(labelled_pin(&banner, "cert pin:"), key_pin);
+        assert_eq!(labelled_pin(&banner, "--pin "), key_pin, "the command uses the key pin:\n{banner}");
     });
 }
 
@@ -350,6 +425,7 @@ fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
         let server = Server::start(&[
             "-k",
             "--echo",
+            "--tls",
             "--cert",
             s(&pki.server_cert),
             "--key",
@@ -562,6 +638,7 @@ fn a_silent_connection_does_not_hold_up_the_single_tls_client() {
             "--echo",
             "--handshake-timeout",
             "120s",
+            "--tls",
             "--cert",
             s(&pki.server_cert),
             "--key",

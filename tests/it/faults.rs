@@ -320,7 +320,7 @@ fn idle_timeout_1s_closes_a_client_that_never_reads_and_serving_goes_on() {
 
 /// `serve -k --echo` with `pki`'s certificate and `extra` flags.
 async fn tls_echo_server(pki: &PemPki, extra: &[&str]) -> Server {
-    let mut args = vec!["-k", "--echo", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)];
+    let mut args = vec!["-k", "--echo", "--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)];
     args.extend_from_slice(extra);
     Server::start(&args).await
 }

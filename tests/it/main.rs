@@ -13,6 +13,7 @@ mod support;
 mod buffered;
 mod certs;
 mod cli_connect;
+mod cli_exit_codes;
 mod cli_flags;
 mod cli_serve;
 mod cli_support;

@@ -325,6 +325,28 @@ fn stdio_to_file_creates_refuses_to_overwrite_and_appends() {
     });
 }
 
+/// `file:` without an option reads; on a missing file the error says how to write a new
+/// one (issue 29): socat users type CREATE:, websocat users writefile:, which create.
+#[test]
+fn a_missing_file_endpoint_hints_at_create() {
+    run(STEP, async {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.bin");
+        let done = streamtool(&["pipe", "-", &format!("file:{}", s(&out))], b"data").await;
+        done.assert_code(1);
+        let lines: Vec<&str> = done.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "the error, then the hint:\n{}", done.stderr);
+        assert!(lines[0].contains("cannot open") && !lines[0].contains("hint"), "{}", lines[0]);
+        assert!(
+            lines[1].starts_with("streamtool: hint: ")
+                && lines[1].contains(&format!("file:{},create", s(&out))),
+            "{}",
+            lines[1]
+        );
+        assert!(!out.exists(), "nothing is created without create");
+    });
+}
+
 #[test]
 fn reframing_turns_lf_frames_into_crlf_frames() {
     run(STEP, async {

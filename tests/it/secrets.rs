@@ -118,7 +118,7 @@ fn insecure_and_keylog_warn_even_when_quiet() {
         ])
         .await;
         let runs: [(&[&str], &str); 2] = [
-            (&["-q", "connect", "--insecure", "--on-eof", "half-close"], "NOT verified"),
+            (&["-q", "connect", "--tls", "--insecure", "--on-eof", "half-close"], "NOT verified"),
             (
                 &[
                     "-q",

@@ -208,7 +208,15 @@ const COMMON: Fields =
 
 /// Every event and its own fields: the schema of `docs/events.md`, version 1.
 const EVENTS: &[(&str, Fields)] = &[
-    ("listen", &[("addresses", "array of strings", "always"), ("tls", "boolean", "serve only")]),
+    (
+        "listen",
+        &[
+            ("addresses", "array of strings", "always"),
+            ("tls", "boolean", "serve only"),
+            ("cert_sha256", "string", "serve with --tls"),
+            ("key_sha256", "string", "serve with --tls"),
+        ],
+    ),
     ("accept", &[("peer", "string", "always")]),
     ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
     (
@@ -272,6 +280,7 @@ const EVENTS: &[(&str, Fields)] = &[
 /// The certificate object (`handshake.peer_certificate`).
 const CERTIFICATE: Fields = &[
     ("sha256", "string", "always"),
+    ("key_sha256", "string", "when parsable"),
     ("subject", "string", "when parsable"),
     ("issuer", "string", "when parsable"),
     ("sans", "array of strings", "when parsable"),
@@ -803,16 +812,17 @@ fn cookbook_debugging_a_tls_server() {
             )
             .await;
 
-        let look = r.run(r"streamtool connect -z -k --show-cert localhost:8443").await;
+        let look = r.run(r"streamtool connect -z --tls -k --show-cert localhost:8443").await;
         look.assert_code(0);
         for expected in
-            ["Protocol version: TLSv1.3", "Verification: skipped (--insecure)", "CN=localhost", "pin:"]
+            ["Protocol version: TLSv1.3", "Verification: skipped (--insecure)", "CN=localhost", "key pin:"]
         {
             assert!(look.stderr.contains(expected), "no {expected:?} in:\n{}", look.stderr);
         }
-        let pin = look.stderr.split("pin:").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        let pin =
+            look.stderr.split("key pin:").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
 
-        let verified = r.run(r"streamtool connect -z --show-cert --ca ca/ca.pem localhost:8443").await;
+        let verified = r.run(r"streamtool connect -z --tls --show-cert --ca ca/ca.pem localhost:8443").await;
         verified.assert_code(0);
         assert!(verified.stderr.contains("Verification: OK"), "{}", verified.stderr);
 
@@ -821,11 +831,12 @@ fn cookbook_debugging_a_tls_server() {
         assert!(system.stderr.contains("streamtool: hint: "), "{}", system.stderr);
 
         let other_name =
-            r.run(r"streamtool connect -z --ca ca/ca.pem --sni example.com localhost:8443").await;
+            r.run(r"streamtool connect -z --tls --ca ca/ca.pem --sni example.com localhost:8443").await;
         other_name.assert_code(4);
         assert!(other_name.stderr.contains("example.com"), "{}", other_name.stderr);
 
-        let scripted = r.run(r"streamtool connect -z --ca ca/ca.pem --events json localhost:8443").await;
+        let scripted =
+            r.run(r"streamtool connect -z --tls --ca ca/ca.pem --events json localhost:8443").await;
         scripted.assert_code(0);
         let handshake = json_events(&scripted.stderr).into_iter().find(|e| e["event"] == "handshake");
         assert!(handshake.is_some_and(|h| h["tls_version"] == "TLSv1.3"), "{}", scripted.stderr);
@@ -837,7 +848,7 @@ fn cookbook_debugging_a_tls_server() {
         assert_eq!(pinned.stdout, b"hello\n");
 
         let logged = r
-            .run(r"printf 'hello\n' | streamtool connect --ca ca/ca.pem --keylog keys.log localhost:8443")
+            .run(r"printf 'hello\n' | streamtool connect --tls --ca ca/ca.pem --keylog keys.log localhost:8443")
             .await;
         logged.assert_code(0);
         assert_eq!(logged.stdout, b"hello\n");

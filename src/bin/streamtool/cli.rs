@@ -42,10 +42,10 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT", global = true)]
     pub events: Option<EventFormat>,
 
-    /// Threads that run connections: 1 runs everything on one thread (the default of
-    /// serve and connect: the least CPU and memory per connection); 0 means one per CPU
-    /// core (the default of pipe, and the choice for a server whose many busy TLS
-    /// connections need more than one core). At most 256.
+    /// Threads that run connections: 1 (the default) runs everything on one thread, the
+    /// least CPU and memory per connection and per handshake; 0 means one per CPU core,
+    /// for a few bulk relays or a server whose many busy TLS connections need more than
+    /// one core. At most 256.
     #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub threads: Option<u16>,
 
@@ -85,7 +85,7 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   streamtool serve 8080                          # one client, relayed to stdin/stdout (like nc -l)
   streamtool serve -k --echo 7000                # an echo server for many clients
-  streamtool serve --tls 8443                    # TLS with a fresh certificate; prints its --pin
+  streamtool serve --tls 8443                    # TLS with a fresh certificate; prints its pins
   streamtool serve --tls --cert cert.pem --key key.pem --sh-exec 'tr a-z A-Z' 8443
   streamtool serve --broker --delimiter '\\n' 9000  # a line-based chat between clients
 
@@ -175,12 +175,12 @@ pub enum ProgressWhen {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
-    /// Use TLS.
+    /// Use TLS. The only flag that turns TLS on: every other TLS flag needs it.
     #[arg(long, alias = "ssl")]
     pub tls: bool,
 
     /// Certificate chain to present, PEM (the server's; for `connect`, a client
-    /// certificate for mTLS). Implies --tls.
+    /// certificate for mTLS). Needs --tls.
     #[arg(long, value_name = "FILE", alias = "ssl-cert")]
     pub cert: Option<PathBuf>,
 
@@ -188,13 +188,15 @@ pub struct TlsArgs {
     #[arg(long, value_name = "FILE", alias = "ssl-key", requires = "cert")]
     pub key: Option<PathBuf>,
 
-    /// Trust only these CA certificates (PEM bundle) instead of the system store. A
-    /// self-signed certificate listed here is trusted as itself. Implies --tls.
+    /// Trust only these CA certificates (PEM bundle) instead of the system store, to verify
+    /// the server (`connect`; `serve` verifies clients with --client-ca). A self-signed
+    /// certificate listed here is trusted as itself. Needs --tls.
     #[arg(long, value_name = "FILE", visible_alias = "cacert", alias = "ssl-trustfile")]
     pub ca: Option<PathBuf>,
 
-    /// Accept the peer only if its certificate or public key has this SHA-256 pin
-    /// (sha256:HEX). Without --ca the pin alone verifies. Repeatable. Implies --tls.
+    /// Accept the server only if its certificate (cert pin) or public key (key pin) has this
+    /// SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies.
+    /// Repeatable. Needs --tls.
     #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin)]
     pub pin: Vec<Pin>,
 
@@ -218,10 +220,10 @@ pub struct TlsArgs {
     #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
     pub tls_max: Option<TlsVersion>,
 
-    /// What a close without TLS close_notify means: strict (an error, exit 5), warn, or
-    /// ignore.
-    #[arg(long, value_name = "POLICY", default_value = "strict", value_parser = parse_ragged)]
-    pub ragged_eof: RaggedEofPolicy,
+    /// What a close without TLS close_notify means: strict (the default: an error, exit 5),
+    /// warn, or ignore.
+    #[arg(long, value_name = "POLICY", value_parser = parse_ragged)]
+    pub ragged_eof: Option<RaggedEofPolicy>,
 
     /// Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set).
     #[arg(long, value_name = "FILE")]
@@ -229,9 +231,29 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// Whether any option asks for TLS.
-    pub fn enabled(&self) -> bool {
-        self.tls || self.cert.is_some() || self.ca.is_some() || !self.pin.is_empty()
+    /// The TLS flags of this group that were given, by name (each needs --tls).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--cert", self.cert.is_some()),
+            ("--key", self.key.is_some()),
+            ("--ca", self.ca.is_some()),
+            ("--pin", !self.pin.is_empty()),
+            ("--sni", self.sni.is_some()),
+            ("--no-sni", self.no_sni),
+            ("--alpn", !self.alpn.is_empty()),
+            ("--tls-min", self.tls_min.is_some()),
+            ("--tls-max", self.tls_max.is_some()),
+            ("--ragged-eof", self.ragged_eof.is_some()),
+            ("--keylog", self.keylog.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// What a close without close_notify means (strict unless --ragged-eof says otherwise).
+    pub fn ragged_eof(&self) -> RaggedEofPolicy {
+        self.ragged_eof.unwrap_or_default()
     }
 }
 
@@ -247,8 +269,8 @@ pub struct ShapeArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", requires = "delimiter")]
     pub max_frame: usize,
 
-    /// What to do with a longer frame: error (exit 7) or skip it.
-    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize)]
+    /// What to do with a longer frame: error (exit 7) or skip it. Needs --delimiter.
+    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize, requires = "delimiter")]
     pub on_oversize: Oversize,
 
     /// The peer's text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...);
@@ -275,7 +297,9 @@ pub struct NetArgs {
     #[arg(short = 'w', long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
-    /// Close a connection after this long with no data in either direction (exit 6).
+    /// Close a connection after this long with no data in either direction. connect, and
+    /// serve without -k in every mode, then exit 6 with one line naming the peer and the
+    /// timeout; serve -k closes only that connection.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
@@ -299,7 +323,7 @@ pub struct ConnectArgs {
     #[arg(value_name = "ADDR")]
     pub addr: ConnectAddress,
 
-    /// Skip certificate verification (a warning is printed). Implies --tls.
+    /// Skip certificate verification (a warning is printed). Needs --tls.
     #[arg(short = 'k', long, alias = "ssl-insecure")]
     pub insecure: bool,
 
@@ -316,7 +340,7 @@ pub struct ConnectArgs {
 
     /// Keep sending stdin after the peer ended its side also when stdin is a terminal (a
     /// pipe or a file is always sent to its end).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recv_only")]
     pub keep_sending: bool,
 
     /// Only send: what the peer sends is read and discarded.
@@ -328,10 +352,11 @@ pub struct ConnectArgs {
     pub recv_only: bool,
 
     /// Connect (and handshake, with TLS), report, and close.
-    #[arg(short = 'z', long = "zero-io")]
+    #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["send_only", "recv_only", "keep_sending", "no_shutdown", "progress"])]
     pub zero_io: bool,
 
-    /// Print the TLS version, cipher, ALPN and the peer's certificates to stderr.
+    /// Print the TLS version, cipher, ALPN and the peer's certificates (with their cert
+    /// and key pins) to stderr. Needs --tls.
     #[arg(long)]
     pub show_cert: bool,
 
@@ -367,7 +392,8 @@ pub struct ModeArgs {
     #[arg(long, short = 'c', value_name = "CMD")]
     pub sh_exec: Option<String>,
 
-    /// Pass every client's data (whole frames with --delimiter) to every other client.
+    /// Pass every client's data (whole frames with --delimiter) to every other client;
+    /// serves many clients, as -k does.
     #[arg(long)]
     pub broker: bool,
 
@@ -395,7 +421,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one, alias = "max-conns")]
     pub max_conns: Option<usize>,
 
-    /// Ask clients for a certificate and verify it against these CAs (PEM). Implies --tls.
+    /// Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls.
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
 

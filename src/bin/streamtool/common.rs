@@ -400,8 +400,30 @@ pub fn describe_certificate(der: &[u8]) -> String {
         }
         Err(_) => out.push_str("  (not a parsable X.509 certificate)\n"),
     }
-    let _ = writeln!(out, "  pin:     {}", Pin::of_certificate(der));
+    for line in pin_lines(der) {
+        let _ = writeln!(out, "  {line}");
+    }
     out
+}
+
+/// The two pins of a certificate, one line each, named: the cert pin (SHA-256 of the
+/// whole certificate) and the key pin (SHA-256 of its public key, SPKI, which a renewal
+/// with the same key keeps). `--pin` takes either.
+pub fn pin_lines(der: &[u8]) -> Vec<String> {
+    let mut lines = vec![format!("cert pin: {} (the whole certificate)", Pin::of_certificate(der))];
+    if let Ok(key) = Pin::of_public_key(der) {
+        lines.push(format!("key pin:  {key} (its public key, SPKI; kept when renewed with the same key)"));
+    }
+    lines
+}
+
+/// What `serve --tls` (and a `tls-listen` endpoint) without a certificate prints for a
+/// fresh self-signed one: its pins and the command that reaches it, pinned by key.
+pub fn self_signed_banner(der: &[u8], target: &str) -> Vec<String> {
+    let mut lines = pin_lines(der);
+    let pin = Pin::of_public_key(der).unwrap_or_else(|_| Pin::of_certificate(der));
+    lines.push(format!("connect with: streamtool connect --tls --pin {pin} {target}"));
+    lines
 }
 
 /// The JSON view of a certificate for events.
@@ -420,6 +442,7 @@ pub fn certificate_json(der: &[u8]) -> serde_json::Value {
                 "sans": sans,
                 "not_after": cert.validity().not_after.to_string(),
                 "sha256": Pin::of_certificate(der).to_string(),
+                "key_sha256": Pin::of_public_key(der).map(|p| p.to_string()).unwrap_or_default(),
             })
         }
         Err(_) => json!({ "sha256": Pin::of_certificate(der).to_string() }),
@@ -893,6 +916,20 @@ pub fn session_error(session: Session, peer: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a direction ended only because the peer went away after a complete exchange:
+/// writing (or closing, as a TLS close_notify) toward it met a broken pipe or a reset,
+/// with everything read passed on. A probe (`connect -z`), a health check, a client that
+/// reads nothing: an ordinary end, not a warning. Data lost or refused (bytes read but not
+/// written, a read error, a bad frame) is not this.
+pub fn peer_left(flow: &Flow) -> bool {
+    let gone = |err: &StreamError| {
+        matches!(err, StreamError::Broken(Some(cause)) if cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        }))
+    };
+    matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
+}
+
 /// Whether a write failed because the reader went away (EPIPE).
 pub fn is_broken_pipe(err: &StreamError) -> bool {
     match err {
@@ -903,10 +940,21 @@ pub fn is_broken_pipe(err: &StreamError) -> bool {
     }
 }
 
-/// Checks flag combinations that clap cannot express.
-pub fn check_tls_flags(tls: &TlsArgs, tls_on: bool) -> Result<()> {
-    if !tls_on && (tls.sni.is_some() || tls.no_sni || !tls.alpn.is_empty() || tls.keylog.is_some()) {
-        return Err(Usage("--sni, --no-sni, --alpn and --keylog need --tls".into()).into());
+/// Checks flag combinations that clap cannot express. No flag turns TLS on but --tls:
+/// every TLS flag given without it (the group's, and the subcommand's own in `extra`,
+/// with whether each was given) is a usage error that names them.
+pub fn check_tls_flags(tls: &TlsArgs, extra: &[(&'static str, bool)]) -> Result<()> {
+    if !tls.tls {
+        let mut given = tls.given();
+        given.extend(extra.iter().filter(|(_, given)| *given).map(|(name, _)| *name));
+        if !given.is_empty() {
+            let verb = if given.len() == 1 { "needs" } else { "need" };
+            return Err(Usage(format!(
+                "{} {verb} --tls (no other flag turns TLS on; add --tls)",
+                given.join(", ")
+            ))
+            .into());
+        }
     }
     if let (Some(min), Some(max)) = (tls.tls_min, tls.tls_max)
         && min > max

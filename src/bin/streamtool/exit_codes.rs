@@ -79,6 +79,20 @@ impl std::fmt::Display for HandshakeFailed {
 
 impl std::error::Error for HandshakeFailed {}
 
+/// Advice attached to an error: printed as its own `streamtool: hint: …` line after the
+/// error line, and left out of that line. It has no exit code of its own: the error it is
+/// attached to decides.
+#[derive(Debug)]
+pub struct Hint(pub String);
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Hint {}
+
 /// A usage error found after parsing (a file that cannot be combined with a flag, ...).
 #[derive(Debug)]
 pub struct Usage(pub String);

@@ -20,17 +20,17 @@ use crate::exit_codes::{Exit, exit_for};
 
 /// The tokio runtime for `--threads`: 1 is a current-thread runtime, 0 one worker per core.
 ///
-/// The default is one thread for `serve`, `connect` and `gen-cert`: the work of one
-/// connection is sequential, and a second worker costs more than it gives there, because
-/// each accepted connection is announced to the idle worker with a futex wake that then
-/// steals the task or parks again. One thread takes serve's CPU per plain connection from
-/// 58 to 36 us and per TLS handshake by 8-10% (docs/performance.md, "Third session").
-/// `pipe` keeps a worker per core: a relay's event loop and its copying overlap on two
-/// threads, 7% faster plain and 17% faster TLS-terminating in the same measurement.
+/// The default is one thread for every subcommand: the work of one connection is
+/// sequential, and a second worker costs more than it gives there, because each accepted
+/// connection is announced to the idle worker with a futex wake that then steals the task
+/// or parks again. One thread takes serve's CPU per plain connection from 58 to 36 us and
+/// per TLS handshake by 8-10%, and pipe's as a TLS terminator by about 20%, at the same
+/// handshake rate (docs/performance.md, "Third session" and "pipe's thread default").
+/// `--threads 0` is for a relay of a few bulk transfers, whose event loop and copying
+/// overlap on two threads (7% faster plain, 17% TLS-terminating in the same measurement).
 /// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
-fn runtime(threads: Option<u16>, command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
-    let default = if matches!(command, Command::Pipe(_)) { 0 } else { 1 };
-    let mut builder = match threads.unwrap_or(default) {
+fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads.unwrap_or(1) {
         1 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(Exit::Usage.code());
     };
-    let runtime = match runtime(cli.threads, &command) {
+    let runtime = match runtime(cli.threads) {
         Ok(runtime) => runtime,
         Err(err) => {
             say(&format!("cannot start the runtime: {err}"));
@@ -119,7 +119,9 @@ fn main() -> ExitCode {
         Err(err) => {
             let exit = exit_for(err);
             say(&one_line(err));
-            if let Some(hint) = hint(err) {
+            if let Some(hint) = err.downcast_ref::<exit_codes::Hint>() {
+                say(&format!("hint: {hint}"));
+            } else if let Some(hint) = hint(err) {
                 say(&format!("hint: {hint}"));
             }
             exit
@@ -137,8 +139,13 @@ fn main() -> ExitCode {
 /// The error chain on one line, causes joined with ": ", repeats dropped.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
+    // A hint is printed on a line of its own.
+    let hint = err.downcast_ref::<exit_codes::Hint>().map(ToString::to_string);
     for cause in err.chain() {
         let text = cause.to_string();
+        if hint.as_ref() == Some(&text) {
+            continue;
+        }
         if out.contains(&text) {
             continue;
         }
@@ -160,7 +167,7 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             ..
         }) => {
             "the certificate is not signed by a CA you trust: give its CA (or the certificate itself) with --ca FILE, \
-             or pin it with --pin (see it with: streamtool connect -z -k --show-cert ADDR)"
+             or pin it with --pin (see it with: streamtool connect -z --tls -k --show-cert ADDR)"
         }
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

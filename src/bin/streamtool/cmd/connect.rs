@@ -20,8 +20,8 @@ use crate::events::Events;
 use crate::exit_codes::HandshakeFailed;
 
 pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()> {
-    let tls_on = args.tls.enabled() || args.insecure;
-    check_tls_flags(&args.tls, tls_on)?;
+    check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
+    let tls_on = args.tls.tls;
     let tls_config = if tls_on { Some(client_options(&args.tls, args.insecure)?.build()?) } else { None };
     let target = args.addr.to_string();
     let started = Instant::now();
@@ -41,7 +41,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     let tls = within(
                         Phase::Handshake,
                         Some(args.net.handshake_timeout),
-                        TlsStream::connect(tcp, config.clone(), name, args.tls.ragged_eof),
+                        TlsStream::connect(tcp, config.clone(), name, args.tls.ragged_eof()),
                     )
                     .await
                     .context(HandshakeFailed(target.clone()))?;
@@ -59,7 +59,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     let tls = within(
                         Phase::Handshake,
                         Some(args.net.handshake_timeout),
-                        TlsStream::connect(unix, config.clone(), name, args.tls.ragged_eof),
+                        TlsStream::connect(unix, config.clone(), name, args.tls.ragged_eof()),
                     )
                     .await
                     .context(HandshakeFailed(target.clone()))?;

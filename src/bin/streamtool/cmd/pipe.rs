@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::PipeArgs;
 use crate::common::{CutFlag, Cuttable};
 use crate::events::Events;
-use crate::exit_codes::{HandshakeFailed, Interrupted, Usage};
+use crate::exit_codes::{HandshakeFailed, Hint, Interrupted, Usage};
 use crate::progress::Progress;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -99,6 +99,20 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     }
     if a.options.fork && b.options.fork {
         return Err(Usage("only one endpoint can fork".into()).into());
+    }
+    if args.max_conns.is_some() && !(a.options.fork || b.options.fork) {
+        return Err(
+            Usage("--max-conns needs fork (-k, or the fork option of a listening endpoint)".into()).into()
+        );
+    }
+    // Every file an option names is read and checked before anything listens: a tls:
+    // endpoint's ca=, cert= and key= would otherwise be read only when a client arrives.
+    for endpoint in [&a, &b] {
+        if matches!(endpoint.kind, EndpointKind::Tls(..)) {
+            // (insecure's warning is printed once, when the endpoint opens)
+            let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
+            client_options(&options)?.build()?;
+        }
     }
     let progress = crate::progress::enabled(args.progress);
     let idle = crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b);
@@ -174,6 +188,7 @@ async fn serve_fork(
 ) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
+    // The certificate and key are read (and the banner printed) before the listening line.
     let tls = match &listening.kind {
         EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
         _ => None,
@@ -266,7 +281,7 @@ fn tls_args(o: &EndpointOptions) -> crate::cli::TlsArgs {
         alpn: o.alpn.clone(),
         tls_min: o.tls_min,
         tls_max: o.tls_max,
-        ragged_eof: o.ragged_eof.unwrap_or_default(),
+        ragged_eof: o.ragged_eof,
         keylog: o.keylog.clone(),
     }
 }
@@ -277,10 +292,15 @@ fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<Serv
             .context("cannot use cert=/key=")?,
         None => {
             let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
-            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
-            crate::say(&format!("no cert= given; serving a fresh self-signed certificate, {pin}"));
-            if let Some(port) = listener.tcp_port() {
-                crate::say(&format!("connect with: streamtool connect --tls --pin {pin} localhost:{port}"));
+            crate::say(
+                "no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
+            );
+            let target = match listener.tcp_port() {
+                Some(port) => format!("localhost:{port}"),
+                None => "ADDR".to_string(),
+            };
+            for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
+                crate::say(&line);
             }
             generated.identity()
         }
@@ -455,7 +475,25 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                     })
                 }
                 None => {
-                    let file = open_read(path).await?.into_inner().expect("a new file is open");
+                    let file = match open_read(path).await {
+                        Ok(file) => file.into_inner().expect("a new file is open"),
+                        // Without create, append or truncate, file: reads; a user writing
+                        // to a new file (socat's CREATE:, websocat's writefile:) needs to
+                        // know how to say so.
+                        Err(err @ streamtool::streams::StreamError::Open { .. })
+                            if std::error::Error::source(&err)
+                                .and_then(|e| e.downcast_ref::<std::io::Error>())
+                                .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+                        {
+                            let hint = format!(
+                                "file:{0} reads an existing file; to write a new one, use file:{0},create \
+                                 (or append, truncate)",
+                                path.display()
+                            );
+                            return Err(anyhow::Error::new(err).context(Hint(hint)));
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
                     Ok(Opened {
                         name,
                         io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
@@ -619,6 +657,13 @@ async fn relay(
             tracing::debug!("{message}");
         }
     };
+    // splice(2) counts only the bytes it moved, so its flows cannot tell a peer that left
+    // after a complete exchange from one that cut a transfer short.
+    let spliced = matches!((&a.io, &b.io), (Io::Socket(_), Io::Socket(_)))
+        && ab_shaping.is_raw()
+        && ba_shaping.is_raw()
+        && a.on_eof == OnEof::HalfClose
+        && b.on_eof == OnEof::HalfClose;
     let (mut a_child, mut b_child) = (a.child, b.child);
     let (ab, ba, failed) = match (a.io, b.io) {
         // Plain sockets on both sides, nothing to transform and the usual half-close: zero
@@ -722,7 +767,7 @@ async fn relay(
     shared
         .events
         .emit("close", || json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
-    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)])?;
+    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)], spliced)?;
     command_failed.map_or(Ok(()), Err)
 }
 
@@ -765,9 +810,14 @@ impl Direction<'_> {
 
 /// The error the relay ends with, if any, naming the endpoint that failed; each flow
 /// comes with its source's and sink's names and whether its sink is stdout, where a closed
-/// pipe (as in `| head`) counts as success.
-fn first_error(flows: [(Flow, &str, &str, bool); 2]) -> Result<()> {
+/// pipe (as in `| head`) counts as success, and so does a peer that left after a complete
+/// exchange (a probe, a health check), where the flows can tell (not `spliced`).
+fn first_error(flows: [(Flow, &str, &str, bool); 2], spliced: bool) -> Result<()> {
     for (flow, source, sink, sink_is_stdout) in flows {
+        if !spliced && crate::common::peer_left(&flow) {
+            // A probe or a health check that left after a complete exchange.
+            continue;
+        }
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
                 continue;

@@ -16,11 +16,11 @@ use streamtool::relay::{
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::memory::Capacity;
-use streamtool::streams::tls::{ClientAuth, ServerOptions, TlsStream};
+use streamtool::streams::tls::{ClientAuth, Pin, ServerOptions, TlsStream};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectReceiveStream,
-    MemoryObjectSendStream, ObjectByteReceiveStream, ObjectReceiveStream, RaggedEofPolicy,
-    TypedAttributeProvider, memory_object_stream,
+    MemoryObjectSendStream, ObjectByteReceiveStream, ObjectReceiveStream, Phase, RaggedEofPolicy,
+    StreamError, TypedAttributeProvider, memory_object_stream,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -76,25 +76,31 @@ enum Mode {
 }
 
 pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
-    let tls_on = args.tls.enabled() || args.client_ca.is_some();
-    check_tls_flags(&args.tls, tls_on)?;
-    if !args.tls.pin.is_empty() {
-        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
-    }
+    check_serve_flags(&args)?;
     let mode = mode(&args)?;
     let keep_open = args.keep_open || matches!(mode, Mode::Broker);
+    if args.max_conns.is_some() && !keep_open {
+        return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
+    }
     let signals = common::Signals::new()?;
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
-    let tls = if tls_on { Some(server_options(&args, &listener)?) } else { None };
-    // Built before the listening line: a TLS setting that cannot be used (a key log file
-    // that is refused) stops the server before anyone is told it listens.
-    let config = tls.as_ref().map(ServerOptions::build).transpose()?;
+    // Every file a flag names is read and checked (the key against the certificate, the
+    // key log opened) before the banner and the listening line.
+    let tls = if args.tls.tls { Some(served_tls(&args, &listener)?) } else { None };
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
     }
-    events.emit("listen", || json!({ "addresses": addresses, "tls": config.is_some() }));
+    events.emit("listen", || {
+        let mut event = json!({ "addresses": addresses, "tls": tls.is_some() });
+        if let Some(tls) = &tls {
+            event["cert_sha256"] = json!(tls.cert_pin.to_string());
+            event["key_sha256"] = json!(tls.key_pin.map(|p| p.to_string()));
+        }
+        event
+    });
+    let config = tls.map(|tls| tls.config);
 
     let shared = Arc::new(Shared {
         mode,
@@ -116,7 +122,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         stdin_done: AtomicBool::new(false),
         stdout_gone: CancellationToken::new(),
     });
-    let policy = args.tls.ragged_eof;
+    let policy = args.tls.ragged_eof();
     let handshake_timeout = args.net.handshake_timeout;
 
     if !keep_open {
@@ -224,28 +230,57 @@ fn mode(args: &ServeArgs) -> Result<Mode> {
     })
 }
 
-/// The server's TLS settings; with no --cert, a fresh certificate and the command that
-/// reaches it verified (DESIGN.md §4.4).
-fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerOptions> {
-    let identity = match &args.tls.cert {
-        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
-            .context("cannot use --cert/--key")?,
-        None => {
-            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
-                .context("cannot make a certificate")?;
-            let pin = streamtool::streams::tls::Pin::of_certificate(generated.cert_der.as_ref());
-            let target = match listener.tcp_port() {
-                Some(port) => format!("localhost:{port}"),
-                None => args.addr.to_string(),
-            };
-            crate::say(
-                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
-            );
-            crate::say(&format!("certificate {pin}"));
-            crate::say(&format!("connect with: streamtool connect --tls --pin {pin} {target}"));
-            generated.identity()
-        }
-    };
+/// Flag combinations of `serve` that clap cannot express. No flag turns TLS on but
+/// --tls, and the client's TLS flags are refused by name rather than ignored.
+fn check_serve_flags(args: &ServeArgs) -> Result<()> {
+    if args.tls.ca.is_some() {
+        // Refused with or without --tls: the file would never be read.
+        return Err(Usage(
+            "--ca is a client option (the CAs a client trusts for its server) and serve never reads \
+             it: to verify client certificates, use --tls --client-ca FILE; to serve TLS, --tls"
+                .into(),
+        )
+        .into());
+    }
+    if !args.tls.pin.is_empty() {
+        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
+    }
+    if args.tls.sni.is_some() || args.tls.no_sni {
+        return Err(Usage("--sni and --no-sni are client options; serve answers any name".into()).into());
+    }
+    check_tls_flags(
+        &args.tls,
+        &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
+    )
+}
+
+/// serve's TLS, ready to accept, and the pins of the certificate it presents.
+struct ServedTls {
+    config: Arc<rustls::ServerConfig>,
+    /// The cert pin (SHA-256 of the whole certificate).
+    cert_pin: Pin,
+    /// The key pin (SHA-256 of its SPKI), if the certificate parses.
+    key_pin: Option<Pin>,
+}
+
+/// Builds serve's TLS (every file read, the key checked against the certificate, the key
+/// log opened), then prints the banner of a fresh certificate.
+fn served_tls(args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> {
+    let (options, banner) = server_options(args, listener)?;
+    let config = options.build()?;
+    for line in banner {
+        crate::say(&line);
+    }
+    let leaf = options.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
+    tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
+    Ok(ServedTls { config, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
+}
+
+/// The server's TLS settings, and the banner to print before the listening line: with no
+/// --cert, a fresh certificate, its pins and the command that reaches it verified
+/// (DESIGN.md §4.4). The client CAs are read first, so that a missing file is reported
+/// before any banner.
+fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(ServerOptions, Vec<String>)> {
     let client_auth = match &args.client_ca {
         Some(path) => {
             let cas = certs::load_certs(path).context("cannot use --client-ca")?;
@@ -253,13 +288,33 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<ServerO
         }
         None => ClientAuth::None,
     };
-    Ok(ServerOptions {
+    let mut banner = Vec::new();
+    let identity = match &args.tls.cert {
+        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
+            .context("cannot use --cert/--key")?,
+        None => {
+            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
+                .context("cannot make a certificate")?;
+            let target = match listener.tcp_port() {
+                Some(port) => format!("localhost:{port}"),
+                None => args.addr.to_string(),
+            };
+            banner.push(
+                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1"
+                    .to_string(),
+            );
+            banner.extend(common::self_signed_banner(generated.cert_der.as_ref(), &target));
+            generated.identity()
+        }
+    };
+    let options = ServerOptions {
         identity,
         client_auth,
         alpn: common::alpn(&args.tls),
         versions: common::versions(&args.tls),
         keylog: common::keylog(&args.tls),
-    })
+    };
+    Ok((options, banner))
 }
 
 fn tls_net(tls: TlsStream<Connection>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream {
@@ -379,7 +434,16 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             progress: shared.progress,
             on_eof_flag: "--on-eof",
         };
-        let session = stdio_session(net, options, &shared.events, &peer).await?;
+        let session = match stdio_session(net, options, &shared.events, &peer).await {
+            Ok(session) => session,
+            Err(err) => {
+                // The idle timeout (or Ctrl-C) ended it: a `close` event as in the other modes.
+                let reason =
+                    if is_idle_timeout(&err) { "idle timeout".to_string() } else { format!("{err:#}") };
+                shared.events.emit("close", || json!({ "peer": peer, "reason": reason }));
+                return Err(err);
+            }
+        };
         shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
         return common::session_error(session, &peer);
     }
@@ -391,6 +455,19 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
         Some(why) => Err(anyhow::anyhow!(why)),
         None => Ok(()),
     }
+}
+
+/// The error of an idle timeout with `peer`, worded as the stdio session words it.
+fn idle_timeout(limit: std::time::Duration, peer: &str) -> anyhow::Error {
+    anyhow::Error::new(StreamError::Timeout { phase: Phase::Idle, after: limit })
+        .context(format!("no data moved to or from {peer}"))
+}
+
+/// Whether an idle timeout ended a session.
+fn is_idle_timeout(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(c.downcast_ref::<StreamError>(), Some(StreamError::Timeout { phase: Phase::Idle, .. }))
+    })
 }
 
 /// One connection, per mode. Returns how it ended: `Ok` for a clean end, the error
@@ -415,11 +492,7 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
         Ended::Idle(limit) => {
             tracing::info!(%peer, "idle timeout");
             shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
-            return Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
-                phase: streamtool::streams::Phase::Idle,
-                after: limit,
-            })
-            .context(format!("no data moved to or from {peer}")));
+            return Err(idle_timeout(limit, &peer.to_string()));
         }
         Ended::Kicked(why) => {
             tracing::warn!(%peer, "{why}");
@@ -431,15 +504,18 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
     // Built only for a log line or an event that is on.
     let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
     shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
-    match flows.into_iter().find_map(|f| match f.end {
+    // A peer that left after a complete exchange (a `-z` probe, a health check) is an
+    // ordinary end: no warning, no failure. Warnings are for data lost or refused.
+    let failed = !flows.iter().all(|f| f.error().is_none() || common::peer_left(f));
+    if !failed {
+        tracing::info!(%peer, bytes_in, reason = %reasons(), "closed");
+    }
+    match flows.into_iter().filter(|f| !common::peer_left(f)).find_map(|f| match f.end {
         FlowEnd::Failed(_, err) => Some(err),
-        _ => None,
+        FlowEnd::Eof | FlowEnd::Abandoned => None,
     }) {
-        Some(err) => Err(anyhow::Error::new(err).context(format!("connection with {peer} failed"))),
-        None => {
-            tracing::info!(%peer, bytes_in, "closed");
-            Ok(())
-        }
+        Some(err) => Err(anyhow::Error::new(err).context(format!("the connection with {peer} failed"))),
+        None => Ok(()),
     }
 }
 
