@@ -532,7 +532,7 @@ fn ragged_eof_after_a_mib_writes_it_all_out_then_strict_and_the_default_exit_5_s
             let mut args = vec!["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca)];
             args.extend_from_slice(policy);
             args.push(&target);
-            let done = Proc::streamtool(&args, Input::Open).finish().await;
+            let done = Proc::streamtool(&args, Input::Bytes(Vec::new())).finish().await;
             server.await.unwrap();
             done.assert_code(5);
             assert!(
@@ -564,7 +564,7 @@ fn ragged_eof_after_a_mib_writes_it_all_out_then_strict_and_the_default_exit_5_s
             "warn",
             &target,
         ];
-        let done = Proc::streamtool(&args, Input::Open).finish().await;
+        let done = Proc::streamtool(&args, Input::Bytes(Vec::new())).finish().await;
         server.await.unwrap();
         done.assert_code(0);
         assert!(done.stdout == *data, "warn: {} bytes written out of {}", done.stdout.len(), data.len());

@@ -140,9 +140,21 @@ fn a_self_signed_leaf_given_to_ca_does_not_vouch_for_a_leaf_signed_with_its_key(
         let (ok, verdict) = openssl(&["verify", "-CAfile", s(&a), s(&forged)]);
         assert!(!ok, "openssl verify accepted the forged leaf: {verdict}");
 
-        let server = Server::start(&["--tls", "--cert", s(&forged), "--key", s(&forged_key), "0"]).await;
+        let mut server = Server::start(&["--tls", "--cert", s(&forged), "--key", s(&forged_key), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
         let client = streamtool(
-            &["connect", "--tls", "--ca", s(&a), "--sni", "www.bank.test", &server.addr()],
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--ca",
+                s(&a),
+                "--sni",
+                "www.bank.test",
+                &server.addr(),
+            ],
             b"secret\n",
         )
         .await;
@@ -151,13 +163,30 @@ fn a_self_signed_leaf_given_to_ca_does_not_vouch_for_a_leaf_signed_with_its_key(
         assert!(server.proc.stdout().is_empty(), "nothing reached the forged server");
 
         // a.test itself, listed, is still trusted as itself (its dates and name checked).
-        let server = Server::start(&["--tls", "--cert", s(&a), "--key", s(&a_key), "0"]).await;
-        let wrong_name =
-            streamtool(&["connect", "--tls", "--ca", s(&a), "--sni", "www.bank.test", &server.addr()], b"x")
-                .await;
+        let mut server = Server::start(&["--tls", "--cert", s(&a), "--key", s(&a_key), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
+        let wrong_name = streamtool(
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--ca",
+                s(&a),
+                "--sni",
+                "www.bank.test",
+                &server.addr(),
+            ],
+            b"x",
+        )
+        .await;
         wrong_name.assert_code(4);
-        let ok = streamtool(&["connect", "--tls", "--ca", s(&a), "--sni", "a.test", &server.addr()], b"hi\n")
-            .await;
+        let ok = streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&a), "--sni", "a.test", &server.addr()],
+            b"hi\n",
+        )
+        .await;
         ok.assert_code(0);
         let server = server.proc.finish().await;
         server.assert_code(0);
@@ -171,10 +200,15 @@ fn a_real_ca_given_to_ca_still_issues_and_the_seed_certificate_still_works() {
         let dir = tempfile::tempdir().unwrap();
         // The seed's `openssl req -x509` certificate (CA:TRUE, no SAN), trusted as itself.
         let (cert, key) = seed_certificate(dir.path());
-        let server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
-        streamtool(&["connect", "--tls", "--ca", s(&cert), &server.localhost()], b"seed\n")
-            .await
-            .assert_code(0);
+        let mut server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
+        streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&cert), &server.localhost()],
+            b"seed\n",
+        )
+        .await
+        .assert_code(0);
         assert_eq!(server.proc.finish().await.stdout, b"seed\n");
         // The same certificate as a CA (CA:TRUE, may sign) issues a leaf that verifies.
         let (leaf, leaf_key) = sign_with_openssl(
@@ -187,10 +221,25 @@ fn a_real_ca_given_to_ca_still_issues_and_the_seed_certificate_still_works() {
         );
         let (ok, verdict) = openssl(&["verify", "-CAfile", s(&cert), s(&leaf)]);
         assert!(ok, "openssl verify refused a leaf of a real CA: {verdict}");
-        let server = Server::start(&["--tls", "--cert", s(&leaf), "--key", s(&leaf_key), "0"]).await;
-        streamtool(&["connect", "--tls", "--ca", s(&cert), "--sni", "issued.test", &server.addr()], b"ca\n")
-            .await
-            .assert_code(0);
+        let mut server = Server::start(&["--tls", "--cert", s(&leaf), "--key", s(&leaf_key), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
+        streamtool(
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--ca",
+                s(&cert),
+                "--sni",
+                "issued.test",
+                &server.addr(),
+            ],
+            b"ca\n",
+        )
+        .await
+        .assert_code(0);
         assert_eq!(server.proc.finish().await.stdout, b"ca\n");
 
         // The same for client certificates: the CA's own certificate (as itself) and one
@@ -204,9 +253,23 @@ fn a_real_ca_given_to_ca_still_issues_and_the_seed_certificate_still_works() {
             &key,
         );
         for (c, k) in [(&cert, &key), (&client, &client_key)] {
-            let server = Server::start(&["--tls", "--client-ca", s(&cert), "--require-client-cert"]).await;
+            let mut server =
+                Server::start(&["--tls", "--client-ca", s(&cert), "--require-client-cert"]).await;
+            // Its input ends at once: it ends its side (close_notify) when a client comes.
+            server.proc.close_stdin();
             streamtool(
-                &["connect", "--tls", "--insecure", "--cert", s(c), "--key", s(k), &server.addr()],
+                &[
+                    "connect",
+                    "--tls",
+                    "--on-eof",
+                    "half-close",
+                    "--insecure",
+                    "--cert",
+                    s(c),
+                    "--key",
+                    s(k),
+                    &server.addr(),
+                ],
                 b"in\n",
             )
             .await
@@ -232,11 +295,24 @@ fn a_self_signed_client_certificate_given_to_client_ca_does_not_vouch_for_admin(
         let (ok, verdict) = openssl(&["verify", "-CAfile", s(&alice), s(&admin)]);
         assert!(!ok, "openssl verify accepted admin: {verdict}");
 
-        let server =
+        let mut server =
             Server::start(&["--tls", "--client-ca", s(&alice), "--require-client-cert", "--events", "json"])
                 .await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
         let forged = streamtool(
-            &["connect", "--tls", "--insecure", "--cert", s(&admin), "--key", s(&admin_key), &server.addr()],
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--insecure",
+                "--cert",
+                s(&admin),
+                "--key",
+                s(&admin_key),
+                &server.addr(),
+            ],
             b"as admin\n",
         )
         .await;
@@ -245,7 +321,18 @@ fn a_self_signed_client_certificate_given_to_client_ca_does_not_vouch_for_admin(
         assert!(!server.proc.stderr().contains("CN=admin"), "{}", server.proc.stderr());
         // Alice herself (her exact certificate, listed) gets in.
         let alice_in = streamtool(
-            &["connect", "--tls", "--insecure", "--cert", s(&alice), "--key", s(&alice_key), &server.addr()],
+            &[
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "--insecure",
+                "--cert",
+                s(&alice),
+                "--key",
+                s(&alice_key),
+                &server.addr(),
+            ],
             b"as alice\n",
         )
         .await;
@@ -385,8 +472,12 @@ fn the_key_log_refuses_a_symlink_a_loose_mode_and_another_users_file() {
 
         // A file of our own with mode 0600 is appended to; a new one is made 0600.
         let fresh = dir.path().join("fresh.log");
-        let server = Server::start(&["--tls", "--keylog", s(&fresh), "0"]).await;
-        streamtool(&["connect", "--tls", "--insecure", &server.addr()], b"x").await.assert_code(0);
+        let mut server = Server::start(&["--tls", "--keylog", s(&fresh), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
+        streamtool(&["connect", "--tls", "--on-eof", "half-close", "--insecure", &server.addr()], b"x")
+            .await
+            .assert_code(0);
         server.proc.finish().await.assert_code(0);
         let meta = std::fs::metadata(&fresh).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600);
@@ -442,8 +533,10 @@ fn certificate_names_and_command_line_hosts_cannot_write_to_the_terminal() {
         assert!(value.to_string().contains("\\u001b[2J"), "JSON unchanged: {value}");
 
         // connect -z -k --show-cert against a server presenting it.
-        let server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
-        let shown = streamtool(&["connect", "-z", "-k", "--show-cert", &server.addr()], b"").await;
+        let mut server = Server::start(&["--tls", "--cert", s(&cert), "--key", s(&key), "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
+        let shown = streamtool(&["connect", "-z", "--tls", "-k", "--show-cert", &server.addr()], b"").await;
         shown.assert_code(0);
         assert_no_raw_controls("--show-cert", shown.stderr.as_bytes());
         assert!(shown.stderr.contains("\\x0astreamtool: verified OK"), "{:?}", shown.stderr);
@@ -475,7 +568,18 @@ fn a_private_key_labelled_certificate_after_the_leaf_is_refused_naming_the_block
         let target = format!("127.0.0.1:{}", closed_port());
         for args in [
             vec!["serve", "--tls", "--cert", s(&chain), "--key", s(&key), "127.0.0.1:0"],
-            vec!["connect", "--tls", "-k", "--cert", s(&chain), "--key", s(&key), &target],
+            vec![
+                "connect",
+                "--tls",
+                "--on-eof",
+                "half-close",
+                "-k",
+                "--cert",
+                s(&chain),
+                "--key",
+                s(&key),
+                &target,
+            ],
         ] {
             let out = Proc::streamtool(&args, Input::Open).finish().await;
             assert_ne!(out.code, Some(0), "{args:?}: {}", out.stderr);
@@ -588,14 +692,17 @@ fn one_shot_serve_tls_with_stderr_closed_survives_a_plain_http_client() {
     run(async {
         let port = closed_port();
         let addr = format!("127.0.0.1:{port}");
-        let server = Proc::streamtool_closing(&["serve", "--tls", &addr], Input::Open, Closed::Stderr);
+        let mut server = Proc::streamtool_closing(&["serve", "--tls", &addr], Input::Open, Closed::Stderr);
+        server.close_stdin();
         wait_connectable(port).await;
         let mut http = TcpStream::connect(&addr).await.unwrap();
         http.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
         let mut buf = Vec::new();
         let _ =
             tokio::time::timeout(STEP, http.read_to_end(&mut buf)).await.expect("the HTTP client is closed");
-        let client = streamtool(&["connect", "--tls", "--insecure", &addr], b"after http\n").await;
+        let client =
+            streamtool(&["connect", "--tls", "--on-eof", "half-close", "--insecure", &addr], b"after http\n")
+                .await;
         client.assert_code(0);
         let out = server.finish().await;
         out.assert_code(0);
@@ -647,7 +754,10 @@ fn pipe_tls_listen_serves_a_real_client_while_a_silent_one_holds_its_handshake()
         // The silent client is accepted (its accept event is out) before the real one comes.
         let _silent = TcpStream::connect(pipe.addr()).await.unwrap();
         pipe.proc.wait_stderr("\"event\":\"accept\"").await;
-        let mut client = Proc::streamtool(&["connect", "--tls", "--insecure", &pipe.addr()], Input::Open);
+        let mut client = Proc::streamtool(
+            &["connect", "--tls", "--on-eof", "half-close", "--insecure", &pipe.addr()],
+            Input::Open,
+        );
         client.write(b"not delayed\n").await;
         pipe.proc.wait_stdout(b"not delayed\n").await;
         client.close_stdin();
@@ -669,13 +779,19 @@ fn pipe_idle_timeout_flag_and_endpoint_option_end_a_silent_relay_with_exit_6() {
             let tls = args.iter().any(|a| a.starts_with("tls-"));
             let pipe = Server::listening(Proc::streamtool(&args, Input::Open)).await;
             let client = if tls {
-                Proc::streamtool(&["connect", "--tls", "--insecure", &pipe.addr()], Input::Open)
+                Proc::streamtool(
+                    &["connect", "--tls", "--on-eof", "half-close", "--insecure", &pipe.addr()],
+                    Input::Open,
+                )
             } else {
                 Proc::streamtool(&["connect", &pipe.addr()], Input::Open)
             };
             let out = pipe.proc.finish().await;
             out.assert_code(6);
             assert!(out.stderr.contains("no data moved"), "{args:?}: {}", out.stderr);
+            // The client's stdin (a pipe) still goes to its end: close it.
+            let mut client = client;
+            client.close_stdin();
             client.finish().await;
         }
     });
@@ -712,7 +828,9 @@ fn sighup_is_ignored_by_serve_and_pipe_and_the_socket_file_goes_on_sigterm() {
 #[test]
 fn a_tls_alert_or_change_cipher_spec_first_is_named_as_such() {
     run(async {
-        let server = Server::start(&["--tls", "0"]).await;
+        let mut server = Server::start(&["--tls", "0"]).await;
+        // Its input ends at once: it ends its side (close_notify) when a client comes.
+        server.proc.close_stdin();
         let alert: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
         let ccs: &[u8] = &[0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
         for (bytes, expected) in [(alert, "TLS alert (fatal handshake_failure)"), (ccs, "ChangeCipherSpec")] {

@@ -586,8 +586,6 @@ pub struct Session {
     pub sent: u64,
     /// Bytes received from the peer.
     pub received: u64,
-    /// stdin was being read (not `--recv-only`).
-    pub stdin_read: bool,
 }
 
 /// Whether stdin is a terminal: a person typing. Only then does the peer's end stop
@@ -721,7 +719,7 @@ where
     let stdout_fd = if options.send_only { None } else { StdioFd::stdout() };
     let zero_copy_up = socket.filter(|_| options.outbound.is_raw());
     let zero_copy_down = socket.filter(|_| options.inbound.is_raw());
-    let mut session = Session { up: None, down: None, sent: 0, received: 0, stdin_read: !options.recv_only };
+    let mut session = Session { up: None, down: None, sent: 0, received: 0 };
     let (up_meter, down_meter) = (Meter::default(), Meter::default());
     let progress = options.progress.then(|| {
         crate::progress::Progress::start(
@@ -888,8 +886,6 @@ pub fn report_direction(events: &Events, peer: &(impl Display + ?Sized), directi
 /// while we still had data for it is not.
 pub fn session_error(session: Session, peer: &str) -> Result<()> {
     let sent = session.sent;
-    // stdin was still being sent when the other direction failed: say how far it got.
-    let cut_off = session.up.is_none() && session.stdin_read;
     for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
         let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
@@ -897,11 +893,6 @@ pub fn session_error(session: Session, peer: &str) -> Result<()> {
                 continue;
             }
             let what = match (side, sink_is_stdout) {
-                (Side::Source, true) if cut_off => {
-                    format!(
-                        "receiving from {peer} failed ({sent} bytes of stdin were sent, the rest was not)"
-                    )
-                }
                 (Side::Source, true) => format!("receiving from {peer} failed"),
                 (Side::Sink, true) => "writing to stdout failed".to_string(),
                 (Side::Source, false) => "reading stdin failed".to_string(),

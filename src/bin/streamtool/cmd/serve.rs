@@ -605,7 +605,7 @@ async fn serve_connection(
                     &shared.sent,
                 );
                 let from_peer = async {
-                    if matches!(shared.mode, Mode::Broker) {
+                    let flow = if matches!(shared.mode, Mode::Broker) {
                         let sink = BrokerSink { id, shared: Arc::clone(shared) };
                         forward_metered(net_rx, sink, &shared.inbound, activity, false, &shared.received)
                             .await
@@ -613,10 +613,14 @@ async fn serve_connection(
                         let sink = SharedStdout(Arc::clone(shared));
                         forward_metered(net_rx, sink, &shared.inbound, activity, false, &shared.received)
                             .await
-                    }
+                    };
+                    // A shared stream has no end of its own to wait for: a client that ended
+                    // its side gets what is already queued for it, then our end. Otherwise
+                    // every client that left (a health check, `nc` closing) would hold its
+                    // connection, and its --max-conns slot, until the next write to it.
+                    shared.unregister(id);
+                    flow
                 };
-                // The peer's end means it sends no more, not that it stops reading: it
-                // keeps getting what comes until our side ends too.
                 let rules = [
                     PairRule {
                         ends_relay: shared.on_eof == OnEof::Close,
