@@ -242,7 +242,7 @@ fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
             None,
         );
         let echo_port = port(&echo).await;
-        let target = format!("tls:localhost:{echo_port},ca={}", s(&pem.ca));
+        let target = format!("tls:localhost:{echo_port},ca={},on-eof=half-close", s(&pem.ca));
         let mut pipe = start(&["pipe", "tcp-listen:0,fork", &target], None);
         let port = port(&pipe).await;
 

@@ -441,9 +441,21 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     // "handshake: ...").
     let server = Server::start(&["--events", "json", "-k", "--echo", "--tls"]).await;
     let pin = printed_pin(&server.proc.wait_stderr("connect with:").await);
-    let relayed =
-        streamtool(&["--events", "json", "connect", "--tls", "--pin", &pin, &server.localhost()], b"hello\n")
-            .await;
+    let relayed = streamtool(
+        &[
+            "--events",
+            "json",
+            "connect",
+            "--tls",
+            "--on-eof",
+            "half-close",
+            "--pin",
+            &pin,
+            &server.localhost(),
+        ],
+        b"hello\n",
+    )
+    .await;
     relayed.assert_code(0);
     assert_eq!(relayed.stdout, b"hello\n");
     keep(&relayed);
@@ -459,7 +471,13 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     // pipe: a plain listener relayed to the TLS server (listen, accept, connect,
     // handshake, half_close and close with the endpoints' names).
     let mut pipe = Proc::streamtool(
-        &["--events", "json", "pipe", "tcp-listen:0", &format!("tls:localhost:{},pin={pin}", server.port)],
+        &[
+            "--events",
+            "json",
+            "pipe",
+            "tcp-listen:0",
+            &format!("tls:localhost:{},pin={pin},on-eof=half-close", server.port),
+        ],
         Input::Open,
     );
     let pipe_port = parse_port(&pipe.wait_stderr("listening on").await).expect("pipe's port");
@@ -772,7 +790,7 @@ fn cookbook_tls_terminator() {
             .await;
         for _ in 0..2 {
             let out =
-                r.run(r"printf 'hello\n' | streamtool connect --tls --ca ca/ca.pem localhost:8443").await;
+                r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem localhost:8443").await;
             out.assert_code(0);
             assert_eq!(out.stdout, b"hello\n");
         }
@@ -790,8 +808,12 @@ fn cookbook_tls_originator() {
                 "8443",
             )
             .await;
-        let _originator =
-            r.listen(r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem", "9000").await;
+        let _originator = r
+            .listen(
+                r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem,on-eof=half-close",
+                "9000",
+            )
+            .await;
         for _ in 0..2 {
             let out = r.run(r"printf 'hello\n' | streamtool connect localhost:9000").await;
             out.assert_code(0);
@@ -843,12 +865,12 @@ fn cookbook_debugging_a_tls_server() {
 
         r.subs.push(("sha256:…".into(), pin));
         let pinned =
-            r.run(r"printf 'hello\n' | streamtool connect --tls --pin sha256:… localhost:8443").await;
+            r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --pin sha256:… localhost:8443").await;
         pinned.assert_code(0);
         assert_eq!(pinned.stdout, b"hello\n");
 
         let logged = r
-            .run(r"printf 'hello\n' | streamtool connect --tls --ca ca/ca.pem --keylog keys.log localhost:8443")
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem --keylog keys.log localhost:8443")
             .await;
         logged.assert_code(0);
         assert_eq!(logged.stdout, b"hello\n");
@@ -951,7 +973,9 @@ fn cookbook_file_transfer_with_progress() {
                 "9000",
             )
             .await;
-        let sender = r.run(r"streamtool pipe file:big.iso tls:localhost:9000,ca=ca/ca.pem --progress").await;
+        let sender = r
+            .run(r"streamtool pipe file:big.iso tls:localhost:9000,ca=ca/ca.pem,on-eof=half-close --progress")
+            .await;
         sender.assert_code(0);
         receiver.finish().await.assert_code(0);
         assert!(
@@ -994,12 +1018,12 @@ fn cookbook_mtls_with_gen_cert() {
             )
             .await;
         let alice = r
-            .run(r"printf 'hello\n' | streamtool connect --tls --ca ca/ca.pem --cert alice@example.com-client.pem --key alice@example.com-client-key.pem localhost:8443")
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem --cert alice@example.com-client.pem --key alice@example.com-client-key.pem localhost:8443")
             .await;
         alice.assert_code(0);
         assert_eq!(alice.stdout, b"hello\n");
         let anonymous =
-            r.run(r"printf 'hello\n' | streamtool connect --tls --ca ca/ca.pem localhost:8443").await;
+            r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem localhost:8443").await;
         anonymous.assert_code(4);
         assert!(anonymous.stdout.is_empty());
     });
