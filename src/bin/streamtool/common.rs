@@ -784,11 +784,7 @@ where
         };
         let rules = [
             // stdin -> peer: its end ends the session only with --on-eof close.
-            PairRule {
-                ends_relay: options.on_eof == OnEof::Close,
-                wait_for_cause: true,
-                ..PairRule::default()
-            },
+            PairRule { ends_relay: options.on_eof == OnEof::Close, wait_for_cause: true },
             // peer -> stdout: a closed stdout (`| head`) ends the session at once.
             PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
         ];

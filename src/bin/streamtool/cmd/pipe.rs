@@ -641,8 +641,8 @@ async fn relay(
         )
     });
     let rules = [
-        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: true, ..PairRule::default() },
-        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: true, ..PairRule::default() },
+        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: true },
+        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: true },
     ];
     let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
     let waiting = |waited_for: usize| {

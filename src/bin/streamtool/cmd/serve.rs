@@ -622,11 +622,7 @@ async fn serve_connection(
                     flow
                 };
                 let rules = [
-                    PairRule {
-                        ends_relay: shared.on_eof == OnEof::Close,
-                        wait_for_cause: true,
-                        ..PairRule::default()
-                    },
+                    PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true },
                     PairRule::default(),
                 ];
                 let ([up, down], _) =
@@ -688,10 +684,8 @@ async fn run_child(
         shared.sent.add(flow.bytes_out);
         flow
     };
-    let rules = [
-        PairRule::default(),
-        PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true, ..PairRule::default() },
-    ];
+    let rules =
+        [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true }];
     let ([up, down], end) = run_pair(to_child, from_child, rules, [&to_meter, &from_meter], |_| {}).await;
     let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
     report_direction(&shared.events, peer, "peer->command", &up);
