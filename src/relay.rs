@@ -12,6 +12,7 @@
 //! direction's [`Flow`] says how many bytes moved and why it ended.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
@@ -307,33 +308,46 @@ where
 {
     tokio::pin!(a, b);
     let mut flows: [Option<Flow>; 2] = [None, None];
-    let cause = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(cause);
     let mut waiting_for_cause: Option<usize> = None;
-    let notice = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(notice);
     // (direction waited for, its byte count when the wait started); `None` once said.
     let mut watch: Option<(usize, u64)> = None;
+    // One timer, for the cause or the notice (never both), made only when needed: a
+    // connection that never half-ends carries none.
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let arm = |timer: &mut Option<Pin<Box<tokio::time::Sleep>>>, after: Duration| {
+        let deadline = tokio::time::Instant::now() + after;
+        match timer {
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+    };
     loop {
-        let (i, flow) = tokio::select! {
-            flow = &mut a, if flows[0].is_none() => (0, flow),
-            flow = &mut b, if flows[1].is_none() => (1, flow),
-            () = &mut cause, if waiting_for_cause.is_some() => {
-                let failed = waiting_for_cause.expect("checked in the guard");
+        let event = tokio::select! {
+            flow = &mut a, if flows[0].is_none() => Some((0, flow)),
+            flow = &mut b, if flows[1].is_none() => Some((1, flow)),
+            () = async {
+                match timer.as_mut() {
+                    Some(sleep) => sleep.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        let Some((i, flow)) = event else {
+            if let Some(failed) = waiting_for_cause {
                 return (flows, PairEnd::Failed(failed));
             }
-            () = &mut notice, if watch.is_some() => {
-                let (other, seen) = watch.expect("checked in the guard");
+            if let Some((other, seen)) = watch {
                 let now = meters[other].get();
                 if now == seen {
                     waiting(other);
                     watch = None;
+                    timer = None;
                 } else {
                     watch = Some((other, now));
-                    notice.as_mut().reset(tokio::time::Instant::now() + WAITING_NOTICE_AFTER);
+                    arm(&mut timer, WAITING_NOTICE_AFTER);
                 }
-                continue;
             }
+            continue;
         };
         let other = 1 - i;
         let failed = matches!(flow.end, FlowEnd::Failed(..));
@@ -354,8 +368,8 @@ where
         if failed {
             if sink_failed && rules[i].wait_for_cause {
                 waiting_for_cause = Some(i);
-                cause.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
                 watch = None;
+                arm(&mut timer, Duration::from_secs(1));
                 continue;
             }
             return (flows, PairEnd::Failed(i));
@@ -365,7 +379,7 @@ where
         }
         if waiting_for_cause.is_none() {
             watch = Some((other, meters[other].get()));
-            notice.as_mut().reset(tokio::time::Instant::now() + WAITING_NOTICE_AFTER);
+            arm(&mut timer, WAITING_NOTICE_AFTER);
         }
     }
 }
@@ -867,5 +881,100 @@ mod tests {
         let flow = copy.await.unwrap();
         assert!(matches!(flow.end, FlowEnd::Failed(Side::Source, StreamError::Decode { .. })));
         assert_eq!(sink.bytes(), b"ok\n");
+    }
+
+    /// A direction that ends after `after` with `end`, counting `bytes` on `meter`.
+    async fn direction(after: Duration, bytes: u64, meter: &Meter, end: FlowEnd) -> Flow {
+        tokio::time::sleep(after).await;
+        meter.add(bytes);
+        Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
+    }
+
+    fn broken() -> StreamError {
+        StreamError::broken(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clean_end_leaves_the_other_direction_running_to_its_end() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let a = direction(Duration::from_millis(10), 5, &ma, FlowEnd::Eof);
+        // The other goes on for a minute: the peer's end never means "stop sending".
+        let b = direction(Duration::from_secs(60), 7, &mb, FlowEnd::Eof);
+        let ([fa, fb], end) = run_pair(a, b, [PairRule::default(); 2], [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Both);
+        assert_eq!((fa.unwrap().bytes_out, fb.unwrap().bytes_out), (5, 7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_ends_the_pair_at_once_and_abandons_the_other() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let a = direction(Duration::from_millis(10), 0, &ma, FlowEnd::Failed(Side::Source, broken()));
+        let b = std::future::pending::<Flow>();
+        let started = tokio::time::Instant::now();
+        let ([fa, fb], end) = run_pair(a, b, [PairRule::default(); 2], [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Failed(0));
+        assert!(fa.is_some() && fb.is_none());
+        assert!(started.elapsed() < Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_write_waits_a_moment_for_the_peers_reason() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let rules = [PairRule { ends_relay: false, wait_for_cause: true }, PairRule::default()];
+        let a = direction(Duration::from_millis(10), 0, &ma, FlowEnd::Failed(Side::Sink, broken()));
+        // The receiving side reports the peer's reason half a second later: it is the one named.
+        let b = direction(
+            Duration::from_millis(500),
+            0,
+            &mb,
+            FlowEnd::Failed(Side::Source, StreamError::Truncated),
+        );
+        let ([_, fb], end) = run_pair(a, b, rules, [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Failed(1));
+        assert!(matches!(fb.unwrap().end, FlowEnd::Failed(Side::Source, StreamError::Truncated)));
+        // With nothing to report, the moment is bounded.
+        let a = direction(Duration::from_millis(10), 0, &ma, FlowEnd::Failed(Side::Sink, broken()));
+        let started = tokio::time::Instant::now();
+        let (_, end) = run_pair(a, std::future::pending::<Flow>(), rules, [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Failed(0));
+        assert!(started.elapsed() <= Duration::from_millis(1020));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ends_relay_stops_the_pair_when_that_direction_ends() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let rules = [PairRule { ends_relay: true, wait_for_cause: false }, PairRule::default()];
+        let a = direction(Duration::from_millis(10), 3, &ma, FlowEnd::Eof);
+        let ([fa, fb], end) = run_pair(a, std::future::pending::<Flow>(), rules, [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Stopped(0));
+        assert!(fa.is_some() && fb.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_waiting_notice_comes_once_after_a_quiet_second_and_not_while_data_moves() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let said = Arc::new(Mutex::new(Vec::new()));
+        // b moves a byte every 400 ms for 2 s, then stays quiet for 5 s more, then ends.
+        let b = async {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                mb.add(1);
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Flow { bytes_in: 5, bytes_out: 5, frames: 0, frames_skipped: 0, end: FlowEnd::Eof }
+        };
+        let a = direction(Duration::ZERO, 0, &ma, FlowEnd::Eof);
+        let started = tokio::time::Instant::now();
+        let log = Arc::clone(&said);
+        let (_, end) = run_pair(a, b, [PairRule::default(); 2], [&ma, &mb], move |i| {
+            log.lock().unwrap().push((i, started.elapsed()));
+        })
+        .await;
+        assert_eq!(end, PairEnd::Both);
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        assert_eq!(said[0].0, 1, "waiting for direction 1");
+        // Not while bytes moved (until 2 s), and within a second or two of the quiet.
+        assert!(said[0].1 >= Duration::from_secs(2) && said[0].1 <= Duration::from_millis(3500), "{said:?}");
     }
 }

@@ -586,6 +586,8 @@ pub struct Session {
     pub sent: u64,
     /// Bytes received from the peer.
     pub received: u64,
+    /// stdin was being read (not `--recv-only`).
+    pub stdin_read: bool,
 }
 
 /// Whether stdin is a terminal: a person typing. Only then does the peer's end stop
@@ -719,7 +721,7 @@ where
     let stdout_fd = if options.send_only { None } else { StdioFd::stdout() };
     let zero_copy_up = socket.filter(|_| options.outbound.is_raw());
     let zero_copy_down = socket.filter(|_| options.inbound.is_raw());
-    let mut session = Session { up: None, down: None, sent: 0, received: 0 };
+    let mut session = Session { up: None, down: None, sent: 0, received: 0, stdin_read: !options.recv_only };
     let (up_meter, down_meter) = (Meter::default(), Meter::default());
     let progress = options.progress.then(|| {
         crate::progress::Progress::start(
@@ -882,11 +884,20 @@ pub fn report_direction(events: &Events, peer: &(impl Display + ?Sized), directi
 /// while we still had data for it is not.
 pub fn session_error(session: Session, peer: &str) -> Result<()> {
     let sent = session.sent;
+    // stdin was still being sent when the peer went away (a reset seen first on the
+    // receiving side): never silent about what did not go.
+    let stdin_cut_off = session.up.is_none() && session.stdin_read;
     for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
         let Some(flow) = flow else { continue };
         if let FlowEnd::Failed(side, err) = flow.end {
             if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
                 continue;
+            }
+            if side == Side::Source && sink_is_stdout && stdin_cut_off && is_peer_gone(&err) {
+                return Err(anyhow::anyhow!(
+                    "receiving from {peer} failed: {}; {sent} bytes of stdin were sent, the rest was not",
+                    streamtool::streams::error::chain(&err)
+                ));
             }
             let what = match (side, sink_is_stdout) {
                 (Side::Source, true) => format!("receiving from {peer} failed"),
@@ -915,6 +926,17 @@ pub fn peer_left(flow: &Flow) -> bool {
         }))
     };
     matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
+}
+
+/// Whether the peer went away (a reset, a broken pipe), as opposed to a TLS alert or bad data.
+fn is_peer_gone(err: &StreamError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match err {
+        StreamError::Broken(Some(cause)) => cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(e.kind(), ConnectionReset | BrokenPipe | ConnectionAborted) && e.get_ref().is_none()
+        }),
+        _ => false,
+    }
 }
 
 /// Whether a write failed because the reader went away (EPIPE).
