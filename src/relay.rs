@@ -307,10 +307,10 @@ where
     B: Future<Output = Flow>,
 {
     tokio::pin!(a, b);
-    let mut flows: [Option<Flow>; 2] = [None, None];
-    let mut waiting_for_cause: Option<usize> = None;
-    // (direction waited for, its byte count when the wait started); `None` once said.
-    let mut watch: Option<(usize, u64)> = None;
+    // Boxed: an idle connection holds this future for its whole life, and a direction's
+    // outcome exists only once it has ended.
+    let mut flows: [Option<Box<Flow>>; 2] = [None, None];
+    let mut wait = Wait::Nothing;
     // One timer, for the cause or the notice (never both), made only when needed: a
     // connection that never half-ends carries none.
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
@@ -321,6 +321,7 @@ where
             None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
     };
+    let done = |flows: [Option<Box<Flow>>; 2], end| (flows.map(|f| f.map(|f| *f)), end);
     loop {
         let event = tokio::select! {
             flow = &mut a, if flows[0].is_none() => Some((0, flow)),
@@ -333,55 +334,68 @@ where
             } => None,
         };
         let Some((i, flow)) = event else {
-            if let Some(failed) = waiting_for_cause {
-                return (flows, PairEnd::Failed(failed));
-            }
-            if let Some((other, seen)) = watch {
-                let now = meters[other].get();
-                if now == seen {
-                    waiting(other);
-                    watch = None;
-                    timer = None;
-                } else {
-                    watch = Some((other, now));
-                    arm(&mut timer, WAITING_NOTICE_AFTER);
+            match wait {
+                Wait::Cause(failed) => return done(flows, PairEnd::Failed(failed)),
+                Wait::Notice(other, seen) => {
+                    let now = meters[other].get();
+                    if now == seen {
+                        waiting(other);
+                        wait = Wait::Nothing;
+                        timer = None;
+                    } else {
+                        wait = Wait::Notice(other, now);
+                        arm(&mut timer, WAITING_NOTICE_AFTER);
+                    }
                 }
+                Wait::Nothing => timer = None,
             }
             continue;
         };
         let other = 1 - i;
         let failed = matches!(flow.end, FlowEnd::Failed(..));
         let sink_failed = matches!(flow.end, FlowEnd::Failed(Side::Sink, _));
-        flows[i] = Some(flow);
+        flows[i] = Some(Box::new(flow));
+        let waiting_for_cause = match wait {
+            Wait::Cause(first) => Some(first),
+            _ => None,
+        };
         if flows[other].is_some() {
             // Both are done. After a failed write, the other direction's error (the
             // peer's reason) names the cause better.
-            let failed_now = flows[i].as_ref().is_some_and(|f| f.error().is_some());
             let end = match waiting_for_cause {
-                Some(first) if failed_now && first != i => PairEnd::Failed(i),
+                Some(first) if failed && first != i => PairEnd::Failed(i),
                 Some(first) => PairEnd::Failed(first),
-                None if failed_now => PairEnd::Failed(i),
+                None if failed => PairEnd::Failed(i),
                 None => PairEnd::Both,
             };
-            return (flows, end);
+            return done(flows, end);
         }
         if failed {
             if sink_failed && rules[i].wait_for_cause {
-                waiting_for_cause = Some(i);
-                watch = None;
+                wait = Wait::Cause(i);
                 arm(&mut timer, Duration::from_secs(1));
                 continue;
             }
-            return (flows, PairEnd::Failed(i));
+            return done(flows, PairEnd::Failed(i));
         }
         if rules[i].ends_relay {
-            return (flows, PairEnd::Stopped(i));
+            return done(flows, PairEnd::Stopped(i));
         }
         if waiting_for_cause.is_none() {
-            watch = Some((other, meters[other].get()));
+            wait = Wait::Notice(other, meters[other].get());
             arm(&mut timer, WAITING_NOTICE_AFTER);
         }
     }
+}
+
+/// What [`run_pair`]'s timer is for.
+#[derive(Clone, Copy)]
+enum Wait {
+    Nothing,
+    /// A write of direction `.0` failed: the other gets a moment to report why.
+    Cause(usize),
+    /// Direction `.0` is waited for; it had moved `.1` bytes when the wait began.
+    Notice(usize, u64),
 }
 
 /// [`forward`], counting the bytes written in `meter` as they go.
