@@ -540,7 +540,9 @@ async fn serve_connection(
     shared: &Arc<Shared>,
     activity: &Activity,
 ) -> Ended {
-    let idle = async {
+    // Both pinned where they are made: a future moved into select! is stored twice, and
+    // every idle connection holds this one.
+    let idle = std::pin::pin!(async {
         match shared.idle_timeout {
             Some(limit) => {
                 activity.idle_for(limit).await;
@@ -548,10 +550,12 @@ async fn serve_connection(
             }
             None => std::future::pending().await,
         }
-    };
+    });
     let half_close = shared.on_eof == OnEof::HalfClose;
-    let kick = CancellationToken::new();
-    let work = async {
+    // A client of the broadcast or the broker: its queue's count and the signal that
+    // disconnects it (one allocation, made only in those modes).
+    let client = matches!(shared.mode, Mode::Stdio | Mode::Broker).then(|| Arc::new(Client::default()));
+    let work = std::pin::pin!(async {
         match &shared.mode {
             Mode::Echo => {
                 let echo = Shaping { encode: shared.inbound.decode, ..shared.inbound.clone() };
@@ -593,7 +597,8 @@ async fn serve_connection(
             }
             Mode::Stdio | Mode::Broker => {
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-                let inbox = shared.register(id, peer.to_string(), kick.clone());
+                let client = Arc::clone(client.as_ref().expect("made for this mode"));
+                let inbox = shared.register(id, client);
                 // What goes to the peer is shaped for it (encoding, --crlf), as in the
                 // other modes.
                 // Pinned where they are made, and handed to run_pair by reference: a future
@@ -636,11 +641,11 @@ async fn serve_connection(
                 vec![up, down]
             }
         }
-    };
+    });
     tokio::select! {
         flows = work => Ended::Flows(flows),
         limit = idle => Ended::Idle(limit),
-        () = kick.cancelled() => Ended::Kicked(format!(
+        () = async { client.as_ref().expect("checked in the guard").kicked.notified().await }, if client.is_some() => Ended::Kicked(format!(
             "fell more than {} behind the others; disconnected (--max-lag)",
             streamtool::values::format_size(shared.max_lag as u64)
         )),
@@ -765,16 +770,22 @@ impl ByteSendStream for BrokerSink {
 /// A client's queue of what the broadcast (stdin with -k) or the broker sends it.
 struct Outbox {
     tx: MemoryObjectSendStream<Bytes>,
+    client: Arc<Client>,
+}
+
+/// What the broadcast and the connection of one client share.
+#[derive(Default)]
+struct Client {
     /// Bytes queued and not yet taken by the client's connection.
-    queued: Arc<AtomicUsize>,
-    /// Cancelled to disconnect a client that fell too far behind.
-    kick: CancellationToken,
+    queued: AtomicUsize,
+    /// Notified (a permit is kept) to disconnect a client that fell too far behind.
+    kicked: tokio::sync::Notify,
 }
 
 /// The receiving end of an [`Outbox`]: counts what the connection takes.
 struct Inbox {
     rx: MemoryObjectReceiveStream<Bytes>,
-    queued: Arc<AtomicUsize>,
+    client: Arc<Client>,
     drained: Arc<tokio::sync::Notify>,
 }
 
@@ -787,7 +798,7 @@ impl TypedAttributeProvider for Inbox {}
 impl ObjectReceiveStream<Bytes> for Inbox {
     async fn receive(&mut self) -> streamtool::streams::Result<Bytes> {
         let chunk = self.rx.receive().await?;
-        self.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
+        self.client.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
         self.drained.notify_waiters();
         Ok(chunk)
     }
@@ -796,16 +807,15 @@ impl ObjectReceiveStream<Bytes> for Inbox {
 impl Shared {
     /// Adds a client to the broadcast or the broker; once stdin has ended (stdio mode),
     /// a new client's queue is closed at once, so it gets our end straight away.
-    fn register(&self, id: u64, _peer: String, kick: CancellationToken) -> Inbox {
+    fn register(&self, id: u64, client: Arc<Client>) -> Inbox {
         let (tx, rx) = memory_object_stream::<Bytes>(Capacity::Unbounded);
-        let queued = Arc::new(AtomicUsize::new(0));
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !self.stdin_done.load(Ordering::Acquire) {
-            clients.insert(id, Outbox { tx, queued: Arc::clone(&queued), kick });
+            clients.insert(id, Outbox { tx, client: Arc::clone(&client) });
             // The broadcast may be waiting for a first client.
             self.drained.notify_waiters();
         }
-        Inbox { rx, queued, drained: Arc::clone(&self.drained) }
+        Inbox { rx, client, drained: Arc::clone(&self.drained) }
     }
 
     fn unregister(&self, id: u64) {
@@ -829,7 +839,7 @@ async fn deliver(shared: &Shared, except: Option<u64>, data: Bytes) {
             clients
                 .iter()
                 .filter(|(id, _)| Some(**id) != except)
-                .map(|(_, o)| o.queued.load(Ordering::Acquire))
+                .map(|(_, o)| o.client.queued.load(Ordering::Acquire))
                 .min()
         };
         match emptiest {
@@ -840,19 +850,19 @@ async fn deliver(shared: &Shared, except: Option<u64>, data: Bytes) {
     let mut clients = shared.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut behind = Vec::new();
     for (id, outbox) in clients.iter().filter(|(id, _)| Some(**id) != except) {
-        let queued = outbox.queued.load(Ordering::Acquire);
+        let queued = outbox.client.queued.load(Ordering::Acquire);
         if queued > 0 && queued + len > shared.max_lag {
             behind.push(*id);
             continue;
         }
-        outbox.queued.fetch_add(len, Ordering::AcqRel);
+        outbox.client.queued.fetch_add(len, Ordering::AcqRel);
         if outbox.tx.send_nowait(data.clone()).is_err() {
-            outbox.queued.fetch_sub(len, Ordering::AcqRel);
+            outbox.client.queued.fetch_sub(len, Ordering::AcqRel);
         }
     }
     for id in behind {
         if let Some(outbox) = clients.remove(&id) {
-            outbox.kick.cancel();
+            outbox.client.kicked.notify_one();
         }
     }
 }
