@@ -281,6 +281,10 @@ pub struct PairRule {
 /// what it is waiting for.
 pub const WAITING_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
+/// How often a waiting `run_pair` looks at the silent direction's byte count: the line
+/// comes between 1 and 1.25 s into a silence.
+const NOTICE_TICK: Duration = Duration::from_millis(250);
+
 /// Runs the two directions of a relay by the end-of-stream rules (docs/cli.md, "End of
 /// stream"), the one place every subcommand takes them from:
 ///
@@ -336,15 +340,18 @@ where
         let Some((i, flow)) = event else {
             match wait {
                 Wait::Cause(failed) => return done(flows, PairEnd::Failed(failed)),
-                Wait::Notice(other, seen) => {
-                    let now = meters[other].get();
-                    if now == seen {
+                Wait::Notice(other, seen, since) => {
+                    let count = meters[other].get();
+                    let now = tokio::time::Instant::now();
+                    if count != seen {
+                        wait = Wait::Notice(other, count, now);
+                        arm(&mut timer, NOTICE_TICK);
+                    } else if now.duration_since(since) >= WAITING_NOTICE_AFTER {
                         waiting(other);
                         wait = Wait::Nothing;
                         timer = None;
                     } else {
-                        wait = Wait::Notice(other, now);
-                        arm(&mut timer, WAITING_NOTICE_AFTER);
+                        arm(&mut timer, NOTICE_TICK);
                     }
                 }
                 Wait::Nothing => timer = None,
@@ -382,8 +389,8 @@ where
             return done(flows, PairEnd::Stopped(i));
         }
         if waiting_for_cause.is_none() {
-            wait = Wait::Notice(other, meters[other].get());
-            arm(&mut timer, WAITING_NOTICE_AFTER);
+            wait = Wait::Notice(other, meters[other].get(), tokio::time::Instant::now());
+            arm(&mut timer, NOTICE_TICK);
         }
     }
 }
@@ -394,8 +401,9 @@ enum Wait {
     Nothing,
     /// A write of direction `.0` failed: the other gets a moment to report why.
     Cause(usize),
-    /// Direction `.0` is waited for; it had moved `.1` bytes when the wait began.
-    Notice(usize, u64),
+    /// Direction `.0` is waited for; it has moved `.1` bytes, the last of them seen
+    /// moving at `.2` (or the wait began then).
+    Notice(usize, u64, tokio::time::Instant),
 }
 
 /// [`forward`], counting the bytes written in `meter` as they go.
@@ -988,7 +996,7 @@ mod tests {
         let said = said.lock().unwrap();
         assert_eq!(said.len(), 1, "said once: {said:?}");
         assert_eq!(said[0].0, 1, "waiting for direction 1");
-        // Not while bytes moved (until 2 s), and within a second or two of the quiet.
-        assert!(said[0].1 >= Duration::from_secs(2) && said[0].1 <= Duration::from_millis(3500), "{said:?}");
+        // Not while bytes moved (until 2 s), and 1 to 1.25 s into the quiet.
+        assert!(said[0].1 >= Duration::from_secs(3) && said[0].1 <= Duration::from_millis(3300), "{said:?}");
     }
 }
