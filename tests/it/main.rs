@@ -28,6 +28,7 @@ mod interop_cases;
 mod interop_tls;
 mod io_interop;
 mod memory;
+mod newcomer;
 mod pipe;
 mod props;
 mod secrets;

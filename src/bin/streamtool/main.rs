@@ -1,5 +1,6 @@
 //! The `streamtool` binary: parse, set up logging, run, map the outcome to an exit code.
 
+mod background;
 mod cli;
 mod cmd;
 mod common;

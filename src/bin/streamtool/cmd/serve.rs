@@ -88,6 +88,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
     let tls = if args.tls.tls { Some(served_tls(&args, &listener)?) } else { None };
+    // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
+    // stopped (SIGTTIN) and never answer.
+    if matches!(mode, Mode::Stdio) {
+        crate::background::detach_background_stdin()?;
+    }
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
