@@ -28,7 +28,7 @@ pub use files::{
     CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, check_ca_dir,
     load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,
 };
-pub use inspect::{CertInfo, expiry_phrase, format_time, inspect, inspect_file, rfc3339};
+pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, inspect_file, rfc3339};
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
 

@@ -105,6 +105,14 @@ impl FromStr for ConnectAddress {
         if let Some(path) = unix_path(s) {
             return path.map(ConnectAddress::Unix);
         }
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+            // `connect 8080`: a port with no host (a listener's bare PORT is loopback; a
+            // client names where it goes).
+            return Err(format!(
+                "invalid address {s:?}: missing host: name where to connect, as in localhost:{s} \
+                 or 127.0.0.1:{s} ({CONNECT_FORMS})"
+            ));
+        }
         let (host, port) = split_host_port(s, CONNECT_FORMS)?;
         let port = parse_port(port, s, CONNECT_FORMS)?;
         if port == 0 {
