@@ -71,3 +71,105 @@ fn quick_start_typed_into_a_terminal_completes() {
         assert!(out.lines().any(|line| line.trim_end_matches('\r').ends_with("Client")), "{out}");
     });
 }
+
+/// The example lines of a subcommand's `--help` (continuation lines joined).
+fn help_examples(sub: &str) -> Vec<String> {
+    let out = std::process::Command::new(BIN).args([sub, "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let examples = text.split("Examples:\n").nth(1).unwrap_or_default();
+    let examples = examples.split("\n\n").next().unwrap().replace("\\\n", " ");
+    examples.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// Every command line of the README's `sh` blocks that runs streamtool.
+fn readme_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains("streamtool ") && !l.trim_start().starts_with('#'))
+        .collect()
+}
+
+/// Item 2: every example of `--help` and the README, run by a real shell (bash; zsh and
+/// fish too if installed) with `streamtool` replaced by a recorder: the arguments that
+/// arrive keep every backslash the example shows (an unquoted `\n` would arrive as `n`,
+/// and `pipe` would split on the letter n: `banana` became `barnarna`).
+#[test]
+fn help_and_readme_examples_are_copy_paste_safe_in_real_shells() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = dir.path().join("streamtool");
+    let log = dir.path().join("argv");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> '{}'\nprintf '\\n' >> '{}'\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&recorder).status().unwrap();
+    let mut examples: Vec<String> =
+        ["serve", "connect", "pipe"].iter().flat_map(|s| help_examples(s)).collect();
+    examples.extend(readme_commands());
+    assert!(examples.len() > 15, "{examples:?}");
+    assert!(
+        examples.iter().any(|e| e.contains("delimiter=\\r\\n")),
+        "the pipe example with escapes: {examples:?}"
+    );
+    let shells: Vec<&str> = ["bash", "zsh", "fish"]
+        .into_iter()
+        .filter(|sh| std::process::Command::new(sh).arg("-c").arg("true").status().is_ok_and(|s| s.success()))
+        .collect();
+    assert!(shells.contains(&"bash"));
+    for shell in shells {
+        for example in &examples {
+            // The streamtool command of a pipeline, without redirection or comment.
+            let command = example.rsplit("| ").next().unwrap();
+            let command = command.split(" #").next().unwrap();
+            let command = command.split(" > ").next().unwrap().trim().trim_end_matches('&').trim();
+            let _ = std::fs::remove_file(&log);
+            let status = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(command)
+                .env("PATH", format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap()))
+                .current_dir(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "{shell}: `{command}` failed");
+            let argv = std::fs::read(&log).unwrap_or_default();
+            let arrived = argv.iter().filter(|&&b| b == b'\\').count();
+            let shown = command.matches('\\').count();
+            assert_eq!(
+                arrived,
+                shown,
+                "{shell}: `{command}` loses backslashes: {:?}",
+                String::from_utf8_lossy(&argv)
+            );
+        }
+    }
+}
+
+/// Item 4: `--progress` on a terminal ends showing the bytes moved (it showed `0 B`: the
+/// bars kept the last tick's reading).
+#[test]
+fn progress_on_a_terminal_shows_the_true_totals() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mid.iso");
+        std::fs::write(&file, vec![7u8; 20_000_000]).unwrap();
+        let sink = crate::cli_support::Server::start(&["--discard"]).await;
+        let command = format!("{BIN} pipe file:{} tcp:{} --progress", file.display(), sink.addr());
+        let done =
+            Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Bytes(Vec::new())).finish().await;
+        done.assert_code(0);
+        let screen = done.stdout_text();
+        // 20,000,000 bytes is 19.07 MiB; the last drawing of the first bar shows it.
+        let label = format!("file:{} ->", file.display());
+        let last = screen.rsplit(&label).next().unwrap().split(" -> file:").next().unwrap();
+        assert!(last.contains("19.07 MiB"), "{screen:?}");
+    });
+}
