@@ -173,3 +173,147 @@ fn progress_on_a_terminal_shows_the_true_totals() {
         assert!(last.contains("19.07 MiB"), "{screen:?}");
     });
 }
+
+/// Whether `text` has something shaped like Rust's Debug output: `Name(` with a capital
+/// (`Other(OtherError(..))`, `NomError(Eof)`, `IPAddress(7f:..)`, `InvalidCharacter(33)`),
+/// or a struct's `{ field: `.
+fn debug_shaped(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('(') {
+        let start = text[..i].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |p| p + 1);
+        let word = &text[start..i];
+        let camel = word.len() > 2
+            && word.starts_with(|c: char| c.is_ascii_uppercase())
+            && word.chars().skip(1).any(|c| c.is_ascii_lowercase())
+            && word.chars().skip(1).any(|c| c.is_ascii_uppercase());
+        if camel || word == "Some" || word == "Other" || word == "Eof" {
+            return Some(text[start..(i + 20).min(bytes.len())].to_string());
+        }
+    }
+    None
+}
+
+/// Items 6, 7 and 8: the failures a newcomer meets. Each is words on stderr, one
+/// `streamtool:` line (and perhaps a hint line), never Debug text, with the exit code the
+/// help documents.
+#[test]
+fn failure_messages_are_words_on_one_line() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = crate::cli_support::seed_certificate(dir.path());
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        let (cert, key, garbage) = (cert.to_str().unwrap(), key.to_str().unwrap(), garbage.to_str().unwrap());
+        let server =
+            crate::cli_support::Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key]).await;
+        let target = server.localhost();
+        let long_alpn = "a".repeat(300);
+        let zero_pin = format!("sha256:{}", "0".repeat(64));
+        let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+            // The Quick start's certificate without --ca: a hint naming --ca.
+            (vec!["connect", "--tls", &target], 4, "--ca"),
+            (vec!["gen-cert", "--inspect", garbage], 1, "not a certificate"),
+            (vec!["connect", "8080"], 2, "missing host"),
+            (vec!["connect", "--tls", "--alpn", &long_alpn, &target], 2, "at most 255"),
+            (vec!["connect", "--tls", "--alpn", "", &target], 2, "empty"),
+            (vec!["connect", "--tls", "--alpn", ",,", &target], 2, "empty"),
+            (vec!["connect", "--tls", "--sni", "", &target], 2, "--no-sni"),
+            (vec!["connect", "--tls", "-k", "--pin", &zero_pin, &target], 2, "-k"),
+            (vec!["connect", "--tls", "-k", "--ca", cert, &target], 2, "--ca"),
+            (vec!["serve", "--tls", "--ca", cert], 2, "--client-ca"),
+            (vec!["serve", "--bogus"], 2, "see `streamtool serve --help`"),
+            (vec!["connect"], 2, "<ADDR>"),
+            (vec!["gen-cert", "localhost", "-o", "x"], 2, "see `streamtool gen-cert --help`"),
+            (vec!["connect", "--pin", "sha256:zz", "--tls", &target], 2, "32 bytes"),
+        ];
+        for (args, code, needle) in cases {
+            let done = Proc::streamtool(&args, Input::Bytes(Vec::new())).finish().await;
+            done.assert_code(code);
+            let lines: Vec<&str> = done.stderr.lines().filter(|l| !l.contains("hint:")).collect();
+            assert_eq!(lines.len(), 1, "{args:?}: one line: {}", done.stderr);
+            assert!(lines[0].starts_with("streamtool: "), "{args:?}: {}", done.stderr);
+            assert!(done.stderr.contains(needle), "{args:?}: no {needle:?} in {}", done.stderr);
+            assert_eq!(debug_shaped(&done.stderr), None, "{args:?}: Debug text in {}", done.stderr);
+        }
+        // --show-cert and the handshake event name addresses as people write them.
+        let pki = crate::cli_support::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
+        let ip_server = crate::cli_support::Server::start(&[
+            "-k",
+            "--echo",
+            "--tls",
+            "--cert",
+            crate::cli_support::s(&pki.server_cert),
+            "--key",
+            crate::cli_support::s(&pki.server_key),
+        ])
+        .await;
+        let done = Proc::streamtool(
+            &[
+                "connect",
+                "-z",
+                "--tls",
+                "--ca",
+                crate::cli_support::s(&pki.ca),
+                "--show-cert",
+                "--events",
+                "json",
+                &ip_server.addr(),
+            ],
+            Input::Bytes(Vec::new()),
+        )
+        .finish()
+        .await;
+        done.assert_code(0);
+        assert!(
+            done.stderr.contains("IP Address:127.0.0.1") && done.stderr.contains("IP Address:::1"),
+            "{}",
+            done.stderr
+        );
+        assert_eq!(debug_shaped(&done.stderr), None, "{}", done.stderr);
+    });
+}
+
+/// Item 8: SIGTERM ends connect with a line and the documented 143.
+#[test]
+fn sigterm_in_connect_says_so_and_exits_143() {
+    run(async {
+        let server = crate::cli_support::Server::start(&["-k", "--echo"]).await;
+        let mut client = Proc::streamtool(&["connect", &server.addr()], Input::Open);
+        client.write(b"hi\n").await;
+        client.wait_stdout(b"hi\n").await;
+        client.signal("TERM");
+        let done = client.finish().await;
+        done.assert_code(143);
+        assert!(done.stderr.contains("SIGTERM"), "{}", done.stderr);
+        let help = std::process::Command::new(BIN).arg("--help").output().unwrap();
+        assert!(String::from_utf8_lossy(&help.stdout).contains("143"), "documented in --help");
+    });
+}
+
+/// Item 7: each subcommand's help lists only the flags that apply, global flags in their
+/// own section; pipe's endpoint table fits 80 columns and names every endpoint option.
+#[test]
+fn help_lists_only_what_applies() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(args).env("COLUMNS", "80").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let serve = help(&["serve", "--help"]);
+    for client_only in ["--pin", "--sni", "--no-sni", "--connect-timeout", "--ca ", "-w,"] {
+        assert!(!serve.contains(client_only), "serve --help lists {client_only}");
+    }
+    assert!(serve.contains("--client-ca") && serve.contains("Global options:"), "{serve}");
+    for sub in ["gen-cert", "completions"] {
+        assert!(!help(&[sub, "--help"]).contains("--threads"), "{sub} --help lists --threads");
+    }
+    assert!(help(&["connect", "--help"]).contains("--threads"));
+    let pipe = help(&["pipe", "--help"]);
+    let table = pipe.split("Endpoints (").nth(1).expect("the endpoint table");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80 columns: {line:?}");
+    }
+    for option in ["require-client-cert", "on-eof=", "idle-timeout=", "client-ca=", "connect-timeout="] {
+        assert!(table.contains(option), "the endpoint table lacks {option}");
+    }
+}
