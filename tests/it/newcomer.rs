@@ -317,3 +317,28 @@ fn help_lists_only_what_applies() {
         assert!(table.contains(option), "the endpoint table lacks {option}");
     }
 }
+
+/// Item 8: `--on-oversize skip` reports what it drops: a warning per frame for the first
+/// three, then a total.
+#[test]
+fn skipped_frames_are_reported() {
+    run(async {
+        let server = crate::cli_support::Server::listening(Proc::streamtool(
+            &["serve", "--delimiter", "\\n", "--max-frame", "4", "--on-oversize", "skip"],
+            Input::Bytes(Vec::new()),
+        ))
+        .await;
+        let mut input = b"aaaaaaaaaa\nok\n".to_vec();
+        for _ in 0..5 {
+            input.extend_from_slice(b"bbbbbbbbbbbbbbb\n");
+        }
+        input.extend_from_slice(b"end\n");
+        crate::cli_support::streamtool(&["connect", &server.addr()], &input).await.assert_code(0);
+        let done = server.proc.finish().await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"ok\nend\n");
+        let warnings = done.stderr.lines().filter(|l| l.contains("skipped an oversized frame")).count();
+        assert_eq!(warnings, 3, "{}", done.stderr);
+        assert!(done.stderr.contains("skipped 6 oversized frames in all"), "{}", done.stderr);
+    });
+}
