@@ -16,7 +16,7 @@ const CONNECT_FORMS: &str = "expected HOST:PORT, [IPv6]:PORT or unix:PATH";
 /// Where `serve` listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddress {
-    /// A bare port: loopback only, IPv4 and IPv6 (DESIGN.md §4.5).
+    /// A bare port: loopback only, IPv4 and IPv6 (docs/design.md §4.5).
     LoopbackPort(u16),
     /// An IP address and port (`0.0.0.0:8080`, `[::]:8080`).
     Socket(SocketAddr),

@@ -1,4 +1,4 @@
-//! The exit-code contract (DESIGN.md §4.8), documented in `--help`, the man page and the
+//! The exit-code contract (docs/design.md §4.8), documented in `--help`, the man page and the
 //! README.
 
 /// Every exit code streamtool uses.

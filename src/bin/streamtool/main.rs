@@ -24,7 +24,7 @@ use crate::exit_codes::{Exit, exit_for};
 /// connection is announced to the idle worker with a futex wake that then steals the task
 /// or parks again. One thread takes serve's CPU per plain connection from 58 to 36 us and
 /// per TLS handshake by 8-10%, and pipe's as a TLS terminator by about 20%, at the same
-/// handshake rate (docs/performance.md, "Third session" and "pipe's thread default").
+/// handshake rate (docs/performance.md, "What was tried").
 /// `--threads 0` is for a relay of a few bulk transfers, whose event loop and copying
 /// overlap on two threads (7% faster plain, 17% TLS-terminating in the same measurement).
 /// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.

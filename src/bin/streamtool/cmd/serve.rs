@@ -283,7 +283,7 @@ fn served_tls(args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> 
 
 /// The server's TLS settings, and the banner to print before the listening line: with no
 /// --cert, a fresh certificate, its pins and the command that reaches it verified
-/// (DESIGN.md §4.4). The client CAs are read first, so that a missing file is reported
+/// (docs/design.md §4.4). The client CAs are read first, so that a missing file is reported
 /// before any banner.
 fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(ServerOptions, Vec<String>)> {
     let client_auth = match &args.client_ca {
