@@ -89,7 +89,10 @@ fn readme_commands() -> Vec<String> {
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
-        .filter(|l| l.contains("streamtool ") && !l.trim_start().starts_with('#'))
+        .filter(|l| {
+            let command = l.split(" #").next().unwrap();
+            command.rsplit("| ").next().unwrap().trim_start().starts_with("streamtool ")
+        })
         .collect()
 }
 
@@ -221,6 +224,8 @@ fn failure_messages_are_words_on_one_line() {
             (vec!["connect", "--tls", "-k", "--pin", &zero_pin, &target], 2, "-k"),
             (vec!["connect", "--tls", "-k", "--ca", cert, &target], 2, "--ca"),
             (vec!["serve", "--tls", "--ca", cert], 2, "--client-ca"),
+            (vec!["serve", "-w", "5s"], 2, "client option"),
+            (vec!["serve", "--tls", "--pin", &zero_pin], 2, "client option"),
             (vec!["serve", "--bogus"], 2, "see `streamtool serve --help`"),
             (vec!["connect"], 2, "<ADDR>"),
             (vec!["gen-cert", "localhost", "-o", "x"], 2, "see `streamtool gen-cert --help`"),
@@ -341,4 +346,40 @@ fn skipped_frames_are_reported() {
         assert_eq!(warnings, 3, "{}", done.stderr);
         assert!(done.stderr.contains("skipped 6 oversized frames in all"), "{}", done.stderr);
     });
+}
+
+/// Item 3: the README's completion commands work in a fresh home (the directories do not
+/// exist yet), run as written by bash.
+#[test]
+fn readme_completion_commands_work_in_a_fresh_home() {
+    let home = tempfile::tempdir().unwrap();
+    let block = readme_block("Completions and man pages");
+    // `man` may not be installed; the rest runs as written.
+    let script: String = block.lines().filter(|l| !l.starts_with("man ")).map(|l| format!("{l}\n")).collect();
+    assert!(script.contains("mkdir -p"), "{script}");
+    let out = std::process::Command::new("bash")
+        .args(["-euc", &script])
+        .env("HOME", home.path())
+        .env("PATH", format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bash =
+        std::fs::read_to_string(home.path().join(".local/share/bash-completion/completions/streamtool"))
+            .unwrap();
+    assert!(bash.contains("_streamtool"), "a bash completion script");
+    let zsh = std::fs::read_to_string(home.path().join(".zfunc/_streamtool")).unwrap();
+    assert!(zsh.starts_with("#compdef streamtool"), "a zsh completion function");
+    // The README says how to put streamtool on PATH and what the tests need.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for needed in [
+        "cargo install --path . --locked",
+        "target/release/streamtool",
+        "bsdutils",
+        "nginx-light",
+        "gnutls-bin",
+    ] {
+        assert!(readme.contains(needed), "the README does not mention {needed}");
+    }
 }

@@ -253,6 +253,14 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
     if args.tls.sni.is_some() || args.tls.no_sni {
         return Err(Usage("--sni and --no-sni are client options; serve answers any name".into()).into());
     }
+    if args.net.connect_timeout.is_some() {
+        return Err(Usage(
+            "-w/--connect-timeout is a client option; serve connects nowhere (--idle-timeout and \
+             --handshake-timeout apply to its connections)"
+                .into(),
+        )
+        .into());
+    }
     check_tls_flags(
         &args.tls,
         &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
