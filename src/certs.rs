@@ -256,7 +256,8 @@ fn check_chain_blocks(chain: &[CertificateDer<'static>], path: &Path) -> Result<
         let why = match x509_parser::parse_x509_certificate(der.as_ref()) {
             Ok(([], _)) => continue,
             Ok((rest, _)) => format!("{} bytes follow the certificate", rest.len()),
-            Err(e) => e.to_string(),
+            // x509-parser's text is its Debug shape (`Der(UnexpectedTag { .. })`).
+            Err(_) => "its DER encoding does not parse as one".to_string(),
         };
         return Err(CertError::NotCertificate { path: path.to_path_buf(), position: i + 1, why });
     }

@@ -177,10 +177,22 @@ fn progress_on_a_terminal_shows_the_true_totals() {
     });
 }
 
+/// The lines of stderr a person is meant to read: errors, hints and warnings
+/// (`streamtool: …`, ` WARN …`, `ERROR …`), not the debugging logs of `-v` and up.
+pub fn messages(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("streamtool: ") || l.trim_start().starts_with("WARN ") || l.starts_with("ERROR ")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Whether `text` has something shaped like Rust's Debug output: `Name(` with a capital
 /// (`Other(OtherError(..))`, `NomError(Eof)`, `IPAddress(7f:..)`, `InvalidCharacter(33)`),
 /// or a struct's `{ field: `.
-fn debug_shaped(text: &str) -> Option<String> {
+pub fn debug_shaped(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     for (i, _) in text.match_indices('(') {
         let start = text[..i].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |p| p + 1);

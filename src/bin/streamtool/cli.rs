@@ -167,8 +167,7 @@ Examples:
   streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080
   streamtool pipe tcp-listen:9000,fork tls:example.com:443
   streamtool pipe - file:out.bin,create
-  streamtool pipe 'tcp-l:7000,delimiter=\\n' \\
-      'tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1'
+  streamtool pipe 'tcp-l:7000,delimiter=\\n' 'tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1'
   streamtool pipe file:big.iso tcp:backup:9000 --progress
 
 Exit codes: see `streamtool --help`.";
