@@ -81,14 +81,14 @@ fn help_examples(sub: &str) -> Vec<String> {
     examples.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
-/// Every command line of the README's `sh` blocks that runs streamtool.
-fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    readme
-        .split("```sh\n")
+/// Every command line of a document's `sh` blocks that runs streamtool (continuation
+/// lines joined).
+fn doc_commands(doc: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{}/{doc}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    text.split("```sh\n")
         .skip(1)
         .filter_map(|b| b.split("```").next())
-        .flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|b| b.replace("\\\n", " ").lines().map(str::to_string).collect::<Vec<_>>())
         .filter(|l| {
             let command = l.split(" #").next().unwrap();
             command.rsplit("| ").next().unwrap().trim_start().starts_with("streamtool ")
@@ -96,7 +96,7 @@ fn readme_commands() -> Vec<String> {
         .collect()
 }
 
-/// Item 2: every example of `--help` and the README, run by a real shell (bash; zsh and
+/// Item 2: every example of `--help`, the README and the cookbook, run by a real shell (bash; zsh and
 /// fish too if installed) with `streamtool` replaced by a recorder: the arguments that
 /// arrive keep every backslash the example shows (an unquoted `\n` would arrive as `n`,
 /// and `pipe` would split on the letter n: `banana` became `barnarna`).
@@ -117,7 +117,8 @@ fn help_and_readme_examples_are_copy_paste_safe_in_real_shells() {
     std::process::Command::new("chmod").arg("+x").arg(&recorder).status().unwrap();
     let mut examples: Vec<String> =
         ["serve", "connect", "pipe"].iter().flat_map(|s| help_examples(s)).collect();
-    examples.extend(readme_commands());
+    examples.extend(doc_commands("README.md"));
+    examples.extend(doc_commands("docs/cookbook.md"));
     assert!(examples.len() > 15, "{examples:?}");
     assert!(
         examples.iter().any(|e| e.contains("delimiter=\\r\\n")),
@@ -394,4 +395,39 @@ fn readme_completion_commands_work_in_a_fresh_home() {
     ] {
         assert!(readme.contains(needed), "the README does not mention {needed}");
     }
+}
+
+/// Item 2, with real bytes: `pipe --help`'s re-framing example, pasted into bash (ports and
+/// the host replaced), turns `banana\n` into `banana\r\n`. Unquoted, the shell made the
+/// delimiters `n` and `rn`, and `banana\r\n` arrived as `barnarna\r\n`.
+#[test]
+fn the_pipe_help_reframing_example_moves_the_right_bytes() {
+    run(async {
+        let example = help_examples("pipe")
+            .into_iter()
+            .find(|e| e.contains("delimiter=\\r\\n"))
+            .expect("the re-framing example");
+        let (legacy_port, legacy) =
+            crate::cli_support::tcp_server(
+                |mut tcp| async move { crate::cli_support::read_all(&mut tcp).await },
+            )
+            .await;
+        let listen_port = closed_port();
+        let command = example
+            .replace("tcp:legacy:7001", &format!("tcp:127.0.0.1:{legacy_port}"))
+            .replace("tcp-l:7000", &format!("tcp-l:{listen_port}"))
+            .replacen("streamtool", BIN, 1);
+        assert!(!command.contains("7000") && !command.contains("legacy"), "{command}");
+        let pipe = crate::cli_support::Server::listening(Proc::spawn(
+            "bash",
+            &["-c", &format!("exec {command}")],
+            Input::Bytes(Vec::new()),
+        ))
+        .await;
+        crate::cli_support::streamtool(&["connect", &format!("127.0.0.1:{listen_port}")], b"banana\n")
+            .await
+            .assert_code(0);
+        assert_eq!(legacy.await.unwrap(), b"banana\r\n");
+        pipe.proc.finish().await.assert_code(0);
+    });
 }
