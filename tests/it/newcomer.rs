@@ -224,6 +224,9 @@ fn failure_messages_are_words_on_one_line() {
             crate::cli_support::Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key]).await;
         let target = server.localhost();
         let long_alpn = "a".repeat(300);
+        let not_pem = dir.path().join("not.pem").to_str().unwrap().to_string();
+        std::fs::write(&not_pem, "garbage\n").unwrap();
+        let tls_listen = format!("tls-listen:0,client-ca={not_pem}");
         let zero_pin = format!("sha256:{}", "0".repeat(64));
         let cases: Vec<(Vec<&str>, i32, &str)> = vec![
             // The Quick start's certificate without --ca: a hint naming --ca.
@@ -243,6 +246,9 @@ fn failure_messages_are_words_on_one_line() {
             (vec!["connect"], 2, "<ADDR>"),
             (vec!["gen-cert", "localhost", "-o", "x"], 2, "see `streamtool gen-cert --help`"),
             (vec!["connect", "--pin", "sha256:zz", "--tls", &target], 2, "32 bytes"),
+            // A bad client-CA file is reported before any banner (no listening line, no pins).
+            (vec!["serve", "--tls", "--client-ca", &not_pem], 1, "cannot use --client-ca"),
+            (vec!["pipe", &tls_listen, "-"], 1, "cannot use client-ca="),
         ];
         for (args, code, needle) in cases {
             let done = Proc::streamtool(&args, Input::Bytes(Vec::new())).finish().await;
@@ -287,6 +293,25 @@ fn failure_messages_are_words_on_one_line() {
             "{}",
             done.stderr
         );
+        assert_eq!(debug_shaped(&done.stderr), None, "{}", done.stderr);
+        // A name the certificate does not have: its names as people write them.
+        let done = Proc::streamtool(
+            &[
+                "connect",
+                "-z",
+                "--tls",
+                "--ca",
+                crate::cli_support::s(&pki.ca),
+                "--sni",
+                "other.example",
+                &ip_server.addr(),
+            ],
+            Input::Bytes(Vec::new()),
+        )
+        .finish()
+        .await;
+        done.assert_code(4);
+        assert!(done.stderr.contains("localhost, 127.0.0.1 or ::1"), "{}", done.stderr);
         assert_eq!(debug_shaped(&done.stderr), None, "{}", done.stderr);
     });
 }
