@@ -545,10 +545,21 @@ impl Endpoint {
             "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
             "pin" => o.pins.push(value_of("sha256:HEX")?.parse()?),
-            "sni" => o.sni = Some(value_of("NAME")?.to_string()),
+            "sni" => {
+                let name = value_of("NAME")?;
+                crate::streams::tls::server_name(name).map_err(|e| format!("sni: {e}"))?;
+                o.sni = Some(name.to_string())
+            }
             "alpn" => {
                 o.alpn =
-                    value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect()
+                    value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect();
+                // RFC 7301: each protocol name is 1 to 255 bytes, and the list is not empty.
+                if o.alpn.is_empty() {
+                    return Err("option alpn needs at least one protocol name (alpn=h2,http/1.1)".to_string());
+                }
+                if let Some(long) = o.alpn.iter().find(|p| p.len() > 255) {
+                    return Err(format!("an ALPN protocol name is {} bytes; at most 255", long.len()));
+                }
             }
             "tls-min" => o.tls_min = Some(value_of("1.2")?.parse()?),
             "tls-max" => o.tls_max = Some(value_of("1.3")?.parse()?),

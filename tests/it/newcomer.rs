@@ -224,6 +224,7 @@ fn failure_messages_are_words_on_one_line() {
             crate::cli_support::Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key]).await;
         let target = server.localhost();
         let long_alpn = "a".repeat(300);
+        let long_alpn_endpoint = format!("tls:localhost:1,alpn={long_alpn}");
         let not_pem = dir.path().join("not.pem").to_str().unwrap().to_string();
         std::fs::write(&not_pem, "garbage\n").unwrap();
         let tls_listen = format!("tls-listen:0,client-ca={not_pem}");
@@ -237,6 +238,9 @@ fn failure_messages_are_words_on_one_line() {
             (vec!["connect", "--tls", "--alpn", "", &target], 2, "empty"),
             (vec!["connect", "--tls", "--alpn", ",,", &target], 2, "empty"),
             (vec!["connect", "--tls", "--sni", "", &target], 2, "--no-sni"),
+            (vec!["pipe", "-", "tls:localhost:1,alpn=,,"], 2, "at least one protocol name"),
+            (vec!["pipe", "-", &long_alpn_endpoint], 2, "at most 255"),
+            (vec!["pipe", "-", "tls:localhost:1,sni=a b"], 2, "not a valid host name"),
             (vec!["connect", "--tls", "-k", "--pin", &zero_pin, &target], 2, "-k"),
             (vec!["connect", "--tls", "-k", "--ca", cert, &target], 2, "--ca"),
             (vec!["serve", "--tls", "--ca", cert], 2, "--client-ca"),
