@@ -460,3 +460,30 @@ fn the_pipe_help_reframing_example_moves_the_right_bytes() {
         pipe.proc.finish().await.assert_code(0);
     });
 }
+
+/// Item 1, the other side: in the foreground, `serve` reads its terminal as before (what
+/// is typed goes to the client; Ctrl-D ends it), with no word about background jobs.
+#[test]
+fn serve_in_the_foreground_reads_its_terminal() {
+    run(async {
+        let command = format!("{BIN} serve 127.0.0.1:0");
+        let mut terminal = Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Open);
+        terminal.wait_stdout(b"listening on").await;
+        let port =
+            crate::cli_support::parse_port(&String::from_utf8_lossy(&terminal.stdout())).expect("the port");
+        // The client's stdin stays open: a peer's end would stop a terminal's relay.
+        let mut client = Proc::streamtool(&["connect", &format!("127.0.0.1:{port}")], Input::Open);
+        client.write(b"hello\n").await;
+        terminal.wait_stdout(b"hello").await;
+        terminal.write(b"typed\n").await;
+        client.wait_stdout(b"typed\n").await;
+        // Ctrl-D at the start of a line: the end of the terminal's input, passed on as FIN.
+        terminal.write(b"\x04").await;
+        client.close_stdin();
+        let done = client.finish().await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"typed\n");
+        let screen = terminal.finish().await.stdout_text();
+        assert!(!screen.contains("background job"), "{screen}");
+    });
+}

@@ -18,9 +18,15 @@ pub fn stdin_is_background_terminal() -> bool {
     if !stdin.is_terminal() {
         return false;
     }
+    // Only our controlling terminal stops a reader in the background (SIGTTIN); another
+    // session's terminal is read as any file is.
+    let ours = match (nix::sys::termios::tcgetsid(&stdin), nix::unistd::getsid(None)) {
+        (Ok(terminal), Ok(session)) => terminal == session,
+        _ => false,
+    };
     match nix::unistd::tcgetpgrp(&stdin) {
-        Ok(foreground) => foreground != nix::unistd::getpgrp(),
-        // No controlling terminal (ENOTTY) or no foreground group: nobody types into it.
+        Ok(foreground) => ours && foreground != nix::unistd::getpgrp(),
+        // No foreground group: nobody types into it.
         Err(_) => false,
     }
 }
