@@ -48,9 +48,6 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-eof -
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-lag -d 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pin -d 'Accept the server only if its certificate (cert pin) or public key (key pin) has this SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies. Repeatable. Needs --tls' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l sni -d 'Server name to send (SNI) and to verify; default: the host connected to' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l alpn -d 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls-min -d 'Oldest TLS version to accept: 1.2 or 1.3' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls-max -d 'Newest TLS version to offer: 1.2 or 1.3' -r
@@ -61,21 +58,24 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-fram
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-oversize -d 'What to do with a longer frame: error (exit 7) or skip it. Needs --delimiter' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l encoding -d 'The peer\'s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l decode-errors -d 'Check the peer\'s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer\'s encoding lacks)' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pin -d 'Accept the server only if its certificate (cert pin) or public key (key pin) has this SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies. Repeatable. Needs --tls' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l sni -d 'Server name to send (SNI) and to verify; default: the host connected to' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s k -l keep-open -d 'Serve many clients at once instead of exiting after the first (stdin goes to all)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l echo -d 'Send back what each client sends'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client; serves many clients, as -k does'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l discard -d 'Read and drop everything'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l require-client-cert -d 'Refuse clients without a valid certificate. Needs --client-ca'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -101,8 +101,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l decode
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s k -l insecure -d 'Skip certificate verification (a warning is printed). Needs --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-shutdown -d 'Same as --on-eof keep-open'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-sending -d 'Keep sending stdin after the peer ended its side also when stdin is a terminal (a pipe or a file is always sent to its end)'
@@ -124,8 +124,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l grace -d 
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s k -l fork -d 'Fork: serve each connection of the listening endpoint with a fresh instance of the other (the `fork` endpoint option)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s q -l quiet -d 'Only errors on stderr'
@@ -139,7 +139,6 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-f
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-file -d 'Where to write the PKCS#12 file. Default: NAME[+N].p12' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspect -d 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l client -d 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
@@ -152,7 +151,6 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s v -l 
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
-complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

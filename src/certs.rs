@@ -28,7 +28,7 @@ pub use files::{
     CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, check_ca_dir,
     load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,
 };
-pub use inspect::{CertInfo, expiry_phrase, format_time, inspect, inspect_file, rfc3339};
+pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, inspect_file, rfc3339};
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
 
@@ -256,7 +256,8 @@ fn check_chain_blocks(chain: &[CertificateDer<'static>], path: &Path) -> Result<
         let why = match x509_parser::parse_x509_certificate(der.as_ref()) {
             Ok(([], _)) => continue,
             Ok((rest, _)) => format!("{} bytes follow the certificate", rest.len()),
-            Err(e) => e.to_string(),
+            // x509-parser's text is its Debug shape (`Der(UnexpectedTag { .. })`).
+            Err(_) => "its DER encoding does not parse as one".to_string(),
         };
         return Err(CertError::NotCertificate { path: path.to_path_buf(), position: i + 1, why });
     }

@@ -16,7 +16,7 @@ const CONNECT_FORMS: &str = "expected HOST:PORT, [IPv6]:PORT or unix:PATH";
 /// Where `serve` listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddress {
-    /// A bare port: loopback only, IPv4 and IPv6 (DESIGN.md §4.5).
+    /// A bare port: loopback only, IPv4 and IPv6 (docs/design.md §4.5).
     LoopbackPort(u16),
     /// An IP address and port (`0.0.0.0:8080`, `[::]:8080`).
     Socket(SocketAddr),
@@ -104,6 +104,14 @@ impl FromStr for ConnectAddress {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         if let Some(path) = unix_path(s) {
             return path.map(ConnectAddress::Unix);
+        }
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+            // `connect 8080`: a port with no host (a listener's bare PORT is loopback; a
+            // client names where it goes).
+            return Err(format!(
+                "invalid address {s:?}: missing host: name where to connect, as in localhost:{s} \
+                 or 127.0.0.1:{s} ({CONNECT_FORMS})"
+            ));
         }
         let (host, port) = split_host_port(s, CONNECT_FORMS)?;
         let port = parse_port(port, s, CONNECT_FORMS)?;
@@ -537,10 +545,21 @@ impl Endpoint {
             "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
             "pin" => o.pins.push(value_of("sha256:HEX")?.parse()?),
-            "sni" => o.sni = Some(value_of("NAME")?.to_string()),
+            "sni" => {
+                let name = value_of("NAME")?;
+                crate::streams::tls::server_name(name).map_err(|e| format!("sni: {e}"))?;
+                o.sni = Some(name.to_string())
+            }
             "alpn" => {
                 o.alpn =
-                    value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect()
+                    value_of("h2,http/1.1")?.split(',').filter(|p| !p.is_empty()).map(String::from).collect();
+                // RFC 7301: each protocol name is 1 to 255 bytes, and the list is not empty.
+                if o.alpn.is_empty() {
+                    return Err("option alpn needs at least one protocol name (alpn=h2,http/1.1)".to_string());
+                }
+                if let Some(long) = o.alpn.iter().find(|p| p.len() > 255) {
+                    return Err(format!("an ALPN protocol name is {} bytes; at most 255", long.len()));
+                }
             }
             "tls-min" => o.tls_min = Some(value_of("1.2")?.parse()?),
             "tls-max" => o.tls_max = Some(value_of("1.3")?.parse()?),

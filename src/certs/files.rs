@@ -4,7 +4,7 @@
 //! mode (so a key is never readable by others, not even for a moment), synced, and then
 //! moved into place: with `overwrite`, by `rename` (atomic replacement); without, by a hard
 //! link, which fails if the name exists, so an existing file is never replaced even when
-//! two runs race (DESIGN.md §4.10).
+//! two runs race (docs/design.md §4.10).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

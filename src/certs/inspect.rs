@@ -55,8 +55,8 @@ pub struct CertInfo {
 /// # Errors
 /// A message if `der` is not an X.509 certificate.
 pub fn inspect(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|_| "not a certificate: its DER encoding is malformed or cut short".to_string())?;
     let names = match cert.subject_alternative_name() {
         Ok(Some(san)) => san.value.general_names.iter().map(general_name).collect(),
         _ => Vec::new(),
@@ -218,7 +218,8 @@ impl CertInfo {
     }
 }
 
-fn general_name(name: &GeneralName<'_>) -> String {
+/// A subject alternative name as OpenSSL writes it: `DNS:localhost`, `IP Address:127.0.0.1`.
+pub fn general_name(name: &GeneralName<'_>) -> String {
     match name {
         GeneralName::DNSName(s) => format!("DNS:{s}"),
         GeneralName::RFC822Name(s) => format!("email:{s}"),

@@ -6,7 +6,7 @@
 //! dropped under a timeout or in `select!` loses nothing, and the next call continues with
 //! every byte read so far.
 //!
-//! # `receive_until` and `max_bytes` (spec D3, DESIGN.md §4.6)
+//! # `receive_until` and `max_bytes` (spec D3, docs/design.md §4.6)
 //! AnyIO accepts a delimiter lying beyond `max_bytes` when it arrived in the same chunk as
 //! the bytes before it, and rejects it when it arrived later: the outcome depended on how
 //! the peer's bytes were chunked. Here the delimiter must **end within the first

@@ -15,7 +15,7 @@
 //! (encoding); `replace` writes U+FFFD for each malformed sequence, and `?` for each
 //! unmappable character (Python's rule; `encoding_rs` would write an HTML entity).
 //! A character cut off by the end of the stream is malformed: an error under `strict`,
-//! U+FFFD under `replace` (DESIGN.md §4.7).
+//! U+FFFD under `replace` (docs/design.md §4.7).
 
 use std::fmt;
 use std::str::FromStr;

@@ -97,11 +97,52 @@ impl FrameConfig {
 pub struct FramedStream<S> {
     inner: BufferedByteStream<S>,
     config: FrameConfig,
-    skipped: u64,
+    skipped: SkipReport,
     ended: bool,
     /// Discarding an oversized frame is under way (kept across cancellation).
     skipping: bool,
     write_buf: BytesMut,
+}
+
+/// How many frames [`Oversize::Skip`] dropped, never silently: a warning for each of the
+/// first [`SkipReport::WARN_EACH`], then one summary line when the stream is dropped.
+#[derive(Debug)]
+struct SkipReport {
+    count: u64,
+    max_frame: usize,
+}
+
+impl SkipReport {
+    /// Skipped frames that get a warning of their own.
+    const WARN_EACH: u64 = 3;
+
+    fn skip(&mut self) {
+        self.count += 1;
+        if self.count <= Self::WARN_EACH {
+            let more = if self.count == Self::WARN_EACH {
+                "; further ones are counted, and the total reported at the end"
+            } else {
+                ""
+            };
+            tracing::warn!(
+                "skipped an oversized frame (longer than {} bytes, on-oversize skip): {} so far{more}",
+                self.max_frame,
+                self.count
+            );
+        }
+    }
+}
+
+impl Drop for SkipReport {
+    fn drop(&mut self) {
+        if self.count > Self::WARN_EACH {
+            tracing::warn!(
+                "skipped {} oversized frames in all (longer than {} bytes, on-oversize skip)",
+                self.count,
+                self.max_frame
+            );
+        }
+    }
 }
 
 impl<S> FramedStream<S> {
@@ -112,7 +153,8 @@ impl<S> FramedStream<S> {
 
     /// Frames an already buffered stream, keeping what it has buffered.
     pub fn from_buffered(inner: BufferedByteStream<S>, config: FrameConfig) -> Self {
-        FramedStream { inner, config, skipped: 0, ended: false, skipping: false, write_buf: BytesMut::new() }
+        let skipped = SkipReport { count: 0, max_frame: config.max_frame };
+        FramedStream { inner, config, skipped, ended: false, skipping: false, write_buf: BytesMut::new() }
     }
 
     /// The configuration.
@@ -122,7 +164,7 @@ impl<S> FramedStream<S> {
 
     /// How many oversized frames were skipped under [`Oversize::Skip`].
     pub fn frames_skipped(&self) -> u64 {
-        self.skipped
+        self.skipped.count
     }
 
     /// Whether the stream has ended: after `receive` returned the unterminated last frame,
@@ -177,7 +219,7 @@ impl<S: ByteReceiveStream> FramedStream<S> {
                     Oversize::Skip => {
                         // The skip itself happens at the top of the loop, so that a receive
                         // cancelled in the middle of it goes on skipping next time.
-                        self.skipped += 1;
+                        self.skipped.skip();
                         self.skipping = true;
                     }
                 },
@@ -195,7 +237,7 @@ impl<S: ByteReceiveStream> FramedStream<S> {
                     let frame = self.inner.receive_exactly(rest).await?;
                     if frame.len() > max_frame {
                         if self.config.on_oversize == Oversize::Skip {
-                            self.skipped += 1;
+                            self.skipped.skip();
                             return Err(StreamError::EndOfStream);
                         }
                         return Err(StreamError::OversizedFrame { max_frame });

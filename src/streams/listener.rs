@@ -2,7 +2,7 @@
 //! `MultiListener`, `create_tcp_listener`, `create_unix_listener`).
 //!
 //! One [`SocketListener`] may listen on several sockets at once (AnyIO's `MultiListener`):
-//! a bare port binds `127.0.0.1` and `::1` (DESIGN.md §4.5), and TCP and UNIX sockets can
+//! a bare port binds `127.0.0.1` and `::1` (docs/design.md §4.5), and TCP and UNIX sockets can
 //! be merged. `accept` takes whichever connection comes first, in turn across sockets.
 
 use std::future::Future;

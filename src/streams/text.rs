@@ -4,7 +4,7 @@
 //! once its last byte arrives, and `receive` never returns an empty string. Sent text is
 //! encoded whole and sent as one chunk. See [`super::encoding`] for encodings and error modes.
 //!
-//! # End of stream (spec D11, DESIGN.md §4.7)
+//! # End of stream (spec D11, docs/design.md §4.7)
 //! AnyIO drops a partial character pending at the end of the stream, even in strict mode.
 //! Here it is an error under [`ErrorMode::Strict`] ([`StreamError::Decode`] with `at_eof`)
 //! and a final U+FFFD under [`ErrorMode::Replace`]; the call after that reports the end of

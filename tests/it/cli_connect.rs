@@ -1,5 +1,5 @@
 //! `streamtool connect`, the real binary over loopback: round trips, half-close, every
-//! exit code of the contract (DESIGN.md §4.8), framing and text flags, `-z`,
+//! exit code of the contract (docs/design.md §4.8), framing and text flags, `-z`,
 //! `--show-cert`, `--send-only`/`--recv-only`/`--no-shutdown` and `--events json`.
 //! Peers are `streamtool serve` or servers written here (tokio, and the library's
 //! `TlsStream::accept` where a misbehaving TLS peer is needed).
@@ -38,7 +38,7 @@ fn connect_round_trips_through_serve_echo_over_a_unix_socket() {
     });
 }
 
-// ---- half-close (DESIGN.md §4.2) ----
+// ---- half-close (docs/design.md §4.2) ----
 
 /// 200 KB of recognisable bytes.
 fn big_reply() -> Vec<u8> {
@@ -135,7 +135,7 @@ fn connect_keeps_sending_a_pipe_after_the_peer_ended_and_says_so() {
     });
 }
 
-// ---- exit codes (DESIGN.md §4.8) ----
+// ---- exit codes (docs/design.md §4.8) ----
 
 #[test]
 fn exit_3_when_the_port_refuses() {

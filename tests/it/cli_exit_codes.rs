@@ -98,6 +98,12 @@ fn every_documented_exit_code_has_a_scenario_that_exits_with_it() {
         waiting.signal("INT");
         check(130, &waiting.finish().await);
 
+        // 143: SIGTERM in connect.
+        let waiting = Proc::streamtool(&["connect", &echo.addr()], Input::Open);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        waiting.signal("TERM");
+        check(143, &waiting.finish().await);
+
         let documented = documented_codes().await;
         assert_eq!(seen, documented, "the scenarios cover exactly the documented codes");
         // The README's table lists the same codes.

@@ -254,12 +254,20 @@ impl Proc {
             // A grandchild (--exec) could hold the pipes open; do not wait for ever.
             let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
         }
-        Finished {
+        let finished = Finished {
             code: status.code(),
             stdout: self.out.bytes(),
             stderr: String::from_utf8_lossy(&self.err.bytes()).into_owned(),
             label: self.label.clone(),
+        };
+        // Every failure path the suite drives: what streamtool says is words, never Rust
+        // Debug text (issue 19).
+        if finished.label.starts_with("streamtool ")
+            && let Some(debug) = crate::newcomer::debug_shaped(&crate::newcomer::messages(&finished.stderr))
+        {
+            panic!("`{}`: Debug text {debug:?} on stderr:\n{}", finished.label, finished.stderr);
         }
+        finished
     }
 
     /// [`Proc::finish_within`] with the default step limit.

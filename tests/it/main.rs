@@ -1,8 +1,8 @@
 //! The integration test binary: one binary, a module per area.
 //!
-//! Tests that reproduce an AnyIO scenario say so in a comment with the scenario number
-//! from `shared/spec/anyio-streams.md` §7 ("scenario 12", "D3"). Every test that could hang
-//! runs under a timeout.
+//! Tests that reproduce an AnyIO behaviour say so in a comment with its number in the
+//! AnyIO behaviour specification the library was built against ("scenario 12", "D3"; see
+//! docs/design.md §3). Every test that could hang runs under a timeout.
 //!
 //! The end-of-stream interop matrix against real peers (issue 17) is `interop`,
 //! `interop_tls` and `interop_cases`: `cargo test --test it interop -- --skip io_interop
@@ -28,6 +28,7 @@ mod interop_cases;
 mod interop_tls;
 mod io_interop;
 mod memory;
+mod newcomer;
 mod pipe;
 mod props;
 mod secrets;

@@ -517,7 +517,7 @@ fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
     assert!(out == data, "connect's stdout got different bytes");
 }
 
-// ---- the peer ends its side first (DESIGN.md §4.2; a regular file is still sent whole) ----
+// ---- the peer ends its side first (docs/design.md §4.2; a regular file is still sent whole) ----
 
 #[test]
 fn serve_sends_all_of_a_file_to_a_client_that_ended_its_side_at_once() {

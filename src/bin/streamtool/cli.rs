@@ -31,26 +31,68 @@ const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (TLS: rustls wit
 pub struct Cli {
     /// More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace).
     /// RUST_LOG overrides.
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// Machine-readable events on stderr, one JSON object per line.
-    #[arg(long, value_name = "FORMAT", global = true)]
+    #[arg(long, value_name = "FORMAT", global = true, help_heading = GLOBAL)]
     pub events: Option<EventFormat>,
 
     /// Threads that run connections: 1 (the default) runs everything on one thread, the
     /// least CPU and memory per connection and per handshake; 0 means one per CPU core,
     /// for a few bulk relays or a server whose many busy TLS connections need more than
     /// one core. At most 256.
-    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(0..=256))]
+    #[arg(long, value_name = "N", help_heading = GLOBAL, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub threads: Option<u16>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The help heading of the flags every subcommand takes.
+const GLOBAL: &str = "Global options";
+
+/// serve's hidden flags: client options that `TlsArgs` and `NetArgs` share with connect.
+/// serve refuses each by name (a usage error naming the flag it needs), so they are not
+/// listed in its help.
+const SERVE_HIDDEN: [&str; 5] = ["ca", "pin", "sni", "no_sni", "connect_timeout"];
+
+/// Subcommands that run connections, where `--threads` means something. It is not a
+/// global flag (gen-cert and completions run none): it is accepted before the subcommand
+/// and, in these, after it.
+const WITH_RUNTIME: [&str; 3] = ["serve", "connect", "pipe"];
+
+/// The command line as parsed, shown in `--help` and turned into completions and man
+/// pages: the derive's definition, with each subcommand's help listing only the flags
+/// that apply to it.
+pub fn command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let threads = cmd.get_arguments().find(|a| a.get_id() == "threads").cloned().expect("--threads");
+    cmd.mut_subcommands(|sub| {
+        let sub = if WITH_RUNTIME.contains(&sub.get_name()) { sub.arg(threads.clone()) } else { sub };
+        if sub.get_name() == "serve" {
+            SERVE_HIDDEN.iter().fold(sub, |sub, id| sub.mut_arg(*id, |arg| arg.hide(true)))
+        } else {
+            sub
+        }
+    })
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let Some((_, sub)) = matches.subcommand()
+        && let Ok(Some(threads)) = sub.try_get_one::<u16>("threads")
+    {
+        cli.threads = Some(*threads);
+    }
+    Ok(cli)
 }
 
 /// Formats of `--events`.
@@ -103,19 +145,29 @@ Exit codes: see `streamtool --help`.";
 
 const PIPE_EXAMPLES: &str = "\
 Endpoints (options after commas, named as the serve/connect flags):
-  -, stdio                      stdin and stdout
-  tcp:HOST:PORT                 tls:HOST:PORT[,ca=F,pin=P,sni=N,alpn=L,insecure]
-  tcp-listen:[HOST:]PORT        tls-listen:[HOST:]PORT[,cert=F,key=F,client-ca=F]   (aliases tcp-l, tls-l)
-  unix:PATH                     unix-listen:PATH
-  exec:CMD                      file:PATH[,create|append|truncate]
-  any: delimiter=D,max-frame=SIZE,on-oversize=skip,encoding=NAME,decode-errors=MODE,crlf,idle-timeout=DURATION
-  listeners: fork; TLS: handshake-timeout=DURATION (30s)
+  -, stdio                 stdin and stdout
+  tcp:HOST:PORT            tcp-listen:[HOST:]PORT (alias tcp-l)
+  tls:HOST:PORT            tls-listen:[HOST:]PORT (alias tls-l)
+  unix:PATH                unix-listen:PATH (alias unix-l)
+  exec:CMD                 file:PATH
+Options:
+  tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F
+  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L
+  both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
+               handshake-timeout=DURATION (30s)
+  listeners:   fork
+  connectors:  connect-timeout=DURATION
+  file:        create, append or truncate (writing)
+  any:         delimiter=D, max-frame=SIZE, on-oversize=skip, encoding=NAME,
+               decode-errors=MODE, crlf, on-eof=ACTION, idle-timeout=DURATION
+Quote an endpoint with a backslash in it ('delimiter=\\r\\n'): the shell eats an
+unquoted one.
 
 Examples:
-  streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080   # TLS terminator
-  streamtool pipe tcp-listen:9000,fork tls:example.com:443                        # TLS originator
-  streamtool pipe - file:out.bin,create                                           # stdin to a file
-  streamtool pipe tcp-l:7000,delimiter=\\n tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1
+  streamtool pipe tls-listen:8443,fork,cert=c.pem,key=k.pem tcp:127.0.0.1:8080
+  streamtool pipe tcp-listen:9000,fork tls:example.com:443
+  streamtool pipe - file:out.bin,create
+  streamtool pipe 'tcp-l:7000,delimiter=\\n' 'tcp:legacy:7001,delimiter=\\r\\n,encoding=latin1'
   streamtool pipe file:big.iso tcp:backup:9000 --progress
 
 Exit codes: see `streamtool --help`.";
@@ -201,7 +253,7 @@ pub struct TlsArgs {
     pub pin: Vec<Pin>,
 
     /// Server name to send (SNI) and to verify; default: the host connected to.
-    #[arg(long, value_name = "NAME", alias = "ssl-servername", conflicts_with = "no_sni")]
+    #[arg(long, value_name = "NAME", alias = "ssl-servername", conflicts_with = "no_sni", value_parser = parse_sni)]
     pub sni: Option<String>,
 
     /// Send no SNI (the certificate is still verified against the host).
@@ -209,7 +261,7 @@ pub struct TlsArgs {
     pub no_sni: bool,
 
     /// ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', alias = "ssl-alpn")]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', alias = "ssl-alpn", value_parser = parse_alpn)]
     pub alpn: Vec<String>,
 
     /// Oldest TLS version to accept: 1.2 or 1.3.
@@ -472,6 +524,27 @@ fn parse_on_eof(s: &str) -> Result<OnEof, String> {
 
 fn parse_delimiter_arg(s: &str) -> Result<Delimiter, String> {
     parse_delimiter(s).map(Delimiter)
+}
+
+/// A server name for SNI and verification, checked before anything is connected.
+fn parse_sni(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("the server name is empty (--no-sni sends none)".to_string());
+    }
+    streamtool::streams::tls::server_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+/// One ALPN protocol name: 1 to 255 bytes (RFC 7301).
+fn parse_alpn(s: &str) -> Result<String, String> {
+    match s.len() {
+        0 => Err(
+            "an ALPN protocol name is empty (a list is names separated by single commas, as in h2,http/1.1)"
+                .to_string(),
+        ),
+        1..=255 => Ok(s.to_string()),
+        n => Err(format!("an ALPN protocol name is {n} bytes; at most 255")),
+    }
 }
 
 fn parse_pin(s: &str) -> Result<Pin, String> {

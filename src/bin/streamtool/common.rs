@@ -392,7 +392,7 @@ pub fn describe_certificate(der: &[u8]) -> String {
             let _ = writeln!(out, "  subject: {}", esc(&cert.subject().to_string()));
             let _ = writeln!(out, "  issuer:  {}", esc(&cert.issuer().to_string()));
             if let Ok(Some(san)) = cert.subject_alternative_name() {
-                let names: Vec<String> = san.value.general_names.iter().map(|n| n.to_string()).collect();
+                let names: Vec<String> = san.value.general_names.iter().map(certs::general_name).collect();
                 let _ = writeln!(out, "  SANs:    {}", esc(&names.join(", ")));
             }
             let _ =
@@ -434,7 +434,7 @@ pub fn certificate_json(der: &[u8]) -> serde_json::Value {
                 .subject_alternative_name()
                 .ok()
                 .flatten()
-                .map(|s| s.value.general_names.iter().map(|n| n.to_string()).collect())
+                .map(|s| s.value.general_names.iter().map(certs::general_name).collect())
                 .unwrap_or_default();
             json!({
                 "subject": cert.subject().to_string(),

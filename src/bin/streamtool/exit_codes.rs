@@ -1,4 +1,4 @@
-//! The exit-code contract (DESIGN.md §4.8), documented in `--help`, the man page and the
+//! The exit-code contract (docs/design.md §4.8), documented in `--help`, the man page and the
 //! README.
 
 /// Every exit code streamtool uses.
@@ -22,6 +22,8 @@ pub enum Exit {
     Data,
     /// Interrupted by SIGINT.
     Interrupted,
+    /// `connect` ended by SIGTERM.
+    Terminated,
 }
 
 impl Exit {
@@ -37,6 +39,7 @@ impl Exit {
             Exit::Timeout => 6,
             Exit::Data => 7,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
         }
     }
 }
@@ -52,7 +55,8 @@ Exit codes:
   5    truncated stream (TLS peer closed without close_notify, --ragged-eof strict)
   6    timeout
   7    oversized frame or text decode error
-  130  interrupted (SIGINT)";
+  130  interrupted (SIGINT)
+  143  connect ended by SIGTERM (serve and pipe shut down gracefully and exit 0)";
 
 /// The user pressed Ctrl-C (exit 130).
 #[derive(Debug)]
@@ -65,6 +69,18 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+/// `connect` got SIGTERM (exit 143, 128 + 15, as a shell reports a process it killed).
+#[derive(Debug)]
+pub struct Terminated;
+
+impl std::fmt::Display for Terminated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("terminated by SIGTERM; the connection was closed")
+    }
+}
+
+impl std::error::Error for Terminated {}
 
 /// Marks an error met during a TLS handshake with the named peer (exit 4), whatever its kind (a peer that
 /// closed or a reset during the handshake is a handshake failure too).
@@ -134,6 +150,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
         if cause.is::<Interrupted>() {
             return Exit::Interrupted;
+        }
+        if cause.is::<Terminated>() {
+            return Exit::Terminated;
         }
         if cause.is::<Usage>() {
             return Exit::Usage;

@@ -1,5 +1,6 @@
 //! The `streamtool` binary: parse, set up logging, run, map the outcome to an exit code.
 
+mod background;
 mod cli;
 mod cmd;
 mod common;
@@ -12,9 +13,7 @@ mod progress;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Parser;
-
-use crate::cli::{Cli, Command, EventFormat};
+use crate::cli::{Command, EventFormat};
 use crate::events::Events;
 use crate::exit_codes::{Exit, exit_for};
 
@@ -25,7 +24,7 @@ use crate::exit_codes::{Exit, exit_for};
 /// connection is announced to the idle worker with a futex wake that then steals the task
 /// or parks again. One thread takes serve's CPU per plain connection from 58 to 36 us and
 /// per TLS handshake by 8-10%, and pipe's as a TLS terminator by about 20%, at the same
-/// handshake rate (docs/performance.md, "Third session" and "pipe's thread default").
+/// handshake rate (docs/performance.md, "What was tried").
 /// `--threads 0` is for a relay of a few bulk transfers, whose event loop and copying
 /// overlap on two threads (7% faster plain, 17% TLS-terminating in the same measurement).
 /// Blocking work (stdin from a terminal, DNS) runs in tokio's blocking pool either way.
@@ -59,21 +58,13 @@ pub fn say(message: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version print and succeed; usage errors exit 2, with control
             // characters of the offending argument escaped (it is echoed in the message).
             if err.use_stderr() {
-                use std::io::Write;
-                let text = err.render().to_string();
-                let escaped: String = text
-                    .split_inclusive('\n')
-                    .map(|line| streamtool::escape::escape_log_line(line, false).into_owned())
-                    .collect();
-                if std::io::stderr().lock().write_all(escaped.as_bytes()).is_err() {
-                    logwriter::dropped();
-                }
+                say(&usage_error(&err));
             } else {
                 let _ = err.print();
             }
@@ -84,7 +75,7 @@ fn main() -> ExitCode {
     QUIET.store(cli.quiet, Ordering::Relaxed);
     let events = Events::new(cli.events == Some(EventFormat::Json));
     let Some(command) = cli.command else {
-        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        let _ = cli::command().print_help();
         return ExitCode::from(Exit::Usage.code());
     };
     let runtime = match runtime(cli.threads) {
@@ -100,10 +91,19 @@ fn main() -> ExitCode {
             Command::Serve(args) => cmd::serve::run(args, events.clone()).await,
             // Ctrl-C anywhere in connect (resolving, connecting, the handshake) exits 130;
             // serve handles SIGINT itself, to shut down gracefully.
-            Command::Connect(args) => tokio::select! {
-                result = cmd::connect::run(args, events.clone(), verbose) => result,
-                _ = tokio::signal::ctrl_c() => Err(exit_codes::Interrupted.into()),
-            },
+            // SIGTERM ends it too, with a line and exit 143 (as documented), not silently.
+            Command::Connect(args) => {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = match signal(SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(err) => return Err(anyhow::Error::new(err).context("cannot watch SIGTERM")),
+                };
+                tokio::select! {
+                    result = cmd::connect::run(args, events.clone(), verbose) => result,
+                    _ = tokio::signal::ctrl_c() => Err(exit_codes::Interrupted.into()),
+                    _ = term.recv() => Err(exit_codes::Terminated.into()),
+                }
+            }
             Command::Pipe(mut args) => {
                 args.verbose_summary = verbose;
                 cmd::pipe::run(args, events.clone()).await
@@ -136,6 +136,43 @@ fn main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
+/// A usage error from clap as one line, as every other error is: the message, clap's tip
+/// if it has one, and which `--help` to read. (`say` escapes control characters of the
+/// offending argument, which the message echoes.)
+fn usage_error(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut message = String::new();
+    let mut tips = Vec::new();
+    let mut in_message = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("error: ") {
+            message = rest.trim().to_string();
+            in_message = true;
+        } else if in_message && line.starts_with("  ") {
+            // "the following required arguments were not provided:" and its list.
+            let separator = if message.ends_with(':') { " " } else { ", " };
+            message = format!("{message}{separator}{}", line.trim());
+        } else {
+            in_message = false;
+            if let Some(rest) = line.trim().strip_prefix("tip: ") {
+                tips.push(rest.to_string());
+            }
+        }
+    }
+    // The subcommand's own help, if one was named.
+    let command = cli::command()
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .find(|name| std::env::args().skip(1).any(|arg| &arg == name))
+        .map_or("streamtool".to_string(), |name| format!("streamtool {name}"));
+    if message.is_empty() {
+        message = text.lines().next().unwrap_or_default().to_string();
+    }
+    let message = message.trim_end_matches('.').to_string();
+    let tips: String = tips.iter().map(|tip| format!(" ({tip})")).collect();
+    format!("{message}{tips}; see `{command} --help`")
+}
+
 /// The error chain on one line, causes joined with ": ", repeats dropped.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
@@ -154,13 +191,104 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
+    plain_words(&out)
+}
+
+/// Rust Debug shapes that a dependency's error text carries, put into words: rustls's
+/// `Other(OtherError(CaUsedAsEndEntity))` becomes "ca used as end entity", its names and
+/// x509-parser's `IpAddress(..)`, `IPAddress(7f:00:00:01)`, `DnsName("x")` become
+/// `127.0.0.1` and `x`.
+pub fn plain_words(text: &str) -> String {
+    let mut out = text.to_string();
+    for (open, kind) in [
+        ("Other(OtherError(", Shape::Words),
+        ("OtherError(", Shape::Words),
+        ("Other(", Shape::Words),
+        ("IpAddress(", Shape::Ip),
+        ("IPAddress(", Shape::Ip),
+        ("DnsName(", Shape::Name),
+        ("DNSName(", Shape::Name),
+        ("InvalidCharacter(", Shape::Character),
+    ] {
+        while let Some(start) = out.find(open) {
+            let inner_start = start + open.len();
+            let closers = open.matches('(').count();
+            let Some(len) = out[inner_start..].find(&")".repeat(closers)) else { break };
+            let inner = out[inner_start..inner_start + len].to_string();
+            let replacement = match kind {
+                Shape::Words => camel_to_words(&inner),
+                Shape::Ip => ip_words(&inner),
+                Shape::Name => inner.trim_matches('"').to_string(),
+                Shape::Character => match inner.parse::<u8>() {
+                    Ok(byte) if byte.is_ascii_graphic() => format!("the character '{}'", byte as char),
+                    Ok(byte) => format!("the byte 0x{byte:02x}"),
+                    Err(_) => format!("the character {inner}"),
+                },
+            };
+            out.replace_range(start..inner_start + len + closers, &replacement);
+        }
+    }
     out
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Words,
+    Ip,
+    Name,
+    Character,
+}
+
+/// `CaUsedAsEndEntity` -> "CA used as end entity".
+fn camel_to_words(name: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for c in name.chars() {
+        let boundary = c.is_ascii_uppercase()
+            && words.last().is_some_and(|w| w.chars().last().is_some_and(|l| !l.is_ascii_uppercase()));
+        if words.is_empty() || boundary {
+            words.push(String::new());
+        }
+        words.last_mut().unwrap().push(c);
+    }
+    words
+        .iter()
+        .map(|w| {
+            if w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()) {
+                w.clone()
+            } else {
+                w.to_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `7f:00:00:01` (x509-parser's bytes), `127.0.0.1`, `V4(..)`: the address as usually written.
+fn ip_words(inner: &str) -> String {
+    let hex: Vec<u8> = inner.split(':').filter_map(|b| u8::from_str_radix(b, 16).ok()).collect();
+    let from_bytes = match hex.len() {
+        4 if inner.len() == 11 => <[u8; 4]>::try_from(hex.as_slice()).ok().map(std::net::IpAddr::from),
+        16 if inner.len() == 47 => <[u8; 16]>::try_from(hex.as_slice()).ok().map(std::net::IpAddr::from),
+        _ => None,
+    };
+    match from_bytes.or_else(|| inner.parse::<std::net::IpAddr>().ok()) {
+        Some(ip) => ip.to_string(),
+        None => inner.to_string(),
+    }
 }
 
 /// Advice for the failures users meet most, on a line of its own after the error.
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
     use rustls::{AlertDescription, CertificateError, Error as Tls};
     let tls = exit_codes::tls_error(err)?;
+    if let Tls::InvalidCertificate(CertificateError::Other(other)) = tls
+        && format!("{other:?}").contains("CaUsedAsEndEntity")
+    {
+        return Some(
+            "the server presents a CA certificate (CA:TRUE) as its own, as a self-signed certificate made \
+             with `openssl req -x509` is: trust it as itself by passing the file with --ca FILE, or pin it with --pin",
+        );
+    }
     Some(match tls {
         Tls::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature)
         | Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {

@@ -24,6 +24,9 @@ pub struct Progress {
     task: tokio::task::JoinHandle<()>,
     /// Plain mode: what to print once more at the end.
     plain: Option<PlainProgress>,
+    /// What the bars count, read once more at the end: the ticker's last reading may be
+    /// up to a tick old, so the final numbers on screen come from here.
+    meters: [Meter; 2],
 }
 
 #[derive(Clone)]
@@ -57,7 +60,8 @@ impl Progress {
                     ticker.print();
                 }
             });
-            return Progress { bars: Vec::new(), task, plain: Some(plain) };
+            let meters = plain.meters.clone();
+            return Progress { bars: Vec::new(), task, plain: Some(plain), meters };
         }
         let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
         let style = indicatif::ProgressStyle::with_template(
@@ -74,6 +78,7 @@ impl Progress {
             })
             .collect();
         let updated = bars.clone();
+        let meters = [ab.clone(), ba.clone()];
         let task = tokio::spawn(async move {
             loop {
                 updated[0].set_position(ab.get());
@@ -81,13 +86,14 @@ impl Progress {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Progress { bars, task, plain: None }
+        Progress { bars, task, plain: None, meters }
     }
 
     /// Stops, leaving the final numbers on screen.
     pub fn finish(self) {
         self.task.abort();
-        for bar in self.bars {
+        for (bar, meter) in self.bars.iter().zip(&self.meters) {
+            bar.set_position(meter.get());
             bar.finish();
         }
         if let Some(plain) = self.plain {

@@ -181,7 +181,7 @@ impl KeyLog {
 /// Opens a file that secrets are appended to (the key log), never following a symbolic
 /// link (`O_NOFOLLOW`). A new file is created 0600; an existing one is used only if it is
 /// a regular file owned by this user with no permissions for group or others, so that
-/// nobody else can read the secrets or have planted the file (DESIGN.md §3, issue 26).
+/// nobody else can read the secrets or have planted the file (docs/design.md §4.3, issue 26).
 ///
 /// # Errors
 /// The OS error, or one saying which rule the file breaks.

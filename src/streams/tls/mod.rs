@@ -6,7 +6,7 @@
 //! [`Connection`](super::Connection), or [`ByteStreamIo`](super::ByteStreamIo) over an
 //! in-memory pair for tests. The socket's attributes stay visible through the TLS stream.
 //!
-//! # Ragged EOF (spec §6.4, DESIGN.md §4.1)
+//! # Ragged EOF (spec §6.4, docs/design.md §4.1)
 //! A peer that closes TCP without close_notify may have been cut short. The policy says
 //! what a receive then reports:
 //!

@@ -52,8 +52,8 @@ impl Pin {
     /// # Errors
     /// A message if `der` is not a certificate.
     pub fn of_public_key(der: &[u8]) -> Result<Pin, String> {
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|_| "not a certificate: its DER encoding is malformed or cut short".to_string())?;
         Ok(Pin(sha256(cert.tbs_certificate.subject_pki.raw)))
     }
 

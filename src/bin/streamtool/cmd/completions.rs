@@ -8,10 +8,8 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
-
-use crate::cli::Cli;
 
 /// The name the scripts complete.
 const BIN: &str = "streamtool";
@@ -48,7 +46,7 @@ pub fn run(args: CompletionsArgs) -> Result<()> {
 /// The completion script for `shell`.
 pub fn script(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut out);
+    clap_complete::generate(shell, &mut crate::cli::command(), BIN, &mut out);
     out
 }
 
@@ -57,7 +55,7 @@ pub fn script(shell: Shell) -> Vec<u8> {
 /// EXAMPLES and "Exit codes:" EXIT STATUS, kept as preformatted text.
 #[cfg(test)]
 fn man_pages() -> Vec<(String, Vec<u8>)> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut pages = vec![man_page(&cmd)];
     pages.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).map(man_page));
@@ -133,7 +131,7 @@ fn capitalized(text: &str) -> String {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use clap::{CommandFactory, Parser};
+    use crate::cli::command;
     use clap_complete::{Generator, Shell};
 
     use super::*;
@@ -195,7 +193,7 @@ mod tests {
     /// ("...") is a command line that parses.
     #[test]
     fn help_examples_parse() {
-        let mut cmd = Cli::command();
+        let mut cmd = command();
         cmd.build();
         for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
             let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
@@ -203,7 +201,9 @@ mod tests {
                 .split("\n\n")
                 .find_map(|block| block.strip_prefix("Examples:\n"))
                 .unwrap_or_else(|| panic!("`streamtool {} --help` has no examples", sub.get_name()));
-            let lines: Vec<&str> = examples.lines().collect();
+            // A line ending in a backslash goes on on the next one, as in the shell.
+            let joined = examples.replace("\\\n", " ");
+            let lines: Vec<&str> = joined.lines().collect();
             assert!(
                 (3..=5).contains(&lines.len()),
                 "`streamtool {} --help` has {} examples, not 3 to 5",
@@ -220,7 +220,7 @@ mod tests {
                 }
                 let words = shell_words(command);
                 assert_eq!(words.first().map(String::as_str), Some("streamtool"), "{line}");
-                if let Err(err) = Cli::try_parse_from(&words) {
+                if let Err(err) = crate::cli::command().try_get_matches_from(&words) {
                     panic!("the example `{line}` does not parse:\n{err}");
                 }
             }

@@ -21,6 +21,13 @@ use crate::exit_codes::HandshakeFailed;
 
 pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()> {
     check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
+    if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
+        let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
+        return Err(crate::exit_codes::Usage(format!(
+            "-k/--insecure skips verification, so {given} would do nothing: drop -k to verify with {given}"
+        ))
+        .into());
+    }
     let tls_on = args.tls.tls;
     let tls_config = if tls_on { Some(client_options(&args.tls, args.insecure)?.build()?) } else { None };
     let target = args.addr.to_string();

@@ -287,6 +287,18 @@ fn tls_args(o: &EndpointOptions) -> crate::cli::TlsArgs {
 }
 
 fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
+    // The client CAs first: a bad file is reported before the banner of a fresh certificate.
+    let client_auth = match &o.client_ca {
+        Some(path) => {
+            let cas = streamtool::certs::load_certs(path).context("cannot use client-ca=")?;
+            if o.require_client_cert {
+                streamtool::streams::tls::ClientAuth::Required(cas)
+            } else {
+                streamtool::streams::tls::ClientAuth::Optional(cas)
+            }
+        }
+        None => streamtool::streams::tls::ClientAuth::None,
+    };
     let identity = match &o.cert {
         Some(cert) => streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert))
             .context("cannot use cert=/key=")?,
@@ -304,17 +316,6 @@ fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<Serv
             }
             generated.identity()
         }
-    };
-    let client_auth = match &o.client_ca {
-        Some(path) => {
-            let cas = streamtool::certs::load_certs(path).context("cannot use client-ca=")?;
-            if o.require_client_cert {
-                streamtool::streams::tls::ClientAuth::Required(cas)
-            } else {
-                streamtool::streams::tls::ClientAuth::Optional(cas)
-            }
-        }
-        None => streamtool::streams::tls::ClientAuth::None,
     };
     Ok(ServerOptions {
         identity,

@@ -88,6 +88,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
     let tls = if args.tls.tls { Some(served_tls(&args, &listener)?) } else { None };
+    // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
+    // stopped (SIGTTIN) and never answer.
+    if matches!(mode, Mode::Stdio) {
+        crate::background::detach_background_stdin()?;
+    }
     tracing::info!("listening on {}", addresses.join(", "));
     if !crate::QUIET.load(Ordering::Relaxed) {
         crate::say(&format!("listening on {}", addresses.join(", ")));
@@ -248,6 +253,14 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
     if args.tls.sni.is_some() || args.tls.no_sni {
         return Err(Usage("--sni and --no-sni are client options; serve answers any name".into()).into());
     }
+    if args.net.connect_timeout.is_some() {
+        return Err(Usage(
+            "-w/--connect-timeout is a client option; serve connects nowhere (--idle-timeout and \
+             --handshake-timeout apply to its connections)"
+                .into(),
+        )
+        .into());
+    }
     check_tls_flags(
         &args.tls,
         &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
@@ -278,7 +291,7 @@ fn served_tls(args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> 
 
 /// The server's TLS settings, and the banner to print before the listening line: with no
 /// --cert, a fresh certificate, its pins and the command that reaches it verified
-/// (DESIGN.md §4.4). The client CAs are read first, so that a missing file is reported
+/// (docs/design.md §4.4). The client CAs are read first, so that a missing file is reported
 /// before any banner.
 fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(ServerOptions, Vec<String>)> {
     let client_auth = match &args.client_ca {
