@@ -129,6 +129,10 @@ fn help_and_readme_examples_are_copy_paste_safe_in_real_shells() {
         .filter(|sh| std::process::Command::new(sh).arg("-c").arg("true").status().is_ok_and(|s| s.success()))
         .collect();
     assert!(shells.contains(&"bash"));
+    // CI installs zsh and fish: there, a missing one fails rather than going untested.
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(shells, ["bash", "zsh", "fish"], "under CI every shell runs the examples");
+    }
     for shell in shells {
         for example in &examples {
             // The streamtool command of a pipeline, without redirection or comment.
