@@ -396,6 +396,32 @@ fn oversized_frame_exits_7_or_is_skipped() {
     });
 }
 
+/// Bad data is not a stream cut short: through a socket relay, the frames before an
+/// oversized one reach the other side, which then sees a clean end (FIN), not a reset (a
+/// reset is for a truncated or reset stream, which it would otherwise seem complete).
+#[test]
+fn an_oversized_frame_ends_a_socket_relay_with_a_fin_after_the_frames_before_it() {
+    run(STEP * 2, async {
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("tcp:127.0.0.1:{}", backend.local_addr().unwrap().port());
+        let pipe = start(&["pipe", "tcp-listen:127.0.0.1:0,delimiter=\\n,max-frame=4", &target], None);
+        let listen = port(&pipe).await;
+        let mut client = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+        let (mut server, _) = backend.accept().await.unwrap();
+        client.write_all(b"ok\n0123456789\n").await.unwrap();
+        let done = pipe.finish().await;
+        done.assert_code(7);
+        // Read only now, after the relay closed: a reset would have arrived by then.
+        let mut got = Vec::new();
+        let end = server.read_to_end(&mut got).await;
+        assert_eq!(got, b"ok\n", "the frame before the oversized one arrives");
+        assert!(end.is_ok(), "the relay ended with a FIN, not a reset: {end:?}");
+        let mut back = Vec::new();
+        let end = client.read_to_end(&mut back).await;
+        assert!(end.is_ok(), "the client sees a FIN too: {end:?}");
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // half-close
 

@@ -34,19 +34,17 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// A network stream with what is known about its TLS session.
 pub struct NetStream {
     pub io: NetIo,
-    /// Set to cut the connection with a reset when it is dropped ([`Cuttable`]).
-    pub cut: Option<CutFlag>,
 }
 
 impl NetStream {
     /// A plain socket: stdio can be spliced to and from it.
     pub fn plain(socket: PlainSocket) -> Self {
-        NetStream { io: NetIo::Plain(socket), cut: None }
+        NetStream { io: NetIo::Plain(socket) }
     }
 
     /// Anything else: TLS, or a connection kept whole.
-    pub fn boxed(io: Box<dyn Io>, cut: Option<CutFlag>) -> Self {
-        NetStream { io: NetIo::Boxed(io), cut }
+    pub fn boxed(io: Box<dyn Io>) -> Self {
+        NetStream { io: NetIo::Boxed(io) }
     }
 }
 
@@ -58,6 +56,15 @@ pub fn cut(flag: &Option<CutFlag>) {
     if let Some(flag) = flag {
         flag.store(true, std::sync::atomic::Ordering::Release);
     }
+}
+
+/// Whether a flow ended because its stream was cut short: a TLS stream without
+/// close_notify, or a peer that went away (a reset, a broken pipe). A relay passes that on
+/// to a plain other side as a reset, never as a FIN. Bad data (an oversized frame, invalid
+/// text) is not cut short: the frames before it were delivered, and a reset could make
+/// the other side's kernel drop them unread.
+pub fn cut_short(flow: &Flow) -> bool {
+    matches!(&flow.end, FlowEnd::Failed(_, err) if matches!(err, StreamError::Truncated) || is_peer_gone(err))
 }
 
 /// Makes a TCP socket end with a reset (SO_LINGER 0) when it is closed: a relay whose
@@ -132,23 +139,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Cuttable<T> {
         cx: &mut TaskContext<'_>,
     ) -> Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// An accepted connection that a failure can cut with a reset (TCP only).
-pub fn cuttable_connection(raw: Connection) -> NetStream {
-    match raw {
-        Connection::Tcp(_) => {
-            let (io, flag) = Cuttable::new(raw, |c| {
-                if let Connection::Tcp(s) = c
-                    && let Some(tcp) = s.get_ref()
-                {
-                    reset_on_close(tcp);
-                }
-            });
-            NetStream::boxed(Box::new(io), Some(flag))
-        }
-        raw => NetStream::boxed(Box::new(raw), None),
     }
 }
 
@@ -611,8 +601,6 @@ pub struct SessionOptions {
     pub idle_timeout: Option<Duration>,
     /// Show progress (`--progress`).
     pub progress: bool,
-    /// The flag that sets `on_eof`, for the waiting line (`--on-eof`).
-    pub on_eof_flag: &'static str,
 }
 
 /// A sink that drops everything (`--send-only`'s view of the peer's data, `--discard`).
@@ -677,7 +665,8 @@ fn spliced_flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
 
 /// The line that says what a session whose one direction ended is waiting for, and
 /// which flag changes it (not with `-q`).
-fn waiting_line(waited_for: usize, on_eof: OnEof, flag: &str, peer: &str) -> String {
+fn waiting_line(waited_for: usize, on_eof: OnEof, peer: &str) -> String {
+    let flag = "--on-eof";
     if waited_for == 0 {
         return format!(
             "{peer} has ended its side; still sending stdin until it ends (Ctrl-D at a terminal, \
@@ -791,10 +780,10 @@ where
             PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
         ];
         let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
-        let (on_eof, flag) = (options.on_eof, options.on_eof_flag);
+        let on_eof = options.on_eof;
         let waiting = |i: usize| {
             if !quiet {
-                crate::say(&waiting_line(i, on_eof, flag, peer));
+                crate::say(&waiting_line(i, on_eof, peer));
             }
         };
         let pair = run_pair(up, down, rules, [&up_meter, &down_meter], waiting);
@@ -929,7 +918,7 @@ pub fn peer_left(flow: &Flow) -> bool {
 }
 
 /// Whether the peer went away (a reset, a broken pipe), as opposed to a TLS alert or bad data.
-fn is_peer_gone(err: &StreamError) -> bool {
+pub fn is_peer_gone(err: &StreamError) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
     match err {
         StreamError::Broken(Some(cause)) => cause.downcast_ref::<std::io::Error>().is_some_and(|e| {

@@ -108,7 +108,6 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
         progress: crate::progress::enabled(args.progress),
-        on_eof_flag: "--on-eof",
     };
     let session = stdio_session(net, options, &events, &peer).await?;
     let (sent, received) = (session.sent, session.received);
@@ -143,7 +142,7 @@ where
     if args.show_cert {
         show_certificate(&tls, args);
     }
-    NetStream::boxed(Box::new(tls), None)
+    NetStream::boxed(Box::new(tls))
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.

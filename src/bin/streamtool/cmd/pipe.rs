@@ -715,13 +715,16 @@ async fn relay(
             };
             let failed = matches!(end, PairEnd::Failed(_));
             if failed {
-                // Cut, not closed: commands die before their stdin closes (the sinks drop
-                // after this), sockets reset.
+                // Commands die before their stdin closes (the sinks drop after this): a
+                // failed relay never hands them a clean end of input.
                 for child in [&mut a_child, &mut b_child].into_iter().flatten() {
                     crate::common::reap_child(child, true).await;
                 }
-                crate::common::cut(&a_cut);
-                crate::common::cut(&b_cut);
+                // A stream cut short is passed on cut short: a reset on a plain side.
+                if cut_short(end, [&ab, &ba]) {
+                    crate::common::cut(&a_cut);
+                    crate::common::cut(&b_cut);
+                }
             } else {
                 // Whatever is still open closes now: a keep-open side's FIN or close_notify,
                 // a file's flush.
@@ -833,8 +836,13 @@ fn first_error(flows: [(Flow, &str, &str, bool); 2], spliced: bool) -> Result<()
     Ok(())
 }
 
+/// Whether the relay failed because a stream was cut short (see [`crate::common::cut_short`]).
+fn cut_short(end: PairEnd, flows: [&Option<Flow>; 2]) -> bool {
+    matches!(end, PairEnd::Failed(i) if flows[i].as_ref().is_some_and(crate::common::cut_short))
+}
+
 /// Both directions between two plain sockets, with splice(2), by the same rules as the
-/// generic relay: a failed relay resets both TCP sides.
+/// generic relay: a relay cut short resets both TCP sides.
 async fn splice_both(
     a: RawSocket,
     b: RawSocket,
@@ -877,7 +885,7 @@ async fn splice_both(
         }
     };
     let failed = matches!(end, PairEnd::Failed(_));
-    if failed {
+    if cut_short(end, [&flows[0], &flows[1]]) {
         for socket in [&a, &b] {
             if let RawSocket::Tcp(tcp) = socket {
                 crate::common::reset_on_close(tcp);

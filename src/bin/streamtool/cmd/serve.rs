@@ -185,7 +185,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                         }
                     }
                 }
-                None => common::cuttable_connection(raw),
+                None => NetStream::boxed(Box::new(raw)),
             };
             tokio::select! {
                 // First: a connection is dropped (and reset) the moment stdout is gone,
@@ -333,7 +333,7 @@ fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(Server
 fn tls_net(tls: TlsStream<Connection>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream {
     report_handshake(&tls, events, peer);
     // A failed TLS connection is dropped without close_notify: the client can tell.
-    NetStream::boxed(Box::new(tls), None)
+    NetStream::boxed(Box::new(tls))
 }
 
 /// Without -k, TLS handshakes in progress at once at most; past that, accepting waits.
@@ -391,7 +391,7 @@ async fn serve_one(
                 let net = match raw {
                     Connection::Tcp(s) if stdio => NetStream::plain(PlainSocket::Tcp(s.into_inner()?)),
                     Connection::Unix(s) if stdio => NetStream::plain(PlainSocket::Unix(s.into_inner()?)),
-                    raw => common::cuttable_connection(raw),
+                    raw => NetStream::boxed(Box::new(raw)),
                 };
                 return Ok::<_, anyhow::Error>((net, peer));
             };
@@ -445,7 +445,6 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             recv_only: false,
             idle_timeout: shared.idle_timeout,
             progress: shared.progress,
-            on_eof_flag: "--on-eof",
         };
         let session = match stdio_session(net, options, &shared.events, &peer).await {
             Ok(session) => session,
@@ -486,19 +485,17 @@ fn is_idle_timeout(err: &anyhow::Error) -> bool {
 /// One connection, per mode. Returns how it ended: `Ok` for a clean end, the error
 /// otherwise (a one-shot serve exits with it; with -k it is logged).
 async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &Arc<Shared>) -> Result<()> {
-    let cut = net.cut.clone();
     let (net_rx, net_tx) = tokio::io::split(net.io.into_boxed());
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
     let ended = serve_connection(net_rx, &mut net_tx, peer, shared, &activity).await;
     // A clean end closes our side properly (idempotent after a half-close); after an error
-    // or a timeout the connection is cut: no close_notify, so that a TLS client can tell,
-    // and a reset rather than a FIN on plain TCP, so that a plain client can too.
+    // or a timeout the connection is dropped without close_notify, so that a TLS client can
+    // tell. (No reset: what failed was this client's own stream, or our command's, and a
+    // reset could make its kernel drop the frames delivered before bad data.)
     let clean = matches!(&ended, Ended::Flows(flows) if flows.iter().all(|f| f.error().is_none()));
     if clean {
         let _ = net_tx.aclose().await;
-    } else {
-        common::cut(&cut);
     }
     let flows = match ended {
         Ended::Flows(flows) => flows,
