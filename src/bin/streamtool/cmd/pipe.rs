@@ -330,6 +330,15 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
     crate::common::client_options(&tls_args(o), o.insecure)
 }
 
+impl Opened {
+    /// A socket or a TLS stream: reading it after a failed write to it reports why.
+    fn is_connection(&self) -> bool {
+        // Not stdio, a command or a file: a plain socket, or a TLS stream.
+        matches!(self.io, Io::Socket(_))
+            || !(self.is_stdio || self.child.is_some() || self.read_only || self.write_only)
+    }
+}
+
 fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, on_eof: OnEof) -> Opened {
     let (reader, writer) = tokio::io::split(io);
     Opened {
@@ -641,9 +650,13 @@ async fn relay(
             [ab_meter.clone(), ba_meter.clone()],
         )
     });
+    // After a failed write to a connection, its reason is read from the same connection
+    // by the other direction: wait for that, unless the other direction feeds a command
+    // (which could be blocked writing output that is no longer read).
+    let (a_connection, b_connection) = (a.is_connection(), b.is_connection());
     let rules = [
-        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: true },
-        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: true },
+        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: b_connection && a.child.is_none() },
+        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: a_connection && b.child.is_none() },
     ];
     let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
     let waiting = |waited_for: usize| {

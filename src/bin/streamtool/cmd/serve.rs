@@ -702,8 +702,10 @@ async fn run_child(
         shared.sent.add(flow.bytes_out);
         flow
     };
+    // No waiting for a cause after a failed write to the client: the other direction
+    // feeds the command, which may be blocked writing output that is no longer read.
     let rules =
-        [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, wait_for_cause: true }];
+        [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, ..Default::default() }];
     let ([up, down], end) = run_pair(to_child, from_child, rules, [&to_meter, &from_meter], |_| {}).await;
     let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
     report_direction(&shared.events, peer, "peer->command", &up);
