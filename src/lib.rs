@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod relay;
 pub mod server;
 pub mod splice;
+pub mod stack;
 pub mod stdio_fd;
 pub mod streams;
 pub mod values;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use streamtool::endpoint::{ConnectAddress, Endpoint, ListenAddress};
+use streamtool::endpoint::{ConnectAddress, Endpoint, EndpointOptions, ListenAddress};
 use streamtool::relay::OnEof;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
@@ -302,11 +302,6 @@ impl TlsArgs {
         .filter_map(|(name, given)| given.then_some(name))
         .collect()
     }
-
-    /// What a close without close_notify means (strict unless --ragged-eof says otherwise).
-    pub fn ragged_eof(&self) -> RaggedEofPolicy {
-        self.ragged_eof.unwrap_or_default()
-    }
 }
 
 /// Framing and text settings shared by `serve`, `connect` and `pipe` endpoints.
@@ -317,13 +312,14 @@ pub struct ShapeArgs {
     #[arg(long, value_name = "D", value_parser = parse_delimiter_arg)]
     pub delimiter: Option<Delimiter>,
 
-    /// Longest frame, delimiter excluded (e.g. 64KiB, 1M). Needs --delimiter.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", requires = "delimiter")]
-    pub max_frame: usize,
+    /// Longest frame, delimiter excluded (e.g. 64KiB, 1M; default 1 MiB). Needs --delimiter.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "delimiter")]
+    pub max_frame: Option<usize>,
 
-    /// What to do with a longer frame: error (exit 7) or skip it. Needs --delimiter.
-    #[arg(long, value_name = "POLICY", default_value = "error", value_parser = parse_oversize, requires = "delimiter")]
-    pub on_oversize: Oversize,
+    /// What to do with a longer frame: error (exit 7; the default) or skip it. Needs
+    /// --delimiter.
+    #[arg(long, value_name = "POLICY", value_parser = parse_oversize, requires = "delimiter")]
+    pub on_oversize: Option<Oversize>,
 
     /// The peer's text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...);
     /// the terminal side is UTF-8.
@@ -355,9 +351,9 @@ pub struct NetArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
-    /// Limit for the TLS handshake.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    pub handshake_timeout: Duration,
+    /// Limit for the TLS handshake (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub handshake_timeout: Option<Duration>,
 
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
@@ -514,6 +510,54 @@ pub struct ServeArgs {
     pub net: NetArgs,
 }
 
+/// The one options value of a connection ([`EndpointOptions`], as `pipe` builds from an
+/// endpoint's `k=v` options), from the flag groups `serve` and `connect` share. Defaults
+/// are left unset: the library applies them (`streamtool::stack::options`).
+fn endpoint_options(tls: &TlsArgs, shape: &ShapeArgs, net: &NetArgs) -> EndpointOptions {
+    EndpointOptions {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+        ca: tls.ca.clone(),
+        pins: tls.pin.clone(),
+        sni: tls.sni.clone(),
+        no_sni: tls.no_sni,
+        alpn: tls.alpn.clone(),
+        tls_min: tls.tls_min,
+        tls_max: tls.tls_max,
+        ragged_eof: tls.ragged_eof,
+        keylog: tls.keylog.clone(),
+        delimiter: shape.delimiter.as_ref().map(|d| d.0.clone()),
+        max_frame: shape.max_frame,
+        on_oversize: shape.on_oversize,
+        encoding: shape.encoding,
+        decode_errors: shape.decode_errors,
+        crlf: shape.crlf,
+        connect_timeout: net.connect_timeout,
+        handshake_timeout: net.handshake_timeout,
+        idle_timeout: net.idle_timeout.map(|d| IdleLimit(Some(d))),
+        ..EndpointOptions::default()
+    }
+}
+
+impl ConnectArgs {
+    /// The connection's options, from the flags.
+    pub fn options(&self) -> EndpointOptions {
+        EndpointOptions { insecure: self.insecure, ..endpoint_options(&self.tls, &self.shape, &self.net) }
+    }
+}
+
+impl ServeArgs {
+    /// Each connection's options, from the flags.
+    pub fn options(&self) -> EndpointOptions {
+        EndpointOptions {
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert,
+            on_eof: self.on_eof,
+            ..endpoint_options(&self.tls, &self.shape, &self.net)
+        }
+    }
+}
+
 /// A parsed `--delimiter` (a newtype: clap would read a bare `Vec<u8>` as a list of bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delimiter(pub Vec<u8>);
@@ -614,6 +658,19 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The defaults live in the library (`streamtool::stack::options`); the help states
+    /// them, and must state the same.
+    #[test]
+    fn help_states_the_librarys_defaults() {
+        use streamtool::stack::{HANDSHAKE_TIMEOUT, MAX_FRAME};
+        let connect = Cli::command().find_subcommand("connect").cloned().expect("connect").render_long_help();
+        let help = connect.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let timeout = streamtool::streams::error::format_duration(HANDSHAKE_TIMEOUT);
+        assert!(help.contains(&format!("Limit for the TLS handshake (default {timeout})")), "{help}");
+        let frame = streamtool::values::format_size(MAX_FRAME as u64);
+        assert!(help.contains(&format!("default {frame})")), "{frame} not in {help}");
+    }
+
     /// Parsing with every value-taking flag: a field whose type clap reads differently from
     /// what its parser returns panics here, not in a user's hands.
     #[test]
@@ -671,7 +728,7 @@ mod tests {
         match cli.command {
             Some(Command::Connect(args)) => {
                 assert_eq!(args.shape.delimiter, Some(Delimiter(b"\r\n".to_vec())));
-                assert_eq!(args.shape.max_frame, 65536);
+                assert_eq!(args.shape.max_frame, Some(65536));
                 assert_eq!(args.tls.alpn, ["h2", "http/1.1"]);
             }
             other => panic!("{other:?}"),

@@ -16,14 +16,12 @@ use streamtool::relay::{
 };
 use streamtool::splice::{SpliceSocket, transfer};
 use streamtool::stdio_fd::StdioFd;
-use streamtool::streams::encoding::{ErrorMode, TextEncoding};
-use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
-use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
+use streamtool::streams::tls::{self, Pin, TlsStream};
 use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPolicy, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::cli::{NetArgs, ShapeArgs, TlsArgs};
+use crate::cli::{NetArgs, TlsArgs};
 use crate::events::Events;
 use crate::exit_codes::{Interrupted, Usage};
 
@@ -283,88 +281,6 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
         (true, _) => FamilyPreference::V4Only,
         (_, true) => FamilyPreference::V6Only,
         _ => FamilyPreference::Any,
-    }
-}
-
-pub fn versions(args: &TlsArgs) -> VersionRange {
-    let default = VersionRange::default();
-    VersionRange { min: args.tls_min.unwrap_or(default.min), max: args.tls_max.unwrap_or(default.max) }
-}
-
-pub fn keylog(args: &TlsArgs) -> KeyLog {
-    args.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
-}
-
-pub fn alpn(args: &TlsArgs) -> Vec<Vec<u8>> {
-    args.alpn.iter().filter(|p| !p.is_empty()).map(|p| p.as_bytes().to_vec()).collect()
-}
-
-/// Client TLS settings from the flags.
-pub fn client_options(args: &TlsArgs, insecure: bool) -> Result<ClientOptions> {
-    let trust = match &args.ca {
-        Some(path) => Trust::Certificates(certs::load_certs(path).context("cannot use --ca")?),
-        None => Trust::System,
-    };
-    let identity = match &args.cert {
-        Some(cert) => Some(
-            certs::load_identity(cert, args.key.as_ref().unwrap_or(cert))
-                .context("cannot use the client certificate")?,
-        ),
-        None => None,
-    };
-    if insecure {
-        // Its own target, so that -q keeps it: skipping verification is never silent.
-        tracing::warn!(
-            target: "streamtool::insecure",
-            "--insecure: the server's certificate is NOT verified; anyone on the path can read and change the data"
-        );
-    }
-    Ok(ClientOptions {
-        trust,
-        pins: args.pin.clone(),
-        insecure,
-        alpn: alpn(args),
-        no_sni: args.no_sni,
-        versions: versions(args),
-        identity,
-        keylog: keylog(args),
-    })
-}
-
-/// Whether text is decoded at all: with --encoding or --decode-errors.
-fn text_checked(shape: &ShapeArgs) -> bool {
-    shape.encoding.is_some() || shape.decode_errors.is_some()
-}
-
-fn mode(shape: &ShapeArgs) -> ErrorMode {
-    shape.decode_errors.unwrap_or(ErrorMode::Strict)
-}
-
-/// The shaping of data coming from the network: frames, and decoding into UTF-8.
-pub fn inbound(shape: &ShapeArgs) -> Shaping {
-    Shaping {
-        frames: shape.delimiter.as_ref().map(|d| {
-            let mut config = FrameConfig::new(Bytes::from(d.0.clone()), shape.max_frame);
-            config.on_oversize = shape.on_oversize;
-            config
-        }),
-        out_delimiter: None,
-        decode: text_checked(shape).then(|| {
-            (shape.encoding.unwrap_or(TextEncoding::UTF_8), shape.decode_errors.unwrap_or(ErrorMode::Strict))
-        }),
-        encode: None,
-        crlf: false,
-    }
-}
-
-/// The shaping of data going to the network: encoding from UTF-8, CRLF.
-pub fn outbound(shape: &ShapeArgs) -> Shaping {
-    Shaping {
-        frames: None,
-        out_delimiter: None,
-        decode: shape.encoding.filter(|e| !e.is_utf8()).map(|_| (TextEncoding::UTF_8, mode(shape))),
-        encode: shape.encoding.filter(|e| !e.is_utf8()).map(|e| (e, mode(shape))),
-        crlf: shape.crlf,
     }
 }
 

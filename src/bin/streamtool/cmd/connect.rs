@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use streamtool::endpoint::ConnectAddress;
+use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::relay::OnEof;
+use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::Phase;
 use streamtool::streams::error::within;
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
@@ -13,8 +14,8 @@ use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
 use crate::common::{
-    self, NetStream, PlainSocket, SessionOptions, check_tls_flags, client_options, describe_certificate,
-    report_handshake, stdio_session, verify_name,
+    self, NetStream, PlainSocket, SessionOptions, check_tls_flags, describe_certificate, report_handshake,
+    stdio_session, verify_name,
 };
 use crate::events::Events;
 use crate::exit_codes::HandshakeFailed;
@@ -29,7 +30,8 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         .into());
     }
     let tls_on = args.tls.tls;
-    let tls_config = if tls_on { Some(client_options(&args.tls, args.insecure)?.build()?) } else { None };
+    let endpoint = args.options();
+    let tls_config = if tls_on { Some(endpoint.client_options(Spelling::Flags)?.build()?) } else { None };
     let target = args.addr.to_string();
     let started = Instant::now();
 
@@ -47,8 +49,8 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     let name = verify_name(&args.tls, host)?;
                     let tls = within(
                         Phase::Handshake,
-                        Some(args.net.handshake_timeout),
-                        TlsStream::connect(tcp, config.clone(), name, args.tls.ragged_eof()),
+                        Some(endpoint.handshake_limit()),
+                        TlsStream::connect(tcp, config.clone(), name, endpoint.ragged_eof_policy()),
                     )
                     .await
                     .context(HandshakeFailed(target.clone()))?;
@@ -65,8 +67,8 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
                     let name = verify_name(&args.tls, args.tls.sni.as_deref().unwrap_or("localhost"))?;
                     let tls = within(
                         Phase::Handshake,
-                        Some(args.net.handshake_timeout),
-                        TlsStream::connect(unix, config.clone(), name, args.tls.ragged_eof()),
+                        Some(endpoint.handshake_limit()),
+                        TlsStream::connect(unix, config.clone(), name, endpoint.ragged_eof_policy()),
                     )
                     .await
                     .context(HandshakeFailed(target.clone()))?;
@@ -99,9 +101,10 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         (None, false) if tls_on => OnEof::KeepOpen,
         (None, false) => OnEof::HalfClose,
     };
+    let stdio = EndpointOptions::default();
     let options = SessionOptions {
-        inbound: common::inbound(&args.shape),
-        outbound: common::outbound(&args.shape),
+        inbound: shaping(&endpoint, &stdio),
+        outbound: shaping(&stdio, &endpoint),
         on_eof,
         keep_sending: args.keep_sending,
         send_only: args.send_only,

@@ -13,10 +13,9 @@ use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
-use streamtool::streams::encoding::{ErrorMode, TextEncoding};
+use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::error::within;
 use streamtool::streams::file::{open_read, open_write};
-use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
 use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream};
@@ -80,8 +79,6 @@ struct Opened {
     is_stdio: bool,
     child: Option<tokio::process::Child>,
 }
-
-const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     let (mut a, mut b) = (args.a.clone(), args.b.clone());
@@ -205,7 +202,7 @@ async fn serve_fork(
     ));
     let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
     let policy = listening.options.ragged_eof.unwrap_or_default();
-    let handshake_timeout = listening.options.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+    let handshake_timeout = listening.options.handshake_limit();
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
@@ -267,67 +264,25 @@ fn announce(listener: &SocketListener, events: &Events) {
     events.emit("listen", || json!({ "addresses": addresses }));
 }
 
-/// An endpoint's TLS options as the `serve`/`connect` flags, so that both build their
-/// TLS settings the same way.
-fn tls_args(o: &EndpointOptions) -> crate::cli::TlsArgs {
-    crate::cli::TlsArgs {
-        tls: true,
-        cert: o.cert.clone(),
-        key: o.key.clone(),
-        ca: o.ca.clone(),
-        pin: o.pins.clone(),
-        sni: o.sni.clone(),
-        no_sni: o.no_sni,
-        alpn: o.alpn.clone(),
-        tls_min: o.tls_min,
-        tls_max: o.tls_max,
-        ragged_eof: o.ragged_eof,
-        keylog: o.keylog.clone(),
-    }
-}
-
+/// A `tls-listen` endpoint's server settings; without `cert=`, a fresh self-signed
+/// certificate, whose pins and the command that reaches it are printed.
 fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
-    // The client CAs first: a bad file is reported before the banner of a fresh certificate.
-    let client_auth = match &o.client_ca {
-        Some(path) => {
-            let cas = streamtool::certs::load_certs(path).context("cannot use client-ca=")?;
-            if o.require_client_cert {
-                streamtool::streams::tls::ClientAuth::Required(cas)
-            } else {
-                streamtool::streams::tls::ClientAuth::Optional(cas)
-            }
+    let (server, generated) = o.server_options(Spelling::Endpoint)?;
+    if let Some(generated) = generated {
+        crate::say("no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+        let target = match listener.tcp_port() {
+            Some(port) => format!("localhost:{port}"),
+            None => "ADDR".to_string(),
+        };
+        for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
+            crate::say(&line);
         }
-        None => streamtool::streams::tls::ClientAuth::None,
-    };
-    let identity = match &o.cert {
-        Some(cert) => streamtool::certs::load_identity(cert, o.key.as_ref().unwrap_or(cert))
-            .context("cannot use cert=/key=")?,
-        None => {
-            let generated = streamtool::certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)?;
-            crate::say(
-                "no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
-            );
-            let target = match listener.tcp_port() {
-                Some(port) => format!("localhost:{port}"),
-                None => "ADDR".to_string(),
-            };
-            for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-                crate::say(&line);
-            }
-            generated.identity()
-        }
-    };
-    Ok(ServerOptions {
-        identity,
-        client_auth,
-        alpn: crate::common::alpn(&tls_args(o)),
-        versions: crate::common::versions(&tls_args(o)),
-        keylog: crate::common::keylog(&tls_args(o)),
-    })
+    }
+    Ok(server)
 }
 
 fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
-    crate::common::client_options(&tls_args(o), o.insecure)
+    Ok(o.client_options(Spelling::Endpoint)?)
 }
 
 impl Opened {
@@ -429,7 +384,7 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             }
             let config = client_options(o)?.build()?;
             let verify = streamtool::streams::tls::server_name(o.sni.as_deref().unwrap_or(host))?;
-            let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+            let timeout = o.handshake_limit();
             let tls = within(
                 Phase::Handshake,
                 Some(timeout),
@@ -450,7 +405,7 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 _ => None,
             };
             announce(&listener, events);
-            let timeout = o.handshake_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+            let timeout = o.handshake_limit();
             accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, events).await
         }
         EndpointKind::Exec(command) => {
@@ -553,30 +508,6 @@ async fn accept_first(
         let (config, events) = (Arc::clone(config), events.clone());
         handshakes
             .spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &events).await });
-    }
-}
-
-/// The shaping of data read from `from` and written to `to`.
-fn shaping(from: &EndpointOptions, to: &EndpointOptions) -> Shaping {
-    let frames = from.delimiter.as_ref().map(|d| {
-        let mut config = FrameConfig::new(Bytes::from(d.clone()), from.max_frame.unwrap_or(1 << 20));
-        config.on_oversize = from.on_oversize.unwrap_or_default();
-        config
-    });
-    let recode = from.encoding.is_some() || to.encoding.is_some() || from.decode_errors.is_some();
-    Shaping {
-        out_delimiter: match (&frames, &to.delimiter) {
-            (Some(_), Some(d)) => Some(Bytes::from(d.clone())),
-            _ => None,
-        },
-        frames,
-        decode: recode.then(|| {
-            (from.encoding.unwrap_or(TextEncoding::UTF_8), from.decode_errors.unwrap_or(ErrorMode::Strict))
-        }),
-        encode: recode.then(|| {
-            (to.encoding.unwrap_or(TextEncoding::UTF_8), to.decode_errors.unwrap_or(ErrorMode::Strict))
-        }),
-        crlf: to.crlf,
     }
 }
 

@@ -6,17 +6,18 @@ use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 use serde_json::json;
-use streamtool::certs;
+use streamtool::endpoint::EndpointOptions;
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, forward_metered, run_pair,
 };
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::memory::Capacity;
-use streamtool::streams::tls::{ClientAuth, Pin, ServerOptions, TlsStream};
+use streamtool::streams::tls::{Pin, TlsStream};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, MemoryObjectReceiveStream,
     MemoryObjectSendStream, ObjectByteReceiveStream, ObjectReceiveStream, Phase, RaggedEofPolicy,
@@ -87,7 +88,8 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
-    let tls = if args.tls.tls { Some(served_tls(&args, &listener)?) } else { None };
+    let options = args.options();
+    let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener)?) } else { None };
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
     // stopped (SIGTTIN) and never answer.
     if matches!(mode, Mode::Stdio) {
@@ -107,10 +109,11 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     });
     let config = tls.map(|tls| tls.config);
 
+    let stdio = EndpointOptions::default();
     let shared = Arc::new(Shared {
         mode,
-        inbound: common::inbound(&args.shape),
-        outbound: common::outbound(&args.shape),
+        inbound: shaping(&options, &stdio),
+        outbound: shaping(&stdio, &options),
         idle_timeout: args.net.idle_timeout,
         events: events.clone(),
         clients: Mutex::new(HashMap::new()),
@@ -121,14 +124,14 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         progress: crate::progress::enabled(args.progress),
         command_failed: Mutex::new(None),
         keep_open,
-        on_eof: args.on_eof.unwrap_or(OnEof::HalfClose),
+        on_eof: options.on_eof.unwrap_or(OnEof::HalfClose),
         max_lag: args.max_lag,
         drained: Arc::new(tokio::sync::Notify::new()),
         stdin_done: AtomicBool::new(false),
         stdout_gone: CancellationToken::new(),
     });
-    let policy = args.tls.ragged_eof();
-    let handshake_timeout = args.net.handshake_timeout;
+    let policy = options.ragged_eof_policy();
+    let handshake_timeout = options.handshake_limit();
 
     if !keep_open {
         return serve_one(listener, config, policy, handshake_timeout, args.grace, signals, shared).await;
@@ -277,57 +280,24 @@ struct ServedTls {
 }
 
 /// Builds serve's TLS (every file read, the key checked against the certificate, the key
-/// log opened), then prints the banner of a fresh certificate.
-fn served_tls(args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> {
-    let (options, banner) = server_options(args, listener)?;
-    let config = options.build()?;
-    for line in banner {
-        crate::say(&line);
+/// log opened), then prints the banner of a fresh certificate when no --cert was given
+/// (its pins and the command that reaches it verified; docs/design.md §4.4).
+fn served_tls(options: &EndpointOptions, args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> {
+    let (server, generated) = options.server_options(Spelling::Flags)?;
+    let config = server.build()?;
+    if let Some(generated) = generated {
+        let target = match listener.tcp_port() {
+            Some(port) => format!("localhost:{port}"),
+            None => args.addr.to_string(),
+        };
+        crate::say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+        for line in common::self_signed_banner(generated.cert_der.as_ref(), &target) {
+            crate::say(&line);
+        }
     }
-    let leaf = options.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
+    let leaf = server.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
     tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
     Ok(ServedTls { config, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
-}
-
-/// The server's TLS settings, and the banner to print before the listening line: with no
-/// --cert, a fresh certificate, its pins and the command that reaches it verified
-/// (docs/design.md §4.4). The client CAs are read first, so that a missing file is reported
-/// before any banner.
-fn server_options(args: &ServeArgs, listener: &SocketListener) -> Result<(ServerOptions, Vec<String>)> {
-    let client_auth = match &args.client_ca {
-        Some(path) => {
-            let cas = certs::load_certs(path).context("cannot use --client-ca")?;
-            if args.require_client_cert { ClientAuth::Required(cas) } else { ClientAuth::Optional(cas) }
-        }
-        None => ClientAuth::None,
-    };
-    let mut banner = Vec::new();
-    let identity = match &args.tls.cert {
-        Some(cert) => certs::load_identity(cert, args.tls.key.as_ref().unwrap_or(cert))
-            .context("cannot use --cert/--key")?,
-        None => {
-            let generated = certs::self_signed(&["localhost", "127.0.0.1", "::1"], 30)
-                .context("cannot make a certificate")?;
-            let target = match listener.tcp_port() {
-                Some(port) => format!("localhost:{port}"),
-                None => args.addr.to_string(),
-            };
-            banner.push(
-                "no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1"
-                    .to_string(),
-            );
-            banner.extend(common::self_signed_banner(generated.cert_der.as_ref(), &target));
-            generated.identity()
-        }
-    };
-    let options = ServerOptions {
-        identity,
-        client_auth,
-        alpn: common::alpn(&args.tls),
-        versions: common::versions(&args.tls),
-        keylog: common::keylog(&args.tls),
-    };
-    Ok((options, banner))
 }
 
 fn tls_net(tls: TlsStream<Connection>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream {

@@ -1,0 +1,266 @@
+//! One options value per endpoint ([`EndpointOptions`]) and what is built from it: the TLS
+//! client and server settings, the shaping of a direction, and the defaults.
+//!
+//! The defaults live here and nowhere else: the command line shows them in its help
+//! (checked against these constants by the binary's tests), `pipe`'s endpoint options
+//! fall back to them.
+
+use std::time::Duration;
+
+use crate::certs::{self, CertError, GeneratedCert};
+use crate::endpoint::EndpointOptions;
+use crate::relay::Shaping;
+use crate::streams::encoding::{ErrorMode, TextEncoding};
+use crate::streams::framing::FrameConfig;
+use crate::streams::tls::{
+    ClientAuth, ClientOptions, KeyLog, RaggedEofPolicy, ServerOptions, Trust, VersionRange,
+};
+
+/// How long a TLS handshake may take (`--handshake-timeout`, `handshake-timeout=`).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest frame with a delimiter (`--max-frame`, `max-frame=`): 1 MiB.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// The names a self-signed certificate is made for when a TLS server has none.
+pub const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// How long that certificate is valid, in days.
+pub const SELF_SIGNED_DAYS: u32 = 30;
+
+/// How the options were given, for messages that name one: `--ca` as a flag of `serve`
+/// and `connect`, `ca=` as an option of a `pipe` endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// Command-line flags.
+    Flags,
+    /// `pipe` endpoint options.
+    Endpoint,
+}
+
+impl Spelling {
+    /// The option as the user wrote it.
+    pub fn name(self, option: &str) -> String {
+        match self {
+            Spelling::Flags => format!("--{option}"),
+            Spelling::Endpoint => format!("{option}="),
+        }
+    }
+}
+
+/// A file an option names could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    /// A certificate or key file (named as the user wrote the option).
+    #[error("cannot use {what}")]
+    File {
+        /// The option, or what it is for.
+        what: String,
+        /// Why.
+        #[source]
+        source: CertError,
+    },
+    /// The self-signed certificate of a server without one could not be made.
+    #[error("cannot make a certificate")]
+    SelfSigned(#[source] CertError),
+}
+
+impl EndpointOptions {
+    /// The handshake timeout, or the default.
+    pub fn handshake_limit(&self) -> Duration {
+        self.handshake_timeout.unwrap_or(HANDSHAKE_TIMEOUT)
+    }
+
+    /// What a TLS close without close_notify means (strict unless said otherwise).
+    pub fn ragged_eof_policy(&self) -> RaggedEofPolicy {
+        self.ragged_eof.unwrap_or_default()
+    }
+
+    /// The TLS version range.
+    pub fn versions(&self) -> VersionRange {
+        let default = VersionRange::default();
+        VersionRange { min: self.tls_min.unwrap_or(default.min), max: self.tls_max.unwrap_or(default.max) }
+    }
+
+    /// The ALPN protocols, empty names dropped.
+    pub fn alpn_protocols(&self) -> Vec<Vec<u8>> {
+        self.alpn.iter().filter(|p| !p.is_empty()).map(|p| p.as_bytes().to_vec()).collect()
+    }
+
+    /// Where TLS secrets are logged: the file given, else `SSLKEYLOGFILE`.
+    pub fn key_log(&self) -> KeyLog {
+        self.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
+    }
+
+    /// The TLS client settings: the trusted CAs (the system's without `ca`), pins, a
+    /// client certificate, SNI, ALPN, versions, key log. `insecure` is logged as a
+    /// warning on its own target (`streamtool::insecure`), which `-q` keeps: skipping
+    /// verification is never silent.
+    ///
+    /// # Errors
+    /// A file that cannot be read or used, named as `spelling` writes the option.
+    pub fn client_options(&self, spelling: Spelling) -> Result<ClientOptions, OptionsError> {
+        let trust = match &self.ca {
+            Some(path) => Trust::Certificates(
+                certs::load_certs(path)
+                    .map_err(|source| OptionsError::File { what: spelling.name("ca"), source })?,
+            ),
+            None => Trust::System,
+        };
+        let identity = match &self.cert {
+            Some(cert) => {
+                Some(certs::load_identity(cert, self.key.as_ref().unwrap_or(cert)).map_err(|source| {
+                    OptionsError::File { what: "the client certificate".to_string(), source }
+                })?)
+            }
+            None => None,
+        };
+        if self.insecure {
+            tracing::warn!(
+                target: "streamtool::insecure",
+                "--insecure: the server's certificate is NOT verified; anyone on the path can read and change the data"
+            );
+        }
+        Ok(ClientOptions {
+            trust,
+            pins: self.pins.clone(),
+            insecure: self.insecure,
+            alpn: self.alpn_protocols(),
+            no_sni: self.no_sni,
+            versions: self.versions(),
+            identity,
+            keylog: self.key_log(),
+        })
+    }
+
+    /// The TLS server settings, and the certificate made for them when no `cert` was
+    /// given (self-signed for [`SELF_SIGNED_NAMES`], valid [`SELF_SIGNED_DAYS`] days; the
+    /// caller shows its pins). The client CAs are read first, so that a bad file is
+    /// reported before anything is made.
+    ///
+    /// # Errors
+    /// A file that cannot be read or used, named as `spelling` writes the option; a
+    /// certificate that cannot be made.
+    pub fn server_options(
+        &self,
+        spelling: Spelling,
+    ) -> Result<(ServerOptions, Option<GeneratedCert>), OptionsError> {
+        let client_auth = match &self.client_ca {
+            Some(path) => {
+                let cas = certs::load_certs(path)
+                    .map_err(|source| OptionsError::File { what: spelling.name("client-ca"), source })?;
+                if self.require_client_cert { ClientAuth::Required(cas) } else { ClientAuth::Optional(cas) }
+            }
+            None => ClientAuth::None,
+        };
+        let (identity, generated) = match &self.cert {
+            Some(cert) => {
+                let identity =
+                    certs::load_identity(cert, self.key.as_ref().unwrap_or(cert)).map_err(|source| {
+                        OptionsError::File {
+                            what: format!("{}/{}", spelling.name("cert"), spelling.name("key")),
+                            source,
+                        }
+                    })?;
+                (identity, None)
+            }
+            None => {
+                let generated = certs::self_signed(&SELF_SIGNED_NAMES, SELF_SIGNED_DAYS)
+                    .map_err(OptionsError::SelfSigned)?;
+                (generated.identity(), Some(generated))
+            }
+        };
+        let options = ServerOptions {
+            identity,
+            client_auth,
+            alpn: self.alpn_protocols(),
+            versions: self.versions(),
+            keylog: self.key_log(),
+        };
+        Ok((options, generated))
+    }
+}
+
+/// The shaping of data read from the endpoint `from` and written to `to`, the one rule
+/// for every relay (a `pipe` pair, and `serve`/`connect` between the network and stdio,
+/// whose stdio side is UTF-8 text with the network side's error mode):
+///
+/// - frames: split by `from`'s delimiter (at most its `max-frame`, [`MAX_FRAME`] by
+///   default), written with `to`'s delimiter when it has one;
+/// - text: decoded when `from` names an encoding or an error mode (its text is checked),
+///   or when either side's encoding is not UTF-8; then encoded into `to`'s encoding.
+///   Errors are handled by the side's own mode, else the other side's, else strictly;
+/// - `to`'s `crlf` turns LF into CRLF.
+pub fn shaping(from: &EndpointOptions, to: &EndpointOptions) -> Shaping {
+    let frames = from.delimiter.as_ref().map(|d| {
+        let mut config = FrameConfig::new(bytes::Bytes::from(d.clone()), from.max_frame.unwrap_or(MAX_FRAME));
+        config.on_oversize = from.on_oversize.unwrap_or_default();
+        config
+    });
+    let not_utf8 = |o: &EndpointOptions| o.encoding.is_some_and(|e| !e.is_utf8());
+    let recode = from.encoding.is_some() || from.decode_errors.is_some() || not_utf8(from) || not_utf8(to);
+    let decode_mode = from.decode_errors.or(to.decode_errors).unwrap_or(ErrorMode::Strict);
+    let encode_mode = to.decode_errors.or(from.decode_errors).unwrap_or(ErrorMode::Strict);
+    Shaping {
+        out_delimiter: match (&frames, &to.delimiter) {
+            (Some(_), Some(d)) => Some(bytes::Bytes::from(d.clone())),
+            _ => None,
+        },
+        frames,
+        decode: recode.then(|| (from.encoding.unwrap_or(TextEncoding::UTF_8), decode_mode)),
+        // UTF-8 output needs no encoder of its own (the decoder's text is UTF-8).
+        encode: (recode && not_utf8(to)).then(|| (to.encoding.unwrap_or(TextEncoding::UTF_8), encode_mode)),
+        crlf: to.crlf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut EndpointOptions)) -> EndpointOptions {
+        let mut o = EndpointOptions::default();
+        f(&mut o);
+        o
+    }
+
+    #[test]
+    fn plain_endpoints_relay_raw() {
+        let plain = EndpointOptions::default();
+        assert!(shaping(&plain, &plain).is_raw());
+        // A UTF-8 target alone changes nothing: the source's bytes are not checked.
+        assert!(shaping(&plain, &with(|o| o.encoding = Some(TextEncoding::UTF_8))).is_raw());
+    }
+
+    #[test]
+    fn latin1_network_side_recodes_both_directions_with_its_error_mode() {
+        let net = with(|o| {
+            o.encoding = TextEncoding::for_label("latin1");
+            o.decode_errors = Some(ErrorMode::Replace);
+        });
+        let stdio = EndpointOptions::default();
+        let inbound = shaping(&net, &stdio);
+        assert_eq!(inbound.decode.map(|(e, m)| (e.name(), m)), Some(("ISO-8859-1", ErrorMode::Replace)));
+        assert!(inbound.encode.is_none());
+        let outbound = shaping(&stdio, &net);
+        assert_eq!(outbound.decode.map(|(e, m)| (e.name(), m)), Some(("UTF-8", ErrorMode::Replace)));
+        assert_eq!(outbound.encode.map(|(e, m)| (e.name(), m)), Some(("ISO-8859-1", ErrorMode::Replace)));
+    }
+
+    #[test]
+    fn frames_take_the_default_limit_and_the_targets_delimiter() {
+        let from = with(|o| o.delimiter = Some(b"\n".to_vec()));
+        let to = with(|o| o.delimiter = Some(b"\r\n".to_vec()));
+        let s = shaping(&from, &to);
+        assert_eq!(s.frames.as_ref().map(|f| f.max_frame), Some(MAX_FRAME));
+        assert_eq!(s.out_delimiter.as_deref(), Some(&b"\r\n"[..]));
+        assert!(shaping(&from, &EndpointOptions::default()).out_delimiter.is_none());
+    }
+
+    #[test]
+    fn spelling_names_the_option_as_written() {
+        assert_eq!(Spelling::Flags.name("ca"), "--ca");
+        assert_eq!(Spelling::Endpoint.name("ca"), "ca=");
+        assert_eq!(EndpointOptions::default().handshake_limit(), HANDSHAKE_TIMEOUT);
+    }
+}
