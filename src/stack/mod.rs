@@ -5,6 +5,7 @@
 //! built from it (TLS settings, the shaping of each direction, timeouts) is built here,
 //! once, with every default in [`options`].
 
+pub mod open;
 pub mod options;
 
 pub use options::{HANDSHAKE_TIMEOUT, MAX_FRAME, OptionsError, Spelling, shaping};

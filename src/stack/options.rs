@@ -92,6 +92,15 @@ impl EndpointOptions {
         self.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
     }
 
+    /// The name a client verifies and sends as SNI: `sni`, else the host connected to.
+    ///
+    /// # Errors
+    /// [`StreamError::TlsConfig`](crate::streams::StreamError::TlsConfig) for a name that
+    /// is not a valid host name or address.
+    pub fn verify_name(&self, host: &str) -> crate::streams::Result<rustls_pki_types::ServerName<'static>> {
+        crate::streams::tls::server_name(self.sni.as_deref().unwrap_or(host))
+    }
+
     /// The TLS client settings: the trusted CAs (the system's without `ca`), pins, a
     /// client certificate, SNI, ALPN, versions, key log. `insecure` is logged as a
     /// warning on its own target (`streamtool::insecure`), which `-q` keeps: skipping

@@ -191,10 +191,19 @@ pub async fn reap_child(child: &mut tokio::process::Child, kill: bool) -> Option
     None
 }
 
-/// A plain socket, kept whole so that stdio can be spliced to and from it.
-pub enum PlainSocket {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
+pub use streamtool::stack::open::PlainSocket;
+
+/// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
+/// a failed handshake is marked [`HandshakeFailed`](crate::exit_codes::HandshakeFailed)
+/// (exit 4) whatever its cause.
+pub fn open_error(err: streamtool::stack::open::OpenError) -> anyhow::Error {
+    use streamtool::stack::open::OpenError;
+    match err {
+        OpenError::Connect(err) => err.into(),
+        OpenError::Handshake { target, source } => {
+            anyhow::Error::new(source).context(crate::exit_codes::HandshakeFailed(target))
+        }
+    }
 }
 
 /// A network stream's transport.

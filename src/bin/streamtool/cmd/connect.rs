@@ -2,23 +2,20 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::relay::OnEof;
+use streamtool::stack::open::{self, Opened, Target};
 use streamtool::stack::{Spelling, shaping};
-use streamtool::streams::Phase;
-use streamtool::streams::error::within;
-use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
 use crate::common::{
-    self, NetStream, PlainSocket, SessionOptions, check_tls_flags, describe_certificate, report_handshake,
-    stdio_session, verify_name,
+    self, NetStream, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
+    verify_name,
 };
 use crate::events::Events;
-use crate::exit_codes::HandshakeFailed;
 
 pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()> {
     check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
@@ -35,48 +32,29 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
     let target = args.addr.to_string();
     let started = Instant::now();
 
-    let (net, peer) = match &args.addr {
-        ConnectAddress::Tcp(host, port) => {
-            let options =
-                ConnectOptions { family: common::family(&args.net), timeout: args.net.connect_timeout };
-            let tcp = connect_tcp(host, *port, options).await?;
-            let peer =
-                tcp.get_ref().and_then(|s| s.peer_addr().ok()).map_or(target.clone(), |a| a.to_string());
-            events.emit("connect", || json!({ "target": target, "peer": peer }));
+    let (stack_target, host) = match &args.addr {
+        ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
+        // Over UNIX, the name to verify is --sni's, or localhost.
+        ConnectAddress::Unix(path) => (Target::Unix(path), "localhost"),
+    };
+    let tls = match tls_config {
+        Some(config) => Some((config, verify_name(&args.tls, host)?)),
+        None => None,
+    };
+    let mut peer = target.clone();
+    let connected = |address: Option<std::net::SocketAddr>| {
+        if let Some(address) = address {
+            peer = address.to_string();
             tracing::info!(%peer, "connected");
-            match &tls_config {
-                Some(config) => {
-                    let name = verify_name(&args.tls, host)?;
-                    let tls = within(
-                        Phase::Handshake,
-                        Some(endpoint.handshake_limit()),
-                        TlsStream::connect(tcp, config.clone(), name, endpoint.ragged_eof_policy()),
-                    )
-                    .await
-                    .context(HandshakeFailed(target.clone()))?;
-                    (finish_tls(tls, &args, &events, &peer), peer)
-                }
-                None => (NetStream::plain(PlainSocket::Tcp(tcp.into_inner()?)), peer),
-            }
         }
-        ConnectAddress::Unix(path) => {
-            let unix = within(Phase::Connect, args.net.connect_timeout, connect_unix(path)).await?;
-            events.emit("connect", || json!({ "target": target, "peer": target }));
-            match &tls_config {
-                Some(config) => {
-                    let name = verify_name(&args.tls, args.tls.sni.as_deref().unwrap_or("localhost"))?;
-                    let tls = within(
-                        Phase::Handshake,
-                        Some(endpoint.handshake_limit()),
-                        TlsStream::connect(unix, config.clone(), name, endpoint.ragged_eof_policy()),
-                    )
-                    .await
-                    .context(HandshakeFailed(target.clone()))?;
-                    (finish_tls(tls, &args, &events, &target), target.clone())
-                }
-                None => (NetStream::plain(PlainSocket::Unix(unix.into_inner()?)), target.clone()),
-            }
-        }
+        events.emit("connect", || json!({ "target": target, "peer": peer }));
+    };
+    let opened = open::connect(stack_target, &target, &endpoint, common::family(&args.net), tls, connected)
+        .await
+        .map_err(common::open_error)?;
+    let net = match opened {
+        Opened::Plain(socket) => NetStream::plain(socket),
+        Opened::Tls(tls) => finish_tls(*tls, &args, &events, &peer),
     };
 
     if args.zero_io {

@@ -13,11 +13,10 @@ use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::stack::open::{self, PlainSocket, Target};
 use streamtool::stack::{Spelling, shaping};
-use streamtool::streams::error::within;
 use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::socket::{ConnectOptions, connect_tcp, connect_unix};
 use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream};
 use streamtool::streams::{
     AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
@@ -29,21 +28,15 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::PipeArgs;
 use crate::common::{CutFlag, Cuttable};
 use crate::events::Events;
-use crate::exit_codes::{HandshakeFailed, Hint, Interrupted, Usage};
+use crate::exit_codes::{Hint, Interrupted, Usage};
 use crate::progress::Progress;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// A plain socket, kept whole so that a socket-to-socket relay can use splice(2).
-enum RawSocket {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
 /// An endpoint's transport.
 enum Io {
-    Socket(RawSocket),
+    Socket(PlainSocket),
     Split(Reader, Writer),
 }
 
@@ -52,12 +45,12 @@ impl Io {
     fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
         match self {
             Io::Split(r, w) => (r, w, None),
-            Io::Socket(RawSocket::Tcp(s)) => {
+            Io::Socket(PlainSocket::Tcp(s)) => {
                 let (io, flag) = Cuttable::new(s, crate::common::reset_on_close);
                 let (r, w) = tokio::io::split(io);
                 (Box::new(r), Box::new(w), Some(flag))
             }
-            Io::Socket(RawSocket::Unix(s)) => {
+            Io::Socket(PlainSocket::Unix(s)) => {
                 let (r, w) = s.into_split();
                 (Box::new(r), Box::new(w), None)
             }
@@ -307,7 +300,7 @@ fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: 
     }
 }
 
-fn socket(name: String, socket: RawSocket) -> Opened {
+fn socket(name: String, socket: PlainSocket) -> Opened {
     Opened {
         name,
         io: Io::Socket(socket),
@@ -339,10 +332,7 @@ async fn accept_conn(
     events: &Events,
 ) -> Result<Opened> {
     match tls {
-        None => Ok(match raw {
-            Connection::Tcp(s) => socket(peer.to_string(), RawSocket::Tcp(s.into_inner()?)),
-            Connection::Unix(s) => socket(peer.to_string(), RawSocket::Unix(s.into_inner()?)),
-        }),
+        None => Ok(socket(peer.to_string(), PlainSocket::from_connection(raw)?)),
         Some(config) => {
             let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
                 .await
@@ -375,28 +365,30 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
             child: None,
         }),
         EndpointKind::Tcp(host, port) | EndpointKind::Tls(host, port) => {
-            let options = ConnectOptions { family: Default::default(), timeout: o.connect_timeout };
-            let tcp = connect_tcp(host, *port, options).await?;
             let name = streamtool::streams::socket::host_port(host, *port);
-            events.emit("connect", || json!({ "target": name }));
-            if matches!(endpoint.kind, EndpointKind::Tcp(..)) {
-                return Ok(socket(name, RawSocket::Tcp(tcp.into_inner()?)));
-            }
-            let config = client_options(o)?.build()?;
-            let verify = streamtool::streams::tls::server_name(o.sni.as_deref().unwrap_or(host))?;
-            let timeout = o.handshake_limit();
-            let tls = within(
-                Phase::Handshake,
-                Some(timeout),
-                TlsStream::connect(tcp, config, verify, o.ragged_eof.unwrap_or_default()),
-            )
-            .await
-            .context(HandshakeFailed(name.clone()))?;
-            Ok(tls_opened(name, tls, events))
+            let tls = match endpoint.kind {
+                EndpointKind::Tls(..) => Some((client_options(o)?.build()?, o.verify_name(host)?)),
+                _ => None,
+            };
+            let connected = |_| events.emit("connect", || json!({ "target": name }));
+            let opened =
+                open::connect(Target::Tcp(host, *port), &name, o, Default::default(), tls, connected)
+                    .await
+                    .map_err(crate::common::open_error)?;
+            Ok(match opened {
+                open::Opened::Plain(plain) => socket(name, plain),
+                open::Opened::Tls(tls) => tls_opened(name, *tls, events),
+            })
         }
         EndpointKind::Unix(path) => {
-            let unix = within(Phase::Connect, o.connect_timeout, connect_unix(path)).await?;
-            Ok(socket(format!("unix:{}", path.display()), RawSocket::Unix(unix.into_inner()?)))
+            let name = format!("unix:{}", path.display());
+            let opened = open::connect(Target::Unix(path), &name, o, Default::default(), None, |_| {})
+                .await
+                .map_err(crate::common::open_error)?;
+            match opened {
+                open::Opened::Plain(plain) => Ok(socket(name, plain)),
+                open::Opened::Tls(_) => unreachable!("unix: has no TLS"),
+            }
         }
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
@@ -788,8 +780,8 @@ fn cut_short(end: PairEnd, flows: [&Option<Flow>; 2]) -> bool {
 /// Both directions between two plain sockets, with splice(2), by the same rules as the
 /// generic relay: a relay cut short resets both TCP sides.
 async fn splice_both(
-    a: RawSocket,
-    b: RawSocket,
+    a: PlainSocket,
+    b: PlainSocket,
     ab_meter: &Meter,
     ba_meter: &Meter,
     rules: [PairRule; 2],
@@ -815,23 +807,23 @@ async fn splice_both(
         flow
     }
     let (flows, end) = match (&a, &b) {
-        (RawSocket::Tcp(a), RawSocket::Tcp(b)) => {
+        (PlainSocket::Tcp(a), PlainSocket::Tcp(b)) => {
             run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
         }
-        (RawSocket::Tcp(a), RawSocket::Unix(b)) => {
+        (PlainSocket::Tcp(a), PlainSocket::Unix(b)) => {
             run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
         }
-        (RawSocket::Unix(a), RawSocket::Tcp(b)) => {
+        (PlainSocket::Unix(a), PlainSocket::Tcp(b)) => {
             run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
         }
-        (RawSocket::Unix(a), RawSocket::Unix(b)) => {
+        (PlainSocket::Unix(a), PlainSocket::Unix(b)) => {
             run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
         }
     };
     let failed = matches!(end, PairEnd::Failed(_));
     if cut_short(end, [&flows[0], &flows[1]]) {
         for socket in [&a, &b] {
-            if let RawSocket::Tcp(tcp) = socket {
+            if let PlainSocket::Tcp(tcp) = socket {
                 crate::common::reset_on_close(tcp);
             }
         }

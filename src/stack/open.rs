@@ -1,0 +1,114 @@
+//! Opening a client's stack: a connection (TCP with Happy Eyeballs, or UNIX), and TLS on
+//! it when asked. `connect` and `pipe`'s `tcp:`/`tls:`/`unix:` endpoints open theirs here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+
+use crate::endpoint::EndpointOptions;
+use crate::streams::error::within;
+use crate::streams::listener::Connection;
+use crate::streams::socket::{ConnectOptions, FamilyPreference, connect_tcp, connect_unix};
+use crate::streams::tls::TlsStream;
+use crate::streams::{Phase, StreamError};
+
+/// Where a client connects.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A host (name or address) and a port.
+    Tcp(&'a str, u16),
+    /// A UNIX socket's path.
+    Unix(&'a Path),
+}
+
+/// A plain socket, kept whole: stdio or another socket can be spliced to and from it.
+#[derive(Debug)]
+pub enum PlainSocket {
+    /// TCP.
+    Tcp(tokio::net::TcpStream),
+    /// A UNIX stream socket.
+    Unix(tokio::net::UnixStream),
+}
+
+impl PlainSocket {
+    /// The socket of an accepted or connected [`Connection`].
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] if the connection was closed.
+    pub fn from_connection(connection: Connection) -> Result<Self, StreamError> {
+        Ok(match connection {
+            Connection::Tcp(s) => PlainSocket::Tcp(s.into_inner()?),
+            Connection::Unix(s) => PlainSocket::Unix(s.into_inner()?),
+        })
+    }
+}
+
+/// An opened connection.
+pub enum Opened {
+    /// No TLS.
+    Plain(PlainSocket),
+    /// A finished TLS handshake (boxed: a TLS session's state is large, a plain
+    /// connection's is not).
+    Tls(Box<TlsStream<Connection>>),
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Resolving or connecting failed (or timed out).
+    #[error(transparent)]
+    Connect(StreamError),
+    /// The TLS handshake with `target` failed (or timed out).
+    #[error("TLS handshake with {target} failed")]
+    Handshake {
+        /// The target as given.
+        target: String,
+        /// Why.
+        #[source]
+        source: StreamError,
+    },
+}
+
+/// Connects to `target` (`connected` is told the peer's address, before any handshake),
+/// then, with `tls` (the client configuration and the name to verify), runs the TLS
+/// handshake within the options' handshake limit.
+///
+/// # Errors
+/// [`OpenError::Connect`], [`OpenError::Handshake`]; `display` names the target in the
+/// latter.
+pub async fn connect(
+    target: Target<'_>,
+    display: &str,
+    options: &EndpointOptions,
+    family: FamilyPreference,
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    connected: impl FnOnce(Option<SocketAddr>),
+) -> Result<Opened, OpenError> {
+    let connection = match target {
+        Target::Tcp(host, port) => {
+            let tcp = connect_tcp(host, port, ConnectOptions { family, timeout: options.connect_timeout })
+                .await
+                .map_err(OpenError::Connect)?;
+            connected(tcp.get_ref().and_then(|s| s.peer_addr().ok()));
+            Connection::Tcp(tcp)
+        }
+        Target::Unix(path) => {
+            let unix = within(Phase::Connect, options.connect_timeout, connect_unix(path))
+                .await
+                .map_err(OpenError::Connect)?;
+            connected(None);
+            Connection::Unix(unix)
+        }
+    };
+    let Some((config, name)) = tls else {
+        return Ok(Opened::Plain(PlainSocket::from_connection(connection).map_err(OpenError::Connect)?));
+    };
+    let handshake = TlsStream::connect(connection, config, name, options.ragged_eof_policy());
+    match within(Phase::Handshake, Some(options.handshake_limit()), handshake).await {
+        Ok(tls) => Ok(Opened::Tls(Box::new(tls))),
+        Err(source) => Err(OpenError::Handshake { target: display.to_string(), source }),
+    }
+}
