@@ -23,6 +23,7 @@
 pub mod certs;
 pub mod endpoint;
 pub mod escape;
+pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod relay;

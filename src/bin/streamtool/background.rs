@@ -33,18 +33,16 @@ pub fn stdin_is_background_terminal() -> bool {
 
 /// If stdin is a terminal of a background job, replaces it with `/dev/null` (an empty
 /// input) and says so once. Returns whether it did.
-pub fn detach_background_stdin() -> Result<bool> {
+pub fn detach_background_stdin(ui: &crate::ui::Ui) -> Result<bool> {
     if !stdin_is_background_terminal() {
         return Ok(false);
     }
     let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
     nix::unistd::dup2_stdin(&null).context("cannot replace stdin")?;
-    if !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        crate::say(
-            "stdin is the terminal of a background job: not reading it (the shell would stop this \
-             job); input is empty, so each connection is half-closed at once. Run in the \
-             foreground to type to the client, or give input with < FILE or a pipe",
-        );
-    }
+    ui.notice(
+        "stdin is the terminal of a background job: not reading it (the shell would stop this \
+         job); input is empty, so each connection is half-closed at once. Run in the \
+         foreground to type to the client, or give input with < FILE or a pipe",
+    );
     Ok(true)
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use streamtool::certs;
+use streamtool::event::Event;
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
@@ -22,8 +23,8 @@ use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPo
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::{NetArgs, TlsArgs};
-use crate::events::Events;
 use crate::exit_codes::{Interrupted, Usage};
+use crate::ui::Ui;
 
 /// Any bidirectional transport, boxed once per connection.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -294,7 +295,7 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
 }
 
 /// Text from a peer or a certificate, made safe for a terminal (control characters
-/// escaped; JSON events keep the raw text, which serde_json escapes).
+/// escaped; JSON ui keep the raw text, which serde_json escapes).
 pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     streamtool::escape::escape_control(s)
 }
@@ -341,7 +342,7 @@ pub fn self_signed_banner(der: &[u8], target: &str) -> Vec<String> {
     lines
 }
 
-/// The JSON view of a certificate for events.
+/// The JSON view of a certificate for ui.
 pub fn certificate_json(der: &[u8]) -> serde_json::Value {
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => {
@@ -365,7 +366,7 @@ pub fn certificate_json(der: &[u8]) -> serde_json::Value {
 }
 
 /// Logs and emits what a handshake negotiated.
-pub fn report_handshake<IO>(stream: &TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized))
+pub fn report_handshake<IO>(stream: &TlsStream<IO>, ui: &Ui, peer: &(impl Display + ?Sized))
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -374,15 +375,13 @@ where
     let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
     tracing::info!(%peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
     let certs = stream.peer_certificates();
-    events.emit("handshake", || {
-        json!({
-            "peer": peer.to_string(),
-            "tls_version": version,
-            "cipher": cipher,
-            "alpn": alpn,
-            "sni": stream.server_name(),
-            "peer_certificate": certs.first().map(|c| certificate_json(c.as_ref())),
-        })
+    ui.emit(|| Event::Handshake {
+        peer: peer.to_string(),
+        tls_version: version,
+        cipher,
+        alpn,
+        sni: stream.server_name(),
+        peer_certificate: certs.first().map(|c| certificate_json(c.as_ref())),
     });
 }
 
@@ -556,23 +555,18 @@ impl streamtool::streams::ByteSendStream for Discard {
 /// Over a plain socket, a direction with no shaping whose stdio end is a pipe, a regular
 /// file or /dev/null moves with splice(2)/sendfile(2) in the event loop
 /// (`streamtool::stdio_fd`); everything else goes through tokio's stdin and stdout.
-pub async fn stdio_session(
-    net: NetStream,
-    options: SessionOptions,
-    events: &Events,
-    peer: &str,
-) -> Result<Session> {
+pub async fn stdio_session(net: NetStream, options: SessionOptions, ui: &Ui, peer: &str) -> Result<Session> {
     match net.io {
         NetIo::Plain(PlainSocket::Tcp(s)) => {
-            session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await
+            session(SockRef(&s), SockRef(&s), Some(&s), options, ui, peer).await
         }
         NetIo::Plain(PlainSocket::Unix(s)) => {
-            session(SockRef(&s), SockRef(&s), Some(&s), options, events, peer).await
+            session(SockRef(&s), SockRef(&s), Some(&s), options, ui, peer).await
         }
         NetIo::Boxed(io) => {
             let (net_rx, net_tx) = tokio::io::split(io);
             let no_socket: Option<&tokio::net::TcpStream> = None;
-            session(net_rx, net_tx, no_socket, options, events, peer).await
+            session(net_rx, net_tx, no_socket, options, ui, peer).await
         }
     }
 }
@@ -616,7 +610,7 @@ async fn session<R, W, S>(
     net_tx: W,
     socket: Option<&S>,
     options: SessionOptions,
-    events: &Events,
+    ui: &Ui,
     peer: &str,
 ) -> Result<Session>
 where
@@ -704,12 +698,9 @@ where
             // peer -> stdout: a closed stdout (`| head`) ends the session at once.
             PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
         ];
-        let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
         let on_eof = options.on_eof;
         let waiting = |i: usize| {
-            if !quiet {
-                crate::say(&waiting_line(i, on_eof, peer));
-            }
+            ui.notice(&waiting_line(i, on_eof, peer));
         };
         let pair = run_pair(up, down, rules, [&up_meter, &down_meter], waiting);
         let idle = async {
@@ -728,10 +719,10 @@ where
         tokio::select! {
             ([up, down], end) = pair => {
                 if let Some(flow) = &up {
-                    report_direction(events, peer, "stdin->peer", flow);
+                    report_direction(ui, peer, "stdin->peer", flow);
                 }
                 if let Some(flow) = &down {
-                    report_direction(events, peer, "peer->stdout", flow);
+                    report_direction(ui, peer, "peer->stdout", flow);
                 }
                 if let PairEnd::Stopped(1) = end
                     && up.is_none()
@@ -778,19 +769,9 @@ fn session_failed(session: &Session) -> bool {
 }
 
 /// Logs and emits the end of one direction.
-pub fn report_direction(events: &Events, peer: &(impl Display + ?Sized), direction: &str, flow: &Flow) {
+pub fn report_direction(ui: &Ui, peer: &(impl Display + ?Sized), direction: &str, flow: &Flow) {
     tracing::debug!(%peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
-    events.emit("half_close", || {
-        json!({
-            "peer": peer.to_string(),
-            "direction": direction,
-            "bytes_in": flow.bytes_in,
-            "bytes_out": flow.bytes_out,
-            "frames": flow.frames,
-            "frames_skipped": flow.frames_skipped,
-            "reason": flow.reason(),
-        })
-    });
+    ui.emit(|| Event::half_close(Some(peer.to_string()), direction, flow));
 }
 
 /// The error a finished session with `peer` should end with, if any, naming the side

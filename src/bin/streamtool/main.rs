@@ -4,18 +4,18 @@ mod background;
 mod cli;
 mod cmd;
 mod common;
-mod events;
 mod exit_codes;
 mod hardening;
 mod logwriter;
 mod progress;
+mod ui;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::cli::{Command, EventFormat};
-use crate::events::Events;
 use crate::exit_codes::{Exit, exit_for};
+use crate::ui::{Ui, say};
 
 /// The tokio runtime for `--threads`: 1 is a current-thread runtime, 0 one worker per core.
 ///
@@ -42,21 +42,6 @@ fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-/// `--quiet` was given.
-pub static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader
-/// of the pipe never sees half a line.
-/// Control characters in the message (a host or a path from the command line, a peer's
-/// words) are escaped, so that no message can move the cursor or forge a line.
-pub fn say(message: &str) {
-    use std::io::Write;
-    let line = format!("streamtool: {}\n", streamtool::escape::escape_control(message));
-    if std::io::stderr().lock().write_all(line.as_bytes()).is_err() {
-        logwriter::dropped();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
@@ -72,8 +57,7 @@ fn main() -> ExitCode {
         }
     };
     cli.init_tracing();
-    QUIET.store(cli.quiet, Ordering::Relaxed);
-    let events = Events::new(cli.events == Some(EventFormat::Json));
+    let ui = Ui::new(cli.events == Some(EventFormat::Json), cli.quiet);
     let Some(command) = cli.command else {
         let _ = cli::command().print_help();
         return ExitCode::from(Exit::Usage.code());
@@ -88,7 +72,7 @@ fn main() -> ExitCode {
     let verbose = cli.verbose > 0;
     let result = runtime.block_on(async {
         match command {
-            Command::Serve(args) => cmd::serve::run(args, events.clone()).await,
+            Command::Serve(args) => cmd::serve::run(args, ui.clone()).await,
             // Ctrl-C anywhere in connect (resolving, connecting, the handshake) exits 130;
             // serve handles SIGINT itself, to shut down gracefully.
             // SIGTERM ends it too, with a line and exit 143 (as documented), not silently.
@@ -99,16 +83,16 @@ fn main() -> ExitCode {
                     Err(err) => return Err(anyhow::Error::new(err).context("cannot watch SIGTERM")),
                 };
                 tokio::select! {
-                    result = cmd::connect::run(args, events.clone(), verbose) => result,
+                    result = cmd::connect::run(args, ui.clone(), verbose) => result,
                     _ = tokio::signal::ctrl_c() => Err(exit_codes::Interrupted.into()),
                     _ = term.recv() => Err(exit_codes::Terminated.into()),
                 }
             }
             Command::Pipe(mut args) => {
                 args.verbose_summary = verbose;
-                cmd::pipe::run(args, events.clone()).await
+                cmd::pipe::run(args, ui.clone()).await
             }
-            Command::GenCert(args) => cmd::gen_cert::run(args, events.clone()),
+            Command::GenCert(args) => cmd::gen_cert::run(args, ui.clone()),
             Command::Completions(args) => cmd::completions::run(args),
         }
     });
@@ -132,7 +116,7 @@ fn main() -> ExitCode {
         // Written only if stderr is back (a log collector that restarted).
         say(&format!("{dropped} log lines were dropped: stderr could not be written to"));
     }
-    events.emit("exit", || serde_json::json!({ "code": exit.code() }));
+    ui.emit(|| streamtool::event::Event::Exit { code: exit.code() });
     ExitCode::from(exit.code())
 }
 

@@ -42,7 +42,7 @@ impl PlainProgress {
         for (label, meter) in self.labels.iter().zip(&self.meters) {
             let bytes = meter.get();
             let rate = bytes as f64 / secs / (1024.0 * 1024.0);
-            crate::say(&format!("{label}: {bytes} bytes, {rate:.1} MiB/s, {secs:.1}s"));
+            crate::ui::say(&format!("{label}: {bytes} bytes, {rate:.1} MiB/s, {secs:.1}s"));
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use serde_json::json;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
+use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
 use streamtool::stack::open::{self, Opened, Target};
 use streamtool::stack::{Spelling, shaping};
@@ -15,9 +15,9 @@ use crate::common::{
     self, NetStream, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
     verify_name,
 };
-use crate::events::Events;
+use crate::ui::Ui;
 
-pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()> {
+pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
@@ -47,14 +47,14 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
             peer = address.to_string();
             tracing::info!(%peer, "connected");
         }
-        events.emit("connect", || json!({ "target": target, "peer": peer }));
+        ui.emit(|| Event::Connect { target: target.clone(), peer: Some(peer.clone()) });
     };
     let opened = open::connect(stack_target, &target, &endpoint, common::family(&args.net), tls, connected)
         .await
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => NetStream::plain(socket),
-        Opened::Tls(tls) => finish_tls(*tls, &args, &events, &peer),
+        Opened::Tls(tls) => finish_tls(*tls, &args, &ui, &peer),
     };
 
     if args.zero_io {
@@ -64,10 +64,7 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut io).await {
             tracing::debug!("closing: {err}");
         }
-        events.emit(
-            "close",
-            || json!({ "peer": peer, "reason": "zero-io", "bytes_sent": 0, "bytes_received": 0 }),
-        );
+        ui.emit(|| Close::client(&peer, "zero-io", 0, 0, None));
         return Ok(());
     }
 
@@ -90,21 +87,13 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
         idle_timeout: args.net.idle_timeout,
         progress: crate::progress::enabled(args.progress),
     };
-    let session = stdio_session(net, options, &events, &peer).await?;
+    let session = stdio_session(net, options, &ui, &peer).await?;
     let (sent, received) = (session.sent, session.received);
     let elapsed = started.elapsed();
     let reason: Vec<String> =
         [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();
     let reason = reason.join("; ");
-    events.emit("close", || {
-        json!({
-            "peer": peer,
-            "reason": reason,
-            "bytes_sent": sent,
-            "bytes_received": received,
-            "duration": elapsed.as_secs_f64(),
-        })
-    });
+    ui.emit(|| Close::client(&peer, reason, sent, received, Some(elapsed.as_secs_f64())));
     if verbose {
         tracing::info!(
             "{peer}: sent {sent} bytes, received {received} bytes in {:.3}s",
@@ -115,11 +104,11 @@ pub async fn run(args: ConnectArgs, events: Events, verbose: bool) -> Result<()>
 }
 
 /// Reports a finished handshake and boxes the stream.
-fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, events: &Events, peer: &str) -> NetStream
+fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> NetStream
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    report_handshake(&tls, events, peer);
+    report_handshake(&tls, ui, peer);
     if args.show_cert {
         show_certificate(&tls, args);
     }

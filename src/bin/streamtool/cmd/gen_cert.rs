@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -16,8 +15,8 @@ use streamtool::certs::{
 use streamtool::streams::tls::Pin;
 use time::OffsetDateTime;
 
-use crate::events::Events;
 use crate::exit_codes::Usage;
+use crate::ui::Ui;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -141,17 +140,17 @@ fn parse_key_type(s: &str) -> Result<KeyType, String> {
 }
 
 /// Runs `gen-cert`.
-pub fn run(args: GenCertArgs, events: Events) -> Result<()> {
+pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
     if let Some(cn) = &args.cn
         && (cn.is_empty() || cn.chars().count() > 64 || cn.chars().any(char::is_control))
     {
         return Err(Usage(format!("--cn {cn:?}: a common name has 1 to 64 characters")).into());
     }
-    let mut out = Output::default();
+    let mut out = Output { ui: ui.clone(), ..Output::default() };
     let result = match &args.inspect {
         Some(path) => inspect(path, args.json, &mut out),
-        None if args.ca_only => ca_only(&args, &events, &mut out),
-        None => leaf(&args, &events, &mut out),
+        None if args.ca_only => ca_only(&args, &ui, &mut out),
+        None => leaf(&args, &ui, &mut out),
     };
     result?;
     out.flush()
@@ -160,6 +159,7 @@ pub fn run(args: GenCertArgs, events: Events) -> Result<()> {
 /// Text or JSON for stdout, written at the end; a closed stdout is not an error.
 #[derive(Default)]
 struct Output {
+    ui: Ui,
     text: String,
     json: Option<serde_json::Value>,
 }
@@ -168,6 +168,11 @@ impl Output {
     fn line(&mut self, line: impl AsRef<str>) {
         self.text.push_str(line.as_ref());
         self.text.push('\n');
+    }
+
+    /// A note on stderr, unless --quiet.
+    fn note(&self, text: &str) {
+        self.ui.notice(text);
     }
 
     fn field(&mut self, label: &str, value: impl AsRef<str>) {
@@ -184,14 +189,6 @@ impl Output {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
             _ => Ok(()),
         }
-    }
-}
-
-/// A note on stderr, unless --quiet.
-fn note(text: &str) {
-    if !crate::QUIET.load(Ordering::Relaxed) {
-        // Never eprintln!: it panics when stderr is closed.
-        crate::say(text);
     }
 }
 
@@ -219,14 +216,14 @@ fn inspect(path: &Path, as_json: bool, out: &mut Output) -> Result<()> {
     if let Some(leaf) = infos.first() {
         let signs_certificates = leaf.is_ca && leaf.key_usage.iter().any(|u| u == "Certificate Sign");
         if leaf.names.is_empty() && !signs_certificates {
-            note(&format!(
+            out.note(&format!(
                 "note: {} has no subject alternative names; TLS clients match names only there (streamtool connect \
                  still accepts it for its CN when it is the very certificate given with --ca)",
                 path.display()
             ));
         }
         if leaf.not_after < now {
-            note(&format!("warning: {} has expired", path.display()));
+            out.note(&format!("warning: {} has expired", path.display()));
         }
     }
     Ok(())
@@ -277,19 +274,19 @@ fn describe_ca(
     }))
 }
 
-fn ca_only(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> {
+fn ca_only(args: &GenCertArgs, ui: &Ui, out: &mut Output) -> Result<()> {
     let dir = ca_dir(args)?;
     let now = OffsetDateTime::now_utc();
     let existing = certs::load_ca_dir(&dir).context("cannot use the local CA")?;
     let (ca, created) = match existing {
         Some(ca) if !args.force => {
             if ca.not_after() <= now {
-                note(
+                out.note(
                     "warning: the local CA has expired; make a new one with: streamtool gen-cert --ca-only --force",
                 );
             }
             if args.key_type.is_some() || args.days.is_some() || args.cn.is_some() {
-                note(
+                out.note(
                     "note: the CA exists; --key-type, --days and --cn apply only when it is created (--force makes a new one)",
                 );
             }
@@ -297,7 +294,7 @@ fn ca_only(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> 
         }
         existing => {
             if existing.is_some() {
-                note(
+                out.note(
                     "warning: replacing the local CA: certificates signed by the old one no longer verify against it",
                 );
             }
@@ -314,7 +311,7 @@ fn ca_only(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> 
                 files.rollback();
                 return Err(with_force_hint(err)).context("cannot save the CA");
             }
-            emit_files(events, &files, &["ca_key", "ca_certificate"]);
+            emit_files(ui, &files, &["ca_key", "ca_certificate"]);
             (ca, true)
         }
     };
@@ -349,12 +346,13 @@ fn with_force_hint(err: CertError) -> anyhow::Error {
 }
 
 /// Emits one `file_written` event per file, with its kind.
-fn emit_files(events: &Events, files: &FileSet, kinds: &[&str]) {
+fn emit_files(ui: &Ui, files: &FileSet, kinds: &[&str]) {
     for ((path, mode), kind) in files.written().iter().zip(kinds) {
-        events.emit(
-            "file_written",
-            || json!({ "path": path.display().to_string(), "kind": kind, "mode": format!("{mode:04o}") }),
-        );
+        ui.emit(|| streamtool::event::Event::FileWritten {
+            path: path.display().to_string(),
+            kind: kind.to_string(),
+            mode: format!("{mode:04o}"),
+        });
     }
 }
 
@@ -391,13 +389,13 @@ impl LeafFiles {
     }
 }
 
-fn leaf(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> {
+fn leaf(args: &GenCertArgs, ui: &Ui, out: &mut Output) -> Result<()> {
     let names = certs::parse_names(&args.names).map_err(|e| Usage(e.to_string()))?;
     for name in &names {
         if let SubjectName::Wildcard(w) = name
             && let Some(text) = certs::names::wildcard_note(w)
         {
-            note(&format!("note: {text}"));
+            out.note(&format!("note: {text}"));
         }
     }
     let days = args.days.unwrap_or(DEFAULT_LEAF_DAYS);
@@ -406,7 +404,7 @@ fn leaf(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> {
     let mut files = FileSet::new(args.force);
     files.check_free(paths.paths()).map_err(with_force_hint)?;
     if days > MAX_ACCEPTED_LEAF_DAYS {
-        note(&format!(
+        out.note(&format!(
             "warning: {days} days is longer than the {MAX_ACCEPTED_LEAF_DAYS} days that browsers and Apple platforms accept for TLS server certificates"
         ));
     }
@@ -443,7 +441,7 @@ fn leaf(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> {
                 ));
             }
             if spec.not_after > ca.not_after() {
-                note(&format!(
+                out.note(&format!(
                     "warning: the CA expires on {}, before {days} days are up; the certificate ends then too",
                     certs::format_time(ca.not_after())
                 ));
@@ -488,7 +486,7 @@ fn leaf(args: &GenCertArgs, events: &Events, out: &mut Output) -> Result<()> {
             return Err(err);
         }
     };
-    emit_files(events, &files, &kinds);
+    emit_files(ui, &files, &kinds);
     report_leaf(args, &names, &paths, &summary, now, out)
 }
 

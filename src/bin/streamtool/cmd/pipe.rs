@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use serde_json::json;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
+use streamtool::event::{Close, Event};
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
 use crate::common::{CutFlag, Cuttable};
-use crate::events::Events;
 use crate::exit_codes::{Hint, Interrupted, Usage};
 use crate::progress::Progress;
+use crate::ui::Ui;
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -73,7 +73,7 @@ struct Opened {
     child: Option<tokio::process::Child>,
 }
 
-pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
+pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
     let (mut a, mut b) = (args.a.clone(), args.b.clone());
     if args.fork {
         match (a.is_listener(), b.is_listener()) {
@@ -109,7 +109,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     let shared = Arc::new(PipeShared {
         a: a.clone(),
         b: b.clone(),
-        events: events.clone(),
+        ui: ui.clone(),
         progress,
         verbose: args.verbose_summary,
         idle,
@@ -127,8 +127,8 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
     // as serve does its session; either way the exit is 0 and the socket file of a
     // unix-listen endpoint is removed.
     let both = async {
-        let opened_a = open(&a, &events).await?;
-        let opened_b = open(&b, &events).await?;
+        let opened_a = open(&a, &ui).await?;
+        let opened_b = open(&b, &ui).await?;
         Ok::<_, anyhow::Error>((opened_a, opened_b))
     };
     let (opened_a, opened_b) = tokio::select! {
@@ -161,7 +161,7 @@ pub async fn run(args: Box<PipeArgs>, events: Events) -> Result<()> {
 struct PipeShared {
     a: Endpoint,
     b: Endpoint,
-    events: Events,
+    ui: Ui,
     progress: bool,
     verbose: bool,
     /// The relay's idle limit (`--idle-timeout`, `idle-timeout=`, the TLS terminator's default).
@@ -180,10 +180,12 @@ async fn serve_fork(
     let listener = bind(&listening).await?;
     // The certificate and key are read (and the banner printed) before the listening line.
     let tls = match &listening.kind {
-        EndpointKind::TlsListen(_) => Some(server_options(&listening.options, &listener)?.build()?),
+        EndpointKind::TlsListen(_) => {
+            Some(server_options(&listening.options, &listener, &shared.ui)?.build()?)
+        }
         _ => None,
     };
-    announce(&listener, &shared.events);
+    announce(&listener, &shared.ui);
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_short = CancellationToken::new();
@@ -201,9 +203,8 @@ async fn serve_fork(
         let tls = tls.clone();
         async move {
             let peer = context.peer.to_string();
-            shared.events.emit("accept", || json!({ "peer": peer }));
-            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.events).await
-            {
+            shared.ui.emit(|| Event::Accept { peer: peer.clone() });
+            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.ui).await {
                 Ok(mut opened) => {
                     if let Some(on_eof) = listening.options.on_eof {
                         opened.on_eof = on_eof;
@@ -216,7 +217,7 @@ async fn serve_fork(
                 }
             };
             let other = if other_is_a { &shared.a } else { &shared.b };
-            let fresh = match open(other, &shared.events).await {
+            let fresh = match open(other, &shared.ui).await {
                 Ok(opened) => opened,
                 Err(err) => {
                     tracing::warn!(%peer, "cannot open the other endpoint: {}", crate::one_line(&err));
@@ -249,26 +250,24 @@ async fn bind(endpoint: &Endpoint) -> Result<SocketListener> {
     Ok(listener)
 }
 
-fn announce(listener: &SocketListener, events: &Events) {
+fn announce(listener: &SocketListener, ui: &Ui) {
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
-    if !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        crate::say(&format!("listening on {}", addresses.join(", ")));
-    }
-    events.emit("listen", || json!({ "addresses": addresses }));
+    ui.notice(&format!("listening on {}", addresses.join(", ")));
+    ui.emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });
 }
 
 /// A `tls-listen` endpoint's server settings; without `cert=`, a fresh self-signed
 /// certificate, whose pins and the command that reaches it are printed.
-fn server_options(o: &EndpointOptions, listener: &SocketListener) -> Result<ServerOptions> {
+fn server_options(o: &EndpointOptions, listener: &SocketListener, ui: &Ui) -> Result<ServerOptions> {
     let (server, generated) = o.server_options(Spelling::Endpoint)?;
     if let Some(generated) = generated {
-        crate::say("no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+        ui.say("no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
         let target = match listener.tcp_port() {
             Some(port) => format!("localhost:{port}"),
             None => "ADDR".to_string(),
         };
         for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-            crate::say(&line);
+            ui.say(&line);
         }
     }
     Ok(server)
@@ -312,11 +311,11 @@ fn socket(name: String, socket: PlainSocket) -> Opened {
     }
 }
 
-fn tls_opened<IO>(name: String, tls: TlsStream<IO>, events: &Events) -> Opened
+fn tls_opened<IO>(name: String, tls: TlsStream<IO>, ui: &Ui) -> Opened
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
 {
-    crate::common::report_handshake(&tls, events, &name);
+    crate::common::report_handshake(&tls, ui, &name);
     // A TLS client keeps its side open when its input ends (servers built on OpenSSL take
     // a close_notify for the end of the whole connection); a TLS server half-closes.
     let on_eof = if tls.is_server() { OnEof::HalfClose } else { OnEof::KeepOpen };
@@ -329,7 +328,7 @@ async fn accept_conn(
     policy: RaggedEofPolicy,
     handshake_timeout: Duration,
     peer: &str,
-    events: &Events,
+    ui: &Ui,
 ) -> Result<Opened> {
     match tls {
         None => Ok(socket(peer.to_string(), PlainSocket::from_connection(raw)?)),
@@ -337,22 +336,22 @@ async fn accept_conn(
             let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
                 .await
                 .map_err(|reason| anyhow::anyhow!("TLS handshake with {peer} failed: {reason}"))?;
-            Ok(tls_opened(peer.to_string(), tls, events))
+            Ok(tls_opened(peer.to_string(), tls, ui))
         }
     }
 }
 
 /// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
 /// handshake succeeds). Its `on-eof=` option overrides the kind's default.
-async fn open(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
-    let mut opened = open_kind(endpoint, events).await?;
+async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
+    let mut opened = open_kind(endpoint, ui).await?;
     if let Some(on_eof) = endpoint.options.on_eof {
         opened.on_eof = on_eof;
     }
     Ok(opened)
 }
 
-async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
+async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
     let o = &endpoint.options;
     match &endpoint.kind {
         EndpointKind::Stdio => Ok(Opened {
@@ -370,14 +369,14 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
                 EndpointKind::Tls(..) => Some((client_options(o)?.build()?, o.verify_name(host)?)),
                 _ => None,
             };
-            let connected = |_| events.emit("connect", || json!({ "target": name }));
+            let connected = |_| ui.emit(|| Event::Connect { target: name.clone(), peer: None });
             let opened =
                 open::connect(Target::Tcp(host, *port), &name, o, Default::default(), tls, connected)
                     .await
                     .map_err(crate::common::open_error)?;
             Ok(match opened {
                 open::Opened::Plain(plain) => socket(name, plain),
-                open::Opened::Tls(tls) => tls_opened(name, *tls, events),
+                open::Opened::Tls(tls) => tls_opened(name, *tls, ui),
             })
         }
         EndpointKind::Unix(path) => {
@@ -393,12 +392,12 @@ async fn open_kind(endpoint: &Endpoint, events: &Events) -> Result<Opened> {
         EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
             let mut listener = bind(endpoint).await?;
             let tls = match endpoint.kind {
-                EndpointKind::TlsListen(_) => Some(server_options(o, &listener)?.build()?),
+                EndpointKind::TlsListen(_) => Some(server_options(o, &listener, ui)?.build()?),
                 _ => None,
             };
-            announce(&listener, events);
+            announce(&listener, ui);
             let timeout = o.handshake_limit();
-            accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, events).await
+            accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, ui).await
         }
         EndpointKind::Exec(command) => {
             let child = ChildStream::shell(command)?;
@@ -474,7 +473,7 @@ async fn accept_first(
     tls: Option<Arc<rustls::ServerConfig>>,
     policy: RaggedEofPolicy,
     timeout: Duration,
-    events: &Events,
+    ui: &Ui,
 ) -> Result<Opened> {
     /// TLS handshakes in progress at once at most; past that, accepting waits.
     const MAX_PENDING_HANDSHAKES: usize = 64;
@@ -493,13 +492,12 @@ async fn accept_first(
         };
         let (raw, peer) = accepted.context("accept failed")?;
         let peer = peer.to_string();
-        events.emit("accept", || json!({ "peer": peer }));
+        ui.emit(|| Event::Accept { peer: peer.clone() });
         let Some(config) = &tls else {
-            return accept_conn(raw, None, policy, timeout, &peer, events).await;
+            return accept_conn(raw, None, policy, timeout, &peer, ui).await;
         };
-        let (config, events) = (Arc::clone(config), events.clone());
-        handshakes
-            .spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &events).await });
+        let (config, ui) = (Arc::clone(config), ui.clone());
+        handshakes.spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &ui).await });
     }
 }
 
@@ -542,7 +540,7 @@ async fn relay_until_idle(a: Opened, b: Opened, shared: &PipeShared, announce_wa
     .await;
     relayed.unwrap_or_else(|| {
         let limit = shared.idle.unwrap_or_default();
-        shared.events.emit("close", || json!({ "a": a_name, "b": b_name, "reason": "idle timeout" }));
+        shared.ui.emit(|| Close::relay(&a_name, &b_name, "idle timeout", None));
         Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
             phase: Phase::Idle,
             after: limit,
@@ -581,15 +579,14 @@ async fn relay(
         PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: b_connection && a.child.is_none() },
         PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: a_connection && b.child.is_none() },
     ];
-    let quiet = crate::QUIET.load(std::sync::atomic::Ordering::Relaxed);
     let waiting = |waited_for: usize| {
         let (from, to) = if waited_for == 0 { (&a_name, &b_name) } else { (&b_name, &a_name) };
         let message = format!(
             "waiting for {from} to end (what goes to {to} is still open); on-eof=half-close|keep-open|close \
              on an endpoint says what the end of its input does"
         );
-        if announce_waits && !quiet {
-            crate::say(&message);
+        if announce_waits && !shared.ui.quiet() {
+            shared.ui.say(&message);
         } else {
             tracing::debug!("{message}");
         }
@@ -689,24 +686,13 @@ async fn relay(
     }
     let elapsed = started.elapsed().as_secs_f64();
     for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
-        shared.events.emit("half_close", || {
-            json!({
-                "direction": label,
-                "bytes_in": flow.bytes_in,
-                "bytes_out": flow.bytes_out,
-                "frames": flow.frames,
-                "frames_skipped": flow.frames_skipped,
-                "reason": flow.reason(),
-            })
-        });
+        shared.ui.emit(|| Event::half_close(None, label.clone(), flow));
         if shared.verbose {
             tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
         }
     }
     let reason = format!("{}; {}", ab.reason(), ba.reason());
-    shared
-        .events
-        .emit("close", || json!({ "a": a_name, "b": b_name, "reason": reason, "duration": elapsed }));
+    shared.ui.emit(|| Close::relay(&a_name, &b_name, reason, Some(elapsed)));
     first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)], spliced)?;
     command_failed.map_or(Ok(()), Err)
 }

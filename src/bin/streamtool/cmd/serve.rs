@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use bytes::Bytes;
-use serde_json::json;
 use streamtool::endpoint::EndpointOptions;
+use streamtool::event::{Close, Event};
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, forward_metered, run_pair,
 };
@@ -30,8 +30,8 @@ use crate::common::{
     self, NetStream, PlainSocket, SessionOptions, check_tls_flags, report_direction, report_handshake,
     stdio_session,
 };
-use crate::events::Events;
 use crate::exit_codes::{Interrupted, Usage};
+use crate::ui::Ui;
 
 /// Everything a connection handler needs, shared by all connections.
 struct Shared {
@@ -39,7 +39,7 @@ struct Shared {
     inbound: Shaping,
     outbound: Shaping,
     idle_timeout: Option<std::time::Duration>,
-    events: Events,
+    ui: Ui,
     /// Per-client outboxes: stdin broadcast (`-k`) or the broker.
     clients: Mutex<HashMap<u64, Outbox>>,
     next_id: AtomicU64,
@@ -76,7 +76,7 @@ enum Mode {
     Discard,
 }
 
-pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
+pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     check_serve_flags(&args)?;
     let mode = mode(&args)?;
     let keep_open = args.keep_open || matches!(mode, Mode::Broker);
@@ -89,23 +89,19 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
     let options = args.options();
-    let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener)?) } else { None };
+    let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener, &ui)?) } else { None };
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
     // stopped (SIGTTIN) and never answer.
     if matches!(mode, Mode::Stdio) {
-        crate::background::detach_background_stdin()?;
+        crate::background::detach_background_stdin(&ui)?;
     }
     tracing::info!("listening on {}", addresses.join(", "));
-    if !crate::QUIET.load(Ordering::Relaxed) {
-        crate::say(&format!("listening on {}", addresses.join(", ")));
-    }
-    events.emit("listen", || {
-        let mut event = json!({ "addresses": addresses, "tls": tls.is_some() });
-        if let Some(tls) = &tls {
-            event["cert_sha256"] = json!(tls.cert_pin.to_string());
-            event["key_sha256"] = json!(tls.key_pin.map(|p| p.to_string()));
-        }
-        event
+    ui.notice(&format!("listening on {}", addresses.join(", ")));
+    ui.emit(|| Event::Listen {
+        addresses,
+        tls: Some(tls.is_some()),
+        cert_sha256: tls.as_ref().map(|tls| tls.cert_pin.to_string()),
+        key_sha256: tls.as_ref().map(|tls| tls.key_pin.as_ref().map(ToString::to_string)),
     });
     let config = tls.map(|tls| tls.config);
 
@@ -115,7 +111,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         inbound: shaping(&options, &stdio),
         outbound: shaping(&stdio, &options),
         idle_timeout: args.net.idle_timeout,
-        events: events.clone(),
+        ui: ui.clone(),
         clients: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         stdout: tokio::sync::Mutex::new(tokio::io::stdout()),
@@ -167,7 +163,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
         async move {
             // Formatted only where it is written: a log line or an event.
             let peer = &context.peer;
-            shared.events.emit("accept", || json!({ "peer": peer.to_string() }));
+            shared.ui.emit(|| Event::Accept { peer: peer.to_string() });
             // Kept to reset the connection if the server stops because stdout is gone
             // (only the stdio mode writes clients' data there).
             let _reset = matches!(shared.mode, Mode::Stdio)
@@ -177,13 +173,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 // connection's future, plain or TLS, for its whole life.
                 Some(config) => {
                     match Box::pin(common::accept_tls(raw, config, policy, handshake_timeout)).await {
-                        Ok(tls) => tls_net(tls, &shared.events, peer),
+                        Ok(tls) => tls_net(tls, &shared.ui, peer),
                         Err(reason) => {
                             tracing::warn!("TLS handshake with {peer} failed: {reason}");
-                            shared.events.emit(
-                            "close",
-                            || json!({ "peer": peer.to_string(), "reason": format!("handshake: {reason}") }),
-                        );
+                            shared.ui.emit(|| Close::served(peer, format!("handshake: {reason}")));
                             return;
                         }
                     }
@@ -202,7 +195,7 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
                 }
                 () = context.closing.cancelled() => {
                     let reason = "server shutdown";
-                    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reason }));
+                    shared.ui.emit(|| Close::served(peer, reason));
                 }
             }
         }
@@ -211,8 +204,10 @@ pub async fn run(args: ServeArgs, events: Events) -> Result<()> {
     if let Some(progress) = progress {
         progress.finish();
     }
-    events.emit("stopped", || {
-        json!({ "accepted": summary.accepted, "rejected": summary.rejected, "cut_short": summary.cut_short })
+    ui.emit(|| Event::Stopped {
+        accepted: summary.accepted as u64,
+        rejected: summary.rejected as u64,
+        cut_short: summary.cut_short as u64,
     });
     if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
 }
@@ -282,7 +277,12 @@ struct ServedTls {
 /// Builds serve's TLS (every file read, the key checked against the certificate, the key
 /// log opened), then prints the banner of a fresh certificate when no --cert was given
 /// (its pins and the command that reaches it verified; docs/design.md §4.4).
-fn served_tls(options: &EndpointOptions, args: &ServeArgs, listener: &SocketListener) -> Result<ServedTls> {
+fn served_tls(
+    options: &EndpointOptions,
+    args: &ServeArgs,
+    listener: &SocketListener,
+    ui: &Ui,
+) -> Result<ServedTls> {
     let (server, generated) = options.server_options(Spelling::Flags)?;
     let config = server.build()?;
     if let Some(generated) = generated {
@@ -290,9 +290,9 @@ fn served_tls(options: &EndpointOptions, args: &ServeArgs, listener: &SocketList
             Some(port) => format!("localhost:{port}"),
             None => args.addr.to_string(),
         };
-        crate::say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
+        ui.say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
         for line in common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-            crate::say(&line);
+            ui.say(&line);
         }
     }
     let leaf = server.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
@@ -300,8 +300,8 @@ fn served_tls(options: &EndpointOptions, args: &ServeArgs, listener: &SocketList
     Ok(ServedTls { config, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
 }
 
-fn tls_net(tls: TlsStream<Connection>, events: &Events, peer: &(impl Display + ?Sized)) -> NetStream {
-    report_handshake(&tls, events, peer);
+fn tls_net(tls: TlsStream<Connection>, ui: &Ui, peer: &(impl Display + ?Sized)) -> NetStream {
+    report_handshake(&tls, ui, peer);
     // A failed TLS connection is dropped without close_notify: the client can tell.
     NetStream::boxed(Box::new(tls))
 }
@@ -332,12 +332,10 @@ async fn serve_one(
                 accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
                 Some(done) = handshakes.join_next() => {
                     match done {
-                        Ok((Ok(tls), peer)) => return Ok((tls_net(tls, &shared.events, &peer), peer)),
+                        Ok((Ok(tls), peer)) => return Ok((tls_net(tls, &shared.ui, &peer), peer)),
                         Ok((Err(reason), peer)) => {
                             tracing::warn!("TLS handshake with {peer} failed: {reason}");
-                            shared.events.emit("close", || {
-                                json!({ "peer": peer, "reason": format!("handshake: {reason}") })
-                            });
+                            shared.ui.emit(|| Close::served(&peer, format!("handshake: {reason}")));
                         }
                         Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
                     }
@@ -355,7 +353,7 @@ async fn serve_one(
                 }
             };
             let peer = peer.to_string();
-            shared.events.emit("accept", || json!({ "peer": peer }));
+            shared.ui.emit(|| Event::Accept { peer: peer.clone() });
             let Some(config) = &config else {
                 // A stdio session over a plain socket can splice it.
                 let net = match raw {
@@ -416,17 +414,17 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             idle_timeout: shared.idle_timeout,
             progress: shared.progress,
         };
-        let session = match stdio_session(net, options, &shared.events, &peer).await {
+        let session = match stdio_session(net, options, &shared.ui, &peer).await {
             Ok(session) => session,
             Err(err) => {
                 // The idle timeout (or Ctrl-C) ended it: a `close` event as in the other modes.
                 let reason =
                     if is_idle_timeout(&err) { "idle timeout".to_string() } else { format!("{err:#}") };
-                shared.events.emit("close", || json!({ "peer": peer, "reason": reason }));
+                shared.ui.emit(|| Close::served(&peer, reason));
                 return Err(err);
             }
         };
-        shared.events.emit("close", || json!({ "peer": peer, "reason": "done" }));
+        shared.ui.emit(|| Close::served(&peer, "done"));
         return common::session_error(session, &peer);
     }
     let result = handle(net, &peer, &shared).await;
@@ -471,19 +469,19 @@ async fn handle(net: NetStream, peer: &(impl Display + Sync + ?Sized), shared: &
         Ended::Flows(flows) => flows,
         Ended::Idle(limit) => {
             tracing::info!(%peer, "idle timeout");
-            shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": "idle timeout" }));
+            shared.ui.emit(|| Close::served(peer, "idle timeout"));
             return Err(idle_timeout(limit, &peer.to_string()));
         }
         Ended::Kicked(why) => {
             tracing::warn!(%peer, "{why}");
-            shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": why }));
+            shared.ui.emit(|| Close::served(peer, why.clone()));
             return Err(anyhow::anyhow!("{peer}: {why}"));
         }
     };
     let bytes_in: u64 = flows.iter().map(|f| f.bytes_in).sum();
     // Built only for a log line or an event that is on.
     let reasons = || flows.iter().map(Flow::reason).collect::<Vec<_>>().join("; ");
-    shared.events.emit("close", || json!({ "peer": peer.to_string(), "reason": reasons() }));
+    shared.ui.emit(|| Close::served(peer, reasons()));
     // A peer that left after a complete exchange (a `-z` probe, a health check) is an
     // ordinary end: no warning, no failure. Warnings are for data lost or refused.
     let failed = !flows.iter().all(|f| f.error().is_none() || common::peer_left(f));
@@ -543,7 +541,7 @@ async fn serve_connection(
                     forward_metered(net_rx, net_tx, &echo, activity, half_close, &shared.received).await;
                 // What is echoed was received and sent.
                 shared.sent.add(flow.bytes_out);
-                report_direction(&shared.events, peer, "echo", &flow);
+                report_direction(&shared.ui, peer, "echo", &flow);
                 vec![flow]
             }
             Mode::Discard => {
@@ -556,7 +554,7 @@ async fn serve_connection(
                     &shared.received,
                 )
                 .await;
-                report_direction(&shared.events, peer, "peer->discard", &flow);
+                report_direction(&shared.ui, peer, "peer->discard", &flow);
                 vec![flow]
             }
             // Boxed, as the TLS handshake is: a future is as large as its largest state, and
@@ -617,7 +615,7 @@ async fn serve_connection(
                     run_pair(to_peer, from_peer, rules, [&shared.sent, &shared.received], |_| {}).await;
                 shared.unregister(id);
                 let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
-                report_direction(&shared.events, peer, "peer->out", &down);
+                report_direction(&shared.ui, peer, "peer->out", &down);
                 vec![up, down]
             }
         }
@@ -678,8 +676,8 @@ async fn run_child(
         [PairRule::default(), PairRule { ends_relay: shared.on_eof == OnEof::Close, ..Default::default() }];
     let ([up, down], end) = run_pair(to_child, from_child, rules, [&to_meter, &from_meter], |_| {}).await;
     let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
-    report_direction(&shared.events, peer, "peer->command", &up);
-    report_direction(&shared.events, peer, "command->peer", &down);
+    report_direction(&shared.ui, peer, "peer->command", &up);
+    report_direction(&shared.ui, peer, "command->peer", &down);
     // A relay that failed (a reset, a truncated TLS stream) must not look complete to the
     // command: it is killed before its stdin closes, rather than given a clean end of
     // input. Otherwise it gets a moment to exit, then is killed. Either way it is reaped.
@@ -691,10 +689,11 @@ async fn run_child(
         *shared.command_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(format!("the command {command:?} failed ({status})"));
     }
-    shared.events.emit(
-        "exec_exit",
-        || json!({ "peer": peer.to_string(), "command": command, "code": status.and_then(|s| s.code()) }),
-    );
+    shared.ui.emit(|| Event::ExecExit {
+        peer: peer.to_string(),
+        command: command.clone(),
+        code: status.and_then(|s| s.code()),
+    });
     vec![up, down]
 }
 

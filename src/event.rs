@@ -1,0 +1,279 @@
+//! What `--events json` reports: one typed value per event, serialised with serde. The
+//! schema (`docs/events.md`) is checked against these types by this module's tests, and
+//! against real runs by the integration test `events_json_follows_the_schema`.
+//!
+//! Each event has one constructor; the `close` event, whose fields depend on the
+//! command, is built by [`Close`]'s constructors only.
+
+use serde::Serialize;
+
+use crate::relay::Flow;
+
+/// One event. Serialised with its name in `event`; the writer adds `time` and `version`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A listening socket is bound.
+    Listen {
+        /// Every address listened on.
+        addresses: Vec<String>,
+        /// Whether connections are TLS (serve only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls: Option<bool>,
+        /// The cert pin of the certificate served (serve with --tls).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cert_sha256: Option<String>,
+        /// Its key pin, null if the certificate does not parse (serve with --tls).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_sha256: Option<Option<String>>,
+    },
+    /// A connection was accepted (before any TLS handshake).
+    Accept {
+        /// The client's address.
+        peer: String,
+    },
+    /// An outgoing connection was made (before any TLS handshake).
+    Connect {
+        /// What was asked for.
+        target: String,
+        /// The address connected to (connect only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// A TLS handshake succeeded.
+    Handshake {
+        /// The peer's address, or in `pipe` the endpoint's name.
+        peer: String,
+        /// `TLSv1.3` or `TLSv1.2`.
+        tls_version: String,
+        /// The cipher suite.
+        cipher: String,
+        /// The ALPN protocol agreed on.
+        alpn: Option<String>,
+        /// On a server, the name the client asked for.
+        sni: Option<String>,
+        /// The peer's certificate (see docs/events.md, "The certificate object").
+        peer_certificate: Option<serde_json::Value>,
+    },
+    /// One direction of a connection ended.
+    HalfClose {
+        /// The peer's address (serve and connect).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Which way.
+        direction: String,
+        /// Bytes read from the source.
+        bytes_in: u64,
+        /// Bytes written to the sink.
+        bytes_out: u64,
+        /// Frames passed on.
+        frames: u64,
+        /// Oversized frames dropped.
+        frames_skipped: u64,
+        /// `eof`, or `read: …` / `write: …`.
+        reason: String,
+    },
+    /// A connection ended.
+    Close(Close),
+    /// The command of `serve --exec`/`--sh-exec` for one connection exited.
+    ExecExit {
+        /// The connection's peer.
+        peer: String,
+        /// The command as given.
+        command: String,
+        /// Its exit status, null if a signal ended it.
+        code: Option<i32>,
+    },
+    /// `serve -k` stopped.
+    Stopped {
+        /// Connections accepted in all.
+        accepted: u64,
+        /// Connections closed on arrival (--max-conns).
+        rejected: u64,
+        /// Connections still open when the grace period ran out.
+        cut_short: u64,
+    },
+    /// `gen-cert` wrote a file.
+    FileWritten {
+        /// The file's path.
+        path: String,
+        /// What it holds.
+        kind: String,
+        /// Its permissions in octal.
+        mode: String,
+    },
+    /// The process is about to exit.
+    Exit {
+        /// The exit code.
+        code: u8,
+    },
+}
+
+/// The fields of a `close` event: which depend on the command, so each command has its
+/// constructor here and nowhere else.
+#[derive(Debug, Clone, Serialize)]
+pub struct Close {
+    /// The peer's address (serve and connect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
+    /// Why.
+    reason: String,
+    /// Bytes sent to the peer (connect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_sent: Option<u64>,
+    /// Bytes received from the peer (connect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_received: Option<u64>,
+    /// Seconds from start to end (connect and pipe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    /// The first endpoint's name (pipe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a: Option<String>,
+    /// The second endpoint's name (pipe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b: Option<String>,
+}
+
+impl Close {
+    fn new(reason: String) -> Self {
+        Close { peer: None, reason, bytes_sent: None, bytes_received: None, duration: None, a: None, b: None }
+    }
+
+    /// A connection of `serve` with `peer` ended: `reason` is the directions' reasons,
+    /// `done`, `idle timeout`, `server shutdown` or `handshake: …`.
+    pub fn served(peer: impl ToString, reason: impl Into<String>) -> Event {
+        Event::Close(Close { peer: Some(peer.to_string()), ..Close::new(reason.into()) })
+    }
+
+    /// `connect`'s connection ended, having moved these bytes (`duration`: `None` for
+    /// `-z`, which moves none).
+    pub fn client(
+        peer: impl ToString,
+        reason: impl Into<String>,
+        sent: u64,
+        received: u64,
+        duration: Option<f64>,
+    ) -> Event {
+        Event::Close(Close {
+            peer: Some(peer.to_string()),
+            bytes_sent: Some(sent),
+            bytes_received: Some(received),
+            duration,
+            ..Close::new(reason.into())
+        })
+    }
+
+    /// A relay of `pipe` between the endpoints `a` and `b` ended (`duration`: `None`
+    /// when the idle limit ended it).
+    pub fn relay(
+        a: impl ToString,
+        b: impl ToString,
+        reason: impl Into<String>,
+        duration: Option<f64>,
+    ) -> Event {
+        Event::Close(Close {
+            a: Some(a.to_string()),
+            b: Some(b.to_string()),
+            duration,
+            ..Close::new(reason.into())
+        })
+    }
+}
+
+impl Event {
+    /// A direction ended, with what it moved and why (`peer`: serve and connect).
+    pub fn half_close(peer: Option<String>, direction: impl Into<String>, flow: &Flow) -> Event {
+        Event::HalfClose {
+            peer,
+            direction: direction.into(),
+            bytes_in: flow.bytes_in,
+            bytes_out: flow.bytes_out,
+            frames: flow.frames,
+            frames_skipped: flow.frames_skipped,
+            reason: flow.reason(),
+        }
+    }
+
+    /// The event as a JSON object (fields in alphabetical order), without `time` and
+    /// `version`.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // Every variant is a struct or wraps one: always an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::FlowEnd;
+
+    /// One of each event with every optional field present.
+    fn every_event() -> Vec<Event> {
+        let flow = Flow { bytes_in: 3, bytes_out: 3, frames: 1, frames_skipped: 0, end: FlowEnd::Eof };
+        vec![
+            Event::Listen {
+                addresses: vec!["127.0.0.1:1".into()],
+                tls: Some(true),
+                cert_sha256: Some("sha256:00".into()),
+                key_sha256: Some(None),
+            },
+            Event::Accept { peer: "p".into() },
+            Event::Connect { target: "t".into(), peer: Some("p".into()) },
+            Event::Handshake {
+                peer: "p".into(),
+                tls_version: "TLSv1.3".into(),
+                cipher: "c".into(),
+                alpn: None,
+                sni: None,
+                peer_certificate: None,
+            },
+            Event::half_close(Some("p".into()), "stdin->peer", &flow),
+            Close::served("p", "done"),
+            Close::client("p", "eof", 1, 2, Some(0.5)),
+            Close::relay("a", "b", "eof; eof", Some(0.5)),
+            Event::ExecExit { peer: "p".into(), command: "cat".into(), code: Some(0) },
+            Event::Stopped { accepted: 1, rejected: 0, cut_short: 0 },
+            Event::FileWritten { path: "k.pem".into(), kind: "key".into(), mode: "0600".into() },
+            Event::Exit { code: 0 },
+        ]
+    }
+
+    /// docs/events.md documents every event these types can write, and every field.
+    #[test]
+    fn the_schema_document_names_every_event_and_field() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
+        for event in every_event() {
+            let json = event.to_json();
+            let name = json["event"].as_str().unwrap().to_string();
+            let start =
+                doc.find(&format!("### `{name}`")).unwrap_or_else(|| panic!("no section for `{name}`"));
+            let section = &doc[start..];
+            let section = &section[..section[4..]
+                .find("\n## ")
+                .or(section[4..].find("\n### "))
+                .map_or(section.len(), |i| i + 4)];
+            for field in json.keys().filter(|k| *k != "event") {
+                assert!(
+                    section.contains(&format!("| `{field}` |")),
+                    "`{name}` has `{field}`, not in docs/events.md"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fields_are_named_as_documented() {
+        let json = Close::client("127.0.0.1:1", "zero-io", 0, 0, None).to_json();
+        assert_eq!(
+            serde_json::Value::Object(json).to_string(),
+            r#"{"bytes_received":0,"bytes_sent":0,"event":"close","peer":"127.0.0.1:1","reason":"zero-io"}"#
+        );
+        let json =
+            Event::Listen { addresses: vec![], tls: None, cert_sha256: None, key_sha256: None }.to_json();
+        assert_eq!(serde_json::Value::Object(json).to_string(), r#"{"addresses":[],"event":"listen"}"#);
+    }
+}
