@@ -23,6 +23,7 @@
 pub mod certs;
 pub mod endpoint;
 pub mod escape;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod relay;
