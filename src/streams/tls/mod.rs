@@ -46,7 +46,7 @@ pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
     open_secret_append, provider, server_name,
 };
-pub use listener::{HandshakeErrorHook, TlsListener};
+pub use listener::{HandshakeErrorHook, TlsHandshake, TlsListener};
 pub use verify::{Pin, is_ca, sha256};
 
 use super::abc::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream};
