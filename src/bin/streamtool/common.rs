@@ -20,7 +20,7 @@ use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
 use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
-use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPolicy, StreamError};
+use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::{NetArgs, ShapeArgs, TlsArgs};
@@ -461,112 +461,9 @@ where
     });
 }
 
-/// Runs the server side of a TLS handshake with a client just accepted, within `limit`.
-/// On failure, returns why, worded to follow `TLS handshake with PEER failed: `; a client
-/// that does not speak TLS at all (plain HTTP, or anything else) is named as such.
-pub async fn accept_tls(
-    raw: Connection,
-    config: std::sync::Arc<rustls::ServerConfig>,
-    policy: RaggedEofPolicy,
-    limit: Duration,
-) -> std::result::Result<TlsStream<Connection>, String> {
-    let mut first = [0u8; 8];
-    let mut seen = 0;
-    let handshake = async {
-        // Look at (without taking) the client's first bytes: they tell a TLS client from
-        // one that sent plain HTTP to this port.
-        if let Connection::Tcp(tcp) = &raw
-            && let Some(socket) = tcp.get_ref()
-        {
-            seen = socket.peek(&mut first).await.unwrap_or(0);
-        }
-        TlsStream::accept(raw, config, policy).await
-    };
-    let err = match tokio::time::timeout(limit, handshake).await {
-        Ok(Ok(tls)) => return Ok(tls),
-        Ok(Err(err)) => err,
-        Err(_) => StreamError::Timeout { phase: streamtool::streams::Phase::Handshake, after: limit },
-    };
-    let chain = |e: &dyn std::error::Error| streamtool::streams::error::chain(e);
-    Err(match &err {
-        // rustls' own words for a client that is not speaking TLS ("corrupt message of
-        // type InvalidContentType") say less than its first bytes do.
-        StreamError::Tls { source, .. } => not_tls(&first[..seen]).unwrap_or_else(|| chain(source.as_ref())),
-        StreamError::Timeout { after, .. } => {
-            format!("timed out after {}", streamtool::streams::error::format_duration(*after))
-        }
-        StreamError::EndOfStream => "the client closed the connection".to_string(),
-        StreamError::Broken(Some(cause)) => chain(cause.as_ref()),
-        other => chain(other),
-    })
-}
-
-/// What a client that is not speaking TLS sent, from its first bytes; `None` if they
-/// start a TLS handshake record (or nothing was seen). Go's crypto/tls looks for plain
-/// HTTP the same way.
-fn not_tls(first: &[u8]) -> Option<String> {
-    const HTTP_METHODS: [&[u8]; 9] =
-        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
-    const HANDSHAKE_RECORD: u8 = 0x16;
-    if first.first().is_none_or(|&b| b == HANDSHAKE_RECORD) {
-        return None;
-    }
-    if let Some(record) = tls_record_kind(first) {
-        return Some(record);
-    }
-    // A method (and its space), or as much of one as arrived in the first read.
-    let http =
-        first.len() >= 3 && HTTP_METHODS.iter().any(|m| m.starts_with(&first[..first.len().min(m.len())]));
-    if http {
-        return Some("the client sent plain HTTP, not TLS".to_string());
-    }
-    let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("the client does not speak TLS (its first bytes: {})", hex.join(" ")))
-}
-
-/// A TLS record other than a handshake as a client's first bytes (an alert, a
-/// ChangeCipherSpec, application data): a TLS peer, but one that did not start with a
-/// ClientHello. Named as what it is, not as "does not speak TLS".
-fn tls_record_kind(first: &[u8]) -> Option<String> {
-    let (&kind, rest) = first.split_first()?;
-    // Record header: type, version 3.x, length.
-    if rest.first().is_some_and(|&major| major != 3) {
-        return None;
-    }
-    Some(match kind {
-        0x15 => match first.get(5..7) {
-            Some(&[level, description]) => format!(
-                "the client sent a TLS alert ({} {}) instead of a ClientHello",
-                if level == 2 { "fatal" } else { "warning" },
-                alert_name(description)
-            ),
-            _ => "the client sent a TLS alert instead of a ClientHello".to_string(),
-        },
-        0x14 => "the client sent a TLS ChangeCipherSpec record instead of a ClientHello".to_string(),
-        0x17 => "the client sent TLS application data before any handshake".to_string(),
-        _ => return None,
-    })
-}
-
-/// An alert description's name (RFC 8446 §6), or its number.
-fn alert_name(description: u8) -> String {
-    let name = match description {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        40 => "handshake_failure",
-        42 => "bad_certificate",
-        46 => "certificate_unknown",
-        48 => "unknown_ca",
-        50 => "decode_error",
-        70 => "protocol_version",
-        80 => "internal_error",
-        90 => "user_canceled",
-        112 => "unrecognized_name",
-        _ => return format!("alert {description}"),
-    };
-    name.to_string()
-}
+/// The server side of a TLS handshake with the diagnosis of clients that do not speak TLS
+/// (moved to the library: `streamtool::streams::tls::accept`).
+pub use streamtool::streams::tls::accept_tls;
 
 /// The result of relaying one connection.
 pub struct Session {

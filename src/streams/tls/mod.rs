@@ -29,6 +29,7 @@
 //! On TLS 1.2 a close_notify closes both directions, so `send_eof` fails with
 //! [`StreamError::Unsupported`] and AnyIO's message.
 
+mod accept;
 mod config;
 mod listener;
 mod verify;
@@ -42,6 +43,7 @@ use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+pub use accept::accept_tls;
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
     open_secret_append, provider, server_name,
