@@ -9,8 +9,11 @@
 //! - [`names`]: the names a certificate is for, classified mkcert-style;
 //! - `issue`: key types, a local CA, leaves, self-signed leaves, PKCS#12;
 //! - `files`: atomic writes with the right mode, the CA directory;
-//! - `inspect`: what a certificate says, as text or JSON.
+//! - `inspect`: what a certificate says, as text or JSON;
+//! - `describe`: a certificate described for `--show-cert`, events and the self-signed
+//!   banner, with its pins.
 
+mod describe;
 mod files;
 mod inspect;
 mod issue;
@@ -24,6 +27,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::streams::tls::{Identity, provider};
 
+pub use describe::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
 pub use files::{
     CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, check_ca_dir,
     load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,

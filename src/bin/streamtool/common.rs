@@ -2,7 +2,6 @@
 //! certificate descriptions, and the stdio relay session.
 
 use std::fmt::Display;
-use std::fmt::Write as _;
 
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use streamtool::stdio_fd::StdioFd;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::FrameConfig;
 use streamtool::streams::socket::FamilyPreference;
-use streamtool::streams::tls::{self, ClientOptions, KeyLog, Pin, TlsStream, Trust, VersionRange};
+use streamtool::streams::tls::{self, ClientOptions, KeyLog, TlsStream, Trust, VersionRange};
 use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -368,76 +367,9 @@ pub fn outbound(shape: &ShapeArgs) -> Shaping {
     }
 }
 
-/// Text from a peer or a certificate, made safe for a terminal (control characters
-/// escaped; JSON events keep the raw text, which serde_json escapes).
-pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    streamtool::escape::escape_control(s)
-}
-
-/// A one-paragraph description of a certificate for `--show-cert` and logs.
-pub fn describe_certificate(der: &[u8]) -> String {
-    let mut out = String::new();
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let _ = writeln!(out, "  subject: {}", esc(&cert.subject().to_string()));
-            let _ = writeln!(out, "  issuer:  {}", esc(&cert.issuer().to_string()));
-            if let Ok(Some(san)) = cert.subject_alternative_name() {
-                let names: Vec<String> = san.value.general_names.iter().map(certs::general_name).collect();
-                let _ = writeln!(out, "  SANs:    {}", esc(&names.join(", ")));
-            }
-            let _ =
-                writeln!(out, "  valid:   {} to {}", cert.validity().not_before, cert.validity().not_after);
-        }
-        Err(_) => out.push_str("  (not a parsable X.509 certificate)\n"),
-    }
-    for line in pin_lines(der) {
-        let _ = writeln!(out, "  {line}");
-    }
-    out
-}
-
-/// The two pins of a certificate, one line each, named: the cert pin (SHA-256 of the
-/// whole certificate) and the key pin (SHA-256 of its public key, SPKI, which a renewal
-/// with the same key keeps). `--pin` takes either.
-pub fn pin_lines(der: &[u8]) -> Vec<String> {
-    let mut lines = vec![format!("cert pin: {} (the whole certificate)", Pin::of_certificate(der))];
-    if let Ok(key) = Pin::of_public_key(der) {
-        lines.push(format!("key pin:  {key} (its public key, SPKI; kept when renewed with the same key)"));
-    }
-    lines
-}
-
-/// What `serve --tls` (and a `tls-listen` endpoint) without a certificate prints for a
-/// fresh self-signed one: its pins and the command that reaches it, pinned by key.
-pub fn self_signed_banner(der: &[u8], target: &str) -> Vec<String> {
-    let mut lines = pin_lines(der);
-    let pin = Pin::of_public_key(der).unwrap_or_else(|_| Pin::of_certificate(der));
-    lines.push(format!("connect with: streamtool connect --tls --pin {pin} {target}"));
-    lines
-}
-
-/// The JSON view of a certificate for events.
-pub fn certificate_json(der: &[u8]) -> serde_json::Value {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let sans: Vec<String> = cert
-                .subject_alternative_name()
-                .ok()
-                .flatten()
-                .map(|s| s.value.general_names.iter().map(certs::general_name).collect())
-                .unwrap_or_default();
-            json!({
-                "subject": cert.subject().to_string(),
-                "issuer": cert.issuer().to_string(),
-                "sans": sans,
-                "not_after": cert.validity().not_after.to_string(),
-                "sha256": Pin::of_certificate(der).to_string(),
-                "key_sha256": Pin::of_public_key(der).map(|p| p.to_string()).unwrap_or_default(),
-            })
-        }
-        Err(_) => json!({ "sha256": Pin::of_certificate(der).to_string() }),
-    }
-}
+/// Describing a certificate for `--show-cert`, events and the self-signed banner (moved to
+/// the library: `streamtool::certs::describe`).
+pub use streamtool::certs::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
 
 /// Logs and emits what a handshake negotiated.
 pub fn report_handshake<IO>(stream: &TlsStream<IO>, events: &Events, peer: &(impl Display + ?Sized))
