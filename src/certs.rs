@@ -8,13 +8,21 @@
 //! - this file: loading PEM files, [`self_signed`] for `serve --tls` without a certificate;
 //! - [`names`]: the names a certificate is for, classified mkcert-style;
 //! - `issue`: key types, a local CA, leaves, self-signed leaves, PKCS#12;
-//! - `files`: atomic writes with the right mode, the CA directory;
-//! - `inspect`: what a certificate says, as text or JSON.
+//! - `files`: atomic writes with the right mode, the CA directory, a leaf's files;
+//! - [`make`]: what `gen-cert` does: the local CA opened or made, a leaf issued and
+//!   written as one set of files (removed again on failure);
+//! - `report`: what `gen-cert` prints about it, as text or JSON;
+//! - `inspect`: what a certificate says, as text or JSON;
+//! - `describe`: a certificate described for `--show-cert`, events and the self-signed
+//!   banner, with its pins.
 
+mod describe;
 mod files;
 mod inspect;
 mod issue;
+pub mod make;
 pub mod names;
+mod report;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,13 +32,16 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::streams::tls::{Identity, provider};
 
+pub use describe::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
 pub use files::{
-    CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, check_ca_dir,
-    load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,
+    CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, LeafFiles,
+    ca_dir_from, check_ca_dir, load_ca_dir, save_ca_dir, user_ca_dir, write_atomic,
 };
 pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, inspect_file, rfc3339};
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
+pub use make::{CaMade, CertRequest, LeafMade, MakeError};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
+pub use report::{EXAMPLE_PORT, Report, inspect_report, shell_quote};
 
 /// What went wrong with a certificate or key file.
 #[derive(Debug)]

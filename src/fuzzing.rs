@@ -3,7 +3,9 @@
 //!
 //! The cargo-fuzz targets under `fuzz/` call these functions, and so do the proptests and
 //! the corpus replay in `tests/it/fuzz_props.rs`: one set of properties, run by both.
-//! Not a stable API; hidden from the documentation.
+//! Not a stable API; hidden from the documentation. Compiled only with the test-only
+//! `fuzzing` feature, which `fuzz/` enables and `cargo test` enables through the crate's
+//! dev-dependency on itself; a normal build of the library leaves it out.
 //!
 //! The properties, beyond "no panic, no hang":
 //! - every error message is one non-empty line (it goes to stderr as `streamtool: …`);

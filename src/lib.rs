@@ -15,7 +15,8 @@
 //! - [`endpoint`]: command-line addresses and `pipe`'s endpoint grammar.
 //! - [`certs`]: loading PEM files, making certificates.
 //! - [`values`]: parsers for sizes, durations, idle limits and delimiters.
-//! - [`escape`]: escaping control characters of text a peer or a certificate controls.
+//! - [`escape`]: escaping control characters of text a peer or a certificate controls;
+//!   [`words`]: dependencies' Debug-shaped error text put into words.
 //!
 //! Dependencies point one way: binary -> (endpoint, server, relay, certs) -> streams.
 //! `docs/architecture.md` has the module map.
@@ -24,6 +25,7 @@ pub mod certs;
 pub mod endpoint;
 pub mod escape;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod relay;
@@ -33,3 +35,4 @@ pub mod stack;
 pub mod stdio_fd;
 pub mod streams;
 pub mod values;
+pub mod words;

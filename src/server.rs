@@ -14,6 +14,10 @@
 //!    connections get the grace period to finish (or until
 //!    [`ServeOptions::cut_grace_short`] fires), and then each handler's
 //!    [`ConnectionContext::closing`] token fires; handlers race their I/O against it.
+//!
+//! [`TlsListener::serve`] is the same loop with each connection's TLS handshake run first,
+//! in the connection's own task: defined here, on the TLS listener of the stream layer,
+//! because the accept loop builds on that layer and never the reverse.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,8 +27,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::streams::Address;
+use crate::streams::attrs::TypedAttributeProvider;
 use crate::streams::listener::Listener;
+use crate::streams::tls::{TlsListener, TlsStream};
 
 /// Limits of [`serve`].
 #[derive(Debug, Clone)]
@@ -168,5 +176,39 @@ struct OpenGuard(Arc<AtomicUsize>);
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<L: Listener> TlsListener<L>
+where
+    L::Stream: AsyncRead + AsyncWrite + TypedAttributeProvider + Unpin + Send,
+{
+    /// Serves until `shutdown` fires: for each connection, the handshake, then `handler`.
+    pub async fn serve<H, F>(
+        self,
+        options: ServeOptions,
+        shutdown: CancellationToken,
+        handler: H,
+    ) -> ServeSummary
+    where
+        H: Fn(TlsStream<L::Stream>, ConnectionContext) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (inner, handshake) = self.into_parts();
+        let handler = Arc::new(handler);
+        serve(inner, options, shutdown, move |raw, context: ConnectionContext| {
+            let handshake = handshake.clone();
+            let handler = Arc::clone(&handler);
+            async move {
+                let stream = tokio::select! {
+                    stream = handshake.run(raw, &context.peer) => stream,
+                    () = context.closing.cancelled() => return,
+                };
+                if let Some(stream) = stream {
+                    handler(stream, context).await;
+                }
+            }
+        })
+        .await
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::CertError;
 use super::issue::CertAuthority;
+use super::names::{SubjectName, default_file_stem};
 
 /// The mode of private keys.
 pub const KEY_MODE: u32 = 0o600;
@@ -167,6 +168,65 @@ impl FileSet {
 /// macOS). `None` if there is no home directory.
 pub fn user_ca_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("streamtool").join("ca"))
+}
+
+/// The local CA's directory: `explicit` (`--ca-dir`), else `$STREAMTOOL_CA_DIR` when set
+/// and not empty, else [`user_ca_dir`]. `None` if there is no home directory.
+pub fn ca_dir_from(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = explicit {
+        return Some(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("STREAMTOOL_CA_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    user_ca_dir()
+}
+
+/// The files a leaf certificate goes into: those given, else `NAME[+N].pem`,
+/// `NAME[+N]-key.pem` and (for PKCS#12) `NAME[+N].p12` in the current directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafFiles {
+    /// The certificate (and the key too when [`LeafFiles::combined`]).
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+    /// The PKCS#12 file, when one is wanted.
+    pub p12: Option<PathBuf>,
+}
+
+impl LeafFiles {
+    /// The files for a leaf for `names`: `cert`, `key` and `p12` where given, else the
+    /// default names; a PKCS#12 file only with `pkcs12`.
+    pub fn new(
+        names: &[SubjectName],
+        client: bool,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+        pkcs12: bool,
+        p12: Option<&Path>,
+    ) -> LeafFiles {
+        let stem = default_file_stem(names, client);
+        LeafFiles {
+            cert: cert.map_or_else(|| PathBuf::from(format!("{stem}.pem")), Path::to_path_buf),
+            key: key.map_or_else(|| PathBuf::from(format!("{stem}-key.pem")), Path::to_path_buf),
+            p12: pkcs12.then(|| p12.map_or_else(|| PathBuf::from(format!("{stem}.p12")), Path::to_path_buf)),
+        }
+    }
+
+    /// Whether the certificate and the key go into one file.
+    pub fn combined(&self) -> bool {
+        self.cert == self.key
+    }
+
+    /// Every file to be written, once each.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut paths = vec![self.cert.as_path()];
+        if !self.combined() {
+            paths.push(&self.key);
+        }
+        paths.extend(self.p12.as_deref());
+        paths
+    }
 }
 
 /// The CA in `dir` (`ca.pem` and `ca-key.pem`), or `None` if neither file exists.

@@ -27,6 +27,7 @@ mod interop;
 mod interop_cases;
 mod interop_tls;
 mod io_interop;
+mod layering;
 mod memory;
 mod newcomer;
 mod pipe;

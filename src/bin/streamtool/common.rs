@@ -2,15 +2,12 @@
 //! certificate descriptions, and the stdio relay session.
 
 use std::fmt::Display;
-use std::fmt::Write as _;
 
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use serde_json::json;
-use streamtool::certs;
 use streamtool::event::Event;
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
@@ -18,8 +15,8 @@ use streamtool::relay::{
 use streamtool::splice::{SpliceSocket, transfer};
 use streamtool::stdio_fd::StdioFd;
 use streamtool::streams::socket::FamilyPreference;
-use streamtool::streams::tls::{self, Pin, TlsStream};
-use streamtool::streams::{Connection, IoReceiveStream, IoSendStream, RaggedEofPolicy, StreamError};
+use streamtool::streams::tls::{self, TlsStream};
+use streamtool::streams::{IoReceiveStream, IoSendStream, StreamError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::cli::{NetArgs, TlsArgs};
@@ -294,76 +291,9 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
     }
 }
 
-/// Text from a peer or a certificate, made safe for a terminal (control characters
-/// escaped; JSON ui keep the raw text, which serde_json escapes).
-pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    streamtool::escape::escape_control(s)
-}
-
-/// A one-paragraph description of a certificate for `--show-cert` and logs.
-pub fn describe_certificate(der: &[u8]) -> String {
-    let mut out = String::new();
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let _ = writeln!(out, "  subject: {}", esc(&cert.subject().to_string()));
-            let _ = writeln!(out, "  issuer:  {}", esc(&cert.issuer().to_string()));
-            if let Ok(Some(san)) = cert.subject_alternative_name() {
-                let names: Vec<String> = san.value.general_names.iter().map(certs::general_name).collect();
-                let _ = writeln!(out, "  SANs:    {}", esc(&names.join(", ")));
-            }
-            let _ =
-                writeln!(out, "  valid:   {} to {}", cert.validity().not_before, cert.validity().not_after);
-        }
-        Err(_) => out.push_str("  (not a parsable X.509 certificate)\n"),
-    }
-    for line in pin_lines(der) {
-        let _ = writeln!(out, "  {line}");
-    }
-    out
-}
-
-/// The two pins of a certificate, one line each, named: the cert pin (SHA-256 of the
-/// whole certificate) and the key pin (SHA-256 of its public key, SPKI, which a renewal
-/// with the same key keeps). `--pin` takes either.
-pub fn pin_lines(der: &[u8]) -> Vec<String> {
-    let mut lines = vec![format!("cert pin: {} (the whole certificate)", Pin::of_certificate(der))];
-    if let Ok(key) = Pin::of_public_key(der) {
-        lines.push(format!("key pin:  {key} (its public key, SPKI; kept when renewed with the same key)"));
-    }
-    lines
-}
-
-/// What `serve --tls` (and a `tls-listen` endpoint) without a certificate prints for a
-/// fresh self-signed one: its pins and the command that reaches it, pinned by key.
-pub fn self_signed_banner(der: &[u8], target: &str) -> Vec<String> {
-    let mut lines = pin_lines(der);
-    let pin = Pin::of_public_key(der).unwrap_or_else(|_| Pin::of_certificate(der));
-    lines.push(format!("connect with: streamtool connect --tls --pin {pin} {target}"));
-    lines
-}
-
-/// The JSON view of a certificate for ui.
-pub fn certificate_json(der: &[u8]) -> serde_json::Value {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, cert)) => {
-            let sans: Vec<String> = cert
-                .subject_alternative_name()
-                .ok()
-                .flatten()
-                .map(|s| s.value.general_names.iter().map(certs::general_name).collect())
-                .unwrap_or_default();
-            json!({
-                "subject": cert.subject().to_string(),
-                "issuer": cert.issuer().to_string(),
-                "sans": sans,
-                "not_after": cert.validity().not_after.to_string(),
-                "sha256": Pin::of_certificate(der).to_string(),
-                "key_sha256": Pin::of_public_key(der).map(|p| p.to_string()).unwrap_or_default(),
-            })
-        }
-        Err(_) => json!({ "sha256": Pin::of_certificate(der).to_string() }),
-    }
-}
+/// Describing a certificate for `--show-cert`, events and the self-signed banner (moved to
+/// the library: `streamtool::certs::describe`).
+pub use streamtool::certs::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
 
 /// Logs and emits what a handshake negotiated.
 pub fn report_handshake<IO>(stream: &TlsStream<IO>, ui: &Ui, peer: &(impl Display + ?Sized))
@@ -385,112 +315,9 @@ where
     });
 }
 
-/// Runs the server side of a TLS handshake with a client just accepted, within `limit`.
-/// On failure, returns why, worded to follow `TLS handshake with PEER failed: `; a client
-/// that does not speak TLS at all (plain HTTP, or anything else) is named as such.
-pub async fn accept_tls(
-    raw: Connection,
-    config: std::sync::Arc<rustls::ServerConfig>,
-    policy: RaggedEofPolicy,
-    limit: Duration,
-) -> std::result::Result<TlsStream<Connection>, String> {
-    let mut first = [0u8; 8];
-    let mut seen = 0;
-    let handshake = async {
-        // Look at (without taking) the client's first bytes: they tell a TLS client from
-        // one that sent plain HTTP to this port.
-        if let Connection::Tcp(tcp) = &raw
-            && let Some(socket) = tcp.get_ref()
-        {
-            seen = socket.peek(&mut first).await.unwrap_or(0);
-        }
-        TlsStream::accept(raw, config, policy).await
-    };
-    let err = match tokio::time::timeout(limit, handshake).await {
-        Ok(Ok(tls)) => return Ok(tls),
-        Ok(Err(err)) => err,
-        Err(_) => StreamError::Timeout { phase: streamtool::streams::Phase::Handshake, after: limit },
-    };
-    let chain = |e: &dyn std::error::Error| streamtool::streams::error::chain(e);
-    Err(match &err {
-        // rustls' own words for a client that is not speaking TLS ("corrupt message of
-        // type InvalidContentType") say less than its first bytes do.
-        StreamError::Tls { source, .. } => not_tls(&first[..seen]).unwrap_or_else(|| chain(source.as_ref())),
-        StreamError::Timeout { after, .. } => {
-            format!("timed out after {}", streamtool::streams::error::format_duration(*after))
-        }
-        StreamError::EndOfStream => "the client closed the connection".to_string(),
-        StreamError::Broken(Some(cause)) => chain(cause.as_ref()),
-        other => chain(other),
-    })
-}
-
-/// What a client that is not speaking TLS sent, from its first bytes; `None` if they
-/// start a TLS handshake record (or nothing was seen). Go's crypto/tls looks for plain
-/// HTTP the same way.
-fn not_tls(first: &[u8]) -> Option<String> {
-    const HTTP_METHODS: [&[u8]; 9] =
-        [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
-    const HANDSHAKE_RECORD: u8 = 0x16;
-    if first.first().is_none_or(|&b| b == HANDSHAKE_RECORD) {
-        return None;
-    }
-    if let Some(record) = tls_record_kind(first) {
-        return Some(record);
-    }
-    // A method (and its space), or as much of one as arrived in the first read.
-    let http =
-        first.len() >= 3 && HTTP_METHODS.iter().any(|m| m.starts_with(&first[..first.len().min(m.len())]));
-    if http {
-        return Some("the client sent plain HTTP, not TLS".to_string());
-    }
-    let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("the client does not speak TLS (its first bytes: {})", hex.join(" ")))
-}
-
-/// A TLS record other than a handshake as a client's first bytes (an alert, a
-/// ChangeCipherSpec, application data): a TLS peer, but one that did not start with a
-/// ClientHello. Named as what it is, not as "does not speak TLS".
-fn tls_record_kind(first: &[u8]) -> Option<String> {
-    let (&kind, rest) = first.split_first()?;
-    // Record header: type, version 3.x, length.
-    if rest.first().is_some_and(|&major| major != 3) {
-        return None;
-    }
-    Some(match kind {
-        0x15 => match first.get(5..7) {
-            Some(&[level, description]) => format!(
-                "the client sent a TLS alert ({} {}) instead of a ClientHello",
-                if level == 2 { "fatal" } else { "warning" },
-                alert_name(description)
-            ),
-            _ => "the client sent a TLS alert instead of a ClientHello".to_string(),
-        },
-        0x14 => "the client sent a TLS ChangeCipherSpec record instead of a ClientHello".to_string(),
-        0x17 => "the client sent TLS application data before any handshake".to_string(),
-        _ => return None,
-    })
-}
-
-/// An alert description's name (RFC 8446 §6), or its number.
-fn alert_name(description: u8) -> String {
-    let name = match description {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        40 => "handshake_failure",
-        42 => "bad_certificate",
-        46 => "certificate_unknown",
-        48 => "unknown_ca",
-        50 => "decode_error",
-        70 => "protocol_version",
-        80 => "internal_error",
-        90 => "user_canceled",
-        112 => "unrecognized_name",
-        _ => return format!("alert {description}"),
-    };
-    name.to_string()
-}
+/// The server side of a TLS handshake with the diagnosis of clients that do not speak TLS
+/// (moved to the library: `streamtool::streams::tls::accept`).
+pub use streamtool::streams::tls::accept_tls;
 
 /// The result of relaying one connection.
 pub struct Session {

@@ -178,88 +178,9 @@ pub fn one_line(err: &anyhow::Error) -> String {
     plain_words(&out)
 }
 
-/// Rust Debug shapes that a dependency's error text carries, put into words: rustls's
-/// `Other(OtherError(CaUsedAsEndEntity))` becomes "ca used as end entity", its names and
-/// x509-parser's `IpAddress(..)`, `IPAddress(7f:00:00:01)`, `DnsName("x")` become
-/// `127.0.0.1` and `x`.
-pub fn plain_words(text: &str) -> String {
-    let mut out = text.to_string();
-    for (open, kind) in [
-        ("Other(OtherError(", Shape::Words),
-        ("OtherError(", Shape::Words),
-        ("Other(", Shape::Words),
-        ("IpAddress(", Shape::Ip),
-        ("IPAddress(", Shape::Ip),
-        ("DnsName(", Shape::Name),
-        ("DNSName(", Shape::Name),
-        ("InvalidCharacter(", Shape::Character),
-    ] {
-        while let Some(start) = out.find(open) {
-            let inner_start = start + open.len();
-            let closers = open.matches('(').count();
-            let Some(len) = out[inner_start..].find(&")".repeat(closers)) else { break };
-            let inner = out[inner_start..inner_start + len].to_string();
-            let replacement = match kind {
-                Shape::Words => camel_to_words(&inner),
-                Shape::Ip => ip_words(&inner),
-                Shape::Name => inner.trim_matches('"').to_string(),
-                Shape::Character => match inner.parse::<u8>() {
-                    Ok(byte) if byte.is_ascii_graphic() => format!("the character '{}'", byte as char),
-                    Ok(byte) => format!("the byte 0x{byte:02x}"),
-                    Err(_) => format!("the character {inner}"),
-                },
-            };
-            out.replace_range(start..inner_start + len + closers, &replacement);
-        }
-    }
-    out
-}
-
-#[derive(Clone, Copy)]
-enum Shape {
-    Words,
-    Ip,
-    Name,
-    Character,
-}
-
-/// `CaUsedAsEndEntity` -> "CA used as end entity".
-fn camel_to_words(name: &str) -> String {
-    let mut words: Vec<String> = Vec::new();
-    for c in name.chars() {
-        let boundary = c.is_ascii_uppercase()
-            && words.last().is_some_and(|w| w.chars().last().is_some_and(|l| !l.is_ascii_uppercase()));
-        if words.is_empty() || boundary {
-            words.push(String::new());
-        }
-        words.last_mut().unwrap().push(c);
-    }
-    words
-        .iter()
-        .map(|w| {
-            if w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()) {
-                w.clone()
-            } else {
-                w.to_lowercase()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `7f:00:00:01` (x509-parser's bytes), `127.0.0.1`, `V4(..)`: the address as usually written.
-fn ip_words(inner: &str) -> String {
-    let hex: Vec<u8> = inner.split(':').filter_map(|b| u8::from_str_radix(b, 16).ok()).collect();
-    let from_bytes = match hex.len() {
-        4 if inner.len() == 11 => <[u8; 4]>::try_from(hex.as_slice()).ok().map(std::net::IpAddr::from),
-        16 if inner.len() == 47 => <[u8; 16]>::try_from(hex.as_slice()).ok().map(std::net::IpAddr::from),
-        _ => None,
-    };
-    match from_bytes.or_else(|| inner.parse::<std::net::IpAddr>().ok()) {
-        Some(ip) => ip.to_string(),
-        None => inner.to_string(),
-    }
-}
+/// Rust Debug shapes in a dependency's error text put into words (moved to the library:
+/// `streamtool::words`).
+pub use streamtool::words::plain_words;
 
 /// Advice for the failures users meet most, on a line of its own after the error.
 fn hint(err: &anyhow::Error) -> Option<&'static str> {

@@ -2,16 +2,19 @@
 //! connection's own task, under a handshake timeout (AnyIO's `TLSListener`, issue #125).
 //! A silent or hostile client only ever holds up its own task; each failure is logged
 //! once, with the peer's address and the reason, and serving goes on.
+//!
+//! This module holds the listener's settings and one connection's handshake
+//! ([`TlsHandshake`]); the accept loop that runs it in each connection's task,
+//! `TlsListener::serve`, is defined with the accept loop itself, in the `server` module,
+//! which builds on this layer (the layer imports nothing outside itself).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
 use super::{RaggedEofPolicy, TlsStream};
-use crate::server::{ConnectionContext, ServeOptions, ServeSummary, serve};
 use crate::streams::attrs::{Address, TypedAttributeProvider};
 use crate::streams::error::{Phase, StreamError, within};
 use crate::streams::listener::Listener;
@@ -71,40 +74,56 @@ where
         self.policy
     }
 
-    /// Serves until `shutdown` fires: for each connection, the handshake, then `handler`.
-    pub async fn serve<H, F>(
-        self,
-        options: ServeOptions,
-        shutdown: CancellationToken,
-        handler: H,
-    ) -> ServeSummary
-    where
-        H: Fn(TlsStream<L::Stream>, ConnectionContext) -> F + Send + Sync + 'static,
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
+    /// Splits the listener into the plain listener and the handshake to run on each
+    /// connection it accepts (what `TlsListener::serve` does in each connection's task).
+    pub fn into_parts(self) -> (L, TlsHandshake) {
         let TlsListener { inner, config, policy, handshake_timeout, on_error } = self;
-        let handler = Arc::new(handler);
-        serve(inner, options, shutdown, move |raw, context: ConnectionContext| {
-            let config = Arc::clone(&config);
-            let handler = Arc::clone(&handler);
-            let on_error = on_error.clone();
-            async move {
-                let handshake = within(Phase::Handshake, Some(handshake_timeout), TlsStream::accept(raw, config, policy));
-                let result = tokio::select! {
-                    result = handshake => result,
-                    () = context.closing.cancelled() => return,
-                };
-                match result {
-                    Ok(stream) => handler(stream, context).await,
-                    Err(err) => {
-                        tracing::warn!(peer = %context.peer, error = %crate::streams::error::chain(&err), "TLS handshake failed");
-                        if let Some(hook) = on_error {
-                            hook(&context.peer, &err);
-                        }
-                    }
+        (inner, TlsHandshake { config, policy, handshake_timeout, on_error })
+    }
+}
+
+/// The server side of the TLS handshake a [`TlsListener`] runs on each accepted
+/// connection: its settings, the timeout and the failure hook. Cheap to clone (one per
+/// connection task).
+#[derive(Clone)]
+pub struct TlsHandshake {
+    config: Arc<ServerConfig>,
+    policy: RaggedEofPolicy,
+    handshake_timeout: Duration,
+    on_error: Option<HandshakeErrorHook>,
+}
+
+impl std::fmt::Debug for TlsHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsHandshake")
+            .field("policy", &self.policy)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsHandshake {
+    /// Runs the handshake with `peer` over `raw` under the handshake timeout. A failure is
+    /// logged once (with the peer's address and the reason), passed to the hook, and
+    /// gives `None`. Dropping the future (the connection is being closed) logs nothing.
+    pub async fn run<S>(&self, raw: S, peer: &Address) -> Option<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + TypedAttributeProvider + Unpin + Send,
+    {
+        let handshake = within(
+            Phase::Handshake,
+            Some(self.handshake_timeout),
+            TlsStream::accept(raw, Arc::clone(&self.config), self.policy),
+        );
+        match handshake.await {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                tracing::warn!(peer = %peer, error = %crate::streams::error::chain(&err), "TLS handshake failed");
+                if let Some(hook) = &self.on_error {
+                    hook(peer, &err);
                 }
+                None
             }
-        })
-        .await
+        }
     }
 }

@@ -29,6 +29,7 @@
 //! On TLS 1.2 a close_notify closes both directions, so `send_eof` fails with
 //! [`StreamError::Unsupported`] and AnyIO's message.
 
+mod accept;
 mod config;
 mod listener;
 mod verify;
@@ -42,11 +43,12 @@ use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+pub use accept::accept_tls;
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
     open_secret_append, provider, server_name,
 };
-pub use listener::{HandshakeErrorHook, TlsListener};
+pub use listener::{HandshakeErrorHook, TlsHandshake, TlsListener};
 pub use verify::{Pin, is_ca, sha256};
 
 use super::abc::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream};

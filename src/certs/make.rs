@@ -1,0 +1,395 @@
+//! What `streamtool gen-cert` does, without the command line: open or create the local CA,
+//! make a leaf (signed by the CA, or self-signed) and write its files as one set, removed
+//! again if a step fails. Warnings and notes for the user go to a `note` callback when
+//! they arise (the library prints nothing); the reports of the results
+//! ([`Report`](super::Report)) are built beside it. Defaults and decisions are in `docs/gen-cert.md`.
+
+use std::path::PathBuf;
+
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+use super::files::{CERT_MODE, FileSet, KEY_MODE, LeafFiles, load_ca_dir, save_ca_dir};
+use super::issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pkcs12, self_signed_leaf};
+use super::names::{NameError, SubjectName, parse_names, wildcard_note};
+use super::{CertError, GeneratedCert, format_time};
+
+/// Days of validity for leaves and self-signed certificates.
+pub const DEFAULT_LEAF_DAYS: u32 = 90;
+/// Days of validity for a new CA.
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// The longest validity TLS clients accept for a server certificate (Apple, browsers).
+pub const MAX_ACCEPTED_LEAF_DAYS: u32 = 398;
+/// The PKCS#12 password when $STREAMTOOL_P12_PASSWORD is not set (mkcert's).
+pub const DEFAULT_P12_PASSWORD: &str = "changeit";
+
+/// What `gen-cert` is asked to make (its flags, checked by the command line).
+#[derive(Debug, Clone, Default)]
+pub struct CertRequest {
+    /// The names a leaf is for, as given.
+    pub names: Vec<String>,
+    /// A lone self-signed leaf instead of one signed by the local CA.
+    pub self_signed: bool,
+    /// The local CA's directory ([`super::ca_dir_from`]); `None` when there is none to use.
+    pub ca_dir: Option<PathBuf>,
+    /// The key type; the default when not given.
+    pub key_type: Option<KeyType>,
+    /// Days of validity; the defaults when not given.
+    pub days: Option<u32>,
+    /// Also for client authentication (mTLS).
+    pub client: bool,
+    /// The subject common name.
+    pub cn: Option<String>,
+    /// Where to write the certificate, if not the default.
+    pub cert_file: Option<PathBuf>,
+    /// Where to write the key, if not the default.
+    pub key_file: Option<PathBuf>,
+    /// The CA certificate after the leaf in the certificate file.
+    pub bundle: bool,
+    /// Also a PKCS#12 file.
+    pub pkcs12: bool,
+    /// Where to write the PKCS#12 file, if not the default.
+    pub p12_file: Option<PathBuf>,
+    /// PKCS#12 with 3DES and SHA-1.
+    pub p12_legacy: bool,
+    /// Replace existing files (with `ca_only`: make a new CA).
+    pub force: bool,
+}
+
+/// Why `gen-cert` failed: each message is what the command line prints.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MakeError {
+    /// A name that is not a certificate name (a usage error).
+    Names(NameError),
+    /// No directory for the local CA (a usage error).
+    NoCaDir,
+    /// A file that exists and may not be replaced.
+    Exists(PathBuf),
+    /// The local CA has expired.
+    CaExpired {
+        /// The CA's directory.
+        dir: PathBuf,
+        /// When it expired.
+        not_after: OffsetDateTime,
+    },
+    /// A step ("cannot make the certificate") and why it failed.
+    Step(&'static str, Box<MakeError>),
+    /// A certificate or file error, as it is.
+    Cert(CertError),
+}
+
+impl std::fmt::Display for MakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MakeError::Names(err) => write!(f, "{err}"),
+            MakeError::NoCaDir => f.write_str(
+                "cannot find the user's data directory for the local CA (no home directory): give --ca-dir DIR",
+            ),
+            MakeError::Exists(path) => {
+                write!(f, "{}: already exists; not replaced (use --force to replace it)", path.display())
+            }
+            MakeError::CaExpired { dir, not_after } => write!(
+                f,
+                "the local CA in {} expired on {}; make a new one with: streamtool gen-cert --ca-only --force",
+                dir.display(),
+                format_time(*not_after)
+            ),
+            MakeError::Step(what, _) => f.write_str(what),
+            MakeError::Cert(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for MakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MakeError::Step(_, cause) => Some(cause.as_ref()),
+            // Transparent: the certificate error's own cause comes next.
+            MakeError::Cert(err) => err.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<CertError> for MakeError {
+    fn from(err: CertError) -> Self {
+        MakeError::Cert(err)
+    }
+}
+
+impl MakeError {
+    /// Whether the command line was wrong (exit code 2) rather than the work failing.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, MakeError::Names(_) | MakeError::NoCaDir)
+    }
+}
+
+/// A file in the way is named with the flag that replaces it.
+fn force_hint(err: CertError) -> MakeError {
+    match err {
+        CertError::Exists(path) => MakeError::Exists(path),
+        other => MakeError::Cert(other),
+    }
+}
+
+/// Context for a failed step.
+fn step<T, E: Into<MakeError>>(result: Result<T, E>, what: &'static str) -> Result<T, MakeError> {
+    result.map_err(|e| MakeError::Step(what, Box::new(e.into())))
+}
+
+/// The local CA, opened or made by [`ca_only`].
+#[derive(Debug)]
+pub struct CaMade {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The CA.
+    pub ca: CertAuthority,
+    /// Whether it was made now.
+    pub created: bool,
+    /// The files written (none when it existed).
+    pub files: FileSet,
+    /// The kind of each file written, in order (`ca_key`, `ca_certificate`).
+    pub kinds: Vec<&'static str>,
+    /// When this run looked.
+    pub now: OffsetDateTime,
+}
+
+/// `gen-cert --ca-only`: the local CA, made if there is none (or with `force`).
+///
+/// # Errors
+/// [`MakeError`]; files written before a failure are removed.
+pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, MakeError> {
+    let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
+    let now = OffsetDateTime::now_utc();
+    let existing = step(load_ca_dir(&dir), "cannot use the local CA")?;
+    let mut files = FileSet::new(req.force);
+    let (ca, created) = match existing {
+        Some(ca) if !req.force => {
+            if ca.not_after() <= now {
+                note(
+                    "warning: the local CA has expired; make a new one with: streamtool gen-cert --ca-only --force",
+                );
+            }
+            if req.key_type.is_some() || req.days.is_some() || req.cn.is_some() {
+                note(
+                    "note: the CA exists; --key-type, --days and --cn apply only when it is created (--force makes a new one)",
+                );
+            }
+            (ca, false)
+        }
+        existing => {
+            if existing.is_some() {
+                note(
+                    "warning: replacing the local CA: certificates signed by the old one no longer verify against it",
+                );
+            }
+            let mut spec =
+                CaSpec::for_this_user(req.key_type.unwrap_or_default(), req.days.unwrap_or(DEFAULT_CA_DAYS));
+            if let Some(cn) = &req.cn {
+                spec.common_name = cn.clone();
+            }
+            let ca = step(CertAuthority::generate(&spec), "cannot make the CA")?;
+            if let Err(err) = save_ca_dir(&dir, &ca, &mut files) {
+                files.rollback();
+                return Err(MakeError::Step("cannot save the CA", Box::new(force_hint(err))));
+            }
+            (ca, true)
+        }
+    };
+    let kinds = if created { vec!["ca_key", "ca_certificate"] } else { Vec::new() };
+    Ok(CaMade { dir, ca, created, files, kinds, now })
+}
+
+/// A leaf made and written by [`leaf`].
+#[derive(Debug)]
+pub struct LeafMade {
+    /// The names it is for.
+    pub names: Vec<SubjectName>,
+    /// Its files.
+    pub paths: LeafFiles,
+    /// The certificate and key.
+    pub generated: GeneratedCert,
+    /// The signing CA: its directory, the CA, and whether it was made now; `None` when
+    /// self-signed.
+    pub ca: Option<(PathBuf, CertAuthority, bool)>,
+    /// The files written.
+    pub files: FileSet,
+    /// The kind of each file written, in order (`ca_key`, `key`, `certificate`, …).
+    pub kinds: Vec<&'static str>,
+    /// The key type.
+    pub key_type: KeyType,
+    /// Whether it is also for client authentication.
+    pub client: bool,
+    /// When it was made.
+    pub now: OffsetDateTime,
+}
+
+/// `gen-cert NAME...`: a leaf for the names, signed by the local CA (made first if there
+/// is none) or self-signed, written to its files.
+///
+/// # Errors
+/// [`MakeError`]; files written before a failure are removed (the CA's too).
+pub fn leaf(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<LeafMade, MakeError> {
+    let names = parse_names(&req.names).map_err(MakeError::Names)?;
+    for name in &names {
+        if let SubjectName::Wildcard(w) = name
+            && let Some(text) = wildcard_note(w)
+        {
+            note(&format!("note: {text}"));
+        }
+    }
+    let days = req.days.unwrap_or(DEFAULT_LEAF_DAYS);
+    let key_type = req.key_type.unwrap_or_default();
+    let (cert, key, p12) = (req.cert_file.as_deref(), req.key_file.as_deref(), req.p12_file.as_deref());
+    let paths = LeafFiles::new(&names, req.client, cert, key, req.pkcs12, p12);
+    let mut files = FileSet::new(req.force);
+    files.check_free(paths.paths()).map_err(force_hint)?;
+    if days > MAX_ACCEPTED_LEAF_DAYS {
+        note(&format!(
+            "warning: {days} days is longer than the {MAX_ACCEPTED_LEAF_DAYS} days that browsers and Apple platforms accept for TLS server certificates"
+        ));
+    }
+    let mut spec = LeafSpec::new(names.clone(), key_type, days);
+    spec.common_name = req.cn.clone();
+    spec.client = req.client;
+    let now = OffsetDateTime::now_utc();
+    let mut kinds = Vec::new();
+    let made = sign(req, &mut spec, &mut files, &mut kinds, now, note).and_then(|(generated, chain, ca)| {
+        write_leaf(req, &names, &paths, &generated, &chain, ca.as_ref(), &mut files, &mut kinds)?;
+        Ok((generated, ca))
+    });
+    match made {
+        Ok((generated, ca)) => {
+            Ok(LeafMade { names, paths, generated, ca, files, kinds, key_type, client: req.client, now })
+        }
+        Err(err) => {
+            files.rollback();
+            Err(err)
+        }
+    }
+}
+
+type Signed = (GeneratedCert, Vec<CertificateDer<'static>>, Option<(PathBuf, CertAuthority, bool)>);
+
+/// The leaf, self-signed or signed by the local CA (made and saved first if there is
+/// none), with the chain above it.
+fn sign(
+    req: &CertRequest,
+    spec: &mut LeafSpec,
+    files: &mut FileSet,
+    kinds: &mut Vec<&'static str>,
+    now: OffsetDateTime,
+    note: &mut dyn FnMut(&str),
+) -> Result<Signed, MakeError> {
+    if req.self_signed {
+        return Ok((step(self_signed_leaf(spec), "cannot make the certificate")?, Vec::new(), None));
+    }
+    let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
+    let (ca, created) = match step(load_ca_dir(&dir), "cannot use the local CA")? {
+        Some(ca) => (ca, false),
+        None => {
+            let ca = step(
+                CertAuthority::generate(&CaSpec::for_this_user(KeyType::EcdsaP256, DEFAULT_CA_DAYS)),
+                "cannot make the local CA",
+            )?;
+            step(save_ca_dir(&dir, &ca, files).map_err(force_hint), "cannot save the local CA")?;
+            kinds.extend(["ca_key", "ca_certificate"]);
+            (ca, true)
+        }
+    };
+    if ca.not_after() <= now {
+        return Err(MakeError::CaExpired { dir, not_after: ca.not_after() });
+    }
+    if spec.not_after > ca.not_after() {
+        note(&format!(
+            "warning: the CA expires on {}, before {} days are up; the certificate ends then too",
+            format_time(ca.not_after()),
+            req.days.unwrap_or(DEFAULT_LEAF_DAYS)
+        ));
+        spec.not_after = ca.not_after();
+    }
+    let generated = step(ca.issue(spec), "cannot make the certificate")?;
+    let chain = vec![ca.cert_der().clone()];
+    Ok((generated, chain, Some((dir, ca, created))))
+}
+
+/// Writes the leaf's files: the certificate (with the CA after it with `bundle`, and the
+/// key in the same file when both paths are one), the key, the PKCS#12 file.
+#[allow(clippy::too_many_arguments)]
+fn write_leaf(
+    req: &CertRequest,
+    names: &[SubjectName],
+    paths: &LeafFiles,
+    generated: &GeneratedCert,
+    chain: &[CertificateDer<'static>],
+    ca: Option<&(PathBuf, CertAuthority, bool)>,
+    files: &mut FileSet,
+    kinds: &mut Vec<&'static str>,
+) -> Result<(), MakeError> {
+    let mut cert_text = generated.cert_pem.clone();
+    if req.bundle
+        && let Some((_, ca, _)) = ca
+    {
+        cert_text.push_str(ca.cert_pem());
+    }
+    if paths.combined() {
+        cert_text.push_str(&generated.key_pem);
+        files.write(&paths.cert, cert_text.as_bytes(), KEY_MODE).map_err(force_hint)?;
+        kinds.push("certificate_and_key");
+    } else {
+        files.write(&paths.key, generated.key_pem.as_bytes(), KEY_MODE).map_err(force_hint)?;
+        kinds.push("key");
+        files.write(&paths.cert, cert_text.as_bytes(), CERT_MODE).map_err(force_hint)?;
+        kinds.push("certificate");
+    }
+    if let Some(p12_path) = &paths.p12 {
+        let alias = names.first().map(SubjectName::as_text).unwrap_or_default();
+        let p12 = pkcs12(generated, chain, &alias, &p12_password(), req.p12_legacy)?;
+        files.write(p12_path, &p12, KEY_MODE).map_err(force_hint)?;
+        kinds.push("pkcs12");
+    }
+    Ok(())
+}
+
+/// The PKCS#12 password: $STREAMTOOL_P12_PASSWORD, else [`DEFAULT_P12_PASSWORD`].
+pub fn p12_password() -> String {
+    std::env::var("STREAMTOOL_P12_PASSWORD").unwrap_or_else(|_| DEFAULT_P12_PASSWORD.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn usage_errors_are_told_apart() {
+        assert!(MakeError::NoCaDir.is_usage());
+        let names = parse_names(&["not a name!"]).unwrap_err();
+        assert!(MakeError::Names(names).is_usage());
+        assert!(!MakeError::Exists(PathBuf::from("x.pem")).is_usage());
+    }
+
+    #[test]
+    fn a_step_names_itself_then_its_cause() {
+        let err = step::<(), _>(Err(force_hint(CertError::Exists(PathBuf::from("a.pem")))), "cannot save")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "cannot save");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(cause, "a.pem: already exists; not replaced (use --force to replace it)");
+    }
+
+    #[test]
+    fn default_files_follow_the_first_name() {
+        let names = parse_names(&["localhost", "127.0.0.1"]).unwrap();
+        let paths = LeafFiles::new(&names, false, None, None, true, None);
+        assert!(paths.paths().contains(&Path::new("localhost+1.pem")));
+        assert!(paths.paths().contains(&Path::new("localhost+1-key.pem")));
+        assert!(paths.paths().contains(&Path::new("localhost+1.p12")));
+        let same =
+            LeafFiles::new(&names, false, Some(Path::new("x.pem")), Some(Path::new("x.pem")), false, None);
+        assert!(same.combined());
+        assert_eq!(same.paths(), vec![Path::new("x.pem")]);
+    }
+}
