@@ -28,6 +28,7 @@ pub mod event;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod job;
 pub mod relay;
 pub mod server;
 pub mod splice;

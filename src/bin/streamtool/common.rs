@@ -7,7 +7,6 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use streamtool::event::Event;
 use streamtool::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
@@ -44,151 +43,10 @@ impl NetStream {
     }
 }
 
-/// Set once a connection failed: its TCP socket then ends with a reset.
-pub type CutFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
-
-/// Marks a connection to end with a reset when it is dropped.
-pub fn cut(flag: &Option<CutFlag>) {
-    if let Some(flag) = flag {
-        flag.store(true, std::sync::atomic::Ordering::Release);
-    }
-}
-
-/// Whether a flow ended because its stream was cut short: a TLS stream without
-/// close_notify, or a peer that went away (a reset, a broken pipe). A relay passes that on
-/// to a plain other side as a reset, never as a FIN. Bad data (an oversized frame, invalid
-/// text) is not cut short: the frames before it were delivered, and a reset could make
-/// the other side's kernel drop them unread.
-pub fn cut_short(flow: &Flow) -> bool {
-    matches!(&flow.end, FlowEnd::Failed(_, err) if matches!(err, StreamError::Truncated) || is_peer_gone(err))
-}
-
-/// Makes a TCP socket end with a reset (SO_LINGER 0) when it is closed: a relay whose
-/// other side was cut short (a reset, a TLS stream without close_notify) must not pass
-/// that on as a clean FIN.
-pub fn reset_on_close(socket: &tokio::net::TcpStream) {
-    if let Err(err) = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO)) {
-        tracing::debug!("cannot set SO_LINGER 0: {err}");
-    }
-}
-
-/// A transport that ends with a reset instead of a FIN when its [`CutFlag`] was set
-/// before it is dropped.
-pub struct Cuttable<T> {
-    inner: T,
-    flag: CutFlag,
-    on_cut: fn(&T),
-}
-
-impl<T> Cuttable<T> {
-    pub fn new(inner: T, on_cut: fn(&T)) -> (Self, CutFlag) {
-        let flag = CutFlag::default();
-        (Cuttable { inner, flag: flag.clone(), on_cut }, flag)
-    }
-}
-
-impl<T> Drop for Cuttable<T> {
-    fn drop(&mut self) {
-        if self.flag.load(std::sync::atomic::Ordering::Acquire) {
-            (self.on_cut)(&self.inner);
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Cuttable<T> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Cuttable<T> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A command that exits, or closes its stdin, while the peer still sends has stopped
-/// reading: its choice, not a failure of the relay (its output still goes out).
-pub fn command_stopped_reading(mut flow: Flow) -> Flow {
-    if let FlowEnd::Failed(Side::Sink, err) = &flow.end
-        && is_broken_pipe(err)
-    {
-        tracing::debug!("the command stopped reading its input");
-        flow.end = FlowEnd::Eof;
-    }
-    flow
-}
-
-/// Feeds a command (`feed`) until it has taken all of its input or it exits, whichever
-/// comes first: a command that has exited takes no more, and waiting for the peer to end
-/// its side would wait for nothing (a client that waits for our end would wait forever).
-pub async fn until_exit(
-    child: &mut tokio::process::Child,
-    feed: impl std::future::Future<Output = Flow>,
-    meter: &Meter,
-) -> Flow {
-    tokio::select! {
-        flow = feed => flow,
-        _ = child.wait() => {
-            tracing::debug!("the command exited before its input ended");
-            let bytes = meter.get();
-            Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end: FlowEnd::Eof }
-        }
-    }
-}
-
-/// Waits for a command run for a connection, and reaps it. After a failed relay
-/// (`kill`), it is killed at once with its process group, before its stdin is closed,
-/// so that it never takes a cut-short input for a complete one; otherwise it gets 5 s
-/// to exit, then is killed. Returns its exit status, `None` if it had to be killed.
-pub async fn reap_child(child: &mut tokio::process::Child, kill: bool) -> Option<std::process::ExitStatus> {
-    if !kill && let Ok(status) = tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-        return status.ok();
-    }
-    if let Some(pid) = child.id() {
-        // The command runs in a process group of its own (`ChildStream`): `sh -c 'a | b'`
-        // goes whole.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    let _ = child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-    None
-}
-
+pub use streamtool::job::Discard;
+pub use streamtool::job::child::{command_stopped_reading, reap_child, until_exit};
+pub use streamtool::job::cut::{CutFlag, Cuttable, cut, reset_on_close};
+pub use streamtool::job::ends::{cut_short, is_broken_pipe, is_peer_gone, peer_left};
 pub use streamtool::stack::open::PlainSocket;
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
@@ -352,21 +210,6 @@ pub struct SessionOptions {
     pub idle_timeout: Option<Duration>,
     /// Show progress (`--progress`).
     pub progress: bool,
-}
-
-/// A sink that drops everything (`--send-only`'s view of the peer's data, `--discard`).
-pub struct Discard;
-
-impl streamtool::streams::AsyncResource for Discard {
-    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
-        Ok(())
-    }
-}
-impl streamtool::streams::TypedAttributeProvider for Discard {}
-impl streamtool::streams::ByteSendStream for Discard {
-    async fn send(&mut self, _data: Bytes) -> streamtool::streams::Result<()> {
-        Ok(())
-    }
 }
 
 /// Relays stdin to the peer and the peer to stdout by the end-of-stream rules
@@ -634,41 +477,6 @@ pub fn session_error(session: Session, peer: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether a direction ended only because the peer went away after a complete exchange:
-/// writing (or closing, as a TLS close_notify) toward it met a broken pipe or a reset,
-/// with everything read passed on. A probe (`connect -z`), a health check, a client that
-/// reads nothing: an ordinary end, not a warning. Data lost or refused (bytes read but not
-/// written, a read error, a bad frame) is not this.
-pub fn peer_left(flow: &Flow) -> bool {
-    let gone = |err: &StreamError| {
-        matches!(err, StreamError::Broken(Some(cause)) if cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
-            matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
-        }))
-    };
-    matches!(&flow.end, FlowEnd::Failed(Side::Sink, err) if gone(err)) && flow.bytes_out == flow.bytes_in
-}
-
-/// Whether the peer went away (a reset, a broken pipe), as opposed to a TLS alert or bad data.
-pub fn is_peer_gone(err: &StreamError) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-    match err {
-        StreamError::Broken(Some(cause)) => cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
-            matches!(e.kind(), ConnectionReset | BrokenPipe | ConnectionAborted) && e.get_ref().is_none()
-        }),
-        _ => false,
-    }
-}
-
-/// Whether a write failed because the reader went away (EPIPE).
-pub fn is_broken_pipe(err: &StreamError) -> bool {
-    match err {
-        StreamError::Broken(Some(cause)) => {
-            cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-        }
-        _ => false,
-    }
 }
 
 /// Checks flag combinations that clap cannot express. No flag turns TLS on but --tls:

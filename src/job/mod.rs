@@ -1,0 +1,24 @@
+//! The jobs run on a connection once it is open: the building blocks every relay shares
+//! (a command's life, cutting a connection short, how a direction ended, a discarding
+//! sink). The two-direction engine is [`crate::relay::run_pair`].
+
+pub mod child;
+pub mod cut;
+pub mod ends;
+
+use bytes::Bytes;
+
+/// A sink that drops everything (`--send-only`'s view of the peer's data, `--discard`).
+pub struct Discard;
+
+impl crate::streams::AsyncResource for Discard {
+    async fn aclose(&mut self) -> crate::streams::Result<()> {
+        Ok(())
+    }
+}
+impl crate::streams::TypedAttributeProvider for Discard {}
+impl crate::streams::ByteSendStream for Discard {
+    async fn send(&mut self, _data: Bytes) -> crate::streams::Result<()> {
+        Ok(())
+    }
+}
