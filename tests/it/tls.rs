@@ -911,6 +911,8 @@ fn pins_of_certificate_or_public_key_replace_ca_verification() {
     });
 }
 
+// What `insecure` accepts (an untrusted CA, a wrong name); that the command line says so
+// ("weakening is never silent") is `cli::insecure_warns_on_stderr_at_the_command_line`.
 #[test]
 fn insecure_accepts_any_certificate() {
     run(async {
@@ -981,4 +983,118 @@ fn no_sni_sends_no_server_name_but_still_verifies_the_host() {
         let err = memory_pair(&options, &pki.server_options(), "example.com").await.unwrap_err();
         assert_name_mismatch(&err, "example.com");
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// At the command line: what `connect --tls` says when it weakens or refuses.
+
+mod cli {
+    use crate::cli_support::{PemPki, Server, s, streamtool};
+    use crate::support::run;
+
+    /// A `serve --tls --echo` with `pki`'s server certificate (names: localhost).
+    async fn echo_server(pki: &PemPki) -> Server {
+        Server::start(&["-k", "--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key), "--echo"])
+            .await
+    }
+
+    /// The line `--insecure` (`-k`) prints, `-q` or not (after the level, which is padded).
+    const INSECURE_WARNING: &str = "WARN --insecure: the server's certificate is NOT verified; anyone on the path \
+                                    can read and change the data";
+
+    /// The hint after a name or address the certificate does not cover.
+    const NAME_HINT: &str = "streamtool: hint: the certificate is for other names: connect by one of them, or \
+                             verify another name with --sni NAME";
+
+    // "Weakening is never silent": the library test `insecure_accepts_any_certificate` shows
+    // what --insecure accepts; this one that the command line says so, in its one line.
+    #[test]
+    fn insecure_warns_on_stderr_at_the_command_line() {
+        run(async {
+            let pki = PemPki::new(&["localhost"]);
+            let other = PemPki::new(&["localhost"]);
+            let server = echo_server(&pki).await;
+            // Verified, this client refuses the server: a CA it does not trust, reached by an
+            // address the certificate does not name.
+            let refused = streamtool(
+                &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&other.ca), &server.addr()],
+                b"hi\n",
+            )
+            .await;
+            refused.assert_code(4);
+            for flag in ["--insecure", "-k"] {
+                for quiet in [false, true] {
+                    let mut args = if quiet { vec!["-q"] } else { vec![] };
+                    let addr = server.addr();
+                    args.extend(["connect", "--tls", flag, "--on-eof", "half-close", &addr]);
+                    let done = streamtool(&args, b"hi\n").await;
+                    done.assert_code(0);
+                    assert_eq!(done.stdout, b"hi\n", "{args:?}");
+                    let lines: Vec<&str> = done.stderr.lines().map(str::trim_start).collect();
+                    assert_eq!(lines, [INSECURE_WARNING], "{args:?}: exactly the warning:\n{}", done.stderr);
+                }
+            }
+            server.proc.signal("TERM");
+            server.proc.finish().await.assert_code(0);
+        });
+    }
+
+    #[test]
+    fn name_mismatch_exits_4_with_the_reason_in_one_line_and_a_hint() {
+        run(async {
+            let pki = PemPki::new(&["localhost"]);
+            let server = echo_server(&pki).await;
+            let target = server.localhost();
+            let done = streamtool(
+                &[
+                    "connect",
+                    "--tls",
+                    "--on-eof",
+                    "half-close",
+                    "--ca",
+                    s(&pki.ca),
+                    "--sni",
+                    "wrong.example",
+                    &target,
+                ],
+                b"hi\n",
+            )
+            .await;
+            done.assert_code(4);
+            assert_eq!(done.stdout, b"", "nothing crossed");
+            let lines: Vec<&str> = done.stderr.lines().collect();
+            let reason = format!(
+                "streamtool: {target}: TLS handshake failed: invalid peer certificate: certificate not valid for name \
+                 \"wrong.example\"; certificate is only valid for localhost"
+            );
+            assert_eq!(lines, [reason.as_str(), NAME_HINT], "{}", done.stderr);
+            server.proc.signal("TERM");
+            server.proc.finish().await.assert_code(0);
+        });
+    }
+
+    #[test]
+    fn address_mismatch_exits_4_with_the_reason_in_one_line_and_a_hint() {
+        run(async {
+            // The certificate names localhost only, not the address connected to.
+            let pki = PemPki::new(&["localhost"]);
+            let server = echo_server(&pki).await;
+            let target = server.addr();
+            let done = streamtool(
+                &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &target],
+                b"hi\n",
+            )
+            .await;
+            done.assert_code(4);
+            assert_eq!(done.stdout, b"", "nothing crossed");
+            let lines: Vec<&str> = done.stderr.lines().collect();
+            let reason = format!(
+                "streamtool: {target}: TLS handshake failed: invalid peer certificate: certificate not valid for name \
+                 \"127.0.0.1\"; certificate is only valid for localhost"
+            );
+            assert_eq!(lines, [reason.as_str(), NAME_HINT], "{}", done.stderr);
+            server.proc.signal("TERM");
+            server.proc.finish().await.assert_code(0);
+        });
+    }
 }
