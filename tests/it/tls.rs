@@ -542,7 +542,14 @@ fn untrusted_ca_fails_with_a_verification_error_and_the_server_sees_a_handshake_
         assert!(matches!(certificate_error(&err), Some(CertificateError::BadSignature)), "{err:?}");
         assert!(err.to_string().starts_with("TLS handshake failed"), "{err}");
         let server_err = server.await.unwrap().unwrap_err();
-        assert!(matches!(server_err, StreamError::Tls { .. } | StreamError::Broken(_)), "{server_err:?}");
+        // The client told the server why: a bad signature is a decrypt_error alert.
+        assert!(
+            matches!(
+                rustls_error(&server_err),
+                Some(rustls::Error::AlertReceived(rustls::AlertDescription::DecryptError))
+            ),
+            "{server_err:?}"
+        );
     });
 }
 
@@ -934,6 +941,14 @@ fn version_ranges_are_honoured_and_disjoint_ranges_fail() {
         client_options.versions = VersionRange { min: TlsVersion::V1_3, max: TlsVersion::V1_3 };
         let err = memory_pair(&client_options, &server_options, "localhost").await.unwrap_err();
         assert!(matches!(err, StreamError::Tls { .. }), "{err:?}");
+        // The server had no version in common: its protocol_version alert.
+        assert!(
+            matches!(
+                rustls_error(&err),
+                Some(rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion))
+            ),
+            "{err:?}"
+        );
         let backwards = VersionRange { min: TlsVersion::V1_3, max: TlsVersion::V1_2 };
         let err = ClientOptions { versions: backwards, ..pki.client_options() }.build().unwrap_err();
         assert!(
