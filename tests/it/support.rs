@@ -1,4 +1,23 @@
 //! Shared test helpers.
+//!
+//! The rules every test here follows (issue 27, "tests that prove what they name"):
+//!
+//! - Check the exact outcome the name promises: the exact exit code, the message line (not
+//!   "some error"), the bytes by comparison. A rejection asserts the specific error (the
+//!   error variant, the alert, the certificate error, or the line that names the reason).
+//! - Nothing passes vacuously: an input that is missing (a corpus, `/proc`) fails with a
+//!   reason; a precondition the machine may lack (a system trust store, IPv6 on loopback, an
+//!   interop peer) goes through [`precondition`]: `SKIPPED: <what>` on stderr, and a failure
+//!   under CI.
+//! - Readiness by a signal, never by a sleep: a line on stderr or stdout, a socket state
+//!   ([`peer_fin_arrived`], a successful connect), a file appearing; each wait bounded
+//!   ([`TEST_TIMEOUT`], `cli_support::STEP`). A sleep may create a situation (a slow peer)
+//!   only if the test then checks that the situation happened.
+//! - Everything that can hang has a bound; real sockets on loopback and real peers, no
+//!   mocked network.
+//! - A test named for a mechanism shows that the mechanism ran (the splice tests assert
+//!   `streamtool::splice`'s debug lines), and fails when it is broken: break the code once,
+//!   see the test fail, restore.
 
 use std::future::Future;
 use std::time::Duration;
