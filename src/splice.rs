@@ -10,9 +10,16 @@
 //! already in the kernel pipe.
 //!
 //! Safe code only: `nix` wraps the system calls, tokio's readiness drives them.
+//!
+//! Which path ran is observable at debug level (`-vv`, or `RUST_LOG=streamtool::splice=debug`):
+//! each transfer says `splice: sending fd X to fd Y with sendfile(2)`, `splice: relaying
+//! fd X to fd Y with splice(2)` (straight across, or through a kernel pipe) once the first
+//! bytes have gone that way, and `splice(2) refused; copying through user space` when it
+//! falls back. A direct splice also ends with a count of its calls and of how often each end
+//! was not ready.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
@@ -176,7 +183,12 @@ async fn send_file<S: SpliceEnd, D: SpliceEnd>(
         });
         match sent {
             Ok(0) => return Ok(true),
-            Ok(n) => counted(n, total),
+            Ok(n) => {
+                if *total == 0 {
+                    tracing::debug!("splice: sending {} with sendfile(2)", fds(src, dst));
+                }
+                counted(n, total);
+            }
             Err(e) if retry(&e) => {}
             Err(e) if *total == 0 && unsupported(&e) => return Ok(false),
             // The file's errors are I/O errors; everything else is the destination's.
@@ -212,6 +224,8 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
         Retry,
     }
     let mut both_ready = 0u32;
+    // For the debug line at the end: splice calls, and how often each end was not ready.
+    let (mut calls, mut source_empty, mut destination_full) = (0u64, 0u64, 0u64);
     loop {
         // Immediate when the cached readiness says so.
         src.ready_for(Interest::READABLE).await.map_err(reading)?;
@@ -238,8 +252,22 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
                 other => other,
             }
         });
+        calls += 1;
+        match &attempt {
+            Ok(Step::DestinationFull) => destination_full += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => source_empty += 1,
+            _ => {}
+        }
         match attempt {
-            Ok(Step::Moved(0)) => return Ok(true),
+            Ok(Step::Moved(0)) => {
+                tracing::debug!(
+                    "splice: {} done: {} bytes in {calls} splice(2) attempts; the source was empty \
+                     {source_empty} times, the destination full {destination_full} times",
+                    fds(src, dst),
+                    *total
+                );
+                return Ok(true);
+            }
             Ok(Step::Retry) => {
                 both_ready += 1;
                 if both_ready > 2 {
@@ -249,6 +277,9 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
             }
             Ok(Step::Moved(n)) => {
                 both_ready = 0;
+                if *total == 0 {
+                    tracing::debug!("splice: relaying {} with splice(2), straight across", fds(src, dst));
+                }
                 counted(n, total);
             }
             // The next round waits for whichever end was found not ready.
@@ -263,6 +294,11 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
             Err(e) => return Err(reading(e)),
         }
     }
+}
+
+/// `fd X to fd Y`, for the debug lines.
+fn fds<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> String {
+    format!("fd {} to fd {}", src.as_fd().as_raw_fd(), dst.as_fd().as_raw_fd())
 }
 
 /// Whether src has something to read and dst room to write, right now (an always-ready
@@ -306,6 +342,7 @@ async fn splice_all<S: SpliceEnd, D: SpliceEnd>(
         nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| reading(e.into()))?;
     // A bigger pipe means fewer round trips; the default (64 KiB) still works if refused.
     let _ = fcntl(&pipe_write, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32));
+    let mut announced = false;
     loop {
         src.ready_for(Interest::READABLE).await.map_err(reading)?;
         // The pipe is empty here, so `WouldBlock` can only mean the source has nothing.
@@ -324,6 +361,13 @@ async fn splice_all<S: SpliceEnd, D: SpliceEnd>(
             match dst.try_with(Interest::WRITABLE, || splice_once(pipe_read.as_fd(), dst.as_fd(), left)) {
                 Ok(0) => return Err(writing(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
+                    if !announced {
+                        announced = true;
+                        tracing::debug!(
+                            "splice: relaying {} with splice(2) through a kernel pipe",
+                            fds(src, dst)
+                        );
+                    }
                     left -= n;
                     // Counted as it goes out: a slow reader still shows progress (and
                     // activity, for the idle timeout).

@@ -20,24 +20,73 @@ const TARGETS: &[(&str, Property)] = &[
 ];
 
 /// Every committed corpus and regression input, through its target's property.
+///
+/// A target without its corpus directory, or with an empty one, fails (the paths moved or
+/// the checkout is incomplete); a missing `regressions/TARGET/` is fine (most targets have
+/// none). Every file in the directories is replayed, and, in a git checkout, every file git
+/// tracks under `fuzz/corpus` and `fuzz/regressions` must be among them. The counts are
+/// printed.
 #[test]
 fn fuzz_corpora_and_regressions_replay() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut replayed = 0;
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("fuzz");
+    let mut replayed = std::collections::BTreeSet::new();
+    let mut counts = Vec::new();
     for (name, property) in TARGETS {
-        for dir in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else { continue };
+        let mut per_dir = [0usize; 2];
+        for (i, dir) in ["corpus", "regressions"].into_iter().enumerate() {
+            let path = root.join(dir).join(name);
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(err) if dir == "regressions" && err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => panic!("{name}: cannot read {}: {err}", path.display()),
+            };
             for entry in entries {
                 let path = entry.unwrap().path();
+                assert!(path.is_file(), "{name}: {} is not a file", path.display());
                 let data = std::fs::read(&path).unwrap();
                 let outcome = std::panic::catch_unwind(|| property(&data));
                 assert!(outcome.is_ok(), "{name}: {} fails its property", path.display());
-                replayed += 1;
+                per_dir[i] += 1;
+                replayed.insert(path.strip_prefix(manifest).unwrap().to_path_buf());
             }
         }
+        assert!(per_dir[0] > 0, "{name}: fuzz/corpus/{name}/ is empty");
+        counts.push(format!("{name} {}+{}", per_dir[0], per_dir[1]));
     }
-    // Each target has a seed corpus; an empty replay would mean the paths moved.
-    assert!(replayed >= TARGETS.len() * 3, "only {replayed} corpus files replayed");
+    // What git says is committed must all have been replayed.
+    let tracked = std::process::Command::new("git")
+        .current_dir(manifest)
+        .args(["ls-files", "-z", "--", "fuzz/corpus", "fuzz/regressions"])
+        .output();
+    let checked = match tracked {
+        Ok(out) if out.status.success() => {
+            let tracked: Vec<std::path::PathBuf> = out
+                .stdout
+                .split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| std::path::PathBuf::from(String::from_utf8(p.to_vec()).unwrap()))
+                .collect();
+            let missing: Vec<_> = tracked.iter().filter(|p| !replayed.contains(*p)).collect();
+            assert!(
+                missing.is_empty(),
+                "{} of the {} committed corpus files were not replayed, e.g. {:?}",
+                missing.len(),
+                tracked.len(),
+                &missing[..missing.len().min(5)]
+            );
+            format!("all {} files git tracks there among them", tracked.len())
+        }
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but `git ls-files` failed: {tracked:?}");
+            "not a git checkout: checked against the directory listings only".to_string()
+        }
+    };
+    eprintln!(
+        "fuzz corpora: replayed {} files (corpus+regressions: {}); {checked}",
+        replayed.len(),
+        counts.join(", ")
+    );
 }
 
 fn endpoint_text() -> impl Strategy<Value = String> {

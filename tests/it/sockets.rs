@@ -196,9 +196,13 @@ fn split_tcp_stream_sends_and_receives_concurrently_from_two_tasks() {
 fn receive_cancelled_then_stream_closed_gives_closed() {
     run(async {
         let (mut client, _server) = tcp_pair().await;
-        tokio::select! {
-            result = client.receive(DEFAULT_MAX_BYTES) => panic!("nothing was sent, got {result:?}"),
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        {
+            // The receive is waiting (polled, pending: nothing was sent), then cancelled.
+            let mut receive = std::pin::pin!(client.receive(DEFAULT_MAX_BYTES));
+            let waiting =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(receive.as_mut().poll(cx).is_pending()))
+                    .await;
+            assert!(waiting, "nothing was sent, yet the receive finished");
         }
         client.aclose().await.unwrap();
         assert!(matches!(client.receive(DEFAULT_MAX_BYTES).await, Err(StreamError::Closed)));
@@ -288,8 +292,9 @@ fn server_receives_data_then_end_of_stream_after_client_send_eof() {
         let (mut client, mut server) = tcp_pair().await;
         client.send(Bytes::from_static(b"Hello")).await.unwrap();
         client.send_eof().await.unwrap();
-        // Let the data and the FIN both arrive before the server reads.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The data and the FIN have both arrived before the server reads: the case of the
+        // scenario, waited for (not slept for).
+        crate::support::peer_fin_arrived(server.get_ref().expect("the server socket")).await;
         let first = tokio::time::timeout(within_1s(), server.receive(DEFAULT_MAX_BYTES))
             .await
             .expect("data within 1 s")
@@ -408,8 +413,9 @@ fn unix_stream_attributes_have_a_family_and_paths_but_no_ports() {
     });
 }
 
+/// Whether `::1` can be bound: when it cannot, a skip that says so (a failure under CI).
 fn ipv6_loopback_available() -> bool {
-    std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
+    crate::support::ipv6_loopback()
 }
 
 #[test]
@@ -428,7 +434,6 @@ fn bind_tcp_loopback_listens_on_ipv4_and_ipv6_with_one_port() {
         client.aclose().await.unwrap();
 
         if !ipv6_loopback_available() {
-            eprintln!("note: ::1 cannot be bound on this machine; skipping the IPv6 half");
             return;
         }
         let v6 = Address::Inet(std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));

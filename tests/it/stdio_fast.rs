@@ -4,12 +4,20 @@
 //! inherited descriptors' flags alone (no O_NONBLOCK on a pipe the parent shares).
 //!
 //! Plain threads and blocking sockets: the binary runs with real descriptors set up here.
+//! Every blocking step is bounded ([`LIMIT`]): a process that does not exit, a read that
+//! does not end, a thread that does not finish fails the test instead of hanging it.
+//!
+//! Which path moved the bytes is observable: the children run with the `streamtool::splice`
+//! debug lines on ([`SPLICE_LOG`]), and the tests named for splice(2) or sendfile(2) assert
+//! the line saying so (the fallback test asserts its own line and no splice line).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,6 +26,15 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use crate::cli_support::{BIN, json_events};
 
 const SIZE: usize = 32 << 20;
+
+/// How long one blocking step (a process exiting, a read to the end, a thread finishing,
+/// the listening line) may take before the test fails as hung. Generous: 32 MiB in a debug
+/// build on a loaded machine.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `RUST_LOG` for the children: what `-q` shows, plus the debug lines of
+/// `streamtool::splice` that say which path moved the bytes (`RUST_LOG` wins over `-q`).
+const SPLICE_LOG: &str = "error,streamtool::insecure=warn,streamtool::splice=debug";
 
 /// Deterministic noise (xorshift), so that a misplaced chunk cannot go unnoticed.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -33,9 +50,9 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Waits for `child`, failing (and killing it) after a minute.
+/// Waits for `child`, failing (and killing it) after [`LIMIT`].
 fn wait(mut child: Child) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + LIMIT;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut stderr = String::new();
@@ -46,10 +63,67 @@ fn wait(mut child: Child) -> (Option<i32>, String) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("streamtool did not exit within a minute");
+            panic!("streamtool did not exit within {LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Joins `handle`, failing the test if the thread has not finished within [`LIMIT`] (it
+/// is then left behind, blocked); a panic in the thread is passed on.
+fn joined<T>(handle: JoinHandle<T>, what: &str) -> T {
+    let deadline = Instant::now() + LIMIT;
+    while !handle.is_finished() {
+        assert!(Instant::now() < deadline, "{what} did not finish within {LIMIT:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Runs `f` on a thread and waits at most [`LIMIT`] for its result.
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    joined(std::thread::spawn(f), what)
+}
+
+/// Reads a pipe to its end, within [`LIMIT`].
+fn read_pipe(fd: OwnedFd) -> Vec<u8> {
+    bounded("reading a pipe to its end", move || {
+        let mut out = Vec::new();
+        File::from(fd).read_to_end(&mut out).unwrap();
+        out
+    })
+}
+
+/// The debug lines of `streamtool::splice` in `stderr`.
+fn splice_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("splice: ") || l.contains("splice(2) refused")).collect()
+}
+
+/// Asserts that a direct splice(2) (one end a pipe) moved exactly `bytes` bytes: the line
+/// announcing it, and its closing count. Returns (times the source was empty, times the
+/// destination was full), from that count.
+fn assert_spliced_straight_across(stderr: &str, bytes: usize) -> (u64, u64) {
+    let lines = splice_lines(stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("with splice(2), straight across")),
+        "no line says splice(2) moved the bytes: {lines:#?}\n{stderr}"
+    );
+    let done = format!(" done: {bytes} bytes in ");
+    let summary = lines
+        .iter()
+        .find(|l| l.contains(&done))
+        .unwrap_or_else(|| panic!("no splice(2) count of {bytes} bytes: {lines:#?}\n{stderr}"));
+    let number_before = |tail: &str| -> u64 {
+        let head = &summary[..summary.find(tail).unwrap_or_else(|| panic!("{tail:?} in {summary}"))];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    (number_before(" times, the destination"), number_before_end(summary))
+}
+
+/// The number before the final ` times` of a splice count line.
+fn number_before_end(summary: &str) -> u64 {
+    let head = summary.trim_end().strip_suffix(" times").expect("a count line ends with `times`");
+    head.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 /// A pipe that other tests' children do not inherit (they run in parallel threads): a
@@ -82,7 +156,7 @@ fn connect(port: u16, extra: &[&str], stdin: impl Into<Stdio>, stdout: impl Into
         .args(["connect", "-q", "--events", "json"])
         .args(extra)
         .arg(format!("127.0.0.1:{port}"))
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", SPLICE_LOG)
         .stdin(stdin)
         .stdout(stdout)
         .stderr(Stdio::piped())
@@ -113,9 +187,17 @@ fn connect_sends_a_regular_file_and_writes_the_reply_to_a_file() {
     let child = connect(port, &[], File::open(&input).unwrap(), File::create(&output).unwrap());
     let (code, stderr) = wait(child);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap() == data, "the peer got different bytes");
+    assert!(joined(peer, "the peer thread") == data, "the peer got different bytes");
     assert!(std::fs::read(&output).unwrap() == reply, "stdout got different bytes");
     assert_eq!(counted(&stderr), (data.len() as u64, reply.len() as u64));
+    // Zero copy both ways: sendfile(2) from the file, splice(2) into the file.
+    let lines = splice_lines(&stderr);
+    assert!(lines.iter().any(|l| l.contains("with sendfile(2)")), "no sendfile(2) line: {lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("with splice(2) through a kernel pipe")),
+        "no splice(2) line: {lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("refused")), "a fallback ran: {lines:#?}");
 }
 
 #[test]
@@ -127,7 +209,7 @@ fn connect_sends_from_the_file_offset_it_inherits() {
     let (port, peer) = peer(Vec::new());
     let (code, stderr) = wait(connect(port, &[], file, Stdio::null()));
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap() == data[1000..], "the peer got different bytes");
+    assert!(joined(peer, "the peer thread") == data[1000..], "the peer got different bytes");
 }
 
 #[test]
@@ -148,12 +230,11 @@ fn connect_sends_a_pipe_and_leaves_its_flags_alone() {
             assert!(!nonblocking(&w), "O_NONBLOCK appeared on the writer's end");
         })
     };
-    let mut out = Vec::new();
-    File::from(out_read).read_to_end(&mut out).unwrap();
+    let out = read_pipe(out_read);
     let (code, stderr) = wait(child);
-    feeder.join().unwrap();
+    joined(feeder, "the feeder thread");
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap() == data, "the peer got different bytes");
+    assert!(joined(peer, "the peer thread") == data, "the peer got different bytes");
     assert_eq!(out, b"bye");
     assert!(!nonblocking(&our_read_end), "O_NONBLOCK left on the shared read end");
 }
@@ -165,17 +246,13 @@ fn connect_with_stdin_from_dev_null_receives_into_a_pipe() {
     let (out_read, out_write) = pipe();
     let our_write_end = out_write.try_clone().unwrap();
     let child = connect(port, &[], Stdio::null(), out_write);
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        File::from(out_read).read_to_end(&mut out).unwrap();
-        out
-    });
+    let reader = std::thread::spawn(move || read_pipe(out_read));
     let (code, stderr) = wait(child);
     assert!(!nonblocking(&our_write_end), "O_NONBLOCK left on the shared write end");
     drop(our_write_end);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap().is_empty());
-    assert!(reader.join().unwrap() == reply, "stdout got different bytes");
+    assert!(joined(peer, "the peer thread").is_empty());
+    assert!(joined(reader, "the reader thread") == reply, "stdout got different bytes");
     assert_eq!(counted(&stderr), (0, reply.len() as u64));
 }
 
@@ -185,7 +262,7 @@ fn connect_counts_what_it_drops_into_dev_null() {
     let (port, peer) = peer(reply.clone());
     let (code, stderr) = wait(connect(port, &[], Stdio::null(), Stdio::null()));
     assert_eq!(code, Some(0), "{stderr}");
-    peer.join().unwrap();
+    joined(peer, "the peer thread");
     assert_eq!(counted(&stderr), (0, reply.len() as u64));
 }
 
@@ -199,10 +276,20 @@ fn connect_appends_to_a_file_opened_for_appending() {
     let stdout = std::fs::OpenOptions::new().append(true).open(&output).unwrap();
     let (code, stderr) = wait(connect(port, &[], Stdio::null(), stdout));
     assert_eq!(code, Some(0), "{stderr}");
-    peer.join().unwrap();
+    joined(peer, "the peer thread");
     let mut expected = b"first line\n".to_vec();
     expected.extend_from_slice(&reply);
     assert!(std::fs::read(&output).unwrap() == expected, "the file is not the old line plus the reply");
+    // The fallback ran, and splice(2) delivered nothing.
+    let lines = splice_lines(&stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("splice(2) refused; copying through user space")),
+        "no line says the copy fell back to user space: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("with splice(2)")),
+        "splice(2) claims to have moved bytes: {lines:#?}"
+    );
 }
 
 #[test]
@@ -217,11 +304,13 @@ fn connect_exits_0_when_stdout_is_closed_early() {
     });
     let (out_read, out_write) = pipe();
     let child = connect(port, &[], Stdio::null(), out_write);
-    let mut head = vec![0; 1 << 20];
-    File::from(out_read).read_exact(&mut head).unwrap();
+    bounded("reading 1 MiB of stdout", move || {
+        let mut head = vec![0; 1 << 20];
+        File::from(out_read).read_exact(&mut head).unwrap();
+    });
     // The read end is closed here, as `| head -c 1M` does.
     let (code, stderr) = wait(child);
-    server.join().unwrap();
+    joined(server, "the server thread");
     assert_eq!(code, Some(0), "{stderr}");
 }
 
@@ -247,11 +336,10 @@ fn connect_no_shutdown_keeps_the_sending_side_open() {
     });
     let (out_read, out_write) = pipe();
     let child = connect(port, &["--no-shutdown"], File::open(&input).unwrap(), out_write);
-    let mut out = Vec::new();
-    File::from(out_read).read_to_end(&mut out).unwrap();
+    let out = read_pipe(out_read);
     let (code, stderr) = wait(child);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(server.join().unwrap() == data);
+    assert!(joined(server, "the server thread") == data);
     assert_eq!(out, b"done");
 }
 
@@ -266,12 +354,16 @@ fn connect_send_only_uploads_a_pipe() {
         std::thread::spawn(move || File::from(write_end).write_all(&data).unwrap())
     };
     let mut child = child;
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = bounded("reading stdout to its end", move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
     let (code, stderr) = wait(child);
-    feeder.join().unwrap();
+    joined(feeder, "the feeder thread");
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap() == data);
+    assert!(joined(peer, "the peer thread") == data);
     assert!(out.is_empty(), "--send-only printed {} bytes", out.len());
 }
 
@@ -281,22 +373,9 @@ fn serve_relays_a_file_both_ways_with_stdout_a_file() {
     let (to_client, from_client) = (noise(SIZE, 11), noise(SIZE, 12));
     let input = temp_file(&dir, "in", &to_client);
     let output = dir.path().join("out");
-    let mut server = Command::new(BIN)
-        .args(["serve", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdin(File::open(&input).unwrap())
-        .stdout(File::create(&output).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended before listening");
-    }
-    let port: u16 = crate::cli_support::parse_port(&line).expect("a port");
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let server = serve(&[], File::open(&input).unwrap(), File::create(&output).unwrap());
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
     let sender = {
         let mut stream = stream.try_clone().unwrap();
         let data = from_client.clone();
@@ -305,10 +384,9 @@ fn serve_relays_a_file_both_ways_with_stdout_a_file() {
     // serve's stdin ends first (a FIN after the file); our end would end the session.
     let mut got = Vec::new();
     (&stream).read_to_end(&mut got).unwrap();
-    sender.join().unwrap();
+    joined(sender, "the sender thread");
     stream.shutdown(Shutdown::Write).unwrap();
-    server.stderr = Some(stderr.into_inner());
-    let (code, err) = wait(server);
+    let (code, err) = server.wait();
     assert_eq!(code, Some(0), "{err}");
     assert!(got == to_client, "the client got different bytes");
     assert!(std::fs::read(&output).unwrap() == from_client, "serve's stdout got different bytes");
@@ -318,36 +396,19 @@ fn serve_relays_a_file_both_ways_with_stdout_a_file() {
 fn serve_writes_a_client_into_a_pipe() {
     let from_client = noise(SIZE, 13);
     let (out_read, out_write) = pipe();
-    let mut server = Command::new(BIN)
-        .args(["serve", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(out_write)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        File::from(out_read).read_to_end(&mut out).unwrap();
-        out
-    });
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended before listening");
-    }
-    let port: u16 = crate::cli_support::parse_port(&line).expect("a port");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let server = serve(&[], Stdio::null(), out_write);
+    let reader = std::thread::spawn(move || read_pipe(out_read));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    stream.set_write_timeout(Some(LIMIT)).unwrap();
     stream.write_all(&from_client).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).unwrap();
-    server.stderr = Some(stderr.into_inner());
-    let (code, err) = wait(server);
+    let (code, err) = server.wait();
     assert_eq!(code, Some(0), "{err}");
     assert!(rest.is_empty());
-    assert!(reader.join().unwrap() == from_client, "serve's stdout got different bytes");
+    assert!(joined(reader, "the reader thread") == from_client, "serve's stdout got different bytes");
 }
 
 /// Writes `data` in 64 KiB pieces with a pause after every 512 KiB, so that the reader
@@ -380,8 +441,10 @@ fn read_slowly(r: &mut impl Read) -> Vec<u8> {
 
 // stdin a pipe and a socket: one splice(2) moves the bytes straight across, and its EAGAIN
 // does not say which end was not ready. A bursty writer (empty pipe) and a slow reader
-// (full socket) make both happen many times; waiting on the wrong end would hang (the
-// minute's limit in `wait`) and a lost or repeated piece would show in the bytes.
+// (full socket) make both likely (the test prints how often each happened; an empty pipe
+// does nearly every run, a full socket only in some); waiting on the wrong end would hang
+// (the limit in `wait`) and a lost or repeated piece would show in the bytes. The debug
+// lines show that splice(2) moved every byte, straight across.
 #[test]
 fn connect_splices_a_bursty_pipe_to_a_slow_peer() {
     connect_splices_bursty_to_slow(&[]);
@@ -413,10 +476,14 @@ fn connect_splices_bursty_to_slow(extra: &[&str]) {
         std::thread::spawn(move || write_in_bursts(&mut File::from(write_end), &data))
     };
     let (code, stderr) = wait(child);
-    feeder.join().unwrap();
+    joined(feeder, "the feeder thread");
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(peer.join().unwrap() == data, "the peer got different bytes");
+    assert!(joined(peer, "the peer thread") == data, "the peer got different bytes");
     assert_eq!(counted(&stderr).0, data.len() as u64, "bytes_sent");
+    // splice(2) moved all of it. How often it waited for each end is printed, not asserted:
+    // the bursts and the slow reader make it likely, the machine's load decides.
+    let (source_empty, destination_full) = assert_spliced_straight_across(&stderr, data.len());
+    eprintln!("splice waited for the pipe {source_empty} times, for the socket {destination_full} times");
 }
 
 // The other way: a socket spliced straight into stdout, a pipe read slowly, from a client
@@ -434,42 +501,83 @@ fn serve_splices_a_bursty_client_into_a_slowly_read_pipe_on_two_threads() {
 fn serve_splices_bursty_to_slow(extra: &[&str]) {
     let data = noise(8 << 20, 22);
     let (out_read, out_write) = pipe();
-    let (server, port) = serve(extra, Stdio::null(), out_write);
+    let server = serve(extra, Stdio::null(), out_write);
     let reader = std::thread::spawn(move || read_slowly(&mut File::from(out_read)));
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write_in_bursts(&mut stream, &data);
     stream.shutdown(Shutdown::Write).unwrap();
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).unwrap();
-    let (code, err) = wait(server);
+    let (code, err) = server.wait();
     assert_eq!(code, Some(0), "{err}");
     assert!(rest.is_empty());
-    assert!(reader.join().unwrap() == data, "serve's stdout got different bytes");
+    assert!(joined(reader, "the reader thread") == data, "serve's stdout got different bytes");
+    let (source_empty, destination_full) = assert_spliced_straight_across(&err, data.len());
+    eprintln!("splice waited for the socket {source_empty} times, for the pipe {destination_full} times");
 }
 
-/// `serve` with these arguments and stdio, and its port once it listens.
-fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> (Child, u16) {
-    let mut server = Command::new(BIN)
+/// A `serve` child, its port, and its stderr as collected so far (a thread drains it, so
+/// that the server never blocks on it).
+struct Served {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+    drain: JoinHandle<()>,
+}
+
+impl Served {
+    /// Waits for the server to exit (within [`LIMIT`]); its exit code and all of stderr.
+    fn wait(self) -> (Option<i32>, String) {
+        let (code, _) = wait(self.child);
+        joined(self.drain, "reading serve's stderr to its end");
+        let stderr = self.stderr.lock().unwrap().clone();
+        (code, stderr)
+    }
+}
+
+/// `serve` with these arguments and stdio (default log level, plus the splice debug
+/// lines), once it says where it listens (within [`LIMIT`]).
+fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> Served {
+    let mut child = Command::new(BIN)
         .arg("serve")
         .args(args)
         .arg("127.0.0.1:0")
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "warn,rustls=error,streamtool::splice=debug")
         .stdin(stdin)
         .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended before listening");
-    }
-    let port = crate::cli_support::parse_port(&line).expect("a port");
-    // Keep draining stderr so that the server never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (server, port)
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let drain = {
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let stderr = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.contains("listening on")
+                    && let Some(port) = crate::cli_support::parse_port(&line)
+                {
+                    let _ = port_tx.send(port);
+                }
+                stderr.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        })
+    };
+    let port = match port_rx.recv_timeout(LIMIT) {
+        Ok(port) => port,
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            panic!("serve did not say where it listens within {LIMIT:?}: {}", stderr.lock().unwrap())
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            panic!("serve ended its stderr before listening: {}", stderr.lock().unwrap())
+        }
+    };
+    Served { child, port, stderr, drain }
 }
 
 // TLS needs the bytes in user space; stdin and stdout are still read and written in the
@@ -480,20 +588,20 @@ fn tls_connect_uploads_a_regular_file_to_serve_writing_a_pipe() {
     let data = noise(SIZE, 14);
     let input = temp_file(&dir, "in", &data);
     let (out_read, out_write) = pipe();
-    let (server, port) = serve(&["--tls"], Stdio::null(), out_write);
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        File::from(out_read).read_to_end(&mut out).unwrap();
-        out
-    });
-    let client =
-        connect(port, &["--tls", "--insecure", "--keep-sending"], File::open(&input).unwrap(), Stdio::null());
+    let server = serve(&["--tls"], Stdio::null(), out_write);
+    let reader = std::thread::spawn(move || read_pipe(out_read));
+    let client = connect(
+        server.port,
+        &["--tls", "--insecure", "--keep-sending"],
+        File::open(&input).unwrap(),
+        Stdio::null(),
+    );
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(counted(&stderr), (data.len() as u64, 0));
-    let (code, _) = wait(server);
+    let (code, _) = server.wait();
     assert_eq!(code, Some(0));
-    assert!(reader.join().unwrap() == data, "serve's stdout got different bytes");
+    assert!(joined(reader, "the reader thread") == data, "serve's stdout got different bytes");
 }
 
 #[test]
@@ -501,18 +609,17 @@ fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let data = noise(SIZE, 15);
     let input = temp_file(&dir, "in", &data);
-    let (server, port) = serve(&["--tls"], File::open(&input).unwrap(), Stdio::null());
+    let server = serve(&["--tls"], File::open(&input).unwrap(), Stdio::null());
     // stdin is a pipe that ends at once: a TLS client keeps its side open until the
     // server is done, then exits.
     let (in_read, in_write) = pipe();
     let (out_read, out_write) = pipe();
-    let client = connect(port, &["--tls", "--insecure"], in_read, out_write);
+    let client = connect(server.port, &["--tls", "--insecure"], in_read, out_write);
     drop(in_write);
-    let mut out = Vec::new();
-    File::from(out_read).read_to_end(&mut out).unwrap();
+    let out = read_pipe(out_read);
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
-    let (code, _) = wait(server);
+    let (code, _) = server.wait();
     assert_eq!(code, Some(0));
     assert!(out == data, "connect's stdout got different bytes");
 }
@@ -525,18 +632,17 @@ fn serve_sends_all_of_a_file_to_a_client_that_ended_its_side_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let data = noise(SIZE, 31);
         let input = temp_file(&dir, "in", &data);
-        let (server, port) = serve(tls, File::open(&input).unwrap(), Stdio::null());
+        let server = serve(tls, File::open(&input).unwrap(), Stdio::null());
         let (out_read, out_write) = pipe();
         let mut extra = vec!["--recv-only"];
         if !tls.is_empty() {
             extra.extend(["--tls", "--insecure"]);
         }
-        let client = connect(port, &extra, Stdio::null(), out_write);
-        let mut out = Vec::new();
-        File::from(out_read).read_to_end(&mut out).unwrap();
+        let client = connect(server.port, &extra, Stdio::null(), out_write);
+        let out = read_pipe(out_read);
         let (code, stderr) = wait(client);
         assert_eq!(code, Some(0), "{tls:?}: {stderr}");
-        let (code, stderr) = wait(server);
+        let (code, stderr) = server.wait();
         assert_eq!(code, Some(0), "{tls:?}: {stderr}");
         assert!(out == data, "{tls:?}: {} bytes of {} arrived", out.len(), data.len());
     }
@@ -571,7 +677,7 @@ fn connect_sends_all_of_a_file_to_a_peer_that_half_closed_at_once() {
     let client = connect(port, &[], File::open(&input).unwrap(), Stdio::null());
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
-    let got = peer.join().unwrap();
+    let got = joined(peer, "the peer thread");
     assert!(got == data, "{} bytes of {} arrived", got.len(), data.len());
     assert_eq!(counted(&stderr).0, data.len() as u64, "the close event counts what was sent");
 }
@@ -601,8 +707,8 @@ fn connect_sends_all_of_a_pipe_to_a_peer_that_half_closed_at_once() {
     let client = connect(port, &[], stdin, Stdio::null());
     let (code, stderr) = wait(client);
     assert_eq!(code, Some(0), "{stderr}");
-    writer.join().unwrap();
-    let got = peer.join().unwrap();
+    joined(writer, "the writer thread");
+    let got = joined(peer, "the peer thread");
     assert_eq!(got.len(), 256 << 16, "all of the pipe arrived");
 }
 
@@ -626,6 +732,6 @@ fn connect_says_how_much_went_when_the_peer_goes_away_with_input_left() {
         stderr.contains("bytes of stdin were sent, the rest was not"),
         "no line saying what was sent: {stderr}"
     );
-    writer.join().unwrap();
-    peer.join().unwrap();
+    joined(writer, "the writer thread");
+    joined(peer, "the peer thread");
 }
