@@ -275,21 +275,76 @@ impl Proc {
         self.finish_within(STEP).await
     }
 
-    /// Open file descriptors of the process (`/proc/PID/fd`).
+    /// Open file descriptors of the process (`/proc/PID/fd`). Panics, with the reason, if
+    /// they cannot be counted: a test of descriptor growth must not pass on a 0 it never
+    /// measured.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+        let dir = format!("/proc/{}/fd", self.pid());
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "`{}`: cannot count its descriptors: {dir}: {e} (is /proc mounted and readable?)",
+                self.label
+            )
+        });
+        let count = entries.count();
+        assert!(count > 0, "`{}`: {dir} lists no descriptors, not even stdin: not a real count", self.label);
+        count
     }
 
     /// A `KiB` field of `/proc/PID/status`: `VmRSS` (resident memory now), `VmHWM` (its
-    /// peak); 0 if unreadable.
+    /// peak). Panics, with the reason, if the file or the field cannot be read: a memory
+    /// test must not pass on a 0 it never measured.
     pub fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "`{}`: cannot read its memory use: {path}: {e} (is /proc mounted and readable?)",
+                self.label
+            )
+        });
+        let kib = status
             .lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("`{}`: no {field} field in {path}:\n{status}", self.label));
+        assert!(kib > 0, "`{}`: {field} is 0 KiB in {path}: not a real measurement", self.label);
+        kib
+    }
+
+    /// Whether the process has a handler installed for signal number `signal` (the
+    /// `SigCgt` mask of `/proc/PID/status`): the readiness signal for a test that sends it
+    /// a signal. Panics if the mask cannot be read.
+    pub fn catches_signal(&self, signal: u32) -> bool {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("`{}`: cannot read {path}: {e}", self.label));
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("`{}`: no SigCgt mask in {path}:\n{status}", self.label));
+        mask & (1 << (signal - 1)) != 0
+    }
+
+    /// Waits (at most [`STEP`]) until the process catches signal number `signal`, then
+    /// returns; fails the test otherwise.
+    pub async fn wait_catches_signal(&self, signal: u32) {
+        let caught = poll_until(STEP, || self.catches_signal(signal)).await;
+        assert!(
+            caught,
+            "`{}` never installed a handler for signal {signal}; stderr:\n{}",
+            self.label,
+            self.stderr()
+        );
+    }
+
+    /// Writes to stdin (which must be [`Input::Open`]), returning the error instead of
+    /// failing the test: for a child that may already have exited.
+    pub async fn try_write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(data).await?;
+        stdin.flush().await
     }
 
     /// Resident memory of the process in KiB (`VmRSS`).
