@@ -136,12 +136,29 @@ impl Proc {
         Proc::spawn_closing(BIN, args, input, closed)
     }
 
+    /// Starts `streamtool ARGS` with `env` added to its environment (which otherwise
+    /// has neither `RUST_LOG` nor `SSLKEYLOGFILE`): a test of what such a variable does.
+    pub fn streamtool_env(args: &[&str], input: Input, env: &[(&str, &std::ffi::OsStr)]) -> Proc {
+        Proc::spawn_env(BIN, args, input, Closed::None, env)
+    }
+
     fn spawn_closing(program: &str, args: &[&str], input: Input, closed: Closed) -> Proc {
+        Proc::spawn_env(program, args, input, closed, &[])
+    }
+
+    fn spawn_env(
+        program: &str,
+        args: &[&str],
+        input: Input,
+        closed: Closed,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Proc {
         let mut command = Command::new(program);
         command
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("SSLKEYLOGFILE")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

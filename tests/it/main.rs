@@ -30,6 +30,7 @@ mod io_interop;
 mod memory;
 mod newcomer;
 mod pipe;
+mod promises;
 mod props;
 mod secrets;
 mod server;
