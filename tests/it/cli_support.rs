@@ -103,10 +103,10 @@ impl Finished {
         assert_eq!(
             self.code,
             Some(expected),
-            "`{}` exited with {:?}, expected {expected}\nstdout: {:?}\nstderr:\n{}",
+            "`{}` exited with {:?}, expected {expected}\nstdout: {}\nstderr:\n{}",
             self.label,
             self.code,
-            String::from_utf8_lossy(&self.stdout),
+            shown(&self.stdout),
             self.stderr
         );
         self
@@ -368,6 +368,23 @@ impl Proc {
     pub fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS")
     }
+}
+
+/// Output for a failure message: all of it if short, else its length, its SHA-256 and its
+/// first and last 200 bytes (a megabyte of stdout buries the reason).
+pub fn shown(output: &[u8]) -> String {
+    const EDGE: usize = 200;
+    if output.len() <= 4 * EDGE {
+        return format!("{:?}", String::from_utf8_lossy(output));
+    }
+    let digest: String =
+        streamtool::streams::tls::sha256(output).iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{} bytes (sha256 {digest}): {:?} … {:?}",
+        output.len(),
+        String::from_utf8_lossy(&output[..EDGE]),
+        String::from_utf8_lossy(&output[output.len() - EDGE..])
+    )
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
