@@ -85,10 +85,13 @@ fn connect_prints_the_whole_reply_sent_1_5_s_after_its_tls13_close_notify() {
         // A TLS client keeps its side open by default; --on-eof half-close sends close_notify.
         let args =
             ["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &format!("127.0.0.1:{port}")];
+        let started = Instant::now();
         let done = streamtool(&args, b"hello").await;
         done.assert_code(0);
         assert_eq!(server.await.unwrap(), b"hello");
         assert!(done.stdout == reply, "got {} of {} reply bytes", done.stdout.len(), reply.len());
+        // The reply really came 1.5 s after the close_notify (the case this test names).
+        assert!(started.elapsed() >= Duration::from_millis(1400));
     });
 }
 

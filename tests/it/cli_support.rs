@@ -258,11 +258,15 @@ impl Proc {
             Ok(status) => status.expect("waiting for the child"),
             Err(_) => {
                 let _ = self.child.kill().await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // What it wrote before it was killed: its pipes end now (unless a
+                // grandchild holds them).
+                for reader in self.readers.drain(..) {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+                }
                 panic!(
-                    "`{}` did not exit within {limit:?}\nstdout: {:?}\nstderr:\n{}",
+                    "`{}` did not exit within {limit:?}\nstdout: {}\nstderr:\n{}",
                     self.label,
-                    String::from_utf8_lossy(&self.stdout()),
+                    shown(&self.stdout()),
                     self.stderr()
                 );
             }
