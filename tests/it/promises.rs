@@ -333,7 +333,11 @@ fn serve_with_a_bare_port_listens_on_loopback_only() {
                 "a connection to {ip}:{port} is not refused"
             );
         }
-        drop(server);
+        // Gone before the control binds the same port.
+        let mut server = server;
+        server.proc.close_stdin();
+        server.proc.signal("TERM");
+        server.proc.finish().await.assert_code(0);
         // The control: bound to 0.0.0.0, the same connection reaches it, so the refusals
         // above came from the bare port's binding and not from the network.
         if let Some(&ip) = others.iter().find(|ip| ip.is_ipv4()) {
