@@ -85,10 +85,13 @@ fn connect_prints_the_whole_reply_sent_1_5_s_after_its_tls13_close_notify() {
         // A TLS client keeps its side open by default; --on-eof half-close sends close_notify.
         let args =
             ["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &format!("127.0.0.1:{port}")];
+        let started = Instant::now();
         let done = streamtool(&args, b"hello").await;
         done.assert_code(0);
         assert_eq!(server.await.unwrap(), b"hello");
         assert!(done.stdout == reply, "got {} of {} reply bytes", done.stdout.len(), reply.len());
+        // The reply really came 1.5 s after the close_notify (the case this test names).
+        assert!(started.elapsed() >= Duration::from_millis(1400));
     });
 }
 
@@ -422,8 +425,9 @@ fn exit_130_on_sigint() {
         .await;
         let client = Proc::streamtool(&["connect", &format!("127.0.0.1:{port}")], Input::Open);
         client.wait_stdout(b"ready\n").await;
-        // The session is running (it wrote to stdout); give its signal handler a moment.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The session is running (it wrote to stdout) and catches SIGINT (its SigCgt mask
+        // says so): the signal meets the handler, not the default action.
+        client.wait_catches_signal(2).await;
         client.signal("INT");
         let done = client.finish().await;
         done.assert_code(130);
@@ -432,20 +436,36 @@ fn exit_130_on_sigint() {
 }
 
 #[test]
-fn exit_nonzero_when_sending_to_the_peer_fails_with_a_broken_pipe() {
+fn exit_1_when_sending_to_the_peer_fails_with_a_broken_pipe() {
     run(async {
         // The server ends and closes at once; with --keep-sending the client goes on
-        // sending stdin. The first write draws a reset (EPIPE in CLOSE_WAIT), the next fails.
+        // sending stdin. A write after the close draws a reset (EPIPE in CLOSE_WAIT), so
+        // stdin is not delivered. Keep writing until the client gives up (its stdin pipe
+        // then fails), bounded: no fixed pause decides whether the reset has arrived.
         let (port, server) = tcp_server(|tcp| async move { drop(tcp) }).await;
         let target = format!("127.0.0.1:{port}");
         let mut client = Proc::streamtool(&["connect", "--keep-sending", &target], Input::Open);
         server.await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.write(b"first\n").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        client.write(b"second: lost\n").await;
+        let deadline = Instant::now() + crate::cli_support::STEP;
+        while !client.has_exited() && Instant::now() < deadline {
+            if client.try_write(b"more of stdin, not delivered\n").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let done = client.finish().await;
-        assert_ne!(done.code, Some(0), "stdin was not delivered, yet success: {done:?}");
+        // docs/cli.md, "a write to the peer fails (EPIPE, reset)": one line says how many
+        // bytes of stdin were sent and that the rest was not; exit 1.
+        done.assert_code(1);
+        let lines: Vec<&str> = done.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {:?}", done.stderr);
+        assert!(
+            lines[0].starts_with("streamtool: ")
+                && lines[0].contains(&target)
+                && lines[0].contains(" bytes of stdin were sent, the rest was not"),
+            "the line says how much of stdin was sent: {:?}",
+            lines[0]
+        );
     });
 }
 

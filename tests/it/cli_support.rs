@@ -1,6 +1,9 @@
 //! Helpers for the tests that run the real `streamtool` binary (`cli_serve`,
 //! `cli_connect`): processes with collected output and timeouts, servers started on port
 //! 0 with the port read from stderr, in-test TCP and TLS peers, and PEM files.
+//!
+//! The rules tests follow (exact outcomes, readiness by a signal with a bound, no vacuous
+//! passes, skips that fail under CI) are in docs/testing.md.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -103,10 +106,10 @@ impl Finished {
         assert_eq!(
             self.code,
             Some(expected),
-            "`{}` exited with {:?}, expected {expected}\nstdout: {:?}\nstderr:\n{}",
+            "`{}` exited with {:?}, expected {expected}\nstdout: {}\nstderr:\n{}",
             self.label,
             self.code,
-            String::from_utf8_lossy(&self.stdout),
+            shown(&self.stdout),
             self.stderr
         );
         self
@@ -136,12 +139,29 @@ impl Proc {
         Proc::spawn_closing(BIN, args, input, closed)
     }
 
+    /// Starts `streamtool ARGS` with `env` added to its environment (which otherwise
+    /// has neither `RUST_LOG` nor `SSLKEYLOGFILE`): a test of what such a variable does.
+    pub fn streamtool_env(args: &[&str], input: Input, env: &[(&str, &std::ffi::OsStr)]) -> Proc {
+        Proc::spawn_env(BIN, args, input, Closed::None, env)
+    }
+
     fn spawn_closing(program: &str, args: &[&str], input: Input, closed: Closed) -> Proc {
+        Proc::spawn_env(program, args, input, closed, &[])
+    }
+
+    fn spawn_env(
+        program: &str,
+        args: &[&str],
+        input: Input,
+        closed: Closed,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Proc {
         let mut command = Command::new(program);
         command
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("SSLKEYLOGFILE")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -241,11 +261,15 @@ impl Proc {
             Ok(status) => status.expect("waiting for the child"),
             Err(_) => {
                 let _ = self.child.kill().await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // What it wrote before it was killed: its pipes end now (unless a
+                // grandchild holds them).
+                for reader in self.readers.drain(..) {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+                }
                 panic!(
-                    "`{}` did not exit within {limit:?}\nstdout: {:?}\nstderr:\n{}",
+                    "`{}` did not exit within {limit:?}\nstdout: {}\nstderr:\n{}",
                     self.label,
-                    String::from_utf8_lossy(&self.stdout()),
+                    shown(&self.stdout()),
                     self.stderr()
                 );
             }
@@ -275,27 +299,99 @@ impl Proc {
         self.finish_within(STEP).await
     }
 
-    /// Open file descriptors of the process (`/proc/PID/fd`).
+    /// Open file descriptors of the process (`/proc/PID/fd`). Panics, with the reason, if
+    /// they cannot be counted: a test of descriptor growth must not pass on a 0 it never
+    /// measured.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+        let dir = format!("/proc/{}/fd", self.pid());
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "`{}`: cannot count its descriptors: {dir}: {e} (is /proc mounted and readable?)",
+                self.label
+            )
+        });
+        let count = entries.count();
+        assert!(count > 0, "`{}`: {dir} lists no descriptors, not even stdin: not a real count", self.label);
+        count
     }
 
     /// A `KiB` field of `/proc/PID/status`: `VmRSS` (resident memory now), `VmHWM` (its
-    /// peak); 0 if unreadable.
+    /// peak). Panics, with the reason, if the file or the field cannot be read: a memory
+    /// test must not pass on a 0 it never measured.
     pub fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "`{}`: cannot read its memory use: {path}: {e} (is /proc mounted and readable?)",
+                self.label
+            )
+        });
+        let kib = status
             .lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("`{}`: no {field} field in {path}:\n{status}", self.label));
+        assert!(kib > 0, "`{}`: {field} is 0 KiB in {path}: not a real measurement", self.label);
+        kib
+    }
+
+    /// Whether the process has a handler installed for signal number `signal` (the
+    /// `SigCgt` mask of `/proc/PID/status`): the readiness signal for a test that sends it
+    /// a signal. Panics if the mask cannot be read.
+    pub fn catches_signal(&self, signal: u32) -> bool {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("`{}`: cannot read {path}: {e}", self.label));
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("`{}`: no SigCgt mask in {path}:\n{status}", self.label));
+        mask & (1 << (signal - 1)) != 0
+    }
+
+    /// Waits (at most [`STEP`]) until the process catches signal number `signal`, then
+    /// returns; fails the test otherwise.
+    pub async fn wait_catches_signal(&self, signal: u32) {
+        let caught = poll_until(STEP, || self.catches_signal(signal)).await;
+        assert!(
+            caught,
+            "`{}` never installed a handler for signal {signal}; stderr:\n{}",
+            self.label,
+            self.stderr()
+        );
+    }
+
+    /// Writes to stdin (which must be [`Input::Open`]), returning the error instead of
+    /// failing the test: for a child that may already have exited.
+    pub async fn try_write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(data).await?;
+        stdin.flush().await
     }
 
     /// Resident memory of the process in KiB (`VmRSS`).
     pub fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS")
     }
+}
+
+/// Output for a failure message: all of it if short, else its length, its SHA-256 and its
+/// first and last 200 bytes (a megabyte of stdout buries the reason).
+pub fn shown(output: &[u8]) -> String {
+    const EDGE: usize = 200;
+    if output.len() <= 4 * EDGE {
+        return format!("{:?}", String::from_utf8_lossy(output));
+    }
+    let digest: String =
+        streamtool::streams::tls::sha256(output).iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{} bytes (sha256 {digest}): {:?} … {:?}",
+        output.len(),
+        String::from_utf8_lossy(&output[..EDGE]),
+        String::from_utf8_lossy(&output[output.len() - EDGE..])
+    )
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -79,6 +79,29 @@ impl Sandbox {
         finish(command.spawn().unwrap(), None)
     }
 
+    /// Runs `streamtool gen-cert ARGS` under `umask` (set by `sh` for the child alone), and
+    /// expects success: file modes then do not depend on the umask the tests ran under.
+    fn gen_ok_under_umask(&self, umask: &str, args: &[&str]) -> String {
+        let command = self.command();
+        let program = command.get_program().to_owned();
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg("umask \"$0\" && exec \"$@\"").arg(umask).arg(program).arg("gen-cert").args(args);
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => shell.env(key, value),
+                None => shell.env_remove(key),
+            };
+        }
+        shell.current_dir(self.work()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let output = finish(shell.spawn().unwrap(), None);
+        assert!(
+            output.status.success(),
+            "umask {umask}; gen-cert {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
     /// Runs `streamtool gen-cert ARGS` and expects success; returns stdout.
     fn gen_ok(&self, args: &[&str]) -> String {
         let output = self.gen_cert(args);
@@ -509,14 +532,16 @@ fn inspect_json_parses_and_matches_the_certificate() {
 #[test]
 fn keys_are_0600_and_the_ca_key_0400() {
     let sandbox = Sandbox::new();
-    sandbox.gen_ok(&["--pkcs12", "localhost"]);
+    // The certificate's 0644 is 0666 less the usual umask 022, set here for the child: the
+    // modes checked are not whatever umask the test runner had.
+    sandbox.gen_ok_under_umask("022", &["--pkcs12", "localhost"]);
     assert_eq!(mode(&sandbox.file("localhost-key.pem")), 0o600);
     assert_eq!(mode(&sandbox.file("localhost.p12")), 0o600);
     assert_eq!(mode(&sandbox.file("localhost.pem")), 0o644);
     assert_eq!(mode(&sandbox.ca_dir().join("ca-key.pem")), 0o400);
     assert_eq!(mode(&sandbox.ca_dir()), 0o700);
     // A certificate and key in one file is a key file.
-    sandbox.gen_ok(&["--cert-file", "both.pem", "--key-file", "both.pem", "localhost"]);
+    sandbox.gen_ok_under_umask("022", &["--cert-file", "both.pem", "--key-file", "both.pem", "localhost"]);
     assert_eq!(mode(&sandbox.file("both.pem")), 0o600);
     certs::load_identity(sandbox.file("both.pem"), sandbox.file("both.pem")).unwrap();
     assert_eq!(

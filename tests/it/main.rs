@@ -31,6 +31,7 @@ mod layering;
 mod memory;
 mod newcomer;
 mod pipe;
+mod promises;
 mod props;
 mod secrets;
 mod server;
