@@ -9,6 +9,28 @@ use serde::Serialize;
 
 use crate::relay::Flow;
 
+/// Where the library's jobs report to: the binary writes events (`--events json`) and
+/// notices (lines for a person, unless `--quiet`) to stderr. The library itself never
+/// prints.
+pub trait Report: Send + Sync {
+    /// Whether events are wanted; when not, none is built.
+    fn events_on(&self) -> bool;
+    /// Writes one event.
+    fn event(&self, event: Event);
+    /// A line for a person (suppressed by `--quiet`).
+    fn notice(&self, line: &str);
+}
+
+impl dyn Report + '_ {
+    /// Builds and writes an event, only when events are wanted: a server pays nothing per
+    /// connection for them otherwise.
+    pub fn emit(&self, event: impl FnOnce() -> Event) {
+        if self.events_on() {
+            self.event(event());
+        }
+    }
+}
+
 /// One event. Serialised with its name in `event`; the writer adds `time` and `version`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -62,6 +62,20 @@ impl Ui {
     }
 }
 
+impl streamtool::event::Report for Ui {
+    fn events_on(&self) -> bool {
+        self.events
+    }
+
+    fn event(&self, event: Event) {
+        self.emit(|| event);
+    }
+
+    fn notice(&self, line: &str) {
+        Ui::notice(self, line);
+    }
+}
+
 /// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader
 /// of the pipe never sees half a line. Control characters in the message (a host or a
 /// path from the command line, a peer's words) are escaped, so that no message can move
