@@ -209,10 +209,11 @@ impl Meter {
 
 /// What a side of a relay does when the data going *to* it ends (our input is done):
 /// the end-of-stream choice of socat's `shut-down`/`shut-none`/`shut-close` and nc's `-N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnEof {
     /// Tell the peer: a TCP FIN, a TLS close_notify, a child's stdin closed. Reading goes
     /// on until the peer ends too.
+    #[default]
     HalfClose,
     /// Say nothing and keep reading until the peer ends; then close. What a TLS client
     /// does by default: nginx, ncat and OpenSSL-based servers take a close_notify as the

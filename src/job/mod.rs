@@ -5,6 +5,7 @@
 pub mod child;
 pub mod cut;
 pub mod ends;
+pub mod stdio;
 
 use bytes::Bytes;
 
@@ -21,4 +22,15 @@ impl crate::streams::ByteSendStream for Discard {
     async fn send(&mut self, _data: Bytes) -> crate::streams::Result<()> {
         Ok(())
     }
+}
+
+/// Logs and emits the end of one direction.
+pub fn report_direction(
+    report: &dyn crate::event::Report,
+    peer: &(impl std::fmt::Display + ?Sized),
+    direction: &str,
+    flow: &crate::relay::Flow,
+) {
+    tracing::debug!(%peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
+    report.emit(|| crate::event::Event::half_close(Some(peer.to_string()), direction, flow));
 }

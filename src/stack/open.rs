@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::EndpointOptions;
 use crate::streams::error::within;
@@ -53,6 +54,39 @@ pub enum Opened {
     /// A finished TLS handshake (boxed: a TLS session's state is large, a plain
     /// connection's is not).
     Tls(Box<TlsStream<Connection>>),
+}
+
+/// Any bidirectional transport, boxed once per connection.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// A connection ready for a job: a plain socket kept whole (zero-copy capable), or
+/// anything else (TLS) boxed once.
+pub enum Net {
+    /// A plain socket (zero-copy capable).
+    Plain(PlainSocket),
+    /// Anything else (TLS).
+    Boxed(Box<dyn Io>),
+}
+
+impl Net {
+    /// The transport as one boxed stream.
+    pub fn into_boxed(self) -> Box<dyn Io> {
+        match self {
+            Net::Plain(PlainSocket::Tcp(s)) => Box::new(s),
+            Net::Plain(PlainSocket::Unix(s)) => Box::new(s),
+            Net::Boxed(io) => io,
+        }
+    }
+}
+
+impl From<Opened> for Net {
+    fn from(opened: Opened) -> Self {
+        match opened {
+            Opened::Plain(socket) => Net::Plain(socket),
+            Opened::Tls(tls) => Net::Boxed(tls),
+        }
+    }
 }
 
 /// Why a connection could not be opened.
