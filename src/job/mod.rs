@@ -5,6 +5,7 @@
 pub mod child;
 pub mod cut;
 pub mod ends;
+pub mod pipe;
 pub mod stdio;
 
 use bytes::Bytes;
@@ -33,4 +34,27 @@ pub fn report_direction(
 ) {
     tracing::debug!(%peer, direction, bytes = flow.bytes_out, reason = %flow.reason(), "direction ended");
     report.emit(|| crate::event::Event::half_close(Some(peer.to_string()), direction, flow));
+}
+
+/// Logs and emits what a TLS handshake negotiated.
+pub fn report_handshake<IO>(
+    stream: &crate::streams::tls::TlsStream<IO>,
+    report: &dyn crate::event::Report,
+    peer: &(impl std::fmt::Display + ?Sized),
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let version = stream.protocol_version().map(|v| v.to_string()).unwrap_or_default();
+    let cipher = stream.cipher_suite().unwrap_or_default();
+    let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
+    tracing::info!(%peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
+    let certs = stream.peer_certificates();
+    report.emit(|| crate::event::Event::Handshake {
+        peer: peer.to_string(),
+        tls_version: version,
+        cipher,
+        alpn,
+        sni: stream.server_name(),
+        peer_certificate: certs.first().map(|c| crate::certs::certificate_json(c.as_ref())),
+    });
 }

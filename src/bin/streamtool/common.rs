@@ -1,17 +1,13 @@
 //! What `serve` and `connect` share: TLS settings from flags, shaping from flags,
 //! certificate descriptions, and the stdio relay session.
 
-use std::fmt::Display;
-
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use streamtool::event::Event;
 use streamtool::relay::{FlowEnd, Meter, OnEof, Shaping, Side};
 use streamtool::streams::StreamError;
 use streamtool::streams::socket::FamilyPreference;
-use streamtool::streams::tls::{self, TlsStream};
-use tokio::io::{AsyncRead, AsyncWrite};
+use streamtool::streams::tls::{self};
 
 use crate::cli::{NetArgs, TlsArgs};
 use crate::exit_codes::{Interrupted, Usage};
@@ -40,8 +36,7 @@ impl NetStream {
 
 pub use streamtool::job::Discard;
 pub use streamtool::job::child::{command_stopped_reading, reap_child, until_exit};
-pub use streamtool::job::cut::{CutFlag, Cuttable, cut, reset_on_close};
-pub use streamtool::job::ends::{cut_short, is_broken_pipe, is_peer_gone, peer_left};
+pub use streamtool::job::ends::{is_broken_pipe, is_peer_gone, peer_left};
 pub use streamtool::stack::open::PlainSocket;
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
@@ -67,27 +62,9 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
 
 /// Describing a certificate for `--show-cert`, events and the self-signed banner (moved to
 /// the library: `streamtool::certs::describe`).
-pub use streamtool::certs::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
+pub use streamtool::certs::{describe_certificate, pin_lines, self_signed_banner};
 
-/// Logs and emits what a handshake negotiated.
-pub fn report_handshake<IO>(stream: &TlsStream<IO>, ui: &Ui, peer: &(impl Display + ?Sized))
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let version = stream.protocol_version().map(|v| v.to_string()).unwrap_or_default();
-    let cipher = stream.cipher_suite().unwrap_or_default();
-    let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
-    tracing::info!(%peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
-    let certs = stream.peer_certificates();
-    ui.emit(|| Event::Handshake {
-        peer: peer.to_string(),
-        tls_version: version,
-        cipher,
-        alpn,
-        sni: stream.server_name(),
-        peer_certificate: certs.first().map(|c| certificate_json(c.as_ref())),
-    });
-}
+pub use streamtool::job::report_handshake;
 
 /// The server side of a TLS handshake with the diagnosis of clients that do not speak TLS
 /// (moved to the library: `streamtool::streams::tls::accept`).

@@ -23,11 +23,6 @@ impl Ui {
         Ui { events, quiet, lock: Arc::default() }
     }
 
-    /// `--quiet` was given: only errors (and events) are written.
-    pub fn quiet(&self) -> bool {
-        self.quiet
-    }
-
     /// A line that is written even with `--quiet`: an error, a hint, what a user must
     /// know to go on (the pins of a fresh certificate).
     pub fn say(&self, message: &str) {

@@ -3,75 +3,26 @@
 //! instance of the other endpoint.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
 use streamtool::event::{Close, Event};
-use streamtool::relay::{
-    Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
-};
+use streamtool::job::pipe::{End, Io, RelayError, RelayOptions, relay};
+use streamtool::relay::{Meter, OnEof};
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::stack::open::{self, PlainSocket, Target};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::tls::{ClientOptions, ServerOptions, TlsStream};
-use streamtool::streams::{
-    AsyncResource, ByteSendStream, ChildStream, IoReceiveStream, IoSendStream, Phase, RaggedEofPolicy,
-    TypedAttributeProvider,
-};
-use tokio::io::{AsyncRead, AsyncWrite};
+use streamtool::streams::tls::{ClientOptions, ServerOptions};
+use streamtool::streams::{ChildStream, Phase, RaggedEofPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
-use crate::common::{CutFlag, Cuttable};
 use crate::exit_codes::{Hint, Interrupted, Usage};
 use crate::progress::Progress;
 use crate::ui::Ui;
-
-type Reader = Box<dyn AsyncRead + Send + Unpin>;
-type Writer = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// An endpoint's transport.
-enum Io {
-    Socket(PlainSocket),
-    Split(Reader, Writer),
-}
-
-impl Io {
-    /// The two directions, and for a TCP socket the flag that cuts it with a reset.
-    fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
-        match self {
-            Io::Split(r, w) => (r, w, None),
-            Io::Socket(PlainSocket::Tcp(s)) => {
-                let (io, flag) = Cuttable::new(s, crate::common::reset_on_close);
-                let (r, w) = tokio::io::split(io);
-                (Box::new(r), Box::new(w), Some(flag))
-            }
-            Io::Socket(PlainSocket::Unix(s)) => {
-                let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w), None)
-            }
-        }
-    }
-}
-
-/// An opened endpoint: its two directions, and what to wait for when done.
-struct Opened {
-    name: String,
-    io: Io,
-    /// What the end of the data going to it does (`on-eof=`).
-    on_eof: OnEof,
-    /// A read-only file: what the other side sends is dropped, with a warning.
-    read_only: bool,
-    /// A write-only file: it has nothing to send, and must not end the other side early.
-    write_only: bool,
-    /// stdin/stdout: a closed stdout (as in `| head`) is success.
-    is_stdio: bool,
-    child: Option<tokio::process::Child>,
-}
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
     let (mut a, mut b) = (args.a.clone(), args.b.clone());
@@ -277,51 +228,6 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
     Ok(o.client_options(Spelling::Endpoint)?)
 }
 
-impl Opened {
-    /// A socket or a TLS stream: reading it after a failed write to it reports why.
-    fn is_connection(&self) -> bool {
-        // Not stdio, a command or a file: a plain socket, or a TLS stream.
-        matches!(self.io, Io::Socket(_))
-            || !(self.is_stdio || self.child.is_some() || self.read_only || self.write_only)
-    }
-}
-
-fn split<IO: AsyncRead + AsyncWrite + Send + Unpin + 'static>(name: String, io: IO, on_eof: OnEof) -> Opened {
-    let (reader, writer) = tokio::io::split(io);
-    Opened {
-        name,
-        io: Io::Split(Box::new(reader), Box::new(writer)),
-        on_eof,
-        read_only: false,
-        write_only: false,
-        is_stdio: false,
-        child: None,
-    }
-}
-
-fn socket(name: String, socket: PlainSocket) -> Opened {
-    Opened {
-        name,
-        io: Io::Socket(socket),
-        on_eof: OnEof::HalfClose,
-        read_only: false,
-        write_only: false,
-        is_stdio: false,
-        child: None,
-    }
-}
-
-fn tls_opened<IO>(name: String, tls: TlsStream<IO>, ui: &Ui) -> Opened
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
-{
-    crate::common::report_handshake(&tls, ui, &name);
-    // A TLS client keeps its side open when its input ends (servers built on OpenSSL take
-    // a close_notify for the end of the whole connection); a TLS server half-closes.
-    let on_eof = if tls.is_server() { OnEof::HalfClose } else { OnEof::KeepOpen };
-    split(name, tls, on_eof)
-}
-
 async fn accept_conn(
     raw: Connection,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -329,21 +235,21 @@ async fn accept_conn(
     handshake_timeout: Duration,
     peer: &str,
     ui: &Ui,
-) -> Result<Opened> {
+) -> Result<End> {
     match tls {
-        None => Ok(socket(peer.to_string(), PlainSocket::from_connection(raw)?)),
+        None => Ok(End::socket(peer.to_string(), PlainSocket::from_connection(raw)?)),
         Some(config) => {
             let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
                 .await
                 .map_err(|reason| anyhow::anyhow!("TLS handshake with {peer} failed: {reason}"))?;
-            Ok(tls_opened(peer.to_string(), tls, ui))
+            Ok(End::tls(peer.to_string(), tls, ui))
         }
     }
 }
 
 /// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
 /// handshake succeeds). Its `on-eof=` option overrides the kind's default.
-async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
+async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
     let mut opened = open_kind(endpoint, ui).await?;
     if let Some(on_eof) = endpoint.options.on_eof {
         opened.on_eof = on_eof;
@@ -351,10 +257,10 @@ async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
     Ok(opened)
 }
 
-async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
+async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
     let o = &endpoint.options;
     match &endpoint.kind {
-        EndpointKind::Stdio => Ok(Opened {
+        EndpointKind::Stdio => Ok(End {
             name: "stdio".into(),
             io: Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())),
             on_eof: OnEof::HalfClose,
@@ -375,8 +281,8 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
                     .await
                     .map_err(crate::common::open_error)?;
             Ok(match opened {
-                open::Opened::Plain(plain) => socket(name, plain),
-                open::Opened::Tls(tls) => tls_opened(name, *tls, ui),
+                open::Opened::Plain(plain) => End::socket(name, plain),
+                open::Opened::Tls(tls) => End::tls(name, *tls, ui),
             })
         }
         EndpointKind::Unix(path) => {
@@ -385,7 +291,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
                 .await
                 .map_err(crate::common::open_error)?;
             match opened {
-                open::Opened::Plain(plain) => Ok(socket(name, plain)),
+                open::Opened::Plain(plain) => Ok(End::socket(name, plain)),
                 open::Opened::Tls(_) => unreachable!("unix: has no TLS"),
             }
         }
@@ -402,7 +308,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
         EndpointKind::Exec(command) => {
             let child = ChildStream::shell(command)?;
             let (process, stdin, stdout) = child.into_parts();
-            Ok(Opened {
+            Ok(End {
                 name: format!("exec:{command}"),
                 io: Io::Split(
                     Box::new(stdout.into_inner().expect("a new child's stdout is open")),
@@ -420,7 +326,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
             match o.write_mode {
                 Some(mode) => {
                     let file = open_write(path, mode).await?.into_inner().expect("a new file is open");
-                    Ok(Opened {
+                    Ok(End {
                         name,
                         io: Io::Split(Box::new(tokio::io::empty()), Box::new(file)),
                         on_eof: OnEof::HalfClose,
@@ -450,7 +356,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<Opened> {
                         }
                         Err(err) => return Err(err.into()),
                     };
-                    Ok(Opened {
+                    Ok(End {
                         name,
                         io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
                         on_eof: OnEof::HalfClose,
@@ -474,7 +380,7 @@ async fn accept_first(
     policy: RaggedEofPolicy,
     timeout: Duration,
     ui: &Ui,
-) -> Result<Opened> {
+) -> Result<End> {
     /// TLS handshakes in progress at once at most; past that, accepting waits.
     const MAX_PENDING_HANDSHAKES: usize = 64;
     let mut handshakes = tokio::task::JoinSet::new();
@@ -501,319 +407,45 @@ async fn accept_first(
     }
 }
 
-/// A sink for a read-only file endpoint: drops data, warning once.
-struct ReadOnlySink {
-    name: String,
-    warned: bool,
-}
-
-impl AsyncResource for ReadOnlySink {
-    async fn aclose(&mut self) -> streamtool::streams::Result<()> {
-        Ok(())
-    }
-}
-impl TypedAttributeProvider for ReadOnlySink {}
-impl ByteSendStream for ReadOnlySink {
-    async fn send(&mut self, data: Bytes) -> streamtool::streams::Result<()> {
-        if !std::mem::replace(&mut self.warned, true) {
-            tracing::warn!(
-                "{} is read-only: dropping {} bytes and more from the other side (add create, append or truncate to write to a file)",
-                self.name,
-                data.len()
-            );
-        }
-        Ok(())
-    }
-}
-
-/// [`relay`] under the relay's idle limit: with no byte moving either way for that long,
-/// it ends with a timeout naming both endpoints (exit 6).
-async fn relay_until_idle(a: Opened, b: Opened, shared: &PipeShared, announce_waits: bool) -> Result<()> {
+/// The relay ([`streamtool::job::pipe::relay`]) under the relay's idle limit: with no
+/// byte moving either way for that long, it ends with a timeout naming both endpoints
+/// (exit 6). Progress is shown when asked.
+async fn relay_until_idle(a: End, b: End, shared: &PipeShared, announce_waits: bool) -> Result<()> {
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
-    let meters = (Meter::default(), Meter::default());
-    let watched = [&meters.0, &meters.1];
-    let relayed = crate::hardening::unless_idle(
-        relay(a, b, shared, announce_waits, meters.clone()),
-        shared.idle,
-        watched,
-    )
-    .await;
-    relayed.unwrap_or_else(|| {
-        let limit = shared.idle.unwrap_or_default();
-        shared.ui.emit(|| Close::relay(&a_name, &b_name, "idle timeout", None));
-        Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
-            phase: Phase::Idle,
-            after: limit,
-        })
-        .context(format!("no data moved between {a_name} and {b_name}")))
-    })
-}
-
-/// Relays both directions by the end-of-stream rules ([`run_pair`]), and reports each.
-/// A relay that fails is cut on both sides: a reset on a plain TCP side, no close_notify
-/// on a TLS one, and an `exec:` command is killed before its input closes; so a
-/// truncated stream on one side never reaches the other as a clean end.
-async fn relay(
-    a: Opened,
-    b: Opened,
-    shared: &PipeShared,
-    announce_waits: bool,
-    (ab_meter, ba_meter): (Meter, Meter),
-) -> Result<()> {
-    let started = Instant::now();
-    let activity = Activity::default();
-    let ab_shaping = shaping(&shared.a.options, &shared.b.options);
-    let ba_shaping = shaping(&shared.b.options, &shared.a.options);
-    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    let (ab, ba) = (Meter::default(), Meter::default());
     let progress = shared.progress.then(|| {
         Progress::start(
             [format!("{a_name} -> {b_name}"), format!("{b_name} -> {a_name}")],
-            [ab_meter.clone(), ba_meter.clone()],
+            [ab.clone(), ba.clone()],
         )
     });
-    // After a failed write to a connection, its reason is read from the same connection
-    // by the other direction: wait for that, unless the other direction feeds a command
-    // (which could be blocked writing output that is no longer read).
-    let (a_connection, b_connection) = (a.is_connection(), b.is_connection());
-    let rules = [
-        PairRule { ends_relay: b.on_eof == OnEof::Close, wait_for_cause: b_connection && a.child.is_none() },
-        PairRule { ends_relay: a.on_eof == OnEof::Close, wait_for_cause: a_connection && b.child.is_none() },
-    ];
-    let waiting = |waited_for: usize| {
-        let (from, to) = if waited_for == 0 { (&a_name, &b_name) } else { (&b_name, &a_name) };
-        let message = format!(
-            "waiting for {from} to end (what goes to {to} is still open); on-eof=half-close|keep-open|close \
-             on an endpoint says what the end of its input does"
-        );
-        if announce_waits && !shared.ui.quiet() {
-            shared.ui.say(&message);
-        } else {
-            tracing::debug!("{message}");
-        }
+    let options = RelayOptions {
+        shapings: [
+            shaping(&shared.a.options, &shared.b.options),
+            shaping(&shared.b.options, &shared.a.options),
+        ],
+        meters: [&ab, &ba],
+        announce_waits,
+        verbose: shared.verbose,
     };
-    // splice(2) counts only the bytes it moved, so its flows cannot tell a peer that left
-    // after a complete exchange from one that cut a transfer short.
-    let spliced = matches!((&a.io, &b.io), (Io::Socket(_), Io::Socket(_)))
-        && ab_shaping.is_raw()
-        && ba_shaping.is_raw()
-        && a.on_eof == OnEof::HalfClose
-        && b.on_eof == OnEof::HalfClose;
-    let (mut a_child, mut b_child) = (a.child, b.child);
-    let (ab, ba, failed) = match (a.io, b.io) {
-        // Plain sockets on both sides, nothing to transform and the usual half-close: zero
-        // copy.
-        (Io::Socket(sa), Io::Socket(sb))
-            if ab_shaping.is_raw()
-                && ba_shaping.is_raw()
-                && a.on_eof == OnEof::HalfClose
-                && b.on_eof == OnEof::HalfClose =>
-        {
-            tracing::debug!("relaying with splice(2)");
-            splice_both(sa, sb, &ab_meter, &ba_meter, rules, waiting).await
-        }
-        (io_a, io_b) => {
-            let ((a_reader, a_writer, a_cut), (b_reader, b_writer, b_cut)) =
-                (io_a.into_split(), io_b.into_split());
-            let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
-            let ab = Direction {
-                source_write_only: a.write_only,
-                sink_read_only: b.read_only,
-                sink_name: &b_name,
-                sink_is_command: b_child.is_some(),
-            };
-            let ba = Direction {
-                source_write_only: b.write_only,
-                sink_read_only: a.read_only,
-                sink_name: &a_name,
-                sink_is_command: a_child.is_some(),
-            };
-            let ([ab, ba], end) = {
-                let (b_half, a_half) = (b.on_eof == OnEof::HalfClose, a.on_eof == OnEof::HalfClose);
-                let ab_run = ab.run(a_reader, &mut b_sink, &ab_shaping, &activity, b_half, &ab_meter);
-                let ba_run = ba.run(b_reader, &mut a_sink, &ba_shaping, &activity, a_half, &ba_meter);
-                // Feeding a command ends when it exits, too (it takes no more).
-                let ab_run = async {
-                    match b_child.as_mut() {
-                        Some(child) => crate::common::until_exit(child, ab_run, &ab_meter).await,
-                        None => ab_run.await,
-                    }
-                };
-                let ba_run = async {
-                    match a_child.as_mut() {
-                        Some(child) => crate::common::until_exit(child, ba_run, &ba_meter).await,
-                        None => ba_run.await,
-                    }
-                };
-                run_pair(ab_run, ba_run, rules, [&ab_meter, &ba_meter], waiting).await
-            };
-            let failed = matches!(end, PairEnd::Failed(_));
-            if failed {
-                // Commands die before their stdin closes (the sinks drop after this): a
-                // failed relay never hands them a clean end of input.
-                for child in [&mut a_child, &mut b_child].into_iter().flatten() {
-                    crate::common::reap_child(child, true).await;
-                }
-                // A stream cut short is passed on cut short: a reset on a plain side.
-                if cut_short(end, [&ab, &ba]) {
-                    crate::common::cut(&a_cut);
-                    crate::common::cut(&b_cut);
-                }
-            } else {
-                // Whatever is still open closes now: a keep-open side's FIN or close_notify,
-                // a file's flush.
-                let _ = a_sink.aclose().await;
-                let _ = b_sink.aclose().await;
-            }
-            (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
-        }
-    };
+    let relayed =
+        crate::hardening::unless_idle(relay(a, b, &options, &shared.ui), shared.idle, [&ab, &ba]).await;
     if let Some(progress) = progress {
         progress.finish();
     }
-    // A command that fails (or cannot run: `sh` exits 127) fails the relay, as a broken
-    // stream does; one that had to be killed after the relay is not counted.
-    let mut command_failed = None;
-    for (child, name) in [(a_child, &a_name), (b_child, &b_name)]
-        .into_iter()
-        .filter_map(|(child, name)| child.map(|c| (c, name)))
-    {
-        let mut child = child;
-        let status = crate::common::reap_child(&mut child, failed).await;
-        tracing::info!(status = ?status, "command exited");
-        if let Some(status) = status.filter(|s| !s.success()) {
-            command_failed.get_or_insert(anyhow::anyhow!("{name}: the command failed ({status})"));
+    match relayed {
+        Some(result) => result.map_err(|err| match err {
+            RelayError::Direction { what, source } => anyhow::Error::new(source).context(what),
+            command @ RelayError::Command { .. } => command.into(),
+        }),
+        None => {
+            let limit = shared.idle.unwrap_or_default();
+            shared.ui.emit(|| Close::relay(&a_name, &b_name, "idle timeout", None));
+            Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
+                phase: Phase::Idle,
+                after: limit,
+            })
+            .context(format!("no data moved between {a_name} and {b_name}")))
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
-        shared.ui.emit(|| Event::half_close(None, label.clone(), flow));
-        if shared.verbose {
-            tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
-        }
-    }
-    let reason = format!("{}; {}", ab.reason(), ba.reason());
-    shared.ui.emit(|| Close::relay(&a_name, &b_name, reason, Some(elapsed)));
-    first_error([(ab, &a_name, &b_name, b.is_stdio), (ba, &b_name, &a_name, a.is_stdio)], spliced)?;
-    command_failed.map_or(Ok(()), Err)
-}
-
-/// One direction of the generic (non-splice) relay.
-struct Direction<'a> {
-    /// The source is a write-only file: nothing comes from it.
-    source_write_only: bool,
-    /// The sink is a read-only file: what arrives is dropped, with a warning.
-    sink_read_only: bool,
-    sink_name: &'a str,
-    /// The sink is an `exec:` command's stdin: a command that stops reading is not a
-    /// failure of the relay.
-    sink_is_command: bool,
-}
-
-impl Direction<'_> {
-    async fn run(
-        &self,
-        reader: Reader,
-        sink: &mut IoSendStream<Writer>,
-        shaping: &Shaping,
-        activity: &Activity,
-        half_close: bool,
-        meter: &Meter,
-    ) -> Flow {
-        if self.source_write_only {
-            // No data, and no early end for the other side: it is closed when the whole
-            // relay is done, so a client uploading to a file is not cut off.
-            return Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Eof };
-        }
-        let source = IoReceiveStream::new(reader);
-        if self.sink_read_only {
-            let sink = ReadOnlySink { name: self.sink_name.to_string(), warned: false };
-            return forward_metered(source, sink, shaping, activity, true, meter).await;
-        }
-        let flow = forward_metered(source, sink, shaping, activity, half_close, meter).await;
-        if self.sink_is_command { crate::common::command_stopped_reading(flow) } else { flow }
-    }
-}
-
-/// The error the relay ends with, if any, naming the endpoint that failed; each flow
-/// comes with its source's and sink's names and whether its sink is stdout, where a closed
-/// pipe (as in `| head`) counts as success, and so does a peer that left after a complete
-/// exchange (a probe, a health check), where the flows can tell (not `spliced`).
-fn first_error(flows: [(Flow, &str, &str, bool); 2], spliced: bool) -> Result<()> {
-    for (flow, source, sink, sink_is_stdout) in flows {
-        if !spliced && crate::common::peer_left(&flow) {
-            // A probe or a health check that left after a complete exchange.
-            continue;
-        }
-        if let FlowEnd::Failed(side, err) = flow.end {
-            if side == Side::Sink && sink_is_stdout && crate::common::is_broken_pipe(&err) {
-                continue;
-            }
-            let what = match side {
-                Side::Source => format!("receiving from {source} failed"),
-                Side::Sink => format!("sending to {sink} failed"),
-            };
-            return Err(anyhow::Error::new(err).context(what));
-        }
-    }
-    Ok(())
-}
-
-/// Whether the relay failed because a stream was cut short (see [`crate::common::cut_short`]).
-fn cut_short(end: PairEnd, flows: [&Option<Flow>; 2]) -> bool {
-    matches!(end, PairEnd::Failed(i) if flows[i].as_ref().is_some_and(crate::common::cut_short))
-}
-
-/// Both directions between two plain sockets, with splice(2), by the same rules as the
-/// generic relay: a relay cut short resets both TCP sides.
-async fn splice_both(
-    a: PlainSocket,
-    b: PlainSocket,
-    ab_meter: &Meter,
-    ba_meter: &Meter,
-    rules: [PairRule; 2],
-    waiting: impl FnMut(usize),
-) -> (Flow, Flow, bool) {
-    use streamtool::splice::{SpliceSocket, transfer};
-    fn flow(result: Result<u64, streamtool::splice::SpliceError>) -> Flow {
-        let (bytes, end) = match result {
-            Ok(n) => (n, FlowEnd::Eof),
-            Err(e) => {
-                (e.bytes, FlowEnd::Failed(if e.reading { Side::Source } else { Side::Sink }, e.error.into()))
-            }
-        };
-        Flow { bytes_in: bytes, bytes_out: bytes, frames: 0, frames_skipped: 0, end }
-    }
-    async fn one<S: SpliceSocket, D: SpliceSocket>(src: &S, dst: &D, meter: &Meter) -> Flow {
-        let mut flow = flow(transfer(src, dst, &|n| meter.add(n)).await);
-        if matches!(flow.end, FlowEnd::Eof)
-            && let Err(err) = dst.shutdown_write()
-        {
-            flow.end = FlowEnd::Failed(Side::Sink, err.into());
-        }
-        flow
-    }
-    let (flows, end) = match (&a, &b) {
-        (PlainSocket::Tcp(a), PlainSocket::Tcp(b)) => {
-            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
-        }
-        (PlainSocket::Tcp(a), PlainSocket::Unix(b)) => {
-            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
-        }
-        (PlainSocket::Unix(a), PlainSocket::Tcp(b)) => {
-            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
-        }
-        (PlainSocket::Unix(a), PlainSocket::Unix(b)) => {
-            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, [ab_meter, ba_meter], waiting).await
-        }
-    };
-    let failed = matches!(end, PairEnd::Failed(_));
-    if cut_short(end, [&flows[0], &flows[1]]) {
-        for socket in [&a, &b] {
-            if let PlainSocket::Tcp(tcp) = socket {
-                crate::common::reset_on_close(tcp);
-            }
-        }
-    }
-    let [ab, ba] = flows;
-    (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
 }

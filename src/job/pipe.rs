@@ -1,0 +1,428 @@
+//! `pipe`'s relay between two opened endpoints ([`End`]), by the end-of-stream rules
+//! ([`run_pair`]): splice(2) between two plain sockets with nothing to transform, the
+//! library's stream layers (framing, text, TLS) otherwise. A relay that fails is cut on
+//! both sides: a reset on a plain TCP side, no close_notify on a TLS one, and an `exec:`
+//! command is killed before its input closes; so a truncated stream on one side never
+//! reaches the other as a clean end.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::event::{Close, Event, Report};
+use crate::relay::{
+    Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
+};
+use crate::splice::{SpliceSocket, transfer};
+use crate::stack::open::PlainSocket;
+use crate::streams::tls::TlsStream;
+use crate::streams::{
+    AsyncResource, ByteSendStream, IoReceiveStream, IoSendStream, StreamError, TypedAttributeProvider,
+};
+
+use super::child::{command_stopped_reading, reap_child, until_exit};
+use super::cut::{CutFlag, Cuttable, cut, reset_on_close};
+use super::ends::{cut_short as flow_cut_short, is_broken_pipe, peer_left};
+use super::stdio::spliced_flow;
+
+/// One direction of an endpoint, read.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// One direction of an endpoint, written.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An endpoint's transport.
+pub enum Io {
+    /// A plain socket, kept whole for splice(2).
+    Socket(PlainSocket),
+    /// Anything else, as its two directions.
+    Split(Reader, Writer),
+}
+
+impl Io {
+    /// The two directions, and for a TCP socket the flag that cuts it with a reset.
+    fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
+        match self {
+            Io::Split(r, w) => (r, w, None),
+            Io::Socket(PlainSocket::Tcp(s)) => {
+                let (io, flag) = Cuttable::new(s, reset_on_close);
+                let (r, w) = tokio::io::split(io);
+                (Box::new(r), Box::new(w), Some(flag))
+            }
+            Io::Socket(PlainSocket::Unix(s)) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w), None)
+            }
+        }
+    }
+}
+
+/// An opened endpoint: its two directions, and what to wait for when done.
+pub struct End {
+    /// Its name in messages and events (`stdio`, `file:PATH`, `HOST:PORT`, a peer).
+    pub name: String,
+    /// Its transport.
+    pub io: Io,
+    /// What the end of the data going to it does (`on-eof=`).
+    pub on_eof: OnEof,
+    /// A read-only file: what the other side sends is dropped, with a warning.
+    pub read_only: bool,
+    /// A write-only file: it has nothing to send, and must not end the other side early.
+    pub write_only: bool,
+    /// stdin/stdout: a closed stdout (as in `| head`) is success.
+    pub is_stdio: bool,
+    /// An `exec:` command, reaped when the relay is done.
+    pub child: Option<tokio::process::Child>,
+}
+
+impl End {
+    /// Any two-way stream (split in two), ending its input by `on_eof`.
+    pub fn split<IO>(name: String, io: IO, on_eof: OnEof) -> End
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (reader, writer) = tokio::io::split(io);
+        End::new(name, Io::Split(Box::new(reader), Box::new(writer)), on_eof)
+    }
+
+    /// A plain socket (half-closed when its input ends).
+    pub fn socket(name: String, socket: PlainSocket) -> End {
+        End::new(name, Io::Socket(socket), OnEof::HalfClose)
+    }
+
+    /// A TLS stream, its handshake reported. A TLS client keeps its side open when its
+    /// input ends (servers built on OpenSSL take a close_notify for the end of the whole
+    /// connection); a TLS server half-closes.
+    pub fn tls<IO>(name: String, tls: TlsStream<IO>, report: &dyn Report) -> End
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
+    {
+        super::report_handshake(&tls, report, &name);
+        let on_eof = if tls.is_server() { OnEof::HalfClose } else { OnEof::KeepOpen };
+        End::split(name, tls, on_eof)
+    }
+
+    /// An endpoint with the given transport and nothing special about it.
+    pub fn new(name: String, io: Io, on_eof: OnEof) -> End {
+        End { name, io, on_eof, read_only: false, write_only: false, is_stdio: false, child: None }
+    }
+
+    /// A socket or a TLS stream: reading it after a failed write to it reports why.
+    fn is_connection(&self) -> bool {
+        // Not stdio, a command or a file: a plain socket, or a TLS stream.
+        matches!(self.io, Io::Socket(_))
+            || !(self.is_stdio || self.child.is_some() || self.read_only || self.write_only)
+    }
+}
+
+/// How a relay between two endpoints runs.
+pub struct RelayOptions<'a> {
+    /// The shaping of A -> B and of B -> A.
+    pub shapings: [Shaping; 2],
+    /// Bytes moved A -> B and B -> A, counted as they move (progress, the idle limit).
+    pub meters: [&'a Meter; 2],
+    /// Say what a half-ended relay waits for as a notice (else a debug log line).
+    pub announce_waits: bool,
+    /// Log each direction's bytes and reason at the end.
+    pub verbose: bool,
+}
+
+/// Why a relay failed, naming the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// A direction failed (`what`: "receiving from A failed", "sending to B failed").
+    #[error("{what}")]
+    Direction {
+        /// What failed, naming the endpoint.
+        what: String,
+        /// Why.
+        #[source]
+        source: StreamError,
+    },
+    /// An `exec:` command failed.
+    #[error("{name}: the command failed ({status})")]
+    Command {
+        /// The endpoint.
+        name: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+}
+
+/// Relays both directions between `a` and `b` by the end-of-stream rules, reaps any
+/// command, and reports each direction's end and the relay's close.
+///
+/// # Errors
+/// The first direction that failed (a closed stdout and a peer that left after a
+/// complete exchange are not failures), else a command that failed.
+pub async fn relay(
+    mut a: End,
+    mut b: End,
+    options: &RelayOptions<'_>,
+    report: &dyn Report,
+) -> Result<(), RelayError> {
+    let started = Instant::now();
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    // After a failed write to a connection, its reason is read from the same connection
+    // by the other direction: wait for that, unless the other direction feeds a command
+    // (which could be blocked writing output that is no longer read).
+    let rules = [
+        PairRule {
+            ends_relay: b.on_eof == OnEof::Close,
+            wait_for_cause: b.is_connection() && a.child.is_none(),
+        },
+        PairRule {
+            ends_relay: a.on_eof == OnEof::Close,
+            wait_for_cause: a.is_connection() && b.child.is_none(),
+        },
+    ];
+    let waiting = |waited_for: usize| {
+        let (from, to) = if waited_for == 0 { (&a_name, &b_name) } else { (&b_name, &a_name) };
+        let message = format!(
+            "waiting for {from} to end (what goes to {to} is still open); on-eof=half-close|keep-open|close \
+             on an endpoint says what the end of its input does"
+        );
+        if options.announce_waits { report.notice(&message) } else { tracing::debug!("{message}") }
+    };
+    // splice(2) counts only the bytes it moved, so its flows cannot tell a peer that left
+    // after a complete exchange from one that cut a transfer short.
+    let spliced = matches!((&a.io, &b.io), (Io::Socket(_), Io::Socket(_)))
+        && options.shapings.iter().all(Shaping::is_raw)
+        && a.on_eof == OnEof::HalfClose
+        && b.on_eof == OnEof::HalfClose;
+    let (a_stdio, b_stdio) = (a.is_stdio, b.is_stdio);
+    let (mut a_child, mut b_child) = (a.child.take(), b.child.take());
+    let (ab, ba, failed) = if spliced {
+        let (Io::Socket(sa), Io::Socket(sb)) = (a.io, b.io) else { unreachable!("checked above") };
+        tracing::debug!("relaying with splice(2)");
+        splice_both(sa, sb, options.meters, rules, waiting).await
+    } else {
+        let children = [&mut a_child, &mut b_child];
+        generic(a, b, children, options, rules, waiting).await
+    };
+    // A command that fails (or cannot run: `sh` exits 127) fails the relay, as a broken
+    // stream does; one that had to be killed after the relay is not counted.
+    let mut command_failed = None;
+    for (child, name) in [(a_child, &a_name), (b_child, &b_name)] {
+        let Some(mut child) = child else { continue };
+        let status = reap_child(&mut child, failed).await;
+        tracing::info!(status = ?status, "command exited");
+        if let Some(status) = status.filter(|s| !s.success()) {
+            command_failed.get_or_insert(RelayError::Command { name: name.clone(), status });
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for (label, flow) in [(format!("{a_name} -> {b_name}"), &ab), (format!("{b_name} -> {a_name}"), &ba)] {
+        report.emit(|| Event::half_close(None, label.clone(), flow));
+        if options.verbose {
+            tracing::info!("{label}: {} bytes in {elapsed:.3}s, {}", flow.bytes_out, flow.reason());
+        }
+    }
+    let reason = format!("{}; {}", ab.reason(), ba.reason());
+    report.emit(|| Close::relay(&a_name, &b_name, reason, Some(elapsed)));
+    first_error([(ab, &a_name, &b_name, b_stdio), (ba, &b_name, &a_name, a_stdio)], spliced)?;
+    command_failed.map_or(Ok(()), Err)
+}
+
+/// The relay through user space (anything but two plain sockets with nothing to do):
+/// the two directions, and whether the relay failed. On failure, commands are killed
+/// before their input closes and a stream cut short is passed on as a reset.
+async fn generic(
+    a: End,
+    b: End,
+    [a_child, b_child]: [&mut Option<tokio::process::Child>; 2],
+    options: &RelayOptions<'_>,
+    rules: [PairRule; 2],
+    waiting: impl FnMut(usize),
+) -> (Flow, Flow, bool) {
+    let activity = Activity::default();
+    let [ab_meter, ba_meter] = options.meters;
+    let [ab_shaping, ba_shaping] = &options.shapings;
+    let ((a_reader, a_writer, a_cut), (b_reader, b_writer, b_cut)) = (a.io.into_split(), b.io.into_split());
+    let (mut a_sink, mut b_sink) = (IoSendStream::new(a_writer), IoSendStream::new(b_writer));
+    let ab = Direction {
+        source_write_only: a.write_only,
+        sink_read_only: b.read_only,
+        sink_name: &b.name,
+        sink_is_command: b_child.is_some(),
+    };
+    let ba = Direction {
+        source_write_only: b.write_only,
+        sink_read_only: a.read_only,
+        sink_name: &a.name,
+        sink_is_command: a_child.is_some(),
+    };
+    let ([ab, ba], end) = {
+        let (b_half, a_half) = (b.on_eof == OnEof::HalfClose, a.on_eof == OnEof::HalfClose);
+        let ab_run = ab.run(a_reader, &mut b_sink, ab_shaping, &activity, b_half, ab_meter);
+        let ba_run = ba.run(b_reader, &mut a_sink, ba_shaping, &activity, a_half, ba_meter);
+        // Feeding a command ends when it exits, too (it takes no more).
+        let ab_run = async {
+            match b_child.as_mut() {
+                Some(child) => until_exit(child, ab_run, ab_meter).await,
+                None => ab_run.await,
+            }
+        };
+        let ba_run = async {
+            match a_child.as_mut() {
+                Some(child) => until_exit(child, ba_run, ba_meter).await,
+                None => ba_run.await,
+            }
+        };
+        run_pair(ab_run, ba_run, rules, options.meters, waiting).await
+    };
+    let failed = matches!(end, PairEnd::Failed(_));
+    if failed {
+        // Commands die before their stdin closes (the sinks drop after this): a failed
+        // relay never hands them a clean end of input.
+        for child in [a_child, b_child].into_iter().flatten() {
+            reap_child(child, true).await;
+        }
+        // A stream cut short is passed on cut short: a reset on a plain side.
+        if cut_short(end, [&ab, &ba]) {
+            cut(&a_cut);
+            cut(&b_cut);
+        }
+    } else {
+        // Whatever is still open closes now: a keep-open side's FIN or close_notify, a
+        // file's flush.
+        let _ = a_sink.aclose().await;
+        let _ = b_sink.aclose().await;
+    }
+    (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
+}
+
+/// One direction of the generic (non-splice) relay.
+struct Direction<'a> {
+    /// The source is a write-only file: nothing comes from it.
+    source_write_only: bool,
+    /// The sink is a read-only file: what arrives is dropped, with a warning.
+    sink_read_only: bool,
+    sink_name: &'a str,
+    /// The sink is an `exec:` command's stdin: a command that stops reading is not a
+    /// failure of the relay.
+    sink_is_command: bool,
+}
+
+impl Direction<'_> {
+    async fn run(
+        &self,
+        reader: Reader,
+        sink: &mut IoSendStream<Writer>,
+        shaping: &Shaping,
+        activity: &Activity,
+        half_close: bool,
+        meter: &Meter,
+    ) -> Flow {
+        if self.source_write_only {
+            // No data, and no early end for the other side: it is closed when the whole
+            // relay is done, so a client uploading to a file is not cut off.
+            return Flow { bytes_in: 0, bytes_out: 0, frames: 0, frames_skipped: 0, end: FlowEnd::Eof };
+        }
+        let source = IoReceiveStream::new(reader);
+        if self.sink_read_only {
+            let sink = ReadOnlySink { name: self.sink_name.to_string(), warned: false };
+            return forward_metered(source, sink, shaping, activity, true, meter).await;
+        }
+        let flow = forward_metered(source, sink, shaping, activity, half_close, meter).await;
+        if self.sink_is_command { command_stopped_reading(flow) } else { flow }
+    }
+}
+
+/// The error the relay ends with, if any, naming the endpoint that failed; each flow
+/// comes with its source's and sink's names and whether its sink is stdout, where a closed
+/// pipe (as in `| head`) counts as success, and so does a peer that left after a complete
+/// exchange (a probe, a health check), where the flows can tell (not `spliced`).
+fn first_error(flows: [(Flow, &String, &String, bool); 2], spliced: bool) -> Result<(), RelayError> {
+    for (flow, source, sink, sink_is_stdout) in flows {
+        if !spliced && peer_left(&flow) {
+            continue;
+        }
+        if let FlowEnd::Failed(side, err) = flow.end {
+            if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
+                continue;
+            }
+            let what = match side {
+                Side::Source => format!("receiving from {source} failed"),
+                Side::Sink => format!("sending to {sink} failed"),
+            };
+            return Err(RelayError::Direction { what, source: err });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the relay failed because a stream was cut short ([`flow_cut_short`]).
+fn cut_short(end: PairEnd, flows: [&Option<Flow>; 2]) -> bool {
+    matches!(end, PairEnd::Failed(i) if flows[i].as_ref().is_some_and(flow_cut_short))
+}
+
+/// Both directions between two plain sockets, with splice(2), by the same rules as the
+/// generic relay: a relay cut short resets both TCP sides.
+async fn splice_both(
+    a: PlainSocket,
+    b: PlainSocket,
+    meters: [&Meter; 2],
+    rules: [PairRule; 2],
+    waiting: impl FnMut(usize),
+) -> (Flow, Flow, bool) {
+    async fn one<S: SpliceSocket, D: SpliceSocket>(src: &S, dst: &D, meter: &Meter) -> Flow {
+        let mut flow = spliced_flow(transfer(src, dst, &|n| meter.add(n)).await);
+        if matches!(flow.end, FlowEnd::Eof)
+            && let Err(err) = dst.shutdown_write()
+        {
+            flow.end = FlowEnd::Failed(Side::Sink, err.into());
+        }
+        flow
+    }
+    let [ab_meter, ba_meter] = meters;
+    let (flows, end) = match (&a, &b) {
+        (PlainSocket::Tcp(a), PlainSocket::Tcp(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, meters, waiting).await
+        }
+        (PlainSocket::Tcp(a), PlainSocket::Unix(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, meters, waiting).await
+        }
+        (PlainSocket::Unix(a), PlainSocket::Tcp(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, meters, waiting).await
+        }
+        (PlainSocket::Unix(a), PlainSocket::Unix(b)) => {
+            run_pair(one(a, b, ab_meter), one(b, a, ba_meter), rules, meters, waiting).await
+        }
+    };
+    let failed = matches!(end, PairEnd::Failed(_));
+    if cut_short(end, [&flows[0], &flows[1]]) {
+        for socket in [&a, &b] {
+            if let PlainSocket::Tcp(tcp) = socket {
+                reset_on_close(tcp);
+            }
+        }
+    }
+    let [ab, ba] = flows;
+    (ab.unwrap_or_else(Flow::abandoned), ba.unwrap_or_else(Flow::abandoned), failed)
+}
+
+/// A sink for a read-only file endpoint: drops data, warning once.
+struct ReadOnlySink {
+    name: String,
+    warned: bool,
+}
+
+impl AsyncResource for ReadOnlySink {
+    async fn aclose(&mut self) -> crate::streams::Result<()> {
+        Ok(())
+    }
+}
+impl TypedAttributeProvider for ReadOnlySink {}
+impl ByteSendStream for ReadOnlySink {
+    async fn send(&mut self, data: Bytes) -> crate::streams::Result<()> {
+        if !std::mem::replace(&mut self.warned, true) {
+            tracing::warn!(
+                "{} is read-only: dropping {} bytes and more from the other side (add create, append or truncate to write to a file)",
+                self.name,
+                data.len()
+            );
+        }
+        Ok(())
+    }
+}
