@@ -5,17 +5,23 @@
 //! command is killed before its input closes; so a truncated stream on one side never
 //! reaches the other as a clean end.
 
+use std::path::Path;
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::endpoint::{Endpoint, EndpointKind};
 use crate::event::{Close, Event, Report};
 use crate::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
 use crate::splice::{SpliceSocket, transfer};
-use crate::stack::open::PlainSocket;
+use crate::stack::Spelling;
+use crate::stack::open::{self, Opened, PlainSocket, Target};
+use crate::streams::ChildStream;
+use crate::streams::file::{open_read, open_write};
+use crate::streams::socket::host_port;
 use crate::streams::tls::TlsStream;
 use crate::streams::{
     AsyncResource, ByteSendStream, IoReceiveStream, IoSendStream, StreamError, TypedAttributeProvider,
@@ -112,6 +118,110 @@ impl End {
         // Not stdio, a command or a file: a plain socket, or a TLS stream.
         matches!(self.io, Io::Socket(_))
             || !(self.is_stdio || self.child.is_some() || self.read_only || self.write_only)
+    }
+}
+
+/// Why an endpoint could not be opened.
+#[derive(Debug)]
+pub enum EndError {
+    /// A stream error (spawning a command, opening a file).
+    Stream(StreamError),
+    /// Connecting or the TLS handshake.
+    Open(crate::stack::open::OpenError),
+    /// A file its options name.
+    Options(crate::stack::OptionsError),
+    /// `file:PATH` without `create`, `append` or `truncate` reads a file, and this one
+    /// does not exist.
+    NoSuchFile(StreamError),
+}
+
+impl End {
+    /// Opens an endpoint that neither listens nor connects: `stdio`, `exec:` (run by
+    /// `sh -c`, in a process group of its own) and `file:`. `None` for the others.
+    ///
+    /// # Errors
+    /// [`EndError::Stream`] for a command that cannot start or a file that cannot be
+    /// opened; [`EndError::NoSuchFile`] for a missing file to read.
+    pub async fn open_local(endpoint: &Endpoint) -> Option<Result<End, EndError>> {
+        Some(match &endpoint.kind {
+            EndpointKind::Stdio => {
+                let io = Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()));
+                Ok(End { is_stdio: true, ..End::new("stdio".into(), io, OnEof::HalfClose) })
+            }
+            EndpointKind::Exec(command) => End::exec(command),
+            EndpointKind::File(path) => End::file(path, endpoint.options.write_mode).await,
+            _ => return None,
+        })
+    }
+
+    /// Connects a `tcp:`, `tls:` or `unix:` endpoint (`None` for the others), reporting
+    /// the `connect` event and the TLS handshake.
+    ///
+    /// # Errors
+    /// [`EndError::Options`] for a file a TLS option names, [`EndError::Stream`] for a
+    /// bad name to verify, [`EndError::Open`] for connecting and the handshake.
+    pub async fn connect(endpoint: &Endpoint, report: &dyn Report) -> Option<Result<End, EndError>> {
+        let o = &endpoint.options;
+        let (target, name, tls) = match &endpoint.kind {
+            EndpointKind::Tcp(host, port) => (Target::Tcp(host, *port), host_port(host, *port), false),
+            EndpointKind::Tls(host, port) => (Target::Tcp(host, *port), host_port(host, *port), true),
+            EndpointKind::Unix(path) => (Target::Unix(path), format!("unix:{}", path.display()), false),
+            _ => return None,
+        };
+        let connect = async {
+            let tls = match (tls, target) {
+                (true, Target::Tcp(host, _)) => {
+                    let config = o.client_options(Spelling::Endpoint).map_err(EndError::Options)?.build();
+                    Some((config.map_err(EndError::Stream)?, o.verify_name(host).map_err(EndError::Stream)?))
+                }
+                _ => None,
+            };
+            let connected = |_| {
+                if matches!(target, Target::Tcp(..)) {
+                    report.emit(|| Event::Connect { target: name.clone(), peer: None });
+                }
+            };
+            match open::connect(target, &name, o, Default::default(), tls, connected).await {
+                Ok(Opened::Plain(plain)) => Ok(End::socket(name.clone(), plain)),
+                Ok(Opened::Tls(tls)) => Ok(End::tls(name.clone(), *tls, report)),
+                Err(err) => Err(EndError::Open(err)),
+            }
+        };
+        Some(connect.await)
+    }
+
+    fn exec(command: &str) -> Result<End, EndError> {
+        let (process, stdin, stdout) = ChildStream::shell(command).map_err(EndError::Stream)?.into_parts();
+        let io = Io::Split(
+            Box::new(stdout.into_inner().expect("a new child's stdout is open")),
+            Box::new(stdin.into_inner().expect("a new child's stdin is open")),
+        );
+        Ok(End { child: Some(process), ..End::new(format!("exec:{command}"), io, OnEof::HalfClose) })
+    }
+
+    async fn file(path: &Path, write_mode: Option<crate::streams::file::WriteMode>) -> Result<End, EndError> {
+        let name = format!("file:{}", path.display());
+        if let Some(mode) = write_mode {
+            let file = open_write(path, mode).await.map_err(EndError::Stream)?;
+            let io = Io::Split(
+                Box::new(tokio::io::empty()),
+                Box::new(file.into_inner().expect("a new file is open")),
+            );
+            return Ok(End { write_only: true, ..End::new(name, io, OnEof::HalfClose) });
+        }
+        let file = match open_read(path).await {
+            Ok(file) => file.into_inner().expect("a new file is open"),
+            Err(err @ StreamError::Open { .. })
+                if std::error::Error::source(&err)
+                    .and_then(|e| e.downcast_ref::<std::io::Error>())
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                return Err(EndError::NoSuchFile(err));
+            }
+            Err(err) => return Err(EndError::Stream(err)),
+        };
+        let io = Io::Split(Box::new(file), Box::new(tokio::io::sink()));
+        Ok(End { read_only: true, ..End::new(name, io, OnEof::HalfClose) })
     }
 }
 

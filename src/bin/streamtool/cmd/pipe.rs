@@ -8,15 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
 use streamtool::event::{Close, Event};
-use streamtool::job::pipe::{End, Io, RelayError, RelayOptions, relay};
-use streamtool::relay::{Meter, OnEof};
+use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, relay};
+use streamtool::relay::Meter;
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
-use streamtool::stack::open::{self, PlainSocket, Target};
+use streamtool::stack::open::PlainSocket;
 use streamtool::stack::{Spelling, shaping};
-use streamtool::streams::file::{open_read, open_write};
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::tls::{ClientOptions, ServerOptions};
-use streamtool::streams::{ChildStream, Phase, RaggedEofPolicy};
+use streamtool::streams::{Phase, RaggedEofPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
@@ -258,117 +257,42 @@ async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
 }
 
 async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
+    let opened = match End::open_local(endpoint).await {
+        Some(opened) => opened,
+        None => match End::connect(endpoint, ui).await {
+            Some(opened) => opened,
+            None => return open_listening(endpoint, ui).await,
+        },
+    };
+    opened.map_err(|err| match err {
+        EndError::Stream(err) => err.into(),
+        EndError::Open(err) => crate::common::open_error(err),
+        EndError::Options(err) => err.into(),
+        // Without create, append or truncate, file: reads; a user writing to a new file
+        // (socat's CREATE:, websocat's writefile:) needs to know how to say so.
+        EndError::NoSuchFile(err) => {
+            let path = match &endpoint.kind {
+                EndpointKind::File(path) => path.display().to_string(),
+                _ => String::new(),
+            };
+            let hint = format!(
+                "file:{path} reads an existing file; to write a new one, use file:{path},create (or append, truncate)"
+            );
+            anyhow::Error::new(err).context(Hint(hint))
+        }
+    })
+}
+
+/// A listening endpoint: bound, announced, and its first connection accepted.
+async fn open_listening(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
     let o = &endpoint.options;
-    match &endpoint.kind {
-        EndpointKind::Stdio => Ok(End {
-            name: "stdio".into(),
-            io: Io::Split(Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())),
-            on_eof: OnEof::HalfClose,
-            read_only: false,
-            write_only: false,
-            is_stdio: true,
-            child: None,
-        }),
-        EndpointKind::Tcp(host, port) | EndpointKind::Tls(host, port) => {
-            let name = streamtool::streams::socket::host_port(host, *port);
-            let tls = match endpoint.kind {
-                EndpointKind::Tls(..) => Some((client_options(o)?.build()?, o.verify_name(host)?)),
-                _ => None,
-            };
-            let connected = |_| ui.emit(|| Event::Connect { target: name.clone(), peer: None });
-            let opened =
-                open::connect(Target::Tcp(host, *port), &name, o, Default::default(), tls, connected)
-                    .await
-                    .map_err(crate::common::open_error)?;
-            Ok(match opened {
-                open::Opened::Plain(plain) => End::socket(name, plain),
-                open::Opened::Tls(tls) => End::tls(name, *tls, ui),
-            })
-        }
-        EndpointKind::Unix(path) => {
-            let name = format!("unix:{}", path.display());
-            let opened = open::connect(Target::Unix(path), &name, o, Default::default(), None, |_| {})
-                .await
-                .map_err(crate::common::open_error)?;
-            match opened {
-                open::Opened::Plain(plain) => Ok(End::socket(name, plain)),
-                open::Opened::Tls(_) => unreachable!("unix: has no TLS"),
-            }
-        }
-        EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_) => {
-            let mut listener = bind(endpoint).await?;
-            let tls = match endpoint.kind {
-                EndpointKind::TlsListen(_) => Some(server_options(o, &listener, ui)?.build()?),
-                _ => None,
-            };
-            announce(&listener, ui);
-            let timeout = o.handshake_limit();
-            accept_first(&mut listener, tls, o.ragged_eof.unwrap_or_default(), timeout, ui).await
-        }
-        EndpointKind::Exec(command) => {
-            let child = ChildStream::shell(command)?;
-            let (process, stdin, stdout) = child.into_parts();
-            Ok(End {
-                name: format!("exec:{command}"),
-                io: Io::Split(
-                    Box::new(stdout.into_inner().expect("a new child's stdout is open")),
-                    Box::new(stdin.into_inner().expect("a new child's stdin is open")),
-                ),
-                on_eof: OnEof::HalfClose,
-                read_only: false,
-                write_only: false,
-                is_stdio: false,
-                child: Some(process),
-            })
-        }
-        EndpointKind::File(path) => {
-            let name = format!("file:{}", path.display());
-            match o.write_mode {
-                Some(mode) => {
-                    let file = open_write(path, mode).await?.into_inner().expect("a new file is open");
-                    Ok(End {
-                        name,
-                        io: Io::Split(Box::new(tokio::io::empty()), Box::new(file)),
-                        on_eof: OnEof::HalfClose,
-                        read_only: false,
-                        write_only: true,
-                        is_stdio: false,
-                        child: None,
-                    })
-                }
-                None => {
-                    let file = match open_read(path).await {
-                        Ok(file) => file.into_inner().expect("a new file is open"),
-                        // Without create, append or truncate, file: reads; a user writing
-                        // to a new file (socat's CREATE:, websocat's writefile:) needs to
-                        // know how to say so.
-                        Err(err @ streamtool::streams::StreamError::Open { .. })
-                            if std::error::Error::source(&err)
-                                .and_then(|e| e.downcast_ref::<std::io::Error>())
-                                .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
-                        {
-                            let hint = format!(
-                                "file:{0} reads an existing file; to write a new one, use file:{0},create \
-                                 (or append, truncate)",
-                                path.display()
-                            );
-                            return Err(anyhow::Error::new(err).context(Hint(hint)));
-                        }
-                        Err(err) => return Err(err.into()),
-                    };
-                    Ok(End {
-                        name,
-                        io: Io::Split(Box::new(file), Box::new(tokio::io::sink())),
-                        on_eof: OnEof::HalfClose,
-                        read_only: true,
-                        write_only: false,
-                        is_stdio: false,
-                        child: None,
-                    })
-                }
-            }
-        }
-    }
+    let mut listener = bind(endpoint).await?;
+    let tls = match endpoint.kind {
+        EndpointKind::TlsListen(_) => Some(server_options(o, &listener, ui)?.build()?),
+        _ => None,
+    };
+    announce(&listener, ui);
+    accept_first(&mut listener, tls, o.ragged_eof_policy(), o.handshake_limit(), ui).await
 }
 
 /// Without fork: the first connection, the first whose TLS handshake succeeds. Handshakes
