@@ -18,6 +18,26 @@ use crate::common::{
 use crate::ui::Ui;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
+    check_flags(&args)?;
+    let started = Instant::now();
+    let (net, peer) = open_connection(&args, &ui).await?;
+    if args.zero_io {
+        return close_at_once(net, &peer, &ui).await;
+    }
+    let session = stdio_session(net, session_options(&args), &ui, &peer).await?;
+    let (sent, received) = (session.sent, session.received);
+    let elapsed = started.elapsed().as_secs_f64();
+    let reason: Vec<String> =
+        [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();
+    ui.emit(|| Close::client(&peer, reason.join("; "), sent, received, Some(elapsed)));
+    if verbose {
+        tracing::info!("{peer}: sent {sent} bytes, received {received} bytes in {elapsed:.3}s");
+    }
+    common::session_error(session, &peer)
+}
+
+/// Flag combinations clap cannot express.
+fn check_flags(args: &ConnectArgs) -> Result<()> {
     check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
@@ -26,20 +46,22 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
         ))
         .into());
     }
-    let tls_on = args.tls.tls;
-    let endpoint = args.options();
-    let tls_config = if tls_on { Some(endpoint.client_options(Spelling::Flags)?.build()?) } else { None };
-    let target = args.addr.to_string();
-    let started = Instant::now();
+    Ok(())
+}
 
+/// Connects (and with --tls, handshakes; every file a flag names is read first), and
+/// names the peer by the address connected to.
+async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, String)> {
+    let endpoint = args.options();
+    let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
         ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
         // Over UNIX, the name to verify is --sni's, or localhost.
         ConnectAddress::Unix(path) => (Target::Unix(path), "localhost"),
     };
-    let tls = match tls_config {
-        Some(config) => Some((config, verify_name(&args.tls, host)?)),
-        None => None,
+    let tls = match args.tls.tls {
+        true => Some((endpoint.client_options(Spelling::Flags)?.build()?, verify_name(&args.tls, host)?)),
+        false => None,
     };
     let mut peer = target.clone();
     let connected = |address: Option<std::net::SocketAddr>| {
@@ -54,30 +76,34 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => NetStream::plain(socket),
-        Opened::Tls(tls) => finish_tls(*tls, &args, &ui, &peer),
+        Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer),
     };
+    Ok((net, peer))
+}
 
-    if args.zero_io {
-        tracing::info!("connected to {target}");
-        // Close properly: FIN, and close_notify with TLS, so the peer sees a clean end.
-        let mut io = net.io.into_boxed();
-        if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut io).await {
-            tracing::debug!("closing: {err}");
-        }
-        ui.emit(|| Close::client(&peer, "zero-io", 0, 0, None));
-        return Ok(());
+/// `-z`: close properly (FIN, and close_notify with TLS, so the peer sees a clean end).
+async fn close_at_once(net: NetStream, peer: &str, ui: &Ui) -> Result<()> {
+    tracing::info!("connected to {peer}");
+    let mut io = net.io.into_boxed();
+    if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut io).await {
+        tracing::debug!("closing: {err}");
     }
+    ui.emit(|| Close::client(peer, "zero-io", 0, 0, None));
+    Ok(())
+}
 
-    // A TLS client keeps its side open by default: servers built on OpenSSL (nginx,
-    // ncat, s_server) take a close_notify as the end of the whole connection.
+/// How the session runs, from the flags. A TLS client keeps its side open by default:
+/// servers built on OpenSSL (nginx, ncat, s_server) take a close_notify as the end of the
+/// whole connection.
+fn session_options(args: &ConnectArgs) -> SessionOptions {
     let on_eof = match (args.on_eof, args.no_shutdown) {
         (Some(on_eof), _) => on_eof,
         (None, true) => OnEof::KeepOpen,
-        (None, false) if tls_on => OnEof::KeepOpen,
+        (None, false) if args.tls.tls => OnEof::KeepOpen,
         (None, false) => OnEof::HalfClose,
     };
-    let stdio = EndpointOptions::default();
-    let options = SessionOptions {
+    let (endpoint, stdio) = (args.options(), EndpointOptions::default());
+    SessionOptions {
         inbound: shaping(&endpoint, &stdio),
         outbound: shaping(&stdio, &endpoint),
         on_eof,
@@ -86,21 +112,7 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
         progress: crate::progress::enabled(args.progress),
-    };
-    let session = stdio_session(net, options, &ui, &peer).await?;
-    let (sent, received) = (session.sent, session.received);
-    let elapsed = started.elapsed();
-    let reason: Vec<String> =
-        [&session.down, &session.up].into_iter().flatten().map(|f| f.reason()).collect();
-    let reason = reason.join("; ");
-    ui.emit(|| Close::client(&peer, reason, sent, received, Some(elapsed.as_secs_f64())));
-    if verbose {
-        tracing::info!(
-            "{peer}: sent {sent} bytes, received {received} bytes in {:.3}s",
-            elapsed.as_secs_f64()
-        );
     }
-    common::session_error(session, &peer)
 }
 
 /// Reports a finished handshake and boxes the stream.

@@ -24,16 +24,35 @@ use crate::progress::Progress;
 use crate::ui::Ui;
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
+    let (a, b) = endpoints(&args)?;
+    let shared = Arc::new(PipeShared {
+        idle: crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b),
+        a,
+        b,
+        ui,
+        progress: crate::progress::enabled(args.progress),
+        verbose: args.verbose_summary,
+    });
+    if shared.a.options.fork || shared.b.options.fork {
+        let (listening, other_is_a) =
+            if shared.a.options.fork { (shared.a.clone(), false) } else { (shared.b.clone(), true) };
+        return serve_fork(listening, other_is_a, shared, args.max_conns, args.grace).await;
+    }
+    relay_once(&shared, args.grace).await
+}
+
+/// The two endpoints, `-k` given to the listening one, their combinations checked, and
+/// every file their options name read before anything listens (a tls: endpoint's ca=,
+/// cert= and key= would otherwise be read only when a client arrives).
+fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
     let (mut a, mut b) = (args.a.clone(), args.b.clone());
     if args.fork {
         match (a.is_listener(), b.is_listener()) {
             (true, _) => a.options.fork = true,
             (false, true) => b.options.fork = true,
             (false, false) => {
-                return Err(Usage(
-                    "-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)".into(),
-                )
-                .into());
+                let message = "-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)";
+                return Err(Usage(message.into()).into());
             }
         }
     }
@@ -41,12 +60,9 @@ pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
         return Err(Usage("only one endpoint can fork".into()).into());
     }
     if args.max_conns.is_some() && !(a.options.fork || b.options.fork) {
-        return Err(
-            Usage("--max-conns needs fork (-k, or the fork option of a listening endpoint)".into()).into()
-        );
+        let message = "--max-conns needs fork (-k, or the fork option of a listening endpoint)";
+        return Err(Usage(message.into()).into());
     }
-    // Every file an option names is read and checked before anything listens: a tls:
-    // endpoint's ca=, cert= and key= would otherwise be read only when a client arrives.
     for endpoint in [&a, &b] {
         if matches!(endpoint.kind, EndpointKind::Tls(..)) {
             // (insecure's warning is printed once, when the endpoint opens)
@@ -54,31 +70,20 @@ pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
             client_options(&options)?.build()?;
         }
     }
-    let progress = crate::progress::enabled(args.progress);
-    let idle = crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b);
-    let shared = Arc::new(PipeShared {
-        a: a.clone(),
-        b: b.clone(),
-        ui: ui.clone(),
-        progress,
-        verbose: args.verbose_summary,
-        idle,
-    });
+    Ok((a, b))
+}
 
-    if a.options.fork || b.options.fork {
-        let (listening, other_is_a) = if a.options.fork { (a, false) } else { (b, true) };
-        return serve_fork(listening, other_is_a, shared, args.max_conns, args.grace).await;
-    }
+/// Without fork: listening endpoints accept one connection, A first, then the relay.
+/// Ctrl-C stops at once (exit 130); a forking pipe instead shuts down gracefully. SIGTERM
+/// (a service manager stopping us) ends the wait for the endpoints at once, and gives a
+/// running relay `grace` to finish, as serve does its session; either way the exit is 0
+/// and the socket file of a unix-listen endpoint is removed.
+async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let (mut term, mut int) = (signals.term, signals.int);
-    // Listening endpoints accept one connection, A first. Ctrl-C stops at once (exit 130);
-    // a forking pipe instead shuts down gracefully. SIGTERM (a service manager stopping us)
-    // ends the wait for the endpoints at once, and gives a running relay --grace to finish,
-    // as serve does its session; either way the exit is 0 and the socket file of a
-    // unix-listen endpoint is removed.
     let both = async {
-        let opened_a = open(&a, &ui).await?;
-        let opened_b = open(&b, &ui).await?;
+        let opened_a = open(&shared.a, &shared.ui).await?;
+        let opened_b = open(&shared.b, &shared.ui).await?;
         Ok::<_, anyhow::Error>((opened_a, opened_b))
     };
     let (opened_a, opened_b) = tokio::select! {
@@ -89,13 +94,12 @@ pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
             return Ok(());
         }
     };
-    let relay = relay_until_idle(opened_a, opened_b, &shared, true);
+    let relay = relay_until_idle(opened_a, opened_b, shared, true);
     tokio::pin!(relay);
     tokio::select! {
         result = &mut relay => result,
         _ = int.recv() => Err(Interrupted.into()),
         _ = term.recv() => {
-            let grace = args.grace;
             tracing::info!(?grace, "SIGTERM: letting the relay finish");
             tokio::select! {
                 finished = tokio::time::timeout(grace, &mut relay) => finished.unwrap_or_else(|_| {
