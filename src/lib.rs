@@ -31,6 +31,7 @@ pub mod fuzzing;
 pub mod job;
 pub mod relay;
 pub mod server;
+pub mod shutdown;
 pub mod splice;
 pub mod stack;
 pub mod stdio_fd;

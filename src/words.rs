@@ -87,6 +87,46 @@ fn ip_words(inner: &str) -> String {
     }
 }
 
+/// Advice for the TLS failures users meet most: what to do, naming the flags.
+pub fn tls_hint(tls: &rustls::Error) -> Option<&'static str> {
+    use rustls::{AlertDescription, CertificateError, Error as Tls};
+    if let Tls::InvalidCertificate(CertificateError::Other(other)) = tls
+        && format!("{other:?}").contains("CaUsedAsEndEntity")
+    {
+        return Some(
+            "the server presents a CA certificate (CA:TRUE) as its own, as a self-signed certificate made \
+             with `openssl req -x509` is: trust it as itself by passing the file with --ca FILE, or pin it with --pin",
+        );
+    }
+    Some(match tls {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature)
+        | Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            ..
+        }) => {
+            "the certificate is not signed by a CA you trust: give its CA (or the certificate itself) with --ca FILE, \
+             or pin it with --pin (see it with: streamtool connect -z --tls -k --show-cert ADDR)"
+        }
+        Tls::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            "the certificate is for other names: connect by one of them, or verify another name with --sni NAME"
+        }
+        Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "the certificate has expired; renew it (streamtool gen-cert) or check the clock"
+        }
+        Tls::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the server requires a client certificate: add --cert FILE --key FILE"
+        }
+        Tls::AlertReceived(AlertDescription::ProtocolVersion) | Tls::PeerIncompatible(_) => {
+            "no TLS version or cipher in common: check --tls-min/--tls-max (TLS 1.2 is the oldest supported)"
+        }
+        Tls::InvalidMessage(_)
+        | Tls::InappropriateMessage { .. }
+        | Tls::InappropriateHandshakeMessage { .. } => "the peer does not seem to speak TLS on this port",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
