@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::cli_support::{
+use crate::support::cli::{
     Closed, Input, Proc, STEP, Server, closed_port, poll_until, s, seed_certificate, streamtool,
 };
 use crate::support::run;
@@ -454,7 +454,7 @@ fn the_key_log_refuses_a_symlink_a_loose_mode_and_another_users_file() {
             let env_var = format!("SSLKEYLOGFILE={}", path.display());
             let env = Proc::spawn(
                 "env",
-                &[&env_var, crate::cli_support::BIN, "serve", "--tls", "127.0.0.1:0"],
+                &[&env_var, crate::support::cli::BIN, "serve", "--tls", "127.0.0.1:0"],
                 Input::Open,
             )
             .finish()

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli_support::{BIN, Input, Proc, closed_port, poll_until};
+use crate::support::cli::{BIN, Input, Proc, closed_port, poll_until};
 use crate::support::run;
 
 /// The fenced `sh` block under the README heading that starts with `heading`.
@@ -169,7 +169,7 @@ fn progress_on_a_terminal_shows_the_true_totals() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("mid.iso");
         std::fs::write(&file, vec![7u8; 20_000_000]).unwrap();
-        let sink = crate::cli_support::Server::start(&["--discard"]).await;
+        let sink = crate::support::cli::Server::start(&["--discard"]).await;
         let command = format!("{BIN} pipe file:{} tcp:{} --progress", file.display(), sink.addr());
         let done =
             Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Bytes(Vec::new())).finish().await;
@@ -220,12 +220,13 @@ pub fn debug_shaped(text: &str) -> Option<String> {
 fn failure_messages_are_words_on_one_line() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = crate::cli_support::seed_certificate(dir.path());
+        let (cert, key) = crate::support::cli::seed_certificate(dir.path());
         let garbage = dir.path().join("garbage.pem");
         std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
         let (cert, key, garbage) = (cert.to_str().unwrap(), key.to_str().unwrap(), garbage.to_str().unwrap());
         let server =
-            crate::cli_support::Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key]).await;
+            crate::support::cli::Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key])
+                .await;
         let target = server.localhost();
         let long_alpn = "a".repeat(300);
         let long_alpn_endpoint = format!("tls:localhost:1,alpn={long_alpn}");
@@ -268,15 +269,15 @@ fn failure_messages_are_words_on_one_line() {
             assert_eq!(debug_shaped(&done.stderr), None, "{args:?}: Debug text in {}", done.stderr);
         }
         // --show-cert and the handshake event name addresses as people write them.
-        let pki = crate::cli_support::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
-        let ip_server = crate::cli_support::Server::start(&[
+        let pki = crate::support::cli::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
+        let ip_server = crate::support::cli::Server::start(&[
             "-k",
             "--echo",
             "--tls",
             "--cert",
-            crate::cli_support::s(&pki.server_cert),
+            crate::support::cli::s(&pki.server_cert),
             "--key",
-            crate::cli_support::s(&pki.server_key),
+            crate::support::cli::s(&pki.server_key),
         ])
         .await;
         let done = Proc::streamtool(
@@ -285,7 +286,7 @@ fn failure_messages_are_words_on_one_line() {
                 "-z",
                 "--tls",
                 "--ca",
-                crate::cli_support::s(&pki.ca),
+                crate::support::cli::s(&pki.ca),
                 "--show-cert",
                 "--events",
                 "json",
@@ -309,7 +310,7 @@ fn failure_messages_are_words_on_one_line() {
                 "-z",
                 "--tls",
                 "--ca",
-                crate::cli_support::s(&pki.ca),
+                crate::support::cli::s(&pki.ca),
                 "--sni",
                 "other.example",
                 &ip_server.addr(),
@@ -328,7 +329,7 @@ fn failure_messages_are_words_on_one_line() {
 #[test]
 fn sigterm_in_connect_says_so_and_exits_143() {
     run(async {
-        let server = crate::cli_support::Server::start(&["-k", "--echo"]).await;
+        let server = crate::support::cli::Server::start(&["-k", "--echo"]).await;
         let mut client = Proc::streamtool(&["connect", &server.addr()], Input::Open);
         client.write(b"hi\n").await;
         client.wait_stdout(b"hi\n").await;
@@ -374,7 +375,7 @@ fn help_lists_only_what_applies() {
 #[test]
 fn skipped_frames_are_reported() {
     run(async {
-        let server = crate::cli_support::Server::listening(Proc::streamtool(
+        let server = crate::support::cli::Server::listening(Proc::streamtool(
             &["serve", "--delimiter", "\\n", "--max-frame", "4", "--on-oversize", "skip"],
             Input::Bytes(Vec::new()),
         ))
@@ -384,7 +385,7 @@ fn skipped_frames_are_reported() {
             input.extend_from_slice(b"bbbbbbbbbbbbbbb\n");
         }
         input.extend_from_slice(b"end\n");
-        crate::cli_support::streamtool(&["connect", &server.addr()], &input).await.assert_code(0);
+        crate::support::cli::streamtool(&["connect", &server.addr()], &input).await.assert_code(0);
         let done = server.proc.finish().await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"ok\nend\n");
@@ -440,24 +441,23 @@ fn the_pipe_help_reframing_example_moves_the_right_bytes() {
             .into_iter()
             .find(|e| e.contains("delimiter=\\r\\n"))
             .expect("the re-framing example");
-        let (legacy_port, legacy) =
-            crate::cli_support::tcp_server(
-                |mut tcp| async move { crate::cli_support::read_all(&mut tcp).await },
-            )
-            .await;
+        let (legacy_port, legacy) = crate::support::cli::tcp_server(|mut tcp| async move {
+            crate::support::cli::read_all(&mut tcp).await
+        })
+        .await;
         let listen_port = closed_port();
         let command = example
             .replace("tcp:legacy:7001", &format!("tcp:127.0.0.1:{legacy_port}"))
             .replace("tcp-l:7000", &format!("tcp-l:{listen_port}"))
             .replacen("streamtool", BIN, 1);
         assert!(!command.contains("7000") && !command.contains("legacy"), "{command}");
-        let pipe = crate::cli_support::Server::listening(Proc::spawn(
+        let pipe = crate::support::cli::Server::listening(Proc::spawn(
             "bash",
             &["-c", &format!("exec {command}")],
             Input::Bytes(Vec::new()),
         ))
         .await;
-        crate::cli_support::streamtool(&["connect", &format!("127.0.0.1:{listen_port}")], b"banana\n")
+        crate::support::cli::streamtool(&["connect", &format!("127.0.0.1:{listen_port}")], b"banana\n")
             .await
             .assert_code(0);
         assert_eq!(legacy.await.unwrap(), b"banana\r\n");
@@ -474,7 +474,7 @@ fn serve_in_the_foreground_reads_its_terminal() {
         let mut terminal = Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Open);
         terminal.wait_stdout(b"listening on").await;
         let port =
-            crate::cli_support::parse_port(&String::from_utf8_lossy(&terminal.stdout())).expect("the port");
+            crate::support::cli::parse_port(&String::from_utf8_lossy(&terminal.stdout())).expect("the port");
         // The client's stdin stays open: a peer's end would stop a terminal's relay.
         let mut client = Proc::streamtool(&["connect", &format!("127.0.0.1:{port}")], Input::Open);
         client.write(b"hello\n").await;

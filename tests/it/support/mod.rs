@@ -19,6 +19,9 @@
 //!   `streamtool::splice`'s debug lines), and fails when it is broken: break the code once,
 //!   see the test fail, restore.
 
+pub mod cli;
+pub mod peers;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -173,4 +176,19 @@ pub async fn peer_fin_arrived(socket: &impl std::os::fd::AsFd) {
         assert!(tokio::time::Instant::now() < deadline, "the peer's FIN did not arrive within {FIN_LIMIT:?}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift64*): every transfer is different, and a
+/// byte out of place shows.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
-use crate::cli_support::{BIN, json_events};
+use crate::support::cli::{BIN, json_events};
 
 const SIZE: usize = 32 << 20;
 
@@ -558,7 +558,7 @@ fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> Se
             let mut line = String::new();
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 if line.contains("listening on")
-                    && let Some(port) = crate::cli_support::parse_port(&line)
+                    && let Some(port) = crate::support::cli::parse_port(&line)
                 {
                     let _ = port_tx.send(port);
                 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::cli_support::{
+use crate::support::cli::{
     Input, PemPki, Proc, STEP, Server, json_events, poll_until, read_all, s, seed_certificate, streamtool,
 };
 use crate::support::run;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use streamtool::streams::tls::RaggedEofPolicy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cli_support::{
+use crate::support::cli::{
     Input, PemPki, Proc, Server, closed_port, json_events, read_all, s, streamtool, tcp_server, tls_server,
 };
 use crate::support::run;
@@ -107,7 +107,7 @@ fn connect_with_a_terminal_on_stdin_exits_when_the_peer_ends() {
         .await;
         let started = Instant::now();
         // script(1) gives connect a terminal on stdin, which nobody types into.
-        let command = format!("{} connect 127.0.0.1:{port}", crate::cli_support::BIN);
+        let command = format!("{} connect 127.0.0.1:{port}", crate::support::cli::BIN);
         let client = Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Open);
         let done = client.finish_within(Duration::from_secs(5)).await;
         done.assert_code(0);
@@ -237,7 +237,7 @@ async fn ragged_server(pki: &PemPki) -> (u16, tokio::task::JoinHandle<()>) {
     .await
 }
 
-pub(crate) async fn connect_to_ragged_server(policy: &str) -> crate::cli_support::Finished {
+pub(crate) async fn connect_to_ragged_server(policy: &str) -> crate::support::cli::Finished {
     let pki = PemPki::new(&["localhost", "127.0.0.1"]);
     let (port, server) = ragged_server(&pki).await;
     let target = format!("127.0.0.1:{port}");
@@ -446,7 +446,7 @@ fn exit_1_when_sending_to_the_peer_fails_with_a_broken_pipe() {
         let target = format!("127.0.0.1:{port}");
         let mut client = Proc::streamtool(&["connect", "--keep-sending", &target], Input::Open);
         server.await.unwrap();
-        let deadline = Instant::now() + crate::cli_support::STEP;
+        let deadline = Instant::now() + crate::support::cli::STEP;
         while !client.has_exited() && Instant::now() < deadline {
             if client.try_write(b"more of stdin, not delivered\n").await.is_err() {
                 break;

@@ -30,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::cli_support::{Input, PemPki, Proc, Server, poll_until, s};
-use crate::faults::payload;
+use crate::support::cli::{Input, PemPki, Proc, Server, poll_until, s};
+use crate::support::payload;
 
 /// How much one soak does.
 #[derive(Clone, Copy)]

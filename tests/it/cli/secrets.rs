@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli_support::*;
+use crate::support::cli::*;
 use crate::support::run;
 
 /// Lower-case hex of `bytes`.

@@ -28,8 +28,8 @@ use streamtool::streams::tls::sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::cli_support::{Finished, Input, PemPki, Proc, Server, closed_port, s, tcp_server};
-use crate::interop::need;
+use crate::support::cli::{Finished, Input, PemPki, Proc, Server, closed_port, s, tcp_server};
+use crate::support::peers::need;
 
 /// Runs `fut` on a multi-thread runtime, failing the test after `limit`.
 fn run<F: Future>(limit: Duration, fut: F) -> F::Output {
@@ -318,7 +318,7 @@ fn serve_with_a_bare_port_listens_on_loopback_only() {
         // ...is what the kernel has: no socket on any other address of the port.
         assert_eq!(listening_addresses(port), said, "`ss -ltn` for port {port}");
         // It answers on loopback...
-        let done = crate::cli_support::streamtool(&["connect", &server.addr()], b"loopback\n").await;
+        let done = crate::support::cli::streamtool(&["connect", &server.addr()], b"loopback\n").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"loopback\n");
         // ...and refuses the machine's other addresses.
@@ -514,7 +514,7 @@ fn connect_tls_to_a_server_that_never_answers_exits_6_after_the_default_30_s() {
 /// and change the mode of files.
 async fn gen_cert(dir: &Path, umask: &str, trace: Option<&Path>, args: &[&str]) -> std::process::Output {
     let mut command = tokio::process::Command::new("sh");
-    let mut line = vec![crate::cli_support::BIN, "gen-cert"];
+    let mut line = vec![crate::support::cli::BIN, "gen-cert"];
     line.extend_from_slice(args);
     let traced;
     if let Some(trace) = trace {

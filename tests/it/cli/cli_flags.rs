@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli_support::{Input, Proc, STEP, Server, poll_until, streamtool};
+use crate::support::cli::{Input, Proc, STEP, Server, poll_until, streamtool};
 use crate::support::run;
 
 /// The pin that `serve --tls` without a certificate prints.
@@ -122,7 +122,7 @@ fn keylog_writes_the_secrets_to_a_private_file() {
 fn hidden_ncat_aliases_work() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = crate::cli_support::seed_certificate(dir.path());
+        let (cert, key) = crate::support::cli::seed_certificate(dir.path());
         let server = Server::start(&[
             "-k",
             "--echo",
@@ -174,14 +174,15 @@ fn grace_bounds_how_long_open_connections_hold_a_shutdown() {
 fn send_only_uploads_everything_even_when_the_peer_ends_its_side_first() {
     run(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (port, server) = crate::cli_support::tcp_server(|mut stream: tokio::net::TcpStream| async move {
-            // The server has nothing to say: it half-closes at once, then reads everything.
-            stream.shutdown().await.unwrap();
-            let mut got = Vec::new();
-            stream.read_to_end(&mut got).await.unwrap();
-            got
-        })
-        .await;
+        let (port, server) =
+            crate::support::cli::tcp_server(|mut stream: tokio::net::TcpStream| async move {
+                // The server has nothing to say: it half-closes at once, then reads everything.
+                stream.shutdown().await.unwrap();
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).await.unwrap();
+                got
+            })
+            .await;
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let done = streamtool(&["connect", "--send-only", &format!("127.0.0.1:{port}")], &data).await;
         done.assert_code(0);

@@ -287,7 +287,8 @@ impl Proc {
         // Every failure path the suite drives: what streamtool says is words, never Rust
         // Debug text (issue 19).
         if finished.label.starts_with("streamtool ")
-            && let Some(debug) = crate::newcomer::debug_shaped(&crate::newcomer::messages(&finished.stderr))
+            && let Some(debug) =
+                crate::cli::newcomer::debug_shaped(&crate::cli::newcomer::messages(&finished.stderr))
         {
             panic!("`{}`: Debug text {debug:?} on stderr:\n{}", finished.label, finished.stderr);
         }

@@ -2,17 +2,19 @@
 //! asserting the end-of-stream rule that replaces today's behaviour; items 6 and 7 of
 //! issue 29 (a relay that strands its client, an `exec:` relay that hangs on a ragged TLS
 //! client); and the leak test (200 clients that reset mid-transfer through `pipe ...,fork
-//! exec:cat` and `serve -k --sh-exec cat`). The harness is `interop`'s.
+//! exec:cat` and `serve -k --sh-exec cat`). The harness is `support::peers`.
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::interop::{
+use crate::interop::interop_tls::{
+    V, nginx_connect_get, nginx_through_tls_originator, reply_then_client_waits,
+};
+use crate::support::peers::{
     CLIENT_LIMIT, Done, Job, Lab, MIB, SERVER_LIMIT, Srv, Want, children, fd_count, need, wait_for,
 };
-use crate::interop_tls::{V, nginx_connect_get, nginx_through_tls_originator, reply_then_client_waits};
 
 /// A TLS server in Python that sends `argv[1]` bytes to each client, then closes the TCP
 /// connection without close_notify (Python's ssl sends close_notify only on `unwrap()`).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli_support::{Input, PemPki, Proc, Server, closed_port, json_events, s, streamtool, tcp_server};
+use crate::support::cli::{Input, PemPki, Proc, Server, closed_port, json_events, s, streamtool, tcp_server};
 use crate::support::run;
 
 /// The codes of the `Exit codes:` table at the end of `streamtool --help`.
@@ -22,7 +22,7 @@ async fn documented_codes() -> BTreeSet<i32> {
 
 /// A one-shot `serve ARGS` and a client that connects and then holds the connection
 /// without sending: the server's end, and the client's connection (kept open until then).
-async fn idle_one_shot(args: &[&str]) -> crate::cli_support::Finished {
+async fn idle_one_shot(args: &[&str]) -> crate::support::cli::Finished {
     let mut full = vec!["--events", "json", "--idle-timeout", "300ms"];
     full.extend_from_slice(args);
     let server = Server::start(&full).await;
@@ -39,7 +39,7 @@ async fn idle_one_shot(args: &[&str]) -> crate::cli_support::Finished {
 fn every_documented_exit_code_has_a_scenario_that_exits_with_it() {
     run(async {
         let mut seen = BTreeSet::new();
-        let mut check = |code: i32, done: &crate::cli_support::Finished| {
+        let mut check = |code: i32, done: &crate::support::cli::Finished| {
             done.assert_code(code);
             seen.insert(code);
         };
@@ -66,7 +66,7 @@ fn every_documented_exit_code_has_a_scenario_that_exits_with_it() {
         check(4, &streamtool(&["connect", "-z", "--tls", &tls.localhost()], b"").await);
 
         // 5: a TLS peer that closes without close_notify, --ragged-eof strict.
-        check(5, &crate::cli_connect::connect_to_ragged_server("strict").await);
+        check(5, &crate::cli::cli_connect::connect_to_ragged_server("strict").await);
 
         // 6: an idle timeout, on both sides.
         check(6, &idle_one_shot(&["--echo"]).await);

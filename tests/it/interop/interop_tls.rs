@@ -3,14 +3,11 @@
 //! client, and behind `pipe tls-listen:...,fork tcp:...` with curl; `openssl s_server`
 //! (`-rev`, `-www`, `-WWW`) and `openssl s_client` against `serve`; `gnutls-serv --echo`
 //! and `gnutls-cli` against `serve`; ncat and socat over TLS as server and client.
-//! The harness is `interop`'s.
+//! The harness is `support::peers`.
 
 use std::time::{Duration, Instant};
 
-use crate::interop::{GET_BIG, Lab, MIB, Srv, Want, need};
-
-/// The size of TLS transfers with peers other than nginx.
-const PEER_BIG: usize = 8 * MIB;
+use crate::support::peers::{GET_BIG, Lab, MIB, PEER_BIG, Srv, Want, need};
 
 /// TLS versions, as each tool spells them.
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use crate::cli_support::{
+use crate::support::cli::{
     BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, poll_until, streamtool,
 };
 use crate::support::run;

@@ -17,28 +17,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::cli_support::{
+use crate::support::cli::{
     BIN, Input, PemPki, Proc, STEP, Server, json_events, poll_until, read_all, s, streamtool, tcp_server,
 };
-use crate::support::run;
+use crate::support::{payload, run};
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
-
-/// `len` pseudo-random bytes from `seed` (xorshift64*): every transfer is different, and a
-/// byte out of place shows.
-pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Sends `data` to an echo server (writing and reading at once, so that large payloads
 /// cannot deadlock), ends our side, and checks the reply byte for byte.

@@ -1004,7 +1004,7 @@ fn no_sni_sends_no_server_name_but_still_verifies_the_host() {
 // At the command line: what `connect --tls` says when it weakens or refuses.
 
 mod cli {
-    use crate::cli_support::{PemPki, Server, s, streamtool};
+    use crate::support::cli::{PemPki, Server, s, streamtool};
     use crate::support::run;
 
     /// A `serve --tls --echo` with `pki`'s server certificate (names: localhost).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cli_support::{Input, Proc, parse_port, s, streamtool};
+use crate::support::cli::{Input, Proc, parse_port, s, streamtool};
 
 use streamtool::certs::load_certs;
 use streamtool::streams::socket::{ConnectOptions, connect_tcp};
@@ -740,7 +740,7 @@ fn sigterm_with_fork_refuses_new_clients_and_lets_the_open_tls_relay_finish() {
         assert_eq!(echo_line(&mut tls, b"before\n").await, b"before\n");
 
         pipe.signal("TERM");
-        let closed = crate::cli_support::poll_until(STEP, || refused(port)).await;
+        let closed = crate::support::cli::poll_until(STEP, || refused(port)).await;
         assert!(closed, "new connections are still accepted after SIGTERM; stderr:\n{}", pipe.stderr());
         assert!(!pipe.has_exited(), "the pipe waits for the open relay; stderr:\n{}", pipe.stderr());
         let data = payload(7, MIB);
@@ -816,7 +816,7 @@ fn a_second_signal_during_the_grace_period_closes_open_relays_at_once() {
         let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         assert_eq!(echo_line(&mut client, b"before\n").await, b"before\n");
         pipe.signal("TERM");
-        let closed = crate::cli_support::poll_until(STEP, || refused(port)).await;
+        let closed = crate::support::cli::poll_until(STEP, || refused(port)).await;
         assert!(closed, "new connections are still accepted after SIGTERM; stderr:\n{}", pipe.stderr());
         assert_eq!(echo_line(&mut client, b"during\n").await, b"during\n");
         pipe.signal("INT");
