@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use streamtool::streams::tls::RaggedEofPolicy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::certs::PemPki;
 use crate::support::cli::{
-    Input, PemPki, Proc, Server, closed_port, json_events, read_all, s, streamtool, tcp_server, tls_server,
+    Input, Proc, Server, closed_port, json_events, read_all, s, streamtool, tcp_server, tls_server,
 };
 use crate::support::run;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::cli::{Input, PemPki, Proc, Server, closed_port, json_events, s, streamtool, tcp_server};
+use crate::support::certs::PemPki;
+use crate::support::cli::{Input, Proc, Server, closed_port, json_events, s, streamtool, tcp_server};
 use crate::support::run;
 
 /// The codes of the `Exit codes:` table at the end of `streamtool --help`.

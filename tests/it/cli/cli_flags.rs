@@ -122,7 +122,7 @@ fn keylog_writes_the_secrets_to_a_private_file() {
 fn hidden_ncat_aliases_work() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = crate::support::cli::seed_certificate(dir.path());
+        let (cert, key) = crate::support::certs::seed_certificate(dir.path());
         let server = Server::start(&[
             "-k",
             "--echo",

@@ -11,9 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::support::cli::{
-    Input, PemPki, Proc, STEP, Server, json_events, poll_until, read_all, s, seed_certificate, streamtool,
-};
+use crate::support::certs::{PemPki, seed_certificate};
+use crate::support::cli::{Input, Proc, STEP, Server, json_events, poll_until, read_all, s, streamtool};
 use crate::support::run;
 
 // ---- the stdio relay ----

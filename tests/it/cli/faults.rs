@@ -17,13 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use crate::support::certs::PemPki;
 use crate::support::cli::{
-    BIN, Input, PemPki, Proc, STEP, Server, json_events, poll_until, read_all, s, streamtool, tcp_server,
+    BIN, Input, Proc, STEP, Server, json_events, poll_until, read_all, s, streamtool, tcp_server,
 };
-use crate::support::{payload, run};
-
-const KIB: usize = 1 << 10;
-const MIB: usize = 1 << 20;
+use crate::support::data::{KIB, MIB, payload};
+use crate::support::run;
 
 /// Sends `data` to an echo server (writing and reading at once, so that large payloads
 /// cannot deadlock), ends our side, and checks the reply byte for byte.

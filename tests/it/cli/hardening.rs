@@ -13,9 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::support::cli::{
-    Closed, Input, Proc, STEP, Server, closed_port, poll_until, s, seed_certificate, streamtool,
-};
+use crate::support::certs::seed_certificate;
+use crate::support::cli::{Closed, Input, Proc, STEP, Server, closed_port, poll_until, s, streamtool};
 use crate::support::run;
 
 // ---- helpers ----

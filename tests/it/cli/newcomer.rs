@@ -220,7 +220,7 @@ pub fn debug_shaped(text: &str) -> Option<String> {
 fn failure_messages_are_words_on_one_line() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = crate::support::cli::seed_certificate(dir.path());
+        let (cert, key) = crate::support::certs::seed_certificate(dir.path());
         let garbage = dir.path().join("garbage.pem");
         std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
         let (cert, key, garbage) = (cert.to_str().unwrap(), key.to_str().unwrap(), garbage.to_str().unwrap());
@@ -269,7 +269,7 @@ fn failure_messages_are_words_on_one_line() {
             assert_eq!(debug_shaped(&done.stderr), None, "{args:?}: Debug text in {}", done.stderr);
         }
         // --show-cert and the handshake event name addresses as people write them.
-        let pki = crate::support::cli::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
+        let pki = crate::support::certs::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
         let ip_server = crate::support::cli::Server::start(&[
             "-k",
             "--echo",

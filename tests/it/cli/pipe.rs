@@ -7,36 +7,25 @@
 //! every child killed on drop, every wait under a timeout.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::cli::{Input, Proc, parse_port, s, streamtool};
+use crate::support::certs::PemPki;
+use crate::support::cli::{Input, Proc, STEP, parse_port, s, streamtool};
+use crate::support::data::{MIB, compare_bytes, payload, same_bytes};
+use crate::support::run_threaded;
 
-use streamtool::certs::load_certs;
 use streamtool::streams::socket::{ConnectOptions, connect_tcp};
-use streamtool::streams::tls::{
-    ClientOptions, KeyLog, RaggedEofPolicy, TlsStream, Trust, server_name, sha256,
-};
+use streamtool::streams::tls::{RaggedEofPolicy, TlsStream, server_name};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// How long one step (a line on stderr, a process exiting, a short exchange) may take.
-const STEP: Duration = Duration::from_secs(15);
-
-const MIB: usize = 1 << 20;
-
-/// Runs `fut` on a multi-thread runtime, failing the test after `limit`.
-fn run<F: Future>(limit: Duration, fut: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async { tokio::time::timeout(limit, fut).await.expect("the test timed out (hung?)") })
-}
+/// How long a pipe test with one exchange may take in all (starting the processes, the
+/// exchange, the exits); a test with more exchanges gets a multiple. Not `support::cli::STEP`
+/// (one wait inside a test): this bounds the whole test.
+const ONE_EXCHANGE: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------
 // The process under test (cli_support's, killed on drop)
@@ -56,24 +45,6 @@ async fn port(proc: &Proc) -> u16 {
 // ---------------------------------------------------------------------------------------
 // Peers, payloads and certificates
 
-/// A distinct, reproducible payload for client `seed` (xorshift64*).
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Sends `data` on `io`, half-closes, and reads everything the peer sends back, at once
 /// (an echo peer would block on a full socket buffer otherwise).
 async fn send_and_receive<IO: AsyncRead + AsyncWrite + Send>(
@@ -91,20 +62,6 @@ async fn send_and_receive<IO: AsyncRead + AsyncWrite + Send>(
     };
     let ((), back) = tokio::try_join!(send, receive)?;
     Ok(back)
-}
-
-/// Checks that `back` is `sent`, byte for byte, by length and SHA-256.
-fn same_bytes(what: &str, sent: &[u8], back: &[u8]) -> Result<(), String> {
-    if back.len() != sent.len() || sha256(back) != sha256(sent) {
-        return Err(format!(
-            "{what}: sent {} bytes (sha256 {}), got back {} bytes (sha256 {})",
-            sent.len(),
-            hex(&sha256(sent)),
-            back.len(),
-            hex(&sha256(back))
-        ));
-    }
-    Ok(())
 }
 
 /// A loopback TCP echo server for many clients: echoes until EOF, then closes. Counts
@@ -127,49 +84,9 @@ async fn tcp_echo_server() -> (u16, Arc<AtomicUsize>, JoinHandle<()>) {
     (port, accepted, task)
 }
 
-/// A CA and a server certificate for `localhost` and 127.0.0.1 signed by it, as PEM
-/// files in a temporary directory.
-struct PemFiles {
-    dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl PemFiles {
-    fn new() -> PemFiles {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "streamtool pipe test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "localhost");
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let (ca, cert_path, key_path) =
-            (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&ca, ca_cert.pem()).unwrap();
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        PemFiles { dir, ca, cert: cert_path, key: key_path }
-    }
-
-    /// A client configuration that trusts the test CA.
-    fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        let trust = Trust::Certificates(load_certs(&self.ca).expect("the CA PEM"));
-        ClientOptions { trust, keylog: KeyLog::Off, ..Default::default() }.build().unwrap()
-    }
-}
-
 /// Starts `pipe tls-listen:0,fork,cert=…,key=… tcp:127.0.0.1:BACKEND`; returns it and its port.
-async fn forking_tls_terminator(pem: &PemFiles, backend: u16) -> (Proc, u16) {
-    let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.cert), s(&pem.key));
+async fn forking_tls_terminator(pem: &PemPki, backend: u16) -> (Proc, u16) {
+    let listen = format!("tls-listen:0,fork,cert={},key={}", s(&pem.server_cert), s(&pem.server_key));
     let pipe = start(&["pipe", &listen, &format!("tcp:127.0.0.1:{backend}")], None);
     let port = port(&pipe).await;
     (pipe, port)
@@ -194,7 +111,7 @@ where
             let reply = client(i, Arc::clone(&data));
             tokio::spawn(async move {
                 let back = reply.await.map_err(|e| format!("client {i}: {e}"))?;
-                same_bytes(&format!("client {i}"), &data, &back)
+                compare_bytes(&format!("client {i}"), &back, &data)
             })
         })
         .collect();
@@ -210,11 +127,11 @@ where
 
 #[test]
 fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
-    run(Duration::from_secs(90), async {
-        let pem = PemFiles::new();
+    run_threaded(Duration::from_secs(90), async {
+        let pem = PemPki::new(&["localhost", "127.0.0.1"]);
         let (backend, backend_conns, _backend) = tcp_echo_server().await;
         let (mut pipe, port) = forking_tls_terminator(&pem, backend).await;
-        let config = pem.client_config();
+        let config = pem.client_options().build().unwrap();
         let took = concurrent_clients(|_, data| {
             let config = Arc::clone(&config);
             async move {
@@ -229,16 +146,26 @@ fn tls_terminator_with_fork_serves_50_concurrent_clients_byte_exact() {
         eprintln!("tls terminator: {CLIENTS} x 1 MiB echoed in {took:?}");
         assert_eq!(backend_conns.load(Ordering::SeqCst), CLIENTS, "one backend connection per client");
         assert!(!pipe.has_exited(), "a forking pipe keeps listening; stderr:\n{}", pipe.stderr());
-        drop(pem.dir);
+        drop(pem);
     });
 }
 
 #[test]
 fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
-    run(Duration::from_secs(90), async {
-        let pem = PemFiles::new();
+    run_threaded(Duration::from_secs(90), async {
+        let pem = PemPki::new(&["localhost", "127.0.0.1"]);
         let echo = start(
-            &["serve", "-k", "--echo", "--tls", "--cert", s(&pem.cert), "--key", s(&pem.key), "0"],
+            &[
+                "serve",
+                "-k",
+                "--echo",
+                "--tls",
+                "--cert",
+                s(&pem.server_cert),
+                "--key",
+                s(&pem.server_key),
+                "0",
+            ],
             None,
         );
         let echo_port = port(&echo).await;
@@ -261,7 +188,7 @@ fn tls_originator_with_fork_serves_50_concurrent_clients_byte_exact() {
 
 #[test]
 fn exec_endpoint_gets_the_half_close_and_replies() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         let pipe = start(&["pipe", "tcp-listen:0", "exec:tr a-z A-Z"], None);
         let port = port(&pipe).await;
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -273,7 +200,7 @@ fn exec_endpoint_gets_the_half_close_and_replies() {
 
 #[test]
 fn exec_endpoint_with_fork_runs_a_process_per_connection() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         // Each instance says its process id, then upper-cases its input.
         let mut pipe = start(&["pipe", "tcp-listen:0,fork", "exec:echo $$; tr a-z A-Z"], None);
         let port = port(&pipe).await;
@@ -305,7 +232,7 @@ fn exec_endpoint_with_fork_runs_a_process_per_connection() {
 
 #[test]
 fn stdio_to_file_creates_refuses_to_overwrite_and_appends() {
-    run(STEP * 3, async {
+    run_threaded(ONE_EXCHANGE * 3, async {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.bin");
         let create = format!("file:{},create", s(&out));
@@ -329,7 +256,7 @@ fn stdio_to_file_creates_refuses_to_overwrite_and_appends() {
 /// one (issue 29): socat users type CREATE:, websocat users writefile:, which create.
 #[test]
 fn a_missing_file_endpoint_hints_at_create() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.bin");
         let done = streamtool(&["pipe", "-", &format!("file:{}", s(&out))], b"data").await;
@@ -349,7 +276,7 @@ fn a_missing_file_endpoint_hints_at_create() {
 
 #[test]
 fn reframing_turns_lf_frames_into_crlf_frames() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.txt");
         std::fs::write(&input, b"a\nb\n").unwrap();
@@ -362,7 +289,7 @@ fn reframing_turns_lf_frames_into_crlf_frames() {
 
 #[test]
 fn latin1_is_reencoded_to_utf8_and_back() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("latin1.txt");
         std::fs::write(&input, [0x63, 0x61, 0x66, 0xe9]).unwrap();
@@ -379,7 +306,7 @@ fn latin1_is_reencoded_to_utf8_and_back() {
 
 #[test]
 fn oversized_frame_exits_7_or_is_skipped() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("frames.txt");
         std::fs::write(&input, b"ok\n0123456789\nfine\n").unwrap();
@@ -401,7 +328,7 @@ fn oversized_frame_exits_7_or_is_skipped() {
 /// reset is for a truncated or reset stream, which it would otherwise seem complete).
 #[test]
 fn an_oversized_frame_ends_a_socket_relay_with_a_fin_after_the_frames_before_it() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let target = format!("tcp:127.0.0.1:{}", backend.local_addr().unwrap().port());
         let pipe = start(&["pipe", "tcp-listen:127.0.0.1:0,delimiter=\\n,max-frame=4", &target], None);
@@ -427,7 +354,7 @@ fn an_oversized_frame_ends_a_socket_relay_with_a_fin_after_the_frames_before_it(
 
 #[test]
 fn half_close_carries_a_delayed_reply_through_the_pipe() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         // The server reads to EOF, then replies 1.5 s later.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server_port = listener.local_addr().unwrap().port();
@@ -455,7 +382,7 @@ fn half_close_carries_a_delayed_reply_through_the_pipe() {
 
 #[test]
 fn half_close_from_the_far_side_lets_the_near_side_keep_sending() {
-    run(STEP * 2, async {
+    run_threaded(ONE_EXCHANGE * 2, async {
         // The server speaks first and ends its side, then reads what the client sends.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server_port = listener.local_addr().unwrap().port();
@@ -487,7 +414,7 @@ fn half_close_from_the_far_side_lets_the_near_side_keep_sending() {
 
 #[test]
 fn progress_always_prints_progress_lines_on_stderr() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let done = streamtool(&["pipe", "--progress=always", "exec:printf hello; sleep 0.6", "-"], b"").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"hello");
@@ -497,7 +424,7 @@ fn progress_always_prints_progress_lines_on_stderr() {
 
 #[test]
 fn progress_is_off_by_default_and_with_never() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         for args in [&["pipe", "-", "exec:cat"][..], &["pipe", "--progress=never", "-", "exec:cat"]] {
             let done = streamtool(args, b"hello").await;
             done.assert_code(0);
@@ -509,7 +436,7 @@ fn progress_is_off_by_default_and_with_never() {
 
 #[test]
 fn verbose_prints_a_summary_per_direction() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let done = streamtool(&["pipe", "-v", "-", "exec:cat"], b"hello").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"hello");
@@ -523,7 +450,7 @@ fn verbose_prints_a_summary_per_direction() {
 
 #[test]
 fn events_json_reports_each_direction_with_its_close_reason() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let done = streamtool(&["pipe", "--events", "json", "-", "exec:cat"], b"hello").await;
         done.assert_code(0);
         let events: Vec<serde_json::Value> = done
@@ -544,7 +471,7 @@ fn events_json_reports_each_direction_with_its_close_reason() {
 
 #[test]
 fn unknown_endpoint_types_and_options_exit_2_with_a_suggestion() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         for (a, b, suggestion) in [
             ("tcpp:127.0.0.1:1", "-", "did you mean tcp?"),
             ("-", "tcp-lsten:0", "did you mean tcp-listen?"),
@@ -644,14 +571,14 @@ async fn stalled_reader_peak_rss(sink_options: &str, total: usize) {
 /// The plain socket-to-socket relay (splice(2) on Linux).
 #[test]
 fn a_stalled_reader_keeps_the_pipe_under_64_mib_for_a_1_gib_transfer() {
-    run(Duration::from_secs(180), stalled_reader_peak_rss("", 1 << 30));
+    run_threaded(Duration::from_secs(180), stalled_reader_peak_rss("", 1 << 30));
 }
 
 /// The same through the userspace buffers (`crlf` on the sink turns splice off). 128 MiB,
 /// twice the limit, not 1 GiB: the per-byte CRLF pass takes ~50 s per GiB in debug builds.
 #[test]
 fn a_stalled_reader_keeps_a_shaping_pipe_under_64_mib_for_128_mib() {
-    run(Duration::from_secs(120), stalled_reader_peak_rss(",crlf", 128 * MIB));
+    run_threaded(Duration::from_secs(120), stalled_reader_peak_rss(",crlf", 128 * MIB));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -659,7 +586,7 @@ fn a_stalled_reader_keeps_a_shaping_pipe_under_64_mib_for_128_mib() {
 
 #[test]
 fn frames_in_a_multibyte_encoding_are_each_decoded_fresh() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("sjis.txt");
         // "日本\n語\n" in Shift_JIS: more than one frame through an encoding_rs decoder
@@ -674,7 +601,7 @@ fn frames_in_a_multibyte_encoding_are_each_decoded_fresh() {
 
 #[test]
 fn crlf_applies_to_the_delimiter_and_an_unterminated_last_frame_stays_unterminated() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let dir = tempfile::tempdir().unwrap();
         let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
         std::fs::write(&input, b"a\nb").unwrap();
@@ -687,7 +614,7 @@ fn crlf_applies_to_the_delimiter_and_an_unterminated_last_frame_stays_unterminat
 
 #[test]
 fn an_upload_to_a_write_only_file_is_not_cut_short() {
-    run(STEP, async {
+    run_threaded(ONE_EXCHANGE, async {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("recv.bin");
         let sink = format!("file:{},create", s(&output));
@@ -726,11 +653,11 @@ async fn echo_line<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, line: &[u8])
 // byte-exact. The forking pipe used to die at once (it watched only SIGINT).
 #[test]
 fn sigterm_with_fork_refuses_new_clients_and_lets_the_open_tls_relay_finish() {
-    run(Duration::from_secs(60), async {
-        let pem = PemFiles::new();
+    run_threaded(Duration::from_secs(60), async {
+        let pem = PemPki::new(&["localhost", "127.0.0.1"]);
         let (backend, _, _backend) = tcp_echo_server().await;
         let (mut pipe, port) = forking_tls_terminator(&pem, backend).await;
-        let config = pem.client_config();
+        let config = pem.client_options().build().unwrap();
         let tcp = connect_tcp("127.0.0.1", port, ConnectOptions::default()).await.unwrap();
         // Strict: an end without close_notify fails the read below.
         let mut tls =
@@ -745,14 +672,14 @@ fn sigterm_with_fork_refuses_new_clients_and_lets_the_open_tls_relay_finish() {
         assert!(!pipe.has_exited(), "the pipe waits for the open relay; stderr:\n{}", pipe.stderr());
         let data = payload(7, MIB);
         let back = send_and_receive(tls, &data).await.expect("the open relay still works");
-        same_bytes("after SIGTERM", &data, &back).unwrap();
+        same_bytes("after SIGTERM", &back, &data);
         pipe.finish().await.assert_code(0);
     });
 }
 
 #[test]
 fn sigterm_gives_a_single_relay_the_grace_period_then_exits_0() {
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let (backend, _, _backend) = tcp_echo_server().await;
         let pipe =
             start(&["pipe", "--grace", "2s", "tcp-listen:0", &format!("tcp:127.0.0.1:{backend}")], None);
@@ -791,7 +718,7 @@ fn sigterm_gives_a_single_relay_the_grace_period_then_exits_0() {
 
 #[test]
 fn sigterm_before_the_relay_starts_exits_0_and_removes_the_unix_socket_file() {
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.sock");
         let listen = format!("unix-listen:{}", s(&path));
@@ -808,7 +735,7 @@ fn sigterm_before_the_relay_starts_exits_0_and_removes_the_unix_socket_file() {
 // second Ctrl-C (or a supervisor's second TERM) is never ignored.
 #[test]
 fn a_second_signal_during_the_grace_period_closes_open_relays_at_once() {
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let (backend, _, _backend) = tcp_echo_server().await;
         let pipe =
             start(&["pipe", "--grace", "1h", "tcp-listen:0,fork", &format!("tcp:127.0.0.1:{backend}")], None);
@@ -828,7 +755,7 @@ fn a_second_signal_during_the_grace_period_closes_open_relays_at_once() {
 
 #[test]
 fn a_command_that_fails_or_cannot_run_fails_the_pipe_naming_it() {
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let ok = streamtool(&["pipe", "exec:echo hi", "-"], b"").await;
         ok.assert_code(0);
         assert_eq!(ok.stdout, b"hi\n");

@@ -19,27 +19,18 @@
 //! The rules these tests follow are in docs/testing.md.
 
 use std::ffi::OsStr;
-use std::future::Future;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use streamtool::streams::tls::sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::cli::{Finished, Input, PemPki, Proc, Server, closed_port, s, tcp_server};
+use crate::support::certs::PemPki;
+use crate::support::cli::{Finished, Input, Proc, Server, closed_port, s, tcp_server};
+use crate::support::data::same_bytes;
 use crate::support::peers::need;
-
-/// Runs `fut` on a multi-thread runtime, failing the test after `limit`.
-fn run<F: Future>(limit: Duration, fut: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(async { tokio::time::timeout(limit, fut).await.expect("the test timed out (hung?)") })
-}
+use crate::support::run_threaded;
 
 /// The one line of `done`'s stderr, failing the test if there are more or none.
 #[track_caller]
@@ -47,23 +38,6 @@ fn only_line(done: &Finished) -> &str {
     let lines: Vec<&str> = done.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "`{}`: one line on stderr, got:\n{}", done.label, done.stderr);
     lines[0]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Asserts `got` is `expected`, by length and SHA-256 (no megabytes of bytes in a message).
-#[track_caller]
-fn same_bytes(what: &str, got: &[u8], expected: &[u8]) {
-    assert!(
-        got.len() == expected.len() && sha256(got) == sha256(expected),
-        "{what}: got {} bytes (sha256 {}), expected {} bytes (sha256 {})",
-        got.len(),
-        hex(&sha256(got)),
-        expected.len(),
-        hex(&sha256(expected))
-    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -94,7 +68,7 @@ async fn receive_one_frame(len: usize) -> (Finished, Vec<u8>, String) {
 
 #[test]
 fn the_default_max_frame_passes_1_mib_and_refuses_one_byte_more_with_exit_7() {
-    run(Duration::from_secs(90), async {
+    run_threaded(Duration::from_secs(90), async {
         for len in [DEFAULT_MAX_FRAME - 1, DEFAULT_MAX_FRAME] {
             let (done, frame, _) = receive_one_frame(len).await;
             done.assert_code(0);
@@ -203,7 +177,7 @@ fn serve_tls_exits_5_when_the_client_ends_without_close_notify() {
     if !need(&["python3"]) {
         return;
     }
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         // stdin stays open: the server sends nothing and waits for the client's end.
@@ -218,7 +192,7 @@ fn pipe_tls_listen_exits_5_when_the_client_ends_without_close_notify() {
     if !need(&["python3"]) {
         return;
     }
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         let listen = format!("tls-listen:0,cert={},key={}", s(&pki.server_cert), s(&pki.server_key));
@@ -232,7 +206,7 @@ fn pipe_tls_exits_5_when_the_server_ends_without_close_notify() {
     if !need(&["python3"]) {
         return;
     }
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         let server_script = script(dir.path(), "cutting_server.py", CUTTING_SERVER);
@@ -299,7 +273,7 @@ fn serve_with_a_bare_port_listens_on_loopback_only() {
     if !need(&["ss", "ip"]) {
         return;
     }
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let port = closed_port();
         let server = Server::start(&["-k", "--echo", &port.to_string()]).await;
         assert_eq!(server.port, port);
@@ -395,7 +369,7 @@ fn warns_about(stderr: &str, path: &Path) {
 
 #[test]
 fn sslkeylogfile_warns_and_writes_the_secrets_both_ends_agree_on() {
-    run(Duration::from_secs(60), async {
+    run_threaded(Duration::from_secs(60), async {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         let server_log = dir.path().join("server.keys");
@@ -466,7 +440,7 @@ fn about_the_default_timeout(took: Duration, what: &str) {
 
 #[test]
 fn serve_tls_closes_a_client_silent_for_the_default_30_s_handshake_timeout() {
-    run(Duration::from_secs(90), async {
+    run_threaded(Duration::from_secs(90), async {
         let server = Server::start(&["--tls"]).await;
         let mut silent = TcpStream::connect(server.addr()).await.unwrap();
         let started = Instant::now();
@@ -487,7 +461,7 @@ fn serve_tls_closes_a_client_silent_for_the_default_30_s_handshake_timeout() {
 
 #[test]
 fn connect_tls_to_a_server_that_never_answers_exits_6_after_the_default_30_s() {
-    run(Duration::from_secs(90), async {
+    run_threaded(Duration::from_secs(90), async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         // Accepts and holds the connection, answering nothing, until the client goes.
@@ -571,7 +545,7 @@ fn gen_cert_creates_a_key_0600_at_its_open_whatever_the_umask() {
     if !need(&["strace"]) {
         return;
     }
-    run(Duration::from_secs(90), async {
+    run_threaded(Duration::from_secs(90), async {
         let dir = sandbox();
         let trace = dir.path().join("trace.txt");
         // umask 000 takes nothing away: a key created 0666 and chmod-ed later would show.
@@ -603,7 +577,7 @@ fn gen_cert_creates_a_key_0600_at_its_open_whatever_the_umask() {
 
 #[test]
 fn gen_cert_force_replaces_a_key_by_rename_never_in_place() {
-    run(Duration::from_secs(90), async {
+    run_threaded(Duration::from_secs(90), async {
         let dir = sandbox();
         let key = dir.path().join("work/localhost-key.pem");
         gen_cert(dir.path(), "022", None, &["localhost"]).await;

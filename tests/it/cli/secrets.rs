@@ -4,13 +4,10 @@
 
 use std::path::Path;
 
+use crate::support::certs::PemPki;
 use crate::support::cli::*;
+use crate::support::data::hex;
 use crate::support::run;
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// What a key (`key_pem`, its certificate `cert_pem`) could look like in a log: 24-character
 /// runs of the PEM body's base64, and 24-byte windows of its DER in hex, lower and upper

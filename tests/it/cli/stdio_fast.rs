@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 use crate::support::cli::{BIN, json_events};
+use crate::support::data::payload;
 
 const SIZE: usize = 32 << 20;
 
@@ -35,20 +36,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// `RUST_LOG` for the children: what `-q` shows, plus the debug lines of
 /// `streamtool::splice` that say which path moved the bytes (`RUST_LOG` wins over `-q`).
 const SPLICE_LOG: &str = "error,streamtool::insecure=warn,streamtool::splice=debug";
-
-/// Deterministic noise (xorshift), so that a misplaced chunk cannot go unnoticed.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Waits for `child`, failing (and killing it) after [`LIMIT`].
 fn wait(mut child: Child) -> (Option<i32>, String) {
@@ -179,7 +166,7 @@ fn temp_file(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> std::path::Pat
 #[test]
 fn connect_sends_a_regular_file_and_writes_the_reply_to_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, reply) = (noise(SIZE, 1), noise(SIZE / 2 + 12345, 2));
+    let (data, reply) = (payload(1, SIZE), payload(2, SIZE / 2 + 12345));
     let input = temp_file(&dir, "in", &data);
     let output = dir.path().join("out");
     // The reply only comes after our EOF: the half-close must reach the peer.
@@ -203,7 +190,7 @@ fn connect_sends_a_regular_file_and_writes_the_reply_to_a_file() {
 #[test]
 fn connect_sends_from_the_file_offset_it_inherits() {
     let dir = tempfile::tempdir().unwrap();
-    let data = noise(1 << 20, 3);
+    let data = payload(3, 1 << 20);
     let mut file = File::open(temp_file(&dir, "in", &data)).unwrap();
     file.seek(SeekFrom::Start(1000)).unwrap();
     let (port, peer) = peer(Vec::new());
@@ -214,7 +201,7 @@ fn connect_sends_from_the_file_offset_it_inherits() {
 
 #[test]
 fn connect_sends_a_pipe_and_leaves_its_flags_alone() {
-    let data = noise(SIZE, 4);
+    let data = payload(4, SIZE);
     let (read_end, write_end) = pipe();
     let our_read_end = read_end.try_clone().unwrap();
     let (port, peer) = peer(b"bye".to_vec());
@@ -241,7 +228,7 @@ fn connect_sends_a_pipe_and_leaves_its_flags_alone() {
 
 #[test]
 fn connect_with_stdin_from_dev_null_receives_into_a_pipe() {
-    let reply = noise(SIZE, 5);
+    let reply = payload(5, SIZE);
     let (port, peer) = peer(reply.clone());
     let (out_read, out_write) = pipe();
     let our_write_end = out_write.try_clone().unwrap();
@@ -258,7 +245,7 @@ fn connect_with_stdin_from_dev_null_receives_into_a_pipe() {
 
 #[test]
 fn connect_counts_what_it_drops_into_dev_null() {
-    let reply = noise(SIZE, 6);
+    let reply = payload(6, SIZE);
     let (port, peer) = peer(reply.clone());
     let (code, stderr) = wait(connect(port, &[], Stdio::null(), Stdio::null()));
     assert_eq!(code, Some(0), "{stderr}");
@@ -270,7 +257,7 @@ fn connect_counts_what_it_drops_into_dev_null() {
 fn connect_appends_to_a_file_opened_for_appending() {
     // splice(2) refuses O_APPEND files (EINVAL): the copy must carry on without a gap.
     let dir = tempfile::tempdir().unwrap();
-    let reply = noise(SIZE / 4, 7);
+    let reply = payload(7, SIZE / 4);
     let output = temp_file(&dir, "out", b"first line\n");
     let (port, peer) = peer(reply.clone());
     let stdout = std::fs::OpenOptions::new().append(true).open(&output).unwrap();
@@ -294,7 +281,7 @@ fn connect_appends_to_a_file_opened_for_appending() {
 
 #[test]
 fn connect_exits_0_when_stdout_is_closed_early() {
-    let reply = noise(SIZE, 8);
+    let reply = payload(8, SIZE);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
@@ -317,7 +304,7 @@ fn connect_exits_0_when_stdout_is_closed_early() {
 #[test]
 fn connect_no_shutdown_keeps_the_sending_side_open() {
     let dir = tempfile::tempdir().unwrap();
-    let data = noise(1 << 20, 9);
+    let data = payload(9, 1 << 20);
     let input = temp_file(&dir, "in", &data);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -345,7 +332,7 @@ fn connect_no_shutdown_keeps_the_sending_side_open() {
 
 #[test]
 fn connect_send_only_uploads_a_pipe() {
-    let data = noise(SIZE / 4, 10);
+    let data = payload(10, SIZE / 4);
     let (read_end, write_end) = pipe();
     let (port, peer) = peer(b"ignored".to_vec());
     let child = connect(port, &["--send-only"], read_end, Stdio::piped());
@@ -370,7 +357,7 @@ fn connect_send_only_uploads_a_pipe() {
 #[test]
 fn serve_relays_a_file_both_ways_with_stdout_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (to_client, from_client) = (noise(SIZE, 11), noise(SIZE, 12));
+    let (to_client, from_client) = (payload(11, SIZE), payload(12, SIZE));
     let input = temp_file(&dir, "in", &to_client);
     let output = dir.path().join("out");
     let server = serve(&[], File::open(&input).unwrap(), File::create(&output).unwrap());
@@ -394,7 +381,7 @@ fn serve_relays_a_file_both_ways_with_stdout_a_file() {
 
 #[test]
 fn serve_writes_a_client_into_a_pipe() {
-    let from_client = noise(SIZE, 13);
+    let from_client = payload(13, SIZE);
     let (out_read, out_write) = pipe();
     let server = serve(&[], Stdio::null(), out_write);
     let reader = std::thread::spawn(move || read_pipe(out_read));
@@ -461,7 +448,7 @@ fn connect_splices_a_bursty_pipe_to_a_slow_peer_on_two_threads() {
 }
 
 fn connect_splices_bursty_to_slow(extra: &[&str]) {
-    let data = noise(8 << 20, 21);
+    let data = payload(21, 8 << 20);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let peer = std::thread::spawn(move || {
@@ -499,7 +486,7 @@ fn serve_splices_a_bursty_client_into_a_slowly_read_pipe_on_two_threads() {
 }
 
 fn serve_splices_bursty_to_slow(extra: &[&str]) {
-    let data = noise(8 << 20, 22);
+    let data = payload(22, 8 << 20);
     let (out_read, out_write) = pipe();
     let server = serve(extra, Stdio::null(), out_write);
     let reader = std::thread::spawn(move || read_slowly(&mut File::from(out_read)));
@@ -585,7 +572,7 @@ fn serve(args: &[&str], stdin: impl Into<Stdio>, stdout: impl Into<Stdio>) -> Se
 #[test]
 fn tls_connect_uploads_a_regular_file_to_serve_writing_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
-    let data = noise(SIZE, 14);
+    let data = payload(14, SIZE);
     let input = temp_file(&dir, "in", &data);
     let (out_read, out_write) = pipe();
     let server = serve(&["--tls"], Stdio::null(), out_write);
@@ -607,7 +594,7 @@ fn tls_connect_uploads_a_regular_file_to_serve_writing_a_pipe() {
 #[test]
 fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
-    let data = noise(SIZE, 15);
+    let data = payload(15, SIZE);
     let input = temp_file(&dir, "in", &data);
     let server = serve(&["--tls"], File::open(&input).unwrap(), Stdio::null());
     // stdin is a pipe that ends at once: a TLS client keeps its side open until the
@@ -630,7 +617,7 @@ fn tls_serve_sends_a_regular_file_to_connect_writing_a_pipe() {
 fn serve_sends_all_of_a_file_to_a_client_that_ended_its_side_at_once() {
     for tls in [&[][..], &["--tls"][..]] {
         let dir = tempfile::tempdir().unwrap();
-        let data = noise(SIZE, 31);
+        let data = payload(31, SIZE);
         let input = temp_file(&dir, "in", &data);
         let server = serve(tls, File::open(&input).unwrap(), Stdio::null());
         let (out_read, out_write) = pipe();
@@ -671,7 +658,7 @@ fn half_closing_peer(reads: bool) -> (u16, JoinHandle<Vec<u8>>) {
 #[test]
 fn connect_sends_all_of_a_file_to_a_peer_that_half_closed_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let data = noise(SIZE, 32);
+    let data = payload(32, SIZE);
     let input = temp_file(&dir, "in", &data);
     let (port, peer) = half_closing_peer(true);
     let client = connect(port, &[], File::open(&input).unwrap(), Stdio::null());

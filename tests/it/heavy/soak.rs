@@ -30,8 +30,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::support::cli::{Input, PemPki, Proc, Server, poll_until, s};
-use crate::support::payload;
+use crate::support::certs::PemPki;
+use crate::support::cli::{Input, Proc, Server, poll_until, s};
+use crate::support::data::payload;
 
 /// How much one soak does.
 #[derive(Clone, Copy)]

@@ -3,7 +3,6 @@
 //! -nodes -days 365` (CA:TRUE, no SAN, only a CN). Our client against `openssl s_server`,
 //! and `openssl s_client -verify_return_error -verify_hostname localhost` against our server.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,23 +13,8 @@ use streamtool::streams::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+use crate::support::certs::{certificate_error, seed_certificate};
 use crate::support::run;
-
-/// Makes the seed's certificate in `dir`; returns (cert.pem, key.pem).
-fn seed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-subj", "/CN=localhost", "-nodes", "-days", "365"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("the openssl binary is installed (.ci/run installs it)");
-    assert!(status.success());
-    (cert, key)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -93,18 +77,6 @@ enum Refusal {
     /// refused as a CA certificate used as a server's (webpki's `CaUsedAsEndEntity`),
     /// before any issuer is looked for.
     CaAsServer,
-}
-
-/// The certificate error behind `err`, wherever it is in the chain of sources.
-fn certificate_error(err: &StreamError) -> Option<&rustls::CertificateError> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        if let Some(rustls::Error::InvalidCertificate(reason)) = e.downcast_ref::<rustls::Error>() {
-            return Some(reason);
-        }
-        next = e.source();
-    }
-    None
 }
 
 #[test]

@@ -17,7 +17,8 @@ use streamtool::streams::tls::{
 use streamtool::streams::*;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{TestPki, run, settle};
+use crate::support::certs::{TestPki, certificate_error, rustls_error};
+use crate::support::{run, settle};
 
 type TcpTls = TlsStream<TcpStream>;
 
@@ -79,34 +80,6 @@ fn b(s: &'static [u8]) -> Bytes {
 fn is_verification_error(err: &StreamError) -> bool {
     matches!(err, StreamError::Tls { source, .. }
         if matches!(source.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_))))
-}
-
-/// The rustls error behind `err`, wherever it is in the chain of sources (an `io::Error`
-/// wrapping one included).
-fn rustls_error(err: &StreamError) -> Option<&rustls::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        if let Some(found) = e.downcast_ref::<rustls::Error>() {
-            return Some(found);
-        }
-        if let Some(found) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref())
-        {
-            return Some(found);
-        }
-        next = e.source();
-    }
-    None
-}
-
-/// Why the certificate was refused, if it was.
-fn certificate_error(err: &StreamError) -> Option<&CertificateError> {
-    match rustls_error(err) {
-        Some(rustls::Error::InvalidCertificate(reason)) => Some(reason),
-        _ => None,
-    }
 }
 
 /// The handshake failed because the certificate does not name the host (or address), and
@@ -1004,7 +977,8 @@ fn no_sni_sends_no_server_name_but_still_verifies_the_host() {
 // At the command line: what `connect --tls` says when it weakens or refuses.
 
 mod cli {
-    use crate::support::cli::{PemPki, Server, s, streamtool};
+    use crate::support::certs::PemPki;
+    use crate::support::cli::{Server, s, streamtool};
     use crate::support::run;
 
     /// A `serve --tls --echo` with `pki`'s server certificate (names: localhost).

@@ -6,18 +6,19 @@
 //! passes, skips that fail under CI) are in docs/testing.md.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use streamtool::certs;
-use streamtool::streams::tls::{KeyLog, RaggedEofPolicy, ServerOptions, TlsStream};
+use streamtool::streams::tls::{RaggedEofPolicy, TlsStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
+
+use super::certs::PemPki;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
@@ -520,93 +521,9 @@ pub async fn read_all<R: tokio::io::AsyncRead + Unpin>(reader: &mut R) -> Vec<u8
     out
 }
 
-/// A test PKI as PEM files in a temporary directory: a CA, a server certificate for the
-/// given names, and a client certificate (clientAuth), both signed by the CA.
-pub struct PemPki {
-    _dir: tempfile::TempDir,
-    /// The CA certificate.
-    pub ca: PathBuf,
-    /// The server's certificate and key.
-    pub server_cert: PathBuf,
-    /// The server's key.
-    pub server_key: PathBuf,
-    /// The client's certificate.
-    pub client_cert: PathBuf,
-    /// The client's key.
-    pub client_key: PathBuf,
-}
-
-impl PemPki {
-    /// A PKI whose server certificate names `names` (DNS names or IP addresses).
-    pub fn new(names: &[&str]) -> PemPki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-            KeyUsagePurpose,
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "streamtool cli test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, ca_cert.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, stem: &str| {
-            let mut params = CertificateParams::new(names.clone()).unwrap();
-            params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            let (cert_path, key_path) =
-                (dir.path().join(format!("{stem}.pem")), dir.path().join(format!("{stem}-key.pem")));
-            std::fs::write(&cert_path, cert.pem()).unwrap();
-            std::fs::write(&key_path, key.serialize_pem()).unwrap();
-            (cert_path, key_path)
-        };
-        let (server_cert, server_key) = leaf(
-            names.iter().map(|n| n.to_string()).collect(),
-            ExtendedKeyUsagePurpose::ServerAuth,
-            "server",
-        );
-        let (client_cert, client_key) =
-            leaf(vec!["client.test".into()], ExtendedKeyUsagePurpose::ClientAuth, "client");
-        PemPki { _dir: dir, ca, server_cert, server_key, client_cert, client_key }
-    }
-
-    /// Server options with the server certificate, for in-test TLS servers.
-    pub fn server_options(&self) -> ServerOptions {
-        let mut options =
-            ServerOptions::new(certs::load_identity(&self.server_cert, &self.server_key).unwrap());
-        options.keylog = KeyLog::Off;
-        options
-    }
-}
-
 /// A path as `&str`, for argument lists.
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temporary path")
-}
-
-/// Makes the seed's certificate in `dir` with the real `openssl` binary:
-/// `openssl req -x509 -newkey rsa:2048 -subj '/CN=localhost' -keyout key.pem -out cert.pem
-/// -nodes -days 365`. Returns (cert.pem, key.pem).
-pub fn seed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-nodes", "-days", "365"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("the openssl binary is installed");
-    assert!(status.success(), "openssl req failed");
-    (cert, key)
 }
 
 /// Every stderr line that starts with `{`, parsed as JSON.

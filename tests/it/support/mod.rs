@@ -19,7 +19,9 @@
 //!   `streamtool::splice`'s debug lines), and fails when it is broken: break the code once,
 //!   see the test fail, restore.
 
+pub mod certs;
 pub mod cli;
+pub mod data;
 pub mod peers;
 
 use std::future::Future;
@@ -41,6 +43,18 @@ pub async fn settle() {
     }
 }
 
+/// A multi-thread runtime (four workers) test body, failed as hung after `limit`: for tests
+/// whose clients and servers must run in parallel (many concurrent TLS clients, a child
+/// process relaying while the test reads).
+pub fn run_threaded<F: Future>(limit: Duration, fut: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async { tokio::time::timeout(limit, fut).await.expect("the test timed out (hung?)") })
+}
+
 /// A current-thread runtime test body, under the test timeout.
 pub fn run<F: Future>(fut: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -48,68 +62,6 @@ pub fn run<F: Future>(fut: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(async { timeout(fut).await })
-}
-
-/// A test PKI made with rcgen at test time: a CA, a server certificate for the given
-/// names (DNS names and IP addresses) and a client certificate (clientAuth), all signed by
-/// the CA.
-pub struct TestPki {
-    /// The CA certificate.
-    pub ca: rustls_pki_types::CertificateDer<'static>,
-    /// The server's chain and key.
-    pub server: streamtool::streams::tls::Identity,
-    /// The client's chain and key.
-    pub client: streamtool::streams::tls::Identity,
-}
-
-impl TestPki {
-    /// A PKI whose server certificate names `names`.
-    pub fn new(names: &[&str]) -> TestPki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-            KeyUsagePurpose,
-        };
-        use rustls_pki_types::PrivateKeyDer;
-
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "streamtool test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-
-        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
-            let mut params = CertificateParams::new(names.clone()).unwrap();
-            params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            streamtool::streams::tls::Identity {
-                chain: vec![cert.der().clone()],
-                key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            }
-        };
-        let server = leaf(names.iter().map(|n| n.to_string()).collect(), ExtendedKeyUsagePurpose::ServerAuth);
-        let client = leaf(vec!["client.test".to_string()], ExtendedKeyUsagePurpose::ClientAuth);
-        TestPki { ca: ca_cert.der().clone(), server, client }
-    }
-
-    /// Client options that trust this CA.
-    pub fn client_options(&self) -> streamtool::streams::tls::ClientOptions {
-        streamtool::streams::tls::ClientOptions {
-            trust: streamtool::streams::tls::Trust::Certificates(vec![self.ca.clone()]),
-            keylog: streamtool::streams::tls::KeyLog::Off,
-            ..Default::default()
-        }
-    }
-
-    /// Server options with the server certificate.
-    pub fn server_options(&self) -> streamtool::streams::tls::ServerOptions {
-        let mut options = streamtool::streams::tls::ServerOptions::new(self.server.clone());
-        options.keylog = streamtool::streams::tls::KeyLog::Off;
-        options
-    }
 }
 
 /// Whether a precondition this machine may lack holds (a system trust store, IPv6 on
@@ -176,19 +128,4 @@ pub async fn peer_fin_arrived(socket: &impl std::os::fd::AsFd) {
         assert!(tokio::time::Instant::now() < deadline, "the peer's FIN did not arrive within {FIN_LIMIT:?}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-}
-
-/// `len` pseudo-random bytes from `seed` (xorshift64*): every transfer is different, and a
-/// byte out of place shows.
-pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }

@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use streamtool::streams::tls::sha256;
 
-use crate::support::cli::{BIN, PemPki, s};
-use crate::support::payload;
+use crate::support::certs::PemPki;
+use crate::support::cli::{BIN, s};
+use crate::support::data::payload;
 
-/// One MiB.
-pub(crate) const MIB: usize = 1 << 20;
+pub(crate) use super::data::MIB;
 
 /// How long a client may take for a transfer (50 MiB on loopback takes well under a
 /// second; the machine may be loaded).
