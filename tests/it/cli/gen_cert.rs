@@ -18,9 +18,10 @@ use streamtool::streams::tls::{
 };
 use streamtool::streams::*;
 
+use crate::support::certs::openssl;
+use crate::support::cli::BIN;
 use crate::support::run;
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
 /// How long any one process may take.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -155,12 +156,6 @@ fn finish(mut child: Child, input: Option<&[u8]>) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     };
     Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
-}
-
-fn openssl(args: &[&str], dir: &Path) -> Output {
-    let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    output
 }
 
 fn openssl_text(cert: &Path) -> String {

@@ -7,28 +7,16 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::support::certs::seed_certificate;
+use crate::support::certs::{openssl_verdict, seed_certificate};
 use crate::support::cli::{Closed, Input, Proc, STEP, Server, closed_port, poll_until, s, streamtool};
 use crate::support::run;
 
 // ---- helpers ----
-
-/// Runs `openssl ARGS` to its end; returns whether it succeeded and its output.
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the openssl binary is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 /// `streamtool gen-cert --self-signed [--client] NAME` into `dir`: (cert, key).
 async fn self_signed(dir: &Path, name: &str, client: bool) -> (PathBuf, PathBuf) {
@@ -60,7 +48,7 @@ fn sign_with_openssl(
         dir.join(format!("{stem}.cnf")),
     );
     std::fs::write(&cnf, ext).unwrap();
-    let (ok, out) = openssl(&[
+    let (ok, out) = openssl_verdict(&[
         "req",
         "-new",
         "-newkey",
@@ -76,7 +64,7 @@ fn sign_with_openssl(
         s(&csr),
     ]);
     assert!(ok, "openssl req: {out}");
-    let (ok, out) = openssl(&[
+    let (ok, out) = openssl_verdict(&[
         "x509",
         "-req",
         "-in",
@@ -136,7 +124,7 @@ fn a_self_signed_leaf_given_to_ca_does_not_vouch_for_a_leaf_signed_with_its_key(
             &a_key,
         );
         // The reference: OpenSSL refuses it ("invalid CA certificate").
-        let (ok, verdict) = openssl(&["verify", "-CAfile", s(&a), s(&forged)]);
+        let (ok, verdict) = openssl_verdict(&["verify", "-CAfile", s(&a), s(&forged)]);
         assert!(!ok, "openssl verify accepted the forged leaf: {verdict}");
 
         let mut server = Server::start(&["--tls", "--cert", s(&forged), "--key", s(&forged_key), "0"]).await;
@@ -218,7 +206,7 @@ fn a_real_ca_given_to_ca_still_issues_and_the_seed_certificate_still_works() {
             &cert,
             &key,
         );
-        let (ok, verdict) = openssl(&["verify", "-CAfile", s(&cert), s(&leaf)]);
+        let (ok, verdict) = openssl_verdict(&["verify", "-CAfile", s(&cert), s(&leaf)]);
         assert!(ok, "openssl verify refused a leaf of a real CA: {verdict}");
         let mut server = Server::start(&["--tls", "--cert", s(&leaf), "--key", s(&leaf_key), "0"]).await;
         // Its input ends at once: it ends its side (close_notify) when a client comes.
@@ -291,7 +279,7 @@ fn a_self_signed_client_certificate_given_to_client_ca_does_not_vouch_for_admin(
             &alice,
             &alice_key,
         );
-        let (ok, verdict) = openssl(&["verify", "-CAfile", s(&alice), s(&admin)]);
+        let (ok, verdict) = openssl_verdict(&["verify", "-CAfile", s(&alice), s(&admin)]);
         assert!(!ok, "openssl verify accepted admin: {verdict}");
 
         let mut server =

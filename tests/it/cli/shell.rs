@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::support::cli::{
-    BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, poll_until, streamtool,
+    BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, pin_in, poll_until, streamtool,
 };
 use crate::support::run;
 
@@ -423,12 +423,6 @@ fn check_event(event: &Value, seen: &mut Seen) -> Vec<String> {
     errors
 }
 
-/// The pin in serve's `connect with: streamtool connect --tls --pin sha256:… ADDR` line.
-fn printed_pin(stderr: &str) -> String {
-    let start = stderr.find("--pin sha256:").expect("serve --tls prints a --pin command") + "--pin ".len();
-    stderr[start..].split_whitespace().next().unwrap().to_string()
-}
-
 /// Runs `serve`, `connect`, `pipe` and `gen-cert` with `--events json` in the ways that
 /// produce every documented event and field; returns each command line with its events.
 async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
@@ -440,7 +434,7 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     // one that only handshakes (-z), one that fails verification (the server's close with
     // "handshake: ...").
     let server = Server::start(&["--events", "json", "-k", "--echo", "--tls"]).await;
-    let pin = printed_pin(&server.proc.wait_stderr("connect with:").await);
+    let pin = pin_in(&server.proc.wait_stderr("connect with:").await);
     let relayed = streamtool(
         &[
             "--events",

@@ -14,11 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use crate::support::certs::{certificate_error, seed_certificate};
+use crate::support::peers::free_port;
 use crate::support::run;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[test]
 fn our_client_verifies_openssl_s_server_with_the_seed_certificate() {

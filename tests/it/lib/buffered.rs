@@ -5,18 +5,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamtool::streams::*;
 
+use crate::support::streams::{Loopback, MemRx, b};
 use crate::support::{run, settle};
 
-type MemRx = ObjectByteReceiveStream<MemoryObjectReceiveStream<Bytes>>;
 type MemTx = ObjectByteSendStream<MemoryObjectSendStream<Bytes>>;
 
 fn buffered(capacity: usize) -> (MemoryObjectSendStream<Bytes>, BufferedByteStream<MemRx>) {
     let (tx, rx) = memory_object_stream::<Bytes>(capacity);
     (tx, BufferedByteStream::new(ObjectByteReceiveStream::new(rx)))
-}
-
-fn b(s: &'static [u8]) -> Bytes {
-    Bytes::from_static(s)
 }
 
 // scenario 30
@@ -102,17 +98,6 @@ fn buffered_stream_send_eof_closes_send_half_and_aclose_closes_both() {
         let err = buffered.receive(10).await.unwrap_err();
         assert!(matches!(err, StreamError::Closed), "{err:?}");
     });
-}
-
-struct Loopback;
-
-impl ByteStreamConnectable for Loopback {
-    type Stream = MemoryByteStream;
-
-    async fn connect(&self) -> Result<MemoryByteStream> {
-        let (tx, rx) = memory_object_stream::<Bytes>(1);
-        Ok(StapledByteStream::new(ObjectByteSendStream::new(tx), ObjectByteReceiveStream::new(rx)))
-    }
 }
 
 // scenario 35

@@ -2,19 +2,10 @@
 //! problem.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use streamtool::certs::{self, CertError};
 
-fn openssl(args: &[&str], dir: &Path) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl {args:?}");
-}
+use crate::support::certs::openssl;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

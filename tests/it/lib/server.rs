@@ -5,7 +5,6 @@
 //! Not covered here: the back-off after accept errors (EMFILE and friends). Provoking one
 //! portably needs a tiny RLIMIT_NOFILE in a child process; that belongs to a later issue.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,34 +15,8 @@ use streamtool::streams::*;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::streams::{connect_loopback, loopback_listener, receive_all};
 use crate::support::{run, settle};
-
-async fn listener() -> (SocketListener, u16) {
-    let listener = SocketListener::bind_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("bind");
-    let port = listener.tcp_port().expect("a TCP port");
-    (listener, port)
-}
-
-async fn connect(port: u16) -> Result<TcpStream> {
-    connect_tcp(
-        "127.0.0.1",
-        port,
-        ConnectOptions { timeout: Some(Duration::from_secs(5)), ..Default::default() },
-    )
-    .await
-}
-
-/// Receives until the end of the stream.
-async fn receive_all<S: ByteReceiveStream>(stream: &mut S) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        match stream.receive(DEFAULT_MAX_BYTES).await {
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(StreamError::EndOfStream) => return Ok(out),
-            Err(e) => return Err(e),
-        }
-    }
-}
 
 /// Echoes until the client's EOF, then closes.
 async fn echo(mut stream: Connection, _ctx: ConnectionContext) {
@@ -90,7 +63,7 @@ where
 #[test]
 fn each_connection_runs_in_its_own_task_twenty_concurrent_echo_clients() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let server = spawn_server(listener, ServeOptions::default(), &shutdown, echo);
 
@@ -101,7 +74,7 @@ fn each_connection_runs_in_its_own_task_twenty_concurrent_echo_clients() {
                     let payload: Vec<u8> = (0..50_000 + i * 1_000)
                         .map(|j| (j.wrapping_mul(31).wrapping_add(i * 7) % 256) as u8)
                         .collect();
-                    let stream = connect(port).await.expect("connect");
+                    let stream = connect_loopback(port).await.expect("connect");
                     let echoed = echo_exchange(stream, payload.clone()).await;
                     assert_eq!(echoed.len(), payload.len(), "client {i}");
                     assert!(echoed == payload, "client {i} got someone else's bytes");
@@ -121,7 +94,7 @@ fn each_connection_runs_in_its_own_task_twenty_concurrent_echo_clients() {
 #[test]
 fn a_panicking_handler_does_not_stop_the_server() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let calls = Arc::new(AtomicUsize::new(0));
         let handler = {
@@ -139,14 +112,14 @@ fn a_panicking_handler_does_not_stop_the_server() {
         let server = spawn_server(listener, ServeOptions::default(), &shutdown, handler);
 
         // The first connection's handler panics: the stream is dropped during unwinding.
-        let mut first = connect(port).await.unwrap();
+        let mut first = connect_loopback(port).await.unwrap();
         let result = tokio::time::timeout(Duration::from_secs(5), first.receive(DEFAULT_MAX_BYTES))
             .await
             .expect("the failed connection is closed");
         assert!(is_closed_at_once(&result), "got {result:?}");
 
         // The next client is served as usual.
-        let second = connect(port).await.expect("the server still accepts");
+        let second = connect_loopback(port).await.expect("the server still accepts");
         assert_eq!(echo_exchange(second, b"still here".to_vec()).await, b"still here");
 
         assert!(!server.is_finished());
@@ -161,7 +134,7 @@ fn a_panicking_handler_does_not_stop_the_server() {
 #[test]
 fn past_max_connections_a_new_connection_is_closed_at_once() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         // Greets, then holds the connection until the client closes it.
@@ -182,13 +155,13 @@ fn past_max_connections_a_new_connection_is_closed_at_once() {
 
         let mut held = Vec::new();
         for _ in 0..2 {
-            let mut client = connect(port).await.unwrap();
+            let mut client = connect_loopback(port).await.unwrap();
             // The greeting proves the connection was accepted and counts as open.
             assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"hi"));
             held.push(client);
         }
 
-        let mut third = connect(port).await.expect("the kernel still completes the handshake");
+        let mut third = connect_loopback(port).await.expect("the kernel still completes the handshake");
         let result = tokio::time::timeout(Duration::from_secs(2), third.receive(DEFAULT_MAX_BYTES))
             .await
             .expect("the third connection is closed at once");
@@ -199,7 +172,7 @@ fn past_max_connections_a_new_connection_is_closed_at_once() {
         first.aclose().await.unwrap();
         done_rx.recv().await.expect("the first handler finished");
         settle().await;
-        let mut fourth = connect(port).await.unwrap();
+        let mut fourth = connect_loopback(port).await.unwrap();
         assert_eq!(fourth.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"hi"));
 
         for mut client in held.into_iter().chain([fourth]) {
@@ -216,7 +189,7 @@ fn past_max_connections_a_new_connection_is_closed_at_once() {
 async fn assert_refused_soon(port: u16) {
     let refused = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
-            match connect(port).await {
+            match connect_loopback(port).await {
                 Err(StreamError::Connect { .. }) => return,
                 Err(other) => panic!("expected a connect error, got {other:?}"),
                 Ok(stream) => {
@@ -233,14 +206,14 @@ async fn assert_refused_soon(port: u16) {
 #[test]
 fn graceful_shutdown_refuses_new_connections_and_lets_open_ones_finish() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let options =
             ServeOptions { max_connections: None, grace: Duration::from_secs(10), cut_grace_short: None };
         let server = spawn_server(listener, options, &shutdown, echo);
 
         // One connection, mid-transfer.
-        let mut client = connect(port).await.unwrap();
+        let mut client = connect_loopback(port).await.unwrap();
         client.send(Bytes::from_static(b"first")).await.unwrap();
         assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"first"));
 
@@ -265,7 +238,7 @@ fn graceful_shutdown_refuses_new_connections_and_lets_open_ones_finish() {
 #[test]
 fn graceful_shutdown_fires_closing_after_the_grace_period() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let told_to_close = Arc::new(AtomicBool::new(false));
         let handler = {
@@ -287,7 +260,7 @@ fn graceful_shutdown_fires_closing_after_the_grace_period() {
         let server =
             spawn_server(listener, ServeOptions { grace, ..ServeOptions::default() }, &shutdown, handler);
 
-        let mut client = connect(port).await.unwrap();
+        let mut client = connect_loopback(port).await.unwrap();
         assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"ready"));
 
         let started = Instant::now();
@@ -311,7 +284,7 @@ fn graceful_shutdown_fires_closing_after_the_grace_period() {
 #[test]
 fn cut_grace_short_closes_open_connections_before_the_grace_period_ends() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let cut = CancellationToken::new();
         let handler = move |mut stream: Connection, ctx: ConnectionContext| async move {
@@ -326,7 +299,7 @@ fn cut_grace_short_closes_open_connections_before_the_grace_period_ends() {
             ..ServeOptions::default()
         };
         let server = spawn_server(listener, options, &shutdown, handler);
-        let mut client = connect(port).await.unwrap();
+        let mut client = connect_loopback(port).await.unwrap();
         assert_eq!(client.receive(DEFAULT_MAX_BYTES).await.unwrap(), Bytes::from_static(b"ready"));
 
         shutdown.cancel();
@@ -346,7 +319,7 @@ fn cut_grace_short_closes_open_connections_before_the_grace_period_ends() {
 #[test]
 fn the_handler_gets_the_peer_address() {
     run(async {
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let shutdown = CancellationToken::new();
         let (peer_tx, mut peer_rx) = tokio::sync::mpsc::unbounded_channel::<Address>();
         let handler = move |mut stream: Connection, ctx: ConnectionContext| {
@@ -357,7 +330,7 @@ fn the_handler_gets_the_peer_address() {
             }
         };
         let server = spawn_server(listener, ServeOptions::default(), &shutdown, handler);
-        let client = connect(port).await.unwrap();
+        let client = connect_loopback(port).await.unwrap();
         let peer = peer_rx.recv().await.unwrap();
         assert_eq!(peer, client.extra(attrs::socket::LOCAL_ADDRESS).unwrap());
         shutdown.cancel();

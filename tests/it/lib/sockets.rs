@@ -14,6 +14,7 @@ use streamtool::streams::file::{WriteMode, open_read, open_write};
 use streamtool::streams::socket::interleave_families;
 use streamtool::streams::*;
 
+use crate::support::streams::{connect_loopback, loopback_listener, receive_all};
 use crate::support::{run, settle};
 
 // ---------------------------------------------------------------------------------------
@@ -47,20 +48,6 @@ impl Drop for TempDir {
     }
 }
 
-fn loopback_v4() -> std::net::SocketAddr {
-    std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))
-}
-
-async fn tcp_listener() -> (SocketListener, u16) {
-    let listener = SocketListener::bind_tcp(loopback_v4()).await.expect("bind 127.0.0.1:0");
-    let port = listener.tcp_port().expect("a TCP port");
-    (listener, port)
-}
-
-async fn connect_v4(port: u16) -> TcpStream {
-    connect_tcp("127.0.0.1", port, ConnectOptions::default()).await.expect("connect to 127.0.0.1")
-}
-
 fn tcp(connection: Connection) -> TcpStream {
     match connection {
         Connection::Tcp(s) => s,
@@ -70,23 +57,11 @@ fn tcp(connection: Connection) -> TcpStream {
 
 /// A connected pair over 127.0.0.1: (client, server side).
 async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let (mut listener, port) = tcp_listener().await;
+    let (mut listener, port) = loopback_listener().await;
     // The kernel completes the handshake before `accept`, so connecting first is fine.
-    let client = connect_v4(port).await;
+    let client = connect_loopback(port).await.expect("connect to 127.0.0.1");
     let (server, _peer) = listener.accept().await.expect("accept");
     (client, tcp(server))
-}
-
-/// Receives until the end of the stream.
-async fn receive_all<S: ByteReceiveStream>(stream: &mut S) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        match stream.receive(DEFAULT_MAX_BYTES).await {
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(StreamError::EndOfStream) => return Ok(out),
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 fn within_1s() -> Duration {
@@ -265,7 +240,7 @@ fn send_after_peer_reset_eventually_gives_broken_then_closed_after_aclose() {
 #[test]
 fn half_closed_client_still_receives_what_the_server_sent() {
     run(async {
-        let (mut listener, port) = tcp_listener().await;
+        let (mut listener, port) = loopback_listener().await;
         let server_task = tokio::spawn(async move {
             let (mut server, _) = listener.accept().await.unwrap();
             server.send(Bytes::from_static(b"Hello\n")).await.unwrap();
@@ -274,7 +249,7 @@ fn half_closed_client_still_receives_what_the_server_sent() {
             assert!(rest.is_empty());
             server.aclose().await.unwrap();
         });
-        let mut client = connect_v4(port).await;
+        let mut client = connect_loopback(port).await.expect("connect to 127.0.0.1");
         client.send_eof().await.unwrap();
         let received = tokio::time::timeout(within_1s(), client.receive(DEFAULT_MAX_BYTES))
             .await
@@ -327,7 +302,7 @@ fn merged_tcp_and_unix_listener_reports_remote_addresses_in_connection_order() {
     run(async {
         let dir = TempDir::new("multi");
         let path = dir.join("s.sock");
-        let (tcp_part, port) = tcp_listener().await;
+        let (tcp_part, port) = loopback_listener().await;
         let unix_part = SocketListener::bind_unix(&path).await.expect("bind the UNIX socket");
         let mut listener = tcp_part.merge(unix_part);
         assert_eq!(listener.local_addresses().len(), 2);
@@ -348,7 +323,7 @@ fn merged_tcp_and_unix_listener_reports_remote_addresses_in_connection_order() {
             }
         });
 
-        let tcp_client = connect_v4(port).await;
+        let tcp_client = connect_loopback(port).await.expect("connect to 127.0.0.1");
         let first = record_rx.recv().await.expect("the TCP connection was recorded");
         let unix_client = connect_unix(&path).await.expect("connect to the UNIX socket");
         let second = record_rx.recv().await.expect("the UNIX connection was recorded");
@@ -369,8 +344,8 @@ fn merged_tcp_and_unix_listener_reports_remote_addresses_in_connection_order() {
 #[test]
 fn tcp_stream_attributes_agree_between_the_two_ends() {
     run(async {
-        let (mut listener, port) = tcp_listener().await;
-        let client = connect_v4(port).await;
+        let (mut listener, port) = loopback_listener().await;
+        let client = connect_loopback(port).await.expect("connect to 127.0.0.1");
         let (server, peer) = listener.accept().await.unwrap();
         let server = tcp(server);
 
@@ -428,7 +403,7 @@ fn bind_tcp_loopback_listens_on_ipv4_and_ipv6_with_one_port() {
         let v4 = Address::Inet(std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)));
         assert!(addresses.contains(&v4), "{addresses:?}");
 
-        let mut client = connect_v4(port).await;
+        let mut client = connect_loopback(port).await.expect("connect to 127.0.0.1");
         let (server, _) = listener.accept().await.unwrap();
         assert_eq!(server.extra(socket::LOCAL_ADDRESS).unwrap(), v4);
         client.aclose().await.unwrap();
@@ -489,7 +464,7 @@ fn connect_tcp_with_nothing_listening_is_a_connect_error_naming_host_and_port() 
     run(async {
         // Take a free port, then free it again.
         let port = {
-            let (listener, port) = tcp_listener().await;
+            let (listener, port) = loopback_listener().await;
             drop(listener);
             port
         };
@@ -767,11 +742,11 @@ fn open_read_of_a_missing_file_is_an_open_error_naming_the_path() {
 #[test]
 fn accept_waits_until_a_client_connects() {
     run(async {
-        let (mut listener, port) = tcp_listener().await;
+        let (mut listener, port) = loopback_listener().await;
         let accepted = tokio::spawn(async move { listener.accept().await.map(|(c, peer)| (tcp(c), peer)) });
         settle().await;
         assert!(!accepted.is_finished(), "accept returned with no client");
-        let client = connect_v4(port).await;
+        let client = connect_loopback(port).await.expect("connect to 127.0.0.1");
         let (server, peer) = accepted.await.unwrap().unwrap();
         assert_eq!(peer, client.extra(socket::LOCAL_ADDRESS).unwrap());
         assert_eq!(server.extra(socket::REMOTE_ADDRESS).unwrap(), peer);

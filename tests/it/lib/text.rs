@@ -4,8 +4,7 @@ use bytes::Bytes;
 use streamtool::streams::*;
 
 use crate::support::run;
-
-type MemRx = ObjectByteReceiveStream<MemoryObjectReceiveStream<Bytes>>;
+use crate::support::streams::{Loopback, MemRx, b};
 
 fn text_receiver(
     capacity: usize,
@@ -15,10 +14,6 @@ fn text_receiver(
     let (tx, rx) = memory_object_stream::<Bytes>(capacity);
     let encoding = TextEncoding::for_label(encoding).unwrap();
     (tx, TextReceiveStream::with_encoding(ObjectByteReceiveStream::new(rx), encoding, mode))
-}
-
-fn b(s: &'static [u8]) -> Bytes {
-    Bytes::from_static(s)
 }
 
 // scenario 41
@@ -85,17 +80,6 @@ fn bidirectional_text_stream_encodes_and_decodes_on_one_transport() {
         assert_eq!(text.receive().await.unwrap(), "æø");
         assert!(matches!(text.extra(attrs::socket::LOCAL_ADDRESS), Err(StreamError::AttributeNotFound(_))));
     });
-}
-
-struct Loopback;
-
-impl ByteStreamConnectable for Loopback {
-    type Stream = MemoryByteStream;
-
-    async fn connect(&self) -> Result<MemoryByteStream> {
-        let (tx, rx) = memory_object_stream::<Bytes>(1);
-        Ok(StapledByteStream::new(ObjectByteSendStream::new(tx), ObjectByteReceiveStream::new(rx)))
-    }
 }
 
 // scenario 46

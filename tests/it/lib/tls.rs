@@ -3,7 +3,6 @@
 //! explicit-trust rule, and a hostile-client test. Real TLS handshakes, over real TCP on
 //! loopback (port 0) or over in-memory transports.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,19 +17,10 @@ use streamtool::streams::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::certs::{TestPki, certificate_error, rustls_error};
+use crate::support::streams::{b, connect_loopback, loopback_listener};
 use crate::support::{run, settle};
 
 type TcpTls = TlsStream<TcpStream>;
-
-async fn listener() -> (SocketListener, u16) {
-    let listener = SocketListener::bind_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
-    let port = listener.tcp_port().unwrap();
-    (listener, port)
-}
-
-async fn tcp(port: u16) -> TcpStream {
-    connect_tcp("127.0.0.1", port, ConnectOptions::default()).await.unwrap()
-}
 
 /// Accepts one TCP connection and runs the server handshake on it.
 async fn accept_one(
@@ -44,7 +34,13 @@ async fn accept_one(
 
 /// A client connection to `port` verified for `name`.
 async fn client(port: u16, options: &ClientOptions, name: &str, policy: RaggedEofPolicy) -> Result<TcpTls> {
-    TlsStream::connect(tcp(port).await, options.build()?, tls::server_name(name)?, policy).await
+    TlsStream::connect(
+        connect_loopback(port).await.unwrap(),
+        options.build()?,
+        tls::server_name(name)?,
+        policy,
+    )
+    .await
 }
 
 /// A connected (client, server) pair over TCP.
@@ -55,7 +51,7 @@ async fn pair_with(
     client_policy: RaggedEofPolicy,
     server_policy: RaggedEofPolicy,
 ) -> (TcpTls, TlsStream<Connection>) {
-    let (listener, port) = listener().await;
+    let (listener, port) = loopback_listener().await;
     let server = tokio::spawn(accept_one(listener, server_options, server_policy));
     let client = client(port, &client_options, "localhost", client_policy).await.unwrap();
     let _ = pki;
@@ -71,10 +67,6 @@ async fn pair(pki: &TestPki) -> (TcpTls, TlsStream<Connection>) {
         RaggedEofPolicy::Strict,
     )
     .await
-}
-
-fn b(s: &'static [u8]) -> Bytes {
-    Bytes::from_static(s)
 }
 
 fn is_verification_error(err: &StreamError) -> bool {
@@ -500,7 +492,7 @@ fn untrusted_ca_fails_with_a_verification_error_and_the_server_sees_a_handshake_
     run(async {
         let pki = TestPki::new(&["localhost"]);
         let other = TestPki::new(&["localhost"]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server_options = pki.server_options();
         let server = tokio::spawn(async move {
             let mut listener = listener;
@@ -536,7 +528,7 @@ struct TlsServer {
 }
 
 async fn tls_echo_server(options: ServerOptions, handshake_timeout: Duration) -> TlsServer {
-    let (listener, port) = listener().await;
+    let (listener, port) = loopback_listener().await;
     let failures = Arc::new(Mutex::new(Vec::new()));
     let recorded = Arc::clone(&failures);
     let tls_listener = TlsListener::new(listener, options.build().unwrap(), RaggedEofPolicy::Strict)
@@ -619,7 +611,7 @@ fn required_client_certificate_refuses_a_client_without_one() {
         let pki = TestPki::new(&["localhost"]);
         let mut server_options = pki.server_options();
         server_options.client_auth = ClientAuth::Required(vec![pki.ca.clone()]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server = tokio::spawn(async move {
             let mut listener = listener;
             let (raw, _) = listener.accept().await.unwrap();
@@ -697,7 +689,7 @@ fn tls_over_a_connectables_memory_transport() {
 fn connect_tcp_then_tls_echo_reverse() {
     run(async {
         let pki = TestPki::new(&["localhost"]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server_options = pki.server_options();
         tokio::spawn(async move {
             let mut server = accept_one(listener, server_options, RaggedEofPolicy::Strict).await;
@@ -724,7 +716,7 @@ fn connect_tcp_then_tls_echo_reverse() {
 fn system_trust_store_rejects_the_test_ca() {
     run(async {
         let pki = TestPki::new(&["localhost"]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server_options = pki.server_options();
         tokio::spawn(async move {
             let mut listener = listener;
@@ -765,7 +757,7 @@ fn host_name_mismatch_is_a_verification_error() {
 fn address_not_in_the_certificate_is_a_name_mismatch() {
     run(async {
         let pki = TestPki::new(&["localhost"]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server_options = pki.server_options();
         let server = tokio::spawn(async move {
             let mut listener = listener;
@@ -831,7 +823,7 @@ fn peer_closing_during_the_handshake_depends_on_the_policy() {
     run(async {
         let pki = TestPki::new(&["localhost"]);
         for (policy, strict) in [(RaggedEofPolicy::Strict, true), (RaggedEofPolicy::Ignore, false)] {
-            let (mut listener, port) = listener().await;
+            let (mut listener, port) = loopback_listener().await;
             let peer = tokio::spawn(async move {
                 let (raw, _) = listener.accept().await.unwrap();
                 drop(raw);
@@ -851,7 +843,7 @@ fn peer_closing_during_the_handshake_depends_on_the_policy() {
 fn ip_address_san_verifies_a_connection_by_ip() {
     run(async {
         let pki = TestPki::new(&["127.0.0.1"]);
-        let (listener, port) = listener().await;
+        let (listener, port) = loopback_listener().await;
         let server = tokio::spawn(accept_one(listener, pki.server_options(), RaggedEofPolicy::Strict));
         let client = client(port, &pki.client_options(), "127.0.0.1", RaggedEofPolicy::Strict).await.unwrap();
         assert_eq!(client.protocol_version(), Some(TlsVersion::V1_3));

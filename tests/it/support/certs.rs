@@ -5,7 +5,7 @@
 //! refused handshake's error says about the certificate ([`certificate_error`]).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Output, Stdio};
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use streamtool::certs;
@@ -190,4 +190,29 @@ pub fn certificate_error(err: &StreamError) -> Option<&rustls::CertificateError>
         Some(rustls::Error::InvalidCertificate(reason)) => Some(reason),
         _ => None,
     }
+}
+
+/// Runs the real `openssl ARGS` in `dir`, failing the test unless it succeeds; returns its
+/// output.
+pub fn openssl(args: &[&str], dir: &Path) -> Output {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the openssl binary is installed (.ci/run installs it)");
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Runs the real `openssl ARGS` to its end, for a verdict that may be a refusal: whether it
+/// succeeded, and its stdout and stderr together.
+pub fn openssl_verdict(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the openssl binary is installed (.ci/run installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
 }

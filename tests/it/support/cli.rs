@@ -526,6 +526,13 @@ pub fn s(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temporary path")
 }
 
+/// The pin in serve's `connect with: streamtool connect --tls --pin sha256:… ADDR` line
+/// (`serve --tls` without a certificate prints it).
+pub fn pin_in(stderr: &str) -> String {
+    let start = stderr.find("--pin sha256:").expect("serve --tls prints a --pin command") + "--pin ".len();
+    stderr[start..].split_whitespace().next().unwrap().to_string()
+}
+
 /// Every stderr line that starts with `{`, parsed as JSON.
 pub fn json_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr

@@ -23,6 +23,7 @@ pub mod certs;
 pub mod cli;
 pub mod data;
 pub mod peers;
+pub mod streams;
 
 use std::future::Future;
 use std::time::Duration;
