@@ -172,16 +172,7 @@ fn exit_4_when_the_certificate_is_not_trusted() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
         let other = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let done = streamtool(&["connect", "--tls", "--ca", s(&other.ca), &server.localhost()], b"x").await;
         done.assert_code(4);
         assert!(done.stderr.contains(&server.localhost()), "{}", done.stderr);
@@ -192,16 +183,7 @@ fn exit_4_when_the_certificate_is_not_trusted() {
 fn exit_4_when_the_sni_name_does_not_match_the_certificate() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let args = ["connect", "--tls", "--ca", s(&pki.ca), "--sni", "wrong.example", &server.localhost()];
         let done = streamtool(&args, b"x").await;
         done.assert_code(4);
@@ -213,16 +195,7 @@ fn exit_4_when_the_address_is_not_named_in_the_certificate() {
     run(async {
         // The certificate names localhost only, not the IP address connected to.
         let pki = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let done = streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.addr()], b"x").await;
         done.assert_code(4);
     });
@@ -577,16 +550,7 @@ fn zero_io_with_tls_closes_with_close_notify() {
 fn show_cert_prints_version_cipher_and_subject_to_stderr() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let done = streamtool(
             &["connect", "-z", "--tls", "--show-cert", "--ca", s(&pki.ca), &server.localhost()],
             b"",
@@ -667,16 +631,7 @@ fn no_shutdown_keeps_the_sending_side_open_after_stdin_ends() {
 fn events_json_for_a_tls_connect() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let args = [
             "--events",
             "json",

@@ -419,19 +419,7 @@ fn keep_open_stdio_sends_stdin_to_every_client_and_every_client_to_stdout() {
 fn require_client_cert_accepts_a_client_certificate_and_refuses_none() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
-        let server = Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-            "--client-ca",
-            s(&pki.ca),
-            "--require-client-cert",
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &["--client-ca", s(&pki.ca), "--require-client-cert"]).await;
         let with_cert = streamtool(
             &[
                 "connect",

@@ -302,13 +302,6 @@ fn idle_timeout_1s_closes_a_client_that_never_reads_and_serving_goes_on() {
 
 // ---- 3. a TLS client that never finishes the handshake ----
 
-/// `serve -k --echo` with `pki`'s certificate and `extra` flags.
-async fn tls_echo_server(pki: &PemPki, extra: &[&str]) -> Server {
-    let mut args = vec!["-k", "--echo", "--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)];
-    args.extend_from_slice(extra);
-    Server::start(&args).await
-}
-
 /// A proper TLS client (`streamtool connect --tls --ca`) gets its line echoed.
 async fn tls_echo_works(pki: &PemPki, server: &Server) {
     let done = streamtool(
@@ -336,7 +329,7 @@ async fn until_closed(tcp: &mut TcpStream, started: Instant) -> (Vec<u8>, Durati
 fn tls_clients_that_never_finish_the_handshake_are_dropped_after_handshake_timeout() {
     run(async {
         let pki = PemPki::new(&["localhost", "127.0.0.1"]);
-        let mut server = tls_echo_server(&pki, &["--handshake-timeout", "1s"]).await;
+        let mut server = Server::tls_echo(&pki, &["--handshake-timeout", "1s"]).await;
         let started = Instant::now();
         let mut silent = TcpStream::connect(server.addr()).await.unwrap();
         let mut partial = TcpStream::connect(server.addr()).await.unwrap();
@@ -390,7 +383,7 @@ fn connect_tls_to_a_server_that_never_answers_exits_6_after_handshake_timeout() 
 fn plain_http_and_garbage_sent_to_a_tls_port_are_named_as_not_tls_and_serving_goes_on() {
     run(async {
         let pki = PemPki::new(&["localhost", "127.0.0.1"]);
-        let mut server = tls_echo_server(&pki, &[]).await;
+        let mut server = Server::tls_echo(&pki, &[]).await;
         let mut garbage = vec![0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07];
         garbage.extend_from_slice(&payload(9, 300));
         let cases: [(&str, &[u8], &str); 2] = [
@@ -458,7 +451,7 @@ fn connect_without_a_client_certificate_exits_4_with_the_hint_even_when_sending_
         // certificate; the server's alert and reset race the client's upload. Whatever the
         // upload met (a broken pipe, a reset), the alert still waiting to be read is the reason.
         let pki = PemPki::new(&["localhost", "127.0.0.1"]);
-        let mut server = tls_echo_server(&pki, &["--client-ca", s(&pki.ca), "--require-client-cert"]).await;
+        let mut server = Server::tls_echo(&pki, &["--client-ca", s(&pki.ca), "--require-client-cert"]).await;
         for seed in 0..3 {
             let upload = payload(30 + seed, 4 * MIB);
             let done = streamtool(

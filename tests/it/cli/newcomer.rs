@@ -270,16 +270,7 @@ fn failure_messages_are_words_on_one_line() {
         }
         // --show-cert and the handshake event name addresses as people write them.
         let pki = crate::support::certs::PemPki::new(&["localhost", "127.0.0.1", "::1"]);
-        let ip_server = crate::support::cli::Server::start(&[
-            "-k",
-            "--echo",
-            "--tls",
-            "--cert",
-            crate::support::cli::s(&pki.server_cert),
-            "--key",
-            crate::support::cli::s(&pki.server_key),
-        ])
-        .await;
+        let ip_server = crate::support::cli::Server::tls_echo(&pki, &[]).await;
         let done = Proc::streamtool(
             &[
                 "connect",

@@ -176,16 +176,7 @@ fn insecure_and_keylog_warn_even_when_quiet() {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
         let keylog = dir.path().join("keys");
-        let server = Server::start(&[
-            "-k",
-            "--tls",
-            "--cert",
-            s(&pki.server_cert),
-            "--key",
-            s(&pki.server_key),
-            "--echo",
-        ])
-        .await;
+        let server = Server::tls_echo(&pki, &[]).await;
         let runs: [(&[&str], &str); 2] = [
             (&["-q", "connect", "--tls", "--insecure", "--on-eof", "half-close"], "NOT verified"),
             (

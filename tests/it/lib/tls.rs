@@ -974,11 +974,6 @@ mod cli {
     use crate::support::run;
 
     /// A `serve --tls --echo` with `pki`'s server certificate (names: localhost).
-    async fn echo_server(pki: &PemPki) -> Server {
-        Server::start(&["-k", "--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key), "--echo"])
-            .await
-    }
-
     /// The line `--insecure` (`-k`) prints, `-q` or not (after the level, which is padded).
     const INSECURE_WARNING: &str = "WARN --insecure: the server's certificate is NOT verified; anyone on the path \
                                     can read and change the data";
@@ -994,7 +989,7 @@ mod cli {
         run(async {
             let pki = PemPki::new(&["localhost"]);
             let other = PemPki::new(&["localhost"]);
-            let server = echo_server(&pki).await;
+            let server = Server::tls_echo(&pki, &[]).await;
             // Verified, this client refuses the server: a CA it does not trust, reached by an
             // address the certificate does not name.
             let refused = streamtool(
@@ -1024,7 +1019,7 @@ mod cli {
     fn name_mismatch_exits_4_with_the_reason_in_one_line_and_a_hint() {
         run(async {
             let pki = PemPki::new(&["localhost"]);
-            let server = echo_server(&pki).await;
+            let server = Server::tls_echo(&pki, &[]).await;
             let target = server.localhost();
             let done = streamtool(
                 &[
@@ -1059,7 +1054,7 @@ mod cli {
         run(async {
             // The certificate names localhost only, not the address connected to.
             let pki = PemPki::new(&["localhost"]);
-            let server = echo_server(&pki).await;
+            let server = Server::tls_echo(&pki, &[]).await;
             let target = server.addr();
             let done = streamtool(
                 &["connect", "--tls", "--on-eof", "half-close", "--ca", s(&pki.ca), &target],

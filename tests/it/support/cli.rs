@@ -428,6 +428,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// `serve -k --echo --tls` with `pki`'s server certificate and key, and `extra` flags.
+    pub async fn tls_echo(pki: &PemPki, extra: &[&str]) -> Server {
+        let mut args =
+            vec!["-k", "--echo", "--tls", "--cert", s(&pki.server_cert), "--key", s(&pki.server_key)];
+        args.extend_from_slice(extra);
+        Server::start(&args).await
+    }
+
     /// Starts `streamtool serve ARGS` (without an address, port 0 on loopback) with stdin
     /// an open pipe, and waits for its `listening on` line.
     pub async fn start(args: &[&str]) -> Server {
