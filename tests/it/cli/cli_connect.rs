@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::certs::PemPki;
 use crate::support::cli::{
-    Input, Proc, Server, closed_port, json_events, read_all, s, streamtool, tcp_server, tls_server,
+    Input, Proc, Server, assert_refused_for_name, closed_port, json_events, read_all, s, streamtool,
+    tcp_server, tls_server,
 };
 use crate::support::run;
 
@@ -184,9 +185,10 @@ fn exit_4_when_the_sni_name_does_not_match_the_certificate() {
     run(async {
         let pki = PemPki::new(&["localhost"]);
         let server = Server::tls_echo(&pki, &[]).await;
-        let args = ["connect", "--tls", "--ca", s(&pki.ca), "--sni", "wrong.example", &server.localhost()];
+        let target = server.localhost();
+        let args = ["connect", "--tls", "--ca", s(&pki.ca), "--sni", "wrong.example", &target];
         let done = streamtool(&args, b"x").await;
-        done.assert_code(4);
+        assert_refused_for_name(&done, &target, "wrong.example");
     });
 }
 
@@ -196,8 +198,9 @@ fn exit_4_when_the_address_is_not_named_in_the_certificate() {
         // The certificate names localhost only, not the IP address connected to.
         let pki = PemPki::new(&["localhost"]);
         let server = Server::tls_echo(&pki, &[]).await;
-        let done = streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &server.addr()], b"x").await;
-        done.assert_code(4);
+        let target = server.addr();
+        let done = streamtool(&["connect", "--tls", "--ca", s(&pki.ca), &target], b"x").await;
+        assert_refused_for_name(&done, &target, "127.0.0.1");
     });
 }
 

@@ -18,7 +18,7 @@ use streamtool::streams::tls::{
 };
 use streamtool::streams::*;
 
-use crate::support::certs::openssl;
+use crate::support::certs::{openssl, seed_certificate};
 use crate::support::cli::BIN;
 use crate::support::run;
 
@@ -457,24 +457,8 @@ fn self_signed_certificates_serve_with_connect_ca() {
 #[test]
 fn the_seed_openssl_certificate_inspects_and_serves() {
     let sandbox = Sandbox::new();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-nodes",
-            "-days",
-            "365",
-        ],
-        &sandbox.work(),
-    );
+    // The seed's own command, into work/cert.pem and work/key.pem.
+    seed_certificate(&sandbox.work());
     let output = sandbox.gen_cert(&["--inspect", "cert.pem"]);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let text = String::from_utf8(output.stdout.clone()).unwrap();

@@ -6,6 +6,7 @@ mod cli_connect;
 mod cli_exit_codes;
 mod cli_flags;
 mod cli_serve;
+mod cli_tls;
 mod faults;
 mod gen_cert;
 mod hardening;

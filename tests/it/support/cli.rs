@@ -541,6 +541,24 @@ pub fn pin_in(stderr: &str) -> String {
     stderr[start..].split_whitespace().next().unwrap().to_string()
 }
 
+/// The hint `connect --tls` gives after a name or address the certificate does not cover.
+pub const NAME_HINT: &str = "streamtool: hint: the certificate is for other names: connect by one of them, or verify another name with --sni NAME";
+
+/// Asserts that `connect --tls` to `target` was refused because the server's certificate
+/// (made for `localhost` alone) does not cover `name`: exit 4, nothing on stdout, and on
+/// stderr exactly the one-line reason and the hint.
+#[track_caller]
+pub fn assert_refused_for_name(done: &Finished, target: &str, name: &str) {
+    done.assert_code(4);
+    assert_eq!(done.stdout, b"", "nothing crossed");
+    let reason = format!(
+        "streamtool: {target}: TLS handshake failed: invalid peer certificate: certificate not valid for name \
+         \"{name}\"; certificate is only valid for localhost"
+    );
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    assert_eq!(lines, [reason.as_str(), NAME_HINT], "{}", done.stderr);
+}
+
 /// Every stderr line that starts with `{`, parsed as JSON.
 pub fn json_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
