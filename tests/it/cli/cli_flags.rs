@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::cli::{Input, Proc, STEP, Server, pin_in, poll_until, streamtool};
+use crate::support::cli::{Input, Proc, STEP, Server, poll_until, streamtool};
 use crate::support::run;
 
 #[test]
 fn alpn_is_negotiated_and_shown() {
     run(async {
         let server = Server::start(&["-k", "--echo", "--tls", "--alpn", "h2,http/1.1"]).await;
-        let pin = pin_in(&server.proc.wait_stderr("connect with: ").await);
+        let pin = server.printed_pin().await;
         let done = streamtool(
             &[
                 "connect",
@@ -69,7 +69,7 @@ fn quiet_keeps_stderr_empty_on_success() {
 fn no_sni_sends_no_server_name_and_still_verifies() {
     run(async {
         let server = Server::start(&["-k", "--echo", "--tls", "--events", "json"]).await;
-        let pin = pin_in(&server.proc.wait_stderr("connect with: ").await);
+        let pin = server.printed_pin().await;
         let done = streamtool(
             &["connect", "--tls", "--on-eof", "half-close", "--pin", &pin, "--no-sni", &server.localhost()],
             b"x",
@@ -91,7 +91,7 @@ fn keylog_writes_the_secrets_to_a_private_file() {
         let dir = tempfile::tempdir().unwrap();
         let keylog = dir.path().join("keys.log");
         let server = Server::start(&["-k", "--echo", "--tls"]).await;
-        let pin = pin_in(&server.proc.wait_stderr("connect with: ").await);
+        let pin = server.printed_pin().await;
         let args = [
             "connect",
             "--tls",

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::support::cli::{
-    BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, pin_in, poll_until, streamtool,
+    BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, poll_until, streamtool,
 };
 use crate::support::run;
 
@@ -434,7 +434,7 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     // one that only handshakes (-z), one that fails verification (the server's close with
     // "handshake: ...").
     let server = Server::start(&["--events", "json", "-k", "--echo", "--tls"]).await;
-    let pin = pin_in(&server.proc.wait_stderr("connect with:").await);
+    let pin = server.printed_pin().await;
     let relayed = streamtool(
         &[
             "--events",

@@ -428,6 +428,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The pin that `serve --tls` without a certificate prints in its `connect with:` line.
+    pub async fn printed_pin(&self) -> String {
+        pin_in(&self.proc.wait_stderr("connect with:").await)
+    }
+
     /// `serve -k --echo --tls` with `pki`'s server certificate and key, and `extra` flags.
     pub async fn tls_echo(pki: &PemPki, extra: &[&str]) -> Server {
         let mut args =
@@ -536,7 +541,7 @@ pub fn s(path: &Path) -> &str {
 
 /// The pin in serve's `connect with: streamtool connect --tls --pin sha256:… ADDR` line
 /// (`serve --tls` without a certificate prints it).
-pub fn pin_in(stderr: &str) -> String {
+fn pin_in(stderr: &str) -> String {
     let start = stderr.find("--pin sha256:").expect("serve --tls prints a --pin command") + "--pin ".len();
     stderr[start..].split_whitespace().next().unwrap().to_string()
 }
