@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use crate::support::certs::{certificate_error, seed_certificate};
-use crate::support::peers::free_port;
+use crate::support::cli::closed_port;
 use crate::support::run;
 
 #[test]
@@ -22,7 +22,7 @@ fn our_client_verifies_openssl_s_server_with_the_seed_certificate() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = seed_certificate(dir.path());
-        let port = free_port();
+        let port = closed_port();
         let mut server = Command::new("openssl")
             .args(["s_server", "-rev", "-accept", &port.to_string(), "-naccept", "1"])
             .arg("-cert")

@@ -19,6 +19,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 
 use super::certs::PemPki;
+use super::data::contains;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_streamtool");
@@ -394,10 +395,6 @@ pub fn shown(output: &[u8]) -> String {
         String::from_utf8_lossy(&output[..EDGE]),
         String::from_utf8_lossy(&output[output.len() - EDGE..])
     )
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Polls `check` every 10 ms until it holds or `limit` passes.

@@ -24,6 +24,11 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// Whether `haystack` contains `needle` (an empty needle is everywhere).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

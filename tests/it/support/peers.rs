@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use streamtool::streams::tls::sha256;
 
 use crate::support::certs::PemPki;
-use crate::support::cli::{BIN, s};
-use crate::support::data::payload;
+use crate::support::cli::{BIN, closed_port, s};
+use crate::support::data::{contains, payload};
 
 pub(crate) use super::data::MIB;
 
@@ -227,7 +227,7 @@ impl Lab {
     pub fn new(name: &str) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let pki = PemPki::new(&["localhost", "127.0.0.1"]);
-        let (p, q, n) = (free_port(), free_port(), free_port());
+        let (p, q, n) = (closed_port(), closed_port(), closed_port());
         let vars = vec![
             ("ST".to_string(), BIN.to_string()),
             ("D".to_string(), s(dir.path()).to_string()),
@@ -522,16 +522,6 @@ pub(crate) fn http_body(response: &[u8]) -> &[u8] {
         Some(at) => &response[at + 4..],
         None => &[],
     }
-}
-
-/// Whether `haystack` contains `needle`.
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A port nothing listens on now (bound to port 0, then released).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Whether a socket listens on `port` (IPv4 or IPv6), from `/proc/net/tcp*`: no
