@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::ServerName;
-use streamtool::certs::load_certs;
-use streamtool::streams::tls::{ClientOptions, KeyLog, Trust};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -33,6 +31,7 @@ use tokio_rustls::TlsConnector;
 use crate::support::certs::PemPki;
 use crate::support::cli::{Input, Proc, Server, poll_until, s};
 use crate::support::data::payload;
+use crate::support::run_on_workers;
 
 /// How much one soak does.
 #[derive(Clone, Copy)]
@@ -220,54 +219,36 @@ async fn soak(
 /// Soaks `serve -k --echo --tls`, then a `pipe tls-listen:…,fork` terminator in front of
 /// `serve -k --echo`, by `plan`.
 fn soak_serve_and_pipe(plan: Plan) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
-        tokio::time::timeout(plan.limit, async {
-            let pki = PemPki::new(&["localhost", "127.0.0.1"]);
-            let mut config = ClientOptions {
-                trust: Trust::Certificates(load_certs(&pki.ca).expect("the CA PEM")),
-                keylog: KeyLog::Off,
-                ..Default::default()
-            }
-            .build()
-            .unwrap();
-            // Every connection a full handshake: the servers' per-handshake work is soaked too.
-            Arc::make_mut(&mut config).resumption = rustls::client::Resumption::disabled();
-            let connector = TlsConnector::from(config);
-            let started = Instant::now();
+    run_on_workers(2, plan.limit, async {
+        let pki = PemPki::new(&["localhost", "127.0.0.1"]);
+        let mut config = pki.client_options().build().unwrap();
+        // Every connection a full handshake: the servers' per-handshake work is soaked too.
+        Arc::make_mut(&mut config).resumption = rustls::client::Resumption::disabled();
+        let connector = TlsConnector::from(config);
+        let started = Instant::now();
 
-            let (cert, key) = (s(&pki.server_cert), s(&pki.server_key));
-            let mut tls_echo = Server::start(&["-k", "--echo", "--tls", "--cert", cert, "--key", key]).await;
-            let watched = [Watched::new("serve -k --echo --tls", &tls_echo.proc)];
-            soak(plan, "serve --tls", tls_echo.port, &connector, &watched, 1_000_000).await;
+        let (cert, key) = (s(&pki.server_cert), s(&pki.server_key));
+        let mut tls_echo = Server::tls_echo(&pki, &[]).await;
+        let watched = [Watched::new("serve -k --echo --tls", &tls_echo.proc)];
+        soak(plan, "serve --tls", tls_echo.port, &connector, &watched, 1_000_000).await;
 
-            let mut backend = Server::start(&["-k", "--echo"]).await;
-            let listen = format!("tls-listen:0,fork,cert={cert},key={key}");
-            let target = format!("tcp:{}", backend.addr());
-            let mut pipe =
-                Server::listening(Proc::streamtool(&["pipe", &listen, &target], Input::Open)).await;
-            let watched = [
-                Watched::new("pipe tls-listen,fork", &pipe.proc),
-                Watched::new("serve -k --echo (backend)", &backend.proc),
-            ];
-            soak(plan, "pipe tls-listen -> tcp", pipe.port, &connector, &watched, 2_000_000).await;
-            for (name, proc) in [
-                ("serve --tls", &mut tls_echo.proc),
-                ("pipe", &mut pipe.proc),
-                ("backend", &mut backend.proc),
-            ] {
-                assert!(!proc.has_exited(), "{name} exited; stderr:\n{}", proc.stderr());
-                let stderr = proc.stderr();
-                assert!(!stderr.contains("WARN") && !stderr.contains("ERROR"), "{name} logged:\n{stderr}");
-            }
-            eprintln!(
-                "soak: {} connections in {:.1} s",
-                2 * plan.connections,
-                started.elapsed().as_secs_f64()
-            );
-        })
-        .await
-        .expect("the soak took longer than its limit");
+        let mut backend = Server::start(&["-k", "--echo"]).await;
+        let listen = format!("tls-listen:0,fork,cert={cert},key={key}");
+        let target = format!("tcp:{}", backend.addr());
+        let mut pipe = Server::listening(Proc::streamtool(&["pipe", &listen, &target], Input::Open)).await;
+        let watched = [
+            Watched::new("pipe tls-listen,fork", &pipe.proc),
+            Watched::new("serve -k --echo (backend)", &backend.proc),
+        ];
+        soak(plan, "pipe tls-listen -> tcp", pipe.port, &connector, &watched, 2_000_000).await;
+        for (name, proc) in
+            [("serve --tls", &mut tls_echo.proc), ("pipe", &mut pipe.proc), ("backend", &mut backend.proc)]
+        {
+            assert!(!proc.has_exited(), "{name} exited; stderr:\n{}", proc.stderr());
+            let stderr = proc.stderr();
+            assert!(!stderr.contains("WARN") && !stderr.contains("ERROR"), "{name} logged:\n{stderr}");
+        }
+        eprintln!("soak: {} connections in {:.1} s", 2 * plan.connections, started.elapsed().as_secs_f64());
     });
 }
 

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use streamtool::streams::*;
 use tokio::task::JoinHandle;
 
-use crate::support::timeout;
+use crate::support::{TEST_TIMEOUT, run_on_workers};
 
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;
@@ -346,12 +346,7 @@ fn stress(capacity: impl Into<Capacity>) {
     let started = std::time::Instant::now();
     for run in 0..RUNS_PER_CAPACITY {
         let seed = base_seed.wrapping_add(run);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let summary = runtime.block_on(timeout(stress_one(capacity, seed)));
+        let summary = run_on_workers(2, TEST_TIMEOUT, stress_one(capacity, seed));
         eprintln!("capacity {capacity:?}, seed {seed}: {summary:?}");
         assert!(summary.sent > 0, "capacity {capacity:?}, seed {seed}: nothing was sent successfully");
         assert!(
@@ -466,12 +461,7 @@ fn per_sender_order_holds_under_random_send_cancellation() {
     for capacity in [Capacity::Bounded(0), Capacity::Bounded(1), Capacity::Bounded(64), Capacity::Unbounded] {
         for run in 0..2 {
             let seed = base_seed.wrapping_add(run);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let summary = runtime.block_on(timeout(ordered_one(capacity, seed)));
+            let summary = run_on_workers(2, TEST_TIMEOUT, ordered_one(capacity, seed));
             eprintln!("ordered, capacity {capacity:?}, seed {seed}: {summary:?}");
             assert!(summary.sent > 0, "capacity {capacity:?}, seed {seed}: nothing was sent successfully");
         }
@@ -503,11 +493,6 @@ async fn ping_pong(capacity: Capacity, rounds: u32) {
 #[test]
 fn ping_pong_never_stalls() {
     for capacity in [Capacity::Unbounded, Capacity::Bounded(1), Capacity::Bounded(0)] {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(timeout(ping_pong(capacity, 20_000)));
+        run_on_workers(2, TEST_TIMEOUT, ping_pong(capacity, 20_000));
     }
 }

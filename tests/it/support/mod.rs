@@ -48,8 +48,14 @@ pub async fn settle() {
 /// whose clients and servers must run in parallel (many concurrent TLS clients, a child
 /// process relaying while the test reads).
 pub fn run_threaded<F: Future>(limit: Duration, fut: F) -> F::Output {
+    run_on_workers(4, limit, fut)
+}
+
+/// A multi-thread runtime with `workers` worker threads, failed as hung after `limit` (the
+/// stress and soak tests use two, as many as the machine has cores).
+pub fn run_on_workers<F: Future>(workers: usize, limit: Duration, fut: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime")
