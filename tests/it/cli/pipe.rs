@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 const ONE_EXCHANGE: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------
-// The process under test (cli_support's, killed on drop)
+// The process under test (support::cli's, killed on drop)
 
 /// Starts `streamtool ARGS`; with `input`, stdin gets those bytes then EOF, without it
 /// stdin ends at once.

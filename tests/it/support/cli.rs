@@ -1,6 +1,7 @@
-//! Helpers for the tests that run the real `streamtool` binary (`cli_serve`,
-//! `cli_connect`): processes with collected output and timeouts, servers started on port
-//! 0 with the port read from stderr, in-test TCP and TLS peers, and PEM files.
+//! Helpers for the tests that run the real `streamtool` binary (the `cli` area, and the
+//! `heavy` and `interop` tests that start it): processes with collected output and
+//! timeouts, servers started on port 0 with the port read from stderr, in-test TCP and TLS
+//! peers, and what `connect --tls` says when a certificate does not cover the name.
 //!
 //! The rules tests follow (exact outcomes, readiness by a signal with a bound, no vacuous
 //! passes, skips that fail under CI) are in docs/testing.md.

@@ -1,4 +1,9 @@
-//! Shared test helpers.
+//! Shared test helpers: one copy of each helper more than one test module uses
+//! (docs/testing.md, "Layout", lists them). Here: runtimes and bounds, preconditions, the
+//! FIN wait. By topic: `cli` (the real binary: processes, servers, in-test peers), `certs`
+//! (test PKIs, the seed certificate, openssl, certificate errors), `data` (payloads, hex,
+//! byte comparisons), `streams` (the library in-process: loopback sockets, in-memory
+//! streams), `peers` (the interop harness: real peers, cells, jobs).
 //!
 //! The rules every test here follows (issue 27, "tests that prove what they name"):
 //!
@@ -11,7 +16,7 @@
 //!   under CI.
 //! - Readiness by a signal, never by a sleep: a line on stderr or stdout, a socket state
 //!   ([`peer_fin_arrived`], a successful connect), a file appearing; each wait bounded
-//!   ([`TEST_TIMEOUT`], `cli_support::STEP`). A sleep may create a situation (a slow peer)
+//!   ([`TEST_TIMEOUT`], `cli::STEP`). A sleep may create a situation (a slow peer)
 //!   only if the test then checks that the situation happened.
 //! - Everything that can hang has a bound; real sockets on loopback and real peers, no
 //!   mocked network.
@@ -72,7 +77,7 @@ pub fn run<F: Future>(fut: F) -> F::Output {
 }
 
 /// Whether a precondition this machine may lack holds (a system trust store, IPv6 on
-/// loopback), with the convention of `interop::need` for missing peers: when it does not,
+/// loopback), with the convention of `peers::need` for missing peers: when it does not,
 /// the test fails under CI (the `CI` environment variable set: `.ci/run` sets it) and is
 /// otherwise skipped with a line on stderr that says so (`SKIPPED: <what>`), never passed
 /// silently. The caller returns at once when this is false.
