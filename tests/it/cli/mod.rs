@@ -1,0 +1,18 @@
+//! The real binary (`CARGO_BIN_EXE_streamtool`), run as a user runs it: flags, exit codes,
+//! messages, `serve`, `connect`, `pipe`, `gen-cert`, the documented recipes, signals,
+//! hostile peers, secrets, the fast stdio paths. Helpers: `support::cli`.
+
+mod cli_connect;
+mod cli_exit_codes;
+mod cli_flags;
+mod cli_serve;
+mod cli_tls;
+mod faults;
+mod gen_cert;
+mod hardening;
+pub(crate) mod newcomer;
+mod pipe;
+mod promises;
+mod secrets;
+mod shell;
+mod stdio_fast;

@@ -1,0 +1,1052 @@
+//! The shell-facing surface with the real binary: `streamtool completions` (the scripts are
+//! the checked-in ones, and bash completes with them), `--help` that teaches (examples,
+//! exit codes, no `--ssl-*` aliases), the `--events json` schema of `docs/events.md`, and
+//! every recipe of `docs/cookbook.md`, run as written but on port 0 in a temporary
+//! directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use crate::support::cli::{
+    BIN, Finished, Input, Proc, STEP, Server, json_events, parse_port, poll_until, streamtool,
+};
+use crate::support::run;
+
+/// The package root, where `completions/` and `docs/` are.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// How to regenerate the checked-in completions and man pages.
+const REGENERATE: &str = "STREAMTOOL_BLESS=1 cargo test --bin streamtool generated_files_are_current";
+
+/// Each shell and the file its script is checked in as.
+const SHELLS: [(&str, &str); 5] = [
+    ("bash", "streamtool.bash"),
+    ("zsh", "_streamtool"),
+    ("fish", "streamtool.fish"),
+    ("powershell", "_streamtool.ps1"),
+    ("elvish", "streamtool.elv"),
+];
+
+const SUBCOMMANDS: [&str; 5] = ["serve", "connect", "pipe", "gen-cert", "completions"];
+
+// ---- completions ----
+
+#[test]
+fn completions_prints_the_checked_in_script_for_each_shell() {
+    run(async {
+        for (shell, file) in SHELLS {
+            let out = streamtool(&["completions", shell], b"").await;
+            out.assert_code(0);
+            assert!(out.stdout.len() > 1000, "`streamtool completions {shell}` printed almost nothing");
+            let checked_in = std::fs::read(root().join("completions").join(file)).unwrap_or_default();
+            assert!(
+                out.stdout == checked_in,
+                "completions/{file} is not what `streamtool completions {shell}` prints; regenerate with: {REGENERATE}"
+            );
+        }
+    });
+}
+
+#[test]
+fn completions_for_an_unknown_shell_is_a_usage_error() {
+    run(async {
+        let out = streamtool(&["completions", "tcsh"], b"").await;
+        out.assert_code(2);
+        assert!(out.stderr.contains("possible values"), "{}", out.stderr);
+        assert!(out.stdout.is_empty());
+    });
+}
+
+#[test]
+fn completions_into_a_closed_pipe_exits_0() {
+    let mut child = std::process::Command::new(BIN)
+        .args(["completions", "powershell"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the child writes: its write meets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Sources the bash script `script` in a real bash and asks it to complete `words` (the
+/// last one being completed); returns the candidates.
+async fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    const DRIVER: &str = r#"
+        source "$1"; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        _streamtool streamtool "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let mut args = vec!["-c", DRIVER, "bash", script.to_str().unwrap()];
+    args.extend_from_slice(words);
+    let out = Proc::spawn("bash", &args, Input::Bytes(Vec::new())).finish().await;
+    out.assert_code(0);
+    out.stdout_text().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bash_completion_completes_subcommands_flags_and_values() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("streamtool.bash");
+        let printed = streamtool(&["completions", "bash"], b"").await;
+        printed.assert_code(0);
+        std::fs::write(&script, &printed.stdout).unwrap();
+
+        // Sourcing it registers the completion function for the command.
+        let registered = Proc::spawn(
+            "bash",
+            &["-c", r#"source "$1" && complete -p streamtool"#, "bash", script.to_str().unwrap()],
+            Input::Bytes(Vec::new()),
+        )
+        .finish()
+        .await;
+        registered.assert_code(0);
+        assert!(registered.stdout_text().contains("-F _streamtool"), "{}", registered.stdout_text());
+
+        let subcommands = bash_complete(&script, &["streamtool", ""]).await;
+        for sub in SUBCOMMANDS {
+            assert!(
+                subcommands.iter().any(|c| c == sub),
+                "`streamtool <TAB>` does not offer {sub}: {subcommands:?}"
+            );
+        }
+
+        let flags = bash_complete(&script, &["streamtool", "connect", "--t"]).await;
+        for flag in ["--tls", "--tls-min", "--tls-max"] {
+            assert!(
+                flags.iter().any(|c| c == flag),
+                "`streamtool connect --t<TAB>` does not offer {flag}: {flags:?}"
+            );
+        }
+        assert!(flags.iter().all(|c| c.starts_with("--t")), "{flags:?}");
+
+        let all_flags = bash_complete(&script, &["streamtool", "serve", "--"]).await;
+        assert!(all_flags.iter().any(|c| c == "--keep-open"), "{all_flags:?}");
+        assert!(
+            !all_flags.iter().any(|c| c.starts_with("--ssl")),
+            "hidden aliases are offered: {all_flags:?}"
+        );
+
+        let shells = bash_complete(&script, &["streamtool", "completions", ""]).await;
+        for (shell, _) in SHELLS {
+            assert!(
+                shells.iter().any(|c| c == shell),
+                "`streamtool completions <TAB>` does not offer {shell}: {shells:?}"
+            );
+        }
+        let formats = bash_complete(&script, &["streamtool", "--events", ""]).await;
+        assert_eq!(formats, ["json"]);
+    });
+}
+
+// ---- --help ----
+
+#[test]
+fn every_subcommand_help_ends_with_examples_and_hides_the_ssl_aliases() {
+    run(async {
+        for sub in SUBCOMMANDS {
+            for flag in ["--help", "-h"] {
+                let out = streamtool(&[sub, flag], b"").await;
+                out.assert_code(0);
+                let help = out.stdout_text();
+                let examples = help
+                    .split("\n\n")
+                    .find_map(|block| block.strip_prefix("Examples:\n"))
+                    .unwrap_or_else(|| panic!("`streamtool {sub} {flag}` has no Examples:\n{help}"));
+                let lines: Vec<&str> = examples.lines().collect();
+                assert!(
+                    (3..=5).contains(&lines.len()) && lines.iter().all(|l| l.contains("streamtool ")),
+                    "`streamtool {sub} {flag}` should end with 3 to 5 examples:\n{examples}"
+                );
+                assert!(
+                    !help.contains("--ssl"),
+                    "`streamtool {sub} {flag}` shows a hidden --ssl alias:\n{help}"
+                );
+                assert!(
+                    help.contains("Exit codes"),
+                    "`streamtool {sub} {flag}` does not point to the exit codes"
+                );
+            }
+        }
+        let top = streamtool(&["--help"], b"").await;
+        top.assert_code(0);
+        let help = top.stdout_text();
+        let codes = help.split("Exit codes:\n").nth(1).expect("`streamtool --help` lists the exit codes");
+        for code in ["0", "1", "2", "3", "4", "5", "6", "7", "130"] {
+            assert!(
+                codes.lines().any(|l| l.trim_start().starts_with(&format!("{code} "))),
+                "exit code {code}:\n{codes}"
+            );
+        }
+        for sub in SUBCOMMANDS {
+            assert!(help.contains(&format!("  {sub} ")), "`streamtool --help` does not list {sub}");
+        }
+        assert!(!help.contains("--ssl"));
+    });
+}
+
+// ---- --events json ----
+
+/// A table of fields: (name, type, when present), as in the tables of `docs/events.md`;
+/// "always" means required.
+type Fields = &'static [(&'static str, &'static str, &'static str)];
+
+/// The fields of every event.
+const COMMON: Fields =
+    &[("event", "string", "always"), ("time", "number", "always"), ("version", "integer", "always")];
+
+/// Every event and its own fields: the schema of `docs/events.md`, version 1.
+const EVENTS: &[(&str, Fields)] = &[
+    (
+        "listen",
+        &[
+            ("addresses", "array of strings", "always"),
+            ("tls", "boolean", "serve only"),
+            ("cert_sha256", "string", "serve with --tls"),
+            ("key_sha256", "string", "serve with --tls"),
+        ],
+    ),
+    ("accept", &[("peer", "string", "always")]),
+    ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
+    (
+        "handshake",
+        &[
+            ("peer", "string", "always"),
+            ("tls_version", "string", "always"),
+            ("cipher", "string", "always"),
+            ("alpn", "string or null", "always"),
+            ("sni", "string or null", "always"),
+            ("peer_certificate", "certificate or null", "always"),
+        ],
+    ),
+    (
+        "half_close",
+        &[
+            ("direction", "string", "always"),
+            ("peer", "string", "serve and connect"),
+            ("bytes_in", "integer", "always"),
+            ("bytes_out", "integer", "always"),
+            ("frames", "integer", "always"),
+            ("frames_skipped", "integer", "always"),
+            ("reason", "string", "always"),
+        ],
+    ),
+    (
+        "close",
+        &[
+            ("peer", "string", "serve and connect"),
+            ("reason", "string", "always"),
+            ("bytes_sent", "integer", "connect"),
+            ("bytes_received", "integer", "connect"),
+            ("duration", "number", "connect and pipe"),
+            ("a", "string", "pipe"),
+            ("b", "string", "pipe"),
+        ],
+    ),
+    (
+        "exec_exit",
+        &[
+            ("peer", "string", "always"),
+            ("command", "string", "always"),
+            ("code", "integer or null", "always"),
+        ],
+    ),
+    (
+        "stopped",
+        &[
+            ("accepted", "integer", "always"),
+            ("rejected", "integer", "always"),
+            ("cut_short", "integer", "always"),
+        ],
+    ),
+    (
+        "file_written",
+        &[("path", "string", "always"), ("kind", "string", "always"), ("mode", "string", "always")],
+    ),
+    ("exit", &[("code", "integer", "always")]),
+];
+
+/// The certificate object (`handshake.peer_certificate`).
+const CERTIFICATE: Fields = &[
+    ("sha256", "string", "always"),
+    ("key_sha256", "string", "when parsable"),
+    ("subject", "string", "when parsable"),
+    ("issuer", "string", "when parsable"),
+    ("sans", "array of strings", "when parsable"),
+    ("not_after", "string", "when parsable"),
+];
+
+const FILE_KINDS: [&str; 6] =
+    ["ca_key", "ca_certificate", "key", "certificate", "certificate_and_key", "pkcs12"];
+
+/// The field tables of `docs/events.md`, by section: `*` for every event, `certificate`
+/// for the certificate object, else the event's name.
+fn documented_schema() -> BTreeMap<String, Vec<(String, String, String)>> {
+    let text = std::fs::read_to_string(root().join("docs/events.md")).expect("docs/events.md");
+    let mut schema: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    let mut section: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            let title = line.trim_start_matches('#').trim();
+            section = match title {
+                "Every event" => Some("*".into()),
+                "The certificate object" => Some("certificate".into()),
+                t if t.starts_with('`') => Some(t.trim_matches('`').to_string()),
+                _ => None,
+            };
+        } else if let (Some(section), Some(row)) = (&section, line.strip_prefix("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let field = cells[0].trim_end_matches('`').to_string();
+            schema.entry(section.clone()).or_default().push((
+                field,
+                cells[1].to_string(),
+                cells[2].to_string(),
+            ));
+        }
+    }
+    schema
+}
+
+#[test]
+fn events_md_documents_exactly_the_schema_the_tests_check() {
+    let owned = |fields: Fields| -> Vec<(String, String, String)> {
+        fields.iter().map(|(f, t, p)| (f.to_string(), t.to_string(), p.to_string())).collect()
+    };
+    let mut expected: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    expected.insert("*".into(), owned(COMMON));
+    expected.insert("certificate".into(), owned(CERTIFICATE));
+    for (event, fields) in EVENTS {
+        expected.insert(event.to_string(), owned(fields));
+    }
+    let documented = documented_schema();
+    for (section, fields) in &expected {
+        assert_eq!(documented.get(section), Some(fields), "docs/events.md, section {section}");
+    }
+    let extra: Vec<&String> = documented.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "docs/events.md documents events the schema table lacks: {extra:?}");
+}
+
+fn has_type(value: &Value, ty: &str) -> bool {
+    if let Some(base) = ty.strip_suffix(" or null") {
+        return value.is_null() || has_type(value, base);
+    }
+    match ty {
+        "string" => value.is_string(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array of strings" => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        "certificate" => value.is_object(),
+        other => panic!("unknown type {other:?} in the schema"),
+    }
+}
+
+/// What a set of events was checked to contain: event name -> fields seen.
+type Seen = BTreeMap<String, BTreeSet<String>>;
+
+/// Checks `object` against `fields`; records what was seen under `name`.
+fn check_fields(object: &Value, fields: &[(&str, &str, &str)], name: &str, seen: &mut Seen) -> Vec<String> {
+    let mut errors = Vec::new();
+    let Some(map) = object.as_object() else {
+        return vec![format!("{name}: not an object: {object}")];
+    };
+    for (key, value) in map {
+        match fields.iter().find(|(f, _, _)| f == key) {
+            None => errors.push(format!("{name}: undocumented field {key:?} in {object}")),
+            Some((_, ty, _)) if !has_type(value, ty) => {
+                errors.push(format!("{name}: field {key:?} is not {ty}: {value}"));
+            }
+            Some(_) => {
+                seen.entry(name.to_string()).or_default().insert(key.clone());
+            }
+        }
+    }
+    for (field, _, present) in fields {
+        if *present == "always" && !map.contains_key(*field) {
+            errors.push(format!("{name}: required field {field:?} missing in {object}"));
+        }
+    }
+    errors
+}
+
+/// Checks one event against the schema; returns what is wrong with it.
+fn check_event(event: &Value, seen: &mut Seen) -> Vec<String> {
+    let Some(name) = event.get("event").and_then(Value::as_str) else {
+        return vec![format!("no \"event\" name: {event}")];
+    };
+    let Some((_, fields)) = EVENTS.iter().find(|(e, _)| *e == name) else {
+        return vec![format!("undocumented event {name:?}: {event}")];
+    };
+    let all: Vec<(&str, &str, &str)> = COMMON.iter().chain(fields.iter()).copied().collect();
+    let mut errors = check_fields(event, &all, name, seen);
+    if event["version"] != 1 {
+        errors.push(format!("{name}: version is not 1: {event}"));
+    }
+    for key in
+        ["bytes_in", "bytes_out", "bytes_sent", "bytes_received", "frames", "frames_skipped", "accepted"]
+    {
+        if event.get(key).is_some_and(|v| !v.is_u64()) {
+            errors.push(format!("{name}: {key} is negative: {event}"));
+        }
+    }
+    match name {
+        "handshake" => {
+            if !event["tls_version"].as_str().is_some_and(|v| v == "TLSv1.3" || v == "TLSv1.2") {
+                errors.push(format!("handshake: tls_version {}", event["tls_version"]));
+            }
+            if event["peer_certificate"].is_object() {
+                errors.extend(check_fields(&event["peer_certificate"], CERTIFICATE, "certificate", seen));
+            }
+        }
+        "file_written" => {
+            if !event["kind"].as_str().is_some_and(|k| FILE_KINDS.contains(&k)) {
+                errors.push(format!("file_written: kind {}", event["kind"]));
+            }
+            let mode = event["mode"].as_str().unwrap_or_default();
+            if !(mode.len() == 4 && mode.starts_with('0') && mode.chars().all(|c| ('0'..='7').contains(&c))) {
+                errors.push(format!("file_written: mode {mode:?} is not octal like 0600"));
+            }
+        }
+        _ => {}
+    }
+    errors
+}
+
+/// Runs `serve`, `connect`, `pipe` and `gen-cert` with `--events json` in the ways that
+/// produce every documented event and field; returns each command line with its events.
+async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
+    let mut all = Vec::new();
+    let mut keep = |out: &Finished| all.push((out.label.clone(), json_events(&out.stderr)));
+
+    // A TLS echo server (listen, accept, handshake, half_close, close, stopped, exit) and
+    // its clients: one that relays (connect, handshake, half_close, close with byte counts),
+    // one that only handshakes (-z), one that fails verification (the server's close with
+    // "handshake: ...").
+    let server = Server::start(&["--events", "json", "-k", "--echo", "--tls"]).await;
+    let pin = server.printed_pin().await;
+    let relayed = streamtool(
+        &[
+            "--events",
+            "json",
+            "connect",
+            "--tls",
+            "--on-eof",
+            "half-close",
+            "--pin",
+            &pin,
+            &server.localhost(),
+        ],
+        b"hello\n",
+    )
+    .await;
+    relayed.assert_code(0);
+    assert_eq!(relayed.stdout, b"hello\n");
+    keep(&relayed);
+    let zero =
+        streamtool(&["connect", "--events", "json", "-z", "--tls", "--pin", &pin, &server.localhost()], b"")
+            .await;
+    zero.assert_code(0);
+    keep(&zero);
+    let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
+    refused.assert_code(4);
+    keep(&refused);
+
+    // pipe: a plain listener relayed to the TLS server (listen, accept, connect,
+    // handshake, half_close and close with the endpoints' names).
+    let mut pipe = Proc::streamtool(
+        &[
+            "--events",
+            "json",
+            "pipe",
+            "tcp-listen:0",
+            &format!("tls:localhost:{},pin={pin},on-eof=half-close", server.port),
+        ],
+        Input::Open,
+    );
+    let pipe_port = parse_port(&pipe.wait_stderr("listening on").await).expect("pipe's port");
+    pipe.close_stdin();
+    let through = streamtool(&["connect", &format!("127.0.0.1:{pipe_port}")], b"through the pipe\n").await;
+    through.assert_code(0);
+    assert_eq!(through.stdout, b"through the pipe\n");
+    let pipe = pipe.finish().await;
+    pipe.assert_code(0);
+    keep(&pipe);
+
+    // Every connection closed: 3 direct ones and the pipe's.
+    let closed = poll_until(STEP, || server.proc.stderr().matches(r#""event":"close""#).count() >= 4).await;
+    assert!(closed, "the server did not report every close:\n{}", server.proc.stderr());
+    server.proc.signal("TERM");
+    let server = server.proc.finish().await;
+    server.assert_code(0);
+    keep(&server);
+
+    // A command per connection (exec_exit).
+    let exec = Server::start(&["--events", "json", "--sh-exec", "cat"]).await;
+    let client = streamtool(&["connect", &exec.addr()], b"to cat\n").await;
+    client.assert_code(0);
+    assert_eq!(client.stdout, b"to cat\n");
+    let exec = exec.proc.finish().await;
+    exec.assert_code(0);
+    keep(&exec);
+
+    // gen-cert (file_written), with a CA made on the way.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = format!("STREAMTOOL_CA_DIR={}", dir.path().join("ca").display());
+    let cwd = dir.path().to_str().unwrap();
+    let made = Proc::spawn(
+        "env",
+        &["-C", cwd, &ca_dir, BIN, "--events", "json", "gen-cert", "localhost"],
+        Input::Open,
+    )
+    .finish()
+    .await;
+    made.assert_code(0);
+    assert!(dir.path().join("localhost.pem").exists());
+    keep(&made);
+    all
+}
+
+#[test]
+fn events_json_follows_the_schema() {
+    run(async {
+        let mut seen = Seen::new();
+        let mut errors = Vec::new();
+        for (command, events) in events_of_real_commands().await {
+            assert!(!events.is_empty(), "`{command}` emitted no events");
+            assert_eq!(events.last().unwrap()["event"], "exit", "`{command}`: exit is not the last event");
+            for event in &events {
+                errors.extend(check_event(event, &mut seen).into_iter().map(|e| format!("`{command}`: {e}")));
+            }
+        }
+        assert!(errors.is_empty(), "events that do not follow docs/events.md:\n{}", errors.join("\n"));
+        // Nothing documented that the commands never emit.
+        let sections = EVENTS.iter().copied().chain([("certificate", CERTIFICATE)]);
+        for (name, fields) in sections {
+            for (field, _, _) in COMMON.iter().filter(|_| name != "certificate").chain(fields.iter()) {
+                assert!(
+                    seen.get(name).is_some_and(|s| s.contains(*field)),
+                    "docs/events.md documents {name}.{field}, but no test command emitted it"
+                );
+            }
+        }
+    });
+}
+
+// ---- the cookbook ----
+
+/// Collapses a shell text: continuation lines joined, runs of blanks made one space.
+fn normalized(text: &str) -> String {
+    text.replace("\\\n", " ")
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text of the cookbook section whose heading contains `title`.
+fn cookbook_section(title: &str) -> String {
+    let text = std::fs::read_to_string(root().join("docs/cookbook.md")).expect("docs/cookbook.md");
+    let start = text
+        .match_indices("\n## ")
+        .map(|(i, _)| i + 1)
+        .find(|&i| text[i..].lines().next().unwrap().contains(title))
+        .unwrap_or_else(|| panic!("docs/cookbook.md has no section {title:?}"));
+    let end = text[start + 3..].find("\n## ").map_or(text.len(), |i| start + 3 + i);
+    normalized(&text[start..end])
+}
+
+/// Splits a command line into words as sh does (quotes and backslashes; no expansion).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, ' ') => words.extend(word.take()),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '\\') => word.get_or_insert_default().extend(chars.next()),
+            (Some('"'), '\\') => {
+                let next = chars.next().unwrap_or_default();
+                let w = word.get_or_insert_default();
+                if !"\"\\$`".contains(next) {
+                    w.push('\\');
+                }
+                w.push(next);
+            }
+            (_, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// What `printf 'FORMAT'` writes (escapes \n, \\ and octal \NNN).
+fn printf_bytes(format: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let bytes = format.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            let octal: Vec<u8> =
+                bytes[i + 1..].iter().take(3).take_while(|b| (b'0'..=b'7').contains(b)).copied().collect();
+            if !octal.is_empty() {
+                out.push(octal.iter().fold(0u8, |n, d| n * 8 + (d - b'0')));
+                i += 1 + octal.len();
+                continue;
+            }
+            out.push(match bytes[i + 1] {
+                b'n' => b'\n',
+                other => other,
+            });
+            i += 2;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replaces the number `from` in `word` (not part of a longer number) with `to`.
+fn replace_number(word: &str, from: &str, to: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit()) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One cookbook recipe, run as written: each command is checked to be in the recipe's
+/// text, then run in a temporary directory with the recipe's fixed ports replaced by the
+/// ports actually bound (servers bind port 0).
+struct Recipe {
+    text: String,
+    dir: tempfile::TempDir,
+    /// Text of the recipe -> what the test uses (ports, the pin).
+    subs: Vec<(String, String)>,
+}
+
+impl Recipe {
+    fn new(title: &str) -> Recipe {
+        Recipe { text: cookbook_section(title), dir: tempfile::tempdir().unwrap(), subs: Vec::new() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Makes the certificates of "Before you start", with its commands.
+    async fn before_you_start(&self) {
+        let section = cookbook_section("Before you start");
+        assert!(section.contains(r#"export STREAMTOOL_CA_DIR="$PWD/ca""#), "{section}");
+        let command = r"streamtool gen-cert localhost 127.0.0.1 ::1";
+        assert!(section.contains(command), "\"Before you start\" does not say `{command}`");
+        self.spawn_words(shell_words(command), Input::Bytes(Vec::new())).finish().await.assert_code(0);
+    }
+
+    /// `line` (a `streamtool` command, possibly after `printf '…' |`), checked to be in the
+    /// recipe: its stdin and its words, with the substitutions made.
+    fn command(&self, line: &str) -> (Vec<u8>, Vec<String>) {
+        assert!(self.text.contains(line), "the recipe does not say `{line}`:\n{}", self.text);
+        let (input, command) = match line.rsplit_once(" | ") {
+            Some((printf, command)) => {
+                let format = shell_words(printf);
+                assert_eq!(format[0], "printf", "{line}");
+                (printf_bytes(&format[1]), command)
+            }
+            None => (Vec::new(), line),
+        };
+        let words = shell_words(command)
+            .into_iter()
+            .map(|word| {
+                self.subs.iter().fold(word, |w, (from, to)| {
+                    if from.chars().all(|c| c.is_ascii_digit()) {
+                        replace_number(&w, from, to)
+                    } else {
+                        w.replace(from, to)
+                    }
+                })
+            })
+            .collect();
+        (input, words)
+    }
+
+    fn spawn_words(&self, words: Vec<String>, input: Input) -> Proc {
+        assert_eq!(words[0], "streamtool");
+        let ca_dir = format!("STREAMTOOL_CA_DIR={}", self.path("ca").display());
+        let mut args = vec!["-C", self.dir.path().to_str().unwrap(), &ca_dir, BIN];
+        args.extend(words[1..].iter().map(String::as_str));
+        Proc::spawn("env", &args, input)
+    }
+
+    /// Starts `line` with its stdin open.
+    fn spawn(&self, line: &str) -> Proc {
+        let (_, words) = self.command(line);
+        self.spawn_words(words, Input::Open)
+    }
+
+    /// Runs `line` to its end, its stdin what the recipe's `printf` writes (else empty).
+    async fn run(&self, line: &str) -> Finished {
+        let (input, words) = self.command(line);
+        self.spawn_words(words, Input::Bytes(input)).finish().await
+    }
+
+    /// Starts the server `line`, whose `port` in the recipe is bound as port 0, and waits
+    /// until it listens; the recipe's `port` then means the port it got.
+    async fn listen(&mut self, line: &str, port: &str) -> Proc {
+        self.subs.retain(|(from, _)| from != port);
+        self.subs.push((port.to_string(), "0".to_string()));
+        let server = self.spawn(line);
+        let complete = || server.stderr().lines().any(|l| l.starts_with("streamtool: listening on "));
+        assert!(poll_until(STEP, complete).await, "`{line}` did not listen:\n{}", server.stderr());
+        let bound = parse_port(&server.stderr()).expect("the listening port");
+        self.subs.retain(|(from, _)| from != port);
+        self.subs.push((port.to_string(), bound.to_string()));
+        server
+    }
+}
+
+/// The streamtool commands of the cookbook's shell blocks (after any `printf … |`, without
+/// comments, redirections or a trailing `&`).
+fn cookbook_commands() -> Vec<String> {
+    let text = normalized(&std::fs::read_to_string(root().join("docs/cookbook.md")).unwrap());
+    let mut commands = Vec::new();
+    let mut in_shell = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_shell = line == "```sh" && !in_shell;
+            continue;
+        }
+        if !in_shell {
+            continue;
+        }
+        let line = line.split(" #").next().unwrap().trim_end_matches(" &").trim();
+        let segments: Vec<&str> = line.split(" | ").collect();
+        if let Some(i) = segments.iter().position(|s| s.starts_with("streamtool ")) {
+            let last = segments[i].split(" 2>").next().unwrap().split(" >").next().unwrap();
+            let mut command = segments[..i].join(" | ");
+            if !command.is_empty() {
+                command.push_str(" | ");
+            }
+            command.push_str(last.trim_end_matches(" &"));
+            commands.push(command);
+        }
+    }
+    commands
+}
+
+#[test]
+fn cookbook_commands_are_all_tested() {
+    let source = include_str!("shell.rs");
+    let commands = cookbook_commands();
+    assert!(commands.len() >= 20, "too few commands found in docs/cookbook.md: {commands:?}");
+    let untested: Vec<&String> = commands.iter().filter(|c| !source.contains(c.as_str())).collect();
+    assert!(untested.is_empty(), "docs/cookbook.md commands that no test in shell.rs runs: {untested:#?}");
+}
+
+#[test]
+fn cookbook_tls_terminator() {
+    run(async {
+        let mut r = Recipe::new("TLS terminator");
+        r.before_you_start().await;
+        let _service = r.listen(r"streamtool serve -k --echo 8080", "8080").await;
+        let _terminator = r
+            .listen(
+                r"streamtool pipe tls-listen:8443,fork,cert=localhost+2.pem,key=localhost+2-key.pem tcp:127.0.0.1:8080",
+                "8443",
+            )
+            .await;
+        for _ in 0..2 {
+            let out =
+                r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem localhost:8443").await;
+            out.assert_code(0);
+            assert_eq!(out.stdout, b"hello\n");
+        }
+    });
+}
+
+#[test]
+fn cookbook_tls_originator() {
+    run(async {
+        let mut r = Recipe::new("TLS originator");
+        r.before_you_start().await;
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem 8443",
+                "8443",
+            )
+            .await;
+        let _originator = r
+            .listen(
+                r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem,on-eof=half-close",
+                "9000",
+            )
+            .await;
+        for _ in 0..2 {
+            let out = r.run(r"printf 'hello\n' | streamtool connect localhost:9000").await;
+            out.assert_code(0);
+            assert_eq!(out.stdout, b"hello\n");
+        }
+    });
+}
+
+#[test]
+fn cookbook_debugging_a_tls_server() {
+    run(async {
+        let mut r = Recipe::new("Debugging a TLS server");
+        r.before_you_start().await;
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem 8443",
+                "8443",
+            )
+            .await;
+
+        let look = r.run(r"streamtool connect -z --tls -k --show-cert localhost:8443").await;
+        look.assert_code(0);
+        for expected in
+            ["Protocol version: TLSv1.3", "Verification: skipped (--insecure)", "CN=localhost", "key pin:"]
+        {
+            assert!(look.stderr.contains(expected), "no {expected:?} in:\n{}", look.stderr);
+        }
+        let pin =
+            look.stderr.split("key pin:").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+
+        let verified = r.run(r"streamtool connect -z --tls --show-cert --ca ca/ca.pem localhost:8443").await;
+        verified.assert_code(0);
+        assert!(verified.stderr.contains("Verification: OK"), "{}", verified.stderr);
+
+        let system = r.run(r"streamtool connect -z --tls localhost:8443").await;
+        system.assert_code(4);
+        assert!(system.stderr.contains("streamtool: hint: "), "{}", system.stderr);
+
+        let other_name =
+            r.run(r"streamtool connect -z --tls --ca ca/ca.pem --sni example.com localhost:8443").await;
+        other_name.assert_code(4);
+        assert!(other_name.stderr.contains("example.com"), "{}", other_name.stderr);
+
+        let scripted =
+            r.run(r"streamtool connect -z --tls --ca ca/ca.pem --events json localhost:8443").await;
+        scripted.assert_code(0);
+        let handshake = json_events(&scripted.stderr).into_iter().find(|e| e["event"] == "handshake");
+        assert!(handshake.is_some_and(|h| h["tls_version"] == "TLSv1.3"), "{}", scripted.stderr);
+
+        r.subs.push(("sha256:…".into(), pin));
+        let pinned =
+            r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --pin sha256:… localhost:8443").await;
+        pinned.assert_code(0);
+        assert_eq!(pinned.stdout, b"hello\n");
+
+        let logged = r
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem --keylog keys.log localhost:8443")
+            .await;
+        logged.assert_code(0);
+        assert_eq!(logged.stdout, b"hello\n");
+        let keys = std::fs::read_to_string(r.path("keys.log")).unwrap();
+        assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0 "), "{keys}");
+    });
+}
+
+#[test]
+fn cookbook_line_protocol_server() {
+    run(async {
+        let mut r = Recipe::new("A line-protocol server");
+        let server = r
+            .listen(
+                r#"streamtool serve -k --delimiter '\n' --max-frame 1KiB --sh-exec 'while read -r line; do echo "you said: $line"; done' 7000"#,
+                "7000",
+            )
+            .await;
+        let out = r.run(r"printf 'hello\nworld\n' | streamtool connect localhost:7000").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout_text(), "you said: hello\nyou said: world\n");
+
+        // A line over 1 KiB: that client is cut off, the next one is served.
+        let (_, words) = r.command(r"streamtool connect localhost:7000");
+        let long = [vec![b'x'; 2000], b"\nafter\n".to_vec()].concat();
+        let cut = r.spawn_words(words, Input::Bytes(long.clone())).finish().await;
+        assert!(!cut.stdout_text().contains("you said"), "{}", cut.stdout_text());
+        let out = r.run(r"printf 'hello\nworld\n' | streamtool connect localhost:7000").await;
+        assert_eq!(out.stdout_text(), "you said: hello\nyou said: world\n");
+
+        // The client's own guard: a 1030-byte reply line is over its 1 KiB.
+        let (_, guarded) = r.command(r"streamtool connect --delimiter '\n' --max-frame 1KiB localhost:7000");
+        let line = [vec![b'y'; 1020], b"\n".to_vec()].concat();
+        let guarded = r.spawn_words(guarded, Input::Bytes(line)).finish().await;
+        guarded.assert_code(7);
+        drop(server);
+
+        let _skipping = r
+            .listen(
+                r#"streamtool serve -k --delimiter '\n' --max-frame 1KiB --on-oversize skip --sh-exec 'while read -r line; do echo "you said: $line"; done' 7000"#,
+                "7000",
+            )
+            .await;
+        let (_, words) = r.command(r"streamtool connect localhost:7000");
+        let kept = r.spawn_words(words, Input::Bytes(long)).finish().await;
+        kept.assert_code(0);
+        assert_eq!(kept.stdout_text(), "you said: after\n");
+    });
+}
+
+#[test]
+fn cookbook_chat_server_with_broker() {
+    run(async {
+        let mut r = Recipe::new("A chat server");
+        let _server =
+            r.listen(r"streamtool serve --broker --delimiter '\n' --max-frame 4KiB 9000", "9000").await;
+        let mut alice = r.spawn(r"streamtool connect localhost:9000");
+        let mut bob = r.spawn(r"streamtool connect localhost:9000");
+        // A line reaches only the clients connected when it is sent: repeat until Bob is.
+        let mut reached = false;
+        for _ in 0..100 {
+            alice.write(b"hello from alice\n").await;
+            if poll_until(Duration::from_millis(100), || bob.stdout().ends_with(b"\n")).await {
+                reached = true;
+                break;
+            }
+        }
+        assert!(reached, "bob never got alice's line");
+        let received = String::from_utf8(bob.stdout()).unwrap();
+        assert!(received.lines().all(|l| l == "hello from alice"), "{received:?}");
+
+        bob.write(b"hi alice, bob here\n").await;
+        alice.wait_stdout(b"hi alice, bob here\n").await;
+
+        alice.close_stdin();
+        bob.close_stdin();
+        alice.finish().await.assert_code(0);
+        bob.finish().await.assert_code(0);
+    });
+}
+
+#[test]
+fn cookbook_file_transfer_with_progress() {
+    run(async {
+        let mut r = Recipe::new("File transfer");
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(r.path("big.iso"), &big).unwrap();
+        assert!(r.text.contains("cmp big.iso received.iso"));
+
+        let receiver = r.listen(r"streamtool pipe tcp-listen:9000 file:received.iso,create", "9000").await;
+        let sender = r.run(r"streamtool pipe file:big.iso tcp:127.0.0.1:9000 --progress").await;
+        sender.assert_code(0);
+        receiver.finish().await.assert_code(0);
+        assert!(std::fs::read(r.path("received.iso")).unwrap() == big, "received.iso differs from big.iso");
+
+        r.before_you_start().await;
+        let receiver = r
+            .listen(
+                r"streamtool pipe tls-listen:9000,cert=localhost+2.pem,key=localhost+2-key.pem file:received-tls.iso,create",
+                "9000",
+            )
+            .await;
+        let sender = r
+            .run(r"streamtool pipe file:big.iso tls:localhost:9000,ca=ca/ca.pem,on-eof=half-close --progress")
+            .await;
+        sender.assert_code(0);
+        receiver.finish().await.assert_code(0);
+        assert!(
+            std::fs::read(r.path("received-tls.iso")).unwrap() == big,
+            "received-tls.iso differs from big.iso"
+        );
+
+        // On a terminal (script(1) gives it one), --progress shows each direction.
+        let receiver = r.listen(r"streamtool pipe tcp-listen:9000 file:received.iso,create", "9000").await;
+        std::fs::remove_file(r.path("received.iso")).unwrap();
+        let (_, words) = r.command(r"streamtool pipe file:big.iso tcp:127.0.0.1:9000 --progress");
+        let command = format!("env -C {} {BIN} {}", r.dir.path().display(), words[1..].join(" "));
+        let shown =
+            Proc::spawn("script", &["-qec", &command, "/dev/null"], Input::Bytes(Vec::new())).finish().await;
+        shown.assert_code(0);
+        receiver.finish().await.assert_code(0);
+        let label = format!("file:big.iso -> {}", words[3].trim_start_matches("tcp:"));
+        assert!(
+            shown.stdout_text().contains(&label),
+            "no progress line {label:?}:\n{:?}",
+            shown.stdout_text()
+        );
+    });
+}
+
+#[test]
+fn cookbook_mtls_with_gen_cert() {
+    run(async {
+        let mut r = Recipe::new("mTLS with gen-cert");
+        r.before_you_start().await;
+        r.run(r"streamtool gen-cert --client alice@example.com").await.assert_code(0);
+        assert!(
+            r.path("alice@example.com-client.pem").exists()
+                && r.path("alice@example.com-client-key.pem").exists()
+        );
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem --client-ca ca/ca.pem --require-client-cert 8443",
+                "8443",
+            )
+            .await;
+        let alice = r
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem --cert alice@example.com-client.pem --key alice@example.com-client-key.pem localhost:8443")
+            .await;
+        alice.assert_code(0);
+        assert_eq!(alice.stdout, b"hello\n");
+        let anonymous =
+            r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem localhost:8443").await;
+        anonymous.assert_code(4);
+        assert!(anonymous.stdout.is_empty());
+    });
+}
+
+#[test]
+fn cookbook_reencoding_a_latin1_service() {
+    run(async {
+        let mut r = Recipe::new("Re-encoding a legacy latin1 service");
+        let legacy = r
+            .listen(r#"streamtool serve -k --sh-exec "printf 'caf\351 cr\350me\n'; cat" 7000"#, "7000")
+            .await;
+        // The stand-in really speaks latin1.
+        let port = parse_port(&legacy.stderr()).unwrap();
+        let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut greeting = vec![0; 11];
+        raw.read_exact(&mut greeting).await.unwrap();
+        assert_eq!(greeting, b"caf\xe9 cr\xe8me\n");
+        drop(raw);
+
+        let out = r.run(r"printf 'naïve\n' | streamtool connect --encoding latin1 localhost:7000").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout_text(), "café crème\nnaïve\n");
+
+        let _front = r
+            .listen(r"streamtool pipe tcp-listen:7001,fork tcp:127.0.0.1:7000,encoding=latin1", "7001")
+            .await;
+        let out = r.run(r"printf 'naïve\n' | streamtool connect localhost:7001").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout_text(), "café crème\nnaïve\n");
+    });
+}

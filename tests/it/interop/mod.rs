@@ -1,0 +1,15 @@
+//! The end-of-stream interop matrix (issue 17) and the TLS interop with openssl: the real
+//! binary or the library against peers nobody here wrote. `cargo test --test it interop::`
+//! runs the area alone. The harness is `support::peers`.
+//!
+//! - `plain`: streamtool against itself, and ncat, socat and OpenBSD nc over plain TCP.
+//! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
+//! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
+//!   test.
+//! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
+//!   `s_client` with a seed certificate.
+
+mod interop_cases;
+mod interop_tls;
+mod plain;
+mod tls_interop;
