@@ -35,7 +35,7 @@ fn input() -> Vec<u8> {
             state ^= state << 25;
             state ^= state >> 27;
             let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            if r % 8 == 0 { 0xa0 + (r >> 8) as u8 % 0x60 } else { b' ' + (r >> 8) as u8 % 95 }
+            if r.is_multiple_of(8) { 0xa0 + (r >> 8) as u8 % 0x60 } else { b' ' + (r >> 8) as u8 % 95 }
         })
         .collect()
 }
