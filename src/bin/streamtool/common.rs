@@ -1,10 +1,8 @@
 //! What `serve` and `connect` share: TLS settings from flags, shaping from flags,
 //! certificate descriptions, and the stdio relay session.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
-use streamtool::relay::{FlowEnd, Meter, OnEof, Shaping, Side};
+use streamtool::relay::{FlowEnd, Meter, Side};
 use streamtool::streams::StreamError;
 use streamtool::streams::socket::FamilyPreference;
 use streamtool::streams::tls::{self};
@@ -70,27 +68,20 @@ pub use streamtool::job::report_handshake;
 /// (moved to the library: `streamtool::streams::tls::accept`).
 pub use streamtool::streams::tls::accept_tls;
 
-/// How `connect` and one-shot `serve` run their stdio session.
-pub struct SessionOptions {
-    pub inbound: Shaping,
-    pub outbound: Shaping,
-    /// What the end of stdin does to the connection.
-    pub on_eof: OnEof,
-    /// Go on sending stdin after the peer ended its side even when stdin is a terminal.
-    pub keep_sending: bool,
-    pub send_only: bool,
-    pub recv_only: bool,
-    pub idle_timeout: Option<Duration>,
-    /// Show progress (`--progress`).
-    pub progress: bool,
-}
+pub use streamtool::job::stdio::SessionOptions;
 
 /// Relays stdin to the peer and the peer to stdout ([`streamtool::job::stdio`]), with
 /// progress when asked; Ctrl-C stops it (exit 130), and so does the idle limit (exit 6,
 /// naming the peer).
-pub async fn stdio_session(net: NetStream, options: SessionOptions, ui: &Ui, peer: &str) -> Result<Session> {
+pub async fn stdio_session(
+    net: NetStream,
+    options: SessionOptions,
+    progress: bool,
+    ui: &Ui,
+    peer: &str,
+) -> Result<Session> {
     let (up, down) = (Meter::default(), Meter::default());
-    let progress = options.progress.then(|| {
+    let progress = progress.then(|| {
         crate::progress::Progress::start(
             [format!("stdin -> {peer}"), format!("{peer} -> stdout")],
             [up.clone(), down.clone()],
@@ -103,16 +94,7 @@ pub async fn stdio_session(net: NetStream, options: SessionOptions, ui: &Ui, pee
     let stop = async {
         interrupt.recv().await;
     };
-    let session_options = streamtool::job::stdio::SessionOptions {
-        inbound: options.inbound,
-        outbound: options.outbound,
-        on_eof: options.on_eof,
-        keep_sending: options.keep_sending,
-        send_only: options.send_only,
-        recv_only: options.recv_only,
-        idle_timeout: options.idle_timeout,
-    };
-    let result = streamtool::job::stdio::run(net.io, &session_options, [&up, &down], ui, peer, stop).await;
+    let result = streamtool::job::stdio::run(net.io, &options, [&up, &down], ui, peer, stop).await;
     if let Some(progress) = progress {
         progress.finish();
     }

@@ -24,7 +24,9 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     if args.zero_io {
         return close_at_once(net, &peer, &ui).await;
     }
-    let session = stdio_session(net, session_options(&args), &ui, &peer).await?;
+    let session =
+        stdio_session(net, session_options(&args), crate::progress::enabled(args.progress), &ui, &peer)
+            .await?;
     let (sent, received) = (session.sent, session.received);
     let elapsed = started.elapsed().as_secs_f64();
     let reason: Vec<String> =
@@ -111,7 +113,6 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
         send_only: args.send_only,
         recv_only: args.recv_only,
         idle_timeout: args.net.idle_timeout,
-        progress: crate::progress::enabled(args.progress),
     }
 }
 

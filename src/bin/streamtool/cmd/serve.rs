@@ -412,9 +412,8 @@ async fn session_one(net: NetStream, peer: String, shared: Arc<Shared>) -> Resul
             send_only: false,
             recv_only: false,
             idle_timeout: shared.idle_timeout,
-            progress: shared.progress,
         };
-        let session = match stdio_session(net, options, &shared.ui, &peer).await {
+        let session = match stdio_session(net, options, shared.progress, &shared.ui, &peer).await {
             Ok(session) => session,
             Err(err) => {
                 // The idle timeout (or Ctrl-C) ended it: a `close` event as in the other modes.
