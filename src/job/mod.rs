@@ -1,10 +1,16 @@
 //! The jobs run on a connection once it is open: the building blocks every relay shares
 //! (a command's life, cutting a connection short, how a direction ended, a discarding
 //! sink). The two-direction engine is [`crate::relay::run_pair`].
+//!
+//! `serve`'s jobs per connection are in [`serve`] (echo, discard, a command, the
+//! broadcast and the broker), with what the clients of one server share in [`broker`].
 
+pub mod broker;
 pub mod child;
 pub mod cut;
 pub mod ends;
+pub(crate) mod exec;
+pub mod serve;
 
 use bytes::Bytes;
 
