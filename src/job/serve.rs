@@ -9,15 +9,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
 
 use super::Discard;
-use super::broker::{BrokerSink, Client, Hub, ResetIf, SharedStdout};
+use super::broker::{BrokerSink, Client, Hub, ResetIf, SharedStdout, broadcast_stdin, stop_when_stdout_gone};
 use super::ends::peer_left;
 use super::exec::run_child;
+use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
 use crate::relay::{Activity, Flow, FlowEnd, Meter, OnEof, PairRule, Shaping, forward_metered, run_pair};
-use crate::server::{ConnectionContext, ServerTls, report_failed_handshake, report_handshake};
-use crate::streams::listener::Connection;
+use crate::server::{
+    ConnectionContext, ServeOptions, ServeSummary, ServerTls, report_failed_handshake, report_handshake,
+    serve,
+};
+use crate::stack::open::{Opened, PlainSocket};
+use crate::stack::shaping;
+use crate::streams::listener::{Connection, SocketListener};
 use crate::streams::{
     AsyncResource, ChildStream, IoReceiveStream, IoSendStream, ObjectByteReceiveStream, Phase, StreamError,
 };
@@ -64,6 +71,30 @@ pub struct Settings {
     /// How far a client may fall behind the others before it is disconnected
     /// (`--max-lag`, in bytes).
     pub max_lag: usize,
+}
+
+impl Settings {
+    /// The settings of a server whose connections are shaped by `options` (the other end
+    /// being our stdio, which takes the defaults), ending at our end of input as
+    /// `options.on_eof` says (a half-close by default).
+    pub fn new(
+        mode: Mode,
+        options: &EndpointOptions,
+        keep_open: bool,
+        idle_timeout: Option<Duration>,
+        max_lag: usize,
+    ) -> Self {
+        let stdio = EndpointOptions::default();
+        Settings {
+            mode,
+            inbound: shaping(options, &stdio),
+            outbound: shaping(&stdio, options),
+            idle_timeout,
+            keep_open,
+            on_eof: options.on_eof.unwrap_or(OnEof::HalfClose),
+            max_lag,
+        }
+    }
 }
 
 /// Everything a connection's job needs, shared by all connections of one server.
@@ -132,6 +163,10 @@ pub enum ConnectionError {
         /// Why, in words.
         why: String,
     },
+    /// The command of the only client failed to start, or exited with a failure status
+    /// after a clean relay (why, in words).
+    #[error("{0}")]
+    Command(String),
     /// A direction failed (other than a peer that left after a complete exchange).
     #[error("the connection with {peer} failed")]
     Failed {
@@ -191,6 +226,46 @@ pub async fn connection(
         }
         () = context.closing.cancelled() => shared.report.emit(|| Close::served(peer, "server shutdown")),
     }
+}
+
+/// Serves clients with `listener` until `shutdown` fires ([`crate::server::serve`],
+/// each in a [`connection`]), with the broadcast of stdin in stdio mode and, when
+/// stdout's reader is gone, the stop of [`stop_when_stdout_gone`] (which cancels
+/// `shutdown`, then cuts the grace period short).
+pub async fn serve_clients(
+    listener: SocketListener,
+    tls: Option<ServerTls>,
+    mut options: ServeOptions,
+    shutdown: CancellationToken,
+    shared: Arc<Shared>,
+) -> ServeSummary {
+    if matches!(shared.settings.mode, Mode::Stdio) {
+        tokio::spawn(broadcast_stdin(Arc::clone(&shared.hub)));
+    }
+    let cut_short = options.cut_grace_short.get_or_insert_with(CancellationToken::new).clone();
+    let stdout_gone = shared.hub.stdout_gone().clone();
+    tokio::spawn(stop_when_stdout_gone(stdout_gone, shutdown.clone(), cut_short));
+    serve(listener, options, shutdown, move |raw, context| {
+        connection(raw, context, tls.clone(), Arc::clone(&shared))
+    })
+    .await
+}
+
+/// The only client of a server without `-k` ([`crate::server::accept_first`]), in any
+/// mode but stdio: [`handle`], then the command's failure, if any (one client, one
+/// command: its failure is the server's).
+///
+/// # Errors
+/// [`handle`]'s first (a broken connection says more than a killed command's status),
+/// else [`ConnectionError::Command`].
+pub async fn serve_only(opened: Opened, peer: &str, shared: &Arc<Shared>) -> Result<(), ConnectionError> {
+    let io: Box<dyn Transport> = match opened {
+        Opened::Plain(PlainSocket::Tcp(s)) => Box::new(s),
+        Opened::Plain(PlainSocket::Unix(s)) => Box::new(s),
+        Opened::Tls(tls) => tls,
+    };
+    handle(io, peer, shared).await?;
+    shared.take_command_failure().map_or(Ok(()), |why| Err(ConnectionError::Command(why)))
 }
 
 /// An error and its causes on one line, repeats dropped, in plain words.

@@ -8,19 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use streamtool::endpoint::EndpointOptions;
 use streamtool::event::{Close, Event};
-use streamtool::job::broker::{broadcast_stdin, stop_when_stdout_gone};
-use streamtool::job::serve::{Mode, Settings, Shared, Transport, connection, handle};
-use streamtool::relay::OnEof;
-use streamtool::server::{ServeOptions, ServerTls, accept_first, serve};
+use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
+use streamtool::server::{ServeOptions, ServerTls, accept_first};
+use streamtool::stack::Spelling;
 use streamtool::stack::open::Opened;
-use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::listener::{Listener, SocketListener};
 use streamtool::streams::tls::Pin;
 use streamtool::streams::{Phase, StreamError};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::common::{self, NetStream, PlainSocket, SessionOptions, check_tls_flags, stdio_session};
+use crate::common::{self, NetStream, SessionOptions, check_tls_flags, stdio_session};
 use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
 
@@ -53,16 +51,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     });
     let (policy, handshake_timeout) = (options.ragged_eof_policy(), options.handshake_limit());
     let tls = tls.map(|tls| ServerTls { config: tls.config, policy, handshake_timeout });
-    let stdio = EndpointOptions::default();
-    let settings = Settings {
-        mode,
-        inbound: shaping(&options, &stdio),
-        outbound: shaping(&stdio, &options),
-        idle_timeout: args.net.idle_timeout,
-        keep_open,
-        on_eof: options.on_eof.unwrap_or(OnEof::HalfClose),
-        max_lag: args.max_lag,
-    };
+    let settings = Settings::new(mode, &options, keep_open, args.net.idle_timeout, args.max_lag);
     let shared = Shared::new(settings, Arc::new(ui.clone()));
     let progress = crate::progress::enabled(args.progress);
     if !keep_open {
@@ -82,9 +71,6 @@ async fn serve_many(
     ui: &Ui,
     progress: bool,
 ) -> Result<()> {
-    if matches!(shared.settings().mode, Mode::Stdio) {
-        tokio::spawn(broadcast_stdin(Arc::clone(shared.hub())));
-    }
     let (shutdown, cut_short) = (CancellationToken::new(), CancellationToken::new());
     let interrupted = Arc::new(AtomicBool::new(false));
     tokio::spawn(common::watch_signals(
@@ -95,14 +81,9 @@ async fn serve_many(
     ));
     let labels = ["clients -> server".to_string(), "server -> clients".to_string()];
     let progress = progress.then(|| crate::progress::Progress::start(labels, shared.meters()));
-    let stdout_gone = shared.hub().stdout_gone().clone();
-    tokio::spawn(stop_when_stdout_gone(stdout_gone, shutdown.clone(), cut_short.clone()));
     let options =
         ServeOptions { max_connections: args.max_conns, grace: args.grace, cut_grace_short: Some(cut_short) };
-    let summary = serve(listener, options, shutdown, move |raw, context| {
-        connection(raw, context, tls.clone(), Arc::clone(&shared))
-    })
-    .await;
+    let summary = serve_clients(listener, tls, options, shutdown, shared).await;
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -257,15 +238,7 @@ async fn session_one(
 ) -> Result<()> {
     let settings = shared.settings();
     if !matches!(settings.mode, Mode::Stdio) {
-        let io: Box<dyn Transport> = match opened {
-            Opened::Plain(PlainSocket::Tcp(s)) => Box::new(s),
-            Opened::Plain(PlainSocket::Unix(s)) => Box::new(s),
-            Opened::Tls(tls) => tls,
-        };
-        // One client, one command: its failure is serve's (with -k it is only logged). A
-        // broken connection comes first: a killed command's status says less.
-        handle(io, &peer, shared).await?;
-        return shared.take_command_failure().map_or(Ok(()), |why| Err(anyhow::anyhow!(why)));
+        return Ok(serve_only(opened, &peer, shared).await?);
     }
     let net = match opened {
         Opened::Plain(socket) => NetStream::plain(socket),
