@@ -187,44 +187,49 @@ pub fn report_direction(report: &dyn Report, peer: &(impl Display + ?Sized), dir
 /// handshake run with `tls` (a failure is logged and reported, and ends it), then
 /// [`handle`]d; an error is logged. It ends at once, dropped, when stdout's reader is
 /// gone (the socket then resets, in stdio mode), and with a `close` event when the
-/// server's grace period runs out.
-pub async fn connection(
+/// server's grace period runs out. (A function returning its future, as
+/// the mode's job is, so that its arguments are not stored twice in it.)
+#[allow(clippy::manual_async_fn)]
+pub fn connection(
     raw: Connection,
     context: ConnectionContext,
     tls: Option<ServerTls>,
     shared: Arc<Shared>,
-) {
-    // Formatted only where it is written: a log line or an event.
-    let peer = &context.peer;
-    shared.report.emit(|| Event::Accept { peer: peer.to_string() });
-    let stdout_gone = shared.hub.stdout_gone();
-    // Kept to reset the connection if the server stops because stdout is gone (only the
-    // stdio mode writes clients' data there).
-    let _reset = matches!(shared.settings.mode, Mode::Stdio).then(|| ResetIf::new(&raw, stdout_gone.clone()));
-    let io: Box<dyn Transport> = match tls {
-        // Boxed: the handshake's state would otherwise stay part of every connection's
-        // future, plain or TLS, for its whole life.
-        Some(tls) => match Box::pin(tls.accept(raw)).await {
-            Ok(tls) => {
-                report_handshake(&tls, &*shared.report, peer);
-                // A failed TLS connection is dropped without close_notify: the client can tell.
-                Box::new(tls)
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        // Formatted only where it is written: a log line or an event.
+        let peer = &context.peer;
+        shared.report.emit(|| Event::Accept { peer: peer.to_string() });
+        let stdout_gone = shared.hub.stdout_gone();
+        // Kept to reset the connection if the server stops because stdout is gone (only the
+        // stdio mode writes clients' data there).
+        let _reset =
+            matches!(shared.settings.mode, Mode::Stdio).then(|| ResetIf::new(&raw, stdout_gone.clone()));
+        let io: Box<dyn Transport> = match tls {
+            // Boxed: the handshake's state would otherwise stay part of every connection's
+            // future, plain or TLS, for its whole life.
+            Some(tls) => match Box::pin(tls.accept(raw)).await {
+                Ok(tls) => {
+                    report_handshake(&tls, &*shared.report, peer);
+                    // A failed TLS connection is dropped without close_notify: the client can tell.
+                    Box::new(tls)
+                }
+                Err(reason) => return report_failed_handshake(&*shared.report, peer, &reason),
+            },
+            None => Box::new(raw),
+        };
+        tokio::select! {
+            // First: a connection is dropped (and reset) the moment stdout is gone, before its
+            // relay can end it cleanly.
+            biased;
+            () = stdout_gone.cancelled() => {}
+            result = handle(io, peer, &shared) => {
+                if let Err(err) = result {
+                    tracing::warn!(%peer, "{}", one_line(&err));
+                }
             }
-            Err(reason) => return report_failed_handshake(&*shared.report, peer, &reason),
-        },
-        None => Box::new(raw),
-    };
-    tokio::select! {
-        // First: a connection is dropped (and reset) the moment stdout is gone, before its
-        // relay can end it cleanly.
-        biased;
-        () = stdout_gone.cancelled() => {}
-        result = handle(io, peer, &shared) => {
-            if let Err(err) = result {
-                tracing::warn!(%peer, "{}", one_line(&err));
-            }
+            () = context.closing.cancelled() => shared.report.emit(|| Close::served(peer, "server shutdown")),
         }
-        () = context.closing.cancelled() => shared.report.emit(|| Close::served(peer, "server shutdown")),
     }
 }
 
@@ -371,7 +376,15 @@ async fn serve_connection(
 ) -> Ended {
     // Both pinned where they are made: a future moved into select! is stored twice, and
     // every idle connection holds this one.
-    let idle = std::pin::pin!(idle(shared.settings.idle_timeout, activity));
+    let idle = std::pin::pin!(async {
+        match shared.settings.idle_timeout {
+            Some(limit) => {
+                activity.idle_for(limit).await;
+                limit
+            }
+            None => std::future::pending().await,
+        }
+    });
     // A client of the broadcast or the broker: its queue's count and the signal that
     // disconnects it (one allocation, made only in those modes).
     let client =
@@ -387,105 +400,94 @@ async fn serve_connection(
     }
 }
 
-/// Resolves with the limit once nothing moved for it (never without one).
-async fn idle(limit: Option<Duration>, activity: &Activity) -> Duration {
-    match limit {
-        Some(limit) => {
-            activity.idle_for(limit).await;
-            limit
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// The mode's job; each direction's flow.
-async fn run_mode(
+/// The mode's job; each direction's flow. (A function returning its future, not an
+/// `async fn`: the arguments of an `async fn` are stored twice in its future, and idle
+/// connections hold this one.)
+#[allow(clippy::manual_async_fn)]
+fn run_mode(
     net_rx: NetRx,
     net_tx: &mut NetTx,
     peer: &(impl Display + Sync + ?Sized),
     shared: &Arc<Shared>,
     activity: &Activity,
     client: Option<&Arc<Client>>,
-) -> Vec<Flow> {
-    let settings = &shared.settings;
-    let half_close = settings.on_eof == OnEof::HalfClose;
-    match &settings.mode {
-        Mode::Echo => {
-            let echo = Shaping { encode: settings.inbound.decode, ..settings.inbound.clone() };
-            let flow = forward_metered(net_rx, net_tx, &echo, activity, half_close, &shared.received).await;
-            // What is echoed was received and sent.
-            shared.sent.add(flow.bytes_out);
-            report_direction(&*shared.report, peer, "echo", &flow);
-            vec![flow]
-        }
-        Mode::Discard => {
-            let flow =
-                forward_metered(net_rx, Discard, &settings.inbound, activity, false, &shared.received).await;
-            report_direction(&*shared.report, peer, "peer->discard", &flow);
-            vec![flow]
-        }
-        // Boxed, as the TLS handshake is: a future is as large as its largest state, and
-        // this one is three times the stdio relay's, which idle connections hold.
-        Mode::Exec(argv) => {
-            let child = ChildStream::spawn(&argv[0], &argv[1..]);
-            Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
-        }
-        Mode::Shell(cmd) => {
-            Box::pin(run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, peer)).await
-        }
-        Mode::Stdio | Mode::Broker => {
-            let client = Arc::clone(client.expect("made for this mode"));
-            relay_hub(net_rx, net_tx, peer, shared, activity, client).await
+) -> impl Future<Output = Vec<Flow>> {
+    async move {
+        let settings = &shared.settings;
+        let half_close = settings.on_eof == OnEof::HalfClose;
+        let (inbound, received) = (&settings.inbound, &shared.received);
+        match &settings.mode {
+            Mode::Echo => {
+                let echo = Shaping { encode: inbound.decode, ..inbound.clone() };
+                let flow = forward_metered(net_rx, net_tx, &echo, activity, half_close, received).await;
+                // What is echoed was received and sent.
+                shared.sent.add(flow.bytes_out);
+                report_direction(&*shared.report, peer, "echo", &flow);
+                vec![flow]
+            }
+            Mode::Discard => {
+                let flow = forward_metered(net_rx, Discard, inbound, activity, false, received).await;
+                report_direction(&*shared.report, peer, "peer->discard", &flow);
+                vec![flow]
+            }
+            // Boxed, as the TLS handshake is: a future is as large as its largest state,
+            // and this one is three times the stdio relay's, which idle connections hold.
+            Mode::Exec(argv) => {
+                let child = ChildStream::spawn(&argv[0], &argv[1..]);
+                Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
+            }
+            Mode::Shell(cmd) => {
+                Box::pin(run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, peer)).await
+            }
+            Mode::Stdio | Mode::Broker => {
+                // A client of the broadcast or the broker: what is queued for it goes to
+                // it, shaped for it (encoding, --crlf) as in the other modes; what it sends
+                // goes to stdout or to the other clients.
+                let (id, inbox) = shared.hub.join(Arc::clone(client.expect("made for this mode")));
+                // Pinned where they are made, and handed to run_pair by reference: a
+                // future moved into another is stored twice, and idle connections hold
+                // these (`bench/run.py --only idle`: 6.1 KiB per connection moved, 3.7
+                // pinned).
+                let to_peer = std::pin::pin!(forward_metered(
+                    ObjectByteReceiveStream::new(inbox),
+                    &mut *net_tx,
+                    &settings.outbound,
+                    activity,
+                    half_close,
+                    &shared.sent,
+                ));
+                let from_peer = std::pin::pin!(async {
+                    let flow = if matches!(settings.mode, Mode::Broker) {
+                        let sink = BrokerSink { id, hub: Arc::clone(&shared.hub) };
+                        forward_metered(net_rx, sink, inbound, activity, false, received).await
+                    } else {
+                        let sink = SharedStdout(Arc::clone(&shared.hub));
+                        forward_metered(net_rx, sink, inbound, activity, false, received).await
+                    };
+                    // A shared stream has no end of its own to wait for: a client that
+                    // ended its side gets what is already queued for it, then our end.
+                    // Otherwise every client that left (a health check, `nc` closing)
+                    // would hold its connection, and its --max-conns slot, until the next
+                    // write to it.
+                    shared.hub.leave(id);
+                    flow
+                });
+                let rules = [
+                    PairRule { ends_relay: settings.on_eof == OnEof::Close, wait_for_cause: true },
+                    PairRule::default(),
+                ];
+                let (flows, _) =
+                    run_pair(to_peer, from_peer, rules, [&shared.sent, &shared.received], |_| {}).await;
+                shared.hub.leave(id);
+                hub_end(flows, peer, &*shared.report)
+            }
         }
     }
 }
 
-/// A client of the broadcast (stdio mode with -k) or the broker: what is queued for it
-/// goes to it, what it sends goes to stdout or to the other clients.
-async fn relay_hub(
-    net_rx: NetRx,
-    net_tx: &mut NetTx,
-    peer: &(impl Display + Sync + ?Sized),
-    shared: &Arc<Shared>,
-    activity: &Activity,
-    client: Arc<Client>,
-) -> Vec<Flow> {
-    let settings = &shared.settings;
-    let half_close = settings.on_eof == OnEof::HalfClose;
-    let (id, inbox) = shared.hub.join(client);
-    // What goes to the peer is shaped for it (encoding, --crlf), as in the other modes.
-    // Pinned where they are made, and handed to run_pair by reference: a future moved
-    // into another is stored twice, and idle connections hold these (`bench/run.py --only
-    // idle`: 6.1 KiB per connection moved, 3.7 pinned).
-    let to_peer = std::pin::pin!(forward_metered(
-        ObjectByteReceiveStream::new(inbox),
-        &mut *net_tx,
-        &settings.outbound,
-        activity,
-        half_close,
-        &shared.sent,
-    ));
-    let from_peer = std::pin::pin!(async {
-        let (inbound, received) = (&settings.inbound, &shared.received);
-        let flow = if matches!(settings.mode, Mode::Broker) {
-            let sink = BrokerSink { id, hub: Arc::clone(&shared.hub) };
-            forward_metered(net_rx, sink, inbound, activity, false, received).await
-        } else {
-            let sink = SharedStdout(Arc::clone(&shared.hub));
-            forward_metered(net_rx, sink, inbound, activity, false, received).await
-        };
-        // A shared stream has no end of its own to wait for: a client that ended its side
-        // gets what is already queued for it, then our end. Otherwise every client that
-        // left (a health check, `nc` closing) would hold its connection, and its
-        // --max-conns slot, until the next write to it.
-        shared.hub.leave(id);
-        flow
-    });
-    let rules =
-        [PairRule { ends_relay: settings.on_eof == OnEof::Close, wait_for_cause: true }, PairRule::default()];
-    let ([up, down], _) = run_pair(to_peer, from_peer, rules, [&shared.sent, &shared.received], |_| {}).await;
-    shared.hub.leave(id);
+/// The flows of a client of the broadcast or the broker, its end reported.
+fn hub_end([up, down]: [Option<Flow>; 2], peer: &(impl Display + ?Sized), report: &dyn Report) -> Vec<Flow> {
     let (up, down) = (up.unwrap_or_else(Flow::abandoned), down.unwrap_or_else(Flow::abandoned));
-    report_direction(&*shared.report, peer, "peer->out", &down);
+    report_direction(report, peer, "peer->out", &down);
     vec![up, down]
 }
