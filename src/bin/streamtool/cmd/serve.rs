@@ -49,8 +49,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
         cert_sha256: tls.as_ref().map(|tls| tls.cert_pin.to_string()),
         key_sha256: tls.as_ref().map(|tls| tls.key_pin.as_ref().map(ToString::to_string)),
     });
-    let (policy, handshake_timeout) = (options.ragged_eof_policy(), options.handshake_limit());
-    let tls = tls.map(|tls| ServerTls { config: tls.config, policy, handshake_timeout });
+    let tls = tls.map(|served| served.tls);
     let settings = Settings::new(mode, &options, keep_open, args.net.idle_timeout, args.max_lag);
     let shared = Shared::new(settings, Arc::new(ui.clone()));
     let progress = crate::progress::enabled(args.progress);
@@ -119,28 +118,26 @@ fn mode(args: &ServeArgs) -> Result<Mode> {
 /// Flag combinations of `serve` that clap cannot express. No flag turns TLS on but
 /// --tls, and the client's TLS flags are refused by name rather than ignored.
 fn check_serve_flags(args: &ServeArgs) -> Result<()> {
-    if args.tls.ca.is_some() {
+    let client_flags = [
         // Refused with or without --tls: the file would never be read.
-        return Err(Usage(
-            "--ca is a client option (the CAs a client trusts for its server) and serve never reads \
-             it: to verify client certificates, use --tls --client-ca FILE; to serve TLS, --tls"
-                .into(),
-        )
-        .into());
-    }
-    if !args.tls.pin.is_empty() {
-        return Err(Usage("--pin is a client option; a server presents its certificate".into()).into());
-    }
-    if args.tls.sni.is_some() || args.tls.no_sni {
-        return Err(Usage("--sni and --no-sni are client options; serve answers any name".into()).into());
-    }
-    if args.net.connect_timeout.is_some() {
-        return Err(Usage(
+        (
+            args.tls.ca.is_some(),
+            "--ca is a client option (the CAs a client trusts for its server) and serve never reads it: \
+             to verify client certificates, use --tls --client-ca FILE; to serve TLS, --tls",
+        ),
+        (!args.tls.pin.is_empty(), "--pin is a client option; a server presents its certificate"),
+        (
+            args.tls.sni.is_some() || args.tls.no_sni,
+            "--sni and --no-sni are client options; serve answers any name",
+        ),
+        (
+            args.net.connect_timeout.is_some(),
             "-w/--connect-timeout is a client option; serve connects nowhere (--idle-timeout and \
-             --handshake-timeout apply to its connections)"
-                .into(),
-        )
-        .into());
+             --handshake-timeout apply to its connections)",
+        ),
+    ];
+    if let Some((_, why)) = client_flags.iter().find(|(given, _)| *given) {
+        return Err(Usage(why.to_string()).into());
     }
     check_tls_flags(
         &args.tls,
@@ -150,7 +147,7 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
 
 /// serve's TLS, ready to accept, and the pins of the certificate it presents.
 struct ServedTls {
-    config: Arc<rustls::ServerConfig>,
+    tls: ServerTls,
     /// The cert pin (SHA-256 of the whole certificate).
     cert_pin: Pin,
     /// The key pin (SHA-256 of its SPKI), if the certificate parses.
@@ -180,7 +177,12 @@ fn served_tls(
     }
     let leaf = server.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
     tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
-    Ok(ServedTls { config, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
+    let (policy, handshake_timeout) = (options.ragged_eof_policy(), options.handshake_limit());
+    Ok(ServedTls {
+        tls: ServerTls { config, policy, handshake_timeout },
+        cert_pin: Pin::of_certificate(leaf),
+        key_pin: Pin::of_public_key(leaf).ok(),
+    })
 }
 
 /// Without -k: the first client (the first whose handshake succeeds, with TLS) is relayed,
