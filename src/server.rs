@@ -15,6 +15,10 @@
 //!    [`ServeOptions::cut_grace_short`] fires), and then each handler's
 //!    [`ConnectionContext::closing`] token fires; handlers race their I/O against it.
 //!
+//! [`accept_first`] is the loop of a server that serves one client (`serve` without `-k`,
+//! a listening endpoint of `pipe` without `fork`): it accepts until the first client is
+//! ready, TLS handshakes side by side.
+//!
 //! [`TlsListener::serve`] is the same loop with each connection's TLS handshake run first,
 //! in the connection's own task: defined here, on the TLS listener of the stream layer,
 //! because the accept loop builds on that layer and never the reverse.
@@ -29,10 +33,14 @@ use tokio_util::task::TaskTracker;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::streams::Address;
+use std::fmt::Display;
+
+use crate::event::{Close, Event, Report};
+use crate::stack::open::{Opened, PlainSocket};
 use crate::streams::attrs::TypedAttributeProvider;
-use crate::streams::listener::Listener;
-use crate::streams::tls::{TlsListener, TlsStream};
+use crate::streams::listener::{Connection, Listener};
+use crate::streams::tls::{RaggedEofPolicy, TlsListener, TlsStream, accept_tls};
+use crate::streams::{Address, StreamError};
 
 /// Limits of [`serve`].
 #[derive(Debug, Clone)]
@@ -210,5 +218,125 @@ where
             }
         })
         .await
+    }
+}
+
+/// A server's TLS, as the tool runs it on each accepted connection: the settings, the
+/// ragged-EOF policy of accepted streams and the handshake's time limit.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The server's rustls settings.
+    pub config: Arc<rustls::ServerConfig>,
+    /// What an end without close_notify means on accepted streams.
+    pub policy: RaggedEofPolicy,
+    /// How long a handshake may take.
+    pub handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("policy", &self.policy)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Runs the handshake with a client just accepted ([`accept_tls`]); on failure, why,
+    /// worded to follow `TLS handshake with PEER failed: `.
+    pub async fn accept(&self, raw: Connection) -> Result<TlsStream<Connection>, String> {
+        accept_tls(raw, Arc::clone(&self.config), self.policy, self.handshake_timeout).await
+    }
+}
+
+/// Logs and emits what a handshake with `peer` negotiated (the `handshake` event).
+pub fn report_handshake<IO>(stream: &TlsStream<IO>, report: &dyn Report, peer: &(impl Display + ?Sized))
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let version = stream.protocol_version().map(|v| v.to_string()).unwrap_or_default();
+    let cipher = stream.cipher_suite().unwrap_or_default();
+    let alpn = stream.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
+    tracing::info!(%peer, %version, %cipher, alpn = alpn.as_deref().unwrap_or("-"), "TLS handshake done");
+    let certs = stream.peer_certificates();
+    report.emit(|| Event::Handshake {
+        peer: peer.to_string(),
+        tls_version: version,
+        cipher,
+        alpn,
+        sni: stream.server_name(),
+        peer_certificate: certs.first().map(|c| crate::certs::certificate_json(c.as_ref())),
+    });
+}
+
+/// Logs a failed server-side handshake with `peer` (a warning: `TLS handshake with PEER
+/// failed: REASON`) and emits its `close` event (`handshake: REASON`). Serving goes on.
+pub fn report_failed_handshake(report: &dyn Report, peer: &(impl Display + ?Sized), reason: &str) {
+    let reason = crate::words::plain_words(reason);
+    tracing::warn!("TLS handshake with {peer} failed: {reason}");
+    report.emit(|| Close::served(peer, format!("handshake: {reason}")));
+}
+
+/// TLS handshakes in progress at once at most in [`accept_first`]; past that, accepting
+/// waits.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// Accepts until the first client is ready: the first connection, or with `tls` the first
+/// whose handshake succeeds (then logged and reported, [`report_handshake`]). Each
+/// connection is reported (`accept`) as it arrives. Handshakes run side by side, at most
+/// [`MAX_PENDING_HANDSHAKES`] at once: a client that connects and stays silent does not
+/// hold up the next one for the whole handshake timeout. A failed handshake is logged
+/// and reported ([`report_failed_handshake`]) and accepting goes on; an accept error
+/// (running out of descriptors and the like) is logged and retried after a back-off, as
+/// in [`serve`]. Returns the connection and the peer's address as text.
+///
+/// # Errors
+/// [`StreamError::Closed`] if a plain connection was closed before it could be taken.
+pub async fn accept_first<L>(
+    listener: &mut L,
+    tls: Option<&ServerTls>,
+    report: &dyn Report,
+) -> Result<(Opened, String), StreamError>
+where
+    L: Listener<Stream = Connection>,
+{
+    let mut backoff = BACKOFF_MIN;
+    let mut handshakes: tokio::task::JoinSet<(Result<TlsStream<Connection>, String>, String)> =
+        tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
+            Some(done) = handshakes.join_next() => {
+                match done {
+                    Ok((Ok(tls), peer)) => {
+                        report_handshake(&tls, report, &peer);
+                        return Ok((Opened::Tls(Box::new(tls)), peer));
+                    }
+                    Ok((Err(reason), peer)) => report_failed_handshake(report, &peer, &reason),
+                    Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
+                }
+                continue;
+            }
+        };
+        let (raw, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = BACKOFF_MIN;
+                accepted
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        let peer = peer.to_string();
+        report.emit(|| Event::Accept { peer: peer.clone() });
+        let Some(tls) = tls else {
+            return Ok((Opened::Plain(PlainSocket::from_connection(raw)?), peer));
+        };
+        let tls = tls.clone();
+        handshakes.spawn(async move { (tls.accept(raw).await, peer) });
     }
 }

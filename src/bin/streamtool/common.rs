@@ -11,7 +11,6 @@ use crate::cli::{NetArgs, TlsArgs};
 use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
 
-pub use streamtool::job::report_direction;
 pub use streamtool::job::stdio::Session;
 pub use streamtool::stack::open::{Io, Net as NetIo};
 
@@ -32,9 +31,7 @@ impl NetStream {
     }
 }
 
-pub use streamtool::job::Discard;
-pub use streamtool::job::child::{command_stopped_reading, reap_child, until_exit};
-pub use streamtool::job::ends::{is_broken_pipe, is_peer_gone, peer_left};
+pub use streamtool::job::ends::{is_broken_pipe, is_peer_gone};
 pub use streamtool::stack::open::PlainSocket;
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
@@ -63,10 +60,6 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
 pub use streamtool::certs::{describe_certificate, pin_lines, self_signed_banner};
 
 pub use streamtool::job::report_handshake;
-
-/// The server side of a TLS handshake with the diagnosis of clients that do not speak TLS
-/// (moved to the library: `streamtool::streams::tls::accept`).
-pub use streamtool::streams::tls::accept_tls;
 
 pub use streamtool::job::stdio::SessionOptions;
 

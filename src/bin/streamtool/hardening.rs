@@ -1,57 +1,6 @@
-//! Small defences of serve and pipe (issue 26) kept apart from the relay code: stopping a
-//! `serve -k` whose stdout is gone, and resetting its connections when it does.
-
-use std::os::fd::{AsFd, OwnedFd};
-
-use streamtool::streams::listener::Connection;
-use tokio_util::sync::CancellationToken;
-
-/// Once stdout's reader is gone (`serve -k ... | head -c 3`), a `-k` stdio server can
-/// deliver nothing any client sends: it stops accepting (the listening socket closes, so
-/// new clients are refused) and closes open connections at once, with a reset (see
-/// [`ResetIf`]). The exit code is 0, as for any closed stdout (docs/cli.md).
-pub async fn stop_when_stdout_gone(
-    stdout_gone: CancellationToken,
-    shutdown: CancellationToken,
-    cut_short: CancellationToken,
-) {
-    stdout_gone.cancelled().await;
-    tracing::warn!("stdout is closed: no longer accepting; resetting open connections");
-    shutdown.cancel();
-    // Established connections drop (and reset) at once on `stdout_gone` themselves; the
-    // grace period is cut short a moment later for those still in a TLS handshake.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    cut_short.cancel();
-}
-
-/// A second descriptor of an accepted socket: when dropped after `when` was cancelled, it
-/// sets SO_LINGER 0 first, so that the socket's last close sends a reset rather than a
-/// clean end (a client must not take data that was never delivered for a success).
-pub struct ResetIf {
-    fd: Option<OwnedFd>,
-    when: CancellationToken,
-}
-
-impl ResetIf {
-    /// Watches `raw` (plain TCP or UNIX socket, before any TLS).
-    pub fn new(raw: &Connection, when: CancellationToken) -> ResetIf {
-        let fd = match raw {
-            Connection::Tcp(s) => s.get_ref().and_then(|s| s.as_fd().try_clone_to_owned().ok()),
-            Connection::Unix(s) => s.get_ref().and_then(|s| s.as_fd().try_clone_to_owned().ok()),
-        };
-        ResetIf { fd, when }
-    }
-}
-
-impl Drop for ResetIf {
-    fn drop(&mut self) {
-        if let Some(fd) = self.fd.take()
-            && self.when.is_cancelled()
-        {
-            let _ = socket2::SockRef::from(&fd).set_linger(Some(std::time::Duration::ZERO));
-        }
-    }
-}
+//! Small defences of pipe (issue 26) kept apart from the relay code: its idle limit and
+//! its TLS-terminator default. (serve's stop when stdout is gone, with resets, is the
+//! library's: `streamtool::job::broker`.)
 
 /// The default idle limit of a `pipe` with a `tls-listen` endpoint (a TLS terminator):
 /// one hour. Without one, silent clients that completed a handshake hold a backend

@@ -5,17 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
 use streamtool::event::{Close, Event};
 use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, relay};
-use streamtool::relay::Meter;
-use streamtool::server::{ConnectionContext, ServeOptions, serve};
-use streamtool::stack::open::PlainSocket;
+use streamtool::relay::{Meter, OnEof};
+use streamtool::server::{
+    ConnectionContext, ServeOptions, ServerTls, accept_first, report_failed_handshake, report_handshake,
+    serve,
+};
+use streamtool::stack::open::{Opened, PlainSocket};
 use streamtool::stack::{Spelling, shaping};
+use streamtool::streams::Phase;
 use streamtool::streams::listener::{Connection, Listener, SocketListener};
 use streamtool::streams::tls::{ClientOptions, ServerOptions};
-use streamtool::streams::{Phase, RaggedEofPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
@@ -150,21 +153,24 @@ async fn serve_fork(
         Arc::clone(&interrupted),
     ));
     let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
-    let policy = listening.options.ragged_eof.unwrap_or_default();
-    let handshake_timeout = listening.options.handshake_limit();
+    let o = &listening.options;
+    let tls = tls.map(|config| {
+        Arc::new(ServerTls { config, policy: o.ragged_eof_policy(), handshake_timeout: o.handshake_limit() })
+    });
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         async move {
             let peer = context.peer.to_string();
             shared.ui.emit(|| Event::Accept { peer: peer.clone() });
-            let accepted = match accept_conn(raw, tls, policy, handshake_timeout, &peer, &shared.ui).await {
-                Ok(mut opened) => {
+            let accepted = match accepted(raw, tls.as_deref(), &peer, &shared.ui).await {
+                Ok(Some(mut opened)) => {
                     if let Some(on_eof) = listening.options.on_eof {
                         opened.on_eof = on_eof;
                     }
                     opened
                 }
+                Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(%peer, "{}", crate::one_line(&err));
                     return;
@@ -231,22 +237,30 @@ fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
     Ok(o.client_options(Spelling::Endpoint)?)
 }
 
-async fn accept_conn(
-    raw: Connection,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    policy: RaggedEofPolicy,
-    handshake_timeout: Duration,
-    peer: &str,
-    ui: &Ui,
-) -> Result<End> {
-    match tls {
-        None => Ok(End::socket(peer.to_string(), PlainSocket::from_connection(raw)?)),
-        Some(config) => {
-            let tls = crate::common::accept_tls(raw, config, policy, handshake_timeout)
-                .await
-                .map_err(|reason| anyhow::anyhow!("TLS handshake with {peer} failed: {reason}"))?;
-            Ok(End::tls(peer.to_string(), tls, ui))
-        }
+/// A connection a listening endpoint accepted, as an endpoint: with TLS, its handshake
+/// run and reported (a failed one reported as serve reports it, and `None`).
+async fn accepted(raw: Connection, tls: Option<&ServerTls>, peer: &str, ui: &Ui) -> Result<Option<End>> {
+    let opened = match tls {
+        None => Opened::Plain(PlainSocket::from_connection(raw)?),
+        Some(tls) => match tls.accept(raw).await {
+            Ok(stream) => {
+                report_handshake(&stream, ui, peer);
+                Opened::Tls(Box::new(stream))
+            }
+            Err(reason) => {
+                report_failed_handshake(ui, peer, &reason);
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some(end_of(peer, opened)))
+}
+
+/// An accepted connection as an endpoint (a TLS server half-closes at the end of its input).
+fn end_of(peer: &str, opened: Opened) -> End {
+    match opened {
+        Opened::Plain(socket) => End::socket(peer.to_string(), socket),
+        Opened::Tls(tls) => End::split(peer.to_string(), *tls, OnEof::HalfClose),
     }
 }
 
@@ -296,43 +310,15 @@ async fn open_listening(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
         _ => None,
     };
     announce(&listener, ui);
-    accept_first(&mut listener, tls, o.ragged_eof_policy(), o.handshake_limit(), ui).await
-}
-
-/// Without fork: the first connection, the first whose TLS handshake succeeds. Handshakes
-/// run side by side (as serve's do), so a client that connects and stays silent does not
-/// hold up the next one for the whole handshake timeout.
-async fn accept_first(
-    listener: &mut SocketListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    policy: RaggedEofPolicy,
-    timeout: Duration,
-    ui: &Ui,
-) -> Result<End> {
-    /// TLS handshakes in progress at once at most; past that, accepting waits.
-    const MAX_PENDING_HANDSHAKES: usize = 64;
-    let mut handshakes = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
-            Some(done) = handshakes.join_next() => {
-                match done {
-                    Ok(Ok(opened)) => return Ok(opened),
-                    Ok(Err(err)) => tracing::warn!("{}", crate::one_line(&err)),
-                    Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
-                }
-                continue;
-            }
-        };
-        let (raw, peer) = accepted.context("accept failed")?;
-        let peer = peer.to_string();
-        ui.emit(|| Event::Accept { peer: peer.clone() });
-        let Some(config) = &tls else {
-            return accept_conn(raw, None, policy, timeout, &peer, ui).await;
-        };
-        let (config, ui) = (Arc::clone(config), ui.clone());
-        handshakes.spawn(async move { accept_conn(raw, Some(config), policy, timeout, &peer, &ui).await });
-    }
+    let tls = tls.map(|config| ServerTls {
+        config,
+        policy: o.ragged_eof_policy(),
+        handshake_timeout: o.handshake_limit(),
+    });
+    // The first connection whose handshake succeeds; handshakes run side by side, so a
+    // client that connects and stays silent does not hold up the next one.
+    let (opened, peer) = accept_first(&mut listener, tls.as_ref(), ui).await?;
+    Ok(end_of(&peer, opened))
 }
 
 /// The relay ([`streamtool::job::pipe::relay`]) under the relay's idle limit: with no
