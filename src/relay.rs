@@ -703,6 +703,37 @@ async fn flush<W: ByteSendStream>(
     Ok(())
 }
 
+/// Runs `work` unless no byte moves through `meters` for `limit`; `None` if that came
+/// first. Meters count spliced bytes too, so this holds for every relay path.
+pub async fn unless_idle<T>(
+    work: impl std::future::Future<Output = T>,
+    limit: Option<std::time::Duration>,
+    meters: [&Meter; 2],
+) -> Option<T> {
+    let Some(limit) = limit else { return Some(work.await) };
+    let idle = async {
+        // A sixteenth of the limit (at most a minute): the end comes at most that late, and
+        // a thousand idle relays under the hour-long default wake a few times a minute.
+        let step =
+            (limit / 16).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(60));
+        let total = || meters.iter().map(|m| m.get()).sum::<u64>();
+        let (mut last, mut since) = (total(), tokio::time::Instant::now());
+        loop {
+            tokio::time::sleep(step).await;
+            let now = total();
+            if now != last {
+                (last, since) = (now, tokio::time::Instant::now());
+            } else if since.elapsed() >= limit {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        out = work => Some(out),
+        () = idle => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};

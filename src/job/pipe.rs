@@ -225,6 +225,26 @@ impl End {
     }
 }
 
+/// A pipe's idle limit: `--idle-timeout`, else an endpoint's `idle-timeout=` (the shorter
+/// if both set one), else [`TLS_TERMINATOR_IDLE`](crate::stack::options::TLS_TERMINATOR_IDLE) with a `tls-listen` endpoint, else none.
+pub fn idle_limit(
+    flag: Option<crate::values::IdleLimit>,
+    a: &crate::endpoint::Endpoint,
+    b: &crate::endpoint::Endpoint,
+) -> Option<std::time::Duration> {
+    use crate::endpoint::EndpointKind;
+    if let Some(limit) = flag {
+        return limit.0;
+    }
+    let set: Vec<Option<std::time::Duration>> =
+        [a, b].iter().filter_map(|e| e.options.idle_timeout.map(|l| l.0)).collect();
+    if !set.is_empty() {
+        return set.into_iter().flatten().min();
+    }
+    let terminator = [a, b].iter().any(|e| matches!(e.kind, EndpointKind::TlsListen(_)));
+    terminator.then_some(crate::stack::options::TLS_TERMINATOR_IDLE)
+}
+
 /// How a relay between two endpoints runs.
 pub struct RelayOptions<'a> {
     /// The shaping of A -> B and of B -> A.
@@ -534,5 +554,30 @@ impl ByteSendStream for ReadOnlySink {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::IdleLimit;
+
+    fn endpoint(s: &str) -> Endpoint {
+        s.parse().expect("an endpoint")
+    }
+
+    #[test]
+    fn a_tls_terminator_gets_an_idle_limit_by_default_and_flags_win() {
+        let (tls, tcp, stdio) =
+            (endpoint("tls-listen:127.0.0.1:0"), endpoint("tcp:127.0.0.1:1"), endpoint("stdio"));
+        assert_eq!(idle_limit(None, &tls, &tcp), Some(crate::stack::options::TLS_TERMINATOR_IDLE));
+        assert_eq!(idle_limit(None, &stdio, &tcp), None);
+        let five = std::time::Duration::from_secs(5);
+        assert_eq!(idle_limit(Some(IdleLimit(None)), &tls, &tcp), None);
+        assert_eq!(idle_limit(Some(IdleLimit(Some(five))), &stdio, &tcp), Some(five));
+        let option = endpoint("tls-listen:127.0.0.1:0,idle-timeout=none");
+        assert_eq!(idle_limit(None, &option, &tcp), None);
+        let option = endpoint("tcp:127.0.0.1:1,idle-timeout=5s");
+        assert_eq!(idle_limit(None, &tls, &option), Some(five));
     }
 }

@@ -22,6 +22,15 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest frame with a delimiter (`--max-frame`, `max-frame=`): 1 MiB.
 pub const MAX_FRAME: usize = 1 << 20;
 
+/// The default idle limit of a `pipe` with a `tls-listen` endpoint (a TLS terminator):
+/// one hour. Without one, silent clients that completed a handshake hold a backend
+/// connection each for as long as they like (1,000 of them held 2,012 descriptors), and
+/// `--max-conns` then locks everyone else out. stunnel's TIMEOUTidle is 12 hours and
+/// ghostunnel sets none; nginx's stream proxy_timeout is 10 minutes. An hour is past what
+/// protocols that idle on purpose wait (IMAP IDLE refreshes every 29 minutes, TCP and SSH
+/// keepalives are shorter), while it bounds what a silent client holds. docs/security.md.
+pub const TLS_TERMINATOR_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The names a self-signed certificate is made for when a TLS server has none.
 pub const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 

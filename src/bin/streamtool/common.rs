@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use streamtool::relay::{FlowEnd, Meter, Side};
 use streamtool::streams::StreamError;
 use streamtool::streams::socket::FamilyPreference;
-use streamtool::streams::tls::{self};
 
 use crate::cli::{NetArgs, TlsArgs};
 use crate::exit_codes::{Interrupted, Usage};
@@ -157,12 +156,6 @@ pub fn check_tls_flags(tls: &TlsArgs, extra: &[(&'static str, bool)]) -> Result<
         return Err(Usage(format!("--tls-min {min} is above --tls-max {max}")).into());
     }
     Ok(())
-}
-
-/// The name to verify and send as SNI.
-pub fn verify_name(tls: &TlsArgs, host: &str) -> Result<rustls_pki_types::ServerName<'static>> {
-    let name = tls.sni.as_deref().unwrap_or(host);
-    tls::server_name(name).map_err(|e| Usage(format!("--sni: {e}")).into())
 }
 
 pub use streamtool::shutdown::{Signals, watch_signals};

@@ -5,7 +5,6 @@ mod cli;
 mod cmd;
 mod common;
 mod exit_codes;
-mod hardening;
 mod logwriter;
 mod progress;
 mod ui;

@@ -245,7 +245,7 @@ const EVENTS: &[(&str, Fields)] = &[
     (
         "close",
         &[
-            ("peer", "string", "serve and connect"),
+            ("peer", "string", "serve and connect; pipe for a failed TLS handshake"),
             ("reason", "string", "always"),
             ("bytes_sent", "integer", "connect"),
             ("bytes_received", "integer", "connect"),

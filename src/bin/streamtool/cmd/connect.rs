@@ -13,8 +13,8 @@ use streamtool::streams::tls::TlsStream;
 use crate::cli::ConnectArgs;
 use crate::common::{
     self, NetStream, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
-    verify_name,
 };
+use crate::exit_codes::Usage;
 use crate::ui::Ui;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
@@ -43,7 +43,7 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
     check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
-        return Err(crate::exit_codes::Usage(format!(
+        return Err(Usage(format!(
             "-k/--insecure skips verification, so {given} would do nothing: drop -k to verify with {given}"
         ))
         .into());
@@ -62,7 +62,10 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, Stri
         ConnectAddress::Unix(path) => (Target::Unix(path), "localhost"),
     };
     let tls = match args.tls.tls {
-        true => Some((endpoint.client_options(Spelling::Flags)?.build()?, verify_name(&args.tls, host)?)),
+        true => Some((
+            endpoint.client_options(Spelling::Flags)?.build()?,
+            endpoint.verify_name(host).map_err(|e| Usage(format!("--sni: {e}")))?,
+        )),
         false => None,
     };
     let mut peer = target.clone();

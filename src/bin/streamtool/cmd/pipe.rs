@@ -29,7 +29,7 @@ use crate::ui::Ui;
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
     let (a, b) = endpoints(&args)?;
     let shared = Arc::new(PipeShared {
-        idle: crate::hardening::pipe_idle_timeout(args.idle_timeout, &a, &b),
+        idle: streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b),
         a,
         b,
         ui,
@@ -343,7 +343,7 @@ async fn relay_until_idle(a: End, b: End, shared: &PipeShared, announce_waits: b
         verbose: shared.verbose,
     };
     let relayed =
-        crate::hardening::unless_idle(relay(a, b, &options, &shared.ui), shared.idle, [&ab, &ba]).await;
+        streamtool::relay::unless_idle(relay(a, b, &options, &shared.ui), shared.idle, [&ab, &ba]).await;
     if let Some(progress) = progress {
         progress.finish();
     }
