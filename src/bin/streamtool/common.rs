@@ -11,27 +11,9 @@ use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
 
 pub use streamtool::job::stdio::Session;
-pub use streamtool::stack::open::{Io, Net as NetIo};
-
-/// A network stream with what is known about its TLS session.
-pub struct NetStream {
-    pub io: NetIo,
-}
-
-impl NetStream {
-    /// A plain socket: stdio can be spliced to and from it.
-    pub fn plain(socket: PlainSocket) -> Self {
-        NetStream { io: NetIo::Plain(socket) }
-    }
-
-    /// Anything else: TLS, or a connection kept whole.
-    pub fn boxed(io: Box<dyn Io>) -> Self {
-        NetStream { io: NetIo::Boxed(io) }
-    }
-}
+use streamtool::stack::open::Net;
 
 pub use streamtool::job::ends::{is_broken_pipe, is_peer_gone};
-pub use streamtool::stack::open::PlainSocket;
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
 /// a failed handshake is marked [`HandshakeFailed`](crate::exit_codes::HandshakeFailed)
@@ -66,7 +48,7 @@ pub use streamtool::job::stdio::SessionOptions;
 /// progress when asked; Ctrl-C stops it (exit 130), and so does the idle limit (exit 6,
 /// naming the peer).
 pub async fn stdio_session(
-    net: NetStream,
+    net: Net,
     options: SessionOptions,
     progress: bool,
     ui: &Ui,
@@ -86,7 +68,7 @@ pub async fn stdio_session(
     let stop = async {
         interrupt.recv().await;
     };
-    let result = streamtool::job::stdio::run(net.io, &options, [&up, &down], ui, peer, stop).await;
+    let result = streamtool::job::stdio::run(net, &options, [&up, &down], ui, peer, stop).await;
     if let Some(progress) = progress {
         progress.finish();
     }

@@ -6,13 +6,13 @@ use anyhow::Result;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
-use streamtool::stack::open::{self, Opened, Target};
+use streamtool::stack::open::{self, Net, Opened, Target};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
 use crate::common::{
-    self, NetStream, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
+    self, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
 };
 use crate::exit_codes::Usage;
 use crate::ui::Ui;
@@ -53,7 +53,7 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
 
 /// Connects (and with --tls, handshakes; every file a flag names is read first), and
 /// names the peer by the address connected to.
-async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, String)> {
+async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
     let endpoint = args.options();
     let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
@@ -80,16 +80,16 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, Stri
         .await
         .map_err(common::open_error)?;
     let net = match opened {
-        Opened::Plain(socket) => NetStream::plain(socket),
+        Opened::Plain(socket) => Net::Plain(socket),
         Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer),
     };
     Ok((net, peer))
 }
 
 /// `-z`: close properly (FIN, and close_notify with TLS, so the peer sees a clean end).
-async fn close_at_once(net: NetStream, peer: &str, ui: &Ui) -> Result<()> {
+async fn close_at_once(net: Net, peer: &str, ui: &Ui) -> Result<()> {
     tracing::info!("connected to {peer}");
-    let mut io = net.io.into_boxed();
+    let mut io = net.into_boxed();
     if let Err(err) = tokio::io::AsyncWriteExt::shutdown(&mut io).await {
         tracing::debug!("closing: {err}");
     }
@@ -120,7 +120,7 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
 }
 
 /// Reports a finished handshake and boxes the stream.
-fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> NetStream
+fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> Net
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -128,7 +128,7 @@ where
     if args.show_cert {
         show_certificate(&tls, args);
     }
-    NetStream::boxed(Box::new(tls))
+    Net::Boxed(Box::new(tls))
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.

@@ -11,14 +11,14 @@ use streamtool::event::{Close, Event};
 use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
 use streamtool::server::{ServeOptions, ServerTls, accept_first};
 use streamtool::stack::Spelling;
-use streamtool::stack::open::Opened;
+use streamtool::stack::open::{Net, Opened};
 use streamtool::streams::listener::{Listener, SocketListener};
 use streamtool::streams::tls::Pin;
 use streamtool::streams::{Phase, StreamError};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::common::{self, NetStream, SessionOptions, check_tls_flags, stdio_session};
+use crate::common::{self, SessionOptions, check_tls_flags, stdio_session};
 use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
 
@@ -242,10 +242,7 @@ async fn session_one(
     if !matches!(settings.mode, Mode::Stdio) {
         return Ok(serve_only(opened, &peer, shared).await?);
     }
-    let net = match opened {
-        Opened::Plain(socket) => NetStream::plain(socket),
-        Opened::Tls(tls) => NetStream::boxed(tls),
-    };
+    let net = Net::from(opened);
     let options = SessionOptions {
         inbound: settings.inbound.clone(),
         outbound: settings.outbound.clone(),
