@@ -270,3 +270,55 @@ fn the_layering_check_catches_each_way_out_of_streams() {
     assert_eq!(count("streams/abc.rs", "mod m { const C: char = '{'; }\nuse super::super::x;\n"), 1);
     assert_eq!(count("streams/abc.rs", "fn f<'a>(x: &'a str) {}\nuse crate::values;\n"), 1);
 }
+
+/// The layers above `streams`, lowest first: a module may name modules of its own layer
+/// and below, never above (docs/architecture.md, the dependency rule). `job` runs
+/// connections (it uses `server` and `stack`); `server` accepts them (it uses `stack` to
+/// hand over what it accepted); `stack` builds one endpoint from its options.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("stack", &["job", "server", "shutdown"]),
+    ("server.rs", &["job", "shutdown"]),
+    ("relay.rs", &["job", "server", "stack", "shutdown"]),
+    ("splice.rs", &["job", "server", "stack", "shutdown"]),
+    ("event.rs", &["job", "server", "stack", "shutdown"]),
+];
+
+/// The `crate::` paths of a file's code (comments and strings left out), by first segment.
+fn crate_paths(src: &str) -> Vec<(usize, String)> {
+    let (code, _) = split_code_and_docs(src);
+    find_all(&code, b"crate::")
+        .into_iter()
+        .filter(|&at| at == 0 || !is_ident(code[at - 1]))
+        .map(|at| {
+            let rest = &code[at + "crate::".len()..];
+            let len = rest.iter().take_while(|&&c| is_ident(c)).count();
+            (line_of(&code, at), String::from_utf8_lossy(&rest[..len]).into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_layers_above_streams_point_down_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for (module, above) in LAYERS {
+        let path = src.join(module);
+        let mut files = Vec::new();
+        if path.is_dir() {
+            rust_files(&path, &mut files);
+        } else {
+            files.push(path.clone());
+        }
+        assert!(!files.is_empty() && files.iter().all(|f| f.exists()), "src/{module} not found");
+        for file in files {
+            for (line, segment) in crate_paths(&std::fs::read_to_string(&file).unwrap()) {
+                if above.contains(&segment.as_str()) {
+                    found.push(format!("{}:{line}: crate::{segment}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "a lower layer names a higher one:\n{}", found.join("\n"));
+    // The check sees what it looks for.
+    assert_eq!(crate_paths("use crate::job::pipe::End;\n// crate::server\n"), vec![(1, "job".to_string())]);
+}
