@@ -9,7 +9,13 @@
 //! - [`streams`]: the AnyIO-style layer. Traits and the error type, memory object streams,
 //!   stapled, buffered and text streams, delimiter framing, tokio interop (no sockets in
 //!   these), and the transports: TCP, UNIX, TLS, child processes, files, stdio.
-//! - [`server`]: the accept loop with limits, back-off and graceful shutdown.
+//! - [`stack`]: one options value per endpoint and what is built from it (TLS settings,
+//!   shaping, defaults); opening a client's connection.
+//! - [`job`]: what runs on an open connection: the stdio session, `pipe`'s relay, `serve`'s
+//!   modes (echo, exec, broker, discard).
+//! - [`server`]: the accept loop with limits, back-off and graceful shutdown; the first
+//!   client's accept; [`shutdown`]: signals for a graceful stop.
+//! - [`event`]: the typed `--events json` schema and the `Report` jobs send it through.
 //! - [`relay`]: one direction of a relay, raw or shaped; [`splice`]: the zero-copy path;
 //!   [`stdio_fd`]: stdin and stdout for it, off tokio's blocking pool.
 //! - [`endpoint`]: command-line addresses and `pipe`'s endpoint grammar.
@@ -18,7 +24,8 @@
 //! - [`escape`]: escaping control characters of text a peer or a certificate controls;
 //!   [`words`]: dependencies' Debug-shaped error text put into words.
 //!
-//! Dependencies point one way: binary -> (endpoint, server, relay, certs) -> streams.
+//! Dependencies point one way: binary -> job -> server -> stack -> (relay, splice, event,
+//! certs, endpoint, ...) -> streams.
 //! `docs/architecture.md` has the module map.
 
 pub mod certs;
