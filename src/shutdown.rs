@@ -12,7 +12,7 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Watches SIGTERM and SIGINT, and ignores SIGHUP (see [`ignore_sighup`]).
+    /// Watches SIGTERM and SIGINT, and ignores SIGHUP (logged: there is nothing to reload).
     ///
     /// # Errors
     /// A signal handler that cannot be installed.

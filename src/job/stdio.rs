@@ -1,6 +1,6 @@
 //! The stdio session of `connect` and one-shot `serve`: stdin to the peer and the peer to
 //! stdout, by the end-of-stream rules (docs/cli.md, "End of stream";
-//! [`run_pair`](crate::relay::run_pair)):
+//! [`crate::relay::run_pair`]):
 //!
 //! - stdin from a pipe or a file is sent to its end, whatever the peer does with its own
 //!   side; only a terminal stops when the peer ends (unless `keep_sending`);
