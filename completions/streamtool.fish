@@ -130,6 +130,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s k -l fork
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand pipe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l permit -d 'With --ca-only, when the CA is made: the names it may sign for, repeatable (a critical name constraint): a DNS name covers itself and every name under it (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128). Default: localhost, .localhost, .test, .internal, loopback and private addresses' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l csr -d 'Sign this certificate signing request (PEM, as `openssl req -new` writes it) instead of making a key: its signature and names are checked, the key stays its owner\'s' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-dir -d 'The local CA\'s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user\'s data directory (~/.local/share/streamtool/ca)' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-type -d 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l days -d 'Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse server certificates valid for more than 398 days (a warning says so)' -r
@@ -141,6 +143,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspe
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l any-name -d 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert\'s CA)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l client -d 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l bundle -d 'Write the CA certificate after the leaf in the certificate file (a full chain)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l pkcs12 -d 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'

@@ -17,13 +17,15 @@ const EXAMPLES: &str = "\
 Examples:
   streamtool gen-cert localhost 127.0.0.1 ::1     # localhost+2.pem, localhost+2-key.pem
   streamtool gen-cert --ca-only                   # create or show the local CA (its ca.pem)
-  streamtool gen-cert --client alice@example.com  # a client certificate for mTLS
+  streamtool gen-cert --ca-only --permit .corp.example --permit 10.0.0.0/8  # a CA for these only
+  streamtool gen-cert --csr req.pem               # sign a request; its key stays its owner's
   streamtool gen-cert --self-signed --days 30 --key-type rsa-2048 myhost.test
-  streamtool gen-cert --inspect cert.pem --json
 
 The local CA lives in --ca-dir, else $STREAMTOOL_CA_DIR, else streamtool/ca in the user's
 data directory ($XDG_DATA_HOME or ~/.local/share). Keys are written 0600 (the CA key 0400);
-an existing file is never replaced without --force.
+an existing file is never replaced without --force. A new CA may sign only for
+localhost, .localhost, .test, .internal, loopback and private addresses unless made with
+--ca-only --permit NAME... or --any-name.
 
 Exit codes: see `streamtool --help`.";
 
@@ -33,17 +35,38 @@ Exit codes: see `streamtool --help`.";
 pub struct GenCertArgs {
     /// Names the certificate is for: DNS names, IP addresses (v4 or v6), one-level
     /// wildcards (*.example.com) or email addresses; the kind is detected from the form.
-    #[arg(value_name = "NAME", required_unless_present_any = ["ca_only", "inspect"])]
+    #[arg(value_name = "NAME", required_unless_present_any = ["ca_only", "inspect", "csr"])]
     pub names: Vec<String>,
 
     /// Make a lone self-signed certificate instead of one signed by the local CA (clients
     /// then trust the certificate itself: connect --tls --ca CERT).
-    #[arg(long, conflicts_with_all = ["ca_only", "ca_dir", "bundle"])]
+    #[arg(long, conflicts_with_all = ["ca_only", "ca_dir", "bundle", "csr"])]
     pub self_signed: bool,
 
     /// Only create the local CA (if there is none yet) and show it.
-    #[arg(long, conflicts_with_all = ["names", "cert_file", "key_file", "bundle", "client", "pkcs12"])]
+    #[arg(long, conflicts_with_all = ["names", "cert_file", "key_file", "bundle", "client", "pkcs12", "csr"])]
     pub ca_only: bool,
+
+    /// With --ca-only, when the CA is made: the names it may sign for, repeatable (a
+    /// critical name constraint): a DNS name covers itself and every name under it
+    /// (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128).
+    /// Default: localhost, .localhost, .test, .internal, loopback and private addresses.
+    #[arg(long, value_name = "NAME", requires = "ca_only", conflicts_with = "any_name")]
+    pub permit: Vec<String>,
+
+    /// With --ca-only, when the CA is made: no name constraints, so that it may sign for
+    /// any name (as mkcert's CA).
+    #[arg(long, requires = "ca_only")]
+    pub any_name: bool,
+
+    /// Sign this certificate signing request (PEM, as `openssl req -new` writes it) instead
+    /// of making a key: its signature and names are checked, the key stays its owner's.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["names", "key_type", "key_file", "pkcs12", "self_signed"]
+    )]
+    pub csr: Option<PathBuf>,
 
     /// The local CA's directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else
     /// streamtool/ca in the user's data directory (~/.local/share/streamtool/ca).
@@ -109,7 +132,7 @@ pub struct GenCertArgs {
         value_name = "FILE",
         conflicts_with_all = [
             "names", "self_signed", "ca_only", "ca_dir", "key_type", "days", "client", "cn",
-            "cert_file", "key_file", "bundle", "pkcs12", "force",
+            "cert_file", "key_file", "bundle", "pkcs12", "force", "csr",
         ]
     )]
     pub inspect: Option<PathBuf>,
@@ -164,6 +187,9 @@ fn request(args: &GenCertArgs) -> CertRequest {
         p12_file: args.p12_file.clone(),
         p12_legacy: args.p12_legacy,
         force: args.force,
+        permit: args.permit.clone(),
+        any_name: args.any_name,
+        csr: args.csr.clone(),
     }
 }
 
