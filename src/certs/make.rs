@@ -204,6 +204,8 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
                 note(
                     "warning: the local CA has expired; make a new one with: streamtool gen-cert --ca-only --force",
                 );
+            } else {
+                expiry_warning(&dir, &ca, now, note);
             }
             if req.key_type.is_some() || req.days.is_some() || req.cn.is_some() {
                 note(
@@ -367,6 +369,9 @@ fn sign(
     if ca.not_after() <= now {
         return Err(MakeError::CaExpired { dir, not_after: ca.not_after() });
     }
+    if !created {
+        expiry_warning(&dir, &ca, now, note);
+    }
     if spec.not_after > ca.not_after() {
         note(&format!(
             "warning: the CA expires on {}, before {} days are up; the certificate ends then too",
@@ -422,6 +427,27 @@ fn write_leaf(
         kinds.push("pkcs12");
     }
     Ok(())
+}
+
+/// Days before a CA's end from which every use warns.
+pub const CA_EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// A warning when the CA ends within [`CA_EXPIRY_WARNING_DAYS`].
+fn expiry_warning(
+    dir: &std::path::Path,
+    ca: &CertAuthority,
+    now: OffsetDateTime,
+    note: &mut dyn FnMut(&str),
+) {
+    let left = ca.not_after() - now;
+    if left > time::Duration::ZERO && left < time::Duration::days(CA_EXPIRY_WARNING_DAYS) {
+        note(&format!(
+            "warning: the local CA in {} expires on {} (in {} days); make a new one with: streamtool gen-cert --ca-only --force",
+            dir.display(),
+            format_time(ca.not_after()),
+            left.whole_days()
+        ));
+    }
 }
 
 /// The name constraints of a new CA: none with `--any-name`, else `--permit`'s or the

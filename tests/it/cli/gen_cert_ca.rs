@@ -488,3 +488,29 @@ fn a_csr_with_a_broken_signature_or_a_name_outside_the_constraints_is_refused() 
     sandbox.gen_ok(&["--csr", s(&csr)]);
     assert!(sandbox.file("api.test.pem").exists());
 }
+
+/// docs/gen-cert.md, "The local CA": a CA that ends within 30 days is warned about on every
+/// use (shown with `--ca-only` or signing a leaf), with the command that replaces it; one
+/// with 31 days left is not.
+#[test]
+fn a_ca_that_ends_within_30_days_is_warned_about_on_every_use() {
+    let sandbox = Sandbox::new();
+    sandbox.gen_ok(&["--ca-only", "--days", "10"]);
+    let warning = format!("streamtool: warning: the local CA in {} expires on ", sandbox.ca_dir().display());
+    let tail = " (in 9 days); make a new one with: streamtool gen-cert --ca-only --force";
+    for args in [&["--ca-only"][..], &["localhost", "--days", "5"]] {
+        let out = sandbox.gen_cert(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let line =
+            stderr.lines().find(|l| l.starts_with(&warning)).unwrap_or_else(|| panic!("{args:?}: {stderr}"));
+        assert!(line.ends_with(tail), "{line}");
+    }
+    let later = Sandbox::new();
+    later.gen_ok(&["--ca-only", "--days", "31"]);
+    for args in [&["--ca-only"][..], &["localhost", "--days", "5"]] {
+        let out = later.gen_cert(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
