@@ -165,6 +165,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'
             cand --any-name 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert''s CA)'
+            cand --install 'Put the local CA (made first if there is none) into the system trust store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox, Chromium and Java stores are not changed'
+            cand --uninstall 'Take the local CA out of the system trust store again (exactly what --install added)'
             cand --client 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
             cand --bundle 'Write the CA certificate after the leaf in the certificate file (a full chain)'
             cand --pkcs12 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'

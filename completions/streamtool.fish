@@ -144,6 +144,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l event
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l any-name -d 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert\'s CA)'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l install -d 'Put the local CA (made first if there is none) into the system trust store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox, Chromium and Java stores are not changed'
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l uninstall -d 'Take the local CA out of the system trust store again (exactly what --install added)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l client -d 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l bundle -d 'Write the CA certificate after the leaf in the certificate file (a full chain)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l pkcs12 -d 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'

@@ -12,6 +12,7 @@
 //! - `files`: atomic writes with the right mode, the CA directory, a leaf's files;
 //! - [`make`]: what `gen-cert` does: the local CA opened or made, a leaf issued and
 //!   written as one set of files (removed again on failure);
+//! - [`trust`]: the local CA installed into the system trust store and removed again;
 //! - `report`: what `gen-cert` prints about it, as text or JSON;
 //! - `inspect`: what a certificate says, as text or JSON;
 //! - `describe`: a certificate described for `--show-cert`, events and the self-signed
@@ -25,6 +26,7 @@ mod issue;
 pub mod make;
 pub mod names;
 mod report;
+pub mod trust;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

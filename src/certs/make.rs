@@ -96,6 +96,8 @@ pub enum MakeError {
     },
     /// A certificate signing request that cannot be signed: the file and why.
     Csr(PathBuf, String),
+    /// The trust store could not be changed (nothing was left half-done).
+    Trust(String),
 }
 
 impl std::fmt::Display for MakeError {
@@ -122,6 +124,7 @@ impl std::fmt::Display for MakeError {
                 "{name} is outside the names the local CA may sign for ({permitted}); make a CA for it with: streamtool gen-cert --ca-only --force --permit NAME (or --any-name)"
             ),
             MakeError::Csr(path, why) => write!(f, "{}: {why}", path.display()),
+            MakeError::Trust(why) => f.write_str(why),
         }
     }
 }
@@ -236,6 +239,39 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     };
     let kinds = if created { vec!["ca_key", "ca_certificate"] } else { Vec::new() };
     Ok(CaMade { dir, ca, created, files, kinds, now })
+}
+
+/// `gen-cert --install`: the local CA (made first if there is none) put into the system
+/// trust store ([`super::trust::install_system`]). A CA made by this run is removed again
+/// if the install fails.
+///
+/// # Errors
+/// [`MakeError`]; [`MakeError::Trust`] when the store cannot be changed.
+pub fn install(
+    req: &CertRequest,
+    note: &mut dyn FnMut(&str),
+) -> Result<(CaMade, super::trust::TrustChange), MakeError> {
+    let mut made = ca_only(req, note)?;
+    match super::trust::install_system(&made.ca, &made.dir.join(super::CA_CERT_FILE)) {
+        Ok(change) => Ok((made, change)),
+        Err(why) => {
+            made.files.rollback();
+            Err(MakeError::Trust(why))
+        }
+    }
+}
+
+/// `gen-cert --uninstall`: the local CA taken out of the system trust store again.
+///
+/// # Errors
+/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or the store cannot be changed.
+pub fn uninstall(req: &CertRequest) -> Result<(PathBuf, super::trust::TrustChange), MakeError> {
+    let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
+    let ca = step(load_ca_dir(&dir), "cannot use the local CA")?.ok_or_else(|| {
+        MakeError::Trust(format!("there is no local CA in {}: nothing to uninstall", dir.display()))
+    })?;
+    let change = super::trust::uninstall_system(&ca).map_err(MakeError::Trust)?;
+    Ok((dir, change))
 }
 
 /// A leaf made and written by [`leaf`].

@@ -514,3 +514,177 @@ fn a_ca_that_ends_within_30_days_is_warned_about_on_every_use() {
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
 }
+
+/// The system-store test, run by `unshare --mount` as root: every place
+/// update-ca-certificates writes is a private copy bind-mounted over the real one (and its
+/// hooks in /etc/ca-certificates/update.d masked by a tmpfs: Debian's jks-keystore hook
+/// runs dpkg, which would write the real dpkg state), checked to be a mount point before
+/// anything runs. The store is normalised by one plain update-ca-certificates first (it
+/// relinks files placed by hand), then snapshotted. $1 the test's directory, $2 the
+/// binary, $3 a free port.
+const SYSTEM_STORE_SCRIPT: &str = r#"
+set -eu
+T="$1"; ST="$2"; PORT="$3"
+cp -a /etc/ssl/certs "$T/etc-ssl-certs"
+cp -a /usr/local/share/ca-certificates "$T/local-cas"
+cp -a /etc/ca-certificates.conf "$T/ca-certificates.conf"
+mount --bind "$T/etc-ssl-certs" /etc/ssl/certs
+mount --bind "$T/local-cas" /usr/local/share/ca-certificates
+mount --bind "$T/ca-certificates.conf" /etc/ca-certificates.conf
+mount -t tmpfs tmpfs /etc/ca-certificates
+for m in /etc/ssl/certs /usr/local/share/ca-certificates /etc/ca-certificates.conf /etc/ca-certificates; do
+  mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
+done
+export STREAMTOOL_CA_DIR="$T/ca"
+cd "$T"
+update-ca-certificates >/dev/null 2>&1
+snapshot() { (cd /etc/ssl/certs && ls -la --time-style=+ | sed 1d; sha256sum ca-certificates.crt; ls /usr/local/share/ca-certificates); }
+snapshot > before
+"$ST" gen-cert localhost 127.0.0.1 >/dev/null
+"$ST" serve -k --echo --tls --cert localhost+1.pem --key localhost+1-key.pem "$PORT" 2> serve.log &
+SERVE=$!; trap 'kill $SERVE' EXIT
+i=0; until grep -q "listening on" serve.log; do i=$((i+1)); [ $i -lt 100 ] || { echo "serve did not listen"; exit 98; }; sleep 0.1; done
+set +e
+clients() {
+  echo "== $1"
+  printf 'hello\n' | timeout 10 openssl s_client -connect "localhost:$PORT" -verify_return_error -brief -quiet 2>&1 | head -3 | tr '\n' ' '; echo " s_client=${PIPESTATUS[1]}"
+  timeout 10 curl -sS --max-time 5 "https://localhost:$PORT/" -o /dev/null 2>&1 | head -1 | tr -d '\n'; echo " curl=${PIPESTATUS[0]}"
+  timeout 10 python3 -c '
+import ssl, socket, sys
+ctx = ssl.create_default_context()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+try:
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+except ssl.SSLCertVerificationError as e:
+    print("refused:", e.verify_message, end=""); sys.exit(3)
+t.sendall(b"hi\n"); print("verified", t.recv(3), end="")' "$PORT"; echo " python=$?"
+}
+clients "before install"
+echo "== install"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== install again"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+clients "after install"
+echo "== uninstall"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+echo "== uninstall again"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+clients "after uninstall"
+snapshot > after
+diff before after && echo "== store identical"
+echo "== install as another user"
+D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
+(cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" "$ST" gen-cert --install 2>&1); echo "rc=$?"
+rm -rf "$D"
+echo "== install into a read-only /etc/ssl/certs"
+mount -o remount,bind,ro /etc/ssl/certs
+"$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)"
+"#;
+
+/// docs/gen-cert.md, "Installing the CA": after `--install`, curl, `openssl s_client` and
+/// Python's default context reach `streamtool serve --tls` with no CA given (before, each
+/// refused it); a second install changes nothing; `--uninstall` takes it out (each client
+/// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
+/// nothing; another user is told it needs root and the commands; an install whose update
+/// fails is rolled back. Only inside a private mount
+/// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
+#[test]
+fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
+    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: the system-store test needs root for its private mount namespace");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            SYSTEM_STORE_SCRIPT,
+            "store",
+        ])
+        .arg(sandbox.work())
+        .arg(BIN)
+        .arg(closed_port().to_string())
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("CURL_CA_BUNDLE")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}\n{}", text(&out.stderr));
+    let section = |title: &str| -> String {
+        let start = log.find(&format!("== {title}\n")).unwrap_or_else(|| panic!("no {title:?} in:\n{log}"));
+        let body = &log[start + title.len() + 4..];
+        body[..body.find("\n== ").unwrap_or(body.len())].to_string()
+    };
+    let refused = [
+        "verify error:num=20:unable to get local issuer certificate",
+        " s_client=1\n",
+        "curl: (60) SSL certificate problem: unable to get local issuer certificate curl=60\n",
+        "refused: unable to get local issuer certificate python=3",
+    ];
+    let verified = [
+        "CONNECTION ESTABLISHED",
+        " s_client=0\n",
+        // serve echoes curl's request, which curl then reads as an HTTP/0.9 reply: the
+        // handshake was verified.
+        "curl: (1) Received HTTP/0.9 when not allowed curl=1\n",
+        "verified b'hi\\n' python=0",
+    ];
+    for (title, expected) in
+        [("before install", refused), ("after install", verified), ("after uninstall", refused)]
+    {
+        let got = section(title);
+        for line in expected {
+            assert!(got.contains(line), "{title}: {line:?} missing from:\n{got}");
+        }
+    }
+    let install = section("install");
+    assert!(install.starts_with("Installed the local CA ("), "{install}");
+    assert!(install.contains("wrote /usr/local/share/ca-certificates/streamtool-local-ca-"), "{install}");
+    assert!(install.ends_with("rc=0"), "{install}");
+    let again = section("install again");
+    assert!(
+        again.contains("is already in the system trust store") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert!(again.ends_with("rc=0"), "{again}");
+    let uninstall = section("uninstall");
+    assert!(uninstall.starts_with("Removed the local CA ("), "{uninstall}");
+    assert!(uninstall.ends_with("rc=0"), "{uninstall}");
+    let again = section("uninstall again");
+    assert!(
+        again.contains("is not in the system trust store") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert!(log.contains("\n== store identical\n"), "the store changed:\n{log}");
+    let other = section("install as another user");
+    let lines: Vec<&str> = other.lines().collect();
+    assert_eq!(lines.len(), 2, "{other}");
+    assert!(
+        lines[0].starts_with(
+            "streamtool: cannot change the system trust store (/usr/local/share/ca-certificates/streamtool-local-ca-"
+        ) && lines[0].contains(".crt: permission denied): it needs root; as root: install -m 0644 "),
+        "{other}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    let failed = section("install into a read-only /etc/ssl/certs");
+    let lines: Vec<&str> = failed.lines().collect();
+    assert_eq!(lines.len(), 3, "{failed}");
+    assert!(lines[0].starts_with("streamtool: /usr/sbin/update-ca-certificates failed"), "{failed}");
+    // The file is removed again; the update back fails for the same reason (read-only).
+    assert!(
+        lines[0].contains(": cannot create /etc/ssl/certs/ca-certificates.crt.new: Read-only file system; "),
+        "{failed}"
+    );
+    assert!(lines[0].contains(".crt removed again, but the store could not be rebuilt: "), "{failed}");
+    assert_eq!(lines[1], "rc=1");
+    assert_eq!(lines[2], "left: 0");
+}
