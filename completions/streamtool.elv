@@ -152,7 +152,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;gen-cert'= {
             cand --permit 'With --ca-only, when the CA is made: the names it may sign for, repeatable (a critical name constraint): a DNS name covers itself and every name under it (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128). Default: localhost, .localhost, .test, .internal, loopback and private addresses'
-            cand --csr 'Sign this certificate signing request (PEM, as `openssl req -new` writes it) instead of making a key: its signature and names are checked, the key stays its owner''s'
+            cand --csr 'Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead of making a key: its signature and names are checked, the key stays its owner''s'
             cand --ca-dir 'The local CA''s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user''s data directory (~/.local/share/streamtool/ca)'
             cand --key-type 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another'
             cand --days 'Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse server certificates valid for more than 398 days (a warning says so)'

@@ -77,7 +77,7 @@ pub struct GenCertArgs {
     )]
     pub uninstall: bool,
 
-    /// Sign this certificate signing request (PEM, as `openssl req -new` writes it) instead
+    /// Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead
     /// of making a key: its signature and names are checked, the key stays its owner's.
     #[arg(
         long,
