@@ -158,6 +158,8 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;gen-cert' {
+            [CompletionResult]::new('--permit', '--permit', [CompletionResultType]::ParameterName, 'With --ca-only, when the CA is made: the names it may sign for, repeatable (a critical name constraint): a DNS name covers itself and every name under it (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128). Default: localhost, .localhost, .test, .internal, loopback and private addresses')
+            [CompletionResult]::new('--csr', '--csr', [CompletionResultType]::ParameterName, 'Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead of making a key: its signature and names are checked, the key stays its owner''s')
             [CompletionResult]::new('--ca-dir', '--ca-dir', [CompletionResultType]::ParameterName, 'The local CA''s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user''s data directory (~/.local/share/streamtool/ca)')
             [CompletionResult]::new('--key-type', '--key-type', [CompletionResultType]::ParameterName, 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another')
             [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse server certificates valid for more than 398 days (a warning says so)')
@@ -169,6 +171,9 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('--self-signed', '--self-signed', [CompletionResultType]::ParameterName, 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)')
             [CompletionResult]::new('--ca-only', '--ca-only', [CompletionResultType]::ParameterName, 'Only create the local CA (if there is none yet) and show it')
+            [CompletionResult]::new('--any-name', '--any-name', [CompletionResultType]::ParameterName, 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert''s CA)')
+            [CompletionResult]::new('--install', '--install', [CompletionResultType]::ParameterName, 'Put the local CA (made first if there is none) into the system trust store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox, Chromium and Java stores are not changed')
+            [CompletionResult]::new('--uninstall', '--uninstall', [CompletionResultType]::ParameterName, 'Take the local CA out of the system trust store again (exactly what --install added)')
             [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Also for client authentication (mTLS): adds the clientAuth extended key usage')
             [CompletionResult]::new('--bundle', '--bundle', [CompletionResultType]::ParameterName, 'Write the CA certificate after the leaf in the certificate file (a full chain)')
             [CompletionResult]::new('--pkcs12', '--pkcs12', [CompletionResultType]::ParameterName, 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"')

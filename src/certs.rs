@@ -7,15 +7,18 @@
 //! # Layout
 //! - this file: loading PEM files, [`self_signed`] for `serve --tls` without a certificate;
 //! - [`names`]: the names a certificate is for, classified mkcert-style;
+//! - `constraints`: a CA's name constraints (`--permit`), written, read back and checked;
 //! - `issue`: key types, a local CA, leaves, self-signed leaves, PKCS#12;
 //! - `files`: atomic writes with the right mode, the CA directory, a leaf's files;
 //! - [`make`]: what `gen-cert` does: the local CA opened or made, a leaf issued and
 //!   written as one set of files (removed again on failure);
+//! - [`trust`]: the local CA installed into the system trust store and removed again;
 //! - `report`: what `gen-cert` prints about it, as text or JSON;
 //! - `inspect`: what a certificate says, as text or JSON;
 //! - `describe`: a certificate described for `--show-cert`, events and the self-signed
 //!   banner, with its pins.
 
+mod constraints;
 mod describe;
 mod files;
 mod inspect;
@@ -23,6 +26,7 @@ mod issue;
 pub mod make;
 pub mod names;
 mod report;
+pub mod trust;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::streams::tls::{Identity, provider};
 
+pub use constraints::{Constraints, DEFAULT_PERMITS, Permit};
 pub use describe::{certificate_json, describe_certificate, pin_lines, self_signed_banner};
 pub use files::{
     CA_CERT_FILE, CA_DIR_MODE, CA_KEY_FILE, CA_KEY_MODE, CERT_MODE, FileSet, KEY_MODE, LeafFiles,

@@ -15,6 +15,7 @@ use rcgen::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 
+use super::constraints::Constraints;
 use super::names::SubjectName;
 use super::{CertError, GeneratedCert};
 
@@ -218,6 +219,10 @@ pub struct LeafSpec {
     pub not_after: OffsetDateTime,
     /// Also for client authentication (the clientAuth extended key usage).
     pub client: bool,
+    /// Never an IP address as the CN (for a name-constrained CA: OpenSSL checks a CN that
+    /// looks like a host name against the DNS constraints when the leaf has no DNS name,
+    /// and `127.0.0.1` looks like one).
+    pub no_ip_common_name: bool,
 }
 
 impl LeafSpec {
@@ -231,6 +236,7 @@ impl LeafSpec {
             not_before: now - BACKDATE,
             not_after: now + time::Duration::days(i64::from(days)),
             client: false,
+            no_ip_common_name: false,
         }
     }
 
@@ -247,7 +253,8 @@ impl LeafSpec {
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "streamtool development certificate");
         let cn = self.common_name.clone().or_else(|| self.names.first().map(SubjectName::as_text));
-        if let Some(cn) = cn.filter(|cn| cn.chars().count() <= 64) {
+        let is_ip = |cn: &String| cn.parse::<std::net::IpAddr>().is_ok();
+        if let Some(cn) = cn.filter(|cn| cn.chars().count() <= 64 && !(self.no_ip_common_name && is_ip(cn))) {
             dn.push(DnType::CommonName, cn);
         }
         params.distinguished_name = dn;
@@ -283,6 +290,8 @@ pub struct CaSpec {
     pub key_type: KeyType,
     /// Days of validity.
     pub days: u32,
+    /// The names it may sign for (a critical NameConstraints extension); `None`: any.
+    pub constraints: Option<Constraints>,
 }
 
 impl CaSpec {
@@ -300,7 +309,7 @@ impl CaSpec {
             (true, true) => String::new(),
         };
         let common_name: String = format!("streamtool local CA{who}").chars().take(64).collect();
-        CaSpec { common_name, key_type, days }
+        CaSpec { common_name, key_type, days, constraints: None }
     }
 }
 
@@ -310,6 +319,7 @@ pub struct CertAuthority {
     cert_pem: String,
     key: KeyPair,
     not_after: OffsetDateTime,
+    constraints: Option<Constraints>,
 }
 
 impl fmt::Debug for CertAuthority {
@@ -339,8 +349,15 @@ impl CertAuthority {
         params.not_before = now - BACKDATE;
         params.not_after = now + time::Duration::days(i64::from(spec.days));
         params.serial_number = Some(random_serial()?);
+        params.name_constraints = spec.constraints.as_ref().map(Constraints::to_rcgen);
         let cert = params.self_signed(&key).map_err(|e| CertError::Generate(e.to_string()))?;
-        Ok(CertAuthority { cert_pem: cert.pem(), cert: cert.der().clone(), key, not_after: params.not_after })
+        Ok(CertAuthority {
+            cert_pem: cert.pem(),
+            cert: cert.der().clone(),
+            key,
+            not_after: params.not_after,
+            constraints: spec.constraints.clone(),
+        })
     }
 
     /// A CA from its certificate and key (PEM), checked to be a CA and to belong together.
@@ -384,8 +401,10 @@ impl CertAuthority {
             });
         }
         let not_after = parsed.validity().not_after.to_datetime();
+        let constraints = Constraints::of_certificate(&parsed)
+            .map_err(|e| CertError::Malformed(cert_path.to_path_buf(), format!("name constraints: {e}")))?;
         let cert_pem = pem_certificate(cert.as_ref());
-        Ok(CertAuthority { cert, cert_pem, key, not_after })
+        Ok(CertAuthority { cert, cert_pem, key, not_after, constraints })
     }
 
     /// Issues a leaf for `spec`, signed by this CA.
@@ -400,6 +419,34 @@ impl CertAuthority {
             .map_err(|e| CertError::Generate(format!("cannot use the CA: {e}")))?;
         let cert = params.signed_by(&key, &issuer).map_err(|e| CertError::Generate(e.to_string()))?;
         Ok(generated(&cert, &key))
+    }
+
+    /// Issues a leaf for `spec` with a key made elsewhere (a CSR's), signed by this CA; the
+    /// result has no private key (`key_pem` and `key_der` are empty).
+    ///
+    /// # Errors
+    /// [`CertError::Generate`].
+    pub fn issue_for_key(
+        &self,
+        spec: &LeafSpec,
+        public_key: &impl rcgen::PublicKeyData,
+    ) -> Result<GeneratedCert, CertError> {
+        let mut params = spec.params()?;
+        params.use_authority_key_identifier_extension = true;
+        let issuer = Issuer::from_ca_cert_der(&self.cert, &self.key)
+            .map_err(|e| CertError::Generate(format!("cannot use the CA: {e}")))?;
+        let cert = params.signed_by(public_key, &issuer).map_err(|e| CertError::Generate(e.to_string()))?;
+        Ok(GeneratedCert {
+            cert_pem: cert.pem(),
+            key_pem: String::new(),
+            cert_der: cert.der().clone(),
+            key_der: Vec::new(),
+        })
+    }
+
+    /// The names this CA may sign for; `None` when it has no name constraints.
+    pub fn constraints(&self) -> Option<&Constraints> {
+        self.constraints.as_ref()
     }
 
     /// The CA certificate, DER.

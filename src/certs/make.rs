@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
+use super::constraints::Constraints;
 use super::files::{CERT_MODE, FileSet, KEY_MODE, LeafFiles, load_ca_dir, save_ca_dir};
 use super::issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pkcs12, self_signed_leaf};
 use super::names::{NameError, SubjectName, parse_names, wildcard_note};
@@ -54,6 +55,13 @@ pub struct CertRequest {
     pub p12_legacy: bool,
     /// Replace existing files (with `ca_only`: make a new CA).
     pub force: bool,
+    /// The names a new CA may sign for (`--permit`); empty: the defaults
+    /// ([`super::DEFAULT_PERMITS`]).
+    pub permit: Vec<String>,
+    /// A new CA without name constraints (`--any-name`).
+    pub any_name: bool,
+    /// Sign this certificate signing request (PEM) instead of making a key (`--csr`).
+    pub csr: Option<PathBuf>,
 }
 
 /// Why `gen-cert` failed: each message is what the command line prints.
@@ -77,6 +85,19 @@ pub enum MakeError {
     Step(&'static str, Box<MakeError>),
     /// A certificate or file error, as it is.
     Cert(CertError),
+    /// A wrong flag or flag combination, with its message (a usage error).
+    Usage(String),
+    /// A name the CA may not sign for (a usage error).
+    Outside {
+        /// The name.
+        name: String,
+        /// The names the CA may sign for.
+        permitted: String,
+    },
+    /// A certificate signing request that cannot be signed: the file and why.
+    Csr(PathBuf, String),
+    /// The trust store could not be changed (nothing was left half-done).
+    Trust(String),
 }
 
 impl std::fmt::Display for MakeError {
@@ -97,6 +118,13 @@ impl std::fmt::Display for MakeError {
             ),
             MakeError::Step(what, _) => f.write_str(what),
             MakeError::Cert(err) => write!(f, "{err}"),
+            MakeError::Usage(text) => f.write_str(text),
+            MakeError::Outside { name, permitted } => write!(
+                f,
+                "{name} is outside the names the local CA may sign for ({permitted}); make a CA for it with: streamtool gen-cert --ca-only --force --permit NAME (or --any-name)"
+            ),
+            MakeError::Csr(path, why) => write!(f, "{}: {why}", path.display()),
+            MakeError::Trust(why) => f.write_str(why),
         }
     }
 }
@@ -121,7 +149,10 @@ impl From<CertError> for MakeError {
 impl MakeError {
     /// Whether the command line was wrong (exit code 2) rather than the work failing.
     pub fn is_usage(&self) -> bool {
-        matches!(self, MakeError::Names(_) | MakeError::NoCaDir)
+        matches!(
+            self,
+            MakeError::Names(_) | MakeError::NoCaDir | MakeError::Usage(_) | MakeError::Outside { .. }
+        )
     }
 }
 
@@ -165,11 +196,19 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     let existing = step(load_ca_dir(&dir), "cannot use the local CA")?;
     let mut files = FileSet::new(req.force);
     let (ca, created) = match existing {
+        Some(_) if !req.force && (req.any_name || !req.permit.is_empty()) => {
+            return Err(MakeError::Usage(format!(
+                "the local CA in {} exists; --permit and --any-name apply only when it is made (add --force to make a new one)",
+                dir.display()
+            )));
+        }
         Some(ca) if !req.force => {
             if ca.not_after() <= now {
                 note(
                     "warning: the local CA has expired; make a new one with: streamtool gen-cert --ca-only --force",
                 );
+            } else {
+                expiry_warning(&dir, &ca, now, note);
             }
             if req.key_type.is_some() || req.days.is_some() || req.cn.is_some() {
                 note(
@@ -189,6 +228,7 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
             if let Some(cn) = &req.cn {
                 spec.common_name = cn.clone();
             }
+            spec.constraints = new_ca_constraints(req)?;
             let ca = step(CertAuthority::generate(&spec), "cannot make the CA")?;
             if let Err(err) = save_ca_dir(&dir, &ca, &mut files) {
                 files.rollback();
@@ -199,6 +239,39 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     };
     let kinds = if created { vec!["ca_key", "ca_certificate"] } else { Vec::new() };
     Ok(CaMade { dir, ca, created, files, kinds, now })
+}
+
+/// `gen-cert --install`: the local CA (made first if there is none) put into the system
+/// trust store ([`super::trust::install_system`]). A CA made by this run is removed again
+/// if the install fails.
+///
+/// # Errors
+/// [`MakeError`]; [`MakeError::Trust`] when the store cannot be changed.
+pub fn install(
+    req: &CertRequest,
+    note: &mut dyn FnMut(&str),
+) -> Result<(CaMade, super::trust::TrustChange), MakeError> {
+    let mut made = ca_only(req, note)?;
+    match super::trust::install_system(&made.ca, &made.dir.join(super::CA_CERT_FILE)) {
+        Ok(change) => Ok((made, change)),
+        Err(why) => {
+            made.files.rollback();
+            Err(MakeError::Trust(why))
+        }
+    }
+}
+
+/// `gen-cert --uninstall`: the local CA taken out of the system trust store again.
+///
+/// # Errors
+/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or the store cannot be changed.
+pub fn uninstall(req: &CertRequest) -> Result<(PathBuf, super::trust::TrustChange), MakeError> {
+    let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
+    let ca = step(load_ca_dir(&dir), "cannot use the local CA")?.ok_or_else(|| {
+        MakeError::Trust(format!("there is no local CA in {}: nothing to uninstall", dir.display()))
+    })?;
+    let change = super::trust::uninstall_system(&ca).map_err(MakeError::Trust)?;
+    Ok((dir, change))
 }
 
 /// A leaf made and written by [`leaf`].
@@ -223,6 +296,8 @@ pub struct LeafMade {
     pub client: bool,
     /// When it was made.
     pub now: OffsetDateTime,
+    /// The certificate signing request it was made for (its key was not written).
+    pub from_csr: Option<PathBuf>,
 }
 
 /// `gen-cert NAME...`: a leaf for the names, signed by the local CA (made first if there
@@ -231,7 +306,11 @@ pub struct LeafMade {
 /// # Errors
 /// [`MakeError`]; files written before a failure are removed (the CA's too).
 pub fn leaf(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<LeafMade, MakeError> {
-    let names = parse_names(&req.names).map_err(MakeError::Names)?;
+    let csr = req.csr.as_deref().map(read_csr).transpose()?;
+    let names = match &csr {
+        Some(csr) => csr.names.clone(),
+        None => parse_names(&req.names).map_err(MakeError::Names)?,
+    };
     for name in &names {
         if let SubjectName::Wildcard(w) = name
             && let Some(text) = wildcard_note(w)
@@ -240,11 +319,18 @@ pub fn leaf(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<LeafMade, M
         }
     }
     let days = req.days.unwrap_or(DEFAULT_LEAF_DAYS);
-    let key_type = req.key_type.unwrap_or_default();
+    let key_type = csr.as_ref().map_or(req.key_type.unwrap_or_default(), |csr| csr.key_type);
     let (cert, key, p12) = (req.cert_file.as_deref(), req.key_file.as_deref(), req.p12_file.as_deref());
-    let paths = LeafFiles::new(&names, req.client, cert, key, req.pkcs12, p12);
+    let mut paths = LeafFiles::new(&names, req.client, cert, key, req.pkcs12, p12);
     let mut files = FileSet::new(req.force);
-    files.check_free(paths.paths()).map_err(force_hint)?;
+    if csr.is_some() {
+        // The key stays with the request's owner: only the certificate is written, and
+        // the commands shown name the key as KEY.pem.
+        files.check_free(vec![paths.cert.as_path()]).map_err(force_hint)?;
+        paths.key = PathBuf::from("KEY.pem");
+    } else {
+        files.check_free(paths.paths()).map_err(force_hint)?;
+    }
     if days > MAX_ACCEPTED_LEAF_DAYS {
         note(&format!(
             "warning: {days} days is longer than the {MAX_ACCEPTED_LEAF_DAYS} days that browsers and Apple platforms accept for TLS server certificates"
@@ -255,13 +341,27 @@ pub fn leaf(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<LeafMade, M
     spec.client = req.client;
     let now = OffsetDateTime::now_utc();
     let mut kinds = Vec::new();
-    let made = sign(req, &mut spec, &mut files, &mut kinds, now, note).and_then(|(generated, chain, ca)| {
-        write_leaf(req, &names, &paths, &generated, &chain, ca.as_ref(), &mut files, &mut kinds)?;
-        Ok((generated, ca))
-    });
+    let made = sign(req, csr.as_ref(), &mut spec, &mut files, &mut kinds, now, note).and_then(
+        |(generated, chain, ca)| {
+            write_leaf(req, &names, &paths, &generated, &chain, ca.as_ref(), &mut files, &mut kinds)?;
+            Ok((generated, ca))
+        },
+    );
     match made {
         Ok((generated, ca)) => {
-            Ok(LeafMade { names, paths, generated, ca, files, kinds, key_type, client: req.client, now })
+            let from_csr = req.csr.clone();
+            Ok(LeafMade {
+                names,
+                paths,
+                generated,
+                ca,
+                files,
+                kinds,
+                key_type,
+                client: req.client,
+                now,
+                from_csr,
+            })
         }
         Err(err) => {
             files.rollback();
@@ -276,6 +376,7 @@ type Signed = (GeneratedCert, Vec<CertificateDer<'static>>, Option<(PathBuf, Cer
 /// none), with the chain above it.
 fn sign(
     req: &CertRequest,
+    csr: Option<&CsrRequest>,
     spec: &mut LeafSpec,
     files: &mut FileSet,
     kinds: &mut Vec<&'static str>,
@@ -289,17 +390,23 @@ fn sign(
     let (ca, created) = match step(load_ca_dir(&dir), "cannot use the local CA")? {
         Some(ca) => (ca, false),
         None => {
-            let ca = step(
-                CertAuthority::generate(&CaSpec::for_this_user(KeyType::EcdsaP256, DEFAULT_CA_DAYS)),
-                "cannot make the local CA",
-            )?;
+            let mut ca_spec = CaSpec::for_this_user(KeyType::EcdsaP256, DEFAULT_CA_DAYS);
+            ca_spec.constraints = new_ca_constraints(req)?;
+            let ca = step(CertAuthority::generate(&ca_spec), "cannot make the local CA")?;
+            // Checked before the new CA is saved: a refused name writes nothing.
+            check_constraints(&ca, &spec.names)?;
             step(save_ca_dir(&dir, &ca, files).map_err(force_hint), "cannot save the local CA")?;
             kinds.extend(["ca_key", "ca_certificate"]);
             (ca, true)
         }
     };
+    check_constraints(&ca, &spec.names)?;
+    spec.no_ip_common_name = ca.constraints().is_some();
     if ca.not_after() <= now {
         return Err(MakeError::CaExpired { dir, not_after: ca.not_after() });
+    }
+    if !created {
+        expiry_warning(&dir, &ca, now, note);
     }
     if spec.not_after > ca.not_after() {
         note(&format!(
@@ -309,7 +416,10 @@ fn sign(
         ));
         spec.not_after = ca.not_after();
     }
-    let generated = step(ca.issue(spec), "cannot make the certificate")?;
+    let generated = match csr {
+        Some(csr) => step(ca.issue_for_key(spec, &csr.public_key), "cannot make the certificate")?,
+        None => step(ca.issue(spec), "cannot make the certificate")?,
+    };
     let chain = vec![ca.cert_der().clone()];
     Ok((generated, chain, Some((dir, ca, created))))
 }
@@ -333,7 +443,10 @@ fn write_leaf(
     {
         cert_text.push_str(ca.cert_pem());
     }
-    if paths.combined() {
+    if req.csr.is_some() {
+        files.write(&paths.cert, cert_text.as_bytes(), CERT_MODE).map_err(force_hint)?;
+        kinds.push("certificate");
+    } else if paths.combined() {
         cert_text.push_str(&generated.key_pem);
         files.write(&paths.cert, cert_text.as_bytes(), KEY_MODE).map_err(force_hint)?;
         kinds.push("certificate_and_key");
@@ -350,6 +463,125 @@ fn write_leaf(
         kinds.push("pkcs12");
     }
     Ok(())
+}
+
+/// Days before a CA's end from which every use warns.
+pub const CA_EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// A warning when the CA ends within [`CA_EXPIRY_WARNING_DAYS`].
+fn expiry_warning(
+    dir: &std::path::Path,
+    ca: &CertAuthority,
+    now: OffsetDateTime,
+    note: &mut dyn FnMut(&str),
+) {
+    let left = ca.not_after() - now;
+    if left > time::Duration::ZERO && left < time::Duration::days(CA_EXPIRY_WARNING_DAYS) {
+        note(&format!(
+            "warning: the local CA in {} expires on {} (in {} days); make a new one with: streamtool gen-cert --ca-only --force",
+            dir.display(),
+            format_time(ca.not_after()),
+            left.whole_days()
+        ));
+    }
+}
+
+/// The name constraints of a new CA: none with `--any-name`, else `--permit`'s or the
+/// defaults.
+fn new_ca_constraints(req: &CertRequest) -> Result<Option<Constraints>, MakeError> {
+    if req.any_name {
+        return Ok(None);
+    }
+    Constraints::permitting(&req.permit).map(Some).map_err(MakeError::Usage)
+}
+
+/// Refuses the first name the CA may not sign for.
+fn check_constraints(ca: &CertAuthority, names: &[SubjectName]) -> Result<(), MakeError> {
+    let Some(constraints) = ca.constraints() else {
+        return Ok(());
+    };
+    match names.iter().find(|name| !constraints.allows(name)) {
+        Some(name) => {
+            Err(MakeError::Outside { name: name.as_text(), permitted: constraints.permitted_text() })
+        }
+        None => Ok(()),
+    }
+}
+
+/// A certificate signing request, read and checked: its names and its key.
+pub struct CsrRequest {
+    /// The names it asks for (its subject alternative names).
+    pub names: Vec<SubjectName>,
+    /// Its public key, which the certificate certifies.
+    pub public_key: rcgen::PublicKey,
+    /// The type of that key.
+    pub key_type: KeyType,
+}
+
+/// Reads a PEM certificate signing request, checks its self-signature and its names.
+///
+/// # Errors
+/// [`MakeError::Cert`] for an unreadable file, [`MakeError::Csr`] for a request that is
+/// not one, whose signature does not verify, or whose names or key gen-cert cannot use.
+pub fn read_csr(path: &std::path::Path) -> Result<CsrRequest, MakeError> {
+    let bad = |why: String| MakeError::Csr(path.to_path_buf(), why);
+    let text =
+        std::fs::read_to_string(path).map_err(|e| MakeError::Cert(CertError::Read(path.to_path_buf(), e)))?;
+    let parsed = rcgen::CertificateSigningRequestParams::from_pem(&text).map_err(|e| match e {
+        rcgen::Error::InvalidCertificationRequestSignature => bad(
+            "the request's signature does not verify (it was changed after signing, or signed by another key); not signed".into(),
+        ),
+        rcgen::Error::CouldNotParseCertificationRequest => {
+            bad("not a PEM certificate signing request (BEGIN CERTIFICATE REQUEST)".into())
+        }
+        other => bad(format!("cannot use the request: {other}")),
+    })?;
+    let mut texts = Vec::new();
+    for san in &parsed.params.subject_alt_names {
+        match san {
+            rcgen::SanType::DnsName(name) | rcgen::SanType::Rfc822Name(name) => {
+                texts.push(name.as_str().to_string())
+            }
+            rcgen::SanType::IpAddress(ip) => texts.push(ip.to_string()),
+            other => return Err(bad(format!("it asks for a name gen-cert does not issue ({other:?})"))),
+        }
+    }
+    if texts.is_empty() {
+        return Err(bad(
+            "the request has no subject alternative names (clients match names only there); make it with openssl req -new ... -addext \"subjectAltName=DNS:NAME\"".into(),
+        ));
+    }
+    let names = parse_names(&texts).map_err(|e| bad(e.to_string()))?;
+    let key_type = csr_key_type(&parsed.public_key).map_err(bad)?;
+    Ok(CsrRequest { names, public_key: parsed.public_key, key_type })
+}
+
+/// The type of a CSR's key, among those gen-cert makes.
+fn csr_key_type(key: &rcgen::PublicKey) -> Result<KeyType, String> {
+    use rcgen::PublicKeyData;
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    let spki = key.subject_public_key_info();
+    let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| e.to_string())?;
+    if key.algorithm() == &rcgen::PKCS_ED25519 {
+        return Ok(KeyType::Ed25519);
+    }
+    match info.parsed() {
+        Ok(PublicKey::RSA(rsa)) => match rsa.key_size() {
+            2048 => Ok(KeyType::Rsa2048),
+            3072 => Ok(KeyType::Rsa3072),
+            4096 => Ok(KeyType::Rsa4096),
+            bits => {
+                Err(format!("an RSA key of {bits} bits (gen-cert signs RSA keys of 2048, 3072 or 4096 bits)"))
+            }
+        },
+        Ok(PublicKey::EC(point)) => match point.key_size() {
+            256 => Ok(KeyType::EcdsaP256),
+            384 => Ok(KeyType::EcdsaP384),
+            bits => Err(format!("an EC key of {bits} bits (gen-cert signs P-256 and P-384 keys)")),
+        },
+        _ => Err("a key type gen-cert does not sign (ECDSA P-256/P-384, Ed25519 and RSA are signed)".into()),
+    }
 }
 
 /// The PKCS#12 password: $STREAMTOOL_P12_PASSWORD, else [`DEFAULT_P12_PASSWORD`].

@@ -119,7 +119,17 @@ impl CaMade {
             format!("{} ({})", format_time(info.not_after), expiry_phrase(info.not_after, now)),
         );
         out.field("SHA-256:", info.sha256.to_string());
+        let permitted =
+            self.ca.constraints().map(|c| c.permitted.iter().map(ToString::to_string).collect::<Vec<_>>());
+        out.field(
+            "Signs for:",
+            match &permitted {
+                Some(names) => format!("only {} (name constraints)", names.join(", ")),
+                None => "any name (no name constraints)".to_string(),
+            },
+        );
         Ok(json!({
+            "permitted": permitted,
             "dir": dir.display().to_string(),
             "cert": cert.display().to_string(),
             "key": dir.join(CA_KEY_FILE).display().to_string(),
@@ -149,7 +159,10 @@ impl LeafMade {
                 dir.display()
             ));
         }
-        if paths.combined() {
+        if let Some(csr) = &self.from_csr {
+            out.field("Certificate:", &cert_file);
+            out.field("Key:", format!("the key of {} (not written here; KEY.pem below)", csr.display()));
+        } else if paths.combined() {
             out.field("Certificate:", format!("{cert_file} (with the key, mode 0600)"));
         } else {
             out.field("Certificate:", &cert_file);
@@ -184,7 +197,7 @@ impl LeafMade {
             let mut files = vec![
                 json!({ "path": cert_file, "kind": if paths.combined() { "certificate_and_key" } else { "certificate" } }),
             ];
-            if !paths.combined() {
+            if !paths.combined() && self.from_csr.is_none() {
                 files.push(json!({ "path": key_file, "kind": "key" }));
             }
             if let Some(p12) = &paths.p12 {

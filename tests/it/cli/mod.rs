@@ -9,6 +9,7 @@ mod cli_serve;
 mod cli_tls;
 mod faults;
 mod gen_cert;
+mod gen_cert_ca;
 mod hardening;
 pub(crate) mod newcomer;
 mod pipe;

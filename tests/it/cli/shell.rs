@@ -1023,6 +1023,41 @@ fn cookbook_mtls_with_gen_cert() {
     });
 }
 
+/// docs/cookbook.md, "A CA for a team's names": the constrained CA signs the team's names,
+/// refuses another with exit 2 and writes nothing for it, and its leaf verifies.
+#[test]
+fn cookbook_a_ca_for_a_teams_names() {
+    run(async {
+        let mut r = Recipe::new("A CA for a team's names");
+        r.run(r"streamtool gen-cert --ca-dir team-ca --ca-only --permit .corp.test --permit 10.20.0.0/16")
+            .await
+            .assert_code(0);
+        r.run(r"streamtool gen-cert --ca-dir team-ca api.corp.test 10.20.0.5").await.assert_code(0);
+        assert!(r.path("api.corp.test+1.pem").exists() && r.path("api.corp.test+1-key.pem").exists());
+        let refused = r.run(r"streamtool gen-cert --ca-dir team-ca example.com").await;
+        refused.assert_code(2);
+        assert!(
+            refused.stderr.starts_with(
+                "streamtool: example.com is outside the names the local CA may sign for (.corp.test, 10.20.0.0/16)"
+            ),
+            "{}",
+            refused.stderr
+        );
+        assert!(!r.path("example.com.pem").exists() && !r.path("example.com-key.pem").exists());
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert api.corp.test+1.pem --key api.corp.test+1-key.pem 8443",
+                "8443",
+            )
+            .await;
+        let hello = r
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca team-ca/ca.pem --sni api.corp.test localhost:8443")
+            .await;
+        hello.assert_code(0);
+        assert_eq!(hello.stdout, b"hello\n");
+    });
+}
+
 #[test]
 fn cookbook_reencoding_a_latin1_service() {
     run(async {

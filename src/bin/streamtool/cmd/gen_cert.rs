@@ -17,33 +17,74 @@ const EXAMPLES: &str = "\
 Examples:
   streamtool gen-cert localhost 127.0.0.1 ::1     # localhost+2.pem, localhost+2-key.pem
   streamtool gen-cert --ca-only                   # create or show the local CA (its ca.pem)
-  streamtool gen-cert --client alice@example.com  # a client certificate for mTLS
+  streamtool gen-cert --ca-only --permit .corp.example --permit 10.0.0.0/8  # a CA for these only
+  streamtool gen-cert --csr req.pem               # sign a request; its key stays its owner's
   streamtool gen-cert --self-signed --days 30 --key-type rsa-2048 myhost.test
-  streamtool gen-cert --inspect cert.pem --json
 
 The local CA lives in --ca-dir, else $STREAMTOOL_CA_DIR, else streamtool/ca in the user's
 data directory ($XDG_DATA_HOME or ~/.local/share). Keys are written 0600 (the CA key 0400);
-an existing file is never replaced without --force.
+an existing file is never replaced without --force. A new CA may sign only for
+localhost, .localhost, .test, .internal, loopback and private addresses unless made with
+--ca-only --permit NAME... or --any-name.
 
 Exit codes: see `streamtool --help`.";
 
 /// Arguments of `gen-cert`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
+#[command(group = clap::ArgGroup::new("new_ca").args(["ca_only", "install"]).multiple(true))]
 pub struct GenCertArgs {
     /// Names the certificate is for: DNS names, IP addresses (v4 or v6), one-level
     /// wildcards (*.example.com) or email addresses; the kind is detected from the form.
-    #[arg(value_name = "NAME", required_unless_present_any = ["ca_only", "inspect"])]
+    #[arg(value_name = "NAME", required_unless_present_any = ["ca_only", "inspect", "csr", "install", "uninstall"])]
     pub names: Vec<String>,
 
     /// Make a lone self-signed certificate instead of one signed by the local CA (clients
     /// then trust the certificate itself: connect --tls --ca CERT).
-    #[arg(long, conflicts_with_all = ["ca_only", "ca_dir", "bundle"])]
+    #[arg(long, conflicts_with_all = ["ca_only", "ca_dir", "bundle", "csr"])]
     pub self_signed: bool,
 
     /// Only create the local CA (if there is none yet) and show it.
-    #[arg(long, conflicts_with_all = ["names", "cert_file", "key_file", "bundle", "client", "pkcs12"])]
+    #[arg(long, conflicts_with_all = ["names", "cert_file", "key_file", "bundle", "client", "pkcs12", "csr"])]
     pub ca_only: bool,
+
+    /// With --ca-only, when the CA is made: the names it may sign for, repeatable (a
+    /// critical name constraint): a DNS name covers itself and every name under it
+    /// (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128).
+    /// Default: localhost, .localhost, .test, .internal, loopback and private addresses.
+    #[arg(long, value_name = "NAME", requires = "new_ca", conflicts_with = "any_name")]
+    pub permit: Vec<String>,
+
+    /// With --ca-only, when the CA is made: no name constraints, so that it may sign for
+    /// any name (as mkcert's CA).
+    #[arg(long, requires = "new_ca")]
+    pub any_name: bool,
+
+    /// Put the local CA (made first if there is none) into the system trust store, so that
+    /// curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu:
+    /// /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox,
+    /// Chromium and Java stores are not changed.
+    #[arg(
+        long,
+        conflicts_with_all = ["names", "uninstall", "csr", "self_signed", "cert_file", "key_file", "bundle", "client", "pkcs12", "force"]
+    )]
+    pub install: bool,
+
+    /// Take the local CA out of the system trust store again (exactly what --install added).
+    #[arg(
+        long,
+        conflicts_with_all = ["names", "csr", "self_signed", "ca_only", "cert_file", "key_file", "bundle", "client", "pkcs12", "key_type", "days", "cn", "force", "permit", "any_name"]
+    )]
+    pub uninstall: bool,
+
+    /// Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead
+    /// of making a key: its signature and names are checked, the key stays its owner's.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["names", "key_type", "key_file", "pkcs12", "self_signed"]
+    )]
+    pub csr: Option<PathBuf>,
 
     /// The local CA's directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else
     /// streamtool/ca in the user's data directory (~/.local/share/streamtool/ca).
@@ -109,7 +150,7 @@ pub struct GenCertArgs {
         value_name = "FILE",
         conflicts_with_all = [
             "names", "self_signed", "ca_only", "ca_dir", "key_type", "days", "client", "cn",
-            "cert_file", "key_file", "bundle", "pkcs12", "force",
+            "cert_file", "key_file", "bundle", "pkcs12", "force", "csr", "install", "uninstall",
         ]
     )]
     pub inspect: Option<PathBuf>,
@@ -133,6 +174,15 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
     let note = &mut |text: &str| ui.notice(text);
     let out = match &args.inspect {
         Some(path) => certs::inspect_report(path, args.json, note).map_err(failure)?,
+        None if args.install => {
+            let (made, change) = certs::make::install(&request(&args), note).map_err(failure)?;
+            emit_files(&ui, &made.files, &made.kinds);
+            trust_report(&made.dir, &change, args.json)
+        }
+        None if args.uninstall => {
+            let (dir, change) = certs::make::uninstall(&request(&args)).map_err(failure)?;
+            trust_report(&dir, &change, args.json)
+        }
         None if args.ca_only => {
             let made = certs::make::ca_only(&request(&args), note).map_err(failure)?;
             emit_files(&ui, &made.files, &made.kinds);
@@ -164,7 +214,65 @@ fn request(args: &GenCertArgs) -> CertRequest {
         p12_file: args.p12_file.clone(),
         p12_legacy: args.p12_legacy,
         force: args.force,
+        permit: args.permit.clone(),
+        any_name: args.any_name,
+        csr: args.csr.clone(),
     }
+}
+
+/// What --install or --uninstall changed, as text or JSON.
+fn trust_report(dir: &std::path::Path, change: &certs::trust::TrustChange, json: bool) -> Report {
+    use certs::trust::{DEBIAN_BUNDLE, TrustChange};
+    let ca = dir.join(certs::CA_CERT_FILE);
+    let (what, file, text) = match change {
+        TrustChange::Installed(file) => (
+            "installed",
+            file,
+            format!(
+                "Installed the local CA ({}) into the system trust store: wrote {} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
+             curl, OpenSSL, Python and Go trust it with no flag; Firefox, Chromium (NSS) and Java stores were not changed.\n\
+             Undo with: streamtool gen-cert --uninstall\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Removed(file) => (
+            "removed",
+            file,
+            format!(
+                "Removed the local CA ({}) from the system trust store: deleted {}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Unchanged(file) if file.exists() => (
+            "unchanged",
+            file,
+            format!(
+                "The local CA ({}) is already in the system trust store ({}): nothing changed.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Unchanged(file) => (
+            "unchanged",
+            file,
+            format!(
+                "The local CA ({}) is not in the system trust store (no {}): nothing changed.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+    };
+    let json = json.then(|| {
+        serde_json::json!({
+            "store": "system",
+            "change": what,
+            "file": file.display().to_string(),
+            "ca": ca.display().to_string(),
+        })
+    });
+    Report { text: if json.is_some() { String::new() } else { text }, json }
 }
 
 /// A usage error (exit code 2) or a failure (1).

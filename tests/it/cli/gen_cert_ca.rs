@@ -1,0 +1,690 @@
+//! `gen-cert`'s CA features of issue 30 (docs/gen-cert.md, "Name constraints" and
+//! "Signing a CSR"), through the real binary in temporary directories: name-constrained
+//! CAs enforced by real clients (curl, `openssl s_client`, Python's `ssl`, `streamtool
+//! connect`) against a leaf forged with the CA key by `openssl x509 -req`, gen-cert's own
+//! refusal of a name outside the constraints, and CSRs made by `openssl req -new`, signed
+//! and served by `openssl s_server`. HOME, XDG_DATA_HOME and the CA directory point into
+//! the temporary directory; no trust store of the machine is read or changed (every client
+//! is given the CA file).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+
+use crate::support::certs::openssl;
+use crate::support::cli::{BIN, STEP, closed_port};
+use crate::support::peers::need;
+
+/// How long one client or one gen-cert run may take (`timeout` kills it after that).
+const LIMIT: &str = "30";
+
+/// A temporary `work/` (the current directory), `ca/` (the CA directory) and `home/`.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        Sandbox { dir }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.work().join(name)
+    }
+
+    fn ca_dir(&self) -> PathBuf {
+        self.dir.path().join("ca")
+    }
+
+    fn ca_cert(&self) -> PathBuf {
+        self.ca_dir().join("ca.pem")
+    }
+
+    /// `timeout LIMIT PROGRAM ARGS` in `work/`, with the sandbox's HOME and CA directory.
+    fn run(&self, program: &str, args: &[&str], input: &[u8]) -> Output {
+        let home = self.dir.path().join("home");
+        let mut child = Command::new("timeout")
+            .arg(LIMIT)
+            .arg(program)
+            .args(args)
+            .current_dir(self.work())
+            .env("STREAMTOOL_CA_DIR", self.ca_dir())
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("CURL_CA_BUNDLE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn gen_cert(&self, args: &[&str]) -> Output {
+        let mut all = vec!["gen-cert"];
+        all.extend_from_slice(args);
+        self.run(BIN, &all, b"")
+    }
+
+    fn gen_ok(&self, args: &[&str]) -> String {
+        let out = self.gen_cert(args);
+        assert_eq!(out.status.code(), Some(0), "gen-cert {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// The files in `work/`, sorted.
+    fn listing(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.work())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A key and a CSR for DNS:`name` made by `openssl req -new` in `work/`:
+    /// (`NAME.csr`, `NAME-key.pem`).
+    fn openssl_csr(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (csr, key) = (format!("{name}.csr"), format!("{name}-key.pem"));
+        let san = format!("subjectAltName=DNS:{name}");
+        let subject = format!("/CN={name}");
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-subj",
+                &subject,
+                "-addext",
+                &san,
+                "-out",
+                &csr,
+            ],
+            &self.work(),
+        );
+        (self.file(&csr), self.file(&key))
+    }
+
+    /// A leaf for DNS:`name` signed with the local CA's key by `openssl x509 -req`,
+    /// bypassing gen-cert: (certificate, key).
+    fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (csr, key) = self.openssl_csr(name);
+        let cert = self.file(&format!("{name}-forged.pem"));
+        let (ca, ca_key) = (self.ca_cert(), self.ca_dir().join("ca-key.pem"));
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                s(&csr),
+                "-CA",
+                s(&ca),
+                "-CAkey",
+                s(&ca_key),
+                "-copy_extensions",
+                "copy",
+                "-days",
+                "10",
+                "-out",
+                s(&cert),
+            ],
+            &self.work(),
+        );
+        (cert, key)
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `openssl s_server -www` on 127.0.0.1 with `cert` and `key`, killed on drop.
+struct SServer {
+    child: Child,
+    port: u16,
+}
+
+impl SServer {
+    /// Starts it and waits (bounded by `STEP`) for its `ACCEPT` line.
+    fn start(cert: &Path, key: &Path) -> SServer {
+        let port = closed_port();
+        let mut child = Command::new("openssl")
+            .args([
+                "s_server",
+                "-www",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                s(cert),
+                "-key",
+                s(key),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("ACCEPT") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut server = SServer { child, port };
+        if rx.recv_timeout(STEP).is_err() {
+            let _ = server.child.kill();
+            panic!("openssl s_server did not print ACCEPT within {STEP:?}");
+        }
+        server
+    }
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one client said about the server's certificate for `name`.
+#[derive(Debug)]
+struct Verdict {
+    client: &'static str,
+    code: Option<i32>,
+    output: String,
+}
+
+const PYTHON_CLIENT: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
+try:
+    tls = ctx.wrap_socket(sock, server_hostname=sys.argv[3])
+except ssl.SSLCertVerificationError as e:
+    print("refused:", e.verify_message)
+    sys.exit(3)
+tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print(tls.recv(15).decode())
+"#;
+
+/// curl, `openssl s_client`, Python's `ssl` and `streamtool connect`, each trusting only
+/// `ca` and checking the name `name`, against the server on `port`.
+fn four_clients(sandbox: &Sandbox, ca: &Path, port: u16, name: &str) -> Vec<Verdict> {
+    let target = format!("127.0.0.1:{port}");
+    let url = format!("https://{name}:{port}/");
+    let resolve = format!("{name}:{port}:127.0.0.1");
+    let request = b"GET / HTTP/1.0\r\n\r\n";
+    let runs: [(&'static str, &str, Vec<&str>); 4] = [
+        ("curl", "curl", vec!["-sS", "--max-time", "10", "--cacert", s(ca), "--resolve", &resolve, &url]),
+        (
+            "openssl s_client",
+            "openssl",
+            vec![
+                "s_client",
+                "-connect",
+                &target,
+                "-servername",
+                name,
+                "-verify_hostname",
+                name,
+                "-CAfile",
+                s(ca),
+                "-verify_return_error",
+                "-brief",
+            ],
+        ),
+        ("python ssl", "python3", vec!["-c", PYTHON_CLIENT, s(ca), &target[10..], name]),
+        ("streamtool connect", BIN, vec!["connect", "--tls", "--ca", s(ca), "--sni", name, &target]),
+    ];
+    runs.into_iter()
+        .map(|(client, program, args)| {
+            let input: &[u8] = if client == "openssl s_client" { b"" } else { request };
+            let out = sandbox.run(program, &args, input);
+            Verdict {
+                client,
+                code: out.status.code(),
+                output: format!("{}{}", text(&out.stdout), text(&out.stderr)),
+            }
+        })
+        .collect()
+}
+
+/// docs/gen-cert.md, "Name constraints": a CA made with `--permit` carries a critical
+/// NameConstraints extension, and a leaf that its key signs for another name (forged by
+/// openssl, bypassing gen-cert) is refused by curl, OpenSSL, Python and streamtool with
+/// the reason "permitted subtree violation" / "name constraint violation"; the same
+/// forgery for a permitted name is accepted by each (so the name is the only difference).
+#[test]
+fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_streamtool() {
+    if !need(&["openssl", "curl", "python3"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let shown = sandbox.gen_ok(&["--ca-only", "--permit", "localhost", "--permit", "127.0.0.0/8"]);
+    assert!(shown.contains("Signs for:    only localhost, 127.0.0.0/8 (name constraints)"), "{shown}");
+    let ext = openssl(
+        &["x509", "-in", s(&sandbox.ca_cert()), "-noout", "-ext", "nameConstraints"],
+        &sandbox.work(),
+    );
+    let ext = text(&ext.stdout);
+    for expected in ["X509v3 Name Constraints: critical", "DNS:localhost", "IP:127.0.0.0/255.0.0.0"] {
+        assert!(ext.contains(expected), "{expected:?} missing from:\n{ext}");
+    }
+    let ca = sandbox.ca_cert();
+
+    let (cert, key) = sandbox.forge("example.com");
+    let server = SServer::start(&cert, &key);
+    let verdicts = four_clients(&sandbox, &ca, server.port, "example.com");
+    assert_eq!(verdicts.len(), 4);
+    for (verdict, (code, reason)) in verdicts.iter().zip([
+        (60, "SSL certificate problem: permitted subtree violation"),
+        (1, "verify error:num=47:permitted subtree violation"),
+        (3, "refused: permitted subtree violation"),
+        (4, "TLS handshake failed: invalid peer certificate: name constraint violation"),
+    ]) {
+        assert_eq!(verdict.code, Some(code), "{verdict:?}");
+        assert!(
+            verdict.output.contains(reason),
+            "{}: {reason:?} missing from:\n{}",
+            verdict.client,
+            verdict.output
+        );
+    }
+    drop(server);
+
+    let (cert, key) = sandbox.forge("localhost");
+    let server = SServer::start(&cert, &key);
+    let verdicts = four_clients(&sandbox, &ca, server.port, "localhost");
+    assert_eq!(verdicts.len(), 4);
+    for (verdict, said) in
+        verdicts.iter().zip(["s_server", "Verification: OK", "HTTP/1.0 200 ok", "HTTP/1.0 200 ok"])
+    {
+        assert_eq!(verdict.code, Some(0), "{verdict:?}");
+        assert!(
+            verdict.output.contains(said),
+            "{}: {said:?} missing from:\n{}",
+            verdict.client,
+            verdict.output
+        );
+    }
+}
+
+/// docs/gen-cert.md, "Name constraints": a new CA is constrained by default (the
+/// developer's names); gen-cert refuses a name outside the constraints with one line and
+/// exit code 2 and writes nothing (not even the CA when it would be new); a name inside
+/// is issued; `--any-name` makes a CA without the extension that signs for any name.
+#[test]
+fn gen_cert_refuses_a_name_outside_the_constraints_with_one_line_and_writes_nothing() {
+    let expected = "streamtool: example.com is outside the names the local CA may sign for (localhost, .test, \
+                    .internal, 127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128, fc00::/7); make a \
+                    CA for it with: streamtool gen-cert --ca-only --force --permit NAME (or --any-name)\n";
+    // No CA yet: the implicit one would be constrained, so nothing is made at all.
+    let sandbox = Sandbox::new();
+    let out = sandbox.gen_cert(&["localhost", "example.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), expected);
+    assert!(sandbox.listing().is_empty(), "{:?}", sandbox.listing());
+    assert!(!sandbox.ca_dir().exists(), "the refused run made a CA");
+
+    // With the default CA in place: the same refusal, then the names inside are issued.
+    let shown = sandbox.gen_ok(&["--ca-only"]);
+    assert!(shown.contains("Signs for:    only localhost, .test, .internal, 127.0.0.0/8"), "{shown}");
+    for names in [&["example.com"][..], &["www.example.com"], &["app.test", "8.8.8.8"]] {
+        let out = sandbox.gen_cert(names);
+        assert_eq!(out.status.code(), Some(2), "{names:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("is outside the names the local CA may sign for"));
+        assert!(sandbox.listing().is_empty(), "{names:?} wrote {:?}", sandbox.listing());
+    }
+    sandbox.gen_ok(&[
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "app.test",
+        "*.svc.internal",
+        "10.1.2.3",
+        "me@example.com",
+    ]);
+    assert_eq!(sandbox.listing(), ["localhost+6-key.pem", "localhost+6.pem"]);
+    let verify = openssl(&["verify", "-CAfile", s(&sandbox.ca_cert()), "localhost+6.pem"], &sandbox.work());
+    assert_eq!(text(&verify.stdout), "localhost+6.pem: OK\n");
+
+    // --permit on an existing CA is refused rather than ignored.
+    let out = sandbox.gen_cert(&["--ca-only", "--permit", "example.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--permit and --any-name apply only when it is made"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --any-name: no extension, any name.
+    let any = Sandbox::new();
+    let shown = any.gen_ok(&["--ca-only", "--any-name"]);
+    assert!(shown.contains("Signs for:    any name (no name constraints)"), "{shown}");
+    let ext = openssl(&["x509", "-in", s(&any.ca_cert()), "-noout", "-text"], &any.work());
+    assert!(text(&ext.stdout).contains("X509v3 Basic Constraints: critical"), "{}", text(&ext.stdout));
+    assert!(!text(&ext.stdout).contains("Name Constraints"), "{}", text(&ext.stdout));
+    any.gen_ok(&["example.com"]);
+    assert_eq!(any.listing(), ["example.com-key.pem", "example.com.pem"]);
+
+    // A --permit value that is no name or range is a usage error.
+    let bad = Sandbox::new();
+    let out = bad.gen_cert(&["--ca-only", "--permit", "10.0.0.1/8"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "streamtool: --permit \"10.0.0.1/8\": has host bits set (the range is 10.0.0.0/8)\n"
+    );
+    assert!(!bad.ca_dir().exists());
+}
+
+/// docs/gen-cert.md, "Signing a CSR": a request made by `openssl req -new` is signed by
+/// the local CA; the certificate certifies the request's own key (nothing else is written),
+/// `openssl s_server` serves it with that key, and `streamtool connect --tls --ca` verifies
+/// it; `--bundle` appends the CA.
+#[test]
+fn a_csr_made_by_openssl_is_signed_and_served_by_openssl_s_server() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.gen_ok(&["--ca-only"]);
+    let (csr, key) = sandbox.openssl_csr("web.test");
+    let before = sandbox.listing();
+    let stdout = sandbox.gen_ok(&["--csr", s(&csr), "--cert-file", "web.pem"]);
+    assert!(stdout.contains("Names:        DNS:web.test"), "{stdout}");
+    let mut after = before.clone();
+    after.push("web.pem".into());
+    after.sort();
+    assert_eq!(sandbox.listing(), after, "only the certificate is written");
+    let cert_key = openssl(&["x509", "-in", "web.pem", "-noout", "-pubkey"], &sandbox.work());
+    let csr_key = openssl(&["pkey", "-in", s(&key), "-pubout"], &sandbox.work());
+    assert_eq!(text(&cert_key.stdout), text(&csr_key.stdout), "the certificate is for the CSR's key");
+
+    let server = SServer::start(&sandbox.file("web.pem"), &key);
+    let target = format!("127.0.0.1:{}", server.port);
+    let out = sandbox.run(
+        BIN,
+        &["connect", "--tls", "--ca", s(&sandbox.ca_cert()), "--sni", "web.test", &target],
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("HTTP/1.0 200 ok"), "{}", text(&out.stdout));
+    // Without the CA, the same server is refused: the CA is what verifies it.
+    let out = sandbox.run(BIN, &["connect", "--tls", "--sni", "web.test", &target], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+
+    sandbox.gen_ok(&["--csr", s(&csr), "--cert-file", "chain.pem", "--bundle"]);
+    let chain = std::fs::read_to_string(sandbox.file("chain.pem")).unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(chain.ends_with(&std::fs::read_to_string(sandbox.ca_cert()).unwrap()));
+}
+
+/// docs/gen-cert.md, "Signing a CSR": a request whose signature does not verify (one byte
+/// of it changed) and a request for a name outside the CA's constraints are refused with
+/// one line, exit codes 1 and 2, and no file written.
+#[test]
+fn a_csr_with_a_broken_signature_or_a_name_outside_the_constraints_is_refused() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.gen_ok(&["--ca-only"]);
+    let (csr, _) = sandbox.openssl_csr("api.test");
+    // The last byte of the DER is the signature's: change it, write the PEM back.
+    openssl(&["req", "-in", s(&csr), "-outform", "DER", "-out", "req.der"], &sandbox.work());
+    let mut der = std::fs::read(sandbox.file("req.der")).unwrap();
+    *der.last_mut().unwrap() ^= 0x01;
+    std::fs::write(sandbox.file("req.der"), &der).unwrap();
+    openssl(&["req", "-inform", "DER", "-in", "req.der", "-out", "broken.csr"], &sandbox.work());
+    let (outside, _) = sandbox.openssl_csr("example.com");
+    let before = sandbox.listing();
+
+    let out = sandbox.gen_cert(&["--csr", "broken.csr"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "streamtool: broken.csr: the request's signature does not verify (it was changed after signing, or \
+         signed by another key); not signed\n"
+    );
+    assert_eq!(sandbox.listing(), before);
+
+    let out = sandbox.gen_cert(&["--csr", s(&outside)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("streamtool: example.com is outside the names the local CA may sign for"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.listing(), before);
+    // The unbroken request is signed: the refusal above was the changed byte.
+    sandbox.gen_ok(&["--csr", s(&csr)]);
+    assert!(sandbox.file("api.test.pem").exists());
+}
+
+/// docs/gen-cert.md, "The local CA": a CA that ends within 30 days is warned about on every
+/// use (shown with `--ca-only` or signing a leaf), with the command that replaces it; one
+/// with 31 days left is not.
+#[test]
+fn a_ca_that_ends_within_30_days_is_warned_about_on_every_use() {
+    let sandbox = Sandbox::new();
+    sandbox.gen_ok(&["--ca-only", "--days", "10"]);
+    let warning = format!("streamtool: warning: the local CA in {} expires on ", sandbox.ca_dir().display());
+    let tail = " (in 9 days); make a new one with: streamtool gen-cert --ca-only --force";
+    for args in [&["--ca-only"][..], &["localhost", "--days", "5"]] {
+        let out = sandbox.gen_cert(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let line =
+            stderr.lines().find(|l| l.starts_with(&warning)).unwrap_or_else(|| panic!("{args:?}: {stderr}"));
+        assert!(line.ends_with(tail), "{line}");
+    }
+    let later = Sandbox::new();
+    later.gen_ok(&["--ca-only", "--days", "31"]);
+    for args in [&["--ca-only"][..], &["localhost", "--days", "5"]] {
+        let out = later.gen_cert(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+/// The system-store test, run by `unshare --mount` as root: every place
+/// update-ca-certificates writes is a private copy bind-mounted over the real one (and its
+/// hooks in /etc/ca-certificates/update.d masked by a tmpfs: Debian's jks-keystore hook
+/// runs dpkg, which would write the real dpkg state), checked to be a mount point before
+/// anything runs. The store is normalised by one plain update-ca-certificates first (it
+/// relinks files placed by hand), then snapshotted. $1 the test's directory, $2 the
+/// binary, $3 a free port.
+const SYSTEM_STORE_SCRIPT: &str = r#"
+set -eu
+T="$1"; ST="$2"; PORT="$3"
+cp -a /etc/ssl/certs "$T/etc-ssl-certs"
+cp -a /usr/local/share/ca-certificates "$T/local-cas"
+cp -a /etc/ca-certificates.conf "$T/ca-certificates.conf"
+mount --bind "$T/etc-ssl-certs" /etc/ssl/certs
+mount --bind "$T/local-cas" /usr/local/share/ca-certificates
+mount --bind "$T/ca-certificates.conf" /etc/ca-certificates.conf
+mount -t tmpfs tmpfs /etc/ca-certificates
+for m in /etc/ssl/certs /usr/local/share/ca-certificates /etc/ca-certificates.conf /etc/ca-certificates; do
+  mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
+done
+export STREAMTOOL_CA_DIR="$T/ca"
+cd "$T"
+update-ca-certificates >/dev/null 2>&1
+snapshot() { (cd /etc/ssl/certs && ls -la --time-style=+ | sed 1d; sha256sum ca-certificates.crt; ls /usr/local/share/ca-certificates); }
+snapshot > before
+"$ST" gen-cert localhost 127.0.0.1 >/dev/null
+"$ST" serve -k --echo --tls --cert localhost+1.pem --key localhost+1-key.pem "$PORT" 2> serve.log &
+SERVE=$!; trap 'kill $SERVE' EXIT
+i=0; until grep -q "listening on" serve.log; do i=$((i+1)); [ $i -lt 100 ] || { echo "serve did not listen"; exit 98; }; sleep 0.1; done
+set +e
+clients() {
+  echo "== $1"
+  printf 'hello\n' | timeout 10 openssl s_client -connect "localhost:$PORT" -verify_return_error -brief -quiet 2>&1 | head -3 | tr '\n' ' '; echo " s_client=${PIPESTATUS[1]}"
+  timeout 10 curl -sS --max-time 5 "https://localhost:$PORT/" -o /dev/null 2>&1 | head -1 | tr -d '\n'; echo " curl=${PIPESTATUS[0]}"
+  timeout 10 python3 -c '
+import ssl, socket, sys
+ctx = ssl.create_default_context()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+try:
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+except ssl.SSLCertVerificationError as e:
+    print("refused:", e.verify_message, end=""); sys.exit(3)
+t.sendall(b"hi\n"); print("verified", t.recv(3), end="")' "$PORT"; echo " python=$?"
+}
+clients "before install"
+echo "== install"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== install again"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+clients "after install"
+echo "== uninstall"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+echo "== uninstall again"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+clients "after uninstall"
+snapshot > after
+diff before after && echo "== store identical"
+echo "== install as another user"
+D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
+(cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" "$ST" gen-cert --install 2>&1); echo "rc=$?"
+rm -rf "$D"
+echo "== install into a read-only /etc/ssl/certs"
+mount -o remount,bind,ro /etc/ssl/certs
+"$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)"
+"#;
+
+/// docs/gen-cert.md, "Installing the CA": after `--install`, curl, `openssl s_client` and
+/// Python's default context reach `streamtool serve --tls` with no CA given (before, each
+/// refused it); a second install changes nothing; `--uninstall` takes it out (each client
+/// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
+/// nothing; another user is told it needs root and the commands; an install whose update
+/// fails is rolled back. Only inside a private mount
+/// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
+#[test]
+fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
+    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: the system-store test needs root for its private mount namespace");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            SYSTEM_STORE_SCRIPT,
+            "store",
+        ])
+        .arg(sandbox.work())
+        .arg(BIN)
+        .arg(closed_port().to_string())
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("CURL_CA_BUNDLE")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}\n{}", text(&out.stderr));
+    let section = |title: &str| -> String {
+        let start = log.find(&format!("== {title}\n")).unwrap_or_else(|| panic!("no {title:?} in:\n{log}"));
+        let body = &log[start + title.len() + 4..];
+        body[..body.find("\n== ").unwrap_or(body.len())].to_string()
+    };
+    let refused = [
+        "verify error:num=20:unable to get local issuer certificate",
+        " s_client=1\n",
+        "curl: (60) SSL certificate problem: unable to get local issuer certificate curl=60\n",
+        "refused: unable to get local issuer certificate python=3",
+    ];
+    let verified = [
+        "CONNECTION ESTABLISHED",
+        " s_client=0\n",
+        // serve echoes curl's request, which curl then reads as an HTTP/0.9 reply: the
+        // handshake was verified.
+        "curl: (1) Received HTTP/0.9 when not allowed curl=1\n",
+        "verified b'hi\\n' python=0",
+    ];
+    for (title, expected) in
+        [("before install", refused), ("after install", verified), ("after uninstall", refused)]
+    {
+        let got = section(title);
+        for line in expected {
+            assert!(got.contains(line), "{title}: {line:?} missing from:\n{got}");
+        }
+    }
+    let install = section("install");
+    assert!(install.starts_with("Installed the local CA ("), "{install}");
+    assert!(install.contains("wrote /usr/local/share/ca-certificates/streamtool-local-ca-"), "{install}");
+    assert!(install.ends_with("rc=0"), "{install}");
+    let again = section("install again");
+    assert!(
+        again.contains("is already in the system trust store") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert!(again.ends_with("rc=0"), "{again}");
+    let uninstall = section("uninstall");
+    assert!(uninstall.starts_with("Removed the local CA ("), "{uninstall}");
+    assert!(uninstall.ends_with("rc=0"), "{uninstall}");
+    let again = section("uninstall again");
+    assert!(
+        again.contains("is not in the system trust store") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert!(log.contains("\n== store identical\n"), "the store changed:\n{log}");
+    let other = section("install as another user");
+    let lines: Vec<&str> = other.lines().collect();
+    assert_eq!(lines.len(), 2, "{other}");
+    assert!(
+        lines[0].starts_with(
+            "streamtool: cannot change the system trust store (/usr/local/share/ca-certificates/streamtool-local-ca-"
+        ) && lines[0].contains(".crt: permission denied): it needs root; as root: install -m 0644 "),
+        "{other}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    let failed = section("install into a read-only /etc/ssl/certs");
+    let lines: Vec<&str> = failed.lines().collect();
+    assert_eq!(lines.len(), 3, "{failed}");
+    assert!(lines[0].starts_with("streamtool: /usr/sbin/update-ca-certificates failed"), "{failed}");
+    // The file is removed again; the update back fails for the same reason (read-only).
+    assert!(
+        lines[0].contains(": cannot create /etc/ssl/certs/ca-certificates.crt.new: Read-only file system; "),
+        "{failed}"
+    );
+    assert!(lines[0].contains(".crt removed again, but the store could not be rebuilt: "), "{failed}");
+    assert_eq!(lines[1], "rc=1");
+    assert_eq!(lines[2], "left: 0");
+}
