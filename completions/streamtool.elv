@@ -89,6 +89,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;connect'= {
             cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS'
+            cand --require 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
@@ -120,7 +121,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --recv-only 'Only receive: stdin is not read, and the sending side is closed at once'
             cand -z 'Connect (and handshake, with TLS), report, and close'
             cand --zero-io 'Connect (and handshake, with TLS), report, and close'
-            cand --show-cert 'Print the TLS version, cipher, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls'
+            cand --show-cert 'Print the TLS version, cipher, key-exchange group, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls'
             cand --tls 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
             cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
             cand -C 'Turn LF into CRLF in what is sent to the peer'

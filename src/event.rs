@@ -77,6 +77,17 @@ pub enum Event {
         /// The peer's certificate (see docs/events.md, "The certificate object").
         peer_certificate: Option<serde_json::Value>,
     },
+    /// One `connect --require` clause was checked after the handshake.
+    Require {
+        /// The clause as given (`tls>=1.3`).
+        clause: String,
+        /// Whether it holds.
+        ok: bool,
+        /// What it asks for, in words.
+        expected: String,
+        /// What was found.
+        actual: String,
+    },
     /// One direction of a connection ended.
     HalfClose {
         /// The peer's address (serve and connect).
@@ -252,6 +263,12 @@ mod tests {
                 alpn: None,
                 sni: None,
                 peer_certificate: None,
+            },
+            Event::Require {
+                clause: "tls>=1.3".into(),
+                ok: false,
+                expected: "TLS 1.3 or newer".into(),
+                actual: "TLSv1.2".into(),
             },
             Event::half_close(Some("p".into()), "stdin->peer", &flow),
             Close::served("p", "done"),

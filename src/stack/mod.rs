@@ -7,5 +7,6 @@
 
 pub mod open;
 pub mod options;
+pub mod require;
 
 pub use options::{HANDSHAKE_TIMEOUT, MAX_FRAME, OptionsError, Spelling, shaping};

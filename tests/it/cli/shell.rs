@@ -231,6 +231,15 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     (
+        "require",
+        &[
+            ("clause", "string", "always"),
+            ("ok", "boolean", "always"),
+            ("expected", "string", "always"),
+            ("actual", "string", "always"),
+        ],
+    ),
+    (
         "half_close",
         &[
             ("direction", "string", "always"),
@@ -245,7 +254,7 @@ const EVENTS: &[(&str, Fields)] = &[
     (
         "close",
         &[
-            ("peer", "string", "serve and connect"),
+            ("peer", "string", "serve and connect; pipe for a failed TLS handshake"),
             ("reason", "string", "always"),
             ("bytes_sent", "integer", "connect"),
             ("bytes_received", "integer", "connect"),
@@ -453,9 +462,22 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     relayed.assert_code(0);
     assert_eq!(relayed.stdout, b"hello\n");
     keep(&relayed);
-    let zero =
-        streamtool(&["connect", "--events", "json", "-z", "--tls", "--pin", &pin, &server.localhost()], b"")
-            .await;
+    let zero = streamtool(
+        &[
+            "connect",
+            "--events",
+            "json",
+            "-z",
+            "--tls",
+            "--pin",
+            &pin,
+            "--require",
+            "tls>=1.2",
+            &server.localhost(),
+        ],
+        b"",
+    )
+    .await;
     zero.assert_code(0);
     keep(&zero);
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
@@ -870,6 +892,40 @@ fn cookbook_debugging_a_tls_server() {
         assert_eq!(logged.stdout, b"hello\n");
         let keys = std::fs::read_to_string(r.path("keys.log")).unwrap();
         assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0 "), "{keys}");
+    });
+}
+
+/// docs/cookbook.md, "Checks for scripts": a CI check of an endpoint with --require.
+#[test]
+fn cookbook_checks_for_scripts() {
+    run(async {
+        let mut r = Recipe::new("Checks for scripts");
+        r.before_you_start().await;
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem 8443",
+                "8443",
+            )
+            .await;
+        let ok = r
+            .run(r"streamtool connect -z --tls --ca ca/ca.pem --require 'tls>=1.3' --require 'expires>30d' --require san=localhost localhost:8443")
+            .await;
+        ok.assert_code(0);
+        assert_eq!(ok.stderr, "");
+        let soon = r
+            .run(r"streamtool connect -z --tls --ca ca/ca.pem --require 'expires>100d' localhost:8443")
+            .await;
+        soon.assert_code(4);
+        let line = soon.stderr.trim_end();
+        assert!(
+            line.starts_with(
+                "streamtool: --require expires>100d failed: expected a leaf certificate valid for more than 100d, \
+                 got one valid until "
+            ) && line.ends_with(" UTC (in 90 days)")
+                && !line.contains('\n'),
+            "{}",
+            soon.stderr
+        );
     });
 }
 

@@ -7,6 +7,7 @@ use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
 use streamtool::stack::open::{self, Opened, Target};
+use streamtool::stack::require::{Negotiated, Requirement};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
@@ -40,7 +41,14 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
 
 /// Flag combinations clap cannot express.
 fn check_flags(args: &ConnectArgs) -> Result<()> {
-    check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
+    check_tls_flags(
+        &args.tls,
+        &[
+            ("-k/--insecure", args.insecure),
+            ("--show-cert", args.show_cert),
+            ("--require", !args.require.is_empty()),
+        ],
+    )?;
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
         return Err(crate::exit_codes::Usage(format!(
@@ -78,7 +86,7 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, Stri
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => NetStream::plain(socket),
-        Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer),
+        Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer)?,
     };
     Ok((net, peer))
 }
@@ -116,8 +124,8 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
     }
 }
 
-/// Reports a finished handshake and boxes the stream.
-fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> NetStream
+/// Reports a finished handshake, checks the `--require` clauses, and boxes the stream.
+fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> Result<NetStream>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -125,7 +133,44 @@ where
     if args.show_cert {
         show_certificate(&tls, args);
     }
-    NetStream::boxed(Box::new(tls))
+    check_requirements(&tls, &args.require, ui)?;
+    Ok(NetStream::boxed(Box::new(tls)))
+}
+
+/// `--require`: every clause checked (an event each), before any data moves. Each failed
+/// clause is one line, `--require CLAUSE failed: expected X, got Y`; the last one is the
+/// error (exit 4), the ones before it are said first.
+fn check_requirements<IO>(tls: &TlsStream<IO>, require: &[Requirement], ui: &Ui) -> Result<()>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    if require.is_empty() {
+        return Ok(());
+    }
+    let facts = Negotiated::of(tls);
+    let now = time::OffsetDateTime::now_utc();
+    let mut failed = Vec::new();
+    for requirement in require {
+        let outcome = requirement.evaluate(&facts, now);
+        ui.emit(|| Event::Require {
+            clause: outcome.clause.clone(),
+            ok: outcome.ok,
+            expected: outcome.expected.clone(),
+            actual: outcome.actual.clone(),
+        });
+        if !outcome.ok {
+            failed.push(outcome.failure_line());
+        }
+    }
+    match failed.split_last() {
+        None => Ok(()),
+        Some((last, before)) => {
+            for line in before {
+                ui.say(line);
+            }
+            Err(crate::exit_codes::HandshakeFailed(last.clone()).into())
+        }
+    }
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.
@@ -139,6 +184,8 @@ where
         tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()
     ));
     text.push_str(&format!("Ciphersuite: {}\n", tls.cipher_suite().unwrap_or_default()));
+    let group = tls.key_exchange_group();
+    text.push_str(&format!("Key exchange: {}\n", group.as_deref().unwrap_or("none")));
     let alpn = tls.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
     text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
     let verification = if args.insecure {
