@@ -160,6 +160,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --key-file 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file'
             cand --p12-file 'Where to write the PKCS#12 file. Default: NAME[+N].p12'
             cand --inspect 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one'
+            cand --check 'With --inspect: check instead of showing. Exit 4 with one line per certificate in FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its not-after; exit 0, silently, when all are valid for longer'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'

@@ -139,6 +139,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l cert-
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-file -d 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-file -d 'Where to write the PKCS#12 file. Default: NAME[+N].p12' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspect -d 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l check -d 'With --inspect: check instead of showing. Exit 4 with one line per certificate in FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its not-after; exit 0, silently, when all are valid for longer' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'

@@ -310,3 +310,90 @@ fn require_expiry_and_chain_against_nginx_with_a_10_day_certificate() {
     );
     drop(nginx);
 }
+
+/// `gen-cert --inspect FILE --check PERIOD` on gen-cert's own output: a `--days 10`
+/// leaf bundled with its CA (`--bundle`) passes a 9-day check silently, and fails a 30-day
+/// one with exit 4 and exactly one line, for the leaf (certificate 1 of 2); a check longer
+/// than the CA's 10 years names both.
+#[test]
+fn check_names_each_certificate_expiring_within_the_period() {
+    let mut lab = Lab::new("gen-cert --check on gen-cert output");
+    let ca_dir = lab.path("ca");
+    lab.set("STREAMTOOL_CA_DIR", s(&ca_dir));
+    let made = lab
+        .sh("gen-cert", "exec \"$ST\" gen-cert --days 10 --bundle --cert-file short.pem --key-file short-key.pem localhost")
+        .wait(CLIENT_LIMIT);
+    assert_eq!(made.code, Some(0), "{}", made.summary());
+    let check = |period: &str| {
+        lab.sh("check", &format!("exec \"$ST\" gen-cert --inspect short.pem --check {period}"))
+            .wait(CLIENT_LIMIT)
+    };
+    assert_outcome(&check("9d"), 0, &[]);
+    let done = check("30d");
+    assert_eq!(done.code, Some(4), "{}", done.summary());
+    let lines: Vec<&str> = done.err.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", done.summary());
+    assert!(
+        lines[0].starts_with(
+            "streamtool: short.pem: certificate 1 of 2 (O=streamtool development certificate, CN=localhost) expires \
+             within 30 days: not after "
+        ) && lines[0].ends_with(" UTC (in 10 days)"),
+        "{}",
+        done.summary()
+    );
+    assert!(done.out.is_empty(), "{}", done.summary());
+    // --expires-within is the same flag; the CA (10 years) is named too past its end.
+    let done =
+        lab.sh("check", "exec \"$ST\" gen-cert --inspect short.pem --expires-within 600w").wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(4), "{}", done.summary());
+    let lines: Vec<&str> = done.err.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", done.summary());
+    assert!(
+        lines[0].contains(": certificate 1 of 2 (") && lines[0].contains(" expires within 600 weeks: "),
+        "{}",
+        done.summary()
+    );
+    assert!(
+        lines[1].starts_with(
+            "streamtool: short.pem: certificate 2 of 2 (O=streamtool local CA, CN=streamtool local CA "
+        ) && lines[1].contains(" expires within 600 weeks: not after "),
+        "{}",
+        done.summary()
+    );
+}
+
+/// `--check` on the seed's certificate (`openssl req -x509 ... -days 365`): valid for more
+/// than 30 days, not for more than 400; a file with no certificate is exit 1, not 4; a
+/// period without a unit is a usage error.
+#[test]
+fn check_on_the_seed_certificate() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let lab = Lab::new("gen-cert --check on the seed certificate");
+    let (cert, key) = crate::support::certs::seed_certificate(lab.dir());
+    let check = |file: &std::path::Path, period: &str| {
+        lab.sh("check", &format!("exec \"$ST\" gen-cert --inspect '{}' --check {period}", s(file)))
+            .wait(CLIENT_LIMIT)
+    };
+    assert_outcome(&check(&cert, "30d"), 0, &[]);
+    let done = check(&cert, "400d");
+    assert_eq!(done.code, Some(4), "{}", done.summary());
+    let lines: Vec<&str> = done.err.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", done.summary());
+    let start =
+        format!("streamtool: {}: certificate (CN=localhost) expires within 400 days: not after ", s(&cert));
+    assert!(lines[0].starts_with(&start) && lines[0].ends_with(" UTC (in 365 days)"), "{}", done.summary());
+    let done = check(&key, "30d");
+    assert_eq!(done.code, Some(1), "{}", done.summary());
+    assert!(done.err.starts_with("streamtool: cannot inspect: "), "{}", done.summary());
+    let done = check(&cert, "30");
+    assert_eq!(done.code, Some(2), "{}", done.summary());
+    assert!(
+        done.err.starts_with(
+            "streamtool: invalid value '30' for '--check <PERIOD>': \"30\": the period needs a unit"
+        ),
+        "{}",
+        done.summary()
+    );
+}

@@ -926,6 +926,22 @@ fn cookbook_checks_for_scripts() {
             "{}",
             soon.stderr
         );
+        // The cron check of certificate files (gen-cert made a 90-day leaf).
+        let fine = r.run(r"streamtool gen-cert --inspect localhost+2.pem --check 30d").await;
+        fine.assert_code(0);
+        assert_eq!((fine.stdout.as_slice(), fine.stderr.as_str()), (&b""[..], ""));
+        let renew = r.run(r"streamtool gen-cert --inspect localhost+2.pem --check 100d").await;
+        renew.assert_code(4);
+        let line = renew.stderr.trim_end();
+        assert!(
+            line.starts_with(
+                "streamtool: localhost+2.pem: certificate (O=streamtool development certificate, CN=localhost) \
+                 expires within 100 days: not after "
+            ) && line.ends_with(" UTC (in 90 days)")
+                && !line.contains('\n'),
+            "{}",
+            renew.stderr
+        );
     });
 }
 

@@ -168,7 +168,7 @@ where
             for line in before {
                 ui.say(line);
             }
-            Err(crate::exit_codes::HandshakeFailed(last.clone()).into())
+            Err(crate::exit_codes::CheckFailed(last.clone()).into())
         }
     }
 }
