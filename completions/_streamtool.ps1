@@ -127,6 +127,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('-z', '-z', [CompletionResultType]::ParameterName, 'Connect (and handshake, with TLS), report, and close')
             [CompletionResult]::new('--zero-io', '--zero-io', [CompletionResultType]::ParameterName, 'Connect (and handshake, with TLS), report, and close')
             [CompletionResult]::new('--show-cert', '--show-cert', [CompletionResultType]::ParameterName, 'Print the TLS version, cipher, key-exchange group, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls')
+            [CompletionResult]::new('--tofu', '--tofu', [CompletionResultType]::ParameterName, 'Trust on first use, as SSH does: record the server''s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it')
             [CompletionResult]::new('--no-sni', '--no-sni', [CompletionResultType]::ParameterName, 'Send no SNI (the certificate is still verified against the host)')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Turn LF into CRLF in what is sent to the peer')

@@ -122,6 +122,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand -z 'Connect (and handshake, with TLS), report, and close'
             cand --zero-io 'Connect (and handshake, with TLS), report, and close'
             cand --show-cert 'Print the TLS version, cipher, key-exchange group, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls'
+            cand --tofu 'Trust on first use, as SSH does: record the server''s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls'
             cand --tls 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
             cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
             cand -C 'Turn LF into CRLF in what is sent to the peer'

@@ -111,6 +111,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l send-o
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l recv-only -d 'Only receive: stdin is not read, and the sending side is closed at once'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s z -l zero-io -d 'Connect (and handshake, with TLS), report, and close'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l show-cert -d 'Print the TLS version, cipher, key-exchange group, ALPN and the peer\'s certificates (with their cert and key pins) to stderr. Needs --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tofu -d 'Trust on first use, as SSH does: record the server\'s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'

@@ -409,6 +409,12 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub show_cert: bool,
 
+    /// Trust on first use, as SSH does: record the server's key pin in the known-hosts file
+    /// ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key
+    /// later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls.
+    #[arg(long, conflicts_with_all = ["insecure", "pin"])]
+    pub tofu: bool,
+
     /// Check the handshake before any data, and exit 4 naming each failed clause:
     /// tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519,
     /// key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable;

@@ -397,3 +397,138 @@ fn check_on_the_seed_certificate() {
         done.summary()
     );
 }
+
+// ---- trust on first use ----
+
+/// A lab whose `$XDG_DATA_HOME` is its own directory, so that `--tofu` uses
+/// `$D/xdg/streamtool/known_hosts`.
+fn tofu_lab(name: &str) -> (Lab, std::path::PathBuf) {
+    let mut lab = Lab::new(name);
+    let xdg = lab.path("xdg");
+    lab.set("XDG_DATA_HOME", s(&xdg));
+    (lab, xdg.join("streamtool").join("known_hosts"))
+}
+
+/// `serve -k --echo --tls` (a fresh self-signed certificate) on `port`, listening, and the
+/// key pin its banner prints.
+fn fresh_tls_server(lab: &Lab, name: &str, port: u16) -> (Job, String) {
+    let mut server = lab.sh(name, &format!("exec \"$ST\" serve -k --echo --tls 127.0.0.1:{port}"));
+    lab.wait_listening(port, &mut server);
+    let banner = server.stderr_now();
+    let pin = banner
+        .split("key pin:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key pin in serve's banner:\n{banner}"))
+        .to_string();
+    (server, pin)
+}
+
+fn tofu_connect(lab: &Lab, name: &str, port: u16) -> Job {
+    lab.sh(name, &format!("exec \"$ST\" connect -z --tls --tofu localhost:{port}"))
+}
+
+/// First contact records the key pin (one line on stderr says so; the file is 0600 with
+/// one `host:port sha256:…` line), a second contact verifies it silently, and a server
+/// with another key on the same address is refused with exit 4, both pins, the file and
+/// the line; the file is left as it was.
+#[test]
+fn tofu_records_first_contact_verifies_later_and_refuses_a_changed_key() {
+    let (lab, known_hosts) = tofu_lab("--tofu first contact, second contact, changed key");
+    let p = lab.p;
+    let (first, pin) = fresh_tls_server(&lab, "server-a", p);
+    let done = tofu_connect(&lab, "client", p).wait(CLIENT_LIMIT);
+    let recorded = format!(
+        "streamtool: --tofu: localhost:{p} is a new host: trusted its key on first use and recorded its key pin {pin} \
+         in {} line 1",
+        s(&known_hosts)
+    );
+    assert_outcome(&done, 0, &[recorded.as_str()]);
+    let entry = format!("localhost:{p} {pin}\n");
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), entry);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&known_hosts).unwrap().permissions().mode() & 0o777, 0o600);
+
+    assert_outcome(&tofu_connect(&lab, "client", p).wait(CLIENT_LIMIT), 0, &[]);
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), entry);
+
+    drop(first);
+    let (_second, other) = fresh_tls_server(&lab, "server-b", p);
+    assert_ne!(pin, other);
+    let done = tofu_connect(&lab, "client", p).wait(CLIENT_LIMIT);
+    let changed = format!(
+        "streamtool: --tofu: the key of localhost:{p} changed: {} line 1 has {pin}, the server presented {other}; if \
+         the change is expected, delete that line",
+        s(&known_hosts)
+    );
+    assert_outcome(&done, 4, &[changed.as_str()]);
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), entry);
+}
+
+/// `--tofu --ca`: the chain is verified too. A server whose chain does not lead to the
+/// CA given is refused (exit 4, webpki's reason) and not recorded; one that does is
+/// recorded.
+#[test]
+fn tofu_with_ca_verifies_the_chain_too() {
+    let (lab, known_hosts) = tofu_lab("--tofu --ca");
+    let other = Lab::new("another CA");
+    let mut server =
+        lab.sh("server", "exec \"$ST\" serve -k --echo --tls --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:$P");
+    lab.wait_listening(lab.p, &mut server);
+    let other_ca = other_ca_file(&other);
+    let refused = lab
+        .sh("client", &format!("exec \"$ST\" connect -z --tls --tofu --ca '{}' localhost:$P", s(&other_ca)))
+        .wait(CLIENT_LIMIT);
+    assert_eq!(refused.code, Some(4), "{}", refused.summary());
+    assert!(refused.err.contains("invalid peer certificate"), "{}", refused.summary());
+    assert!(!known_hosts.exists(), "a refused server was recorded");
+    let done =
+        lab.sh("client", "exec \"$ST\" connect -z --tls --tofu --ca \"$CA\" localhost:$P").wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    assert!(done.err.contains("is a new host: trusted its key on first use"), "{}", done.summary());
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap().lines().count(), 1);
+}
+
+/// The CA file of another lab (`$CA` there).
+fn other_ca_file(lab: &Lab) -> std::path::PathBuf {
+    let path = lab.path("ca-path");
+    let job = lab.sh("ca", "printf '%s' \"$CA\" > \"$D/ca-path\"").wait(CLIENT_LIMIT);
+    assert_eq!(job.code, Some(0), "{}", job.summary());
+    std::path::PathBuf::from(std::fs::read_to_string(path).unwrap())
+}
+
+/// Concurrent first contacts: four clients for each of three servers, all started at
+/// once, all exit 0; the file ends with exactly one line per server, each with that
+/// server's pin, and exactly one client per server said it recorded it.
+#[test]
+fn tofu_concurrent_first_contacts_do_not_corrupt_the_file() {
+    let (lab, known_hosts) = tofu_lab("--tofu concurrent first contacts");
+    let servers: Vec<(u16, Job, String)> = [lab.p, lab.q, lab.n]
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let (job, pin) = fresh_tls_server(&lab, &format!("server-{i}"), port);
+            (port, job, pin)
+        })
+        .collect();
+    let clients: Vec<Job> = (0..4)
+        .flat_map(|round| servers.iter().map(move |(port, _, _)| (round, *port)))
+        .map(|(round, port)| tofu_connect(&lab, &format!("client-{port}-{round}"), port))
+        .collect();
+    assert_eq!(clients.len(), 12);
+    let done: Vec<Done> = clients.into_iter().map(|c| c.wait(CLIENT_LIMIT)).collect();
+    for d in &done {
+        assert_eq!(d.code, Some(0), "{}", d.summary());
+    }
+    let text = std::fs::read_to_string(&known_hosts).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    let mut expected: Vec<String> =
+        servers.iter().map(|(port, _, pin)| format!("localhost:{port} {pin}")).collect();
+    expected.sort_unstable();
+    assert_eq!(lines, expected, "{text}");
+    for (port, _, _) in &servers {
+        let said = done.iter().filter(|d| d.err.contains(&format!("localhost:{port} is a new host"))).count();
+        assert_eq!(said, 1, "clients of {port} that recorded it");
+    }
+}

@@ -8,6 +8,10 @@ use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
 use streamtool::stack::open::{self, Opened, Target};
 use streamtool::stack::require::{Negotiated, Requirement};
+use streamtool::stack::tofu::{self, KnownHosts, Verdict};
+use streamtool::streams::tls::Pin;
+
+use crate::exit_codes::CheckFailed;
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
@@ -69,8 +73,15 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, Stri
         // Over UNIX, the name to verify is --sni's, or localhost.
         ConnectAddress::Unix(path) => (Target::Unix(path), "localhost"),
     };
+    let known_hosts = if args.tofu { Some(KnownHosts::for_user()?) } else { None };
     let tls = match args.tls.tls {
-        true => Some((endpoint.client_options(Spelling::Flags)?.build()?, verify_name(&args.tls, host)?)),
+        true => {
+            let mut options = endpoint.client_options(Spelling::Flags)?;
+            if args.tofu {
+                options = tofu::client_options(options);
+            }
+            Some((options.build()?, verify_name(&args.tls, host)?))
+        }
         false => None,
     };
     let mut peer = target.clone();
@@ -86,7 +97,9 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(NetStream, Stri
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => NetStream::plain(socket),
-        Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer)?,
+        Opened::Tls(tls) => {
+            finish_tls(*tls, args, ui, &peer, known_hosts.as_ref().map(|k| (k, target.as_str())))?
+        }
     };
     Ok((net, peer))
 }
@@ -125,16 +138,60 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
 }
 
 /// Reports a finished handshake, checks the `--require` clauses, and boxes the stream.
-fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> Result<NetStream>
+fn finish_tls<IO>(
+    tls: TlsStream<IO>,
+    args: &ConnectArgs,
+    ui: &Ui,
+    peer: &str,
+    tofu: Option<(&KnownHosts, &str)>,
+) -> Result<NetStream>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     report_handshake(&tls, ui, peer);
+    if let Some((known_hosts, target)) = tofu {
+        check_known_host(&tls, known_hosts, target, ui)?;
+    }
     if args.show_cert {
         show_certificate(&tls, args);
     }
     check_requirements(&tls, &args.require, ui)?;
     Ok(NetStream::boxed(Box::new(tls)))
+}
+
+/// `--tofu`: the server's key pin against the known-hosts file, before any data. A new
+/// host is recorded and said so; a changed key is refused (exit 4) with both pins, the
+/// file and the line.
+fn check_known_host<IO>(tls: &TlsStream<IO>, known_hosts: &KnownHosts, target: &str, ui: &Ui) -> Result<()>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let certificates = tls.peer_certificates();
+    let Some(leaf) = certificates.first() else {
+        return Err(CheckFailed(format!("--tofu: {target} sent no certificate")).into());
+    };
+    let pin = Pin::of_public_key(leaf.as_ref()).map_err(|why| {
+        CheckFailed(format!("--tofu: {target}'s certificate has no usable public key: {why}"))
+    })?;
+    let file = known_hosts.path.display();
+    match known_hosts.check(target, &pin)? {
+        Verdict::Known { line } => {
+            tracing::info!("{target}: key pin {pin} matches {file} line {line}");
+            Ok(())
+        }
+        Verdict::Recorded { line } => {
+            ui.say(&format!(
+                "--tofu: {target} is a new host: trusted its key on first use and recorded its key pin {pin} in \
+                 {file} line {line}"
+            ));
+            Ok(())
+        }
+        Verdict::Changed { known, line } => Err(CheckFailed(format!(
+            "--tofu: the key of {target} changed: {file} line {line} has {known}, the server presented {pin}; \
+             if the change is expected, delete that line"
+        ))
+        .into()),
+    }
 }
 
 /// `--require`: every clause checked (an event each), before any data moves. Each failed
@@ -168,7 +225,7 @@ where
             for line in before {
                 ui.say(line);
             }
-            Err(crate::exit_codes::CheckFailed(last.clone()).into())
+            Err(CheckFailed(last.clone()).into())
         }
     }
 }
@@ -190,6 +247,10 @@ where
     text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
     let verification = if args.insecure {
         "skipped (--insecure)"
+    } else if args.tofu && args.tls.ca.is_none() {
+        "OK (key pin in the known-hosts file, --tofu)"
+    } else if args.tofu {
+        "OK (and key pin in the known-hosts file, --tofu)"
     } else if !args.tls.pin.is_empty() && args.tls.ca.is_none() {
         "OK (pinned)"
     } else {
