@@ -88,6 +88,22 @@ pub enum Event {
         /// What was found.
         actual: String,
     },
+    /// `connect --tofu` checked the server's key pin against the known-hosts file.
+    Tofu {
+        /// The server as given (`host:port`), the key of its known-hosts line.
+        target: String,
+        /// `recorded` (first contact), `known` (the recorded key) or `changed` (refused).
+        result: String,
+        /// The key pin the server presented.
+        key_sha256: String,
+        /// The recorded key pin, when it differs (`changed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        known_sha256: Option<String>,
+        /// The known-hosts file.
+        file: String,
+        /// The line of its entry, from 1.
+        line: u64,
+    },
     /// One direction of a connection ended.
     HalfClose {
         /// The peer's address (serve and connect).
@@ -269,6 +285,14 @@ mod tests {
                 ok: false,
                 expected: "TLS 1.3 or newer".into(),
                 actual: "TLSv1.2".into(),
+            },
+            Event::Tofu {
+                target: "localhost:8443".into(),
+                result: "changed".into(),
+                key_sha256: "sha256:01".into(),
+                known_sha256: Some("sha256:02".into()),
+                file: "known_hosts".into(),
+                line: 1,
             },
             Event::half_close(Some("p".into()), "stdin->peer", &flow),
             Close::served("p", "done"),

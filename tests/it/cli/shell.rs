@@ -240,6 +240,17 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     (
+        "tofu",
+        &[
+            ("target", "string", "always"),
+            ("result", "string", "always"),
+            ("key_sha256", "string", "always"),
+            ("known_sha256", "string", "changed"),
+            ("file", "string", "always"),
+            ("line", "integer", "always"),
+        ],
+    ),
+    (
         "half_close",
         &[
             ("direction", "string", "always"),
@@ -483,6 +494,24 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
     refused.assert_code(4);
     keep(&refused);
+    // --tofu (tofu): a known-hosts file with another key for the server (changed, exit
+    // 4), then none (recorded).
+    let xdg = tempfile::tempdir().unwrap();
+    let known_hosts = xdg.path().join("streamtool").join("known_hosts");
+    std::fs::create_dir_all(known_hosts.parent().unwrap()).unwrap();
+    std::fs::write(&known_hosts, format!("{} sha256:{}\n", server.localhost(), "0".repeat(64))).unwrap();
+    for code in [4, 0] {
+        let tofu = Proc::streamtool_env(
+            &["connect", "--events", "json", "-z", "--tls", "--tofu", &server.localhost()],
+            Input::Bytes(Vec::new()),
+            &[("XDG_DATA_HOME", xdg.path().as_os_str())],
+        )
+        .finish()
+        .await;
+        tofu.assert_code(code);
+        keep(&tofu);
+        std::fs::remove_file(&known_hosts).unwrap();
+    }
 
     // pipe: a plain listener relayed to the TLS server (listen, accept, connect,
     // handshake, half_close and close with the endpoints' names).

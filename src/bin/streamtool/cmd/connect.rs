@@ -174,7 +174,21 @@ where
         CheckFailed(format!("--tofu: {target}'s certificate has no usable public key: {why}"))
     })?;
     let file = known_hosts.path.display();
-    match known_hosts.check(target, &pin)? {
+    let verdict = known_hosts.check(target, &pin)?;
+    let (result, known, line) = match &verdict {
+        Verdict::Known { line } => ("known", None, *line),
+        Verdict::Recorded { line } => ("recorded", None, *line),
+        Verdict::Changed { known, line } => ("changed", Some(known.to_string()), *line),
+    };
+    ui.emit(|| Event::Tofu {
+        target: target.to_string(),
+        result: result.to_string(),
+        key_sha256: pin.to_string(),
+        known_sha256: known,
+        file: file.to_string(),
+        line: line as u64,
+    });
+    match verdict {
         Verdict::Known { line } => {
             tracing::info!("{target}: key pin {pin} matches {file} line {line}");
             Ok(())
