@@ -94,6 +94,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
         }
         'streamtool;connect' {
             [CompletionResult]::new('--on-eof', '--on-eof', [CompletionResultType]::ParameterName, 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS')
+            [CompletionResult]::new('--require', '--require', [CompletionResultType]::ParameterName, 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
@@ -125,7 +126,8 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--recv-only', '--recv-only', [CompletionResultType]::ParameterName, 'Only receive: stdin is not read, and the sending side is closed at once')
             [CompletionResult]::new('-z', '-z', [CompletionResultType]::ParameterName, 'Connect (and handshake, with TLS), report, and close')
             [CompletionResult]::new('--zero-io', '--zero-io', [CompletionResultType]::ParameterName, 'Connect (and handshake, with TLS), report, and close')
-            [CompletionResult]::new('--show-cert', '--show-cert', [CompletionResultType]::ParameterName, 'Print the TLS version, cipher, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls')
+            [CompletionResult]::new('--show-cert', '--show-cert', [CompletionResultType]::ParameterName, 'Print the TLS version, cipher, key-exchange group, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls')
+            [CompletionResult]::new('--tofu', '--tofu', [CompletionResultType]::ParameterName, 'Trust on first use, as SSH does: record the server''s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it')
             [CompletionResult]::new('--no-sni', '--no-sni', [CompletionResultType]::ParameterName, 'Send no SNI (the certificate is still verified against the host)')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Turn LF into CRLF in what is sent to the peer')
@@ -168,6 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file')
             [CompletionResult]::new('--p12-file', '--p12-file', [CompletionResultType]::ParameterName, 'Where to write the PKCS#12 file. Default: NAME[+N].p12')
             [CompletionResult]::new('--inspect', '--inspect', [CompletionResultType]::ParameterName, 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'With --inspect: check instead of showing. Exit 4 with one line per certificate in FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its not-after; exit 0, silently, when all are valid for longer')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('--self-signed', '--self-signed', [CompletionResultType]::ParameterName, 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)')
             [CompletionResult]::new('--ca-only', '--ca-only', [CompletionResultType]::ParameterName, 'Only create the local CA (if there is none yet) and show it')

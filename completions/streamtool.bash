@@ -99,13 +99,17 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --threads --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --threads --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --on-eof)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --require)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -209,7 +213,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__gen__subcmd__cert)
-            opts="-v -q -h --self-signed --ca-only --permit --any-name --install --uninstall --csr --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --json --verbose --quiet --events --help"
+            opts="-v -q -h --self-signed --ca-only --permit --any-name --install --uninstall --csr --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --check --json --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +256,10 @@ _streamtool() {
                     return 0
                     ;;
                 --inspect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

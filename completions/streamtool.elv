@@ -89,6 +89,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;connect'= {
             cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS'
+            cand --require 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls'
             cand --key 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file'
@@ -120,7 +121,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --recv-only 'Only receive: stdin is not read, and the sending side is closed at once'
             cand -z 'Connect (and handshake, with TLS), report, and close'
             cand --zero-io 'Connect (and handshake, with TLS), report, and close'
-            cand --show-cert 'Print the TLS version, cipher, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls'
+            cand --show-cert 'Print the TLS version, cipher, key-exchange group, ALPN and the peer''s certificates (with their cert and key pins) to stderr. Needs --tls'
+            cand --tofu 'Trust on first use, as SSH does: record the server''s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls'
             cand --tls 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
             cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
             cand -C 'Turn LF into CRLF in what is sent to the peer'
@@ -161,6 +163,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --key-file 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file'
             cand --p12-file 'Where to write the PKCS#12 file. Default: NAME[+N].p12'
             cand --inspect 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one'
+            cand --check 'With --inspect: check instead of showing. Exit 4 with one line per certificate in FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its not-after; exit 0, silently, when all are valid for longer'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'

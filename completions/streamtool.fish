@@ -80,6 +80,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l ver
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l on-eof -d 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l require -d 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
@@ -109,7 +110,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keep-s
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l send-only -d 'Only send: what the peer sends is read and discarded'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l recv-only -d 'Only receive: stdin is not read, and the sending side is closed at once'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s z -l zero-io -d 'Connect (and handshake, with TLS), report, and close'
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l show-cert -d 'Print the TLS version, cipher, ALPN and the peer\'s certificates (with their cert and key pins) to stderr. Needs --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l show-cert -d 'Print the TLS version, cipher, key-exchange group, ALPN and the peer\'s certificates (with their cert and key pins) to stderr. Needs --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tofu -d 'Trust on first use, as SSH does: record the server\'s key pin in the known-hosts file ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
@@ -140,6 +142,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l cert-
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l key-file -d 'Where to write the private key (0600). Default: NAME[+N]-key.pem. The same path as --cert-file writes both into one file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l p12-file -d 'Where to write the PKCS#12 file. Default: NAME[+N].p12' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l inspect -d 'Show what the certificates in FILE say (subject, names, validity, key type, fingerprint, issuer) instead of making one' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l check -d 'With --inspect: check instead of showing. Exit 4 with one line per certificate in FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its not-after; exit 0, silently, when all are valid for longer' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l self-signed -d 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l ca-only -d 'Only create the local CA (if there is none yet) and show it'

@@ -46,7 +46,7 @@ pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, i
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
 pub use make::{CaMade, CertRequest, LeafMade, MakeError};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
-pub use report::{EXAMPLE_PORT, Report, inspect_report, shell_quote};
+pub use report::{EXAMPLE_PORT, Report, expiring_within, inspect_report, shell_quote};
 
 /// What went wrong with a certificate or key file.
 #[derive(Debug)]
@@ -359,4 +359,16 @@ fn time_now() -> time::OffsetDateTime {
 
 fn rcgen_duration(seconds: i64) -> time::Duration {
     time::Duration::seconds(seconds)
+}
+
+/// A period in the largest whole unit that states it exactly: `30 days`, `2 weeks`,
+/// `12 hours`, `90 minutes`, `45 seconds`.
+pub fn describe_period(period: std::time::Duration) -> String {
+    let seconds = period.as_secs();
+    let units = [(7 * 86_400, "week"), (86_400, "day"), (3600, "hour"), (60, "minute")];
+    let (n, unit) = units
+        .iter()
+        .find(|(size, _)| seconds > 0 && seconds.is_multiple_of(*size))
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, *unit));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

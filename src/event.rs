@@ -19,6 +19,8 @@ pub trait Report: Send + Sync {
     fn event(&self, event: Event);
     /// A line for a person (suppressed by `--quiet`).
     fn notice(&self, line: &str);
+    /// A line a person must see, also with `--quiet` (a key trusted on first use).
+    fn say(&self, line: &str);
 }
 
 impl dyn Report + '_ {
@@ -76,6 +78,33 @@ pub enum Event {
         sni: Option<String>,
         /// The peer's certificate (see docs/events.md, "The certificate object").
         peer_certificate: Option<serde_json::Value>,
+    },
+    /// One `connect --require` clause was checked after the handshake.
+    Require {
+        /// The clause as given (`tls>=1.3`).
+        clause: String,
+        /// Whether it holds.
+        ok: bool,
+        /// What it asks for, in words.
+        expected: String,
+        /// What was found.
+        actual: String,
+    },
+    /// `connect --tofu` checked the server's key pin against the known-hosts file.
+    Tofu {
+        /// The server as given (`host:port`), the key of its known-hosts line.
+        target: String,
+        /// `recorded` (first contact), `known` (the recorded key) or `changed` (refused).
+        result: String,
+        /// The key pin the server presented.
+        key_sha256: String,
+        /// The recorded key pin, when it differs (`changed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        known_sha256: Option<String>,
+        /// The known-hosts file.
+        file: String,
+        /// The line of its entry, from 1.
+        line: u64,
     },
     /// One direction of a connection ended.
     HalfClose {
@@ -252,6 +281,20 @@ mod tests {
                 alpn: None,
                 sni: None,
                 peer_certificate: None,
+            },
+            Event::Require {
+                clause: "tls>=1.3".into(),
+                ok: false,
+                expected: "TLS 1.3 or newer".into(),
+                actual: "TLSv1.2".into(),
+            },
+            Event::Tofu {
+                target: "localhost:8443".into(),
+                result: "changed".into(),
+                key_sha256: "sha256:01".into(),
+                known_sha256: Some("sha256:02".into()),
+                file: "known_hosts".into(),
+                line: 1,
             },
             Event::half_close(Some("p".into()), "stdin->peer", &flow),
             Close::served("p", "done"),

@@ -141,6 +141,32 @@ pub fn parse_delimiter(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Parses a period for certificate lifetimes: a whole number with a unit `s`, `m`, `h`,
+/// `d` (days) or `w` (weeks), at most 100 years (`30d`, `2w`, `12h`; `0d` is now). The
+/// unit is required: `30` alone could mean seconds or days.
+///
+/// # Errors
+/// A message naming the value.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: u64 = number.parse().map_err(|_| format!("{s:?} is not a period (try 30d, 2w, 12h)"))?;
+    let unit_seconds: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => return Err(format!("{s:?}: the period needs a unit (s, m, h, d or w: 30d)")),
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use s, m, h, d or w)")),
+    };
+    match value.checked_mul(unit_seconds) {
+        Some(seconds) if seconds <= 100 * 366 * 86_400 => Ok(Duration::from_secs(seconds)),
+        _ => Err(format!("{s:?}: the period must be at most 100 years")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +223,17 @@ mod tests {
         for bad in ["", r"\", r"\q", r"\x1", r"\xZZ"] {
             assert!(parse_delimiter(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn periods_take_days_and_weeks_and_need_a_unit() {
+        assert_eq!(parse_period("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_period("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_period("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_period("0d"), Ok(Duration::ZERO));
+        assert_eq!(parse_period("30").unwrap_err(), "\"30\": the period needs a unit (s, m, h, d or w: 30d)");
+        assert!(parse_period("3y").unwrap_err().contains("unknown unit \"y\""));
+        assert!(parse_period("99999w").unwrap_err().contains("at most 100 years"));
+        assert!(parse_period("d").unwrap_err().contains("is not a period"));
     }
 }

@@ -22,11 +22,13 @@ pub enum Permit {
 
 /// The names a new local CA may sign for when none are given (`--permit`) and the CA is
 /// not made with `--any-name`: what a developer names on one machine or a private network.
-pub const DEFAULT_PERMITS: [&str; 10] = [
+pub const DEFAULT_PERMITS: [&str; 12] = [
     "localhost",
     ".localhost",
     ".test",
     ".internal",
+    ".local",
+    ".home.arpa",
     "127.0.0.0/8",
     "10.0.0.0/8",
     "172.16.0.0/12",

@@ -79,6 +79,44 @@ pub fn inspect_report(path: &Path, as_json: bool, note: &mut dyn FnMut(&str)) ->
     Ok(out)
 }
 
+/// `gen-cert --inspect FILE --check PERIOD`: one line for each certificate in the file
+/// that expires within `period` of `now` (or has expired), naming it and its not-after;
+/// none when every certificate is valid for longer.
+///
+/// # Errors
+/// "cannot inspect" and why (an unreadable file, no certificate in it).
+pub fn expiring_within(
+    path: &Path,
+    period: std::time::Duration,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, MakeError> {
+    let infos = inspect_file(path).map_err(|e| MakeError::Step("cannot inspect", Box::new(e.into())))?;
+    let limit = now + period;
+    let period = super::describe_period(period);
+    let count = infos.len();
+    Ok(infos
+        .iter()
+        .enumerate()
+        .filter(|(_, info)| info.not_after <= limit)
+        .map(|(n, info)| {
+            let which =
+                if count > 1 { format!("certificate {} of {count}", n + 1) } else { "certificate".into() };
+            let what = if info.not_after <= now {
+                "has expired".to_string()
+            } else {
+                format!("expires within {period}")
+            };
+            format!(
+                "{}: {which} ({}) {what}: not after {} ({})",
+                path.display(),
+                info.subject,
+                format_time(info.not_after),
+                expiry_phrase(info.not_after, now)
+            )
+        })
+        .collect())
+}
+
 impl CaMade {
     /// The report of `gen-cert --ca-only`: the CA, how to trust it, how to use it.
     ///
@@ -329,6 +367,38 @@ pub fn shell_quote(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::certs;
+
+    #[test]
+    fn expiring_within_names_each_certificate_that_expires_in_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.pem");
+        let short = certs::self_signed(&["short.test"], 10).unwrap();
+        let long = certs::self_signed(&["long.test"], 100).unwrap();
+        std::fs::write(&path, format!("{}{}", short.cert_pem, long.cert_pem)).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(expiring_within(&path, 9 * day, now).unwrap(), Vec::<String>::new());
+        let lines = expiring_within(&path, 30 * day, now).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let start = format!(
+            "{}: certificate 1 of 2 (CN=short.test) expires within 30 days: not after ",
+            path.display()
+        );
+        assert!(lines[0].starts_with(&start) && lines[0].ends_with(" UTC (in 10 days)"), "{lines:?}");
+        assert_eq!(expiring_within(&path, 101 * day, now).unwrap().len(), 2);
+        let later = now + 11 * day;
+        let lines = expiring_within(&path, day, later).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(" certificate 1 of 2 (CN=short.test) has expired: not after ")
+                && lines[0].ends_with(" UTC (expired 24 hours ago)"),
+            "{lines:?}"
+        );
+        assert_eq!(certs::describe_period(14 * day), "2 weeks");
+        assert_eq!(certs::describe_period(30 * day), "30 days");
+        assert_eq!(certs::describe_period(std::time::Duration::from_secs(3600)), "1 hour");
+        assert_eq!(certs::describe_period(std::time::Duration::from_secs(90)), "90 seconds");
+    }
 
     #[test]
     fn shell_words_are_quoted_only_when_needed() {

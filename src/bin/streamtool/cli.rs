@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use streamtool::endpoint::{ConnectAddress, Endpoint, EndpointOptions, ListenAddress};
 use streamtool::relay::OnEof;
+use streamtool::stack::require::Requirement;
 use streamtool::streams::encoding::{ErrorMode, TextEncoding};
 use streamtool::streams::framing::Oversize;
 use streamtool::streams::tls::{Pin, RaggedEofPolicy, TlsVersion};
@@ -403,10 +404,23 @@ pub struct ConnectArgs {
     #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["send_only", "recv_only", "keep_sending", "no_shutdown", "progress"])]
     pub zero_io: bool,
 
-    /// Print the TLS version, cipher, ALPN and the peer's certificates (with their cert
-    /// and key pins) to stderr. Needs --tls.
+    /// Print the TLS version, cipher, key-exchange group, ALPN and the peer's certificates
+    /// (with their cert and key pins) to stderr. Needs --tls.
     #[arg(long)]
     pub show_cert: bool,
+
+    /// Trust on first use, as SSH does: record the server's key pin in the known-hosts file
+    /// ($XDG_DATA_HOME/streamtool/known_hosts) on first contact, and refuse another key
+    /// later (exit 4, both pins shown). With --ca the chain is verified too. Needs --tls.
+    #[arg(long, conflicts_with_all = ["insecure", "pin"])]
+    pub tofu: bool,
+
+    /// Check the handshake before any data, and exit 4 naming each failed clause:
+    /// tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519,
+    /// key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable;
+    /// all must hold. Needs --tls.
+    #[arg(long, value_name = "EXPR", value_parser = parse_requirement)]
+    pub require: Vec<Requirement>,
 
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
@@ -421,6 +435,10 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+fn parse_requirement(s: &str) -> Result<Requirement, String> {
+    s.parse()
 }
 
 /// What `serve` does with each connection.

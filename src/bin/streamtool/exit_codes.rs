@@ -51,7 +51,8 @@ Exit codes:
   1    other failure
   2    usage error
   3    connect, bind or name resolution failure
-  4    TLS handshake or certificate verification failure
+  4    TLS handshake or certificate verification failure, or a failed check
+       (connect --require, gen-cert --check)
   5    truncated stream (TLS peer closed without close_notify, --ragged-eof strict)
   6    timeout
   7    oversized frame or text decode error
@@ -94,6 +95,19 @@ impl std::fmt::Display for HandshakeFailed {
 }
 
 impl std::error::Error for HandshakeFailed {}
+
+/// A check a script asked for failed (`connect --require`, `gen-cert --check`): exit 4,
+/// as a failed verification, with the line that says which check and why.
+#[derive(Debug)]
+pub struct CheckFailed(pub String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
 
 /// Advice attached to an error: printed as its own `streamtool: hint: …` line after the
 /// error line, and left out of that line. It has no exit code of its own: the error it is
@@ -156,6 +170,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         }
         if cause.is::<Usage>() {
             return Exit::Usage;
+        }
+        if cause.is::<CheckFailed>() {
+            return Exit::Tls;
         }
         if cause.is::<HandshakeFailed>() {
             // A timeout during the handshake is still a timeout.

@@ -69,6 +69,10 @@ impl streamtool::event::Report for Ui {
     fn notice(&self, line: &str) {
         Ui::notice(self, line);
     }
+
+    fn say(&self, line: &str) {
+        Ui::say(self, line);
+    }
 }
 
 /// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader

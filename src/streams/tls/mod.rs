@@ -287,6 +287,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
         self.common().and_then(|c| c.negotiated_cipher_suite()).map(|s| format!("{:?}", s.suite()))
     }
 
+    /// The negotiated key-exchange group, as rustls names it (`X25519`, `secp256r1`,
+    /// `X25519MLKEM768`).
+    pub fn key_exchange_group(&self) -> Option<String> {
+        self.common().and_then(|c| c.negotiated_key_exchange_group()).map(|g| format!("{:?}", g.name()))
+    }
+
     /// The negotiated ALPN protocol.
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
         self.common().and_then(|c| c.alpn_protocol()).map(<[u8]>::to_vec)

@@ -341,7 +341,7 @@ fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_s
 #[test]
 fn gen_cert_refuses_a_name_outside_the_constraints_with_one_line_and_writes_nothing() {
     let expected = "streamtool: example.com is outside the names the local CA may sign for (localhost, .test, \
-                    .internal, 127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128, fc00::/7); make a \
+                    .internal, .local, .home.arpa, 127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128, fc00::/7); make a \
                     CA for it with: streamtool gen-cert --ca-only --force --permit NAME (or --any-name)\n";
     // No CA yet: the implicit one would be constrained, so nothing is made at all.
     let sandbox = Sandbox::new();
@@ -353,7 +353,7 @@ fn gen_cert_refuses_a_name_outside_the_constraints_with_one_line_and_writes_noth
 
     // With the default CA in place: the same refusal, then the names inside are issued.
     let shown = sandbox.gen_ok(&["--ca-only"]);
-    assert!(shown.contains("Signs for:    only localhost, .test, .internal, 127.0.0.0/8"), "{shown}");
+    assert!(shown.contains("Signs for:    only localhost, .test, .internal, .local, .home.arpa, 127.0.0.0/8"), "{shown}");
     for names in [&["example.com"][..], &["www.example.com"], &["app.test", "8.8.8.8"]] {
         let out = sandbox.gen_cert(names);
         assert_eq!(out.status.code(), Some(2), "{names:?}: {}", text(&out.stderr));

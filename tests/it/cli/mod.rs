@@ -2,6 +2,7 @@
 //! messages, `serve`, `connect`, `pipe`, `gen-cert`, the documented recipes, signals,
 //! hostile peers, secrets, the fast stdio paths. Helpers: `support::cli`.
 
+mod checks;
 mod cli_connect;
 mod cli_exit_codes;
 mod cli_flags;

@@ -231,6 +231,26 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     (
+        "require",
+        &[
+            ("clause", "string", "always"),
+            ("ok", "boolean", "always"),
+            ("expected", "string", "always"),
+            ("actual", "string", "always"),
+        ],
+    ),
+    (
+        "tofu",
+        &[
+            ("target", "string", "always"),
+            ("result", "string", "always"),
+            ("key_sha256", "string", "always"),
+            ("known_sha256", "string", "changed"),
+            ("file", "string", "always"),
+            ("line", "integer", "always"),
+        ],
+    ),
+    (
         "half_close",
         &[
             ("direction", "string", "always"),
@@ -453,14 +473,45 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     relayed.assert_code(0);
     assert_eq!(relayed.stdout, b"hello\n");
     keep(&relayed);
-    let zero =
-        streamtool(&["connect", "--events", "json", "-z", "--tls", "--pin", &pin, &server.localhost()], b"")
-            .await;
+    let zero = streamtool(
+        &[
+            "connect",
+            "--events",
+            "json",
+            "-z",
+            "--tls",
+            "--pin",
+            &pin,
+            "--require",
+            "tls>=1.2",
+            &server.localhost(),
+        ],
+        b"",
+    )
+    .await;
     zero.assert_code(0);
     keep(&zero);
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
     refused.assert_code(4);
     keep(&refused);
+    // --tofu (tofu): a known-hosts file with another key for the server (changed, exit
+    // 4), then none (recorded).
+    let xdg = tempfile::tempdir().unwrap();
+    let known_hosts = xdg.path().join("streamtool").join("known_hosts");
+    std::fs::create_dir_all(known_hosts.parent().unwrap()).unwrap();
+    std::fs::write(&known_hosts, format!("{} sha256:{}\n", server.localhost(), "0".repeat(64))).unwrap();
+    for code in [4, 0] {
+        let tofu = Proc::streamtool_env(
+            &["connect", "--events", "json", "-z", "--tls", "--tofu", &server.localhost()],
+            Input::Bytes(Vec::new()),
+            &[("XDG_DATA_HOME", xdg.path().as_os_str())],
+        )
+        .finish()
+        .await;
+        tofu.assert_code(code);
+        keep(&tofu);
+        std::fs::remove_file(&known_hosts).unwrap();
+    }
 
     // pipe: a plain listener relayed to the TLS server (listen, accept, connect,
     // handshake, half_close and close with the endpoints' names).
@@ -870,6 +921,56 @@ fn cookbook_debugging_a_tls_server() {
         assert_eq!(logged.stdout, b"hello\n");
         let keys = std::fs::read_to_string(r.path("keys.log")).unwrap();
         assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0 "), "{keys}");
+    });
+}
+
+/// docs/cookbook.md, "Checks for scripts": a CI check of an endpoint with --require.
+#[test]
+fn cookbook_checks_for_scripts() {
+    run(async {
+        let mut r = Recipe::new("Checks for scripts");
+        r.before_you_start().await;
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem 8443",
+                "8443",
+            )
+            .await;
+        let ok = r
+            .run(r"streamtool connect -z --tls --ca ca/ca.pem --require 'tls>=1.3' --require 'expires>30d' --require san=localhost localhost:8443")
+            .await;
+        ok.assert_code(0);
+        assert_eq!(ok.stderr, "");
+        let soon = r
+            .run(r"streamtool connect -z --tls --ca ca/ca.pem --require 'expires>100d' localhost:8443")
+            .await;
+        soon.assert_code(4);
+        let line = soon.stderr.trim_end();
+        assert!(
+            line.starts_with(
+                "streamtool: --require expires>100d failed: expected a leaf certificate valid for more than 100d, \
+                 got one valid until "
+            ) && line.ends_with(" UTC (in 90 days)")
+                && !line.contains('\n'),
+            "{}",
+            soon.stderr
+        );
+        // The cron check of certificate files (gen-cert made a 90-day leaf).
+        let fine = r.run(r"streamtool gen-cert --inspect localhost+2.pem --check 30d").await;
+        fine.assert_code(0);
+        assert_eq!((fine.stdout.as_slice(), fine.stderr.as_str()), (&b""[..], ""));
+        let renew = r.run(r"streamtool gen-cert --inspect localhost+2.pem --check 100d").await;
+        renew.assert_code(4);
+        let line = renew.stderr.trim_end();
+        assert!(
+            line.starts_with(
+                "streamtool: localhost+2.pem: certificate (O=streamtool development certificate, CN=localhost) \
+                 expires within 100 days: not after "
+            ) && line.ends_with(" UTC (in 90 days)")
+                && !line.contains('\n'),
+            "{}",
+            renew.stderr
+        );
     });
 }
 

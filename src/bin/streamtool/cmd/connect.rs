@@ -7,6 +7,10 @@ use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
 use streamtool::stack::open::{self, Net, Opened, Target};
+use streamtool::stack::require::{self, Requirement};
+use streamtool::stack::tofu::{self, KnownHosts};
+
+use crate::exit_codes::CheckFailed;
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
@@ -40,7 +44,14 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
 
 /// Flag combinations clap cannot express.
 fn check_flags(args: &ConnectArgs) -> Result<()> {
-    check_tls_flags(&args.tls, &[("-k/--insecure", args.insecure), ("--show-cert", args.show_cert)])?;
+    check_tls_flags(
+        &args.tls,
+        &[
+            ("-k/--insecure", args.insecure),
+            ("--show-cert", args.show_cert),
+            ("--require", !args.require.is_empty()),
+        ],
+    )?;
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
         return Err(Usage(format!(
@@ -61,11 +72,15 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         // Over UNIX, the name to verify is --sni's, or localhost.
         ConnectAddress::Unix(path) => (Target::Unix(path), "localhost"),
     };
+    let known_hosts = if args.tofu { Some(KnownHosts::for_user()?) } else { None };
     let tls = match args.tls.tls {
-        true => Some((
-            endpoint.client_options(Spelling::Flags)?.build()?,
-            endpoint.verify_name(host).map_err(|e| Usage(format!("--sni: {e}")))?,
-        )),
+        true => {
+            let mut options = endpoint.client_options(Spelling::Flags)?;
+            if args.tofu {
+                options = tofu::client_options(options);
+            }
+            Some((options.build()?, endpoint.verify_name(host).map_err(|e| Usage(format!("--sni: {e}")))?))
+        }
         false => None,
     };
     let mut peer = target.clone();
@@ -81,7 +96,9 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => Net::Plain(socket),
-        Opened::Tls(tls) => finish_tls(*tls, args, ui, &peer),
+        Opened::Tls(tls) => {
+            finish_tls(*tls, args, ui, &peer, known_hosts.as_ref().map(|k| (k, target.as_str())))?
+        }
     };
     Ok((net, peer))
 }
@@ -119,16 +136,55 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
     }
 }
 
-/// Reports a finished handshake and boxes the stream.
-fn finish_tls<IO>(tls: TlsStream<IO>, args: &ConnectArgs, ui: &Ui, peer: &str) -> Net
+/// Reports a finished handshake, checks the `--require` clauses, and boxes the stream.
+fn finish_tls<IO>(
+    tls: TlsStream<IO>,
+    args: &ConnectArgs,
+    ui: &Ui,
+    peer: &str,
+    tofu: Option<(&KnownHosts, &str)>,
+) -> Result<Net>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     report_handshake(&tls, ui, peer);
+    if let Some((known_hosts, target)) = tofu {
+        check_known_host(&tls, known_hosts, target, ui)?;
+    }
     if args.show_cert {
         show_certificate(&tls, args);
     }
-    Net::Boxed(Box::new(tls))
+    check_requirements(&tls, &args.require, ui)?;
+    Ok(Net::Boxed(Box::new(tls)))
+}
+
+/// `--tofu` ([`tofu::check`]): a changed key, or a pin that cannot be checked, is exit 4.
+fn check_known_host<IO>(tls: &TlsStream<IO>, known_hosts: &KnownHosts, target: &str, ui: &Ui) -> Result<()>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    match tofu::check(tls, known_hosts, target, ui)? {
+        Ok(()) => Ok(()),
+        Err(refusal) => Err(CheckFailed(refusal).into()),
+    }
+}
+
+/// `--require` ([`require::check_all`]): each failed clause is one line; the last one is
+/// the error (exit 4), the ones before it are said first.
+fn check_requirements<IO>(tls: &TlsStream<IO>, require: &[Requirement], ui: &Ui) -> Result<()>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let failed = require::check_all(tls, require, ui);
+    match failed.split_last() {
+        None => Ok(()),
+        Some((last, before)) => {
+            for line in before {
+                ui.say(line);
+            }
+            Err(CheckFailed(last.clone()).into())
+        }
+    }
 }
 
 /// `--show-cert`: what `openssl s_client -brief` shows, on stderr.
@@ -142,10 +198,16 @@ where
         tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()
     ));
     text.push_str(&format!("Ciphersuite: {}\n", tls.cipher_suite().unwrap_or_default()));
+    let group = tls.key_exchange_group();
+    text.push_str(&format!("Key exchange: {}\n", group.as_deref().unwrap_or("none")));
     let alpn = tls.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
     text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
     let verification = if args.insecure {
         "skipped (--insecure)"
+    } else if args.tofu && args.tls.ca.is_none() {
+        "OK (key pin in the known-hosts file, --tofu)"
+    } else if args.tofu {
+        "OK (and key pin in the known-hosts file, --tofu)"
     } else if !args.tls.pin.is_empty() && args.tls.ca.is_none() {
         "OK (pinned)"
     } else {

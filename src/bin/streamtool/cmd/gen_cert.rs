@@ -19,7 +19,7 @@ Examples:
   streamtool gen-cert --ca-only                   # create or show the local CA (its ca.pem)
   streamtool gen-cert --ca-only --permit .corp.example --permit 10.0.0.0/8  # a CA for these only
   streamtool gen-cert --csr req.pem               # sign a request; its key stays its owner's
-  streamtool gen-cert --self-signed --days 30 --key-type rsa-2048 myhost.test
+  streamtool gen-cert --inspect cert.pem --check 30d  # exit 4 if it expires within 30 days
 
 The local CA lives in --ca-dir, else $STREAMTOOL_CA_DIR, else streamtool/ca in the user's
 data directory ($XDG_DATA_HOME or ~/.local/share). Keys are written 0600 (the CA key 0400);
@@ -155,6 +155,12 @@ pub struct GenCertArgs {
     )]
     pub inspect: Option<PathBuf>,
 
+    /// With --inspect: check instead of showing. Exit 4 with one line per certificate in
+    /// FILE that expires within PERIOD (30d, 2w, 12h) or has expired, naming it and its
+    /// not-after; exit 0, silently, when all are valid for longer.
+    #[arg(long, value_name = "PERIOD", alias = "expires-within", requires = "inspect", conflicts_with = "json", value_parser = streamtool::values::parse_period)]
+    pub check: Option<std::time::Duration>,
+
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -170,6 +176,9 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
         && (cn.is_empty() || cn.chars().count() > 64 || cn.chars().any(char::is_control))
     {
         return Err(Usage(format!("--cn {cn:?}: a common name has 1 to 64 characters")).into());
+    }
+    if let (Some(path), Some(period)) = (&args.inspect, args.check) {
+        return check_expiry(path, period, &ui);
     }
     let note = &mut |text: &str| ui.notice(text);
     let out = match &args.inspect {
@@ -195,6 +204,21 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
         }
     };
     flush(out)
+}
+
+/// `--inspect FILE --check PERIOD`: one line for each certificate that expires within the
+/// period (the last one is the error, exit 4); nothing on stdout.
+fn check_expiry(path: &std::path::Path, period: std::time::Duration, ui: &Ui) -> Result<()> {
+    let lines = certs::expiring_within(path, period, time::OffsetDateTime::now_utc()).map_err(failure)?;
+    match lines.split_last() {
+        None => Ok(()),
+        Some((last, before)) => {
+            for line in before {
+                ui.say(line);
+            }
+            Err(crate::exit_codes::CheckFailed(last.clone()).into())
+        }
+    }
 }
 
 /// The library's request from the flags.
