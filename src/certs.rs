@@ -46,7 +46,7 @@ pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, i
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
 pub use make::{CaMade, CertRequest, LeafMade, MakeError};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
-pub use report::{EXAMPLE_PORT, Report, expiring_within, inspect_report, shell_quote};
+pub use report::{EXAMPLE_PORT, Report, expiring_within, inspect_report, shell_quote, trust_report};
 
 /// What went wrong with a certificate or key file.
 #[derive(Debug)]

@@ -363,6 +363,61 @@ pub fn shell_quote(s: &str) -> String {
     if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
+/// What --install or --uninstall changed, as text or JSON.
+pub fn trust_report(dir: &std::path::Path, change: &super::trust::TrustChange, json: bool) -> Report {
+    use super::trust::{DEBIAN_BUNDLE, TrustChange};
+    let ca = dir.join(super::CA_CERT_FILE);
+    let (what, file, text) = match change {
+        TrustChange::Installed(file) => (
+            "installed",
+            file,
+            format!(
+                "Installed the local CA ({}) into the system trust store: wrote {} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
+             curl, OpenSSL, Python and Go trust it with no flag; Firefox, Chromium (NSS) and Java stores were not changed.\n\
+             Undo with: streamtool gen-cert --uninstall\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Removed(file) => (
+            "removed",
+            file,
+            format!(
+                "Removed the local CA ({}) from the system trust store: deleted {}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Unchanged(file) if file.exists() => (
+            "unchanged",
+            file,
+            format!(
+                "The local CA ({}) is already in the system trust store ({}): nothing changed.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+        TrustChange::Unchanged(file) => (
+            "unchanged",
+            file,
+            format!(
+                "The local CA ({}) is not in the system trust store (no {}): nothing changed.\n",
+                ca.display(),
+                file.display()
+            ),
+        ),
+    };
+    let json = json.then(|| {
+        serde_json::json!({
+            "store": "system",
+            "change": what,
+            "file": file.display().to_string(),
+            "ca": ca.display().to_string(),
+        })
+    });
+    Report { text: if json.is_some() { String::new() } else { text }, json }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,80 +60,38 @@ Exit codes:
   143  connect ended by SIGTERM (serve and pipe shut down gracefully and exit 0)";
 
 /// The user pressed Ctrl-C (exit 130).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
 pub struct Interrupted;
 
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
 /// `connect` got SIGTERM (exit 143, 128 + 15, as a shell reports a process it killed).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("terminated by SIGTERM; the connection was closed")]
 pub struct Terminated;
-
-impl std::fmt::Display for Terminated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("terminated by SIGTERM; the connection was closed")
-    }
-}
-
-impl std::error::Error for Terminated {}
 
 /// Marks an error met during a TLS handshake with the named peer (exit 4), whatever its kind (a peer that
 /// closed or a reset during the handshake is a handshake failure too).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct HandshakeFailed(pub String);
-
-impl std::fmt::Display for HandshakeFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HandshakeFailed {}
 
 /// A check a script asked for failed (`connect --require`, `gen-cert --check`): exit 4,
 /// as a failed verification, with the line that says which check and why.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct CheckFailed(pub String);
-
-impl std::fmt::Display for CheckFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CheckFailed {}
 
 /// Advice attached to an error: printed as its own `streamtool: hint: …` line after the
 /// error line, and left out of that line. It has no exit code of its own: the error it is
 /// attached to decides.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Hint(pub String);
 
-impl std::fmt::Display for Hint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Hint {}
-
 /// A usage error found after parsing (a file that cannot be combined with a flag, ...).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
 
 /// The rustls error in the chain, directly or inside an `io::Error` (an alert received
 /// after the handshake arrives as an I/O error from the read that met it).

@@ -353,7 +353,10 @@ fn gen_cert_refuses_a_name_outside_the_constraints_with_one_line_and_writes_noth
 
     // With the default CA in place: the same refusal, then the names inside are issued.
     let shown = sandbox.gen_ok(&["--ca-only"]);
-    assert!(shown.contains("Signs for:    only localhost, .test, .internal, .local, .home.arpa, 127.0.0.0/8"), "{shown}");
+    assert!(
+        shown.contains("Signs for:    only localhost, .test, .internal, .local, .home.arpa, 127.0.0.0/8"),
+        "{shown}"
+    );
     for names in [&["example.com"][..], &["www.example.com"], &["app.test", "8.8.8.8"]] {
         let out = sandbox.gen_cert(names);
         assert_eq!(out.status.code(), Some(2), "{names:?}: {}", text(&out.stderr));

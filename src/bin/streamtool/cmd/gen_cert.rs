@@ -186,11 +186,11 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
         None if args.install => {
             let (made, change) = certs::make::install(&request(&args), note).map_err(failure)?;
             emit_files(&ui, &made.files, &made.kinds);
-            trust_report(&made.dir, &change, args.json)
+            certs::trust_report(&made.dir, &change, args.json)
         }
         None if args.uninstall => {
             let (dir, change) = certs::make::uninstall(&request(&args)).map_err(failure)?;
-            trust_report(&dir, &change, args.json)
+            certs::trust_report(&dir, &change, args.json)
         }
         None if args.ca_only => {
             let made = certs::make::ca_only(&request(&args), note).map_err(failure)?;
@@ -242,61 +242,6 @@ fn request(args: &GenCertArgs) -> CertRequest {
         any_name: args.any_name,
         csr: args.csr.clone(),
     }
-}
-
-/// What --install or --uninstall changed, as text or JSON.
-fn trust_report(dir: &std::path::Path, change: &certs::trust::TrustChange, json: bool) -> Report {
-    use certs::trust::{DEBIAN_BUNDLE, TrustChange};
-    let ca = dir.join(certs::CA_CERT_FILE);
-    let (what, file, text) = match change {
-        TrustChange::Installed(file) => (
-            "installed",
-            file,
-            format!(
-                "Installed the local CA ({}) into the system trust store: wrote {} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
-             curl, OpenSSL, Python and Go trust it with no flag; Firefox, Chromium (NSS) and Java stores were not changed.\n\
-             Undo with: streamtool gen-cert --uninstall\n",
-                ca.display(),
-                file.display()
-            ),
-        ),
-        TrustChange::Removed(file) => (
-            "removed",
-            file,
-            format!(
-                "Removed the local CA ({}) from the system trust store: deleted {}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n",
-                ca.display(),
-                file.display()
-            ),
-        ),
-        TrustChange::Unchanged(file) if file.exists() => (
-            "unchanged",
-            file,
-            format!(
-                "The local CA ({}) is already in the system trust store ({}): nothing changed.\n",
-                ca.display(),
-                file.display()
-            ),
-        ),
-        TrustChange::Unchanged(file) => (
-            "unchanged",
-            file,
-            format!(
-                "The local CA ({}) is not in the system trust store (no {}): nothing changed.\n",
-                ca.display(),
-                file.display()
-            ),
-        ),
-    };
-    let json = json.then(|| {
-        serde_json::json!({
-            "store": "system",
-            "change": what,
-            "file": file.display().to_string(),
-            "ca": ca.display().to_string(),
-        })
-    });
-    Report { text: if json.is_some() { String::new() } else { text }, json }
 }
 
 /// A usage error (exit code 2) or a failure (1).
