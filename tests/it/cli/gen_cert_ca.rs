@@ -550,7 +550,9 @@ i=0; until grep -q "listening on" serve.log; do i=$((i+1)); [ $i -lt 100 ] || { 
 set +e
 clients() {
   echo "== $1"
-  printf 'hello\n' | timeout 10 openssl s_client -connect "localhost:$PORT" -verify_return_error -brief -quiet 2>&1 | head -3 | tr '\n' ' '; echo " s_client=${PIPESTATUS[1]}"
+  # Captured whole (no `| head` while it runs: a SIGPIPE would decide its exit code).
+  out=$(printf 'hello\n' | timeout 10 openssl s_client -connect "localhost:$PORT" -verify_return_error -brief -quiet -no_ign_eof 2>&1)
+  rc=$?; printf '%s\n' "$out" | head -3 | tr '\n' ' '; echo " s_client=$rc"
   timeout 10 curl -sS --max-time 5 "https://localhost:$PORT/" -o /dev/null 2>&1 | head -1 | tr -d '\n'; echo " curl=${PIPESTATUS[0]}"
   timeout 10 python3 -c '
 import ssl, socket, sys
