@@ -297,6 +297,10 @@ pub struct EndpointOptions {
     /// `on-eof=half-close|keep-open|close`: what the end of the data going to this
     /// endpoint does (default: half-close; keep-open for `tls:`).
     pub on_eof: Option<crate::relay::OnEof>,
+    /// `starttls=PROTO` (`--starttls`): negotiate TLS in the protocol's plaintext first.
+    pub starttls: Option<crate::stack::starttls::Protocol>,
+    /// `ehlo=NAME` (`--ehlo`): the name in SMTP's EHLO and LMTP's LHLO.
+    pub ehlo: Option<String>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -346,6 +350,8 @@ const VALUE_OPTIONS: &[&str] = &[
     "handshake-timeout",
     "on-eof",
     "idle-timeout",
+    "starttls",
+    "ehlo",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -579,6 +585,12 @@ impl Endpoint {
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
             "on-eof" => o.on_eof = Some(value_of("half-close")?.parse()?),
             "idle-timeout" => o.idle_timeout = Some(crate::values::parse_idle_limit(value_of("5m")?)?),
+            "starttls" => o.starttls = Some(value_of("smtp")?.parse()?),
+            "ehlo" => {
+                let name = value_of("NAME")?;
+                crate::stack::starttls::check_ehlo_name(name)?;
+                o.ehlo = Some(name.to_string())
+            }
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -617,6 +629,17 @@ impl Endpoint {
             || o.handshake_timeout.is_some();
         if tls_any && !(tls_client || tls_server) {
             return Err("TLS options apply to tls: and tls-listen: endpoints".into());
+        }
+        if o.starttls.is_some() && !tls_client {
+            return Err("starttls applies to tls: endpoints (it runs before their TLS handshake)".into());
+        }
+        if o.ehlo.is_some()
+            && !matches!(
+                o.starttls,
+                Some(crate::stack::starttls::Protocol::Smtp | crate::stack::starttls::Protocol::Lmtp)
+            )
+        {
+            return Err("ehlo needs starttls=smtp or starttls=lmtp".into());
         }
         if o.require_client_cert && o.client_ca.is_none() {
             return Err("require-client-cert needs client-ca=FILE".into());

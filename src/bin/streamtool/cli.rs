@@ -140,6 +140,7 @@ Examples:
   streamtool connect --tls --ca cert.pem localhost:8443
   streamtool connect --tls --pin sha256:3f2a... localhost:8443
   streamtool connect -z --tls --show-cert example.com:443   # handshake, show the certificate, exit
+  streamtool connect -z --tls --starttls smtp --show-cert mail.example.com:25
   streamtool connect --delimiter '\\r\\n' --max-frame 64KiB --encoding latin1 legacy:7000
 
 Exit codes: see `streamtool --help`.";
@@ -152,7 +153,8 @@ Endpoints (options after commas, named as the serve/connect flags):
   unix:PATH                unix-listen:PATH (alias unix-l)
   exec:CMD                 file:PATH
 Options:
-  tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F
+  tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
+               starttls=PROTO (smtp, imap, ...), ehlo=NAME
   tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
@@ -422,6 +424,17 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "EXPR", value_parser = parse_requirement)]
     pub require: Vec<Requirement>,
 
+    /// Negotiate TLS in the protocol's plaintext first (STARTTLS): smtp, lmtp, imap, pop3,
+    /// ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A
+    /// server that does not offer it is exit 4. Needs --tls.
+    #[arg(long, value_name = "PROTO", value_parser = parse_starttls)]
+    pub starttls: Option<streamtool::stack::starttls::Protocol>,
+
+    /// The name in SMTP's EHLO (LMTP's LHLO) [default: streamtool.localhost]. Needs
+    /// --starttls smtp or lmtp.
+    #[arg(long, value_name = "NAME", value_parser = parse_ehlo, requires = "starttls")]
+    pub ehlo: Option<String>,
+
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
@@ -439,6 +452,14 @@ pub struct ConnectArgs {
 
 fn parse_requirement(s: &str) -> Result<Requirement, String> {
     s.parse()
+}
+
+fn parse_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
+    s.parse()
+}
+
+fn parse_ehlo(s: &str) -> Result<String, String> {
+    streamtool::stack::starttls::check_ehlo_name(s).map(|()| s.to_string())
 }
 
 /// What `serve` does with each connection.
@@ -560,7 +581,12 @@ fn endpoint_options(tls: &TlsArgs, shape: &ShapeArgs, net: &NetArgs) -> Endpoint
 impl ConnectArgs {
     /// The connection's options, from the flags.
     pub fn options(&self) -> EndpointOptions {
-        EndpointOptions { insecure: self.insecure, ..endpoint_options(&self.tls, &self.shape, &self.net) }
+        EndpointOptions {
+            insecure: self.insecure,
+            starttls: self.starttls,
+            ehlo: self.ehlo.clone(),
+            ..endpoint_options(&self.tls, &self.shape, &self.net)
+        }
     }
 }
 
