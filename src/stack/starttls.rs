@@ -212,18 +212,29 @@ const QUOTE_MAX: usize = 200;
 /// `bytes` as a quoted, escaped string for a message: CR and LF as `\r` and `\n`, other
 /// control characters as `\xNN`, cut at [`QUOTE_MAX`] characters.
 pub fn quote(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
     let mut out = String::from("\"");
-    for (i, c) in text.chars().enumerate() {
-        if i == QUOTE_MAX {
-            out.push_str("...");
-            break;
+    let mut shown = 0;
+    'chunks: for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if shown == QUOTE_MAX {
+                out.push_str("...");
+                break 'chunks;
+            }
+            shown += 1;
+            match c {
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n"),
+                '"' => out.push_str("\\\""),
+                c => out.push_str(&crate::escape::escape_control(c.encode_utf8(&mut [0; 4]))),
+            }
         }
-        match c {
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            c => out.push_str(&crate::escape::escape_control(c.encode_utf8(&mut [0; 4]))),
+        for b in chunk.invalid() {
+            if shown == QUOTE_MAX {
+                out.push_str("...");
+                break 'chunks;
+            }
+            shown += 1;
+            out.push_str(&format!("\\x{b:02x}"));
         }
     }
     out.push('"');
@@ -956,6 +967,7 @@ mod tests {
         assert_eq!(quote(b"220 hi\r\n"), "\"220 hi\\r\\n\"");
         assert_eq!(quote(b"\x1b[31m"), "\"\\x1b[31m\"");
         assert!(quote(&[b'a'; 1000]).ends_with("...\""));
+        assert_eq!(quote(&POSTGRES_SSL_REQUEST), "\"\\x00\\x00\\x00\\x08\\x04\\xd2\\x16/\"");
     }
 
     #[test]
