@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Property)] = &[
     ("text_decoder", fuzzing::text_decoder),
     ("pem", fuzzing::pem),
     ("tls_peer", fuzzing::tls_peer),
+    ("starttls_reply", fuzzing::starttls_reply),
 ];
 
 /// Every committed corpus and regression input, through its target's property.
@@ -165,6 +166,11 @@ proptest! {
     #[test]
     fn pem_loading_holds_its_properties(data in bytes(300)) {
         fuzzing::pem(&data);
+    }
+
+    #[test]
+    fn starttls_negotiation_holds_its_properties(data in bytes(300)) {
+        fuzzing::starttls_reply(&data);
     }
 }
 
