@@ -108,18 +108,28 @@ async def main():
 asyncio.run(main())
 "#;
 
+/// A Python that has aiosmtpd: Debian's (python3-aiosmtpd installs there), else the
+/// first `python3` on PATH (which may be another build, as pyenv's).
+fn aiosmtpd_python() -> Option<&'static str> {
+    ["/usr/bin/python3", "python3"].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 fn aiosmtpd_installed() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    crate::support::precondition(ok, "python3-aiosmtpd is not installed (`.ci/run` installs it)")
+    crate::support::precondition(
+        aiosmtpd_python().is_some(),
+        "python3-aiosmtpd is not installed (`.ci/run` installs it)",
+    )
 }
 
 /// aiosmtpd on a fresh port: with STARTTLS (required) when given the PKI.
 async fn aiosmtpd(pki: Option<&PemPki>) -> (Child, u16) {
-    let mut command = Command::new("python3");
+    let mut command = Command::new(aiosmtpd_python().expect("checked by aiosmtpd_installed"));
     command.arg("-c").arg(AIOSMTPD);
     if let Some(pki) = pki {
         command.arg(&pki.server_cert).arg(&pki.server_key);
