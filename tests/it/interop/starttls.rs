@@ -21,7 +21,7 @@ use tokio::process::{Child, Command};
 
 use crate::support::certs::PemPki;
 use crate::support::cli::{Finished, STEP, closed_port, poll_until, s, streamtool, tcp_server};
-use crate::support::peers::need;
+use crate::support::peers::{aiosmtpd_python, need};
 use crate::support::run;
 
 /// `streamtool connect --tls --ca CA --starttls PROTO --show-cert -v localhost:PORT`,
@@ -107,18 +107,6 @@ async def main():
 
 asyncio.run(main())
 "#;
-
-/// A Python that has aiosmtpd: Debian's (python3-aiosmtpd installs there), else the
-/// first `python3` on PATH (which may be another build, as pyenv's).
-fn aiosmtpd_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|python| {
-        std::process::Command::new(python)
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
 
 fn aiosmtpd_installed() -> bool {
     crate::support::precondition(
