@@ -664,12 +664,7 @@ pub fn starttls_reply(data: &[u8]) {
         }
     }
     let mut server = Server { wire, chunk };
-    let how = Negotiation {
-        protocol,
-        server_name: "localhost",
-        ehlo: None,
-        limit: Duration::from_secs(10),
-    };
+    let how = Negotiation { protocol, server_name: "localhost", ehlo: None, limit: Duration::from_secs(10) };
     let result = block_on(starttls::negotiate(&mut server, how));
     match result {
         // What the server sends after a read that ended with the go-ahead goes to TLS.

@@ -164,9 +164,9 @@ pub async fn connect(
             ehlo: options.ehlo.as_deref(),
             limit: options.handshake_limit(),
         };
-        crate::stack::starttls::negotiate(&mut connection, how).await.map_err(|source| {
-            OpenError::Starttls { target: display.to_string(), protocol, source }
-        })?;
+        crate::stack::starttls::negotiate(&mut connection, how)
+            .await
+            .map_err(|source| OpenError::Starttls { target: display.to_string(), protocol, source })?;
     }
     let handshake = TlsStream::connect(connection, config, name, options.ragged_eof_policy());
     match within(Phase::Handshake, Some(options.handshake_limit()), handshake).await {

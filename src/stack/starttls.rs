@@ -207,7 +207,7 @@ pub enum StarttlsError {
 }
 
 /// The longest quote of a peer's words in a message or log line.
-const QUOTE_MAX: usize = 200;
+pub const QUOTE_MAX: usize = 200;
 
 /// `bytes` as a quoted, escaped string for a message: CR and LF as `\r` and `\n`, other
 /// control characters as `\xNN`, cut at [`QUOTE_MAX`] characters.
@@ -304,7 +304,9 @@ pub fn parse_imap_line(line: &[u8]) -> ImapLine<'_> {
     }
     let mut words = line.splitn(3, |&b| b == b' ');
     match (words.next(), words.next()) {
-        (Some(tag), Some(status)) if !tag.is_empty() && !status.is_empty() => ImapLine::Tagged { tag, status },
+        (Some(tag), Some(status)) if !tag.is_empty() && !status.is_empty() => {
+            ImapLine::Tagged { tag, status }
+        }
         _ => ImapLine::Other,
     }
 }
@@ -312,10 +314,8 @@ pub fn parse_imap_line(line: &[u8]) -> ImapLine<'_> {
 /// Whether an untagged IMAP response (after `* `) is a CAPABILITY listing STARTTLS, or a
 /// status response with a `[CAPABILITY ...]` code listing it.
 pub fn imap_offers_starttls(untagged: &[u8]) -> bool {
-    let words: Vec<&[u8]> = untagged
-        .split(|&b| b == b' ' || b == b'[' || b == b']')
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&[u8]> =
+        untagged.split(|&b| b == b' ' || b == b'[' || b == b']').filter(|w| !w.is_empty()).collect();
     let Some(at) = words.iter().position(|w| w.eq_ignore_ascii_case(b"CAPABILITY")) else {
         return false;
     };
@@ -552,7 +552,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
         let mut chunk = [0u8; 4096];
         let room = (MAX_TOTAL - self.total).min(chunk.len());
         if room == 0 {
-            return Err(StarttlsError::TooLong { step: self.step(), limit: MAX_TOTAL, said: quote(&self.buf) });
+            return Err(StarttlsError::TooLong {
+                step: self.step(),
+                limit: MAX_TOTAL,
+                said: quote(&self.buf),
+            });
         }
         let n = self
             .io
@@ -642,7 +646,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
                 (_, Some(_)) if ftp => lines.push(line),
                 _ => {
                     lines.push(line);
-                    return Err(StarttlsError::Unexpected { step: self.answer_to(), said: quote(&lines.concat()) });
+                    return Err(StarttlsError::Unexpected {
+                        step: self.answer_to(),
+                        said: quote(&lines.concat()),
+                    });
                 }
             }
             if lines.len() > MAX_LINES {
@@ -687,7 +694,12 @@ async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(
     match code {
         220 => {}
         554 | 421 => return Err(StarttlsError::Refused { said: quote(&lines.concat()) }),
-        _ => return Err(StarttlsError::Unexpected { step: "the greeting".into(), said: quote(&lines.concat()) }),
+        _ => {
+            return Err(StarttlsError::Unexpected {
+                step: "the greeting".into(),
+                said: quote(&lines.concat()),
+            });
+        }
     }
     let verb = if how.protocol == Protocol::Lmtp { "LHLO" } else { "EHLO" };
     wire.set_step(format!("waiting for the reply to {verb}"));
@@ -697,7 +709,9 @@ async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(StarttlsError::Unexpected { step: verb.into(), said: quote(&lines.concat()) });
     }
     if !ehlo_offers_starttls(texts(&lines)) {
-        return Err(StarttlsError::NotOffered { said: format!("its {verb} reply was {}", quote(&lines.concat())) });
+        return Err(StarttlsError::NotOffered {
+            said: format!("its {verb} reply was {}", quote(&lines.concat())),
+        });
     }
     wire.set_step("waiting for the reply to STARTTLS");
     wire.send(b"STARTTLS\r\n").await?;
@@ -717,14 +731,21 @@ async fn ftp<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>) -> Resul
     match code {
         220 => {}
         421 => return Err(StarttlsError::Refused { said: quote(&lines.concat()) }),
-        _ => return Err(StarttlsError::Unexpected { step: "the greeting".into(), said: quote(&lines.concat()) }),
+        _ => {
+            return Err(StarttlsError::Unexpected {
+                step: "the greeting".into(),
+                said: quote(&lines.concat()),
+            });
+        }
     }
     wire.set_step("waiting for the reply to AUTH TLS");
     wire.send(b"AUTH TLS\r\n").await?;
     let (code, lines) = wire.reply(true).await?;
     match code {
         234 => Ok(()),
-        500 | 502 | 504 => Err(StarttlsError::NotOffered { said: format!("AUTH TLS: {}", quote(&lines.concat())) }),
+        500 | 502 | 504 => {
+            Err(StarttlsError::NotOffered { said: format!("AUTH TLS: {}", quote(&lines.concat())) })
+        }
         _ => Err(StarttlsError::Refused { said: quote(&lines.concat()) }),
     }
 }
@@ -831,7 +852,10 @@ fn xml_attr(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>, to: &str) -> Result<(), StarttlsError> {
+async fn xmpp<S: AsyncRead + AsyncWrite + Unpin>(
+    wire: &mut Wire<'_, S>,
+    to: &str,
+) -> Result<(), StarttlsError> {
     wire.set_step("waiting for the stream features");
     let header = format!(
         "<?xml version='1.0'?><stream:stream to='{}' version='1.0' xmlns='jabber:client' \
@@ -885,7 +909,9 @@ async fn postgres<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>) -> 
     let answer = wire.take(1).await?;
     match answer[0] {
         b'S' => Ok(()),
-        b'N' => Err(StarttlsError::NotOffered { said: "it answered \"N\" to SSLRequest (TLS is off)".into() }),
+        b'N' => {
+            Err(StarttlsError::NotOffered { said: "it answered \"N\" to SSLRequest (TLS is off)".into() })
+        }
         _ => Err(StarttlsError::Unexpected { step: "SSLRequest".into(), said: quote(&answer) }),
     }
 }
@@ -907,15 +933,19 @@ async fn ldap<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>) -> Resu
         return Err(StarttlsError::TooLong { step: wire.answer_to(), limit: MAX_LINE, said: String::new() });
     }
     let message = wire.take(header + len).await?;
-    let result = parse_ldap_response(&message)
-        .map_err(|e| StarttlsError::Unexpected { step: wire.answer_to(), said: format!("{e}: {}", quote(&message)) })?;
+    let result = parse_ldap_response(&message).map_err(|e| StarttlsError::Unexpected {
+        step: wire.answer_to(),
+        said: format!("{e}: {}", quote(&message)),
+    })?;
     match result.code {
         0 => Ok(()),
         // protocolError: the server does not know the operation.
         2 => Err(StarttlsError::NotOffered {
             said: format!("resultCode 2 (protocolError) {}", quote(&result.diagnostic)),
         }),
-        code => Err(StarttlsError::Refused { said: format!("resultCode {code} {}", quote(&result.diagnostic)) }),
+        code => {
+            Err(StarttlsError::Refused { said: format!("resultCode {code} {}", quote(&result.diagnostic)) })
+        }
     }
 }
 
@@ -925,7 +955,10 @@ mod tests {
 
     #[test]
     fn reply_lines() {
-        assert_eq!(parse_reply_line(b"250-STARTTLS\r\n"), Some(ReplyLine { code: 250, last: false, text: b"STARTTLS" }));
+        assert_eq!(
+            parse_reply_line(b"250-STARTTLS\r\n"),
+            Some(ReplyLine { code: 250, last: false, text: b"STARTTLS" })
+        );
         assert_eq!(parse_reply_line(b"220 ok\n"), Some(ReplyLine { code: 220, last: true, text: b"ok" }));
         assert_eq!(parse_reply_line(b"250\r\n").map(|l| l.last), Some(true));
         assert_eq!(parse_reply_line(b"25x ok"), None);

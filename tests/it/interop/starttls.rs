@@ -143,7 +143,11 @@ fn smtp_starttls_with_aiosmtpd_verifies_the_certificate_openssl_sees_and_speaks_
         assert!(!out.contains("STARTTLS"), "{out}");
         assert!(out.ends_with("221 Bye\r\n"), "{out}");
         // -v shows the negotiation, escaped.
-        assert!(done.stderr.contains(r#"STARTTLS (smtp) C: "EHLO streamtool.localhost\r\n""#), "{}", done.stderr);
+        assert!(
+            done.stderr.contains(r#"STARTTLS (smtp) C: "EHLO streamtool.localhost\r\n""#),
+            "{}",
+            done.stderr
+        );
         assert!(done.stderr.contains(r#"STARTTLS (smtp) S: "250-STARTTLS\r\n""#), "{}", done.stderr);
         assert!(done.stderr.contains(r#"STARTTLS (smtp) C: "STARTTLS\r\n""#), "{}", done.stderr);
         assert!(done.stderr.contains("Verification: OK"), "{}", done.stderr);
@@ -248,7 +252,11 @@ async fn dovecot(dir: &Path, pki: &PemPki) -> (Child, u16, u16) {
         [imap, pop3].iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
     })
     .await;
-    assert!(up, "dovecot never listened; its log:\n{}", std::fs::read_to_string(dir.join("log")).unwrap_or_default());
+    assert!(
+        up,
+        "dovecot never listened; its log:\n{}",
+        std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+    );
     (child, imap, pop3)
 }
 
@@ -292,7 +300,8 @@ fn imap_and_pop3_starttls_with_dovecot() {
 // PostgreSQL
 
 fn postgres_bin() -> Option<std::path::PathBuf> {
-    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|e| e.path()).collect();
+    let mut versions: Vec<_> =
+        std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|e| e.path()).collect();
     versions.sort();
     versions.into_iter().rev().map(|v| v.join("bin")).find(|b| b.join("initdb").is_file())
 }
@@ -315,7 +324,8 @@ fn postgres_starttls_speaks_the_protocol_over_tls() {
         std::fs::copy(&pki.server_key, d.join("key.pem")).unwrap();
         let chown = std::process::Command::new("chown").args(["-R", "postgres:", s(d)]).status().unwrap();
         assert!(chown.success());
-        let key_mode = std::process::Command::new("chmod").args(["600", s(&d.join("key.pem"))]).status().unwrap();
+        let key_mode =
+            std::process::Command::new("chmod").args(["600", s(&d.join("key.pem"))]).status().unwrap();
         assert!(key_mode.success());
         let initdb = tokio::time::timeout(
             Duration::from_secs(60),
@@ -343,8 +353,13 @@ fn postgres_starttls_speaks_the_protocol_over_tls() {
             .arg(format!("ssl_key_file={}", d.join("key.pem").display()))
             .current_dir(d);
         // Its log goes to stderr: wait there for readiness.
-        let mut child =
-            command.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let ready = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -407,7 +422,8 @@ async fn scripted(steps: Vec<Step>, pki: Option<&PemPki>) -> (u16, tokio::task::
             while let Ok(1..) = tcp.read(&mut [0u8; 64]).await {}
             return;
         };
-        let mut tls = TlsStream::accept(tcp, config, RaggedEofPolicy::Strict).await.expect("TLS after STARTTLS");
+        let mut tls =
+            TlsStream::accept(tcp, config, RaggedEofPolicy::Strict).await.expect("TLS after STARTTLS");
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\n") {
@@ -486,7 +502,9 @@ fn ldap_extended_request_and_success() {
         vec![
             Step::Expect(b"\x30\x1d\x02\x01\x01\x77\x18\x80\x161.3.6.1.4.1.1466.20037"),
             // ExtendedResponse, resultCode success, with the responseName.
-            Step::Send(b"\x30\x24\x02\x01\x01\x78\x1f\x0a\x01\x00\x04\x00\x04\x00\x8a\x161.3.6.1.4.1.1466.20037"),
+            Step::Send(
+                b"\x30\x24\x02\x01\x01\x78\x1f\x0a\x01\x00\x04\x00\x04\x00\x8a\x161.3.6.1.4.1.1466.20037",
+            ),
         ],
     ));
 }
@@ -555,7 +573,8 @@ fn a_server_that_never_greets_is_bounded_too_and_postgres_refusal_is_exit_4() {
         let done = connect(&pki, "postgres", port, &[], b"").await;
         done.assert_code(4);
         assert!(
-            done.stderr.contains("the server does not offer STARTTLS: it answered \"N\" to SSLRequest (TLS is off)"),
+            done.stderr
+                .contains("the server does not offer STARTTLS: it answered \"N\" to SSLRequest (TLS is off)"),
             "{}",
             done.stderr
         );
@@ -592,8 +611,14 @@ fn starttls_needs_tls_and_ehlo_needs_smtp() {
     run(async {
         let done = streamtool(&["connect", "--starttls", "smtp", "localhost:25"], b"").await;
         done.assert_code(2);
-        assert!(done.stderr.contains("--starttls needs --tls (no other flag turns TLS on; add --tls)"), "{}", done.stderr);
-        let done = streamtool(&["connect", "--tls", "--starttls", "imap", "--ehlo", "x.test", "localhost:25"], b"").await;
+        assert!(
+            done.stderr.contains("--starttls needs --tls (no other flag turns TLS on; add --tls)"),
+            "{}",
+            done.stderr
+        );
+        let done =
+            streamtool(&["connect", "--tls", "--starttls", "imap", "--ehlo", "x.test", "localhost:25"], b"")
+                .await;
         done.assert_code(2);
         assert!(done.stderr.contains("--ehlo needs --starttls smtp or --starttls lmtp"), "{}", done.stderr);
         let done = streamtool(&["connect", "--tls", "--starttls", "smtps", "localhost:25"], b"").await;
