@@ -1,5 +1,6 @@
 //! STARTTLS (`connect --tls --starttls PROTO`, `pipe`'s `tls:...,starttls=PROTO`) against
-//! real servers on loopback: aiosmtpd (smtp), dovecot (imap, pop3), PostgreSQL; and against
+//! real servers on loopback: aiosmtpd (smtp), dovecot (imap, pop3), PostgreSQL, OpenLDAP's
+//! slapd (ldap); and against
 //! in-test peers that play one protocol's plaintext part byte for byte and then TLS (lmtp,
 //! ftp, xmpp, ldap), or misbehave: no STARTTLS, a greeting and then silence, bytes after
 //! the go-ahead, control characters in a reply.
@@ -387,6 +388,54 @@ fn postgres_starttls_speaks_the_protocol_over_tls() {
         assert!(done.stderr.contains(r#"STARTTLS (postgres) S: "S""#), "{}", done.stderr);
         assert_eq!(shown_pin(&done), openssl_fingerprint("postgres", port, d).await);
         drop(child);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// LDAP: OpenLDAP's slapd
+
+#[test]
+fn ldap_starttls_with_slapd() {
+    if !need(&["slapd", "openssl"]) {
+        return;
+    }
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // No database: the root DSE and the StartTLS operation are all this needs.
+        let config = format!(
+            "include /etc/ldap/schema/core.schema\npidfile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            d.join("slapd.pid").display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        );
+        std::fs::write(d.join("slapd.conf"), config).unwrap();
+        let port = closed_port();
+        let _slapd = Command::new("slapd")
+            .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f", s(&d.join("slapd.conf"))])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let up = poll_until(STEP, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+        assert!(up, "slapd never listened on {port}");
+
+        // Over TLS: an anonymous simple bind (message 2), answered with success, then an
+        // unbind (message 3), after which slapd closes.
+        let bind = b"\x30\x0c\x02\x01\x02\x60\x07\x02\x01\x03\x04\x00\x80\x00";
+        let unbind = b"\x30\x05\x02\x01\x03\x42\x00";
+        let done = connect(&pki, "ldap", port, &[], &[&bind[..], unbind].concat()).await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"\x30\x0c\x02\x01\x02\x61\x07\x0a\x01\x00\x04\x00\x04\x00");
+        assert!(
+            done.stderr.contains(r#"STARTTLS (ldap) S: "0\x0c\x02\x01\x01x\x07\n\x01\x00\x04\x00\x04\x00""#),
+            "{}",
+            done.stderr
+        );
+        assert_eq!(shown_pin(&done), openssl_fingerprint("ldap", port, d).await);
     });
 }
 
