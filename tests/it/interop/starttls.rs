@@ -1,6 +1,6 @@
 //! STARTTLS (`connect --tls --starttls PROTO`, `pipe`'s `tls:...,starttls=PROTO`) against
 //! real servers on loopback: aiosmtpd (smtp), dovecot (imap, pop3), PostgreSQL, OpenLDAP's
-//! slapd (ldap); and against
+//! slapd (ldap), pyftpdlib (ftp); and against
 //! in-test peers that play one protocol's plaintext part byte for byte and then TLS (lmtp,
 //! ftp, xmpp, ldap), or misbehave: no STARTTLS, a greeting and then silence, bytes after
 //! the go-ahead, control characters in a reply.
@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 
 use crate::support::certs::PemPki;
 use crate::support::cli::{Finished, STEP, closed_port, poll_until, s, streamtool, tcp_server};
-use crate::support::peers::{aiosmtpd_python, need};
+use crate::support::peers::{aiosmtpd_python, need, python_with};
 use crate::support::run;
 
 /// `streamtool connect --tls --ca CA --starttls PROTO --show-cert -v localhost:PORT`,
@@ -184,6 +184,19 @@ fn pipe_tls_endpoint_with_starttls_smtp_relays_over_tls() {
         let done = streamtool(&["pipe", "-", &endpoint], b"QUIT\r\n").await;
         done.assert_code(0);
         assert_eq!(done.stdout_text(), "221 Bye\r\n");
+
+        // A refusal is the same exit 4 and line as connect's.
+        let (_plain, port) = aiosmtpd(None).await;
+        let endpoint = format!("tls:localhost:{port},starttls=smtp,ca={}", s(&pki.ca));
+        let done = streamtool(&["pipe", "-", &endpoint], b"").await;
+        done.assert_code(4);
+        assert!(
+            done.stderr.contains(&format!(
+                "streamtool: STARTTLS (smtp) with localhost:{port}: the server does not offer STARTTLS"
+            )),
+            "{}",
+            done.stderr
+        );
     });
 }
 
@@ -436,6 +449,52 @@ fn ldap_starttls_with_slapd() {
             done.stderr
         );
         assert_eq!(shown_pin(&done), openssl_fingerprint("ldap", port, d).await);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// FTP: pyftpdlib
+
+const PYFTPDLIB: &str = r#"
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+handler = TLS_FTPHandler
+handler.certfile = sys.argv[1]
+handler.keyfile = sys.argv[2]
+handler.authorizer = DummyAuthorizer()
+server = FTPServer(("127.0.0.1", 0), handler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn ftp_auth_tls_with_pyftpdlib() {
+    let python = python_with("pyftpdlib");
+    if !crate::support::precondition(
+        python.is_some(),
+        "python3-pyftpdlib is not installed (`.ci/run` installs it)",
+    ) || !need(&["openssl"])
+    {
+        return;
+    }
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let mut command = Command::new(python.unwrap());
+        command.arg("-c").arg(PYFTPDLIB).arg(&pki.server_cert).arg(&pki.server_key);
+        let (_server, line) = start_until(command, |l| l.trim().parse::<u16>().is_ok()).await;
+        let port: u16 = line.trim().parse().unwrap();
+        let done = connect(&pki, "ftp", port, &[], b"QUIT\r\n").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout_text(), "221 Goodbye.\r\n");
+        assert!(
+            done.stderr.contains(r#"STARTTLS (ftp) S: "234 AUTH TLS successful.\r\n""#),
+            "{}",
+            done.stderr
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(shown_pin(&done), openssl_fingerprint("ftp", port, dir.path()).await);
     });
 }
 
