@@ -212,11 +212,18 @@ pub const QUOTE_MAX: usize = 200;
 /// `bytes` as a quoted, escaped string for a message: CR and LF as `\r` and `\n`, other
 /// control characters as `\xNN`, cut at [`QUOTE_MAX`] characters.
 pub fn quote(bytes: &[u8]) -> String {
+    quote_at_most(bytes, QUOTE_MAX)
+}
+
+/// The longest quote in a `-v` line (a line is at most [`MAX_LINE`] bytes).
+const LOG_QUOTE_MAX: usize = 2000;
+
+fn quote_at_most(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
     let mut shown = 0;
     'chunks: for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if shown == QUOTE_MAX {
+            if shown == max {
                 out.push_str("...");
                 break 'chunks;
             }
@@ -229,7 +236,7 @@ pub fn quote(bytes: &[u8]) -> String {
             }
         }
         for b in chunk.invalid() {
-            if shown == QUOTE_MAX {
+            if shown == max {
                 out.push_str("...");
                 break 'chunks;
             }
@@ -609,14 +616,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<(), StarttlsError> {
-        tracing::info!("STARTTLS ({}) C: {}", self.protocol, quote(data));
+        tracing::info!("STARTTLS ({}) C: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
         let step = self.step();
         self.io.write_all(data).await.map_err(|source| StarttlsError::Io { step: step.clone(), source })?;
         self.io.flush().await.map_err(|source| StarttlsError::Io { step, source })
     }
 
     fn log_in(&self, data: &[u8]) {
-        tracing::info!("STARTTLS ({}) S: {}", self.protocol, quote(data));
+        tracing::info!("STARTTLS ({}) S: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
     }
 
     /// An SMTP-style reply: its code and lines. With `ftp`, lines between the first and

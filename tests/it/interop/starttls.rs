@@ -1,6 +1,6 @@
 //! STARTTLS (`connect --tls --starttls PROTO`, `pipe`'s `tls:...,starttls=PROTO`) against
-//! real servers on loopback: aiosmtpd (smtp), dovecot (imap, pop3), PostgreSQL, OpenLDAP's
-//! slapd (ldap), pyftpdlib (ftp); and against
+//! real servers on loopback: aiosmtpd (smtp), dovecot (imap, pop3, lmtp), PostgreSQL,
+//! OpenLDAP's slapd (ldap), pyftpdlib (ftp), prosody (xmpp); and against
 //! in-test peers that play one protocol's plaintext part byte for byte and then TLS (lmtp,
 //! ftp, xmpp, ldap), or misbehave: no STARTTLS, a greeting and then silence, bytes after
 //! the go-ahead, control characters in a reply.
@@ -49,8 +49,10 @@ fn shown_pin(done: &Finished) -> String {
 /// The SHA-256 fingerprint of the certificate `openssl s_client -starttls PROTO` sees on
 /// `port`, as lower-case hex.
 async fn openssl_fingerprint(proto: &str, port: u16, dir: &Path) -> String {
+    // s_client's XMPP stream goes to the -connect host unless told otherwise.
+    let xmpp = if proto == "xmpp" { "-xmpphost localhost " } else { "" };
     let script = format!(
-        "openssl s_client -starttls {proto} -connect 127.0.0.1:{port} -servername localhost </dev/null 2>/dev/null \
+        "openssl s_client -starttls {proto} {xmpp}-connect 127.0.0.1:{port} -servername localhost </dev/null 2>/dev/null \
          | openssl x509 -noout -fingerprint -sha256"
     );
     let out = tokio::time::timeout(STEP, Command::new("sh").arg("-c").arg(&script).current_dir(dir).output())
@@ -227,17 +229,18 @@ fn smtp_server_without_starttls_is_exit_4_naming_the_server_and_its_reply() {
 // IMAP and POP3: dovecot
 
 /// dovecot in the foreground with a minimal configuration in `dir`: IMAP on `imap`, POP3
-/// on `pop3`, the PKI's certificate, no TLS-only ports.
-fn dovecot_config(dir: &Path, pki: &PemPki, imap: u16, pop3: u16) -> std::path::PathBuf {
+/// on `pop3`, LMTP on `lmtp`, the PKI's certificate, no TLS-only ports.
+fn dovecot_config(dir: &Path, pki: &PemPki, [imap, pop3, lmtp]: [u16; 3]) -> std::path::PathBuf {
     let d = dir.display();
     let config = format!(
-        "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/log\nprotocols = imap pop3\n\
+        "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/log\nprotocols = imap pop3 lmtp\n\
          listen = 127.0.0.1\nssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n\
          mail_location = maildir:{d}/mail\n\
          passdb {{\n  driver = static\n  args = nopassword=y\n}}\n\
          userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={d}/home\n}}\n\
          service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-         service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
+         service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+         service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp}\n  }}\n}}\n",
         cert = pki.server_cert.display(),
         key = pki.server_key.display(),
     );
@@ -246,12 +249,12 @@ fn dovecot_config(dir: &Path, pki: &PemPki, imap: u16, pop3: u16) -> std::path::
     path
 }
 
-async fn dovecot(dir: &Path, pki: &PemPki) -> (Child, u16, u16) {
+async fn dovecot(dir: &Path, pki: &PemPki) -> (Child, [u16; 3]) {
     use std::os::unix::fs::PermissionsExt;
     // The login processes run as dovenull: they need to reach base_dir.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (imap, pop3) = (closed_port(), closed_port());
-    let config = dovecot_config(dir, pki, imap, pop3);
+    let ports = [closed_port(), closed_port(), closed_port()];
+    let config = dovecot_config(dir, pki, ports);
     let child = Command::new("dovecot")
         .arg("-F")
         .arg("-c")
@@ -262,27 +265,26 @@ async fn dovecot(dir: &Path, pki: &PemPki) -> (Child, u16, u16) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let up = poll_until(STEP, || {
-        [imap, pop3].iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
-    })
-    .await;
+    let up =
+        poll_until(STEP, || ports.iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok()))
+            .await;
     assert!(
         up,
         "dovecot never listened; its log:\n{}",
         std::fs::read_to_string(dir.join("log")).unwrap_or_default()
     );
-    (child, imap, pop3)
+    (child, ports)
 }
 
 #[test]
-fn imap_and_pop3_starttls_with_dovecot() {
+fn imap_pop3_and_lmtp_starttls_with_dovecot() {
     if !need(&["dovecot", "openssl"]) {
         return;
     }
     run(async {
         let pki = PemPki::new(&["localhost"]);
         let dir = tempfile::tempdir().unwrap();
-        let (_dovecot, imap, pop3) = dovecot(dir.path(), &pki).await;
+        let (_dovecot, [imap, pop3, lmtp]) = dovecot(dir.path(), &pki).await;
 
         let done = connect(&pki, "imap", imap, &[], b"a LOGOUT\r\n").await;
         done.assert_code(0);
@@ -296,6 +298,16 @@ fn imap_and_pop3_starttls_with_dovecot() {
         assert_eq!(done.stdout_text(), "+OK Logging out\r\n");
         assert!(done.stderr.contains(r#"STARTTLS (pop3) S: "STLS\r\n""#), "{}", done.stderr);
         assert_eq!(shown_pin(&done), openssl_fingerprint("pop3", pop3, dir.path()).await);
+
+        let done = connect(&pki, "lmtp", lmtp, &[], b"QUIT\r\n").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout_text(), "221 2.0.0 Bye\r\n");
+        assert!(
+            done.stderr.contains(r#"STARTTLS (lmtp) C: "LHLO streamtool.localhost\r\n""#),
+            "{}",
+            done.stderr
+        );
+        assert_eq!(shown_pin(&done), openssl_fingerprint("lmtp", lmtp, dir.path()).await);
 
         // The wrong protocol on a real server is a clear error, not a hang.
         let done = connect(&pki, "smtp", imap, &[], b"").await;
@@ -495,6 +507,62 @@ fn ftp_auth_tls_with_pyftpdlib() {
         );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(shown_pin(&done), openssl_fingerprint("ftp", port, dir.path()).await);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// XMPP: prosody
+
+#[test]
+fn xmpp_starttls_with_prosody() {
+    if !need(&["prosody", "openssl"]) {
+        return;
+    }
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = closed_port();
+        std::fs::create_dir(d.join("data")).unwrap();
+        let config = format!(
+            "daemonize = false\nrun_as_root = true\npidfile = \"{d}/prosody.pid\"\ndata_path = \"{d}/data\"\n\
+             log = {{ {{ levels = {{ min = \"info\" }}, to = \"console\" }} }}\n\
+             c2s_ports = {{ {port} }}\nc2s_interfaces = {{ \"127.0.0.1\" }}\ns2s_ports = {{ }}\n\
+             component_ports = {{ }}\nhttp_ports = {{ }}\nhttps_ports = {{ }}\nlegacy_ssl_ports = {{ }}\n\
+             c2s_direct_tls_ports = {{ }}\n\
+             modules_enabled = {{ \"tls\", \"saslauth\" }}\nmodules_disabled = {{ \"s2s\", \"posix\", \"http\" }}\n\
+             c2s_require_encryption = true\n\
+             ssl = {{ certificate = \"{cert}\", key = \"{key}\" }}\nVirtualHost \"localhost\"\n",
+            d = d.display(),
+            cert = pki.server_cert.display(),
+            key = pki.server_key.display(),
+        );
+        std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
+        let mut command = Command::new("prosody");
+        command.arg("--config").arg(d.join("prosody.cfg.lua")).stdin(Stdio::null());
+        let (_prosody, _) = start_until(command, |l| l.contains("Activated service 'c2s' on")).await;
+
+        // Over TLS: a new stream (RFC 6120 §5.4.3.3), answered with the server's stream
+        // header and the features of an encrypted stream (SASL, no STARTTLS), then closed.
+        let input =
+            b"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' \
+                      xmlns:stream='http://etherx.jabber.org/streams'></stream:stream>";
+        let done = connect(&pki, "xmpp", port, &[], input).await;
+        done.assert_code(0);
+        let out = done.stdout_text();
+        assert!(out.contains("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"), "{out}");
+        assert!(!out.contains("<starttls"), "{out}");
+        assert!(out.ends_with("</stream:stream>"), "{out}");
+        assert!(
+            done.stderr
+                .contains(r#"STARTTLS (xmpp) S: "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>""#)
+        );
+        assert!(
+            done.stderr.contains("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"),
+            "{}",
+            done.stderr
+        );
+        assert_eq!(shown_pin(&done), openssl_fingerprint("xmpp", port, d).await);
     });
 }
 
