@@ -169,13 +169,16 @@ pub enum StarttlsError {
         said: String,
     },
     /// A line or reply over the limits.
-    #[error("the server's answer to {step} is too long (over {limit} bytes): {said}")]
+    #[error(
+        "the server's answer to {step} is too long (over {limit}){}",
+        if .said.is_empty() { String::new() } else { format!(": {}", .said) }
+    )]
     TooLong {
         /// What the answer was to.
         step: String,
-        /// The limit.
-        limit: usize,
-        /// Its beginning, quoted and escaped.
+        /// The limit, with its unit ("8192 bytes", "1000 lines").
+        limit: String,
+        /// Its beginning, quoted and escaped (empty: not shown).
         said: String,
     },
     /// The connection ended during the negotiation.
@@ -560,8 +563,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
         let room = (MAX_TOTAL - self.total).min(chunk.len());
         if room == 0 {
             return Err(StarttlsError::TooLong {
-                step: self.step(),
-                limit: MAX_TOTAL,
+                step: self.answer_to(),
+                limit: format!("{MAX_TOTAL} bytes"),
                 said: quote(&self.buf),
             });
         }
@@ -592,8 +595,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
             }
             if self.buf.len() > MAX_LINE {
                 return Err(StarttlsError::TooLong {
-                    step: self.step(),
-                    limit: MAX_LINE,
+                    step: self.answer_to(),
+                    limit: format!("{MAX_LINE} bytes"),
                     said: quote(&self.buf[..QUOTE_MAX.min(self.buf.len())]),
                 });
             }
@@ -662,7 +665,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
             if lines.len() > MAX_LINES {
                 return Err(StarttlsError::TooLong {
                     step: self.answer_to(),
-                    limit: MAX_TOTAL,
+                    limit: format!("{MAX_LINES} lines"),
                     said: quote(&lines[0]),
                 });
             }
@@ -700,7 +703,11 @@ async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(
     let (code, lines) = wire.reply(false).await?;
     match code {
         220 => {}
-        554 | 421 => return Err(StarttlsError::Refused { said: quote(&lines.concat()) }),
+        554 | 421 => {
+            return Err(StarttlsError::Refused {
+                said: format!("its greeting was {}", quote(&lines.concat())),
+            });
+        }
         _ => {
             return Err(StarttlsError::Unexpected {
                 step: "the greeting".into(),
@@ -712,6 +719,12 @@ async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(
     wire.set_step(format!("waiting for the reply to {verb}"));
     wire.send(format!("{verb} {}\r\n", how.ehlo.unwrap_or(DEFAULT_EHLO)).as_bytes()).await?;
     let (code, lines) = wire.reply(false).await?;
+    // 5xx: a server without the extensions (RFC 5321 §4.1.4), so without STARTTLS.
+    if (500..600).contains(&code) {
+        return Err(StarttlsError::NotOffered {
+            said: format!("its {verb} reply was {}", quote(&lines.concat())),
+        });
+    }
     if code != 250 {
         return Err(StarttlsError::Unexpected { step: verb.into(), said: quote(&lines.concat()) });
     }
@@ -813,7 +826,11 @@ async fn imap_until_tagged<S: AsyncRead + AsyncWrite + Unpin>(
             _ => return Err(StarttlsError::Unexpected { step: wire.answer_to(), said: quote(&line) }),
         }
     }
-    Err(StarttlsError::TooLong { step: wire.answer_to(), limit: MAX_TOTAL, said: String::new() })
+    Err(StarttlsError::TooLong {
+        step: wire.answer_to(),
+        limit: format!("{MAX_LINES} lines"),
+        said: String::new(),
+    })
 }
 
 async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>) -> Result<(), StarttlsError> {
@@ -937,7 +954,11 @@ async fn ldap<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<'_, S>) -> Resu
         }
     };
     if header + len > MAX_LINE {
-        return Err(StarttlsError::TooLong { step: wire.answer_to(), limit: MAX_LINE, said: String::new() });
+        return Err(StarttlsError::TooLong {
+            step: wire.answer_to(),
+            limit: format!("{MAX_LINE} bytes"),
+            said: String::new(),
+        });
     }
     let message = wire.take(header + len).await?;
     let result = parse_ldap_response(&message).map_err(|e| StarttlsError::Unexpected {
@@ -1021,5 +1042,146 @@ mod tests {
         assert!(check_ehlo_name("[IPv6:::1]").is_ok());
         assert!(check_ehlo_name("a\r\nRCPT").is_err());
         assert!(check_ehlo_name("a b").is_err());
+    }
+
+    /// A server whose every reply is there at once (then the end of the stream); what the
+    /// client writes is kept.
+    struct Canned {
+        replies: std::io::Cursor<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl AsyncRead for Canned {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.replies).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Canned {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Negotiates `protocol` against `replies`: the outcome (the error's message) and what
+    /// the client sent.
+    fn against(protocol: Protocol, replies: &[u8]) -> (Result<(), String>, String) {
+        let mut server = Canned { replies: std::io::Cursor::new(replies.to_vec()), written: Vec::new() };
+        let how =
+            Negotiation { protocol, server_name: "localhost", ehlo: None, limit: Duration::from_secs(5) };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let result = runtime.block_on(negotiate(&mut server, how)).map_err(|e| e.to_string());
+        (result, String::from_utf8_lossy(&server.written).into_owned())
+    }
+
+    #[test]
+    fn each_protocols_branches() {
+        // SMTP: a 5xx to EHLO is a server without extensions; a 554 greeting a refusal.
+        let (r, sent) = against(Protocol::Smtp, b"220 old\r\n502 what?\r\n");
+        assert_eq!(
+            r.unwrap_err(),
+            r#"the server does not offer STARTTLS: its EHLO reply was "502 what?\r\n""#
+        );
+        assert_eq!(sent, "EHLO streamtool.localhost\r\n");
+        let (r, _) = against(Protocol::Smtp, b"554 go away\r\n");
+        assert_eq!(r.unwrap_err(), r#"the server refused STARTTLS: its greeting was "554 go away\r\n""#);
+        let (r, _) = against(Protocol::Smtp, b"220 a\r\n250-a\r\n250 STARTTLS\r\n454 TLS not available\r\n");
+        assert_eq!(r.unwrap_err(), r#"the server refused STARTTLS: "454 TLS not available\r\n""#);
+        // A reply whose lines change code is out of turn.
+        let (r, _) = against(Protocol::Smtp, b"220-a\r\n221 b\r\n");
+        assert!(r.unwrap_err().starts_with("unexpected answer to the greeting: "));
+        // IMAP: PREAUTH forbids STARTTLS; NO refuses it.
+        let (r, _) = against(Protocol::Imap, b"* PREAUTH hi\r\n");
+        assert!(r.unwrap_err().contains("PREAUTH"));
+        let (r, sent) = against(
+            Protocol::Imap,
+            b"* OK hi\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\na1 OK\r\na2 NO later\r\n",
+        );
+        assert_eq!(r.unwrap_err(), r#"the server refused STARTTLS: "a2 NO later\r\n""#);
+        assert_eq!(sent, "a1 CAPABILITY\r\na2 STARTTLS\r\n");
+        let (r, _) = against(Protocol::Imap, b"* OK hi\r\n* CAPABILITY IMAP4rev1\r\na1 OK\r\n");
+        assert_eq!(
+            r.unwrap_err(),
+            r#"the server does not offer STARTTLS: its capabilities are "* CAPABILITY IMAP4rev1\r\n""#
+        );
+        // POP3: a server without CAPA is asked anyway.
+        let (r, sent) = against(Protocol::Pop3, b"+OK hi\r\n-ERR no CAPA\r\n+OK go\r\n");
+        assert_eq!(r, Ok(()));
+        assert_eq!(sent, "CAPA\r\nSTLS\r\n");
+        // FTP: a 120 first, then the greeting; 502 to AUTH TLS is not offered.
+        let (r, _) = against(Protocol::Ftp, b"120 wait\r\n220 ready\r\n234 go\r\n");
+        assert_eq!(r, Ok(()));
+        let (r, _) = against(Protocol::Ftp, b"220 ready\r\n502 no\r\n");
+        assert!(r.unwrap_err().starts_with("the server does not offer STARTTLS: AUTH TLS: "));
+        // XMPP: no <starttls> in the features; <failure/>; a stream error.
+        let (r, _) = against(Protocol::Xmpp, b"<stream:stream><stream:features><bind/></stream:features>");
+        assert_eq!(
+            r.unwrap_err(),
+            "the server does not offer STARTTLS: its stream features have no <starttls>"
+        );
+        let (r, _) = against(
+            Protocol::Xmpp,
+            b"<stream:stream><stream:features><starttls/></stream:features><failure xmlns='x'/>",
+        );
+        assert_eq!(r.unwrap_err(), "the server refused STARTTLS: it answered <failure/>");
+        let (r, _) = against(Protocol::Xmpp, b"<stream:stream><stream:error><host-unknown/></stream:error>");
+        assert!(r.unwrap_err().starts_with("the server refused STARTTLS: \"<stream:stream><stream:error>"));
+        // LDAP: protocolError is not offered; another code a refusal with its message.
+        let (r, _) = against(Protocol::Ldap, b"\x30\x0f\x02\x01\x01\x78\x0a\x0a\x01\x02\x04\x00\x04\x03bad");
+        assert_eq!(
+            r.unwrap_err(),
+            r#"the server does not offer STARTTLS: resultCode 2 (protocolError) "bad""#
+        );
+        let (r, _) = against(Protocol::Ldap, b"\x30\x0c\x02\x01\x01\x78\x07\x0a\x01\x34\x04\x00\x04\x00");
+        assert_eq!(r.unwrap_err(), r#"the server refused STARTTLS: resultCode 52 """#);
+        // Postgres: anything but S or N is out of turn.
+        let (r, _) = against(Protocol::Postgres, b"E");
+        assert_eq!(r.unwrap_err(), r#"unexpected answer to SSLRequest: "E""#);
+    }
+
+    #[test]
+    fn limits_and_the_end_of_the_stream() {
+        let long = [b"220 ".as_slice(), &[b'a'; MAX_LINE + 10]].concat();
+        let (r, _) = against(Protocol::Smtp, &long);
+        assert!(
+            r.unwrap_err().starts_with("the server's answer to the greeting is too long (over 8192 bytes): ")
+        );
+        let many: Vec<u8> = [b"* OK hi\r\n".as_slice(), &b"* x\r\n".repeat(MAX_LINES + 1)].concat();
+        let (r, _) = against(Protocol::Imap, &many);
+        assert_eq!(r.unwrap_err(), "the server's answer to CAPABILITY is too long (over 1000 lines)");
+        let (r, _) = against(Protocol::Smtp, b"220 hi\r\n250-a");
+        assert_eq!(
+            r.unwrap_err(),
+            r#"the server closed the connection while waiting for the reply to EHLO, after "250-a""#
+        );
+        let (r, _) = against(Protocol::Postgres, b"");
+        assert_eq!(
+            r.unwrap_err(),
+            "the server closed the connection while waiting for the reply to SSLRequest"
+        );
+        // The go-ahead with more behind it, in one read.
+        let (r, _) = against(Protocol::Pop3, b"+OK\r\n+OK\r\nSTLS\r\n.\r\n+OK go\r\n+OK fake\r\n");
+        assert!(r.unwrap_err().starts_with("the server sent 10 bytes after its go-ahead"));
     }
 }
