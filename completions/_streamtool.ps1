@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'At most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls')
+            [CompletionResult]::new('--starttls', '--starttls', [CompletionResultType]::ParameterName, 'Speak SMTP until the client''s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)')
             [CompletionResult]::new('--on-eof', '--on-eof', [CompletionResultType]::ParameterName, 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close')

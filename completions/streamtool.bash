@@ -419,7 +419,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --progress --grace --on-eof --max-lag --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --idle-timeout --handshake-timeout --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --idle-timeout --handshake-timeout --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -446,6 +446,10 @@ _streamtool() {
                     return 0
                     ;;
                 --client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --starttls)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

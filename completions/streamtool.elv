@@ -42,6 +42,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
             cand --max-conns 'At most N connections at once; more are closed on arrival'
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls'
+            cand --starttls 'Speak SMTP until the client''s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)'
             cand --on-eof 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close'

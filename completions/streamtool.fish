@@ -40,6 +40,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exe
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l starttls -d 'Speak SMTP until the client\'s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"

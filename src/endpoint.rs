@@ -630,8 +630,17 @@ impl Endpoint {
         if tls_any && !(tls_client || tls_server) {
             return Err("TLS options apply to tls: and tls-listen: endpoints".into());
         }
-        if o.starttls.is_some() && !tls_client {
-            return Err("starttls applies to tls: endpoints (it runs before their TLS handshake)".into());
+        if o.starttls.is_some() && !tls_client && !tls_server {
+            return Err(
+                "starttls applies to tls: and tls-listen: endpoints (it runs before their TLS handshake)"
+                    .into(),
+            );
+        }
+        if tls_server && o.starttls.is_some_and(|p| p != crate::stack::starttls::Protocol::Smtp) {
+            return Err("a tls-listen: endpoint speaks STARTTLS for smtp only (starttls=smtp)".into());
+        }
+        if o.ehlo.is_some() && !tls_client {
+            return Err("ehlo applies to tls: endpoints (the name a client sends)".into());
         }
         if o.ehlo.is_some()
             && !matches!(

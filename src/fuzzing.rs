@@ -594,7 +594,8 @@ pub fn tls_peer(data: &[u8]) {
     }
 }
 
-/// STARTTLS ([`crate::stack::starttls`]): the first byte picks a protocol, the next the
+/// STARTTLS ([`crate::stack::starttls`]): the first byte picks a protocol (with its high
+/// bit, the SMTP server side instead, the rest being what the client sends), the next the
 /// size of each read, the rest is what the server sends (then the end of the stream).
 /// The negotiation ends (never hangs, never panics); its error message is one line with
 /// no control character (the server's words are quoted and escaped); success leaves
@@ -604,7 +605,8 @@ pub fn tls_peer(data: &[u8]) {
 pub fn starttls_reply(data: &[u8]) {
     use crate::stack::starttls::{self, Negotiation, Protocol, XmppScan};
     let mut input = Input(data);
-    let protocol = Protocol::ALL[usize::from(input.byte()) % Protocol::ALL.len()];
+    let first = input.byte();
+    let protocol = Protocol::ALL[usize::from(first & 0x7f) % Protocol::ALL.len()];
     let chunk = usize::from(input.byte()) + 1;
     let wire = input.rest();
 
@@ -662,6 +664,16 @@ pub fn starttls_reply(data: &[u8]) {
         ) -> std::task::Poll<std::io::Result<()>> {
             std::task::Poll::Ready(Ok(()))
         }
+    }
+    // With the high bit: the bytes are a client's, to the SMTP server side.
+    if first & 0x80 != 0 {
+        let mut client = Server { wire, chunk };
+        if let Err(message) = block_on(starttls::serve_smtp(&mut client, Duration::from_secs(10))) {
+            assert_one_line("STARTTLS server", &message);
+            assert!(!message.chars().any(crate::escape::needs_escape), "a control character in {message:?}");
+            assert!(!message.starts_with("no STARTTLS"), "the server side hung: {message}");
+        }
+        return;
     }
     let mut server = Server { wire, chunk };
     let how = Negotiation { protocol, server_name: "localhost", ehlo: None, limit: Duration::from_secs(10) };

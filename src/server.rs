@@ -231,6 +231,9 @@ pub struct ServerTls {
     pub policy: RaggedEofPolicy,
     /// How long a handshake may take.
     pub handshake_timeout: Duration,
+    /// STARTTLS before the handshake (smtp only, [`crate::stack::starttls::serve_smtp`]),
+    /// within the same time limit.
+    pub starttls: Option<crate::stack::starttls::Protocol>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -246,6 +249,12 @@ impl ServerTls {
     /// Runs the handshake with a client just accepted ([`accept_tls`]); on failure, why,
     /// worded to follow `TLS handshake with PEER failed: `.
     pub async fn accept(&self, raw: Connection) -> Result<TlsStream<Connection>, String> {
+        let mut raw = raw;
+        if self.starttls.is_some() {
+            crate::stack::starttls::serve_smtp(&mut raw, self.handshake_timeout)
+                .await
+                .map_err(|why| format!("STARTTLS (smtp): {why}"))?;
+        }
         accept_tls(raw, Arc::clone(&self.config), self.policy, self.handshake_timeout).await
     }
 }

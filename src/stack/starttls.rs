@@ -518,7 +518,8 @@ where
 {
     let mut step = String::from("waiting for the greeting");
     let run = async {
-        let mut wire = Wire { io, buf: Vec::new(), total: 0, step: &mut step, protocol: how.protocol };
+        let mut wire =
+            Wire { serving: false, io, buf: Vec::new(), total: 0, step: &mut step, protocol: how.protocol };
         match how.protocol {
             Protocol::Smtp | Protocol::Lmtp => smtp(&mut wire, how).await?,
             Protocol::Imap => imap(&mut wire).await?,
@@ -541,6 +542,8 @@ where
 
 /// The plain connection during the negotiation: what was read and not yet used.
 struct Wire<'a, S> {
+    /// We are the server (log labels flip).
+    serving: bool,
     io: &'a mut S,
     buf: Vec<u8>,
     total: usize,
@@ -619,14 +622,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<(), StarttlsError> {
-        tracing::info!("STARTTLS ({}) C: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
+        let us = if self.serving { "S" } else { "C" };
+        tracing::info!("STARTTLS ({}) {us}: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
         let step = self.step();
         self.io.write_all(data).await.map_err(|source| StarttlsError::Io { step: step.clone(), source })?;
         self.io.flush().await.map_err(|source| StarttlsError::Io { step, source })
     }
 
     fn log_in(&self, data: &[u8]) {
-        tracing::info!("STARTTLS ({}) S: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
+        let them = if self.serving { "C" } else { "S" };
+        tracing::info!("STARTTLS ({}) {them}: {}", self.protocol, quote_at_most(data, LOG_QUOTE_MAX));
     }
 
     /// An SMTP-style reply: its code and lines. With `ftp`, lines between the first and
@@ -694,6 +699,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<'_, S> {
 
 fn texts(lines: &[Vec<u8>]) -> Vec<&[u8]> {
     lines.iter().filter_map(|l| parse_reply_line(l)).map(|p| p.text).collect()
+}
+
+/// The server side of SMTP's STARTTLS (`serve --tls --starttls smtp`, `pipe`'s
+/// `tls-listen:...,starttls=smtp`), on a connection just accepted: greets (`220`), answers
+/// `EHLO` with `STARTTLS` offered, `HELO`, `NOOP` and `RSET`, refuses every other command
+/// with `530` until `STARTTLS`, then answers `220`. A client that sends anything after its
+/// `STARTTLS` before the TLS handshake is refused (CVE-2011-0411: those bytes would be
+/// taken as commands sent over TLS). The whole exchange runs within `limit`.
+///
+/// # Errors
+/// Why, in words: the client quit or closed, sent a command too long or bytes after
+/// STARTTLS, or took longer than `limit`.
+pub async fn serve_smtp<S>(io: &mut S, limit: Duration) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut step = String::from("waiting for STARTTLS");
+    let run = async {
+        let mut wire =
+            Wire { serving: true, io, buf: Vec::new(), total: 0, step: &mut step, protocol: Protocol::Smtp };
+        let said = |e: StarttlsError| match e {
+            StarttlsError::Closed { .. } => "the client closed the connection before STARTTLS".to_string(),
+            StarttlsError::TooLong { limit, .. } => format!("the client sent a command over {limit}"),
+            other => other.to_string(),
+        };
+        wire.send(b"220 streamtool ESMTP\r\n").await.map_err(said)?;
+        for _ in 0..MAX_LINES {
+            let line = wire.line().await.map_err(said)?;
+            let verb = first_word(trim_eol(&line)).to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_slice() {
+                b"EHLO" => b"250-streamtool\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+                b"HELO" => b"250 streamtool\r\n",
+                b"NOOP" | b"RSET" => b"250 2.0.0 OK\r\n",
+                b"QUIT" => {
+                    wire.send(b"221 2.0.0 Bye\r\n").await.map_err(said)?;
+                    return Err("the client quit before STARTTLS".to_string());
+                }
+                b"STARTTLS" if !wire.buf.is_empty() => {
+                    // Postfix answers so too, and closes.
+                    let count = wire.buf.len();
+                    let _ = wire.send(b"554 5.5.1 Error: command pipelined after STARTTLS\r\n").await;
+                    return Err(format!(
+                        "the client sent {count} bytes after STARTTLS, before the TLS handshake: {} \
+                         (refused: they would be taken as sent over TLS)",
+                        quote(&wire.buf)
+                    ));
+                }
+                b"STARTTLS" => {
+                    wire.send(b"220 2.0.0 Ready to start TLS\r\n").await.map_err(said)?;
+                    return Ok(());
+                }
+                _ => b"530 5.7.0 Must issue a STARTTLS command first\r\n",
+            };
+            wire.send(reply).await.map_err(said)?;
+        }
+        Err(format!("the client sent over {MAX_LINES} commands before STARTTLS"))
+    };
+    match tokio::time::timeout(limit, run).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "no STARTTLS from the client within {}",
+            crate::streams::error::format_duration(limit)
+        )),
+    }
 }
 
 async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(

@@ -154,7 +154,8 @@ Endpoints (options after commas, named as the serve/connect flags):
 Options:
   tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
                starttls=PROTO (smtp, imap, ...), ehlo=NAME
-  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L
+  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L,
+               starttls=smtp
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
@@ -457,6 +458,13 @@ fn parse_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, Stri
     s.parse()
 }
 
+fn parse_serve_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
+    match s.parse()? {
+        streamtool::stack::starttls::Protocol::Smtp => Ok(streamtool::stack::starttls::Protocol::Smtp),
+        other => Err(format!("serve speaks STARTTLS for smtp only, not {other}")),
+    }
+}
+
 fn parse_ehlo(s: &str) -> Result<String, String> {
     streamtool::stack::starttls::check_ehlo_name(s).map(|()| s.to_string())
 }
@@ -514,6 +522,11 @@ pub struct ServeArgs {
     /// Refuse clients without a valid certificate. Needs --client-ca.
     #[arg(long, requires = "client_ca")]
     pub require_client_cert: bool,
+
+    /// Speak SMTP until the client's STARTTLS, then TLS (smtp only; docs/tls.md,
+    /// "STARTTLS"). Needs --tls.
+    #[arg(long, value_name = "PROTO", value_parser = parse_serve_starttls)]
+    pub starttls: Option<streamtool::stack::starttls::Protocol>,
 
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
@@ -595,6 +608,7 @@ impl ServeArgs {
         EndpointOptions {
             client_ca: self.client_ca.clone(),
             require_client_cert: self.require_client_cert,
+            starttls: self.starttls,
             on_eof: self.on_eof,
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }

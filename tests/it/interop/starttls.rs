@@ -802,9 +802,119 @@ fn starttls_needs_tls_and_ehlo_needs_smtp() {
         assert!(done.stderr.contains("unknown STARTTLS protocol \"smtps\""), "{}", done.stderr);
         let done = streamtool(&["pipe", "-", "tcp:localhost:25,starttls=smtp"], b"").await;
         done.assert_code(2);
-        assert!(done.stderr.contains("starttls applies to tls: endpoints"), "{}", done.stderr);
+        assert!(
+            done.stderr.contains("starttls applies to tls: and tls-listen: endpoints"),
+            "{}",
+            done.stderr
+        );
+        let done = streamtool(&["pipe", "tls-listen:0,starttls=imap", "-"], b"").await;
+        done.assert_code(2);
+        assert!(
+            done.stderr.contains("a tls-listen: endpoint speaks STARTTLS for smtp only"),
+            "{}",
+            done.stderr
+        );
+        let done = streamtool(&["serve", "--tls", "--starttls", "imap"], b"").await;
+        done.assert_code(2);
+        assert!(done.stderr.contains("serve speaks STARTTLS for smtp only, not imap"), "{}", done.stderr);
+        let done = streamtool(&["serve", "--starttls", "smtp"], b"").await;
+        done.assert_code(2);
+        assert!(done.stderr.contains("--starttls needs --tls"), "{}", done.stderr);
         let done = streamtool(&["pipe", "-", "tls:localhost:25,starttls=smtp,ehlo=a b"], b"").await;
         done.assert_code(2);
         assert!(done.stderr.contains("invalid EHLO name"), "{}", done.stderr);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The server side: serve --tls --starttls smtp
+
+async fn smtp_echo_server(pki: &PemPki) -> crate::support::cli::Server {
+    crate::support::cli::Server::tls_echo(pki, &["--starttls", "smtp", "-v"]).await
+}
+
+#[test]
+fn serve_starttls_smtp_is_verified_by_openssl_s_client_and_our_client() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let server = smtp_echo_server(&pki).await;
+        // OpenSSL's client: EHLO, STARTTLS, then the handshake, verified against the CA.
+        let script = format!(
+            "openssl s_client -starttls smtp -connect 127.0.0.1:{} -servername localhost -verify_hostname localhost \
+             -CAfile {} -verify_return_error </dev/null 2>&1",
+            server.port,
+            s(&pki.ca)
+        );
+        let out = tokio::time::timeout(STEP, Command::new("sh").arg("-c").arg(&script).output())
+            .await
+            .expect("s_client timed out")
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("Verify return code: 0 (ok)"), "{text}");
+        // Ours, through to the echo over TLS.
+        let done = connect(&pki, "smtp", server.port, &["--on-eof", "half-close"], b"hello\n").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout_text(), "hello\n");
+        assert!(done.stderr.contains(r#"STARTTLS (smtp) S: "250 STARTTLS\r\n""#), "{}", done.stderr);
+        let log = server.proc.stderr();
+        assert!(log.contains(r#"STARTTLS (smtp) C: "STARTTLS\r\n""#), "{log}");
+    });
+}
+
+#[test]
+fn serve_starttls_smtp_refuses_commands_before_starttls_and_bytes_after_it() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let server = smtp_echo_server(&pki).await;
+        let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let mut reader = BufReader::new(&mut tcp);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "220 streamtool ESMTP\r\n");
+        // A command other than EHLO, HELO, NOOP, RSET, QUIT and STARTTLS: 530.
+        reader.get_mut().write_all(b"MAIL FROM:<a@b>\r\n").await.unwrap();
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "530 5.7.0 Must issue a STARTTLS command first\r\n");
+        // STARTTLS with a command pipelined behind it, in one write: refused.
+        reader.get_mut().write_all(b"STARTTLS\r\nRCPT TO:<x@y>\r\n").await.unwrap();
+        let mut rest = String::new();
+        tokio::time::timeout(STEP, reader.read_to_string(&mut rest))
+            .await
+            .expect("the server closes")
+            .unwrap();
+        assert_eq!(rest, "554 5.5.1 Error: command pipelined after STARTTLS\r\n");
+        let log = server.proc.wait_stderr("bytes after STARTTLS").await;
+        assert!(
+            log.contains(
+                "STARTTLS (smtp): the client sent 15 bytes after STARTTLS, before the TLS handshake: \
+                 \"RCPT TO:<x@y>\\r\\n\""
+            ),
+            "{log}"
+        );
+    });
+}
+
+#[test]
+fn pipe_tls_listen_with_starttls_smtp_terminates_for_a_plain_service() {
+    run(async {
+        let pki = PemPki::new(&["localhost"]);
+        let backend = crate::support::cli::Server::start(&["-k", "--echo"]).await;
+        let listen = format!(
+            "tls-listen:0,fork,starttls=smtp,cert={},key={}",
+            s(&pki.server_cert),
+            s(&pki.server_key)
+        );
+        let proc = crate::support::cli::Proc::streamtool(
+            &["pipe", &listen, &format!("tcp:127.0.0.1:{}", backend.port)],
+            crate::support::cli::Input::Open,
+        );
+        let front = crate::support::cli::Server::listening(proc).await;
+        let done = connect(&pki, "smtp", front.port, &["--on-eof", "half-close"], b"through\n").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout_text(), "through\n");
     });
 }

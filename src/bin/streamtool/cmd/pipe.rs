@@ -155,7 +155,8 @@ async fn serve_fork(
     let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
     let o = &listening.options;
     let tls = tls.map(|config| {
-        Arc::new(ServerTls { config, policy: o.ragged_eof_policy(), handshake_timeout: o.handshake_limit() })
+        let (policy, handshake_timeout) = (o.ragged_eof_policy(), o.handshake_limit());
+        Arc::new(ServerTls { config, policy, handshake_timeout, starttls: o.starttls })
     });
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
@@ -314,6 +315,7 @@ async fn open_listening(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
         config,
         policy: o.ragged_eof_policy(),
         handshake_timeout: o.handshake_limit(),
+        starttls: o.starttls,
     });
     // The first connection whose handshake succeeds; handshakes run side by side, so a
     // client that connects and stays silent does not hold up the next one.

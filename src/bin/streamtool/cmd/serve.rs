@@ -141,7 +141,11 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
     }
     check_tls_flags(
         &args.tls,
-        &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
+        &[
+            ("--client-ca", args.client_ca.is_some()),
+            ("--require-client-cert", args.require_client_cert),
+            ("--starttls", args.starttls.is_some()),
+        ],
     )
 }
 
@@ -179,7 +183,7 @@ fn served_tls(
     tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
     let (policy, handshake_timeout) = (options.ragged_eof_policy(), options.handshake_limit());
     Ok(ServedTls {
-        tls: ServerTls { config, policy, handshake_timeout },
+        tls: ServerTls { config, policy, handshake_timeout, starttls: options.starttls },
         cert_pin: Pin::of_certificate(leaf),
         key_pin: Pin::of_public_key(leaf).ok(),
     })
