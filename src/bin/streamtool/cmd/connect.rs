@@ -15,9 +15,10 @@ use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
-use crate::common::{self, SessionOptions, check_tls_flags, stdio_session};
+use crate::common::{self, check_tls_flags, stdio_session};
 use crate::exit_codes::Usage;
 use crate::ui::Ui;
+use streamtool::job::stdio::SessionOptions;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     check_flags(&args)?;
