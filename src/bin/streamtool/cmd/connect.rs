@@ -5,8 +5,8 @@ use std::time::Instant;
 use anyhow::Result;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
+use streamtool::job::checks::{self, CheckError, ClientChecks};
 use streamtool::relay::OnEof;
-use streamtool::stack::checks::{self, CheckError, ClientChecks};
 use streamtool::stack::open::{self, Net, Opened, Target};
 use streamtool::stack::tofu::{self, KnownHosts};
 
