@@ -140,7 +140,10 @@ pub async fn connect(
             let proxy = options.proxy.as_ref().expect("checked by the guard");
             let through = format!("{display} through proxy {proxy}");
             let reached = |address: Option<SocketAddr>| {
-                tracing::info!(%proxy, address = ?address, "connected to the proxy");
+                match address {
+                    Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
+                    None => tracing::info!("connected to the proxy {proxy}"),
+                }
                 connected(None);
             };
             let stream =

@@ -155,7 +155,8 @@ fn socks5h_tls_wrong_target_name_is_exit_4_naming_the_target() {
     check.code(&done, 4);
     let target = format!("localhost:{}", lab.p);
     check.that(
-        done.err.contains(&format!("{target}: TLS handshake failed")) && done.err.contains("not valid for name \"wrong.example\""),
+        done.err.contains(&format!("{target}: TLS handshake failed"))
+            && done.err.contains("not valid for name \"wrong.example\""),
         format!("stderr does not name the target {target} and the name mismatch"),
     );
     check.that(!done.err.contains(&format!(":{}", lab.q)), "stderr names the proxy's port".to_string());
