@@ -842,6 +842,61 @@ fn cookbook_tls_terminator() {
     });
 }
 
+/// docs/cookbook.md, "Through a SOCKS or HTTP proxy": microsocks (a real SOCKS5 proxy) in
+/// front of a TLS echo server, reached by `connect --proxy` and by `pipe`'s `proxy=`.
+#[test]
+fn cookbook_through_a_proxy() {
+    if !crate::support::peers::need(&["microsocks"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("Through a SOCKS or HTTP proxy");
+        r.before_you_start().await;
+        let recipe_line = "microsocks -i 127.0.0.1 -p 1080 &";
+        assert!(r.text.contains(recipe_line), "{}", r.text);
+        let port = crate::support::cli::closed_port();
+        let mut proxy = std::process::Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("microsocks");
+        struct Kill<'a>(&'a mut std::process::Child);
+        impl Drop for Kill<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _proxy = Kill(&mut proxy);
+        assert!(
+            poll_until(STEP, || crate::support::peers::listening(port)).await,
+            "microsocks did not listen"
+        );
+        r.subs.push(("1080".to_string(), port.to_string()));
+        let _server = r
+            .listen(
+                r"streamtool serve -k --tls --cert localhost+2.pem --key localhost+2-key.pem --sh-exec 'echo hello' 8443",
+                "8443",
+            )
+            .await;
+        let out = r
+            .run(r"streamtool connect --tls --recv-only --ca ca/ca.pem --proxy socks5h://127.0.0.1:1080 localhost:8443")
+            .await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
+        let _relay = r
+            .listen(
+                r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem,proxy=socks5h://127.0.0.1:1080",
+                "9000",
+            )
+            .await;
+        let out = r.run(r"streamtool connect --recv-only localhost:9000").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
+    });
+}
+
 #[test]
 fn cookbook_tls_originator() {
     run(async {

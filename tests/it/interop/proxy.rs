@@ -439,3 +439,48 @@ fn silent_proxy_is_bounded_by_the_connect_timeout() {
     let proxy = proxy.stop();
     check.show(&proxy).done();
 }
+
+/// The environment is read only with `--proxy-env`: `ALL_PROXY` set and no flag goes
+/// direct (microsocks sees nothing); with the flag it goes through microsocks; `NO_PROXY`
+/// and `--no-proxy` exempt the target.
+#[test]
+fn environment_is_read_only_with_proxy_env() {
+    if !need(&["microsocks", "socat"]) {
+        return;
+    }
+    let mut lab = Lab::new("ALL_PROXY/NO_PROXY only with --proxy-env");
+    lab.set("ALL_PROXY", &format!("socks5h://127.0.0.1:{}", lab.q));
+    let proxy = start(&lab, "proxy", &microsocks(false), lab.q);
+    let mut check = lab.check();
+    let cases = [
+        ("\"$ST\" connect -v 127.0.0.1:$P", false),
+        ("\"$ST\" connect -v --proxy-env 127.0.0.1:$P", true),
+        ("NO_PROXY=localhost,127.0.0.1 \"$ST\" connect -v --proxy-env 127.0.0.1:$P", false),
+        ("\"$ST\" connect -v --proxy socks5h://127.0.0.1:$Q --no-proxy 127.0.0.0/8 127.0.0.1:$P", false),
+        ("\"$ST\" connect -v --proxy socks5h://127.0.0.1:$Q --no-proxy other.example 127.0.0.1:$P", true),
+    ];
+    let mut through_before = 0;
+    for (i, (client, via_proxy)) in cases.into_iter().enumerate() {
+        let mut server = lab.sh("server", "exec socat -u TCP-LISTEN:$P,bind=127.0.0.1,reuseaddr STDOUT");
+        lab.wait_listening(lab.p, &mut server);
+        let line = format!("case {i}\n");
+        let done = lab
+            .sh("client", &format!("printf '{}' | {client}", line.escape_default()))
+            .wait(Duration::from_secs(15));
+        check.code(&done, 0).show(&done);
+        let server = server.wait(Duration::from_secs(8));
+        check.gets(&server, &Want::Bytes(line.as_bytes())).show(&server);
+        let log = String::from_utf8_lossy(&proxy.stdout_now()).into_owned() + &proxy.stderr_now();
+        let through = log.matches("connected to").count();
+        check.that(
+            (through > through_before) == via_proxy,
+            format!(
+                "[{client}] expected {} the proxy; its log: {log}",
+                if via_proxy { "through" } else { "not through" }
+            ),
+        );
+        through_before = through;
+    }
+    let proxy = proxy.stop();
+    check.show(&proxy).done();
+}
