@@ -140,7 +140,6 @@ Examples:
   streamtool connect --tls --ca cert.pem localhost:8443
   streamtool connect --tls --pin sha256:3f2a... localhost:8443
   streamtool connect -z --tls --show-cert example.com:443   # handshake, show the certificate, exit
-  streamtool connect --tls --proxy socks5h://127.0.0.1:1080 example.com:443   # through a proxy
   streamtool connect --delimiter '\\r\\n' --max-frame 64KiB --encoding latin1 legacy:7000
 
 Exit codes: see `streamtool --help`.";

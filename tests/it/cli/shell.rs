@@ -218,7 +218,14 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     ("accept", &[("peer", "string", "always")]),
-    ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
+    (
+        "connect",
+        &[
+            ("target", "string", "always"),
+            ("peer", "string", "connect only"),
+            ("proxy", "string", "through a proxy"),
+        ],
+    ),
     (
         "handshake",
         &[
@@ -494,6 +501,24 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
     refused.assert_code(4);
     keep(&refused);
+    // Through a proxy (connect.proxy): one that accepts and closes at once (exit 3; the
+    // connect event comes when the proxy is reached).
+    let (proxy_port, _proxy) = crate::support::cli::tcp_server(|socket| async move { drop(socket) }).await;
+    let proxied = streamtool(
+        &[
+            "connect",
+            "--events",
+            "json",
+            "--proxy",
+            &format!("socks5h://user:pw@127.0.0.1:{proxy_port}"),
+            &server.localhost(),
+        ],
+        b"",
+    )
+    .await;
+    proxied.assert_code(3);
+    assert!(proxied.stderr.contains("\"proxy\":\"socks5h://***@127.0.0.1:"), "{}", proxied.stderr);
+    keep(&proxied);
     // --tofu (tofu): a known-hosts file with another key for the server (changed, exit
     // 4), then none (recorded).
     let xdg = tempfile::tempdir().unwrap();
