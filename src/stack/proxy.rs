@@ -951,6 +951,79 @@ mod tests {
         assert_eq!(socks5_reply_needs(&[5, 0, 0, 3, 10]), 12);
     }
 
+    /// A fake proxy on loopback that reads the request, then writes `reply`.
+    async fn fake_proxy(reply: Vec<u8>) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 512];
+            let n = socket.read(&mut request).await.unwrap();
+            request.truncate(n);
+            let _ = socket.write_all(&reply).await;
+            // Hold the connection until the client is done.
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+            request
+        });
+        (port, task)
+    }
+
+    async fn through(url: String) -> Result<TcpStream, StreamError> {
+        let spec: ProxySpec = url.parse().unwrap();
+        tunnel(&spec, "target.example", 443, FamilyPreference::Any, Some(Duration::from_secs(5)), "t", |_| {})
+            .await
+    }
+
+    #[tokio::test]
+    async fn the_targets_first_bytes_stay_in_the_socket() {
+        let (port, proxy) =
+            fake_proxy(b"HTTP/1.1 200 Connection established\r\nVia: x\r\n\r\nBANNER".to_vec()).await;
+        let mut stream = through(format!("http://u:p@127.0.0.1:{port}")).await.unwrap();
+        let mut banner = [0u8; 6];
+        stream.read_exact(&mut banner).await.unwrap();
+        assert_eq!(&banner, b"BANNER");
+        drop(stream);
+        let request = String::from_utf8(proxy.await.unwrap()).unwrap();
+        assert!(request.starts_with("CONNECT target.example:443 HTTP/1.1\r\nHost: target.example:443\r\n"));
+        assert!(request.contains("Proxy-Authorization: Basic dTpw\r\n"), "{request}");
+
+        let mut reply = vec![5, 0, 5, 0, 0, 3, 4];
+        reply.extend_from_slice(b"name\x01\xbbBANNER");
+        let (port, proxy) = fake_proxy(reply).await;
+        let mut stream = through(format!("socks5h://127.0.0.1:{port}")).await.unwrap();
+        stream.read_exact(&mut banner).await.unwrap();
+        assert_eq!(&banner, b"BANNER");
+        drop(stream);
+        // The greeting and the request came in one read or two; the name was sent.
+        let _ = proxy.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_endless_http_header_block_is_cut_at_the_limit() {
+        let mut reply = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while reply.len() < MAX_HTTP_REPLY + 100 {
+            reply.extend_from_slice(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let (port, _proxy) = fake_proxy(reply).await;
+        let err = through(format!("http://127.0.0.1:{port}")).await.unwrap_err();
+        let text = crate::streams::error::chain(&err);
+        assert!(text.contains("longer than 16384 bytes"), "{text}");
+        assert!(matches!(err, StreamError::Connect { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_silent_proxy_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec: ProxySpec = format!("socks5h://127.0.0.1:{port}").parse().unwrap();
+        let err = tunnel(&spec, "t", 1, FamilyPreference::Any, Some(Duration::from_millis(200)), "t", |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StreamError::Timeout { phase: Phase::Connect, .. }), "{err}");
+        drop(listener);
+    }
+
     #[test]
     fn basic_credentials_are_base64() {
         assert_eq!(basic_credentials("Aladdin", "open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
