@@ -484,3 +484,30 @@ fn environment_is_read_only_with_proxy_env() {
     let proxy = proxy.stop();
     check.show(&proxy).done();
 }
+
+/// Usage errors that echo a proxy URL (a bad `proxy=` option, another bad option of the
+/// same endpoint, a bad `--proxy`) show `***` for its credentials: exit 2, one line, no
+/// password.
+#[test]
+fn usage_errors_never_echo_credentials() {
+    crate::support::run(async {
+        let proxy = format!("socks5h://alice:{SECRET}@127.0.0.1:1");
+        let cases: Vec<Vec<String>> = vec![
+            vec!["pipe".into(), format!("tcp:h:1,proxy={proxy},bogus"), "-".into()],
+            vec!["pipe".into(), format!("tcp:h:1,proxy=socks5h://alice:{SECRET}@p:x"), "-".into()],
+            vec!["pipe".into(), format!("unix:/x,proxy={proxy}"), "-".into()],
+            vec!["connect".into(), "--proxy".into(), format!("socks5h://alice:{SECRET}@p:x"), "h:1".into()],
+            vec!["connect".into(), "--proxy".into(), proxy.clone(), "unix:/tmp/x".into()],
+            vec!["connect".into(), "--proxy".into(), format!("https://alice:{SECRET}@p:1"), "h:1".into()],
+        ];
+        for args in cases {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let done = crate::support::cli::streamtool(&args, b"").await;
+            done.assert_code(2);
+            assert!(!done.stderr.contains(SECRET), "{args:?}: {}", done.stderr);
+            if done.stderr.contains("://") {
+                assert!(done.stderr.contains("***@"), "{args:?}: {}", done.stderr);
+            }
+        }
+    });
+}
