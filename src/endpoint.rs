@@ -297,6 +297,9 @@ pub struct EndpointOptions {
     /// `on-eof=half-close|keep-open|close`: what the end of the data going to this
     /// endpoint does (default: half-close; keep-open for `tls:`).
     pub on_eof: Option<crate::relay::OnEof>,
+    /// `proxy=URL` (`connect --proxy`): reach a TCP target through this proxy
+    /// ([`crate::stack::proxy`]).
+    pub proxy: Option<crate::stack::proxy::ProxySpec>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -346,6 +349,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "handshake-timeout",
     "on-eof",
     "idle-timeout",
+    "proxy",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -441,7 +445,14 @@ fn tcp_target(body: &str, whole: &str) -> std::result::Result<(String, u16), Str
 impl FromStr for Endpoint {
     type Err = String;
 
+    /// Parses an endpoint; an error message never shows a proxy URL's credentials.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Endpoint::parse(s).map_err(|e| crate::stack::proxy::redact_url(&e))
+    }
+}
+
+impl Endpoint {
+    fn parse(s: &str) -> std::result::Result<Self, String> {
         if let Some(rest) = s.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(',')) {
             return format!("stdio{rest}").parse();
         }
@@ -579,6 +590,7 @@ impl Endpoint {
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
             "on-eof" => o.on_eof = Some(value_of("half-close")?.parse()?),
             "idle-timeout" => o.idle_timeout = Some(crate::values::parse_idle_limit(value_of("5m")?)?),
+            "proxy" => o.proxy = Some(value_of("socks5h://HOST:PORT")?.parse()?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -631,6 +643,9 @@ impl Endpoint {
             && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_))
         {
             return Err("connect-timeout applies to tcp:, tls: and unix: endpoints".into());
+        }
+        if o.proxy.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..)) {
+            return Err("proxy applies to tcp: and tls: endpoints".into());
         }
         Ok(())
     }

@@ -6,10 +6,12 @@
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
 //!   test.
+//! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
 mod interop_cases;
 mod interop_tls;
 mod plain;
+mod proxy;
 mod tls_interop;
