@@ -119,6 +119,8 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after this long (e.g. 500ms, 5s, 2m)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Limit for the TLS handshake (default 30s)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Connect through a proxy: http://[USER[:PASS]@]HOST:PORT (CONNECT), socks5h://... (the proxy resolves the name), socks5://... (resolved here) or socks4a://[USER@]... Without :PASS, the password is read from $STREAMTOOL_PROXY_PASSWORD. With --tls the TARGET''s certificate and name are verified, never the proxy''s. Credentials are never shown. The -w limit covers the whole proxy exchange (30s without -w)')
+            [CompletionResult]::new('--no-proxy', '--no-proxy', [CompletionResultType]::ParameterName, 'Hosts reached directly, not through the proxy: a comma-separated list of names (each with its subdomains), addresses and CIDR blocks, or * for all')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Skip certificate verification (a warning is printed). Needs --tls')
@@ -137,6 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--crlf', '--crlf', [CompletionResultType]::ParameterName, 'Turn LF into CRLF in what is sent to the peer')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 only')
+            [CompletionResult]::new('--proxy-env', '--proxy-env', [CompletionResultType]::ParameterName, 'Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding $NO_PROXY. Without this flag the environment is never read')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -195,6 +198,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;completions' {
+            [CompletionResult]::new('--man-dir', '--man-dir', [CompletionResultType]::ParameterName, 'Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if missing; a page already there is replaced. `cargo install` installs none')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')

@@ -114,6 +114,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --connect-timeout 'Give up connecting after this long (e.g. 500ms, 5s, 2m)'
             cand --idle-timeout 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection'
             cand --handshake-timeout 'Limit for the TLS handshake (default 30s)'
+            cand --proxy 'Connect through a proxy: http://[USER[:PASS]@]HOST:PORT (CONNECT), socks5h://... (the proxy resolves the name), socks5://... (resolved here) or socks4a://[USER@]... Without :PASS, the password is read from $STREAMTOOL_PROXY_PASSWORD. With --tls the TARGET''s certificate and name are verified, never the proxy''s. Credentials are never shown. The -w limit covers the whole proxy exchange (30s without -w)'
+            cand --no-proxy 'Hosts reached directly, not through the proxy: a comma-separated list of names (each with its subdomains), addresses and CIDR blocks, or * for all'
             cand --threads 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand -k 'Skip certificate verification (a warning is printed). Needs --tls'
@@ -132,6 +134,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --crlf 'Turn LF into CRLF in what is sent to the peer'
             cand -4 'IPv4 only'
             cand -6 'IPv6 only'
+            cand --proxy-env 'Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding $NO_PROXY. Without this flag the environment is never read'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -187,6 +190,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'streamtool;completions'= {
+            cand --man-dir 'Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if missing; a page already there is replaced. `cargo install` installs none'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'

@@ -301,6 +301,9 @@ pub struct EndpointOptions {
     pub starttls: Option<crate::stack::starttls::Protocol>,
     /// `ehlo=NAME` (`--ehlo`): the name in SMTP's EHLO and LMTP's LHLO.
     pub ehlo: Option<String>,
+    /// `proxy=URL` (`connect --proxy`): reach a TCP target through this proxy
+    /// ([`crate::stack::proxy`]).
+    pub proxy: Option<crate::stack::proxy::ProxySpec>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -352,6 +355,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "idle-timeout",
     "starttls",
     "ehlo",
+    "proxy",
 ];
 const FLAG_OPTIONS: &[&str] =
     &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
@@ -447,7 +451,14 @@ fn tcp_target(body: &str, whole: &str) -> std::result::Result<(String, u16), Str
 impl FromStr for Endpoint {
     type Err = String;
 
+    /// Parses an endpoint; an error message never shows a proxy URL's credentials.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Endpoint::parse(s).map_err(|e| crate::stack::proxy::redact_url(&e))
+    }
+}
+
+impl Endpoint {
+    fn parse(s: &str) -> std::result::Result<Self, String> {
         if let Some(rest) = s.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(',')) {
             return format!("stdio{rest}").parse();
         }
@@ -591,6 +602,7 @@ impl Endpoint {
                 crate::stack::starttls::check_ehlo_name(name)?;
                 o.ehlo = Some(name.to_string())
             }
+            "proxy" => o.proxy = Some(value_of("socks5h://HOST:PORT")?.parse()?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -663,6 +675,9 @@ impl Endpoint {
             && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_))
         {
             return Err("connect-timeout applies to tcp:, tls: and unix: endpoints".into());
+        }
+        if o.proxy.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..)) {
+            return Err("proxy applies to tcp: and tls: endpoints".into());
         }
         Ok(())
     }

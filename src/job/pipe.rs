@@ -16,12 +16,14 @@ use crate::event::{Close, Event, Report};
 use crate::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
+use crate::server::{ServerTls, ServerTlsError, accept_first, report_failed_handshake};
 use crate::splice::{SpliceSocket, transfer};
 use crate::stack::Spelling;
 use crate::stack::open::{self, Opened, PlainSocket, Target};
 use crate::streams::ChildStream;
 use crate::streams::file::{open_read, open_write};
-use crate::streams::socket::host_port;
+use crate::streams::listener::{Connection, Listener, SocketListener};
+use crate::streams::socket::{FamilyPreference, host_port};
 use crate::streams::tls::TlsStream;
 use crate::streams::{
     AsyncResource, ByteSendStream, IoReceiveStream, IoSendStream, StreamError, TypedAttributeProvider,
@@ -178,7 +180,11 @@ impl End {
             };
             let connected = |_| {
                 if matches!(target, Target::Tcp(..)) {
-                    report.emit(|| Event::Connect { target: name.clone(), peer: None });
+                    report.emit(|| Event::Connect {
+                        target: name.clone(),
+                        peer: None,
+                        proxy: o.proxy.as_ref().map(ToString::to_string),
+                    });
                 }
             };
             match open::connect(target, &name, o, Default::default(), tls, connected).await {
@@ -188,6 +194,82 @@ impl End {
             }
         };
         Some(connect.await)
+    }
+
+    /// Opens an endpoint of any kind: [`End::open_local`], [`End::connect`], or a
+    /// listening one's first connection ([`End::listen_first`]). Its `on-eof=` option
+    /// overrides the kind's default.
+    ///
+    /// # Errors
+    /// As those do.
+    pub async fn open(endpoint: &Endpoint, report: &dyn Report) -> Result<End, EndError> {
+        let opened = match End::open_local(endpoint).await {
+            Some(opened) => opened,
+            None => match End::connect(endpoint, report).await {
+                Some(opened) => opened,
+                None => End::listen_first(endpoint, report).await,
+            },
+        };
+        Ok(opened?.with_on_eof(endpoint.options.on_eof))
+    }
+
+    /// This end with its input's end overridden by `on-eof=`, if given.
+    pub fn with_on_eof(mut self, on_eof: Option<OnEof>) -> End {
+        if let Some(on_eof) = on_eof {
+            self.on_eof = on_eof;
+        }
+        self
+    }
+
+    /// A listening endpoint (`tcp-listen`, `tls-listen`, `unix-listen`): bound, its TLS
+    /// built ([`listener_tls`]), announced, and its first connection accepted, the first
+    /// whose handshake succeeds ([`accept_first`]: handshakes run side by side, so a
+    /// client that connects and stays silent does not hold up the next one).
+    ///
+    /// # Errors
+    /// [`EndError::Stream`] for binding, [`EndError::Options`] for the TLS files.
+    pub async fn listen_first(endpoint: &Endpoint, report: &dyn Report) -> Result<End, EndError> {
+        let mut listener = bind(endpoint).await.map_err(EndError::Stream)?;
+        let tls = listener_tls(endpoint, &listener, report)?;
+        announce(&listener, report);
+        let (opened, peer) =
+            accept_first(&mut listener, tls.as_ref(), report).await.map_err(EndError::Stream)?;
+        Ok(End::accepted(peer, opened))
+    }
+
+    /// A connection a listening endpoint accepted, with TLS its handshake run and
+    /// reported; `None` when the handshake failed (reported as serve reports it).
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] if the connection was closed before it could be taken.
+    pub async fn accept(
+        raw: Connection,
+        tls: Option<&ServerTls>,
+        peer: &str,
+        report: &dyn Report,
+    ) -> Result<Option<End>, StreamError> {
+        let opened = match tls {
+            None => Opened::Plain(PlainSocket::from_connection(raw)?),
+            Some(tls) => match tls.accept(raw).await {
+                Ok(stream) => {
+                    super::report_handshake(&stream, report, peer);
+                    Opened::Tls(Box::new(stream))
+                }
+                Err(reason) => {
+                    report_failed_handshake(report, peer, &reason);
+                    return Ok(None);
+                }
+            },
+        };
+        Ok(Some(End::accepted(peer.to_string(), opened)))
+    }
+
+    /// An accepted connection (a TLS server half-closes at the end of its input).
+    fn accepted(peer: String, opened: Opened) -> End {
+        match opened {
+            Opened::Plain(socket) => End::socket(peer, socket),
+            Opened::Tls(tls) => End::split(peer, *tls, OnEof::HalfClose),
+        }
     }
 
     fn exec(command: &str) -> Result<End, EndError> {
@@ -223,6 +305,52 @@ impl End {
         let io = Io::Split(Box::new(file), Box::new(tokio::io::sink()));
         Ok(End { read_only: true, ..End::new(name, io, OnEof::HalfClose) })
     }
+}
+
+/// Binds a listening endpoint.
+///
+/// # Errors
+/// [`StreamError::Bind`] (and the like) naming the address.
+pub async fn bind(endpoint: &Endpoint) -> Result<SocketListener, StreamError> {
+    match &endpoint.kind {
+        EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
+            addr.bind(FamilyPreference::Any).await
+        }
+        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await,
+        _ => unreachable!("only listeners are bound"),
+    }
+}
+
+/// A `tls-listen` endpoint's TLS ([`ServerTls::from_options`]; without `cert=`, a fresh
+/// self-signed certificate, announced with the command that reaches it); `None` for the
+/// other kinds.
+///
+/// # Errors
+/// [`EndError::Options`] for a file its options name, [`EndError::Stream`] for the rest.
+pub fn listener_tls(
+    endpoint: &Endpoint,
+    listener: &SocketListener,
+    report: &dyn Report,
+) -> Result<Option<ServerTls>, EndError> {
+    if !matches!(endpoint.kind, EndpointKind::TlsListen(_)) {
+        return Ok(None);
+    }
+    let target = match listener.tcp_port() {
+        Some(port) => format!("localhost:{port}"),
+        None => "ADDR".to_string(),
+    };
+    match ServerTls::from_options(&endpoint.options, Spelling::Endpoint, &target, report) {
+        Ok(served) => Ok(Some(served.tls)),
+        Err(ServerTlsError::Options(err)) => Err(EndError::Options(err)),
+        Err(ServerTlsError::Build(err)) => Err(EndError::Stream(err)),
+    }
+}
+
+/// The `listening on` line and the `listen` event of a listening endpoint.
+pub fn announce(listener: &SocketListener, report: &dyn Report) {
+    let addresses: Vec<String> = listener.local_addresses().iter().map(ToString::to_string).collect();
+    report.notice(&format!("listening on {}", addresses.join(", ")));
+    report.emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });
 }
 
 /// A pipe's idle limit: `--idle-timeout`, else an endpoint's `idle-timeout=` (the shorter

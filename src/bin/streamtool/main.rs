@@ -1,6 +1,5 @@
 //! The `streamtool` binary: parse, set up logging, run, map the outcome to an exit code.
 
-mod background;
 mod cli;
 mod cmd;
 mod common;
@@ -153,7 +152,8 @@ fn usage_error(err: &clap::Error) -> String {
     }
     let message = message.trim_end_matches('.').to_string();
     let tips: String = tips.iter().map(|tip| format!(" ({tip})")).collect();
-    format!("{message}{tips}; see `{command} --help`")
+    // A value echoed back may hold a proxy URL: never show its credentials.
+    streamtool::stack::proxy::redact_url(&format!("{message}{tips}; see `{command} --help`"))
 }
 
 /// The error chain on one line, causes joined with ": ", repeats dropped.
@@ -174,12 +174,8 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    plain_words(&out)
+    streamtool::words::plain_words(&out)
 }
-
-/// Rust Debug shapes in a dependency's error text put into words (moved to the library:
-/// `streamtool::words`).
-pub use streamtool::words::plain_words;
 
 /// Advice for the failures users meet most (`streamtool::words::tls_hint`), on a line of
 /// its own after the error.

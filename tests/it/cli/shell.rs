@@ -22,7 +22,7 @@ fn root() -> &'static Path {
 }
 
 /// How to regenerate the checked-in completions and man pages.
-const REGENERATE: &str = "STREAMTOOL_BLESS=1 cargo test --bin streamtool generated_files_are_current";
+const REGENERATE: &str = "STREAMTOOL_BLESS=1 cargo test --test it generated_files_are_current";
 
 /// Each shell and the file its script is checked in as.
 const SHELLS: [(&str, &str); 5] = [
@@ -50,6 +50,108 @@ fn completions_prints_the_checked_in_script_for_each_shell() {
                 "completions/{file} is not what `streamtool completions {shell}` prints; regenerate with: {REGENERATE}"
             );
         }
+    });
+}
+
+/// Every file the binary generates, by its path relative to the package root: the
+/// completion scripts (`completions SHELL`) and the man pages (`completions --man-dir`).
+async fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for (shell, file) in SHELLS {
+        let out = streamtool(&["completions", shell], b"").await;
+        out.assert_code(0);
+        files.push((Path::new("completions").join(file), out.stdout));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man1");
+    streamtool(&["completions", "--man-dir", man.to_str().unwrap()], b"").await.assert_code(0);
+    let mut pages: Vec<_> = std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().path()).collect();
+    pages.sort();
+    for page in pages {
+        let name = page.file_name().unwrap().to_owned();
+        files.push((Path::new("docs/man").join(name), std::fs::read(&page).unwrap()));
+    }
+    files
+}
+
+/// The checked-in completions and man pages are what the binary generates, byte for byte,
+/// and none is left over from a removed subcommand; `STREAMTOOL_BLESS=1` rewrites them.
+#[test]
+fn generated_files_are_current() {
+    run(async {
+        let bless = std::env::var_os("STREAMTOOL_BLESS").is_some_and(|v| !v.is_empty() && v != "0");
+        let generated = generated_files().await;
+        let mut stale = Vec::new();
+        for (path, contents) in &generated {
+            let full = root().join(path);
+            if std::fs::read(&full).ok().as_ref() == Some(contents) {
+                continue;
+            }
+            if bless {
+                std::fs::write(&full, contents).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+        let expected: Vec<&PathBuf> = generated.iter().map(|(path, _)| path).collect();
+        for dir in ["completions", "docs/man"] {
+            for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+                let path = Path::new(dir).join(entry.unwrap().file_name());
+                let ours = path.extension().is_some_and(|e| e == "1") || dir == "completions";
+                if ours && !expected.contains(&&path) {
+                    if bless {
+                        std::fs::remove_file(root().join(&path)).unwrap();
+                    } else {
+                        stale.push(format!("{} (no longer generated)", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "these checked-in files differ from what the binary generates: {}\nregenerate them with: {REGENERATE}",
+            stale.join(", ")
+        );
+    });
+}
+
+/// A man page for the tool and each visible subcommand, each with EXAMPLES and EXIT
+/// STATUS, and none showing the hidden `--ssl` aliases.
+#[test]
+fn man_pages_have_examples_and_exit_codes() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let man = dir.path().join("new/man1");
+        streamtool(&["completions", "--man-dir", man.to_str().unwrap()], b"").await.assert_code(0);
+        let mut names: Vec<String> =
+            std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let mut expected: Vec<String> = SUBCOMMANDS.iter().map(|s| format!("streamtool-{s}.1")).collect();
+        expected.push("streamtool.1".to_string());
+        expected.sort();
+        assert_eq!(names, expected);
+        for name in &names {
+            let text = std::fs::read_to_string(man.join(name)).unwrap();
+            assert!(text.contains(".SH \"EXIT STATUS\""), "{name} has no EXIT STATUS");
+            assert!(!text.contains("ssl"), "{name} shows a hidden --ssl alias");
+            if name != "streamtool.1" {
+                assert!(text.contains(".SH EXAMPLES"), "{name} has no EXAMPLES");
+            }
+        }
+    });
+}
+
+/// `--man-dir` names the directory it cannot write, and exits 1.
+#[test]
+fn man_dir_that_cannot_be_made_is_named() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let target = file.join("man1");
+        let out = streamtool(&["completions", "--man-dir", target.to_str().unwrap()], b"").await;
+        out.assert_code(1);
+        assert!(out.stderr.contains(target.to_str().unwrap()), "{}", out.stderr);
     });
 }
 
@@ -218,7 +320,14 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     ("accept", &[("peer", "string", "always")]),
-    ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
+    (
+        "connect",
+        &[
+            ("target", "string", "always"),
+            ("peer", "string", "connect only"),
+            ("proxy", "string", "through a proxy"),
+        ],
+    ),
     (
         "handshake",
         &[
@@ -494,6 +603,24 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
     refused.assert_code(4);
     keep(&refused);
+    // Through a proxy (connect.proxy): one that accepts and closes at once (exit 3; the
+    // connect event comes when the proxy is reached).
+    let (proxy_port, _proxy) = crate::support::cli::tcp_server(|socket| async move { drop(socket) }).await;
+    let proxied = streamtool(
+        &[
+            "connect",
+            "--events",
+            "json",
+            "--proxy",
+            &format!("socks5h://user:pw@127.0.0.1:{proxy_port}"),
+            &server.localhost(),
+        ],
+        b"",
+    )
+    .await;
+    proxied.assert_code(3);
+    assert!(proxied.stderr.contains("\"proxy\":\"socks5h://***@127.0.0.1:"), "{}", proxied.stderr);
+    keep(&proxied);
     // --tofu (tofu): a known-hosts file with another key for the server (changed, exit
     // 4), then none (recorded).
     let xdg = tempfile::tempdir().unwrap();
@@ -839,6 +966,61 @@ fn cookbook_tls_terminator() {
             out.assert_code(0);
             assert_eq!(out.stdout, b"hello\n");
         }
+    });
+}
+
+/// docs/cookbook.md, "Through a SOCKS or HTTP proxy": microsocks (a real SOCKS5 proxy) in
+/// front of a TLS echo server, reached by `connect --proxy` and by `pipe`'s `proxy=`.
+#[test]
+fn cookbook_through_a_proxy() {
+    if !crate::support::peers::need(&["microsocks"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("Through a SOCKS or HTTP proxy");
+        r.before_you_start().await;
+        let recipe_line = "microsocks -i 127.0.0.1 -p 1080 &";
+        assert!(r.text.contains(recipe_line), "{}", r.text);
+        let port = crate::support::cli::closed_port();
+        let mut proxy = std::process::Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("microsocks");
+        struct Kill<'a>(&'a mut std::process::Child);
+        impl Drop for Kill<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _proxy = Kill(&mut proxy);
+        assert!(
+            poll_until(STEP, || crate::support::peers::listening(port)).await,
+            "microsocks did not listen"
+        );
+        r.subs.push(("1080".to_string(), port.to_string()));
+        let _server = r
+            .listen(
+                r"streamtool serve -k --tls --cert localhost+2.pem --key localhost+2-key.pem --sh-exec 'echo hello' 8443",
+                "8443",
+            )
+            .await;
+        let out = r
+            .run(r"streamtool connect --tls --recv-only --ca ca/ca.pem --proxy socks5h://127.0.0.1:1080 localhost:8443")
+            .await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
+        let _relay = r
+            .listen(
+                r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem,proxy=socks5h://127.0.0.1:1080",
+                "9000",
+            )
+            .await;
+        let out = r.run(r"streamtool connect --recv-only localhost:9000").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
     });
 }
 

@@ -6,13 +6,15 @@
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
 //!   test.
-//! - `starttls`: connect --starttls and pipe's starttls= against aiosmtpd, dovecot,
-//!   PostgreSQL and scripted peers.
+//! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
+//! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
+//!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
 mod interop_cases;
 mod interop_tls;
 mod plain;
+mod proxy;
 mod starttls;
 mod tls_interop;

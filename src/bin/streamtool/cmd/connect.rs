@@ -5,9 +5,9 @@ use std::time::Instant;
 use anyhow::Result;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
+use streamtool::job::checks::{self, CheckError, ClientChecks};
 use streamtool::relay::OnEof;
 use streamtool::stack::open::{self, Net, Opened, Target};
-use streamtool::stack::require::{self, Requirement};
 use streamtool::stack::tofu::{self, KnownHosts};
 
 use crate::exit_codes::CheckFailed;
@@ -15,11 +15,10 @@ use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
-use crate::common::{
-    self, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
-};
+use crate::common::{self, check_tls_flags, stdio_session};
 use crate::exit_codes::Usage;
 use crate::ui::Ui;
+use streamtool::job::stdio::SessionOptions;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     check_flags(&args)?;
@@ -39,7 +38,7 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     if verbose {
         tracing::info!("{peer}: sent {sent} bytes, received {received} bytes in {elapsed:.3}s");
     }
-    common::session_error(session, &peer)
+    Ok(session.result(&peer)?)
 }
 
 /// Flag combinations clap cannot express.
@@ -70,7 +69,8 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
 /// Connects (and with --tls, handshakes; every file a flag names is read first), and
 /// names the peer by the address connected to.
 async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
-    let endpoint = args.options();
+    let mut endpoint = args.options();
+    endpoint.proxy = choose_proxy(args)?;
     let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
         ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
@@ -94,7 +94,11 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
             peer = address.to_string();
             tracing::info!(%peer, "connected");
         }
-        ui.emit(|| Event::Connect { target: target.clone(), peer: Some(peer.clone()) });
+        ui.emit(|| Event::Connect {
+            target: target.clone(),
+            peer: endpoint.proxy.is_none().then(|| peer.clone()),
+            proxy: endpoint.proxy.as_ref().map(ToString::to_string),
+        });
     };
     let opened = open::connect(stack_target, &target, &endpoint, common::family(&args.net), tls, connected)
         .await
@@ -106,6 +110,44 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         }
     };
     Ok((net, peer))
+}
+
+/// The proxy this connection goes through (`--proxy`, `--proxy-env`, `--no-proxy`;
+/// [`streamtool::stack::proxy::select`]).
+fn choose_proxy(args: &ConnectArgs) -> Result<Option<streamtool::stack::proxy::ProxySpec>> {
+    use streamtool::stack::proxy::{self, Origin};
+    let p = &args.proxy;
+    let given = p.proxy.as_deref();
+    if given.is_none() && !p.proxy_env {
+        if p.no_proxy.is_some() {
+            return Err(Usage("--no-proxy needs --proxy or --proxy-env".into()).into());
+        }
+        return Ok(None);
+    }
+    let host = match &args.addr {
+        ConnectAddress::Tcp(host, _) => host.as_str(),
+        ConnectAddress::Unix(_) if given.is_some() => {
+            return Err(Usage("--proxy applies to HOST:PORT targets, not unix:PATH".into()).into());
+        }
+        ConnectAddress::Unix(_) => return Ok(None),
+    };
+    let no_proxy = p.no_proxy.clone().unwrap_or_default();
+    match proxy::select(given, p.proxy_env, args.tls.tls, &no_proxy, host).map_err(Usage)? {
+        Some((spec, origin)) => {
+            let from = match origin {
+                Origin::Given => "--proxy".to_string(),
+                Origin::Env(name) => format!("${name} (--proxy-env)"),
+            };
+            tracing::info!("using proxy {spec} from {from}");
+            Ok(Some(spec))
+        }
+        None => {
+            tracing::info!(
+                "connecting to {host} directly (no proxy in the environment, or excluded by --no-proxy/NO_PROXY)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// `-z`: close properly (FIN, and close_notify with TLS, so the peer sees a clean end).
@@ -141,7 +183,8 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
     }
 }
 
-/// Reports a finished handshake, checks the `--require` clauses, and boxes the stream.
+/// Reports a finished handshake, runs the checks ([`checks::after_handshake`]), and
+/// boxes the stream.
 fn finish_tls<IO>(
     tls: TlsStream<IO>,
     args: &ConnectArgs,
@@ -152,61 +195,6 @@ fn finish_tls<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    report_handshake(&tls, ui, peer);
-    if let Some((known_hosts, target)) = tofu {
-        check_known_host(&tls, known_hosts, target, ui)?;
-    }
-    if args.show_cert {
-        show_certificate(&tls, args);
-    }
-    check_requirements(&tls, &args.require, ui)?;
-    Ok(Net::Boxed(Box::new(tls)))
-}
-
-/// `--tofu` ([`tofu::check`]): a changed key, or a pin that cannot be checked, is exit 4.
-fn check_known_host<IO>(tls: &TlsStream<IO>, known_hosts: &KnownHosts, target: &str, ui: &Ui) -> Result<()>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    match tofu::check(tls, known_hosts, target, ui)? {
-        Ok(()) => Ok(()),
-        Err(refusal) => Err(CheckFailed(refusal).into()),
-    }
-}
-
-/// `--require` ([`require::check_all`]): each failed clause is one line; the last one is
-/// the error (exit 4), the ones before it are said first.
-fn check_requirements<IO>(tls: &TlsStream<IO>, require: &[Requirement], ui: &Ui) -> Result<()>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let failed = require::check_all(tls, require, ui);
-    match failed.split_last() {
-        None => Ok(()),
-        Some((last, before)) => {
-            for line in before {
-                ui.say(line);
-            }
-            Err(CheckFailed(last.clone()).into())
-        }
-    }
-}
-
-/// `--show-cert`: what `openssl s_client -brief` shows, on stderr.
-fn show_certificate<IO>(tls: &TlsStream<IO>, args: &ConnectArgs)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let mut text = String::new();
-    text.push_str(&format!(
-        "Protocol version: {}\n",
-        tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()
-    ));
-    text.push_str(&format!("Ciphersuite: {}\n", tls.cipher_suite().unwrap_or_default()));
-    let group = tls.key_exchange_group();
-    text.push_str(&format!("Key exchange: {}\n", group.as_deref().unwrap_or("none")));
-    let alpn = tls.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
-    text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
     let verification = if args.insecure {
         "skipped (--insecure)"
     } else if args.tofu && args.tls.ca.is_none() {
@@ -218,10 +206,12 @@ where
     } else {
         "OK"
     };
-    text.push_str(&format!("Verification: {verification}\n"));
-    for (i, cert) in tls.peer_certificates().iter().enumerate() {
-        text.push_str(&format!("Certificate {i}:\n{}", describe_certificate(cert.as_ref())));
+    let mut stderr = std::io::stderr();
+    let show_cert = args.show_cert.then_some((verification, &mut stderr as &mut dyn std::io::Write));
+    let checks = ClientChecks { tofu, show_cert, require: &args.require };
+    match checks::after_handshake(&tls, checks, ui, peer) {
+        Ok(()) => Ok(Net::Boxed(Box::new(tls))),
+        Err(CheckError::Refused(why)) => Err(CheckFailed(why).into()),
+        Err(CheckError::KnownHosts(err)) => Err(err.into()),
     }
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -8,18 +8,13 @@ use std::time::Duration;
 use anyhow::Result;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
 use streamtool::event::{Close, Event};
-use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, relay};
-use streamtool::relay::{Meter, OnEof};
-use streamtool::server::{
-    ConnectionContext, ServeOptions, ServerTls, accept_first, report_failed_handshake, report_handshake,
-    serve,
-};
-use streamtool::stack::open::{Opened, PlainSocket};
+use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay};
+use streamtool::relay::Meter;
+use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::Phase;
-use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::tls::{ClientOptions, ServerOptions};
-use tokio_util::sync::CancellationToken;
+use streamtool::streams::listener::Connection;
 
 use crate::cli::PipeArgs;
 use crate::exit_codes::{Hint, Interrupted, Usage};
@@ -70,7 +65,7 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
         if matches!(endpoint.kind, EndpointKind::Tls(..)) {
             // (insecure's warning is printed once, when the endpoint opens)
             let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
-            client_options(&options)?.build()?;
+            options.client_options(Spelling::Endpoint)?.build()?;
         }
     }
     Ok((a, b))
@@ -82,8 +77,7 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
 /// running relay `grace` to finish, as serve does its session; either way the exit is 0
 /// and the socket file of a unix-listen endpoint is removed.
 async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
-    let signals = crate::common::Signals::new()?;
-    let (mut term, mut int) = (signals.term, signals.int);
+    let mut signals = Signals::new()?;
     let both = async {
         let opened_a = open(&shared.a, &shared.ui).await?;
         let opened_b = open(&shared.b, &shared.ui).await?;
@@ -91,27 +85,16 @@ async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
     };
     let (opened_a, opened_b) = tokio::select! {
         opened = both => opened?,
-        _ = int.recv() => return Err(Interrupted.into()),
-        _ = term.recv() => {
+        _ = signals.int.recv() => return Err(Interrupted.into()),
+        _ = signals.term.recv() => {
             tracing::info!("SIGTERM: stopping before the relay started");
             return Ok(());
         }
     };
-    let relay = relay_until_idle(opened_a, opened_b, shared, true);
-    tokio::pin!(relay);
-    tokio::select! {
-        result = &mut relay => result,
-        _ = int.recv() => Err(Interrupted.into()),
-        _ = term.recv() => {
-            tracing::info!(?grace, "SIGTERM: letting the relay finish");
-            tokio::select! {
-                finished = tokio::time::timeout(grace, &mut relay) => finished.unwrap_or_else(|_| {
-                    tracing::warn!("grace period over; closing the relay");
-                    Ok(())
-                }),
-                _ = int.recv() => Err(Interrupted.into()),
-            }
-        }
+    match signals.run_with_grace(relay_until_idle(opened_a, opened_b, shared, true), grace, "relay").await {
+        Ended::Done(result) => result,
+        Ended::GraceOver => Ok(()),
+        Ended::Interrupted => Err(Interrupted.into()),
     }
 }
 
@@ -133,47 +116,26 @@ async fn serve_fork(
     max_conns: Option<usize>,
     grace: Duration,
 ) -> Result<()> {
-    let signals = crate::common::Signals::new()?;
+    let signals = Signals::new()?;
     let listener = bind(&listening).await?;
     // The certificate and key are read (and the banner printed) before the listening line.
-    let tls = match &listening.kind {
-        EndpointKind::TlsListen(_) => {
-            Some(server_options(&listening.options, &listener, &shared.ui)?.build()?)
-        }
-        _ => None,
-    };
+    let tls = listener_tls(&listening, &listener, &shared.ui).map_err(|err| end_error(err, &listening))?;
     announce(&listener, &shared.ui);
-    let shutdown = CancellationToken::new();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cut_short = CancellationToken::new();
-    tokio::spawn(crate::common::watch_signals(
-        signals,
-        shutdown.clone(),
-        cut_short.clone(),
-        Arc::clone(&interrupted),
-    ));
-    let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
-    let o = &listening.options;
-    let tls = tls.map(|config| {
-        let (policy, handshake_timeout) = (o.ragged_eof_policy(), o.handshake_limit());
-        Arc::new(ServerTls { config, policy, handshake_timeout, starttls: o.starttls })
-    });
-    serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
+    let stop = signals.watch();
+    let options =
+        ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(stop.cut_short.clone()) };
+    let tls = tls.map(Arc::new);
+    serve(listener, options, stop.shutdown.clone(), move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         async move {
             let peer = context.peer.to_string();
             shared.ui.emit(|| Event::Accept { peer: peer.clone() });
-            let accepted = match accepted(raw, tls.as_deref(), &peer, &shared.ui).await {
-                Ok(Some(mut opened)) => {
-                    if let Some(on_eof) = listening.options.on_eof {
-                        opened.on_eof = on_eof;
-                    }
-                    opened
-                }
+            let accepted = match End::accept(raw, tls.as_deref(), &peer, &shared.ui).await {
+                Ok(Some(opened)) => opened.with_on_eof(listening.options.on_eof),
                 Ok(None) => return,
                 Err(err) => {
-                    tracing::warn!(%peer, "{}", crate::one_line(&err));
+                    tracing::warn!(%peer, "{}", crate::one_line(&err.into()));
                     return;
                 }
             };
@@ -197,93 +159,17 @@ async fn serve_fork(
         }
     })
     .await;
-    if interrupted.load(std::sync::atomic::Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+    if stop.interrupted() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
-async fn bind(endpoint: &Endpoint) -> Result<SocketListener> {
-    let listener = match &endpoint.kind {
-        EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
-            addr.bind(streamtool::streams::FamilyPreference::Any).await?
-        }
-        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
-        _ => unreachable!("only listeners are bound"),
-    };
-    Ok(listener)
-}
-
-fn announce(listener: &SocketListener, ui: &Ui) {
-    let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
-    ui.notice(&format!("listening on {}", addresses.join(", ")));
-    ui.emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });
-}
-
-/// A `tls-listen` endpoint's server settings; without `cert=`, a fresh self-signed
-/// certificate, whose pins and the command that reaches it are printed.
-fn server_options(o: &EndpointOptions, listener: &SocketListener, ui: &Ui) -> Result<ServerOptions> {
-    let (server, generated) = o.server_options(Spelling::Endpoint)?;
-    if let Some(generated) = generated {
-        ui.say("no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
-        let target = match listener.tcp_port() {
-            Some(port) => format!("localhost:{port}"),
-            None => "ADDR".to_string(),
-        };
-        for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-            ui.say(&line);
-        }
-    }
-    Ok(server)
-}
-
-fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
-    Ok(o.client_options(Spelling::Endpoint)?)
-}
-
-/// A connection a listening endpoint accepted, as an endpoint: with TLS, its handshake
-/// run and reported (a failed one reported as serve reports it, and `None`).
-async fn accepted(raw: Connection, tls: Option<&ServerTls>, peer: &str, ui: &Ui) -> Result<Option<End>> {
-    let opened = match tls {
-        None => Opened::Plain(PlainSocket::from_connection(raw)?),
-        Some(tls) => match tls.accept(raw).await {
-            Ok(stream) => {
-                report_handshake(&stream, ui, peer);
-                Opened::Tls(Box::new(stream))
-            }
-            Err(reason) => {
-                report_failed_handshake(ui, peer, &reason);
-                return Ok(None);
-            }
-        },
-    };
-    Ok(Some(end_of(peer, opened)))
-}
-
-/// An accepted connection as an endpoint (a TLS server half-closes at the end of its input).
-fn end_of(peer: &str, opened: Opened) -> End {
-    match opened {
-        Opened::Plain(socket) => End::socket(peer.to_string(), socket),
-        Opened::Tls(tls) => End::split(peer.to_string(), *tls, OnEof::HalfClose),
-    }
-}
-
-/// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
-/// handshake succeeds). Its `on-eof=` option overrides the kind's default.
+/// Opens one endpoint ([`End::open`]).
 async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let mut opened = open_kind(endpoint, ui).await?;
-    if let Some(on_eof) = endpoint.options.on_eof {
-        opened.on_eof = on_eof;
-    }
-    Ok(opened)
+    End::open(endpoint, ui).await.map_err(|err| end_error(err, endpoint))
 }
 
-async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let opened = match End::open_local(endpoint).await {
-        Some(opened) => opened,
-        None => match End::connect(endpoint, ui).await {
-            Some(opened) => opened,
-            None => return open_listening(endpoint, ui).await,
-        },
-    };
-    opened.map_err(|err| match err {
+/// Why an endpoint could not be opened, as the binary reports it.
+fn end_error(err: EndError, endpoint: &Endpoint) -> anyhow::Error {
+    match err {
         EndError::Stream(err) => err.into(),
         EndError::Open(err) => crate::common::open_error(err),
         EndError::Options(err) => err.into(),
@@ -299,28 +185,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
             );
             anyhow::Error::new(err).context(Hint(hint))
         }
-    })
-}
-
-/// A listening endpoint: bound, announced, and its first connection accepted.
-async fn open_listening(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let o = &endpoint.options;
-    let mut listener = bind(endpoint).await?;
-    let tls = match endpoint.kind {
-        EndpointKind::TlsListen(_) => Some(server_options(o, &listener, ui)?.build()?),
-        _ => None,
-    };
-    announce(&listener, ui);
-    let tls = tls.map(|config| ServerTls {
-        config,
-        policy: o.ragged_eof_policy(),
-        handshake_timeout: o.handshake_limit(),
-        starttls: o.starttls,
-    });
-    // The first connection whose handshake succeeds; handshakes run side by side, so a
-    // client that connects and stays silent does not hold up the next one.
-    let (opened, peer) = accept_first(&mut listener, tls.as_ref(), ui).await?;
-    Ok(end_of(&peer, opened))
+    }
 }
 
 /// The relay ([`streamtool::job::pipe::relay`]) under the relay's idle limit: with no
