@@ -25,6 +25,18 @@ use crate::support::cli::{Finished, STEP, closed_port, poll_until, s, streamtool
 use crate::support::peers::{aiosmtpd_python, need, python_with};
 use crate::support::run;
 
+/// Where `name` is installed: on PATH, else in /usr/sbin or /sbin (which a PATH may lack;
+/// `need` looks there too).
+fn tool(name: &str) -> std::path::PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| name.into())
+}
+
 /// `streamtool connect --tls --ca CA --starttls PROTO --show-cert -v localhost:PORT`,
 /// `extra` flags, `input` on stdin.
 async fn connect(pki: &PemPki, proto: &str, port: u16, extra: &[&str], input: &[u8]) -> Finished {
@@ -255,7 +267,7 @@ async fn dovecot(dir: &Path, pki: &PemPki) -> (Child, [u16; 3]) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let ports = [closed_port(), closed_port(), closed_port()];
     let config = dovecot_config(dir, pki, ports);
-    let child = Command::new("dovecot")
+    let child = Command::new(tool("dovecot"))
         .arg("-F")
         .arg("-c")
         .arg(&config)
@@ -355,7 +367,7 @@ fn postgres_starttls_speaks_the_protocol_over_tls() {
         assert!(key_mode.success());
         let initdb = tokio::time::timeout(
             Duration::from_secs(60),
-            Command::new("runuser")
+            Command::new(tool("runuser"))
                 .args(["-u", "postgres", "--"])
                 .arg(bin.join("initdb"))
                 .args(["-A", "trust", "-U", "postgres", "-D", s(&d.join("data"))])
@@ -367,7 +379,7 @@ fn postgres_starttls_speaks_the_protocol_over_tls() {
         .unwrap();
         assert!(initdb.status.success(), "initdb: {}", String::from_utf8_lossy(&initdb.stderr));
         let port = closed_port();
-        let mut command = Command::new("runuser");
+        let mut command = Command::new(tool("runuser"));
         command
             .args(["-u", "postgres", "--"])
             .arg(bin.join("postgres"))
@@ -437,7 +449,7 @@ fn ldap_starttls_with_slapd() {
         );
         std::fs::write(d.join("slapd.conf"), config).unwrap();
         let port = closed_port();
-        let _slapd = Command::new("slapd")
+        let _slapd = Command::new(tool("slapd"))
             .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f", s(&d.join("slapd.conf"))])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -538,7 +550,7 @@ fn xmpp_starttls_with_prosody() {
             key = pki.server_key.display(),
         );
         std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
-        let mut command = Command::new("prosody");
+        let mut command = Command::new(tool("prosody"));
         command.arg("--config").arg(d.join("prosody.cfg.lua")).stdin(Stdio::null());
         let (_prosody, _) = start_until(command, |l| l.contains("Activated service 'c2s' on")).await;
 
