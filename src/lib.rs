@@ -22,7 +22,8 @@
 //! - [`certs`]: loading PEM files, making certificates.
 //! - [`values`]: parsers for sizes, durations, idle limits and delimiters.
 //! - [`escape`]: escaping control characters of text a peer or a certificate controls;
-//!   [`words`]: dependencies' Debug-shaped error text put into words.
+//!   [`words`]: dependencies' Debug-shaped error text (and clap's usage errors) put into
+//!   words; [`manpage`]: man pages from the clap definition.
 //!
 //! Dependencies point one way: binary -> job -> server -> stack -> (relay, splice, event,
 //! certs, endpoint, ...) -> streams.
@@ -36,6 +37,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod job;
+pub mod manpage;
 pub mod relay;
 pub mod server;
 pub mod shutdown;

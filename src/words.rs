@@ -127,6 +127,46 @@ pub fn tls_hint(tls: &rustls::Error) -> Option<&'static str> {
     })
 }
 
+/// A usage error from clap as one line, as every other error is: the message, clap's tip
+/// if it has one, and which `--help` to read. (`say` escapes control characters of the
+/// offending argument, which the message echoes.) `args` are the command line's, after
+/// the program's name.
+pub fn usage_line(err: &clap::Error, command: &clap::Command, args: impl Iterator<Item = String>) -> String {
+    let text = err.render().to_string();
+    let mut message = String::new();
+    let mut tips = Vec::new();
+    let mut in_message = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("error: ") {
+            message = rest.trim().to_string();
+            in_message = true;
+        } else if in_message && line.starts_with("  ") {
+            // "the following required arguments were not provided:" and its list.
+            let separator = if message.ends_with(':') { " " } else { ", " };
+            message = format!("{message}{separator}{}", line.trim());
+        } else {
+            in_message = false;
+            if let Some(rest) = line.trim().strip_prefix("tip: ") {
+                tips.push(rest.to_string());
+            }
+        }
+    }
+    // The subcommand's own help, if one was named.
+    let args: Vec<String> = args.collect();
+    let command = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .find(|name| args.iter().any(|arg| arg == name))
+        .map_or("streamtool".to_string(), |name| format!("streamtool {name}"));
+    if message.is_empty() {
+        message = text.lines().next().unwrap_or_default().to_string();
+    }
+    let message = message.trim_end_matches('.').to_string();
+    let tips: String = tips.iter().map(|tip| format!(" ({tip})")).collect();
+    // A value echoed back may hold a proxy URL: never show its credentials.
+    format!("{message}{tips}; see `{command} --help`")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

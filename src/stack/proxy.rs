@@ -345,17 +345,23 @@ pub fn select(
             let names: &[&'static str] = if tls { &["HTTPS_PROXY", "ALL_PROXY"] } else { &["ALL_PROXY"] };
             match names.iter().find_map(|n| env(n).map(|v| (v, Origin::Env(n)))) {
                 Some(found) => found,
-                None => return Ok(None),
+                None => {
+                    tracing::info!("connecting to {host} directly (no proxy in the environment)");
+                    return Ok(None);
+                }
             }
         }
         None => return Ok(None),
     };
+    let direct = || tracing::info!("connecting to {host} directly (excluded by --no-proxy or NO_PROXY)");
     if no_proxy.matches(host) {
+        direct();
         return Ok(None);
     }
     if from_env && let Some(list) = env("NO_PROXY") {
         let list: NoProxy = list.parse().map_err(|e| format!("NO_PROXY: {e}"))?;
         if list.matches(host) {
+            direct();
             return Ok(None);
         }
     }
@@ -363,6 +369,10 @@ pub fn select(
         Origin::Given => e,
         Origin::Env(name) => format!("{name}: {e}"),
     })?;
+    match origin {
+        Origin::Given => tracing::info!("using proxy {spec} from --proxy"),
+        Origin::Env(name) => tracing::info!("using proxy {spec} from ${name} (--proxy-env)"),
+    }
     Ok(Some((spec, origin)))
 }
 

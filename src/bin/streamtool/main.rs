@@ -47,7 +47,9 @@ fn main() -> ExitCode {
             // --help and --version print and succeed; usage errors exit 2, with control
             // characters of the offending argument escaped (it is echoed in the message).
             if err.use_stderr() {
-                say(&usage_error(&err));
+                // A proxy URL's credentials in the echoed argument are blanked.
+                let line = streamtool::words::usage_line(&err, &cli::command(), std::env::args().skip(1));
+                say(&streamtool::stack::proxy::redact_url(&line));
             } else {
                 let _ = err.print();
             }
@@ -116,44 +118,6 @@ fn main() -> ExitCode {
     }
     ui.emit(|| streamtool::event::Event::Exit { code: exit.code() });
     ExitCode::from(exit.code())
-}
-
-/// A usage error from clap as one line, as every other error is: the message, clap's tip
-/// if it has one, and which `--help` to read. (`say` escapes control characters of the
-/// offending argument, which the message echoes.)
-fn usage_error(err: &clap::Error) -> String {
-    let text = err.render().to_string();
-    let mut message = String::new();
-    let mut tips = Vec::new();
-    let mut in_message = false;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("error: ") {
-            message = rest.trim().to_string();
-            in_message = true;
-        } else if in_message && line.starts_with("  ") {
-            // "the following required arguments were not provided:" and its list.
-            let separator = if message.ends_with(':') { " " } else { ", " };
-            message = format!("{message}{separator}{}", line.trim());
-        } else {
-            in_message = false;
-            if let Some(rest) = line.trim().strip_prefix("tip: ") {
-                tips.push(rest.to_string());
-            }
-        }
-    }
-    // The subcommand's own help, if one was named.
-    let command = cli::command()
-        .get_subcommands()
-        .map(|sub| sub.get_name().to_string())
-        .find(|name| std::env::args().skip(1).any(|arg| &arg == name))
-        .map_or("streamtool".to_string(), |name| format!("streamtool {name}"));
-    if message.is_empty() {
-        message = text.lines().next().unwrap_or_default().to_string();
-    }
-    let message = message.trim_end_matches('.').to_string();
-    let tips: String = tips.iter().map(|tip| format!(" ({tip})")).collect();
-    // A value echoed back may hold a proxy URL: never show its credentials.
-    streamtool::stack::proxy::redact_url(&format!("{message}{tips}; see `{command} --help`"))
 }
 
 /// The error chain on one line, causes joined with ": ", repeats dropped.

@@ -115,39 +115,21 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
 /// The proxy this connection goes through (`--proxy`, `--proxy-env`, `--no-proxy`;
 /// [`streamtool::stack::proxy::select`]).
 fn choose_proxy(args: &ConnectArgs) -> Result<Option<streamtool::stack::proxy::ProxySpec>> {
-    use streamtool::stack::proxy::{self, Origin};
     let p = &args.proxy;
-    let given = p.proxy.as_deref();
-    if given.is_none() && !p.proxy_env {
-        if p.no_proxy.is_some() {
-            return Err(Usage("--no-proxy needs --proxy or --proxy-env".into()).into());
-        }
-        return Ok(None);
+    if p.no_proxy.is_some() && p.proxy.is_none() && !p.proxy_env {
+        return Err(Usage("--no-proxy needs --proxy or --proxy-env".into()).into());
     }
     let host = match &args.addr {
         ConnectAddress::Tcp(host, _) => host.as_str(),
-        ConnectAddress::Unix(_) if given.is_some() => {
+        ConnectAddress::Unix(_) if p.proxy.is_some() => {
             return Err(Usage("--proxy applies to HOST:PORT targets, not unix:PATH".into()).into());
         }
         ConnectAddress::Unix(_) => return Ok(None),
     };
     let no_proxy = p.no_proxy.clone().unwrap_or_default();
-    match proxy::select(given, p.proxy_env, args.tls.tls, &no_proxy, host).map_err(Usage)? {
-        Some((spec, origin)) => {
-            let from = match origin {
-                Origin::Given => "--proxy".to_string(),
-                Origin::Env(name) => format!("${name} (--proxy-env)"),
-            };
-            tracing::info!("using proxy {spec} from {from}");
-            Ok(Some(spec))
-        }
-        None => {
-            tracing::info!(
-                "connecting to {host} directly (no proxy in the environment, or excluded by --no-proxy/NO_PROXY)"
-            );
-            Ok(None)
-        }
-    }
+    let chosen =
+        streamtool::stack::proxy::select(p.proxy.as_deref(), p.proxy_env, args.tls.tls, &no_proxy, host);
+    Ok(chosen.map_err(Usage)?.map(|(spec, _)| spec))
 }
 
 /// `-z`: close properly (FIN, and close_notify with TLS, so the peer sees a clean end).
