@@ -36,6 +36,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod job;
+pub mod proxy_protocol;
 pub mod relay;
 pub mod server;
 pub mod shutdown;

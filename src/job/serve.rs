@@ -19,8 +19,8 @@ use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
 use crate::relay::{Activity, Flow, FlowEnd, Meter, OnEof, PairRule, Shaping, forward_metered, run_pair};
 use crate::server::{
-    ConnectionContext, ServeOptions, ServeSummary, ServerTls, report_failed_handshake, report_handshake,
-    serve,
+    ConnectionContext, ServeOptions, ServeSummary, ServerTls, report_failed_handshake, report_failed_proxy,
+    report_handshake, serve,
 };
 use crate::stack::open::{Opened, PlainSocket};
 use crate::stack::shaping;
@@ -71,6 +71,8 @@ pub struct Settings {
     /// How far a client may fall behind the others before it is disconnected
     /// (`--max-lag`, in bytes).
     pub max_lag: usize,
+    /// Each connection starts with a PROXY header from a trusted proxy (`--accept-proxy`).
+    pub accept_proxy: Option<crate::proxy_protocol::AcceptProxy>,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             keep_open,
             on_eof: options.on_eof.unwrap_or(OnEof::HalfClose),
             max_lag,
+            accept_proxy: crate::proxy_protocol::AcceptProxy::of(options),
         }
     }
 }
@@ -193,9 +196,20 @@ pub fn connection(
     shared: Arc<Shared>,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
+        let mut raw = raw;
+        // With --accept-proxy, the client is the one the PROXY header names (read first, in
+        // this task, within its limit; a refused one ends the connection).
+        let proxied = match &shared.settings.accept_proxy {
+            Some(accept) => match Box::pin(accept.accept(&mut raw, &context.peer)).await {
+                Ok(proxied) => Some((proxied.client, proxied.proxy)),
+                Err(reason) => return report_failed_proxy(&*shared.report, &context.peer, &reason),
+            },
+            None => None,
+        };
         // Formatted only where it is written: a log line or an event.
-        let peer = &context.peer;
-        shared.report.emit(|| Event::Accept { peer: peer.to_string() });
+        let peer = proxied.as_ref().map_or(&context.peer, |(client, _)| client);
+        let via = proxied.as_ref().map(|(_, proxy)| proxy);
+        shared.report.emit(|| Event::Accept { peer: peer.to_string(), proxy: via.map(ToString::to_string) });
         let stdout_gone = shared.hub.stdout_gone();
         // Kept to reset the connection if the server stops because stdout is gone (only the
         // stdio mode writes clients' data there).

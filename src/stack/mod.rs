@@ -7,7 +7,6 @@
 
 pub mod open;
 pub mod options;
-pub mod proxy_protocol;
 pub mod require;
 pub mod tofu;
 

@@ -427,6 +427,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
     pub progress: Option<ProgressWhen>,
 
+    /// Send a PROXY protocol header first (v1: the text line, v2: binary), naming this
+    /// connection's own source and destination (a UNIX socket: LOCAL, or v1's UNKNOWN);
+    /// docs/proxy-protocol.md.
+    #[arg(long, value_name = "VERSION", value_parser = parse_proxy_version)]
+    pub proxy_protocol: Option<streamtool::proxy_protocol::Version>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -435,6 +441,14 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+fn parse_proxy_version(s: &str) -> Result<streamtool::proxy_protocol::Version, String> {
+    s.parse()
+}
+
+fn parse_cidr(s: &str) -> Result<streamtool::proxy_protocol::Cidr, String> {
+    s.parse()
 }
 
 fn parse_requirement(s: &str) -> Result<Requirement, String> {
@@ -518,6 +532,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
     pub max_lag: usize,
 
+    /// Each connection starts with a PROXY protocol header (v1 or v2, as haproxy's
+    /// send-proxy and send-proxy-v2 send it), read before any TLS handshake within
+    /// --handshake-timeout; its client address is the peer of logs, events and --exec.
+    /// Only from trusted proxies (--proxy-from; loopback by default); a connection from
+    /// anywhere else, or with a malformed header, is closed with a line naming it.
+    #[arg(long)]
+    pub accept_proxy: bool,
+
+    /// A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8).
+    /// Repeatable; replaces the default (loopback). Needs --accept-proxy.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, requires = "accept_proxy")]
+    pub proxy_from: Vec<streamtool::proxy_protocol::Cidr>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -560,7 +587,11 @@ fn endpoint_options(tls: &TlsArgs, shape: &ShapeArgs, net: &NetArgs) -> Endpoint
 impl ConnectArgs {
     /// The connection's options, from the flags.
     pub fn options(&self) -> EndpointOptions {
-        EndpointOptions { insecure: self.insecure, ..endpoint_options(&self.tls, &self.shape, &self.net) }
+        EndpointOptions {
+            insecure: self.insecure,
+            proxy_protocol: self.proxy_protocol,
+            ..endpoint_options(&self.tls, &self.shape, &self.net)
+        }
     }
 }
 
@@ -571,6 +602,8 @@ impl ServeArgs {
             client_ca: self.client_ca.clone(),
             require_client_cert: self.require_client_cert,
             on_eof: self.on_eof,
+            accept_proxy: self.accept_proxy,
+            proxy_from: self.proxy_from.clone(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }

@@ -162,7 +162,7 @@ async fn serve_fork(
         let tls = tls.clone();
         async move {
             let peer = context.peer.to_string();
-            shared.ui.emit(|| Event::Accept { peer: peer.clone() });
+            shared.ui.emit(|| Event::Accept { peer: peer.clone(), proxy: None });
             let accepted = match accepted(raw, tls.as_deref(), &peer, &shared.ui).await {
                 Ok(Some(mut opened)) => {
                     if let Some(on_eof) = listening.options.on_eof {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use streamtool::endpoint::EndpointOptions;
 use streamtool::event::{Close, Event};
 use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
-use streamtool::server::{ServeOptions, ServerTls, accept_first};
+use streamtool::server::{ServeOptions, ServerTls, accept_first_proxied};
 use streamtool::stack::Spelling;
 use streamtool::stack::open::{Net, Opened};
 use streamtool::streams::listener::{Listener, SocketListener};
@@ -199,7 +199,7 @@ async fn serve_one(
     let common::Signals { mut term, mut int } = signals;
     // Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
     let (opened, peer) = tokio::select! {
-        first = accept_first(&mut listener, tls.as_ref(), ui) => first?,
+        first = accept_first_proxied(&mut listener, tls.as_ref(), shared.settings().accept_proxy.as_ref(), ui) => first?,
         _ = term.recv() => return Ok(()),
         _ = int.recv() => return Err(Interrupted.into()),
     };

@@ -15,6 +15,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::streams::Address;
+
+/// How long an accepted connection's PROXY header may take to arrive, unless the
+/// handshake timeout says otherwise: as the TLS handshake's default (30s) (a header is one packet
+/// from a proxy nearby; a connection that sends none in this long is not a proxy's).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The v2 signature, the first 12 bytes of every v2 header.
 pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v1 line, CRLF included (the specification's 107 bytes).
@@ -452,15 +459,24 @@ pub struct AcceptProxy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxied {
     /// The client's address: the header's source, or, for a LOCAL or UNKNOWN header, the
-    /// connection's own peer (the proxy itself).
-    pub client: SocketAddr,
+    /// connection's own peer (the proxy itself, as for a health check).
+    pub client: Address,
     /// The proxy's address (the connection's peer).
-    pub proxy: SocketAddr,
+    pub proxy: Address,
     /// The header as read.
     pub header: Header,
 }
 
 impl AcceptProxy {
+    /// The settings of a listener with `options` (`accept_proxy`, `proxy_from`, the
+    /// handshake limit), if it accepts PROXY headers.
+    pub fn of(options: &crate::endpoint::EndpointOptions) -> Option<Self> {
+        options.accept_proxy.then(|| AcceptProxy {
+            trusted: options.proxy_from.clone(),
+            timeout: options.handshake_timeout.unwrap_or(HEADER_TIMEOUT),
+        })
+    }
+
     /// Whether a proxy at `ip` may send a header.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         if self.trusted.is_empty() {
@@ -470,21 +486,26 @@ impl AcceptProxy {
         }
     }
 
-    /// Checks that `proxy` is trusted, then reads its header from `io` within the limit.
+    /// Checks that `proxy` (the connection's peer) is trusted, then reads its header from
+    /// `io` within the limit. A UNIX socket's peer is trusted: who may connect is the
+    /// socket file's permissions' to say.
     ///
     /// # Errors
     /// Why the connection is refused, in words that follow `PROXY header from PEER: `.
-    pub async fn accept<IO: AsyncRead + Unpin>(&self, io: &mut IO, proxy: SocketAddr) -> Result<Proxied, String> {
-        if !self.trusts(proxy.ip()) {
+    pub async fn accept<IO: AsyncRead + Unpin>(&self, io: &mut IO, proxy: &Address) -> Result<Proxied, String> {
+        if let Address::Inet(addr) = proxy
+            && !self.trusts(addr.ip())
+        {
             let trusted = if self.trusted.is_empty() {
-                "loopback only, without --proxy-from".to_string()
+                "only loopback is, without --proxy-from".to_string()
             } else {
-                self.trusted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                format!("trusted: {}", self.trusted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
             };
-            return Err(format!("not a trusted proxy ({trusted}); connection refused"));
+            return Err(format!("not a trusted proxy ({trusted})"));
         }
         let header = read_header(io, self.timeout).await?;
-        Ok(Proxied { client: header.source().unwrap_or(proxy), proxy, header })
+        let client = header.source().map_or_else(|| proxy.clone(), Address::Inet);
+        Ok(Proxied { client, proxy: proxy.clone(), header })
     }
 }
 
