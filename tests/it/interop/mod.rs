@@ -6,10 +6,13 @@
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
 //!   test.
+//! - `proxy_protocol`: the PROXY protocol (v1, v2) with haproxy, both ways, and its
+//!   refusals.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
 mod interop_cases;
 mod interop_tls;
 mod plain;
+mod proxy_protocol;
 mod tls_interop;
