@@ -443,11 +443,12 @@ fn run_mode(
             // Boxed, as the TLS handshake is: a future is as large as its largest state,
             // and this one is three times the stdio relay's, which idle connections hold.
             Mode::Exec(argv) => {
-                let child = ChildStream::spawn(&argv[0], &argv[1..]);
+                let child = ChildStream::spawn_env(Some(&argv[0]), &argv[1..], &peer_env(peer));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Shell(cmd) => {
-                Box::pin(run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, peer)).await
+                let child = ChildStream::spawn_env(None, std::slice::from_ref(cmd), &peer_env(peer));
+                Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Stdio | Mode::Broker => {
                 // A client of the broadcast or the broker: what is queued for it goes to
@@ -493,6 +494,20 @@ fn run_mode(
             }
         }
     }
+}
+
+/// The environment of a connection's command: `STREAMTOOL_PEER` (the client's address as
+/// events show it; with `--accept-proxy`, the client the PROXY header names), and for an
+/// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`.
+fn peer_env(peer: &(impl Display + ?Sized)) -> Vec<(&'static str, String)> {
+    let text = peer.to_string();
+    let mut env = Vec::new();
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        env.push(("STREAMTOOL_PEER_ADDR", addr.ip().to_string()));
+        env.push(("STREAMTOOL_PEER_PORT", addr.port().to_string()));
+    }
+    env.push(("STREAMTOOL_PEER", text));
+    env
 }
 
 /// The flows of a client of the broadcast or the broker, its end reported.

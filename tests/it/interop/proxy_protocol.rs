@@ -15,9 +15,15 @@ use crate::support::cli::*;
 use crate::support::data::payload;
 use crate::support::{precondition, timeout};
 
+/// haproxy's path: on PATH, or in /usr/sbin (not on every user's PATH).
+fn haproxy_bin() -> Option<&'static str> {
+    ["haproxy", "/usr/sbin/haproxy"]
+        .into_iter()
+        .find(|bin| std::process::Command::new(bin).arg("-v").output().is_ok_and(|o| o.status.success()))
+}
+
 fn have_haproxy() -> bool {
-    let ok = std::process::Command::new("haproxy").arg("-v").output().is_ok_and(|o| o.status.success());
-    precondition(ok, "haproxy is not installed (apt-get install haproxy)")
+    precondition(haproxy_bin().is_some(), "haproxy is not installed (apt-get install haproxy)")
 }
 
 /// A haproxy in the foreground (`-db`) with its config in a temporary directory; killed
@@ -46,7 +52,7 @@ async fn haproxy(bind_extra: &str, server: &str) -> Haproxy {
     );
     let path = dir.path().join("haproxy.cfg");
     std::fs::write(&path, conf).unwrap();
-    let proc = Proc::spawn("haproxy", &["-f", s(&path), "-db"], Input::Open);
+    let proc = Proc::spawn(haproxy_bin().expect("checked by have_haproxy"), &["-f", s(&path), "-db"], Input::Open);
     let started = poll_until(STEP, || std::net::TcpStream::connect(("127.0.0.1", ready)).is_ok()).await;
     assert!(started, "haproxy did not start; stderr:\n{}", proc.stderr());
     Haproxy { proc, port, _dir: dir }
@@ -281,6 +287,31 @@ async fn one_client_serve_reads_the_header_too() {
         done.assert_code(0);
         let accepts = accept_events(&done.stderr);
         assert_eq!(accepts[0]["peer"], "[2001:db8::1]:5000", "{}", done.stderr);
+    })
+    .await;
+}
+
+/// `--exec`/`--sh-exec` behind `--accept-proxy`: the command's `STREAMTOOL_PEER`,
+/// `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT` are the client the header names.
+#[tokio::test]
+async fn exec_sees_the_real_client() {
+    timeout(async {
+        let script = "echo \"$STREAMTOOL_PEER $STREAMTOOL_PEER_ADDR $STREAMTOOL_PEER_PORT\"";
+        let server = Server::start(&["-k", "--sh-exec", script, "--accept-proxy", "127.0.0.1:0"]).await;
+        for (header, expected) in [
+            (&b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 80\r\n"[..], "192.0.2.9:4242 192.0.2.9 4242\n".to_string()),
+            (b"PROXY UNKNOWN\r\n", String::new()),
+        ] {
+            let mut client = TcpStream::connect(server.addr()).await.unwrap();
+            let own = client.local_addr().unwrap();
+            client.write_all(header).await.unwrap();
+            client.shutdown().await.unwrap();
+            let back = String::from_utf8(read_all(&mut client).await).unwrap();
+            // UNKNOWN: the connection's own peer (the proxy) is the client.
+            let expected =
+                if expected.is_empty() { format!("{own} {} {}\n", own.ip(), own.port()) } else { expected };
+            assert_eq!(back, expected);
+        }
     })
     .await;
 }
