@@ -542,9 +542,9 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     server.assert_code(0);
     keep(&server);
 
-    // A command per connection (exec_exit).
-    let exec = Server::start(&["--events", "json", "--sh-exec", "cat"]).await;
-    let client = streamtool(&["connect", &exec.addr()], b"to cat\n").await;
+    // A command per connection (exec_exit), behind a PROXY header (accept's proxy).
+    let exec = Server::start(&["--events", "json", "--sh-exec", "cat", "--accept-proxy"]).await;
+    let client = streamtool(&["connect", "--proxy-protocol", "v2", &exec.addr()], b"to cat\n").await;
     client.assert_code(0);
     assert_eq!(client.stdout, b"to cat\n");
     let exec = exec.proc.finish().await;
