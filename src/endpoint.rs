@@ -361,8 +361,17 @@ const VALUE_OPTIONS: &[&str] = &[
     "proxy-protocol",
     "proxy-from",
 ];
-const FLAG_OPTIONS: &[&str] =
-    &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate", "accept-proxy"];
+const FLAG_OPTIONS: &[&str] = &[
+    "fork",
+    "no-sni",
+    "insecure",
+    "require-client-cert",
+    "crlf",
+    "create",
+    "append",
+    "truncate",
+    "accept-proxy",
+];
 
 /// The edit distance between two short words, for "did you mean".
 fn distance(a: &str, b: &str) -> usize {

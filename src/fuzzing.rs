@@ -135,10 +135,13 @@ pub fn proxy_header(data: &[u8]) {
         Ok(Parse::Done(header, used)) => {
             assert!(used <= data.len() && used >= 15, "{used} bytes used of {}", data.len());
             // Every prefix (or, for long headers, a few) asks for more, within the header.
-            let cuts: Vec<usize> = if used <= 256 { (0..used).collect() } else { vec![0, 5, 15, 16, used - 1] };
+            let cuts: Vec<usize> =
+                if used <= 256 { (0..used).collect() } else { vec![0, 5, 15, 16, used - 1] };
             for cut in cuts {
                 match parse(&data[..cut]) {
-                    Ok(Parse::NeedMore(n)) => assert!(n >= 1 && cut + n <= used, "cut {cut}: {n} more of {used}"),
+                    Ok(Parse::NeedMore(n)) => {
+                        assert!(n >= 1 && cut + n <= used, "cut {cut}: {n} more of {used}")
+                    }
                     other => panic!("the prefix of {cut} bytes of a {used}-byte header: {other:?}"),
                 }
             }

@@ -276,7 +276,10 @@ fn parse_v2(buf: &[u8]) -> Result<Parse, ParseError> {
         return Err(bad(format!("a v2 header of {len} bytes, too short for its addresses")));
     }
     if len - address_len > MAX_TLV_BYTES {
-        return Err(bad(format!("a v2 header with {} bytes of TLVs (at most {MAX_TLV_BYTES})", len - address_len)));
+        return Err(bad(format!(
+            "a v2 header with {} bytes of TLVs (at most {MAX_TLV_BYTES})",
+            len - address_len
+        )));
     }
     let total = 16 + len;
     if buf.len() < total {
@@ -413,11 +416,10 @@ impl FromStr for Cidr {
             Some((ip, prefix)) => (ip, Some(prefix)),
             None => (s, None),
         };
-        let network: IpAddr = ip
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| format!("invalid address {ip:?} in {s:?} (expected ADDRESS or ADDRESS/PREFIX)"))?;
+        let network: IpAddr =
+            ip.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
+                format!("invalid address {ip:?} in {s:?} (expected ADDRESS or ADDRESS/PREFIX)")
+            })?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -492,14 +494,21 @@ impl AcceptProxy {
     ///
     /// # Errors
     /// Why the connection is refused, in words that follow `PROXY header from PEER: `.
-    pub async fn accept<IO: AsyncRead + Unpin>(&self, io: &mut IO, proxy: &Address) -> Result<Proxied, String> {
+    pub async fn accept<IO: AsyncRead + Unpin>(
+        &self,
+        io: &mut IO,
+        proxy: &Address,
+    ) -> Result<Proxied, String> {
         if let Address::Inet(addr) = proxy
             && !self.trusts(addr.ip())
         {
             let trusted = if self.trusted.is_empty() {
                 "only loopback is, without --proxy-from".to_string()
             } else {
-                format!("trusted: {}", self.trusted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+                format!(
+                    "trusted: {}",
+                    self.trusted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                )
             };
             return Err(format!("not a trusted proxy ({trusted})"));
         }
@@ -584,7 +593,10 @@ mod tests {
     fn v1_lines() {
         let (h, n) = done(b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET /");
         assert_eq!(n, 45);
-        assert_eq!(h.addresses, Some(("192.0.2.1:56324".parse().unwrap(), "198.51.100.2:443".parse().unwrap())));
+        assert_eq!(
+            h.addresses,
+            Some(("192.0.2.1:56324".parse().unwrap(), "198.51.100.2:443".parse().unwrap()))
+        );
         let (h, _) = done(b"PROXY TCP6 ::1 2001:db8::2 1 65535\r\n");
         assert_eq!(h.source(), Some("[::1]:1".parse().unwrap()));
         assert_eq!(done(b"PROXY UNKNOWN\r\n").0, Header::local(Version::V1));
@@ -701,7 +713,8 @@ mod tests {
 
     fn header() -> impl Strategy<Value = Header> {
         let tlvs = proptest::collection::vec(
-            (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(kind, value)| Tlv { kind, value }),
+            (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(kind, value)| Tlv { kind, value }),
             0..8,
         );
         (any::<bool>(), any::<bool>(), any::<bool>(), tlvs).prop_flat_map(|(v2, v6, local, tlvs)| {
@@ -730,6 +743,8 @@ mod tests {
         assert_eq!(read_header(&mut io, Duration::from_secs(1)).await, Ok(header));
         assert_eq!(io, b"\x16\x03\x01rest");
         let mut short = &b"PROXY TCP4 1.2"[..];
-        assert!(read_header(&mut short, Duration::from_secs(1)).await.unwrap_err().contains("ended after 14"));
+        assert!(
+            read_header(&mut short, Duration::from_secs(1)).await.unwrap_err().contains("ended after 14")
+        );
     }
 }

@@ -341,7 +341,9 @@ async fn ready(
     };
     let opened = match tls {
         Some(tls) => tls.accept(raw).await.map(|s| Opened::Tls(Box::new(s))).map_err(NotReady::Handshake),
-        None => PlainSocket::from_connection(raw).map(Opened::Plain).map_err(|e| NotReady::Handshake(e.to_string())),
+        None => PlainSocket::from_connection(raw)
+            .map(Opened::Plain)
+            .map_err(|e| NotReady::Handshake(e.to_string())),
     };
     (opened, client, via)
 }

@@ -52,7 +52,8 @@ async fn haproxy(bind_extra: &str, server: &str) -> Haproxy {
     );
     let path = dir.path().join("haproxy.cfg");
     std::fs::write(&path, conf).unwrap();
-    let proc = Proc::spawn(haproxy_bin().expect("checked by have_haproxy"), &["-f", s(&path), "-db"], Input::Open);
+    let proc =
+        Proc::spawn(haproxy_bin().expect("checked by have_haproxy"), &["-f", s(&path), "-db"], Input::Open);
     let started = poll_until(STEP, || std::net::TcpStream::connect(("127.0.0.1", ready)).is_ok()).await;
     assert!(started, "haproxy did not start; stderr:\n{}", proc.stderr());
     Haproxy { proc, port, _dir: dir }
@@ -123,10 +124,12 @@ async fn haproxy_send_proxy_v2_before_a_tls_handshake() {
     }
     timeout(async {
         let server =
-            Server::start(&["-k", "--echo", "--tls", "--accept-proxy", "--events", "json", "127.0.0.1:0"]).await;
+            Server::start(&["-k", "--echo", "--tls", "--accept-proxy", "--events", "json", "127.0.0.1:0"])
+                .await;
         let proxy = haproxy("", &format!("{} send-proxy-v2", server.addr())).await;
         let target = format!("localhost:{}", proxy.port);
-        let done = streamtool(&["connect", "--tls", "-k", "--on-eof", "half-close", &target], b"over tls\n").await;
+        let done =
+            streamtool(&["connect", "--tls", "-k", "--on-eof", "half-close", &target], b"over tls\n").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"over tls\n");
         let ok = poll_until(STEP, || server.proc.stderr().contains("\"event\":\"handshake\"")).await;
@@ -190,7 +193,8 @@ async fn a_garbage_header_is_refused_and_serving_goes_on() {
         bad.write_all(b"GARBAGE\r\n").await.unwrap();
         let mut buf = Vec::new();
         // Closed by the server: EOF or a reset (the rest of the line was never read).
-        let _ = tokio::time::timeout(STEP, bad.read_to_end(&mut buf)).await.expect("the connection stayed open");
+        let _ =
+            tokio::time::timeout(STEP, bad.read_to_end(&mut buf)).await.expect("the connection stayed open");
         assert!(buf.is_empty());
         server.proc.wait_stderr(&format!("PROXY header from {peer} refused")).await;
         let line = refused_line(&server.proc.stderr(), &peer).unwrap();
@@ -223,7 +227,9 @@ async fn an_untrusted_source_is_refused() {
         let peer = from_1.local_addr().unwrap().to_string();
         from_1.write_all(b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 80\r\nx").await.unwrap();
         let mut buf = Vec::new();
-        let _ = tokio::time::timeout(STEP, from_1.read_to_end(&mut buf)).await.expect("the connection stayed open");
+        let _ = tokio::time::timeout(STEP, from_1.read_to_end(&mut buf))
+            .await
+            .expect("the connection stayed open");
         assert!(buf.is_empty(), "an untrusted connection was served");
         server.proc.wait_stderr(&format!("PROXY header from {peer} refused")).await;
         let line = refused_line(&server.proc.stderr(), &peer).unwrap();
@@ -251,7 +257,8 @@ async fn an_untrusted_source_is_refused() {
 async fn a_stalled_header_is_closed_after_the_limit_and_others_are_served() {
     timeout(async {
         let server =
-            Server::start(&["-k", "--echo", "--accept-proxy", "--handshake-timeout", "1s", "127.0.0.1:0"]).await;
+            Server::start(&["-k", "--echo", "--accept-proxy", "--handshake-timeout", "1s", "127.0.0.1:0"])
+                .await;
         let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
         let peer = stalled.local_addr().unwrap().to_string();
         stalled.write_all(b"PROXY TCP4 192.0.2.9 127.").await.unwrap();
@@ -299,7 +306,10 @@ async fn exec_sees_the_real_client() {
         let script = "echo \"$STREAMTOOL_PEER $STREAMTOOL_PEER_ADDR $STREAMTOOL_PEER_PORT\"";
         let server = Server::start(&["-k", "--sh-exec", script, "--accept-proxy", "127.0.0.1:0"]).await;
         for (header, expected) in [
-            (&b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 80\r\n"[..], "192.0.2.9:4242 192.0.2.9 4242\n".to_string()),
+            (
+                &b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 80\r\n"[..],
+                "192.0.2.9:4242 192.0.2.9 4242\n".to_string(),
+            ),
             (b"PROXY UNKNOWN\r\n", String::new()),
         ] {
             let mut client = TcpStream::connect(server.addr()).await.unwrap();
