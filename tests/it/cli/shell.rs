@@ -217,7 +217,7 @@ const EVENTS: &[(&str, Fields)] = &[
             ("key_sha256", "string", "serve with --tls"),
         ],
     ),
-    ("accept", &[("peer", "string", "always")]),
+    ("accept", &[("peer", "string", "always"), ("proxy", "string", "with an accepted PROXY header")]),
     ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
     (
         "handshake",
