@@ -195,6 +195,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;completions' {
+            [CompletionResult]::new('--man-dir', '--man-dir', [CompletionResultType]::ParameterName, 'Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if missing; a page already there is replaced. `cargo install` installs none')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Machine-readable events on stderr, one JSON object per line')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')

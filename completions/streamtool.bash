@@ -81,12 +81,16 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__completions)
-            opts="-v -q -h --verbose --quiet --events --help bash elvish fish powershell zsh"
+            opts="-v -q -h --man-dir --verbose --quiet --events --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --man-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --events)
                     COMPREPLY=($(compgen -W "json" -- "${cur}"))
                     return 0

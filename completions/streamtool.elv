@@ -187,6 +187,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'streamtool;completions'= {
+            cand --man-dir 'Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if missing; a page already there is replaced. `cargo install` installs none'
             cand --events 'Machine-readable events on stderr, one JSON object per line'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'

@@ -161,6 +161,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -l json 
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand gen-cert" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l man-dir -d 'Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if missing; a page already there is replaced. `cargo install` installs none' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'

@@ -35,12 +35,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use std::fmt::Display;
 
+use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
 use crate::proxy_protocol::AcceptProxy;
 use crate::stack::open::{Opened, PlainSocket};
+use crate::stack::{OptionsError, Spelling};
 use crate::streams::attrs::TypedAttributeProvider;
 use crate::streams::listener::{Connection, Listener};
-use crate::streams::tls::{RaggedEofPolicy, TlsListener, TlsStream, accept_tls};
+use crate::streams::tls::{Pin, RaggedEofPolicy, TlsListener, TlsStream, accept_tls};
 use crate::streams::{Address, StreamError};
 
 /// Limits of [`serve`].
@@ -248,6 +250,62 @@ impl ServerTls {
     /// worded to follow `TLS handshake with PEER failed: `.
     pub async fn accept(&self, raw: Connection) -> Result<TlsStream<Connection>, String> {
         accept_tls(raw, Arc::clone(&self.config), self.policy, self.handshake_timeout).await
+    }
+}
+
+/// A server's TLS built from its options, with the pins of the certificate it presents.
+#[derive(Debug)]
+pub struct ServedTls {
+    /// Ready to accept.
+    pub tls: ServerTls,
+    /// The cert pin (SHA-256 of the whole certificate).
+    pub cert_pin: Pin,
+    /// The key pin (SHA-256 of its SPKI), if the certificate parses.
+    pub key_pin: Option<Pin>,
+}
+
+/// Why a server's TLS could not be built.
+#[derive(Debug)]
+pub enum ServerTlsError {
+    /// A file an option names (certificate, key, client CAs).
+    Options(OptionsError),
+    /// The settings themselves (a key that does not match its certificate, the key log).
+    Build(StreamError),
+}
+
+impl ServerTls {
+    /// Builds a server's TLS from its options (`serve --tls` and a `tls-listen` endpoint):
+    /// every file read, the key checked against the certificate, the key log opened.
+    /// Without a certificate, a fresh self-signed one, announced with `report.say`: its
+    /// pins and the command that reaches it at `target` (docs/design.md section 4.4).
+    ///
+    /// # Errors
+    /// [`ServerTlsError`] naming the option (as `spelling` writes it) or the setting.
+    pub fn from_options(
+        options: &EndpointOptions,
+        spelling: Spelling,
+        target: &str,
+        report: &dyn Report,
+    ) -> Result<ServedTls, ServerTlsError> {
+        let (server, generated) = options.server_options(spelling).map_err(ServerTlsError::Options)?;
+        let config = server.build().map_err(ServerTlsError::Build)?;
+        if let Some(generated) = generated {
+            report.say(&format!(
+                "no {} given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",
+                spelling.name("cert")
+            ));
+            for line in crate::certs::self_signed_banner(generated.cert_der.as_ref(), target) {
+                report.say(&line);
+            }
+        }
+        let leaf = server.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
+        tracing::info!("serving a certificate with {}", crate::certs::pin_lines(leaf).join(", "));
+        let tls = ServerTls {
+            config,
+            policy: options.ragged_eof_policy(),
+            handshake_timeout: options.handshake_limit(),
+        };
+        Ok(ServedTls { tls, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
     }
 }
 

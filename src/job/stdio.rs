@@ -69,6 +69,68 @@ pub struct Session {
     pub stdin_read: bool,
 }
 
+/// How a finished session failed, naming the side that did.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// One direction failed: `what` names it (`receiving from PEER failed`, `writing to
+    /// stdout failed`, `reading stdin failed`, `PEER went away: N bytes of stdin were
+    /// sent, the rest was not`).
+    #[error("{what}")]
+    Failed {
+        /// What failed.
+        what: String,
+        /// Why.
+        #[source]
+        source: crate::streams::StreamError,
+    },
+    /// The peer went away (a reset seen first on the receiving side) while stdin was
+    /// still being sent: never silent about what did not go.
+    #[error("receiving from {peer} failed: {why}; {sent} bytes of stdin were sent, the rest was not")]
+    CutOff {
+        /// The peer.
+        peer: String,
+        /// Why receiving failed, in words.
+        why: String,
+        /// Bytes of stdin sent.
+        sent: u64,
+    },
+}
+
+impl Session {
+    /// The error a finished session with `peer` should end with, if any. A closed stdout
+    /// (as with `| head`) is success; a peer that stopped reading while stdin still had
+    /// data for it is not.
+    ///
+    /// # Errors
+    /// [`SessionError`] for the first direction that failed.
+    pub fn result(self, peer: &str) -> Result<(), SessionError> {
+        use crate::relay::{FlowEnd, Side};
+        let sent = self.sent;
+        let stdin_cut_off = self.up.is_none() && self.stdin_read;
+        for (flow, sink_is_stdout) in [(self.down, true), (self.up, false)] {
+            let Some(flow) = flow else { continue };
+            let FlowEnd::Failed(side, source) = flow.end else { continue };
+            if side == Side::Sink && sink_is_stdout && is_broken_pipe(&source) {
+                continue;
+            }
+            if side == Side::Source && sink_is_stdout && stdin_cut_off && super::ends::is_peer_gone(&source) {
+                let why = crate::streams::error::chain(&source);
+                return Err(SessionError::CutOff { peer: peer.to_string(), why, sent });
+            }
+            let what = match (side, sink_is_stdout) {
+                (Side::Source, true) => format!("receiving from {peer} failed"),
+                (Side::Sink, true) => "writing to stdout failed".to_string(),
+                (Side::Source, false) => "reading stdin failed".to_string(),
+                (Side::Sink, false) => {
+                    format!("{peer} went away: {sent} bytes of stdin were sent, the rest was not")
+                }
+            };
+            return Err(SessionError::Failed { what, source });
+        }
+        Ok(())
+    }
+}
+
 /// Why a session ended before its directions did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {

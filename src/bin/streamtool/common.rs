@@ -2,7 +2,7 @@
 //! certificate descriptions, and the stdio relay session.
 
 use anyhow::{Context, Result};
-use streamtool::relay::{FlowEnd, Meter, Side};
+use streamtool::relay::Meter;
 use streamtool::streams::StreamError;
 use streamtool::streams::socket::FamilyPreference;
 
@@ -12,8 +12,6 @@ use crate::ui::Ui;
 
 pub use streamtool::job::stdio::Session;
 use streamtool::stack::open::Net;
-
-pub use streamtool::job::ends::{is_broken_pipe, is_peer_gone};
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
 /// a failed handshake is marked [`HandshakeFailed`](crate::exit_codes::HandshakeFailed)
@@ -35,12 +33,6 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
         _ => FamilyPreference::Any,
     }
 }
-
-/// Describing a certificate for `--show-cert`, events and the self-signed banner (moved to
-/// the library: `streamtool::certs::describe`).
-pub use streamtool::certs::{describe_certificate, pin_lines, self_signed_banner};
-
-pub use streamtool::job::report_handshake;
 
 pub use streamtool::job::stdio::SessionOptions;
 
@@ -79,41 +71,6 @@ pub async fn stdio_session(
         }
         streamtool::job::stdio::Stopped::Stop => Interrupted.into(),
     })
-}
-
-/// The error a finished session with `peer` should end with, if any, naming the side
-/// that failed. A closed stdout (as with `| head`) is success; a peer that stopped reading
-/// while we still had data for it is not.
-pub fn session_error(session: Session, peer: &str) -> Result<()> {
-    let sent = session.sent;
-    // stdin was still being sent when the peer went away (a reset seen first on the
-    // receiving side): never silent about what did not go.
-    let stdin_cut_off = session.up.is_none() && session.stdin_read;
-    for (flow, sink_is_stdout) in [(session.down, true), (session.up, false)] {
-        let Some(flow) = flow else { continue };
-        if let FlowEnd::Failed(side, err) = flow.end {
-            if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
-                continue;
-            }
-            if side == Side::Source && sink_is_stdout && stdin_cut_off && is_peer_gone(&err) {
-                return Err(anyhow::anyhow!(
-                    "receiving from {peer} failed: {}; {sent} bytes of stdin were sent, the rest was not",
-                    streamtool::streams::error::chain(&err)
-                ));
-            }
-            let what = match (side, sink_is_stdout) {
-                (Side::Source, true) => format!("receiving from {peer} failed"),
-                (Side::Sink, true) => "writing to stdout failed".to_string(),
-                (Side::Source, false) => "reading stdin failed".to_string(),
-                // Never silent: the peer went away while stdin still had data for it.
-                (Side::Sink, false) => {
-                    format!("{peer} went away: {sent} bytes of stdin were sent, the rest was not")
-                }
-            };
-            return Err(anyhow::Error::new(err).context(what));
-        }
-    }
-    Ok(())
 }
 
 /// Checks flag combinations that clap cannot express. No flag turns TLS on but --tls:

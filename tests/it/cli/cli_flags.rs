@@ -284,3 +284,102 @@ fn every_file_a_flag_names_is_read_before_anything_listens() {
         }
     });
 }
+
+/// Every value-taking flag of each subcommand at once, parsed by the real binary: a field
+/// whose type clap reads differently from what its parser returns panics (exit 101) while
+/// the command line is read, before anything runs. Each run here gets past parsing and
+/// fails where it first touches the network, naming the address (exit 3).
+#[test]
+fn every_flag_parses_into_its_field() {
+    run(async {
+        let pki = crate::support::certs::PemPki::new(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let keylog = dir.path().join("k.log");
+        let (ca, cert, key) =
+            (pki.ca.to_str().unwrap(), pki.client_cert.to_str().unwrap(), pki.client_key.to_str().unwrap());
+        let closed = format!("localhost:{}", crate::support::cli::closed_port());
+        let pin = format!("sha256:{}", "0".repeat(64));
+        let connect = [
+            "connect",
+            "--tls",
+            "--cert",
+            cert,
+            "--key",
+            key,
+            "--ca",
+            ca,
+            "--pin",
+            &pin,
+            "--sni",
+            "x",
+            "--alpn",
+            "h2,http/1.1",
+            "--tls-min",
+            "1.2",
+            "--tls-max",
+            "TLSv1.3",
+            "--ragged-eof",
+            "warn",
+            "--keylog",
+            keylog.to_str().unwrap(),
+            "--delimiter",
+            "\\r\\n",
+            "--max-frame",
+            "64KiB",
+            "--on-oversize",
+            "skip",
+            "--encoding",
+            "latin1",
+            "--decode-errors",
+            "replace",
+            "--crlf",
+            "-w",
+            "5s",
+            "--idle-timeout",
+            "1m",
+            "--handshake-timeout",
+            "500ms",
+            "-4",
+            "--events",
+            "json",
+            "--no-shutdown",
+            "--show-cert",
+            &closed,
+        ];
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = busy.local_addr().unwrap().port().to_string();
+        let socket = dir.path().join("no-such-dir/x.sock");
+        let unix = format!("unix:{}", socket.display());
+        let serve = [
+            "serve",
+            "-k",
+            "--broker",
+            "--delimiter",
+            "\\n",
+            "--max-conns",
+            "3",
+            "--tls",
+            "--cert",
+            pki.server_cert.to_str().unwrap(),
+            "--key",
+            pki.server_key.to_str().unwrap(),
+            "--client-ca",
+            ca,
+            "--require-client-cert",
+            "--grace",
+            "2s",
+            &unix,
+        ];
+        let listen = format!("tcp-l:127.0.0.1:{busy}");
+        let pipe = ["pipe", "--progress", "--idle-timeout", "none", "--max-conns", "2", "-k", &listen, "-"];
+        for (args, names) in
+            [(&connect[..], closed.as_str()), (&serve[..], unix.as_str()), (&pipe[..], busy.as_str())]
+        {
+            let out = streamtool(args, b"").await;
+            assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+            out.assert_code(3);
+            let names = names.trim_start_matches("unix:").trim_start_matches("localhost:");
+            assert!(out.stderr.contains(names), "{args:?} should fail naming {names}: {}", out.stderr);
+        }
+    });
+}

@@ -609,3 +609,19 @@ fn gen_cert_force_replaces_a_key_by_rename_never_in_place() {
         streamtool::certs::load_identity(dir.path().join("work/localhost.pem"), &key).unwrap();
     });
 }
+
+/// The defaults live in the library (`streamtool::stack::options`); `connect --help`
+/// states them, and must state the same.
+#[test]
+fn help_states_the_librarys_defaults() {
+    use streamtool::stack::{HANDSHAKE_TIMEOUT, MAX_FRAME};
+    crate::support::run(async {
+        let out = crate::support::cli::streamtool(&["connect", "--help"], b"").await;
+        out.assert_code(0);
+        let help = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        let timeout = streamtool::streams::error::format_duration(HANDSHAKE_TIMEOUT);
+        assert!(help.contains(&format!("Limit for the TLS handshake (default {timeout})")), "{help}");
+        let frame = streamtool::values::format_size(MAX_FRAME as u64);
+        assert!(help.contains(&format!("default {frame})")), "{frame} not in {help}");
+    });
+}

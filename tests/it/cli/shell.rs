@@ -22,7 +22,7 @@ fn root() -> &'static Path {
 }
 
 /// How to regenerate the checked-in completions and man pages.
-const REGENERATE: &str = "STREAMTOOL_BLESS=1 cargo test --bin streamtool generated_files_are_current";
+const REGENERATE: &str = "STREAMTOOL_BLESS=1 cargo test --test it generated_files_are_current";
 
 /// Each shell and the file its script is checked in as.
 const SHELLS: [(&str, &str); 5] = [
@@ -50,6 +50,108 @@ fn completions_prints_the_checked_in_script_for_each_shell() {
                 "completions/{file} is not what `streamtool completions {shell}` prints; regenerate with: {REGENERATE}"
             );
         }
+    });
+}
+
+/// Every file the binary generates, by its path relative to the package root: the
+/// completion scripts (`completions SHELL`) and the man pages (`completions --man-dir`).
+async fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for (shell, file) in SHELLS {
+        let out = streamtool(&["completions", shell], b"").await;
+        out.assert_code(0);
+        files.push((Path::new("completions").join(file), out.stdout));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man1");
+    streamtool(&["completions", "--man-dir", man.to_str().unwrap()], b"").await.assert_code(0);
+    let mut pages: Vec<_> = std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().path()).collect();
+    pages.sort();
+    for page in pages {
+        let name = page.file_name().unwrap().to_owned();
+        files.push((Path::new("docs/man").join(name), std::fs::read(&page).unwrap()));
+    }
+    files
+}
+
+/// The checked-in completions and man pages are what the binary generates, byte for byte,
+/// and none is left over from a removed subcommand; `STREAMTOOL_BLESS=1` rewrites them.
+#[test]
+fn generated_files_are_current() {
+    run(async {
+        let bless = std::env::var_os("STREAMTOOL_BLESS").is_some_and(|v| !v.is_empty() && v != "0");
+        let generated = generated_files().await;
+        let mut stale = Vec::new();
+        for (path, contents) in &generated {
+            let full = root().join(path);
+            if std::fs::read(&full).ok().as_ref() == Some(contents) {
+                continue;
+            }
+            if bless {
+                std::fs::write(&full, contents).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+        let expected: Vec<&PathBuf> = generated.iter().map(|(path, _)| path).collect();
+        for dir in ["completions", "docs/man"] {
+            for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+                let path = Path::new(dir).join(entry.unwrap().file_name());
+                let ours = path.extension().is_some_and(|e| e == "1") || dir == "completions";
+                if ours && !expected.contains(&&path) {
+                    if bless {
+                        std::fs::remove_file(root().join(&path)).unwrap();
+                    } else {
+                        stale.push(format!("{} (no longer generated)", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "these checked-in files differ from what the binary generates: {}\nregenerate them with: {REGENERATE}",
+            stale.join(", ")
+        );
+    });
+}
+
+/// A man page for the tool and each visible subcommand, each with EXAMPLES and EXIT
+/// STATUS, and none showing the hidden `--ssl` aliases.
+#[test]
+fn man_pages_have_examples_and_exit_codes() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let man = dir.path().join("new/man1");
+        streamtool(&["completions", "--man-dir", man.to_str().unwrap()], b"").await.assert_code(0);
+        let mut names: Vec<String> =
+            std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let mut expected: Vec<String> = SUBCOMMANDS.iter().map(|s| format!("streamtool-{s}.1")).collect();
+        expected.push("streamtool.1".to_string());
+        expected.sort();
+        assert_eq!(names, expected);
+        for name in &names {
+            let text = std::fs::read_to_string(man.join(name)).unwrap();
+            assert!(text.contains(".SH \"EXIT STATUS\""), "{name} has no EXIT STATUS");
+            assert!(!text.contains("ssl"), "{name} shows a hidden --ssl alias");
+            if name != "streamtool.1" {
+                assert!(text.contains(".SH EXAMPLES"), "{name} has no EXAMPLES");
+            }
+        }
+    });
+}
+
+/// `--man-dir` names the directory it cannot write, and exits 1.
+#[test]
+fn man_dir_that_cannot_be_made_is_named() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let target = file.join("man1");
+        let out = streamtool(&["completions", "--man-dir", target.to_str().unwrap()], b"").await;
+        out.assert_code(1);
+        assert!(out.stderr.contains(target.to_str().unwrap()), "{}", out.stderr);
     });
 }
 

@@ -1,11 +1,13 @@
 //! `streamtool completions SHELL`: a shell completion script, generated from the clap
 //! definition (STYLE.md rule 10).
 //!
-//! The same definition generates the copies checked in under `completions/` and the man
-//! pages under `docs/man/`; the `generated_files_are_current` test below fails when any of
-//! them is stale, and rewrites them all when run with `STREAMTOOL_BLESS=1`.
+//! The same definition generates the man pages (`completions --man-dir DIR`). The copies
+//! checked in under `completions/` and `docs/man/` are what these print: the
+//! `generated_files_are_current` test (tests/it/cli/shell.rs) fails when any of them is
+//! stale, and rewrites them all when run with `STREAMTOOL_BLESS=1`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -20,7 +22,7 @@ Examples:
   streamtool completions zsh > ~/.zfunc/_streamtool      # with fpath+=(~/.zfunc) before compinit
   streamtool completions fish > ~/.config/fish/completions/streamtool.fish
   streamtool completions powershell >> $PROFILE
-  streamtool completions elvish >> ~/.config/elvish/rc.elv
+  streamtool completions --man-dir /usr/local/share/man/man1   # the man pages, for packagers
 
 Exit codes: see `streamtool --help`.";
 
@@ -29,13 +31,23 @@ Exit codes: see `streamtool --help`.";
 #[command(after_help = EXAMPLES)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
-    #[arg(value_name = "SHELL")]
-    pub shell: Shell,
+    #[arg(value_name = "SHELL", required_unless_present = "man_dir")]
+    pub shell: Option<Shell>,
+
+    /// Write the man pages instead (streamtool.1 and one per subcommand) into DIR, made if
+    /// missing; a page already there is replaced. `cargo install` installs none.
+    #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+    pub man_dir: Option<PathBuf>,
 }
 
-/// Writes the completion script for the shell to stdout; a closed stdout is not an error.
+/// Writes the completion script for the shell to stdout (a closed stdout is not an error),
+/// or the man pages into `--man-dir`.
 pub fn run(args: CompletionsArgs) -> Result<()> {
-    let script = script(args.shell);
+    let Some(shell) = args.shell else {
+        let dir = args.man_dir.expect("clap requires SHELL or --man-dir");
+        return write_man_pages(&dir);
+    };
+    let script = script(shell);
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(&script).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
@@ -50,10 +62,20 @@ pub fn script(shell: Shell) -> Vec<u8> {
     out
 }
 
+/// Writes every man page into `dir`, each replaced whole (written beside and renamed).
+fn write_man_pages(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    for (name, page) in man_pages() {
+        let path = dir.join(name);
+        streamtool::certs::write_atomic(&path, &page, 0o644, true)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The man pages: `streamtool.1` and one per visible subcommand (`streamtool-serve.1`, ...),
 /// as (file name, roff text). The `after_help` text becomes sections: "Examples:" becomes
 /// EXAMPLES and "Exit codes:" EXIT STATUS, kept as preformatted text.
-#[cfg(test)]
 fn man_pages() -> Vec<(String, Vec<u8>)> {
     let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
@@ -62,7 +84,6 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
     pages
 }
 
-#[cfg(test)]
 fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
     use clap_mangen::roff::{Roff, roman};
 
@@ -121,7 +142,6 @@ fn man_page(cmd: &clap::Command) -> (String, Vec<u8>) {
     (man.get_filename(), page)
 }
 
-#[cfg(test)]
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
@@ -129,65 +149,7 @@ fn capitalized(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use crate::cli::command;
-    use clap_complete::{Generator, Shell};
-
-    use super::*;
-
-    /// Every generated file, by its path relative to the package root.
-    fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files: Vec<(PathBuf, Vec<u8>)> =
-            [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish]
-                .into_iter()
-                .map(|shell| (Path::new("completions").join(shell.file_name(BIN)), script(shell)))
-                .collect();
-        files.extend(man_pages().into_iter().map(|(name, page)| (Path::new("docs/man").join(name), page)));
-        files
-    }
-
-    /// The checked-in completions and man pages are what the clap definition generates,
-    /// byte for byte; `STREAMTOOL_BLESS=1` rewrites them.
-    #[test]
-    fn generated_files_are_current() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let bless = std::env::var_os("STREAMTOOL_BLESS").is_some_and(|v| !v.is_empty() && v != "0");
-        let mut stale = Vec::new();
-        for (path, generated) in generated_files() {
-            let full = root.join(&path);
-            if std::fs::read(&full).ok().as_deref() == Some(generated.as_slice()) {
-                continue;
-            }
-            if bless {
-                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-                std::fs::write(&full, &generated).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
-            } else {
-                stale.push(path.display().to_string());
-            }
-        }
-        // No file without a generator (a subcommand that was removed or renamed).
-        let expected: Vec<PathBuf> = generated_files().into_iter().map(|(path, _)| path).collect();
-        for dir in ["completions", "docs/man"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = Path::new(dir).join(entry.unwrap().file_name());
-                let ours = path.extension().is_some_and(|e| e == "1") || dir == "completions";
-                if ours && !expected.contains(&path) {
-                    if bless {
-                        std::fs::remove_file(root.join(&path)).unwrap();
-                    } else {
-                        stale.push(format!("{} (no longer generated)", path.display()));
-                    }
-                }
-            }
-        }
-        assert!(
-            stale.is_empty(),
-            "these generated files differ from what the clap definition generates: {}\n\
-             regenerate them with: STREAMTOOL_BLESS=1 cargo test --bin streamtool generated_files_are_current",
-            stale.join(", ")
-        );
-    }
 
     /// Each subcommand's help ends with examples, and every example without a placeholder
     /// ("...") is a command line that parses.
@@ -244,30 +206,5 @@ mod tests {
         }
         words.extend(word);
         words
-    }
-
-    #[test]
-    fn man_pages_have_examples_and_exit_codes() {
-        let pages = man_pages();
-        let names: Vec<&str> = pages.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "streamtool.1",
-                "streamtool-serve.1",
-                "streamtool-connect.1",
-                "streamtool-pipe.1",
-                "streamtool-gen-cert.1",
-                "streamtool-completions.1"
-            ]
-        );
-        for (name, page) in &pages {
-            let text = String::from_utf8_lossy(page);
-            assert!(text.contains(".SH \"EXIT STATUS\""), "{name} has no EXIT STATUS");
-            assert!(!text.contains("ssl"), "{name} shows a hidden --ssl alias");
-            if name != "streamtool.1" {
-                assert!(text.contains(".SH EXAMPLES"), "{name} has no EXAMPLES");
-            }
-        }
     }
 }

@@ -6,8 +6,8 @@ use anyhow::Result;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
 use streamtool::relay::OnEof;
+use streamtool::stack::checks::{self, CheckError, ClientChecks};
 use streamtool::stack::open::{self, Net, Opened, Target};
-use streamtool::stack::require::{self, Requirement};
 use streamtool::stack::tofu::{self, KnownHosts};
 
 use crate::exit_codes::CheckFailed;
@@ -15,9 +15,7 @@ use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
-use crate::common::{
-    self, SessionOptions, check_tls_flags, describe_certificate, report_handshake, stdio_session,
-};
+use crate::common::{self, SessionOptions, check_tls_flags, stdio_session};
 use crate::exit_codes::Usage;
 use crate::ui::Ui;
 
@@ -39,7 +37,7 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     if verbose {
         tracing::info!("{peer}: sent {sent} bytes, received {received} bytes in {elapsed:.3}s");
     }
-    common::session_error(session, &peer)
+    Ok(session.result(&peer)?)
 }
 
 /// Flag combinations clap cannot express.
@@ -136,7 +134,8 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
     }
 }
 
-/// Reports a finished handshake, checks the `--require` clauses, and boxes the stream.
+/// Reports a finished handshake, runs the checks ([`checks::after_handshake`]), and
+/// boxes the stream.
 fn finish_tls<IO>(
     tls: TlsStream<IO>,
     args: &ConnectArgs,
@@ -147,61 +146,6 @@ fn finish_tls<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    report_handshake(&tls, ui, peer);
-    if let Some((known_hosts, target)) = tofu {
-        check_known_host(&tls, known_hosts, target, ui)?;
-    }
-    if args.show_cert {
-        show_certificate(&tls, args);
-    }
-    check_requirements(&tls, &args.require, ui)?;
-    Ok(Net::Boxed(Box::new(tls)))
-}
-
-/// `--tofu` ([`tofu::check`]): a changed key, or a pin that cannot be checked, is exit 4.
-fn check_known_host<IO>(tls: &TlsStream<IO>, known_hosts: &KnownHosts, target: &str, ui: &Ui) -> Result<()>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    match tofu::check(tls, known_hosts, target, ui)? {
-        Ok(()) => Ok(()),
-        Err(refusal) => Err(CheckFailed(refusal).into()),
-    }
-}
-
-/// `--require` ([`require::check_all`]): each failed clause is one line; the last one is
-/// the error (exit 4), the ones before it are said first.
-fn check_requirements<IO>(tls: &TlsStream<IO>, require: &[Requirement], ui: &Ui) -> Result<()>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let failed = require::check_all(tls, require, ui);
-    match failed.split_last() {
-        None => Ok(()),
-        Some((last, before)) => {
-            for line in before {
-                ui.say(line);
-            }
-            Err(CheckFailed(last.clone()).into())
-        }
-    }
-}
-
-/// `--show-cert`: what `openssl s_client -brief` shows, on stderr.
-fn show_certificate<IO>(tls: &TlsStream<IO>, args: &ConnectArgs)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let mut text = String::new();
-    text.push_str(&format!(
-        "Protocol version: {}\n",
-        tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()
-    ));
-    text.push_str(&format!("Ciphersuite: {}\n", tls.cipher_suite().unwrap_or_default()));
-    let group = tls.key_exchange_group();
-    text.push_str(&format!("Key exchange: {}\n", group.as_deref().unwrap_or("none")));
-    let alpn = tls.alpn_protocol().map(|p| String::from_utf8_lossy(&p).into_owned());
-    text.push_str(&format!("ALPN protocol: {}\n", alpn.as_deref().unwrap_or("none")));
     let verification = if args.insecure {
         "skipped (--insecure)"
     } else if args.tofu && args.tls.ca.is_none() {
@@ -213,10 +157,12 @@ where
     } else {
         "OK"
     };
-    text.push_str(&format!("Verification: {verification}\n"));
-    for (i, cert) in tls.peer_certificates().iter().enumerate() {
-        text.push_str(&format!("Certificate {i}:\n{}", describe_certificate(cert.as_ref())));
+    let mut stderr = std::io::stderr();
+    let show_cert = args.show_cert.then_some((verification, &mut stderr as &mut dyn std::io::Write));
+    let checks = ClientChecks { tofu, show_cert, require: &args.require };
+    match checks::after_handshake(&tls, checks, ui, peer) {
+        Ok(()) => Ok(Net::Boxed(Box::new(tls))),
+        Err(CheckError::Refused(why)) => Err(CheckFailed(why).into()),
+        Err(CheckError::KnownHosts(err)) => Err(err.into()),
     }
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

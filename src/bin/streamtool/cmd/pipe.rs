@@ -7,18 +7,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
-use streamtool::event::{Close, Event};
-use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, relay};
-use streamtool::relay::{Meter, OnEof};
-use streamtool::server::{
-    ConnectionContext, ServeOptions, ServerTls, accept_first, report_failed_handshake, report_handshake,
-    serve,
-};
-use streamtool::stack::open::{Opened, PlainSocket};
+use streamtool::event::Close;
+use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay};
+use streamtool::proxy_protocol::{AcceptProxy, Origin};
+use streamtool::relay::Meter;
+use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::Phase;
-use streamtool::streams::listener::{Connection, Listener, SocketListener};
-use streamtool::streams::tls::{ClientOptions, ServerOptions};
+use streamtool::streams::listener::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
@@ -70,7 +66,7 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
         if matches!(endpoint.kind, EndpointKind::Tls(..)) {
             // (insecure's warning is printed once, when the endpoint opens)
             let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
-            client_options(&options)?.build()?;
+            options.client_options(Spelling::Endpoint)?.build()?;
         }
     }
     Ok((a, b))
@@ -85,8 +81,8 @@ async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
     let signals = crate::common::Signals::new()?;
     let (mut term, mut int) = (signals.term, signals.int);
     let both = async {
-        let opened_a = open(&shared.a, &shared.ui).await?;
-        let opened_b = open(&shared.b, &shared.ui).await?;
+        let opened_a = open(&shared.a, None, &shared.ui).await?;
+        let opened_b = open(&shared.b, opened_a.origin.as_ref(), &shared.ui).await?;
         Ok::<_, anyhow::Error>((opened_a, opened_b))
     };
     let (opened_a, opened_b) = tokio::select! {
@@ -136,12 +132,7 @@ async fn serve_fork(
     let signals = crate::common::Signals::new()?;
     let listener = bind(&listening).await?;
     // The certificate and key are read (and the banner printed) before the listening line.
-    let tls = match &listening.kind {
-        EndpointKind::TlsListen(_) => {
-            Some(server_options(&listening.options, &listener, &shared.ui)?.build()?)
-        }
-        _ => None,
-    };
+    let tls = listener_tls(&listening, &listener, &shared.ui).map_err(|err| end_error(err, &listening))?;
     announce(&listener, &shared.ui);
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -153,31 +144,27 @@ async fn serve_fork(
         Arc::clone(&interrupted),
     ));
     let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
-    let o = &listening.options;
-    let tls = tls.map(|config| {
-        Arc::new(ServerTls { config, policy: o.ragged_eof_policy(), handshake_timeout: o.handshake_limit() })
-    });
+    let tls = tls.map(Arc::new);
+    let (proxy, on_eof) = (AcceptProxy::of(&listening.options).map(Arc::new), listening.options.on_eof);
     serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
-        let tls = tls.clone();
+        let (tls, proxy) = (tls.clone(), proxy.clone());
         async move {
             let peer = context.peer.to_string();
-            shared.ui.emit(|| Event::Accept { peer: peer.clone(), proxy: None });
-            let accepted = match accepted(raw, tls.as_deref(), &peer, &shared.ui).await {
-                Ok(Some(mut opened)) => {
-                    if let Some(on_eof) = listening.options.on_eof {
-                        opened.on_eof = on_eof;
-                    }
-                    opened
-                }
+            let accepted =
+                End::accept_connection(raw, &context.peer, tls.as_deref(), proxy.as_deref(), &shared.ui);
+            let accepted = match accepted.await {
+                Ok(Some(opened)) => opened.with_on_eof(on_eof),
                 Ok(None) => return,
                 Err(err) => {
-                    tracing::warn!(%peer, "{}", crate::one_line(&err));
+                    tracing::warn!(%peer, "{}", crate::one_line(&err.into()));
                     return;
                 }
             };
             let other = if other_is_a { &shared.a } else { &shared.b };
-            let fresh = match open(other, &shared.ui).await {
+            // With accept-proxy, the client its header named.
+            let peer = accepted.name.clone();
+            let fresh = match open(other, accepted.origin.as_ref(), &shared.ui).await {
                 Ok(opened) => opened,
                 Err(err) => {
                     tracing::warn!(%peer, "cannot open the other endpoint: {}", crate::one_line(&err));
@@ -199,90 +186,14 @@ async fn serve_fork(
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
 }
 
-async fn bind(endpoint: &Endpoint) -> Result<SocketListener> {
-    let listener = match &endpoint.kind {
-        EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
-            addr.bind(streamtool::streams::FamilyPreference::Any).await?
-        }
-        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
-        _ => unreachable!("only listeners are bound"),
-    };
-    Ok(listener)
+/// Opens one endpoint ([`End::open_for`]: a PROXY header names `origin`'s client).
+async fn open(endpoint: &Endpoint, origin: Option<&Origin>, ui: &Ui) -> Result<End> {
+    End::open_for(endpoint, origin, ui).await.map_err(|err| end_error(err, endpoint))
 }
 
-fn announce(listener: &SocketListener, ui: &Ui) {
-    let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
-    ui.notice(&format!("listening on {}", addresses.join(", ")));
-    ui.emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });
-}
-
-/// A `tls-listen` endpoint's server settings; without `cert=`, a fresh self-signed
-/// certificate, whose pins and the command that reaches it are printed.
-fn server_options(o: &EndpointOptions, listener: &SocketListener, ui: &Ui) -> Result<ServerOptions> {
-    let (server, generated) = o.server_options(Spelling::Endpoint)?;
-    if let Some(generated) = generated {
-        ui.say("no cert= given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
-        let target = match listener.tcp_port() {
-            Some(port) => format!("localhost:{port}"),
-            None => "ADDR".to_string(),
-        };
-        for line in crate::common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-            ui.say(&line);
-        }
-    }
-    Ok(server)
-}
-
-fn client_options(o: &EndpointOptions) -> Result<ClientOptions> {
-    Ok(o.client_options(Spelling::Endpoint)?)
-}
-
-/// A connection a listening endpoint accepted, as an endpoint: with TLS, its handshake
-/// run and reported (a failed one reported as serve reports it, and `None`).
-async fn accepted(raw: Connection, tls: Option<&ServerTls>, peer: &str, ui: &Ui) -> Result<Option<End>> {
-    let opened = match tls {
-        None => Opened::Plain(PlainSocket::from_connection(raw)?),
-        Some(tls) => match tls.accept(raw).await {
-            Ok(stream) => {
-                report_handshake(&stream, ui, peer);
-                Opened::Tls(Box::new(stream))
-            }
-            Err(reason) => {
-                report_failed_handshake(ui, peer, &reason);
-                return Ok(None);
-            }
-        },
-    };
-    Ok(Some(end_of(peer, opened)))
-}
-
-/// An accepted connection as an endpoint (a TLS server half-closes at the end of its input).
-fn end_of(peer: &str, opened: Opened) -> End {
-    match opened {
-        Opened::Plain(socket) => End::socket(peer.to_string(), socket),
-        Opened::Tls(tls) => End::split(peer.to_string(), *tls, OnEof::HalfClose),
-    }
-}
-
-/// Opens one endpoint; a listening one accepts its first connection (the first whose TLS
-/// handshake succeeds). Its `on-eof=` option overrides the kind's default.
-async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let mut opened = open_kind(endpoint, ui).await?;
-    if let Some(on_eof) = endpoint.options.on_eof {
-        opened.on_eof = on_eof;
-    }
-    Ok(opened)
-}
-
-async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let opened = match End::open_local(endpoint).await {
-        Some(opened) => opened,
-        None => match End::connect(endpoint, ui).await {
-            Some(opened) => opened,
-            None => return open_listening(endpoint, ui).await,
-        },
-    };
-    opened.map_err(|err| match err {
+/// Why an endpoint could not be opened, as the binary reports it.
+fn end_error(err: EndError, endpoint: &Endpoint) -> anyhow::Error {
+    match err {
         EndError::Stream(err) => err.into(),
         EndError::Open(err) => crate::common::open_error(err),
         EndError::Options(err) => err.into(),
@@ -298,27 +209,7 @@ async fn open_kind(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
             );
             anyhow::Error::new(err).context(Hint(hint))
         }
-    })
-}
-
-/// A listening endpoint: bound, announced, and its first connection accepted.
-async fn open_listening(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    let o = &endpoint.options;
-    let mut listener = bind(endpoint).await?;
-    let tls = match endpoint.kind {
-        EndpointKind::TlsListen(_) => Some(server_options(o, &listener, ui)?.build()?),
-        _ => None,
-    };
-    announce(&listener, ui);
-    let tls = tls.map(|config| ServerTls {
-        config,
-        policy: o.ragged_eof_policy(),
-        handshake_timeout: o.handshake_limit(),
-    });
-    // The first connection whose handshake succeeds; handshakes run side by side, so a
-    // client that connects and stays silent does not hold up the next one.
-    let (opened, peer) = accept_first(&mut listener, tls.as_ref(), ui).await?;
-    Ok(end_of(&peer, opened))
+    }
 }
 
 /// The relay ([`streamtool::job::pipe::relay`]) under the relay's idle limit: with no

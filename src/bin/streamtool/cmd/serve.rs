@@ -9,11 +9,10 @@ use anyhow::Result;
 use streamtool::endpoint::EndpointOptions;
 use streamtool::event::{Close, Event};
 use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
-use streamtool::server::{ServeOptions, ServerTls, accept_first_proxied};
+use streamtool::server::{ServeOptions, ServedTls, ServerTls, ServerTlsError, accept_first_proxied};
 use streamtool::stack::Spelling;
 use streamtool::stack::open::{Net, Opened};
 use streamtool::streams::listener::{Listener, SocketListener};
-use streamtool::streams::tls::Pin;
 use streamtool::streams::{Phase, StreamError};
 use tokio_util::sync::CancellationToken;
 
@@ -145,43 +144,22 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
     )
 }
 
-/// serve's TLS, ready to accept, and the pins of the certificate it presents.
-struct ServedTls {
-    tls: ServerTls,
-    /// The cert pin (SHA-256 of the whole certificate).
-    cert_pin: Pin,
-    /// The key pin (SHA-256 of its SPKI), if the certificate parses.
-    key_pin: Option<Pin>,
-}
-
-/// Builds serve's TLS (every file read, the key checked against the certificate, the key
-/// log opened), then prints the banner of a fresh certificate when no --cert was given
-/// (its pins and the command that reaches it verified; docs/design.md §4.4).
+/// Builds serve's TLS before the banner and the listening line (every file read, the key
+/// checked against the certificate, the key log opened; a fresh certificate announced when
+/// no --cert was given).
 fn served_tls(
     options: &EndpointOptions,
     args: &ServeArgs,
     listener: &SocketListener,
     ui: &Ui,
 ) -> Result<ServedTls> {
-    let (server, generated) = options.server_options(Spelling::Flags)?;
-    let config = server.build()?;
-    if let Some(generated) = generated {
-        let target = match listener.tcp_port() {
-            Some(port) => format!("localhost:{port}"),
-            None => args.addr.to_string(),
-        };
-        ui.say("no --cert given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1");
-        for line in common::self_signed_banner(generated.cert_der.as_ref(), &target) {
-            ui.say(&line);
-        }
-    }
-    let leaf = server.identity.chain.first().map(|c| c.as_ref()).unwrap_or_default();
-    tracing::info!("serving a certificate with {}", common::pin_lines(leaf).join(", "));
-    let (policy, handshake_timeout) = (options.ragged_eof_policy(), options.handshake_limit());
-    Ok(ServedTls {
-        tls: ServerTls { config, policy, handshake_timeout },
-        cert_pin: Pin::of_certificate(leaf),
-        key_pin: Pin::of_public_key(leaf).ok(),
+    let target = match listener.tcp_port() {
+        Some(port) => format!("localhost:{port}"),
+        None => args.addr.to_string(),
+    };
+    ServerTls::from_options(options, Spelling::Flags, &target, ui).map_err(|err| match err {
+        ServerTlsError::Options(err) => err.into(),
+        ServerTlsError::Build(err) => err.into(),
     })
 }
 
@@ -262,7 +240,7 @@ async fn session_one(
         }
     };
     ui.emit(|| Close::served(&peer, "done"));
-    common::session_error(session, &peer)
+    Ok(session.result(&peer)?)
 }
 
 /// Whether an idle timeout ended a session.
