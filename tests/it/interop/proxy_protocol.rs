@@ -325,3 +325,101 @@ async fn exec_sees_the_real_client() {
     })
     .await;
 }
+
+/// `pipe tcp-listen:0 tcp:HAPROXY,proxy-protocol=v1|v2` in front of haproxy's
+/// `accept-proxy` bind: haproxy's log names the test's own client socket (accepted by
+/// pipe), not pipe's outgoing connection; the echo behind haproxy answers byte-exact.
+async fn pipe_sends(version: &str) {
+    if !have_haproxy() {
+        return;
+    }
+    let backend = Server::start(&["-k", "--echo", "127.0.0.1:0"]).await;
+    let proxy = haproxy(" accept-proxy", &backend.addr()).await;
+    let outgoing = format!("tcp:127.0.0.1:{},proxy-protocol={version}", proxy.port);
+    let pipe = Server::listening(Proc::streamtool(&["pipe", "tcp-listen:127.0.0.1:0", &outgoing], Input::Open)).await;
+    let data = payload(11, 256 * 1024);
+    let (client, back) = round_trip(pipe.port, &data).await;
+    assert_eq!((back.len(), sha256(&back)), (data.len(), sha256(&data)), "the echo differs");
+    pipe.proc.finish().await.assert_code(0);
+    let expected = format!("client={client}");
+    let logged = poll_until(STEP, || String::from_utf8_lossy(&proxy.proc.stdout()).contains(&expected)).await;
+    assert!(logged, "haproxy did not log {expected}:\n{}", String::from_utf8_lossy(&proxy.proc.stdout()));
+}
+
+#[tokio::test]
+async fn pipe_proxy_protocol_v1_names_the_accepted_client_to_haproxy() {
+    timeout(pipe_sends("v1")).await;
+}
+
+#[tokio::test]
+async fn pipe_proxy_protocol_v2_names_the_accepted_client_to_haproxy() {
+    timeout(pipe_sends("v2")).await;
+}
+
+/// A chain: haproxy (`send-proxy-v2`) -> `pipe tcp-listen:0,fork,accept-proxy
+/// tcp:SERVE,proxy-protocol=v1` -> `serve --accept-proxy`: the client haproxy accepted
+/// reaches the end of the chain as the peer of serve's events.
+#[tokio::test]
+async fn the_client_survives_a_chain_of_proxies() {
+    if !have_haproxy() {
+        return;
+    }
+    timeout(async {
+        let server = Server::start(&["-k", "--echo", "--accept-proxy", "--events", "json", "127.0.0.1:0"]).await;
+        let outgoing = format!("tcp:{},proxy-protocol=v1", server.addr());
+        let pipe = Server::listening(Proc::streamtool(
+            &["--events", "json", "pipe", "tcp-listen:127.0.0.1:0,fork,accept-proxy", &outgoing],
+            Input::Open,
+        ))
+        .await;
+        let proxy = haproxy("", &format!("{} send-proxy-v2", pipe.addr())).await;
+        let (client, back) = round_trip(proxy.port, b"through two proxies").await;
+        assert_eq!(back, b"through two proxies");
+        let done = poll_until(STEP, || server.proc.stderr().contains("\"event\":\"close\"")).await;
+        assert!(done, "{}", server.proc.stderr());
+        assert_eq!(accept_events(&server.proc.stderr())[0]["peer"], client.to_string(), "{}", server.proc.stderr());
+        let ok = poll_until(STEP, || !accept_events(&pipe.proc.stderr()).is_empty()).await;
+        assert!(ok);
+        let at_pipe = &accept_events(&pipe.proc.stderr())[0];
+        assert_eq!(at_pipe["peer"], client.to_string(), "{}", pipe.proc.stderr());
+        assert!(at_pipe["proxy"].is_string(), "{at_pipe}");
+    })
+    .await;
+}
+
+/// `pipe tls-listen:0,fork tcp:BACKEND,proxy-protocol=v2`, a TLS terminator: the header
+/// the backend reads (with the library's parser) names the TLS client, and carries
+/// PP2_TYPE_SSL with the version and PP2_TYPE_AUTHORITY with the SNI; the data follows it
+/// untouched.
+#[tokio::test]
+async fn a_tls_terminator_sends_the_version_and_sni_as_tlvs() {
+    use streamtool::proxy_protocol::{PP2_TYPE_SSL, read_header};
+    timeout(async {
+        let (port, backend) = tcp_server(|mut stream| async move {
+            let header = read_header(&mut stream, STEP).await.expect("a PROXY header");
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).await.unwrap();
+            (header, rest)
+        })
+        .await;
+        let outgoing = format!("tcp:127.0.0.1:{port},proxy-protocol=v2");
+        let pipe =
+            Server::listening(Proc::streamtool(&["pipe", "tls-listen:127.0.0.1:0,fork", &outgoing], Input::Open))
+                .await;
+        let client = Proc::streamtool(
+            &["connect", "--tls", "-k", "--on-eof", "half-close", "-v", &pipe.localhost()],
+            Input::Bytes(b"after the header".to_vec()),
+        );
+        let (header, rest) = backend.await.unwrap();
+        assert_eq!(rest, b"after the header");
+        client.signal("TERM");
+        let (source, destination) = header.addresses.expect("the client's addresses");
+        assert!(source.ip().is_loopback() && source.port() != 0, "{source}");
+        assert_eq!(destination.port(), pipe.port);
+        assert_eq!(header.ssl_version().as_deref(), Some("TLSv1.3"));
+        assert_eq!(header.authority().as_deref(), Some("localhost"));
+        assert_eq!(header.tlv(PP2_TYPE_SSL).unwrap()[0], 1, "PP2_CLIENT_SSL");
+        drop(client);
+    })
+    .await;
+}
