@@ -970,6 +970,43 @@ fn cookbook_tls_originator() {
 }
 
 #[test]
+fn cookbook_proxy_protocol() {
+    run(async {
+        let mut r = Recipe::new("PROXY protocol");
+        r.before_you_start().await;
+        let service = r
+            .listen(
+                r#"streamtool serve -k --accept-proxy --events json --sh-exec 'echo "hello $STREAMTOOL_PEER"' 8080"#,
+                "8080",
+            )
+            .await;
+        let _terminator = r
+            .listen(
+                r"streamtool pipe tls-listen:8443,fork,cert=localhost+2.pem,key=localhost+2-key.pem tcp:127.0.0.1:8080,proxy-protocol=v2",
+                "8443",
+            )
+            .await;
+        let out = r.run(r"streamtool connect --tls --ca ca/ca.pem localhost:8443").await;
+        out.assert_code(0);
+        let text = out.stdout_text();
+        let client = text
+            .strip_prefix("hello ")
+            .and_then(|t| t.strip_suffix('\n'))
+            .unwrap_or_else(|| panic!("{text:?}"));
+        assert!(client.starts_with("127.0.0.1:"), "{text:?}");
+        let accepted = poll_until(STEP, || service.stderr().contains(r#""event":"accept""#)).await;
+        assert!(accepted, "{}", service.stderr());
+        let accept = json_events(&service.stderr()).into_iter().find(|e| e["event"] == "accept").unwrap();
+        // The client the header names, not the terminator's own connection.
+        assert_eq!(accept["peer"], client, "{accept}");
+        assert!(
+            accept["proxy"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:") && p != client),
+            "{accept}"
+        );
+    });
+}
+
+#[test]
 fn cookbook_debugging_a_tls_server() {
     run(async {
         let mut r = Recipe::new("Debugging a TLS server");

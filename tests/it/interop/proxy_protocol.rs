@@ -336,7 +336,9 @@ async fn pipe_sends(version: &str) {
     let backend = Server::start(&["-k", "--echo", "127.0.0.1:0"]).await;
     let proxy = haproxy(" accept-proxy", &backend.addr()).await;
     let outgoing = format!("tcp:127.0.0.1:{},proxy-protocol={version}", proxy.port);
-    let pipe = Server::listening(Proc::streamtool(&["pipe", "tcp-listen:127.0.0.1:0", &outgoing], Input::Open)).await;
+    let pipe =
+        Server::listening(Proc::streamtool(&["pipe", "tcp-listen:127.0.0.1:0", &outgoing], Input::Open))
+            .await;
     let data = payload(11, 256 * 1024);
     let (client, back) = round_trip(pipe.port, &data).await;
     assert_eq!((back.len(), sha256(&back)), (data.len(), sha256(&data)), "the echo differs");
@@ -365,7 +367,8 @@ async fn the_client_survives_a_chain_of_proxies() {
         return;
     }
     timeout(async {
-        let server = Server::start(&["-k", "--echo", "--accept-proxy", "--events", "json", "127.0.0.1:0"]).await;
+        let server =
+            Server::start(&["-k", "--echo", "--accept-proxy", "--events", "json", "127.0.0.1:0"]).await;
         let outgoing = format!("tcp:{},proxy-protocol=v1", server.addr());
         let pipe = Server::listening(Proc::streamtool(
             &["--events", "json", "pipe", "tcp-listen:127.0.0.1:0,fork,accept-proxy", &outgoing],
@@ -377,7 +380,12 @@ async fn the_client_survives_a_chain_of_proxies() {
         assert_eq!(back, b"through two proxies");
         let done = poll_until(STEP, || server.proc.stderr().contains("\"event\":\"close\"")).await;
         assert!(done, "{}", server.proc.stderr());
-        assert_eq!(accept_events(&server.proc.stderr())[0]["peer"], client.to_string(), "{}", server.proc.stderr());
+        assert_eq!(
+            accept_events(&server.proc.stderr())[0]["peer"],
+            client.to_string(),
+            "{}",
+            server.proc.stderr()
+        );
         let ok = poll_until(STEP, || !accept_events(&pipe.proc.stderr()).is_empty()).await;
         assert!(ok);
         let at_pipe = &accept_events(&pipe.proc.stderr())[0];
@@ -403,9 +411,11 @@ async fn a_tls_terminator_sends_the_version_and_sni_as_tlvs() {
         })
         .await;
         let outgoing = format!("tcp:127.0.0.1:{port},proxy-protocol=v2");
-        let pipe =
-            Server::listening(Proc::streamtool(&["pipe", "tls-listen:127.0.0.1:0,fork", &outgoing], Input::Open))
-                .await;
+        let pipe = Server::listening(Proc::streamtool(
+            &["pipe", "tls-listen:127.0.0.1:0,fork", &outgoing],
+            Input::Open,
+        ))
+        .await;
         let client = Proc::streamtool(
             &["connect", "--tls", "-k", "--on-eof", "half-close", "-v", &pipe.localhost()],
             Input::Bytes(b"after the header".to_vec()),
