@@ -157,7 +157,9 @@ Options:
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
+  tcp-listen, tls-listen: accept-proxy, proxy-from=CIDR (PROXY protocol)
   connectors:  connect-timeout=DURATION
+  tcp, tls:    proxy-protocol=v1|v2 (a PROXY header naming the accepted client)
   file:        create, append or truncate (writing)
   any:         delimiter=D, max-frame=SIZE, on-oversize=skip, encoding=NAME,
                decode-errors=MODE, crlf, on-eof=ACTION, idle-timeout=DURATION
