@@ -256,8 +256,9 @@ impl End {
 
     /// A listening endpoint (`tcp-listen`, `tls-listen`, `unix-listen`): bound, its TLS
     /// built ([`listener_tls`]), announced, and its first connection accepted, the first
-    /// whose handshake succeeds ([`accept_first`]: handshakes run side by side, so a
-    /// client that connects and stays silent does not hold up the next one).
+    /// whose handshake succeeds ([`accept_first_proxied`], with `accept-proxy` each
+    /// connection's PROXY header read first: handshakes run side by side, so a client
+    /// that connects and stays silent does not hold up the next one).
     ///
     /// # Errors
     /// [`EndError::Stream`] for binding, [`EndError::Options`] for the TLS files.
