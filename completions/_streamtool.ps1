@@ -40,10 +40,10 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;serve' {
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)')
+            [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'At most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')

@@ -36,10 +36,10 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'streamtool;serve'= {
-            cand -e 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout'
-            cand --exec 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout'
-            cand -c 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
-            cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout'
+            cand -e 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)'
+            cand --exec 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)'
+            cand -c 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)'
+            cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)'
             cand --max-conns 'At most N connections at once; more are closed on arrival'
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'

@@ -36,8 +36,8 @@ complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "pipe" -d 'Rel
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "gen-cert" -d 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exec -d 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exec -d 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client\'s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'

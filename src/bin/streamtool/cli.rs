@@ -466,11 +466,13 @@ pub struct ModeArgs {
     #[arg(long)]
     pub echo: bool,
 
-    /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout.
+    /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout,
+    /// with the client's address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR,
+    /// STREAMTOOL_PEER_PORT).
     #[arg(long, short = 'e', value_name = "CMD")]
     pub exec: Option<String>,
 
-    /// Run `sh -c CMD` per connection, wired to its stdin/stdout.
+    /// Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec).
     #[arg(long, short = 'c', value_name = "CMD")]
     pub sh_exec: Option<String>,
 
