@@ -200,8 +200,7 @@ fn parse_v1(buf: &[u8]) -> Result<Parse, ParseError> {
         if buf.iter().any(|&b| b == b'\n' || !(b == b'\r' || (0x20..0x7f).contains(&b))) {
             return Err(bad("a v1 header with a byte that is not printable ASCII"));
         }
-        // The line may end with the next byte.
-        return Ok(Parse::NeedMore(1));
+        return v1_need_more(buf).map(|n| Parse::NeedMore(n.min(V1_MAX - buf.len())));
     };
     let line = std::str::from_utf8(&buf[..end])
         .ok()
@@ -242,6 +241,36 @@ fn parse_v1(buf: &[u8]) -> Result<Parse, ParseError> {
         _ => return Err(bad("a v1 header with an unknown protocol (expected TCP4, TCP6 or UNKNOWN)")),
     };
     Ok(Parse::Done(header, end + 2))
+}
+
+/// How many more bytes an unfinished v1 line needs at least: the shortest way its fields
+/// can still be completed (an IPv4 address is at least 7 characters, an IPv6 one 2, a
+/// port 1, then CRLF), so that a header is read in a few reads rather than a byte at a
+/// time, and never past its end.
+fn v1_need_more(buf: &[u8]) -> Result<usize, ParseError> {
+    if buf.ends_with(b"\r") {
+        return Ok(1);
+    }
+    let words: Vec<&[u8]> = buf.split(|&b| b == b' ').collect();
+    if words.len() <= 2 {
+        // The protocol word is still coming: `PROXY UNKNOWN\r\n` is the shortest line.
+        return Ok(15usize.saturating_sub(buf.len()).max(1));
+    }
+    let mins: &[usize] = match words[1] {
+        b"TCP4" => &[5, 4, 7, 7, 1, 1],
+        b"TCP6" => &[5, 4, 2, 2, 1, 1],
+        // Anything may follow UNKNOWN, up to CRLF.
+        b"UNKNOWN" => return Ok(2),
+        _ => return Err(bad("a v1 header with an unknown protocol (expected TCP4, TCP6 or UNKNOWN)")),
+    };
+    let current = words.len() - 1;
+    let Some(&min) = mins.get(current) else {
+        // Too many fields: the line is refused at its CRLF.
+        return Ok(1);
+    };
+    let this = min.saturating_sub(words[current].len());
+    let rest: usize = mins[current + 1..].iter().map(|m| m + 1).sum();
+    Ok(this + rest + 2)
 }
 
 fn parse_v2(buf: &[u8]) -> Result<Parse, ParseError> {
@@ -529,14 +558,19 @@ pub async fn read_header<IO: AsyncRead + Unpin>(io: &mut IO, limit: Duration) ->
             match parse(&buf).map_err(|e| e.to_string())? {
                 Parse::Done(header, _) => return Ok(header),
                 Parse::NeedMore(n) => {
-                    let start = buf.len();
-                    buf.resize(start + n, 0);
-                    io.read_exact(&mut buf[start..]).await.map_err(|e| match e.kind() {
-                        std::io::ErrorKind::UnexpectedEof => {
-                            format!("the connection ended after {start} bytes of a PROXY header")
+                    let (mut filled, target) = (buf.len(), buf.len() + n);
+                    buf.resize(target, 0);
+                    while filled < target {
+                        match io.read(&mut buf[filled..target]).await {
+                            Ok(0) => {
+                                return Err(format!(
+                                    "the connection ended after {filled} bytes of a PROXY header"
+                                ));
+                            }
+                            Ok(read) => filled += read,
+                            Err(e) => return Err(format!("reading the PROXY header failed: {e}")),
                         }
-                        _ => format!("reading the PROXY header failed: {e}"),
-                    })?;
+                    }
                 }
             }
         }
@@ -619,6 +653,13 @@ mod tests {
         let long = [b"PROXY ".as_slice(), &[b'A'; 101]].concat();
         assert!(parse(&long).is_err());
         assert_eq!(parse(&long[..106]), Ok(Parse::NeedMore(1)));
+        // A few reads, not a byte at a time.
+        assert_eq!(parse(b"PROXY "), Ok(Parse::NeedMore(9)));
+        assert_eq!(parse(b"PROXY TCP4 "), Ok(Parse::NeedMore(7 + 8 + 2 + 2 + 2)));
+        assert_eq!(parse(b"PROXY TCP4 192.0.2.1 1"), Ok(Parse::NeedMore(6 + 2 + 2 + 2)));
+        assert_eq!(parse(b"PROXY UNKNOWN "), Ok(Parse::NeedMore(2)));
+        assert_eq!(parse(b"PROXY TCP4 1.1.1.1 1.1.1.1 1 1\r"), Ok(Parse::NeedMore(1)));
+        assert!(parse(b"PROXY UDP4 ").is_err());
     }
 
     #[test]
