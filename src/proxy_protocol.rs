@@ -17,9 +17,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::streams::Address;
 
-/// How long an accepted connection's PROXY header may take to arrive, unless the
-/// handshake timeout says otherwise: as the TLS handshake's default (30s) (a header is one packet
-/// from a proxy nearby; a connection that sends none in this long is not a proxy's).
+/// How long an accepted connection's PROXY header may take to arrive unless the handshake
+/// timeout says otherwise: the TLS handshake's default, 30 s (a header is one packet from
+/// a proxy nearby; a connection that sends none in this long is not a proxy's).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The v2 signature, the first 12 bytes of every v2 header.

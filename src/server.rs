@@ -347,8 +347,8 @@ pub fn report_failed_proxy(report: &dyn Report, peer: &(impl Display + ?Sized), 
     report.emit(|| Close::served(peer, format!("proxy: {reason}")));
 }
 
-/// TLS handshakes in progress at once at most in [`accept_first`]; past that, accepting
-/// waits.
+/// TLS handshakes (and PROXY header reads) in progress at once at most in
+/// [`accept_first`]; past that, accepting waits.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// Accepts until the first client is ready: the first connection, or with `tls` the first
@@ -432,7 +432,7 @@ where
                 let (result, peer, via) = match done {
                     Ok(done) => done,
                     Err(err) => {
-                        tracing::warn!("a TLS handshake task failed: {err}");
+                        tracing::warn!("a connection's handshake task failed: {err}");
                         continue;
                     }
                 };

@@ -200,10 +200,16 @@ pub fn connection(
         // With --accept-proxy, the client is the one the PROXY header names (read first, in
         // this task, within its limit; a refused one ends the connection).
         let proxied = match &shared.settings.accept_proxy {
-            Some(accept) => match Box::pin(accept.accept(&mut raw, &context.peer)).await {
-                Ok(proxied) => Some((proxied.client, proxied.proxy)),
-                Err(reason) => return report_failed_proxy(&*shared.report, &context.peer, &reason),
-            },
+            Some(accept) => {
+                let read = tokio::select! {
+                    read = Box::pin(accept.accept(&mut raw, &context.peer)) => read,
+                    () = context.closing.cancelled() => return,
+                };
+                match read {
+                    Ok(proxied) => Some((proxied.client, proxied.proxy)),
+                    Err(reason) => return report_failed_proxy(&*shared.report, &context.peer, &reason),
+                }
+            }
             None => None,
         };
         // Formatted only where it is written: a log line or an event.
