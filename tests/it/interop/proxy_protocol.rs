@@ -433,3 +433,25 @@ async fn a_tls_terminator_sends_the_version_and_sni_as_tlvs() {
     })
     .await;
 }
+
+/// Misused PROXY options are usage errors (exit 2) with one line naming the option.
+#[tokio::test]
+async fn misused_proxy_options_are_usage_errors() {
+    timeout(async {
+        for (args, needle) in [
+            (&["serve", "--proxy-from", "10.0.0.0/8"][..], "--accept-proxy"),
+            (&["serve", "--accept-proxy", "--proxy-from", "10.0.0.0/33"], "invalid prefix length \"33\""),
+            (&["serve", "--accept-proxy", "--proxy-from", "localhost"], "invalid address \"localhost\""),
+            (&["connect", "--proxy-protocol", "v3", "127.0.0.1:1"], "expected v1 or v2"),
+            (&["pipe", "tcp-listen:0,proxy-from=10.0.0.1", "-"], "proxy-from needs accept-proxy"),
+            (&["pipe", "unix-listen:/tmp/x.sock,accept-proxy", "-"], "accept-proxy applies to tcp-listen"),
+            (&["pipe", "-", "unix:/tmp/x.sock,proxy-protocol=v2"], "proxy-protocol applies to tcp: and tls:"),
+            (&["pipe", "-", "tcp:127.0.0.1:1,proxy-protocol=v9"], "expected v1 or v2"),
+        ] {
+            let done = streamtool(args, b"").await;
+            done.assert_code(2);
+            assert!(done.stderr.contains(needle), "{args:?}: no {needle:?} in:\n{}", done.stderr);
+        }
+    })
+    .await;
+}
