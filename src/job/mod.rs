@@ -6,6 +6,7 @@
 //! broadcast and the broker), with what the clients of one server share in [`broker`].
 
 pub mod broker;
+pub mod checks;
 pub mod child;
 pub mod cut;
 pub mod ends;

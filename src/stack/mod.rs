@@ -5,7 +5,6 @@
 //! built from it (TLS settings, the shaping of each direction, timeouts) is built here,
 //! once, with every default in [`options`].
 
-pub mod checks;
 pub mod open;
 pub mod options;
 pub mod require;

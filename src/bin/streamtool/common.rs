@@ -1,5 +1,5 @@
-//! What `serve` and `connect` share: TLS settings from flags, shaping from flags,
-//! certificate descriptions, and the stdio relay session.
+//! What the commands share: the flag checks clap cannot express, the address family from
+//! flags, how an opening error is reported, and the stdio session with progress and Ctrl-C.
 
 use anyhow::{Context, Result};
 use streamtool::relay::Meter;
@@ -10,7 +10,7 @@ use crate::cli::{NetArgs, TlsArgs};
 use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
 
-pub use streamtool::job::stdio::Session;
+use streamtool::job::stdio::{Session, SessionOptions};
 use streamtool::stack::open::Net;
 
 /// A library [`OpenError`](streamtool::stack::open::OpenError) as the binary reports it:
@@ -33,8 +33,6 @@ pub fn family(net: &NetArgs) -> FamilyPreference {
         _ => FamilyPreference::Any,
     }
 }
-
-pub use streamtool::job::stdio::SessionOptions;
 
 /// Relays stdin to the peer and the peer to stdout ([`streamtool::job::stdio`]), with
 /// progress when asked; Ctrl-C stops it (exit 130), and so does the idle limit (exit 6,
@@ -96,5 +94,3 @@ pub fn check_tls_flags(tls: &TlsArgs, extra: &[(&'static str, bool)]) -> Result<
     }
     Ok(())
 }
-
-pub use streamtool::shutdown::{Signals, watch_signals};

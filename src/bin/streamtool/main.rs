@@ -1,6 +1,5 @@
 //! The `streamtool` binary: parse, set up logging, run, map the outcome to an exit code.
 
-mod background;
 mod cli;
 mod cmd;
 mod common;
@@ -174,12 +173,8 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    plain_words(&out)
+    streamtool::words::plain_words(&out)
 }
-
-/// Rust Debug shapes in a dependency's error text put into words (moved to the library:
-/// `streamtool::words`).
-pub use streamtool::words::plain_words;
 
 /// Advice for the failures users meet most (`streamtool::words::tls_hint`), on a line of
 /// its own after the error.

@@ -56,7 +56,10 @@ fn quiet_keeps_stderr_empty_on_success() {
         let path = dir.path().join("quiet.sock");
         let address = format!("unix:{}", path.display());
         let server = Proc::streamtool(&["serve", "-q", "-k", "--echo", &address], Input::Open);
-        assert!(poll_until(STEP, || path.exists()).await, "the socket appears");
+        // With -q there is no listening line: ready when the socket accepts (the file
+        // appears at bind(2), before listen(2), when a connection is still refused).
+        let listening = poll_until(STEP, || std::os::unix::net::UnixStream::connect(&path).is_ok()).await;
+        assert!(listening, "the socket accepts connections");
         let done = streamtool(&["connect", "-q", &address], b"quiet").await;
         done.assert_code(0);
         assert_eq!(done.stdout, b"quiet");

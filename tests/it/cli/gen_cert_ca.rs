@@ -595,8 +595,9 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
     if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates"]) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: the system-store test needs root for its private mount namespace");
+    let root = nix::unistd::geteuid().is_root();
+    if !crate::support::precondition(root, "the system-store test needs root for its private mount namespace")
+    {
         return;
     }
     let sandbox = Sandbox::new();

@@ -5,8 +5,8 @@ use std::time::Instant;
 use anyhow::Result;
 use streamtool::endpoint::{ConnectAddress, EndpointOptions};
 use streamtool::event::{Close, Event};
+use streamtool::job::checks::{self, CheckError, ClientChecks};
 use streamtool::relay::OnEof;
-use streamtool::stack::checks::{self, CheckError, ClientChecks};
 use streamtool::stack::open::{self, Net, Opened, Target};
 use streamtool::stack::tofu::{self, KnownHosts};
 
@@ -15,9 +15,10 @@ use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
-use crate::common::{self, SessionOptions, check_tls_flags, stdio_session};
+use crate::common::{self, check_tls_flags, stdio_session};
 use crate::exit_codes::Usage;
 use crate::ui::Ui;
+use streamtool::job::stdio::SessionOptions;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     check_flags(&args)?;

@@ -12,10 +12,10 @@ use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, announce, b
 use streamtool::proxy_protocol::{AcceptProxy, Origin};
 use streamtool::relay::Meter;
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
+use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::{Spelling, shaping};
 use streamtool::streams::Phase;
 use streamtool::streams::listener::Connection;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipeArgs;
 use crate::exit_codes::{Hint, Interrupted, Usage};
@@ -78,8 +78,7 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
 /// running relay `grace` to finish, as serve does its session; either way the exit is 0
 /// and the socket file of a unix-listen endpoint is removed.
 async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
-    let signals = crate::common::Signals::new()?;
-    let (mut term, mut int) = (signals.term, signals.int);
+    let mut signals = Signals::new()?;
     let both = async {
         let opened_a = open(&shared.a, None, &shared.ui).await?;
         let opened_b = open(&shared.b, opened_a.origin.as_ref(), &shared.ui).await?;
@@ -87,27 +86,16 @@ async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
     };
     let (opened_a, opened_b) = tokio::select! {
         opened = both => opened?,
-        _ = int.recv() => return Err(Interrupted.into()),
-        _ = term.recv() => {
+        _ = signals.int.recv() => return Err(Interrupted.into()),
+        _ = signals.term.recv() => {
             tracing::info!("SIGTERM: stopping before the relay started");
             return Ok(());
         }
     };
-    let relay = relay_until_idle(opened_a, opened_b, shared, true);
-    tokio::pin!(relay);
-    tokio::select! {
-        result = &mut relay => result,
-        _ = int.recv() => Err(Interrupted.into()),
-        _ = term.recv() => {
-            tracing::info!(?grace, "SIGTERM: letting the relay finish");
-            tokio::select! {
-                finished = tokio::time::timeout(grace, &mut relay) => finished.unwrap_or_else(|_| {
-                    tracing::warn!("grace period over; closing the relay");
-                    Ok(())
-                }),
-                _ = int.recv() => Err(Interrupted.into()),
-            }
-        }
+    match signals.run_with_grace(relay_until_idle(opened_a, opened_b, shared, true), grace, "relay").await {
+        Ended::Done(result) => result,
+        Ended::GraceOver => Ok(()),
+        Ended::Interrupted => Err(Interrupted.into()),
     }
 }
 
@@ -129,24 +117,17 @@ async fn serve_fork(
     max_conns: Option<usize>,
     grace: Duration,
 ) -> Result<()> {
-    let signals = crate::common::Signals::new()?;
+    let signals = Signals::new()?;
     let listener = bind(&listening).await?;
     // The certificate and key are read (and the banner printed) before the listening line.
     let tls = listener_tls(&listening, &listener, &shared.ui).map_err(|err| end_error(err, &listening))?;
     announce(&listener, &shared.ui);
-    let shutdown = CancellationToken::new();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cut_short = CancellationToken::new();
-    tokio::spawn(crate::common::watch_signals(
-        signals,
-        shutdown.clone(),
-        cut_short.clone(),
-        Arc::clone(&interrupted),
-    ));
-    let options = ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(cut_short) };
+    let stop = signals.watch();
+    let options =
+        ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(stop.cut_short.clone()) };
     let tls = tls.map(Arc::new);
     let (proxy, on_eof) = (AcceptProxy::of(&listening.options).map(Arc::new), listening.options.on_eof);
-    serve(listener, options, shutdown, move |raw: Connection, context: ConnectionContext| {
+    serve(listener, options, stop.shutdown.clone(), move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
         let (tls, proxy) = (tls.clone(), proxy.clone());
         async move {
@@ -183,7 +164,7 @@ async fn serve_fork(
         }
     })
     .await;
-    if interrupted.load(std::sync::atomic::Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+    if stop.interrupted() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
 /// Opens one endpoint ([`End::open_for`]: a PROXY header names `origin`'s client).

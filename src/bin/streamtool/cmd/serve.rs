@@ -3,23 +3,23 @@
 //! checks the flags, builds the settings and runs one client or many.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use streamtool::endpoint::EndpointOptions;
 use streamtool::event::{Close, Event};
 use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
 use streamtool::server::{ServeOptions, ServedTls, ServerTls, ServerTlsError, accept_first_proxied};
+use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::Spelling;
 use streamtool::stack::open::{Net, Opened};
 use streamtool::streams::listener::{Listener, SocketListener};
 use streamtool::streams::{Phase, StreamError};
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::common::{self, SessionOptions, check_tls_flags, stdio_session};
+use crate::common::{self, check_tls_flags, stdio_session};
 use crate::exit_codes::{Interrupted, Usage};
 use crate::ui::Ui;
+use streamtool::job::stdio::SessionOptions;
 
 pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     check_serve_flags(&args)?;
@@ -28,7 +28,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     if args.max_conns.is_some() && !keep_open {
         return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
     }
-    let signals = common::Signals::new()?;
+    let signals = Signals::new()?;
     let listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     // Every file a flag names is read and checked (the key against the certificate, the
@@ -38,7 +38,8 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
     // stopped (SIGTTIN) and never answer.
     if matches!(mode, Mode::Stdio) {
-        crate::background::detach_background_stdin(&ui)?;
+        streamtool::stdio_fd::detach_background_stdin(&ui)
+            .context("cannot replace stdin, a background job's terminal, with /dev/null")?;
     }
     tracing::info!("listening on {}", addresses.join(", "));
     ui.notice(&format!("listening on {}", addresses.join(", ")));
@@ -64,24 +65,20 @@ async fn serve_many(
     listener: SocketListener,
     tls: Option<ServerTls>,
     args: &ServeArgs,
-    signals: common::Signals,
+    signals: Signals,
     shared: Arc<Shared>,
     ui: &Ui,
     progress: bool,
 ) -> Result<()> {
-    let (shutdown, cut_short) = (CancellationToken::new(), CancellationToken::new());
-    let interrupted = Arc::new(AtomicBool::new(false));
-    tokio::spawn(common::watch_signals(
-        signals,
-        shutdown.clone(),
-        cut_short.clone(),
-        Arc::clone(&interrupted),
-    ));
+    let stop = signals.watch();
     let labels = ["clients -> server".to_string(), "server -> clients".to_string()];
     let progress = progress.then(|| crate::progress::Progress::start(labels, shared.meters()));
-    let options =
-        ServeOptions { max_connections: args.max_conns, grace: args.grace, cut_grace_short: Some(cut_short) };
-    let summary = serve_clients(listener, tls, options, shutdown, shared).await;
+    let options = ServeOptions {
+        max_connections: args.max_conns,
+        grace: args.grace,
+        cut_grace_short: Some(stop.cut_short.clone()),
+    };
+    let summary = serve_clients(listener, tls, options, stop.shutdown.clone(), shared).await;
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -90,7 +87,7 @@ async fn serve_many(
         rejected: summary.rejected as u64,
         cut_short: summary.cut_short as u64,
     });
-    if interrupted.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+    if stop.interrupted() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
 fn mode(args: &ServeArgs) -> Result<Mode> {
@@ -169,41 +166,26 @@ async fn serve_one(
     mut listener: SocketListener,
     tls: Option<ServerTls>,
     grace: std::time::Duration,
-    signals: common::Signals,
+    signals: Signals,
     shared: &Arc<Shared>,
     ui: &Ui,
     progress: bool,
 ) -> Result<()> {
-    let common::Signals { mut term, mut int } = signals;
+    let mut signals = signals;
     // Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
     let (opened, peer) = tokio::select! {
         first = accept_first_proxied(&mut listener, tls.as_ref(), shared.settings().accept_proxy.as_ref(), ui) => first?,
-        _ = term.recv() => return Ok(()),
-        _ = int.recv() => return Err(Interrupted.into()),
+        _ = signals.term.recv() => return Ok(()),
+        _ = signals.int.recv() => return Err(Interrupted.into()),
     };
     drop(listener);
     // tokio's SIGTERM handler stays installed once made, so SIGTERM is watched during the
     // session too, or it would be swallowed. As with -k: the connection gets the grace
-    // period to finish, then it is closed and the exit is 0. SIGINT stops at once (130),
-    // also during the grace period.
-    let session = session_one(opened, peer, shared, ui, progress);
-    tokio::pin!(session);
-    // Biased: a session that handles SIGINT itself (stdio) ends on its own terms first.
-    tokio::select! {
-        biased;
-        result = &mut session => result,
-        _ = int.recv() => Err(Interrupted.into()),
-        _ = term.recv() => {
-            tracing::info!(?grace, "SIGTERM: letting the connection finish");
-            tokio::select! {
-                biased;
-                finished = tokio::time::timeout(grace, &mut session) => finished.unwrap_or_else(|_| {
-                    tracing::warn!("grace period over; closing the connection");
-                    Ok(())
-                }),
-                _ = int.recv() => Err(Interrupted.into()),
-            }
-        }
+    // period to finish, then it is closed and the exit is 0. SIGINT stops at once (130).
+    match signals.run_with_grace(session_one(opened, peer, shared, ui, progress), grace, "connection").await {
+        Ended::Done(result) => result,
+        Ended::GraceOver => Ok(()),
+        Ended::Interrupted => Err(Interrupted.into()),
     }
 }
 

@@ -4,9 +4,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::require::{self, Requirement};
-use super::tofu::{self, KnownHosts, TofuError};
 use crate::event::Report;
+use crate::stack::require::{self, Requirement};
+use crate::stack::tofu::{self, KnownHosts, TofuError};
 use crate::streams::tls::TlsStream;
 
 /// The checks a client runs after its handshake.
