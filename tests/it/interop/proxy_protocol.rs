@@ -455,3 +455,33 @@ async fn misused_proxy_options_are_usage_errors() {
     })
     .await;
 }
+
+/// `connect --tls --proxy-protocol v1` to `serve --tls --accept-proxy`: the header goes
+/// first, before the TLS handshake, and names connect's own socket (so the accept event's
+/// peer and proxy are the same address).
+#[tokio::test]
+async fn connect_sends_the_header_before_its_tls_handshake() {
+    timeout(async {
+        let server =
+            Server::start(&["--echo", "--tls", "--accept-proxy", "--events", "json", "127.0.0.1:0"]).await;
+        let args = [
+            "connect",
+            "--tls",
+            "-k",
+            "--on-eof",
+            "half-close",
+            "--proxy-protocol",
+            "v1",
+            &server.localhost(),
+        ];
+        let done = streamtool(&args, b"tls after the header\n").await;
+        done.assert_code(0);
+        assert_eq!(done.stdout, b"tls after the header\n");
+        let served = server.proc.finish().await;
+        served.assert_code(0);
+        let accept = accept_events(&served.stderr).remove(0);
+        assert_eq!(accept["peer"], accept["proxy"], "{accept}");
+        assert!(served.stderr.contains("\"event\":\"handshake\""), "{}", served.stderr);
+    })
+    .await;
+}
