@@ -592,6 +592,22 @@ def ends_only(ctx: Ctx, name: str, data: Path) -> Run:
             p.end()
 
 
+def via_proxy(ctx: Ctx, name: str, client: list[str], data: Path) -> Run:
+    """A plain transfer (`socat -u` server, the tool as the client, stdin from a file) through
+    microsocks, a SOCKS5 proxy started for the run on its own port (`{pport}` in `client`).
+    The proxy is the same for every tool, so the rows compare the clients' proxy support."""
+    pport = free_port()
+    proxy = Proc(f"{name}.proxy", ["microsocks", "-i", "127.0.0.1", "-p", str(pport)], reap=False)
+    try:
+        if not wait_listening(pport, proxy):
+            return Run(False, note="microsocks did not listen")
+        server = ["socat", "-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "STDOUT"]
+        argv = [a.replace("{pport}", str(pport)) for a in client]
+        return transfer(ctx, name, server, argv, data)
+    finally:
+        proxy.end()
+
+
 def start_server(ctx: Ctx, name: str, argv: list[str], port: int, *, hold: bool,
                  suite: str | None) -> tuple[Proc | None, int | None, str]:
     if hold:
@@ -785,6 +801,7 @@ SCENARIOS = {
     "plain": "plain TCP client -> server, stdin from a file",
     "plain-pipe": "plain TCP client -> server, stdin from a pipe",
     "relay": "plain TCP through a relay",
+    "proxy": "plain TCP client -> server through a SOCKS5 proxy (microsocks)",
     "tls": f"TLS 1.3 client -> server, {SUITE256}",
     "tls128": f"TLS 1.3 client -> server, {SUITE128}",
     "tls-relay": f"TLS terminating relay (TLS in, plain out), {SUITE128}",
@@ -842,6 +859,18 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
         add("relay", tool, ours, lambda ctx, n, argv=argv: relay(ctx, n, argv, plain), note)
     add("relay", "(no relay: sender -> sink)", False, lambda ctx, n: ends_only(ctx, n, plain),
         "reference: the neutral ends alone, the ceiling", ref=True)
+
+    # (2b) plain client -> server through microsocks (SOCKS5): connect --proxy against
+    # ncat --proxy; skipped without microsocks
+    if shutil.which("microsocks"):
+        proxied = [
+            ("streamtool", True, [ST, "connect", "-q", "--keep-sending", "--proxy", "socks5h://127.0.0.1:{pport}",
+                                  "127.0.0.1:{port}"], "connect --proxy socks5h://"),
+            ("ncat", False, ["ncat", "--proxy", "127.0.0.1:{pport}", "--proxy-type", "socks5",
+                             "127.0.0.1", "{port}"], "--proxy-type socks5"),
+        ]
+        for tool, ours, c, note in proxied:
+            add("proxy", tool, ours, lambda ctx, n, c=c: via_proxy(ctx, n, c, plain), note)
 
     # (3) TLS client -> server, at AES-256-GCM (what streamtool negotiates with itself) and
     # at AES-128-GCM (the issue's suite; streamtool has no option to pin it)
@@ -954,7 +983,8 @@ def have_openbsd_nc() -> bool:
 
 def install_peers(no_install: bool, need_libssl: bool) -> None:
     need = []
-    for exe, pkg in (("socat", "socat"), ("ncat", "ncat"), ("openssl", "openssl"), ("cc", "gcc")):
+    for exe, pkg in (("socat", "socat"), ("ncat", "ncat"), ("openssl", "openssl"), ("cc", "gcc"),
+                     ("microsocks", "microsocks")):
         if not shutil.which(exe):
             need.append(pkg)
     if need_libssl and not Path("/usr/include/openssl/ssl.h").exists():
@@ -1111,7 +1141,7 @@ def summarize(cases: list[Case]) -> dict:
     return out
 
 
-HIGHER_BETTER = {"plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"}
+HIGHER_BETTER = {"plain", "plain-pipe", "relay", "proxy", "tls", "tls128", "tls-relay"}
 
 
 def best_peer(summary: dict, scen: str) -> tuple[str, dict] | None:
@@ -1415,7 +1445,7 @@ def main() -> int:
         tools = set(args.tools.split(",")) if args.tools else None
         cases = [c for c in cases if (not only or c.scenario in only)
                  and (not tools or c.tool in tools or (c.ours and "streamtool" in tools))]
-        need_plain = any(c.scenario in ("plain", "plain-pipe", "relay") for c in cases)
+        need_plain = any(c.scenario in ("plain", "plain-pipe", "relay", "proxy") for c in cases)
         need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
         log(f"work directory {WORK}; generating test data")
         if need_plain:
@@ -1429,6 +1459,7 @@ def main() -> int:
             "ours": [b.tool for b in bins],
             "suites": suites, "load_before": os.getloadavg(),
             "sizes": {"plain": human(args.size), "plain-pipe": human(args.size), "relay": human(args.size),
+                      "proxy": human(args.size),
                       "tls": human(args.tls_size), "tls128": human(args.tls_size),
                       "tls-relay": human(args.tls_size),
                       "handshake-rsa": f"s_time -new, {args.hs_time:g} s", "handshake-ec": f"s_time -new, {args.hs_time:g} s",

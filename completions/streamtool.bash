@@ -103,7 +103,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --progress --proxy-protocol --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --threads --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --progress --proxy-protocol --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --proxy --no-proxy --proxy-env --threads --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,6 +202,14 @@ _streamtool() {
                     return 0
                     ;;
                 --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --no-proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -105,6 +105,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l decode
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy -d 'Connect through a proxy: http://[USER[:PASS]@]HOST:PORT (CONNECT), socks5h://... (the proxy resolves the name), socks5://... (resolved here) or socks4a://[USER@]... Without :PASS, the password is read from $STREAMTOOL_PROXY_PASSWORD. With --tls the TARGET\'s certificate and name are verified, never the proxy\'s. Credentials are never shown. The -w limit covers the whole proxy exchange (30s without -w)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-proxy -d 'Hosts reached directly, not through the proxy: a comma-separated list of names (each with its subdomains), addresses and CIDR blocks, or * for all' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l events -d 'Machine-readable events on stderr, one JSON object per line' -r -f -a "json\t'One JSON object per line'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s k -l insecure -d 'Skip certificate verification (a warning is printed). Needs --tls'
@@ -120,6 +122,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-sni
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy-env -d 'Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding $NO_PROXY. Without this flag the environment is never read'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'

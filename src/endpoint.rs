@@ -309,6 +309,9 @@ pub struct EndpointOptions {
     /// `proxy-from=CIDR` (`--proxy-from`, repeatable): the proxies trusted to send it;
     /// none given: loopback only.
     pub proxy_from: Vec<crate::proxy_protocol::Cidr>,
+    /// `proxy=URL` (`connect --proxy`): reach a TCP target through this proxy
+    /// ([`crate::stack::proxy`]).
+    pub proxy: Option<crate::stack::proxy::ProxySpec>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -360,6 +363,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "idle-timeout",
     "proxy-protocol",
     "proxy-from",
+    "proxy",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "fork",
@@ -464,7 +468,14 @@ fn tcp_target(body: &str, whole: &str) -> std::result::Result<(String, u16), Str
 impl FromStr for Endpoint {
     type Err = String;
 
+    /// Parses an endpoint; an error message never shows a proxy URL's credentials.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Endpoint::parse(s).map_err(|e| crate::stack::proxy::redact_url(&e))
+    }
+}
+
+impl Endpoint {
+    fn parse(s: &str) -> std::result::Result<Self, String> {
         if let Some(rest) = s.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(',')) {
             return format!("stdio{rest}").parse();
         }
@@ -605,6 +616,7 @@ impl Endpoint {
             "proxy-protocol" => o.proxy_protocol = Some(value_of("v2")?.parse()?),
             "accept-proxy" => o.accept_proxy = true,
             "proxy-from" => o.proxy_from.push(value_of("10.0.0.0/8")?.parse()?),
+            "proxy" => o.proxy = Some(value_of("socks5h://HOST:PORT")?.parse()?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -667,6 +679,9 @@ impl Endpoint {
         }
         if !o.proxy_from.is_empty() && !o.accept_proxy {
             return Err("proxy-from needs accept-proxy".into());
+        }
+        if o.proxy.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..)) {
+            return Err("proxy applies to tcp: and tls: endpoints".into());
         }
         Ok(())
     }

@@ -63,9 +63,13 @@ pub enum Event {
     Connect {
         /// What was asked for.
         target: String,
-        /// The address connected to (connect only).
+        /// The address connected to (connect only, and not through a proxy).
         #[serde(skip_serializing_if = "Option::is_none")]
         peer: Option<String>,
+        /// The proxy the connection goes through, credentials redacted (`--proxy`,
+        /// `proxy=`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        proxy: Option<String>,
     },
     /// A TLS handshake succeeded.
     Handshake {
@@ -276,7 +280,11 @@ mod tests {
                 key_sha256: Some(None),
             },
             Event::Accept { peer: "p".into(), proxy: Some("q".into()) },
-            Event::Connect { target: "t".into(), peer: Some("p".into()) },
+            Event::Connect {
+                target: "t".into(),
+                peer: Some("p".into()),
+                proxy: Some("socks5h://p:1080".into()),
+            },
             Event::Handshake {
                 peer: "p".into(),
                 tls_version: "TLSv1.3".into(),

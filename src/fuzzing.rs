@@ -218,6 +218,79 @@ pub fn option_values(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Proxy replies and URLs
+
+/// What an outbound proxy answers (`stack::proxy`), and proxy URLs.
+///
+/// Input: a selector byte, then the bytes. Properties: no panic; every error message is
+/// one line; an HTTP status line is shown with its control characters escaped; a SOCKS5
+/// reply parses the same from exactly its own bytes, asks for more from fewer (never
+/// more than 262 bytes in all); a proxy URL shows no credentials and, without any, shows
+/// in a form that parses back to itself.
+pub fn proxy_reply(data: &[u8]) {
+    use crate::stack::proxy::{self, NoProxy, ProxySpec};
+    let Some((&selector, rest)) = data.split_first() else { return };
+    match selector % 4 {
+        0 => {
+            match proxy::parse_http_reply(rest) {
+                Ok(reply) => assert!((200..300).contains(&reply.status), "status {} accepted", reply.status),
+                Err(e) => {
+                    let message = e.to_string();
+                    assert_one_line("HTTP proxy reply", &message);
+                    assert!(!message.chars().any(|c| c.is_control()), "control character shown: {message:?}");
+                }
+            }
+            if let Some(len) = proxy::http_head_len(rest) {
+                assert!(rest[..len].ends_with(b"\r\n\r\n"), "head length {len} does not end the head");
+                assert!(proxy::http_head_len(&rest[..len - 1]).is_none(), "an earlier end was missed");
+            }
+        }
+        1 => match proxy::parse_socks5_reply(rest) {
+            Ok(Some(reply)) => {
+                assert!(reply.len <= rest.len() && reply.len <= 262, "reply length {}", reply.len);
+                assert_eq!(proxy::parse_socks5_reply(&rest[..reply.len]).ok().flatten(), Some(reply.clone()));
+                assert_eq!(proxy::parse_socks5_reply(&rest[..reply.len - 1]).ok().flatten(), None);
+                assert!(!reply.bound.chars().any(|c| c.is_control()), "bound address {:?}", reply.bound);
+            }
+            Ok(None) => assert!(rest.len() < 262, "{} bytes and still incomplete", rest.len()),
+            Err(e) => assert_one_line("SOCKS5 reply", &e.to_string()),
+        },
+        2 => match proxy::parse_socks4_reply(rest) {
+            Ok(Some(len)) => assert_eq!(len, 8),
+            Ok(None) => assert!(rest.len() < 8),
+            Err(e) => assert_one_line("SOCKS4 reply", &e.to_string()),
+        },
+        _ => {
+            let text = String::from_utf8_lossy(rest);
+            match text.parse::<ProxySpec>() {
+                Ok(spec) => {
+                    let shown = spec.to_string();
+                    for secret in [&spec.user, &spec.password].into_iter().flatten() {
+                        if secret.len() >= 4 && !spec.host.contains(secret.as_str()) {
+                            assert!(!shown.contains(secret.as_str()), "{shown:?} shows a credential");
+                        }
+                    }
+                    if spec.user.is_none() && spec.password.is_none() {
+                        assert_eq!(
+                            shown.parse::<ProxySpec>().as_ref(),
+                            Ok(&spec),
+                            "{shown:?} does not round-trip"
+                        );
+                    }
+                }
+                Err(e) => assert_one_line("proxy URL", &e),
+            }
+            match text.parse::<NoProxy>() {
+                Ok(list) => {
+                    let _ = list.matches(&text);
+                }
+                Err(e) => assert_one_line("no-proxy list", &e),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Buffered receive and framing
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -196,7 +196,11 @@ impl End {
             };
             let connected = |_| {
                 if matches!(target, Target::Tcp(..)) {
-                    report.emit(|| Event::Connect { target: name.clone(), peer: None });
+                    report.emit(|| Event::Connect {
+                        target: name.clone(),
+                        peer: None,
+                        proxy: o.proxy.as_ref().map(ToString::to_string),
+                    });
                 }
             };
             match open::connect(target, &name, o, Default::default(), tls, connected).await {

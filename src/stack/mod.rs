@@ -7,6 +7,7 @@
 
 pub mod open;
 pub mod options;
+pub mod proxy;
 pub mod require;
 pub mod tofu;
 

@@ -104,6 +104,19 @@ pub enum OpenError {
         #[source]
         source: StreamError,
     },
+    /// Reaching `target` through `proxy` failed: connecting to the proxy, its answer
+    /// (a [`ProxyRefusal`](super::proxy::ProxyRefusal) inside a [`StreamError::Connect`]),
+    /// or the time limit of the whole exchange.
+    #[error("cannot connect to {target} through proxy {proxy}")]
+    Proxy {
+        /// The target as given.
+        target: String,
+        /// The proxy, credentials redacted.
+        proxy: String,
+        /// Why.
+        #[source]
+        source: StreamError,
+    },
 }
 
 /// Sends the PROXY header of `version` first on a connection just opened: the one
@@ -146,6 +159,29 @@ pub async fn connect(
     connected: impl FnOnce(Option<SocketAddr>),
 ) -> Result<Opened, OpenError> {
     let connection = match target {
+        // Through a proxy: a tunnel to the target, then on as a direct connection.
+        Target::Tcp(host, port) if options.proxy.is_some() => {
+            let proxy = options.proxy.as_ref().expect("checked by the guard");
+            let through = format!("{display} through proxy {proxy}");
+            let reached = |address: Option<SocketAddr>| {
+                match address {
+                    Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
+                    None => tracing::info!("connected to the proxy {proxy}"),
+                }
+                connected(None);
+            };
+            let stream =
+                super::proxy::tunnel(proxy, host, port, family, options.connect_timeout, &through, reached)
+                    .await
+                    .map_err(|source| OpenError::Proxy {
+                        target: display.to_string(),
+                        proxy: proxy.to_string(),
+                        source,
+                    })?;
+            // Relays write in large batches; Nagle would only add latency (as connect_tcp).
+            stream.set_nodelay(true).map_err(|e| OpenError::Connect(e.into()))?;
+            Connection::Tcp(crate::streams::socket::SocketStream::new(stream))
+        }
         Target::Tcp(host, port) => {
             let tcp = connect_tcp(host, port, ConnectOptions { family, timeout: options.connect_timeout })
                 .await

@@ -160,6 +160,7 @@ Options:
   tcp-listen, tls-listen: accept-proxy, proxy-from=CIDR (PROXY protocol)
   connectors:  connect-timeout=DURATION
   tcp, tls:    proxy-protocol=v1|v2 (a PROXY header naming the accepted client)
+  tcp:, tls:   proxy=URL (http://, socks5h://, socks5://, socks4a://)
   file:        create, append or truncate (writing)
   any:         delimiter=D, max-frame=SIZE, on-oversize=skip, encoding=NAME,
                decode-errors=MODE, crlf, on-eof=ACTION, idle-timeout=DURATION
@@ -443,6 +444,37 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// `connect`'s outbound proxy (streamtool::stack::proxy, docs/proxy.md).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Proxy")]
+pub struct ProxyArgs {
+    /// Connect through a proxy: http://[USER[:PASS]@]HOST:PORT (CONNECT), socks5h://...
+    /// (the proxy resolves the name), socks5://... (resolved here) or socks4a://[USER@]...
+    /// Without :PASS, the password is read from $STREAMTOOL_PROXY_PASSWORD. With --tls the
+    /// TARGET's certificate and name are verified, never the proxy's. Credentials are never
+    /// shown. The -w limit covers the whole proxy exchange (30s without -w).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts reached directly, not through the proxy: a comma-separated list of names
+    /// (each with its subdomains), addresses and CIDR blocks, or * for all.
+    #[arg(long, value_name = "LIST", value_parser = parse_no_proxy)]
+    pub no_proxy: Option<streamtool::stack::proxy::NoProxy>,
+
+    /// Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then
+    /// $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding
+    /// $NO_PROXY. Without this flag the environment is never read.
+    #[arg(long)]
+    pub proxy_env: bool,
+}
+
+fn parse_no_proxy(s: &str) -> Result<streamtool::stack::proxy::NoProxy, String> {
+    s.parse()
 }
 
 fn parse_proxy_version(s: &str) -> Result<streamtool::proxy_protocol::Version, String> {

@@ -20,6 +20,7 @@ pub fn open_error(err: streamtool::stack::open::OpenError) -> anyhow::Error {
     use streamtool::stack::open::OpenError;
     match err {
         OpenError::Connect(err) => err.into(),
+        err @ OpenError::Proxy { .. } => err.into(),
         OpenError::Handshake { target, source } => {
             anyhow::Error::new(source).context(crate::exit_codes::HandshakeFailed(target))
         }

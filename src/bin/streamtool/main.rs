@@ -152,7 +152,8 @@ fn usage_error(err: &clap::Error) -> String {
     }
     let message = message.trim_end_matches('.').to_string();
     let tips: String = tips.iter().map(|tip| format!(" ({tip})")).collect();
-    format!("{message}{tips}; see `{command} --help`")
+    // A value echoed back may hold a proxy URL: never show its credentials.
+    streamtool::stack::proxy::redact_url(&format!("{message}{tips}; see `{command} --help`"))
 }
 
 /// The error chain on one line, causes joined with ": ", repeats dropped.

@@ -320,7 +320,14 @@ const EVENTS: &[(&str, Fields)] = &[
         ],
     ),
     ("accept", &[("peer", "string", "always"), ("proxy", "string", "with an accepted PROXY header")]),
-    ("connect", &[("target", "string", "always"), ("peer", "string", "connect only")]),
+    (
+        "connect",
+        &[
+            ("target", "string", "always"),
+            ("peer", "string", "connect only"),
+            ("proxy", "string", "through a proxy"),
+        ],
+    ),
     (
         "handshake",
         &[
@@ -596,6 +603,24 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     let refused = streamtool(&["connect", "--events", "json", "--tls", &server.localhost()], b"").await;
     refused.assert_code(4);
     keep(&refused);
+    // Through a proxy (connect.proxy): one that accepts and closes at once (exit 3; the
+    // connect event comes when the proxy is reached).
+    let (proxy_port, _proxy) = crate::support::cli::tcp_server(|socket| async move { drop(socket) }).await;
+    let proxied = streamtool(
+        &[
+            "connect",
+            "--events",
+            "json",
+            "--proxy",
+            &format!("socks5h://user:pw@127.0.0.1:{proxy_port}"),
+            &server.localhost(),
+        ],
+        b"",
+    )
+    .await;
+    proxied.assert_code(3);
+    assert!(proxied.stderr.contains("\"proxy\":\"socks5h://***@127.0.0.1:"), "{}", proxied.stderr);
+    keep(&proxied);
     // --tofu (tofu): a known-hosts file with another key for the server (changed, exit
     // 4), then none (recorded).
     let xdg = tempfile::tempdir().unwrap();
@@ -941,6 +966,61 @@ fn cookbook_tls_terminator() {
             out.assert_code(0);
             assert_eq!(out.stdout, b"hello\n");
         }
+    });
+}
+
+/// docs/cookbook.md, "Through a SOCKS or HTTP proxy": microsocks (a real SOCKS5 proxy) in
+/// front of a TLS echo server, reached by `connect --proxy` and by `pipe`'s `proxy=`.
+#[test]
+fn cookbook_through_a_proxy() {
+    if !crate::support::peers::need(&["microsocks"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("Through a SOCKS or HTTP proxy");
+        r.before_you_start().await;
+        let recipe_line = "microsocks -i 127.0.0.1 -p 1080 &";
+        assert!(r.text.contains(recipe_line), "{}", r.text);
+        let port = crate::support::cli::closed_port();
+        let mut proxy = std::process::Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("microsocks");
+        struct Kill<'a>(&'a mut std::process::Child);
+        impl Drop for Kill<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let _proxy = Kill(&mut proxy);
+        assert!(
+            poll_until(STEP, || crate::support::peers::listening(port)).await,
+            "microsocks did not listen"
+        );
+        r.subs.push(("1080".to_string(), port.to_string()));
+        let _server = r
+            .listen(
+                r"streamtool serve -k --tls --cert localhost+2.pem --key localhost+2-key.pem --sh-exec 'echo hello' 8443",
+                "8443",
+            )
+            .await;
+        let out = r
+            .run(r"streamtool connect --tls --recv-only --ca ca/ca.pem --proxy socks5h://127.0.0.1:1080 localhost:8443")
+            .await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
+        let _relay = r
+            .listen(
+                r"streamtool pipe tcp-listen:9000,fork tls:localhost:8443,ca=ca/ca.pem,proxy=socks5h://127.0.0.1:1080",
+                "9000",
+            )
+            .await;
+        let out = r.run(r"streamtool connect --recv-only localhost:9000").await;
+        out.assert_code(0);
+        assert_eq!(out.stdout, b"hello\n");
     });
 }
 

@@ -6,6 +6,7 @@
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
 //!   test.
+//! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
 //! - `proxy_protocol`: the PROXY protocol (v1, v2) with haproxy, both ways, and its
 //!   refusals.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
@@ -14,5 +15,6 @@
 mod interop_cases;
 mod interop_tls;
 mod plain;
+mod proxy;
 mod proxy_protocol;
 mod tls_interop;

@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Property)] = &[
     ("text_decoder", fuzzing::text_decoder),
     ("pem", fuzzing::pem),
     ("tls_peer", fuzzing::tls_peer),
+    ("proxy_reply", fuzzing::proxy_reply),
     ("proxy_header", fuzzing::proxy_header),
 ];
 
@@ -175,6 +176,31 @@ proptest! {
     fn pem_loading_holds_its_properties(data in bytes(300)) {
         fuzzing::pem(&data);
     }
+
+    #[test]
+    fn proxy_replies_and_urls_hold_their_properties(input in proxy_input()) {
+        fuzzing::proxy_reply(&input);
+    }
+
+    #[test]
+    fn proxy_parsers_survive_arbitrary_bytes(data in bytes(300)) {
+        fuzzing::proxy_reply(&data);
+    }
+}
+
+/// Inputs for `fuzzing::proxy_reply`: HTTP status lines, SOCKS5 and SOCKS4 replies, and
+/// proxy URLs, near enough to valid that the parsers get past their first check.
+fn proxy_input() -> impl Strategy<Value = Vec<u8>> {
+    let http =
+        "HTTP/1\\.[01x] [0-9]{2,4}( [ -~\x1b\t]{0,16})?(\r\n[A-Za-z-]{1,8}: [ -~]{0,8}){0,2}(\r\n\r\n)?"
+            .prop_map(|t: String| [&[0u8][..], t.as_bytes()].concat());
+    let socks5 = (0u8..10, prop::sample::select(vec![1u8, 3, 4, 9]), 0u8..20, bytes(24))
+        .prop_map(|(code, atyp, len, rest)| [&[1u8, 5, code, 0, atyp, len][..], &rest].concat());
+    let socks4 = (prop::sample::select(vec![0x5au8, 0x5b, 0x5c, 0x5d, 0]), bytes(8))
+        .prop_map(|(code, rest)| [&[2u8, 0, code][..], &rest].concat());
+    let url = "(http|socks5h?|socks4a?|https|ftp)://([a-z%0-9]{0,6}(:[a-z%0-9@]{0,6})?@)?(\\[[0-9a-f:]{0,8}\\]|[a-z0-9.]{0,10})(:[0-9]{0,6})?/?"
+        .prop_map(|t: String| [&[3u8][..], t.as_bytes()].concat());
+    prop_oneof![http, socks5, socks4, url]
 }
 
 proptest! {

@@ -64,7 +64,8 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
 /// Connects (and with --tls, handshakes; every file a flag names is read first), and
 /// names the peer by the address connected to.
 async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
-    let endpoint = args.options();
+    let mut endpoint = args.options();
+    endpoint.proxy = choose_proxy(args)?;
     let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
         ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
@@ -88,7 +89,11 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
             peer = address.to_string();
             tracing::info!(%peer, "connected");
         }
-        ui.emit(|| Event::Connect { target: target.clone(), peer: Some(peer.clone()) });
+        ui.emit(|| Event::Connect {
+            target: target.clone(),
+            peer: endpoint.proxy.is_none().then(|| peer.clone()),
+            proxy: endpoint.proxy.as_ref().map(ToString::to_string),
+        });
     };
     let opened = open::connect(stack_target, &target, &endpoint, common::family(&args.net), tls, connected)
         .await
@@ -100,6 +105,44 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         }
     };
     Ok((net, peer))
+}
+
+/// The proxy this connection goes through (`--proxy`, `--proxy-env`, `--no-proxy`;
+/// [`streamtool::stack::proxy::select`]).
+fn choose_proxy(args: &ConnectArgs) -> Result<Option<streamtool::stack::proxy::ProxySpec>> {
+    use streamtool::stack::proxy::{self, Origin};
+    let p = &args.proxy;
+    let given = p.proxy.as_deref();
+    if given.is_none() && !p.proxy_env {
+        if p.no_proxy.is_some() {
+            return Err(Usage("--no-proxy needs --proxy or --proxy-env".into()).into());
+        }
+        return Ok(None);
+    }
+    let host = match &args.addr {
+        ConnectAddress::Tcp(host, _) => host.as_str(),
+        ConnectAddress::Unix(_) if given.is_some() => {
+            return Err(Usage("--proxy applies to HOST:PORT targets, not unix:PATH".into()).into());
+        }
+        ConnectAddress::Unix(_) => return Ok(None),
+    };
+    let no_proxy = p.no_proxy.clone().unwrap_or_default();
+    match proxy::select(given, p.proxy_env, args.tls.tls, &no_proxy, host).map_err(Usage)? {
+        Some((spec, origin)) => {
+            let from = match origin {
+                Origin::Given => "--proxy".to_string(),
+                Origin::Env(name) => format!("${name} (--proxy-env)"),
+            };
+            tracing::info!("using proxy {spec} from {from}");
+            Ok(Some(spec))
+        }
+        None => {
+            tracing::info!(
+                "connecting to {host} directly (no proxy in the environment, or excluded by --no-proxy/NO_PROXY)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// `-z`: close properly (FIN, and close_notify with TLS, so the peer sees a clean end).
