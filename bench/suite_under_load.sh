@@ -20,12 +20,15 @@ for i in $(seq "$runs"); do
   log="$(mktemp)"
   CI="${CI:-1}" timeout 1500 cargo test --locked >"$log" 2>&1
   rc=$?
-  passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s+0}')
-  failed=$(grep -o '[0-9]* failed' "$log" | awk '{s+=$1} END {print s+0}')
+  passed=$(grep '^test result:' "$log" | grep -o '[0-9]* passed' | awk '{s+=$1} END {print s+0}')
+  failed=$(grep '^test result:' "$log" | grep -o '[0-9]* failed' | awk '{s+=$1} END {print s+0}')
   echo "run $i: exit $rc, $passed passed, $failed failed, $(( $(date +%s) - start )) s (with $cores busy loops)"
   if [ "$rc" -ne 0 ]; then
     failures=$((failures + 1))
     grep -E '^test .* FAILED|panicked at' "$log" | head -20
+    kept="${TMPDIR:-/tmp}/suite-under-load-run-$i.log"
+    mv "$log" "$kept"
+    echo "the whole output: $kept"
   fi
   rm -f "$log"
 done

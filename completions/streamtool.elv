@@ -42,6 +42,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)'
             cand --max-conns 'At most N connections at once; more are closed on arrival'
             cand --client-ca 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls'
+            cand --starttls 'Speak SMTP until the client''s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --grace 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)'
             cand --on-eof 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close'
@@ -92,6 +93,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         &'streamtool;connect'= {
             cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS'
             cand --require 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls'
+            cand --starttls 'Negotiate TLS in the protocol''s plaintext first (STARTTLS): smtp, lmtp, imap, pop3, ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A server that does not offer it is exit 4. Needs --tls'
+            cand --ehlo 'The name in SMTP''s EHLO (LMTP''s LHLO) [default: streamtool.localhost]. Needs --starttls smtp or lmtp'
             cand --progress 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never'
             cand --proxy-protocol 'Send a PROXY protocol header first (v1: the text line, v2: binary), naming this connection''s own source and destination (a UNIX socket: LOCAL, or v1''s UNKNOWN); docs/proxy-protocol.md'
             cand --cert 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls'

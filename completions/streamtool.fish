@@ -40,6 +40,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exe
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l starttls -d 'Speak SMTP until the client\'s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
@@ -83,6 +84,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l qui
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l on-eof -d 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l require -d 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l starttls -d 'Negotiate TLS in the protocol\'s plaintext first (STARTTLS): smtp, lmtp, imap, pop3, ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A server that does not offer it is exit 4. Needs --tls' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ehlo -d 'The name in SMTP\'s EHLO (LMTP\'s LHLO) [default: streamtool.localhost]. Needs --starttls smtp or lmtp' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"

@@ -309,6 +309,10 @@ pub struct EndpointOptions {
     /// `proxy-from=CIDR` (`--proxy-from`, repeatable): the proxies trusted to send it;
     /// none given: loopback only.
     pub proxy_from: Vec<crate::proxy_protocol::Cidr>,
+    /// `starttls=PROTO` (`--starttls`): negotiate TLS in the protocol's plaintext first.
+    pub starttls: Option<crate::stack::starttls::Protocol>,
+    /// `ehlo=NAME` (`--ehlo`): the name in SMTP's EHLO and LMTP's LHLO.
+    pub ehlo: Option<String>,
     /// `proxy=URL` (`connect --proxy`): reach a TCP target through this proxy
     /// ([`crate::stack::proxy`]).
     pub proxy: Option<crate::stack::proxy::ProxySpec>,
@@ -363,6 +367,8 @@ const VALUE_OPTIONS: &[&str] = &[
     "idle-timeout",
     "proxy-protocol",
     "proxy-from",
+    "starttls",
+    "ehlo",
     "proxy",
 ];
 const FLAG_OPTIONS: &[&str] = &[
@@ -616,6 +622,12 @@ impl Endpoint {
             "proxy-protocol" => o.proxy_protocol = Some(value_of("v2")?.parse()?),
             "accept-proxy" => o.accept_proxy = true,
             "proxy-from" => o.proxy_from.push(value_of("10.0.0.0/8")?.parse()?),
+            "starttls" => o.starttls = Some(value_of("smtp")?.parse()?),
+            "ehlo" => {
+                let name = value_of("NAME")?;
+                crate::stack::starttls::check_ehlo_name(name)?;
+                o.ehlo = Some(name.to_string())
+            }
             "proxy" => o.proxy = Some(value_of("socks5h://HOST:PORT")?.parse()?),
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
@@ -656,6 +668,26 @@ impl Endpoint {
             || (o.handshake_timeout.is_some() && !o.accept_proxy);
         if tls_any && !(tls_client || tls_server) {
             return Err("TLS options apply to tls: and tls-listen: endpoints".into());
+        }
+        if o.starttls.is_some() && !tls_client && !tls_server {
+            return Err(
+                "starttls applies to tls: and tls-listen: endpoints (it runs before their TLS handshake)"
+                    .into(),
+            );
+        }
+        if tls_server && o.starttls.is_some_and(|p| p != crate::stack::starttls::Protocol::Smtp) {
+            return Err("a tls-listen: endpoint speaks STARTTLS for smtp only (starttls=smtp)".into());
+        }
+        if o.ehlo.is_some() && !tls_client {
+            return Err("ehlo applies to tls: endpoints (the name a client sends)".into());
+        }
+        if o.ehlo.is_some()
+            && !matches!(
+                o.starttls,
+                Some(crate::stack::starttls::Protocol::Smtp | crate::stack::starttls::Protocol::Lmtp)
+            )
+        {
+            return Err("ehlo needs starttls=smtp or starttls=lmtp".into());
         }
         if o.require_client_cert && o.client_ca.is_none() {
             return Err("require-client-cert needs client-ca=FILE".into());

@@ -694,3 +694,99 @@ pub fn tls_peer(data: &[u8]) {
         Ok(Err(e)) => assert_one_line("TLS handshake", &e.to_string()),
     }
 }
+
+/// STARTTLS ([`crate::stack::starttls`]): the first byte picks a protocol (with its high
+/// bit, the SMTP server side instead, the rest being what the client sends), the next the
+/// size of each read, the rest is what the server sends (then the end of the stream).
+/// The negotiation ends (never hangs, never panics); its error message is one line with
+/// no control character (the server's words are quoted and escaped); success leaves
+/// nothing read and unused (a byte read past the go-ahead is refused). The reply
+/// parsers take the same bytes: offsets they return are inside the input, and a quote
+/// of any bytes has no control character.
+pub fn starttls_reply(data: &[u8]) {
+    use crate::stack::starttls::{self, Negotiation, Protocol, XmppScan};
+    let mut input = Input(data);
+    let first = input.byte();
+    let protocol = Protocol::ALL[usize::from(first & 0x7f) % Protocol::ALL.len()];
+    let chunk = usize::from(input.byte()) + 1;
+    let wire = input.rest();
+
+    let quoted = starttls::quote(wire);
+    assert!(!quoted.chars().any(crate::escape::needs_escape), "a quote has a control character: {quoted:?}");
+    let _ = starttls::parse_reply_line(wire);
+    let _ = starttls::parse_imap_line(wire);
+    let _ = starttls::imap_offers_starttls(wire);
+    let _ = starttls::capa_offers_stls(wire);
+    for scan in [starttls::xmpp_features(wire), starttls::xmpp_proceed(wire)] {
+        if let XmppScan::Done { end, .. } = scan {
+            assert!(end <= wire.len(), "an XMPP scan ends past its input");
+        }
+    }
+    if let Ok(Some((_, header, _))) = starttls::ber_header(wire) {
+        assert!(header <= wire.len());
+    }
+    let _ = starttls::parse_ldap_response(wire);
+
+    /// The server: `wire` in reads of at most `chunk` bytes, then the end; what the client
+    /// writes is dropped.
+    struct Server<'a> {
+        wire: &'a [u8],
+        chunk: usize,
+    }
+    impl tokio::io::AsyncRead for Server<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self.chunk.min(buf.remaining()).min(self.wire.len());
+            buf.put_slice(&self.wire[..n]);
+            self.wire = &self.wire[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    impl tokio::io::AsyncWrite for Server<'_> {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    // With the high bit: the bytes are a client's, to the SMTP server side.
+    if first & 0x80 != 0 {
+        let mut client = Server { wire, chunk };
+        if let Err(message) = block_on(starttls::serve_smtp(&mut client, Duration::from_secs(10))) {
+            assert_one_line("STARTTLS server", &message);
+            assert!(!message.chars().any(crate::escape::needs_escape), "a control character in {message:?}");
+            assert!(!message.starts_with("no STARTTLS"), "the server side hung: {message}");
+        }
+        return;
+    }
+    let mut server = Server { wire, chunk };
+    let how = Negotiation { protocol, server_name: "localhost", ehlo: None, limit: Duration::from_secs(10) };
+    let result = block_on(starttls::negotiate(&mut server, how));
+    match result {
+        // What the server sends after a read that ended with the go-ahead goes to TLS.
+        Ok(()) => {}
+        Err(e) => {
+            let message = e.to_string();
+            assert_one_line("STARTTLS", &message);
+            assert!(!message.chars().any(crate::escape::needs_escape), "a control character in {message:?}");
+            assert!(!matches!(e, starttls::StarttlsError::Timeout { .. }), "the negotiation hung: {message}");
+        }
+    }
+}

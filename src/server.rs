@@ -234,6 +234,9 @@ pub struct ServerTls {
     pub policy: RaggedEofPolicy,
     /// How long a handshake may take.
     pub handshake_timeout: Duration,
+    /// STARTTLS before the handshake (smtp only, [`crate::stack::starttls::serve_smtp`]),
+    /// within the same time limit.
+    pub starttls: Option<crate::stack::starttls::Protocol>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -249,6 +252,12 @@ impl ServerTls {
     /// Runs the handshake with a client just accepted ([`accept_tls`]); on failure, why,
     /// worded to follow `TLS handshake with PEER failed: `.
     pub async fn accept(&self, raw: Connection) -> Result<TlsStream<Connection>, String> {
+        let mut raw = raw;
+        if self.starttls.is_some() {
+            crate::stack::starttls::serve_smtp(&mut raw, self.handshake_timeout)
+                .await
+                .map_err(|why| format!("STARTTLS (smtp): {why}"))?;
+        }
         accept_tls(raw, Arc::clone(&self.config), self.policy, self.handshake_timeout).await
     }
 }
@@ -304,6 +313,7 @@ impl ServerTls {
             config,
             policy: options.ragged_eof_policy(),
             handshake_timeout: options.handshake_limit(),
+            starttls: options.starttls,
         };
         Ok(ServedTls { tls, cert_pin: Pin::of_certificate(leaf), key_pin: Pin::of_public_key(leaf).ok() })
     }

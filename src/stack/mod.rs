@@ -9,6 +9,7 @@ pub mod open;
 pub mod options;
 pub mod proxy;
 pub mod require;
+pub mod starttls;
 pub mod tofu;
 
 pub use options::{HANDSHAKE_TIMEOUT, MAX_FRAME, OptionsError, Spelling, shaping};

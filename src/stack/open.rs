@@ -104,6 +104,17 @@ pub enum OpenError {
         #[source]
         source: StreamError,
     },
+    /// The STARTTLS negotiation with `target` failed (or timed out).
+    #[error("STARTTLS ({protocol}) with {target} failed")]
+    Starttls {
+        /// The target as given.
+        target: String,
+        /// The protocol negotiated.
+        protocol: crate::stack::starttls::Protocol,
+        /// Why.
+        #[source]
+        source: crate::stack::starttls::StarttlsError,
+    },
     /// Reaching `target` through `proxy` failed: connecting to the proxy, its answer
     /// (a [`ProxyRefusal`](super::proxy::ProxyRefusal) inside a [`StreamError::Connect`]),
     /// or the time limit of the whole exchange.
@@ -145,11 +156,12 @@ async fn send_proxy_header(
 
 /// Connects to `target` (`connected` is told the peer's address, before any handshake),
 /// then, with `tls` (the client configuration and the name to verify), runs the TLS
-/// handshake within the options' handshake limit.
+/// handshake within the options' handshake limit; with `options.starttls`, the STARTTLS
+/// negotiation ([`crate::stack::starttls`]) comes first, within a limit of its own.
 ///
 /// # Errors
-/// [`OpenError::Connect`], [`OpenError::Handshake`]; `display` names the target in the
-/// latter.
+/// [`OpenError::Connect`], [`OpenError::Starttls`], [`OpenError::Handshake`]; `display`
+/// names the target in the latter two.
 pub async fn connect(
     target: Target<'_>,
     display: &str,
@@ -197,6 +209,7 @@ pub async fn connect(
             Connection::Unix(unix)
         }
     };
+    // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
     let mut connection = connection;
     if let Some(version) = options.proxy_protocol {
         send_proxy_header(&mut connection, version, options).await.map_err(OpenError::Connect)?;
@@ -204,6 +217,21 @@ pub async fn connect(
     let Some((config, name)) = tls else {
         return Ok(Opened::Plain(PlainSocket::from_connection(connection).map_err(OpenError::Connect)?));
     };
+    if let Some(protocol) = options.starttls {
+        let host = match target {
+            Target::Tcp(host, _) => host,
+            Target::Unix(_) => "localhost",
+        };
+        let how = crate::stack::starttls::Negotiation {
+            protocol,
+            server_name: options.sni.as_deref().unwrap_or(host),
+            ehlo: options.ehlo.as_deref(),
+            limit: options.handshake_limit(),
+        };
+        crate::stack::starttls::negotiate(&mut connection, how)
+            .await
+            .map_err(|source| OpenError::Starttls { target: display.to_string(), protocol, source })?;
+    }
     let handshake = TlsStream::connect(connection, config, name, options.ragged_eof_policy());
     match within(Phase::Handshake, Some(options.handshake_limit()), handshake).await {
         Ok(tls) => Ok(Opened::Tls(Box::new(tls))),

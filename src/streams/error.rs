@@ -192,6 +192,8 @@ pub enum Phase {
     Connect,
     /// The TLS handshake.
     Handshake,
+    /// A STARTTLS negotiation (the plaintext exchange before a TLS handshake).
+    Starttls,
     /// Waiting for data with nothing moving in either direction.
     Idle,
     /// Closing: waiting for the peer's close_notify or for the child to exit.
@@ -203,6 +205,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Connect => "connect",
             Phase::Handshake => "TLS handshake",
+            Phase::Starttls => "STARTTLS negotiation",
             Phase::Idle => "idle timeout: the connection",
             Phase::Close => "close",
         })

@@ -152,8 +152,10 @@ Endpoints (options after commas, named as the serve/connect flags):
   unix:PATH                unix-listen:PATH (alias unix-l)
   exec:CMD                 file:PATH
 Options:
-  tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F
-  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L
+  tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
+               starttls=PROTO (smtp, imap, ...), ehlo=NAME
+  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L,
+               starttls=smtp
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
@@ -425,6 +427,17 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "EXPR", value_parser = parse_requirement)]
     pub require: Vec<Requirement>,
 
+    /// Negotiate TLS in the protocol's plaintext first (STARTTLS): smtp, lmtp, imap, pop3,
+    /// ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A
+    /// server that does not offer it is exit 4. Needs --tls.
+    #[arg(long, value_name = "PROTO", value_parser = parse_starttls)]
+    pub starttls: Option<streamtool::stack::starttls::Protocol>,
+
+    /// The name in SMTP's EHLO (LMTP's LHLO) [default: streamtool.localhost]. Needs
+    /// --starttls smtp or lmtp.
+    #[arg(long, value_name = "NAME", value_parser = parse_ehlo, requires = "starttls")]
+    pub ehlo: Option<String>,
+
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
@@ -489,6 +502,21 @@ fn parse_requirement(s: &str) -> Result<Requirement, String> {
     s.parse()
 }
 
+fn parse_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
+    s.parse()
+}
+
+fn parse_serve_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
+    match s.parse()? {
+        streamtool::stack::starttls::Protocol::Smtp => Ok(streamtool::stack::starttls::Protocol::Smtp),
+        other => Err(format!("serve speaks STARTTLS for smtp only, not {other}")),
+    }
+}
+
+fn parse_ehlo(s: &str) -> Result<String, String> {
+    streamtool::stack::starttls::check_ehlo_name(s).map(|()| s.to_string())
+}
+
 /// What `serve` does with each connection.
 #[derive(Debug, Clone, Args)]
 #[group(multiple = false)]
@@ -544,6 +572,11 @@ pub struct ServeArgs {
     /// Refuse clients without a valid certificate. Needs --client-ca.
     #[arg(long, requires = "client_ca")]
     pub require_client_cert: bool,
+
+    /// Speak SMTP until the client's STARTTLS, then TLS (smtp only; docs/tls.md,
+    /// "STARTTLS"). Needs --tls.
+    #[arg(long, value_name = "PROTO", value_parser = parse_serve_starttls)]
+    pub starttls: Option<streamtool::stack::starttls::Protocol>,
 
     /// Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a
     /// terminal), always or never.
@@ -626,6 +659,8 @@ impl ConnectArgs {
         EndpointOptions {
             insecure: self.insecure,
             proxy_protocol: self.proxy_protocol,
+            starttls: self.starttls,
+            ehlo: self.ehlo.clone(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
@@ -637,6 +672,7 @@ impl ServeArgs {
         EndpointOptions {
             client_ca: self.client_ca.clone(),
             require_client_cert: self.require_client_cert,
+            starttls: self.starttls,
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),

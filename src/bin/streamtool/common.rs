@@ -24,6 +24,8 @@ pub fn open_error(err: streamtool::stack::open::OpenError) -> anyhow::Error {
         OpenError::Handshake { target, source } => {
             anyhow::Error::new(source).context(crate::exit_codes::HandshakeFailed(target))
         }
+        OpenError::Starttls { target, protocol, source } => anyhow::Error::new(source)
+            .context(crate::exit_codes::HandshakeFailed(format!("STARTTLS ({protocol}) with {target}"))),
     }
 }
 

@@ -1405,3 +1405,46 @@ fn cookbook_reencoding_a_latin1_service() {
         assert_eq!(out.stdout_text(), "café crème\nnaïve\n");
     });
 }
+
+#[test]
+fn cookbook_starttls() {
+    let Some(python) = crate::support::peers::aiosmtpd_python() else {
+        crate::support::precondition(false, "python3-aiosmtpd is not installed (`.ci/run` installs it)");
+        return;
+    };
+    run(async {
+        let mut r = Recipe::new("STARTTLS: a mail server");
+        r.before_you_start().await;
+        let server =
+            "python3 -m aiosmtpd -n -l localhost:2525 --tlscert localhost+2.pem --tlskey localhost+2-key.pem";
+        assert!(r.text.contains(server), "{}", r.text);
+        let port = crate::support::cli::closed_port();
+        r.subs.push(("2525".to_string(), port.to_string()));
+        let mut args = vec!["-C".to_string(), r.dir.path().display().to_string(), python.to_string()];
+        args.extend(
+            shell_words(server).into_iter().skip(1).map(|w| replace_number(&w, "2525", &port.to_string())),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _server = Proc::spawn("env", &args, Input::Open);
+        let up = poll_until(STEP, || std::net::TcpStream::connect(("localhost", port)).is_ok()).await;
+        assert!(up, "aiosmtpd did not listen on localhost:{port}:\n{}", _server.stderr());
+
+        let look = r
+            .run(r"streamtool connect -z --tls --starttls smtp --show-cert --ca ca/ca.pem localhost:2525")
+            .await;
+        look.assert_code(0);
+        assert!(look.stderr.contains("Verification: OK"), "{}", look.stderr);
+        assert!(look.stderr.contains("CN=localhost"), "{}", look.stderr);
+
+        let quit = r
+            .run(r"printf 'QUIT\n' | streamtool -v connect --tls --crlf --starttls smtp --ca ca/ca.pem localhost:2525")
+            .await;
+        quit.assert_code(0);
+        assert_eq!(quit.stdout_text(), "221 Bye\r\n");
+        assert!(
+            quit.stderr.contains(r#"STARTTLS (smtp) C: "EHLO streamtool.localhost\r\n""#),
+            "{}",
+            quit.stderr
+        );
+    });
+}

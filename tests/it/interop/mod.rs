@@ -9,6 +9,8 @@
 //! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
 //! - `proxy_protocol`: the PROXY protocol (v1, v2) with haproxy, both ways, and its
 //!   refusals.
+//! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
+//!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
@@ -17,4 +19,5 @@ mod interop_tls;
 mod plain;
 mod proxy;
 mod proxy_protocol;
+mod starttls;
 mod tls_interop;

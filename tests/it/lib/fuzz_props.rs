@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Property)] = &[
     ("text_decoder", fuzzing::text_decoder),
     ("pem", fuzzing::pem),
     ("tls_peer", fuzzing::tls_peer),
+    ("starttls_reply", fuzzing::starttls_reply),
     ("proxy_reply", fuzzing::proxy_reply),
     ("proxy_header", fuzzing::proxy_header),
 ];
@@ -178,6 +179,16 @@ proptest! {
     }
 
     #[test]
+    fn starttls_negotiation_holds_its_properties(data in bytes(300)) {
+        fuzzing::starttls_reply(&data);
+    }
+
+    #[test]
+    fn starttls_negotiation_holds_its_properties_on_near_valid_replies(input in starttls_input()) {
+        fuzzing::starttls_reply(&input);
+    }
+
+    #[test]
     fn proxy_replies_and_urls_hold_their_properties(input in proxy_input()) {
         fuzzing::proxy_reply(&input);
     }
@@ -186,6 +197,30 @@ proptest! {
     fn proxy_parsers_survive_arbitrary_bytes(data in bytes(300)) {
         fuzzing::proxy_reply(&data);
     }
+}
+
+/// Inputs for `fuzzing::starttls_reply`: a protocol (or the SMTP server side), a read size,
+/// and replies built from each protocol's own words, so that the negotiation gets past the
+/// greeting and into its later steps (including bytes after a go-ahead).
+fn starttls_input() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        "(220|250|221|234|120|454|502|554)[ -]?[ -~\x1b]{0,12}\r?\n",
+        "250[ -](STARTTLS|PIPELINING|SIZE 10)\r\n",
+        "\\* (OK|PREAUTH|BYE|CAPABILITY IMAP4rev1 STARTTLS)[ -~]{0,8}\r\n",
+        "a[12] (OK|NO|BAD)[ -~]{0,8}\r\n",
+        "(\\+OK|-ERR|STLS|USER|\\.)[ -~]{0,6}\r\n",
+        "<(stream:stream|stream:features|starttls/|/stream:features|proceed/|failure/|stream:error)>",
+        "(EHLO x|HELO x|NOOP|STARTTLS|QUIT|MAIL FROM:<a>)\r\n",
+        "[SNE]",
+        "\\x30\\x0c\\x02\\x01\\x01\\x78\\x07\\x0a\\x01[\\x00-\\x05]\\x04\\x00\\x04\\x00",
+    ];
+    (any::<u8>(), any::<u8>(), prop::collection::vec(line, 0..8)).prop_map(|(first, chunk, lines)| {
+        let mut out = vec![first, chunk];
+        for l in lines {
+            out.extend_from_slice(l.as_bytes());
+        }
+        out
+    })
 }
 
 /// Inputs for `fuzzing::proxy_reply`: HTTP status lines, SOCKS5 and SOCKS4 replies, and

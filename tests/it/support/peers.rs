@@ -575,3 +575,22 @@ pub(crate) const GET_BIG: &str = r"printf 'GET /big.bin HTTP/1.0\r\nHost: localh
 /// 8 MiB, the size of transfers with peers: enough to fill every socket buffer on the way
 /// several times over.
 pub(crate) const PEER_BIG: usize = 8 * MIB;
+
+/// A Python that has aiosmtpd (the SMTP peer of the STARTTLS tests and recipe): see
+/// [`python_with`].
+pub(crate) fn aiosmtpd_python() -> Option<&'static str> {
+    python_with("aiosmtpd")
+}
+
+/// A Python that can import `module` (a peer packaged by Debian, as python3-aiosmtpd or
+/// python3-pyftpdlib): Debian's `/usr/bin/python3`, where those install, else the first
+/// `python3` on PATH (which may be another build, as pyenv's, without them).
+pub(crate) fn python_with(module: &str) -> Option<&'static str> {
+    ["/usr/bin/python3", "python3"].into_iter().find(|python| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}

@@ -49,8 +49,13 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
             ("-k/--insecure", args.insecure),
             ("--show-cert", args.show_cert),
             ("--require", !args.require.is_empty()),
+            ("--starttls", args.starttls.is_some()),
         ],
     )?;
+    use streamtool::stack::starttls::Protocol;
+    if args.ehlo.is_some() && !matches!(args.starttls, Some(Protocol::Smtp | Protocol::Lmtp)) {
+        return Err(Usage("--ehlo needs --starttls smtp or --starttls lmtp".to_string()).into());
+    }
     if args.insecure && (args.tls.ca.is_some() || !args.tls.pin.is_empty()) {
         let given = if args.tls.ca.is_some() { "--ca" } else { "--pin" };
         return Err(Usage(format!(

@@ -137,7 +137,11 @@ fn check_serve_flags(args: &ServeArgs) -> Result<()> {
     }
     check_tls_flags(
         &args.tls,
-        &[("--client-ca", args.client_ca.is_some()), ("--require-client-cert", args.require_client_cert)],
+        &[
+            ("--client-ca", args.client_ca.is_some()),
+            ("--require-client-cert", args.require_client_cert),
+            ("--starttls", args.starttls.is_some()),
+        ],
     )
 }
 
