@@ -40,10 +40,10 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             break
         }
         'streamtool;serve' {
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
-            [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)')
+            [CompletionResult]::new('--sh-exec', '--sh-exec', [CompletionResultType]::ParameterName, 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'At most N connections at once; more are closed on arrival')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls')
             [CompletionResult]::new('--starttls', '--starttls', [CompletionResultType]::ParameterName, 'Speak SMTP until the client''s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls')
@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)')
             [CompletionResult]::new('--on-eof', '--on-eof', [CompletionResultType]::ParameterName, 'What the end of stdin (or of a command''s output) does to a client''s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close')
             [CompletionResult]::new('--max-lag', '--max-lag', [CompletionResultType]::ParameterName, 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it')
+            [CompletionResult]::new('--proxy-from', '--proxy-from', [CompletionResultType]::ParameterName, 'A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8). Repeatable; replaces the default (loopback). Needs --accept-proxy')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
             [CompletionResult]::new('--alpn', '--alpn', [CompletionResultType]::ParameterName, 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)')
@@ -79,6 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Pass every client''s data (whole frames with --delimiter) to every other client; serves many clients, as -k does')
             [CompletionResult]::new('--discard', '--discard', [CompletionResultType]::ParameterName, 'Read and drop everything')
             [CompletionResult]::new('--require-client-cert', '--require-client-cert', [CompletionResultType]::ParameterName, 'Refuse clients without a valid certificate. Needs --client-ca')
+            [CompletionResult]::new('--accept-proxy', '--accept-proxy', [CompletionResultType]::ParameterName, 'Each connection starts with a PROXY protocol header (v1 or v2, as haproxy''s send-proxy and send-proxy-v2 send it), read before any TLS handshake within --handshake-timeout; its client address is the peer of logs, events and --exec. Only from trusted proxies (--proxy-from; loopback by default); a connection from anywhere else, or with a malformed header, is closed with a line naming it')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Turn LF into CRLF in what is sent to the peer')
             [CompletionResult]::new('--crlf', '--crlf', [CompletionResultType]::ParameterName, 'Turn LF into CRLF in what is sent to the peer')
@@ -99,6 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('--starttls', '--starttls', [CompletionResultType]::ParameterName, 'Negotiate TLS in the protocol''s plaintext first (STARTTLS): smtp, lmtp, imap, pop3, ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A server that does not offer it is exit 4. Needs --tls')
             [CompletionResult]::new('--ehlo', '--ehlo', [CompletionResultType]::ParameterName, 'The name in SMTP''s EHLO (LMTP''s LHLO) [default: streamtool.localhost]. Needs --starttls smtp or lmtp')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never')
+            [CompletionResult]::new('--proxy-protocol', '--proxy-protocol', [CompletionResultType]::ParameterName, 'Send a PROXY protocol header first (v1: the text line, v2: binary), naming this connection''s own source and destination (a UNIX socket: LOCAL, or v1''s UNKNOWN); docs/proxy-protocol.md')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain to present, PEM (the server''s; for `connect`, a client certificate for mTLS). Needs --tls')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls')

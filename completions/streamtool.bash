@@ -103,7 +103,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --starttls --ehlo --progress --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --proxy --no-proxy --proxy-env --threads --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --starttls --ehlo --progress --proxy-protocol --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --connect-timeout --idle-timeout --handshake-timeout --proxy --no-proxy --proxy-env --threads --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,6 +127,10 @@ _streamtool() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy-protocol)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --cert)
@@ -431,7 +435,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --idle-timeout --handshake-timeout --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --accept-proxy --proxy-from --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --idle-timeout --handshake-timeout --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,6 +482,10 @@ _streamtool() {
                     return 0
                     ;;
                 --max-lag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

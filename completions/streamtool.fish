@@ -36,8 +36,8 @@ complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "pipe" -d 'Rel
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "gen-cert" -d 'Make certificates for local and test TLS: a local CA and leaves signed by it, or a self-signed certificate'
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell or elvish) to stdout'
 complete -c streamtool -n "__fish_streamtool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exec -d 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s e -l exec -d 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client\'s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s c -l sh-exec -d 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-conns -d 'At most N connections at once; more are closed on arrival' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l client-ca -d 'Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l starttls -d 'Speak SMTP until the client\'s STARTTLS, then TLS (smtp only; docs/tls.md, "STARTTLS"). Needs --tls' -r
@@ -47,6 +47,7 @@ never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d 'On SIGINT/SIGTERM, let open connections finish for this long (a second signal closes them at once)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-eof -d 'What the end of stdin (or of a command\'s output) does to a client\'s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-lag -d 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l proxy-from -d 'A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8). Repeatable; replaces the default (loopback). Needs --accept-proxy' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l alpn -d 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)' -r
@@ -72,6 +73,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l echo -d 
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l broker -d 'Pass every client\'s data (whole frames with --delimiter) to every other client; serves many clients, as -k does'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l discard -d 'Read and drop everything'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l require-client-cert -d 'Refuse clients without a valid certificate. Needs --client-ca'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l accept-proxy -d 'Each connection starts with a PROXY protocol header (v1 or v2, as haproxy\'s send-proxy and send-proxy-v2 send it), read before any TLS handshake within --handshake-timeout; its client address is the peer of logs, events and --exec. Only from trusted proxies (--proxy-from; loopback by default); a connection from anywhere else, or with a malformed header, is closed with a line naming it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
@@ -87,6 +89,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ehlo -
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progress -d 'Show bytes, rate and elapsed time per direction on stderr: auto (when stderr is a terminal), always or never' -r -f -a "auto\t'When stderr is a terminal'
 always\t'Always'
 never\t'Never'"
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy-protocol -d 'Send a PROXY protocol header first (v1: the text line, v2: binary), naming this connection\'s own source and destination (a UNIX socket: LOCAL, or v1\'s UNKNOWN); docs/proxy-protocol.md' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F

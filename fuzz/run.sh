@@ -12,7 +12,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(endpoint option_values receive_until framing text_decoder pem tls_peer proxy_reply starttls_reply)
+    targets=(endpoint option_values receive_until framing text_decoder pem tls_peer proxy_reply starttls_reply proxy_header)
 fi
 jobs=${JOBS:-2}
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal

@@ -297,6 +297,18 @@ pub struct EndpointOptions {
     /// `on-eof=half-close|keep-open|close`: what the end of the data going to this
     /// endpoint does (default: half-close; keep-open for `tls:`).
     pub on_eof: Option<crate::relay::OnEof>,
+    /// `proxy-protocol=v1|v2` (`--proxy-protocol`): a PROXY protocol header is sent first
+    /// on the connection opened (docs/proxy-protocol.md).
+    pub proxy_protocol: Option<crate::proxy_protocol::Version>,
+    /// The connection that header names: set by `pipe` for each accepted client; without
+    /// it, the opened socket's own source and destination.
+    pub proxy_origin: Option<crate::proxy_protocol::Origin>,
+    /// `accept-proxy` (`--accept-proxy`): each accepted connection starts with a PROXY
+    /// header (v1 or v2), from a trusted proxy only.
+    pub accept_proxy: bool,
+    /// `proxy-from=CIDR` (`--proxy-from`, repeatable): the proxies trusted to send it;
+    /// none given: loopback only.
+    pub proxy_from: Vec<crate::proxy_protocol::Cidr>,
     /// `starttls=PROTO` (`--starttls`): negotiate TLS in the protocol's plaintext first.
     pub starttls: Option<crate::stack::starttls::Protocol>,
     /// `ehlo=NAME` (`--ehlo`): the name in SMTP's EHLO and LMTP's LHLO.
@@ -353,12 +365,23 @@ const VALUE_OPTIONS: &[&str] = &[
     "handshake-timeout",
     "on-eof",
     "idle-timeout",
+    "proxy-protocol",
+    "proxy-from",
     "starttls",
     "ehlo",
     "proxy",
 ];
-const FLAG_OPTIONS: &[&str] =
-    &["fork", "no-sni", "insecure", "require-client-cert", "crlf", "create", "append", "truncate"];
+const FLAG_OPTIONS: &[&str] = &[
+    "fork",
+    "no-sni",
+    "insecure",
+    "require-client-cert",
+    "crlf",
+    "create",
+    "append",
+    "truncate",
+    "accept-proxy",
+];
 
 /// The edit distance between two short words, for "did you mean".
 fn distance(a: &str, b: &str) -> usize {
@@ -596,6 +619,9 @@ impl Endpoint {
             "handshake-timeout" => o.handshake_timeout = Some(parse_duration(value_of("10s")?)?),
             "on-eof" => o.on_eof = Some(value_of("half-close")?.parse()?),
             "idle-timeout" => o.idle_timeout = Some(crate::values::parse_idle_limit(value_of("5m")?)?),
+            "proxy-protocol" => o.proxy_protocol = Some(value_of("v2")?.parse()?),
+            "accept-proxy" => o.accept_proxy = true,
+            "proxy-from" => o.proxy_from.push(value_of("10.0.0.0/8")?.parse()?),
             "starttls" => o.starttls = Some(value_of("smtp")?.parse()?),
             "ehlo" => {
                 let name = value_of("NAME")?;
@@ -638,7 +664,8 @@ impl Endpoint {
             || o.tls_max.is_some()
             || o.ragged_eof.is_some()
             || o.keylog.is_some()
-            || o.handshake_timeout.is_some();
+            // (The handshake timeout also bounds an accepted connection's PROXY header.)
+            || (o.handshake_timeout.is_some() && !o.accept_proxy);
         if tls_any && !(tls_client || tls_server) {
             return Err("TLS options apply to tls: and tls-listen: endpoints".into());
         }
@@ -675,6 +702,15 @@ impl Endpoint {
             && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_))
         {
             return Err("connect-timeout applies to tcp:, tls: and unix: endpoints".into());
+        }
+        if o.proxy_protocol.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..)) {
+            return Err("proxy-protocol applies to tcp: and tls: endpoints".into());
+        }
+        if o.accept_proxy && !matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_)) {
+            return Err("accept-proxy applies to tcp-listen: and tls-listen: endpoints".into());
+        }
+        if !o.proxy_from.is_empty() && !o.accept_proxy {
+            return Err("proxy-from needs accept-proxy".into());
         }
         if o.proxy.is_some() && !matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..)) {
             return Err("proxy applies to tcp: and tls: endpoints".into());

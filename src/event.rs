@@ -53,8 +53,11 @@ pub enum Event {
     },
     /// A connection was accepted (before any TLS handshake).
     Accept {
-        /// The client's address.
+        /// The client's address (with a PROXY header, the client it names).
         peer: String,
+        /// With `--accept-proxy`: the address of the proxy that sent the PROXY header.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        proxy: Option<String>,
     },
     /// An outgoing connection was made (before any TLS handshake).
     Connect {
@@ -276,7 +279,7 @@ mod tests {
                 cert_sha256: Some("sha256:00".into()),
                 key_sha256: Some(None),
             },
-            Event::Accept { peer: "p".into() },
+            Event::Accept { peer: "p".into(), proxy: Some("q".into()) },
             Event::Connect {
                 target: "t".into(),
                 peer: Some("p".into()),

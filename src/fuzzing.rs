@@ -125,6 +125,34 @@ pub fn source(chunks: Vec<Bytes>) -> ObjectByteReceiveStream<MemoryObjectReceive
 // ---------------------------------------------------------------------------------------
 // Parsers
 
+/// PROXY protocol headers (`crate::proxy_protocol`): no panic; a header accepted took no
+/// more bytes than given, every shorter prefix of it asked for more without reaching
+/// past it (the read never consumes payload), encoding it and parsing again gives it
+/// back; an error is one line.
+pub fn proxy_header(data: &[u8]) {
+    use crate::proxy_protocol::{Parse, encode, parse};
+    match parse(data) {
+        Ok(Parse::Done(header, used)) => {
+            assert!(used <= data.len() && used >= 15, "{used} bytes used of {}", data.len());
+            // Every prefix (or, for long headers, a few) asks for more, within the header.
+            let cuts: Vec<usize> =
+                if used <= 256 { (0..used).collect() } else { vec![0, 5, 15, 16, used - 1] };
+            for cut in cuts {
+                match parse(&data[..cut]) {
+                    Ok(Parse::NeedMore(n)) => {
+                        assert!(n >= 1 && cut + n <= used, "cut {cut}: {n} more of {used}")
+                    }
+                    other => panic!("the prefix of {cut} bytes of a {used}-byte header: {other:?}"),
+                }
+            }
+            let again = encode(&header);
+            assert_eq!(parse(&again), Ok(Parse::Done(header, again.len())), "re-encoded");
+        }
+        Ok(Parse::NeedMore(n)) => assert!(n >= 1),
+        Err(err) => assert_one_line("proxy header", &err.to_string()),
+    }
+}
+
 /// `pipe` endpoints and `serve`/`connect` addresses.
 pub fn endpoint(data: &[u8]) {
     let text = String::from_utf8_lossy(data);

@@ -37,6 +37,7 @@ use std::fmt::Display;
 
 use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
+use crate::proxy_protocol::AcceptProxy;
 use crate::stack::open::{Opened, PlainSocket};
 use crate::stack::{OptionsError, Spelling};
 use crate::streams::attrs::TypedAttributeProvider;
@@ -346,8 +347,18 @@ pub fn report_failed_handshake(report: &dyn Report, peer: &(impl Display + ?Size
     report.emit(|| Close::served(peer, format!("handshake: {reason}")));
 }
 
-/// TLS handshakes in progress at once at most in [`accept_first`]; past that, accepting
-/// waits.
+/// Logs a connection refused for its PROXY header (a warning: `PROXY header from PEER
+/// refused: REASON`, PEER being the connection's own peer) and emits its `accept` and
+/// `close` events (`proxy: REASON`). Serving goes on.
+pub fn report_failed_proxy(report: &dyn Report, peer: &(impl Display + ?Sized), reason: &str) {
+    let reason = crate::words::plain_words(reason);
+    tracing::warn!("PROXY header from {peer} refused: {reason}");
+    report.emit(|| Event::Accept { peer: peer.to_string(), proxy: None });
+    report.emit(|| Close::served(peer, format!("proxy: {reason}")));
+}
+
+/// TLS handshakes (and PROXY header reads) in progress at once at most in
+/// [`accept_first`]; past that, accepting waits.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// Accepts until the first client is ready: the first connection, or with `tls` the first
@@ -369,20 +380,84 @@ pub async fn accept_first<L>(
 where
     L: Listener<Stream = Connection>,
 {
+    accept_first_proxied(listener, tls, None, report).await
+}
+
+/// Why a connection [`accept_first_proxied`] started on is not the first client.
+enum NotReady {
+    /// Its PROXY header was refused.
+    Proxy(String),
+    /// Its TLS handshake failed.
+    Handshake(String),
+}
+
+/// One connection's way to being ready, in its own task: the PROXY header (when asked),
+/// then the TLS handshake (when asked). Returns the connection, the client's address as
+/// text, and, with a PROXY header, the proxy's; failures name the connection's peer.
+async fn ready(
+    mut raw: Connection,
+    peer: Address,
+    tls: Option<ServerTls>,
+    proxy: Option<AcceptProxy>,
+) -> (Result<Opened, NotReady>, String, Option<String>) {
+    let (client, via) = match &proxy {
+        Some(accept) => match accept.accept(&mut raw, &peer).await {
+            Ok(proxied) => (proxied.client.to_string(), Some(proxied.proxy.to_string())),
+            Err(reason) => return (Err(NotReady::Proxy(reason)), peer.to_string(), None),
+        },
+        None => (peer.to_string(), None),
+    };
+    let opened = match tls {
+        Some(tls) => tls.accept(raw).await.map(|s| Opened::Tls(Box::new(s))).map_err(NotReady::Handshake),
+        None => PlainSocket::from_connection(raw)
+            .map(Opened::Plain)
+            .map_err(|e| NotReady::Handshake(e.to_string())),
+    };
+    (opened, client, via)
+}
+
+/// [`accept_first`], each connection's PROXY header read first with `proxy` (in the
+/// connection's own task, side by side with the others, before its TLS handshake): the
+/// `accept` event then names the client the header names, and the proxy; a refused
+/// header is logged and reported ([`report_failed_proxy`]) and accepting goes on.
+///
+/// # Errors
+/// [`StreamError::Closed`] if a plain connection was closed before it could be taken.
+pub async fn accept_first_proxied<L>(
+    listener: &mut L,
+    tls: Option<&ServerTls>,
+    proxy: Option<&AcceptProxy>,
+    report: &dyn Report,
+) -> Result<(Opened, String), StreamError>
+where
+    L: Listener<Stream = Connection>,
+{
     let mut backoff = BACKOFF_MIN;
-    let mut handshakes: tokio::task::JoinSet<(Result<TlsStream<Connection>, String>, String)> =
+    let mut pending: tokio::task::JoinSet<(Result<Opened, NotReady>, String, Option<String>)> =
         tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept(), if handshakes.len() < MAX_PENDING_HANDSHAKES => accepted,
-            Some(done) = handshakes.join_next() => {
-                match done {
-                    Ok((Ok(tls), peer)) => {
-                        report_handshake(&tls, report, &peer);
-                        return Ok((Opened::Tls(Box::new(tls)), peer));
+            accepted = listener.accept(), if pending.len() < MAX_PENDING_HANDSHAKES => accepted,
+            Some(done) = pending.join_next() => {
+                let (result, peer, via) = match done {
+                    Ok(done) => done,
+                    Err(err) => {
+                        tracing::warn!("a connection's handshake task failed: {err}");
+                        continue;
                     }
-                    Ok((Err(reason), peer)) => report_failed_handshake(report, &peer, &reason),
-                    Err(err) => tracing::warn!("a TLS handshake task failed: {err}"),
+                };
+                if proxy.is_some() && !matches!(result, Err(NotReady::Proxy(_))) {
+                    report.emit(|| Event::Accept { peer: peer.clone(), proxy: via.clone() });
+                }
+                match result {
+                    Ok(Opened::Tls(tls)) => {
+                        report_handshake(&tls, report, &peer);
+                        return Ok((Opened::Tls(tls), peer));
+                    }
+                    Ok(plain) => return Ok((plain, peer)),
+                    Err(NotReady::Handshake(reason)) if tls.is_some() => report_failed_handshake(report, &peer, &reason),
+                    Err(NotReady::Handshake(reason)) => tracing::warn!(%peer, "{reason}"),
+                    Err(NotReady::Proxy(reason)) => report_failed_proxy(report, &peer, &reason),
                 }
                 continue;
             }
@@ -399,12 +474,12 @@ where
                 continue;
             }
         };
-        let peer = peer.to_string();
-        report.emit(|| Event::Accept { peer: peer.clone() });
-        let Some(tls) = tls else {
-            return Ok((Opened::Plain(PlainSocket::from_connection(raw)?), peer));
-        };
-        let tls = tls.clone();
-        handshakes.spawn(async move { (tls.accept(raw).await, peer) });
+        if proxy.is_none() {
+            report.emit(|| Event::Accept { peer: peer.to_string(), proxy: None });
+            if tls.is_none() {
+                return Ok((Opened::Plain(PlainSocket::from_connection(raw)?), peer.to_string()));
+            }
+        }
+        pending.spawn(ready(raw, peer, tls.cloned(), proxy.cloned()));
     }
 }

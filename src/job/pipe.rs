@@ -13,10 +13,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::{Endpoint, EndpointKind};
 use crate::event::{Close, Event, Report};
+use crate::proxy_protocol::{AcceptProxy, Origin};
 use crate::relay::{
     Activity, Flow, FlowEnd, Meter, OnEof, PairEnd, PairRule, Shaping, Side, forward_metered, run_pair,
 };
-use crate::server::{ServerTls, ServerTlsError, accept_first, report_failed_handshake};
+use crate::server::{
+    ServerTls, ServerTlsError, accept_first_proxied, report_failed_handshake, report_failed_proxy,
+};
 use crate::splice::{SpliceSocket, transfer};
 use crate::stack::Spelling;
 use crate::stack::open::{self, Opened, PlainSocket, Target};
@@ -26,7 +29,8 @@ use crate::streams::listener::{Connection, Listener, SocketListener};
 use crate::streams::socket::{FamilyPreference, host_port};
 use crate::streams::tls::TlsStream;
 use crate::streams::{
-    AsyncResource, ByteSendStream, IoReceiveStream, IoSendStream, StreamError, TypedAttributeProvider,
+    Address, AsyncResource, ByteSendStream, IoReceiveStream, IoSendStream, StreamError,
+    TypedAttributeProvider,
 };
 
 use super::child::{command_stopped_reading, reap_child, until_exit};
@@ -81,6 +85,9 @@ pub struct End {
     pub is_stdio: bool,
     /// An `exec:` command, reaped when the relay is done.
     pub child: Option<tokio::process::Child>,
+    /// An accepted connection's client, the address it reached and the TLS terminated:
+    /// what a PROXY header on the relay's other endpoint names ([`End::open_for`]).
+    pub origin: Option<Origin>,
 }
 
 impl End {
@@ -112,7 +119,16 @@ impl End {
 
     /// An endpoint with the given transport and nothing special about it.
     pub fn new(name: String, io: Io, on_eof: OnEof) -> End {
-        End { name, io, on_eof, read_only: false, write_only: false, is_stdio: false, child: None }
+        End {
+            name,
+            io,
+            on_eof,
+            read_only: false,
+            write_only: false,
+            is_stdio: false,
+            child: None,
+            origin: None,
+        }
     }
 
     /// A socket or a TLS stream: reading it after a failed write to it reports why.
@@ -213,6 +229,27 @@ impl End {
         Ok(opened?.with_on_eof(endpoint.options.on_eof))
     }
 
+    /// [`End::open`], for a relay whose other end was accepted from `origin` (its
+    /// [`End::origin`]): a `proxy-protocol=` endpoint's header then names that client
+    /// (else the opened socket's own addresses).
+    ///
+    /// # Errors
+    /// As [`End::open`].
+    pub async fn open_for(
+        endpoint: &Endpoint,
+        origin: Option<&Origin>,
+        report: &dyn Report,
+    ) -> Result<End, EndError> {
+        match origin {
+            Some(origin) if endpoint.options.proxy_protocol.is_some() => {
+                let mut endpoint = endpoint.clone();
+                endpoint.options.proxy_origin = Some(origin.clone());
+                End::open(&endpoint, report).await
+            }
+            _ => End::open(endpoint, report).await,
+        }
+    }
+
     /// This end with its input's end overridden by `on-eof=`, if given.
     pub fn with_on_eof(mut self, on_eof: Option<OnEof>) -> End {
         if let Some(on_eof) = on_eof {
@@ -223,8 +260,9 @@ impl End {
 
     /// A listening endpoint (`tcp-listen`, `tls-listen`, `unix-listen`): bound, its TLS
     /// built ([`listener_tls`]), announced, and its first connection accepted, the first
-    /// whose handshake succeeds ([`accept_first`]: handshakes run side by side, so a
-    /// client that connects and stays silent does not hold up the next one).
+    /// whose handshake succeeds ([`accept_first_proxied`], with `accept-proxy` each
+    /// connection's PROXY header read first: handshakes run side by side, so a client
+    /// that connects and stays silent does not hold up the next one).
     ///
     /// # Errors
     /// [`EndError::Stream`] for binding, [`EndError::Options`] for the TLS files.
@@ -232,9 +270,39 @@ impl End {
         let mut listener = bind(endpoint).await.map_err(EndError::Stream)?;
         let tls = listener_tls(endpoint, &listener, report)?;
         announce(&listener, report);
-        let (opened, peer) =
-            accept_first(&mut listener, tls.as_ref(), report).await.map_err(EndError::Stream)?;
+        let proxy = AcceptProxy::of(&endpoint.options);
+        let (opened, peer) = accept_first_proxied(&mut listener, tls.as_ref(), proxy.as_ref(), report)
+            .await
+            .map_err(EndError::Stream)?;
         Ok(End::accepted(peer, opened))
+    }
+
+    /// A connection a forking listening endpoint accepted (from `peer`): reported
+    /// (`accept`), with `proxy` (`accept-proxy`) its PROXY header read first (the client
+    /// it names is the end's name; a refused one is reported and gives `None`), then
+    /// [`End::accept`].
+    ///
+    /// # Errors
+    /// As [`End::accept`].
+    pub async fn accept_connection(
+        mut raw: Connection,
+        peer: &Address,
+        tls: Option<&ServerTls>,
+        proxy: Option<&AcceptProxy>,
+        report: &dyn Report,
+    ) -> Result<Option<End>, StreamError> {
+        let (client, via) = match proxy {
+            Some(accept) => match accept.accept(&mut raw, peer).await {
+                Ok(proxied) => (proxied.client.to_string(), Some(proxied.proxy.to_string())),
+                Err(reason) => {
+                    report_failed_proxy(report, peer, &reason);
+                    return Ok(None);
+                }
+            },
+            None => (peer.to_string(), None),
+        };
+        report.emit(|| Event::Accept { peer: client.clone(), proxy: via });
+        End::accept(raw, tls, &client, report).await
     }
 
     /// A connection a listening endpoint accepted, with TLS its handshake run and
@@ -266,10 +334,12 @@ impl End {
 
     /// An accepted connection (a TLS server half-closes at the end of its input).
     fn accepted(peer: String, opened: Opened) -> End {
-        match opened {
+        let origin = origin_of(&peer, &opened);
+        let end = match opened {
             Opened::Plain(socket) => End::socket(peer, socket),
             Opened::Tls(tls) => End::split(peer, *tls, OnEof::HalfClose),
-        }
+        };
+        End { origin, ..end }
     }
 
     fn exec(command: &str) -> Result<End, EndError> {
@@ -305,6 +375,28 @@ impl End {
         let io = Io::Split(Box::new(file), Box::new(tokio::io::sink()));
         Ok(End { read_only: true, ..End::new(name, io, OnEof::HalfClose) })
     }
+}
+
+/// What a PROXY header names for the connection accepted from `peer` (the client's
+/// address as text; with `accept-proxy`, the client its header named): the client, our
+/// socket's own address it reached, and the TLS version and SNI when we terminated TLS.
+/// `None` for a UNIX socket's client (the other endpoint's header then names its own
+/// socket).
+fn origin_of(peer: &str, opened: &Opened) -> Option<Origin> {
+    let client: std::net::SocketAddr = peer.parse().ok()?;
+    let tcp_local = |c: &Connection| match c {
+        Connection::Tcp(s) => s.get_ref().and_then(|t| t.local_addr().ok()),
+        Connection::Unix(_) => None,
+    };
+    let (local, tls) = match opened {
+        Opened::Plain(PlainSocket::Tcp(s)) => (s.local_addr().ok(), None),
+        Opened::Plain(PlainSocket::Unix(_)) => return None,
+        Opened::Tls(tls) => {
+            let version = tls.protocol_version().map(|v| v.to_string()).unwrap_or_default();
+            (tls.get_ref().and_then(tcp_local), Some((version, tls.server_name())))
+        }
+    };
+    Some(Origin { addresses: local.map(|local| (client, local)), tls })
 }
 
 /// Binds a listening endpoint.

@@ -19,8 +19,8 @@ use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
 use crate::relay::{Activity, Flow, FlowEnd, Meter, OnEof, PairRule, Shaping, forward_metered, run_pair};
 use crate::server::{
-    ConnectionContext, ServeOptions, ServeSummary, ServerTls, report_failed_handshake, report_handshake,
-    serve,
+    ConnectionContext, ServeOptions, ServeSummary, ServerTls, report_failed_handshake, report_failed_proxy,
+    report_handshake, serve,
 };
 use crate::stack::open::{Opened, PlainSocket};
 use crate::stack::shaping;
@@ -71,6 +71,8 @@ pub struct Settings {
     /// How far a client may fall behind the others before it is disconnected
     /// (`--max-lag`, in bytes).
     pub max_lag: usize,
+    /// Each connection starts with a PROXY header from a trusted proxy (`--accept-proxy`).
+    pub accept_proxy: Option<crate::proxy_protocol::AcceptProxy>,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             keep_open,
             on_eof: options.on_eof.unwrap_or(OnEof::HalfClose),
             max_lag,
+            accept_proxy: crate::proxy_protocol::AcceptProxy::of(options),
         }
     }
 }
@@ -193,9 +196,26 @@ pub fn connection(
     shared: Arc<Shared>,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
+        let mut raw = raw;
+        // With --accept-proxy, the client is the one the PROXY header names (read first, in
+        // this task, within its limit; a refused one ends the connection).
+        let proxied = match &shared.settings.accept_proxy {
+            Some(accept) => {
+                let read = tokio::select! {
+                    read = Box::pin(accept.accept(&mut raw, &context.peer)) => read,
+                    () = context.closing.cancelled() => return,
+                };
+                match read {
+                    Ok(proxied) => Some((proxied.client, proxied.proxy)),
+                    Err(reason) => return report_failed_proxy(&*shared.report, &context.peer, &reason),
+                }
+            }
+            None => None,
+        };
         // Formatted only where it is written: a log line or an event.
-        let peer = &context.peer;
-        shared.report.emit(|| Event::Accept { peer: peer.to_string() });
+        let peer = proxied.as_ref().map_or(&context.peer, |(client, _)| client);
+        let via = proxied.as_ref().map(|(_, proxy)| proxy);
+        shared.report.emit(|| Event::Accept { peer: peer.to_string(), proxy: via.map(ToString::to_string) });
         let stdout_gone = shared.hub.stdout_gone();
         // Kept to reset the connection if the server stops because stdout is gone (only the
         // stdio mode writes clients' data there).
@@ -429,11 +449,12 @@ fn run_mode(
             // Boxed, as the TLS handshake is: a future is as large as its largest state,
             // and this one is three times the stdio relay's, which idle connections hold.
             Mode::Exec(argv) => {
-                let child = ChildStream::spawn(&argv[0], &argv[1..]);
+                let child = ChildStream::spawn_env(Some(&argv[0]), &argv[1..], &peer_env(peer));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Shell(cmd) => {
-                Box::pin(run_child(ChildStream::shell(cmd), net_rx, net_tx, shared, activity, peer)).await
+                let child = ChildStream::spawn_env(None, std::slice::from_ref(cmd), &peer_env(peer));
+                Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Stdio | Mode::Broker => {
                 // A client of the broadcast or the broker: what is queued for it goes to
@@ -479,6 +500,20 @@ fn run_mode(
             }
         }
     }
+}
+
+/// The environment of a connection's command: `STREAMTOOL_PEER` (the client's address as
+/// events show it; with `--accept-proxy`, the client the PROXY header names), and for an
+/// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`.
+fn peer_env(peer: &(impl Display + ?Sized)) -> Vec<(&'static str, String)> {
+    let text = peer.to_string();
+    let mut env = Vec::new();
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        env.push(("STREAMTOOL_PEER_ADDR", addr.ip().to_string()));
+        env.push(("STREAMTOOL_PEER_PORT", addr.port().to_string()));
+    }
+    env.push(("STREAMTOOL_PEER", text));
+    env
 }
 
 /// The flows of a client of the broadcast or the broker, its end reported.

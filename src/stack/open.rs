@@ -130,6 +130,30 @@ pub enum OpenError {
     },
 }
 
+/// Sends the PROXY header of `version` first on a connection just opened: the one
+/// `options.proxy_origin` names (a client `pipe` accepted), else the socket's own source
+/// and destination (a UNIX socket: LOCAL, or v1's UNKNOWN). Within the connect timeout.
+async fn send_proxy_header(
+    connection: &mut Connection,
+    version: crate::proxy_protocol::Version,
+    options: &EndpointOptions,
+) -> Result<(), StreamError> {
+    use crate::proxy_protocol::{Header, send};
+    let header = match (&options.proxy_origin, &*connection) {
+        (Some(origin), _) => origin.header(version),
+        (None, Connection::Tcp(tcp)) => {
+            let socket = tcp.get_ref();
+            match socket.map(|s| (s.local_addr(), s.peer_addr())) {
+                Some((Ok(local), Ok(peer))) => Header::proxied(version, local, peer),
+                _ => Header::local(version),
+            }
+        }
+        (None, Connection::Unix(_)) => Header::local(version),
+    };
+    let write = async { send(connection, &header).await.map_err(StreamError::from) };
+    within(Phase::Connect, options.connect_timeout, write).await
+}
+
 /// Connects to `target` (`connected` is told the peer's address, before any handshake),
 /// then, with `tls` (the client configuration and the name to verify), runs the TLS
 /// handshake within the options' handshake limit; with `options.starttls`, the STARTTLS
@@ -185,10 +209,14 @@ pub async fn connect(
             Connection::Unix(unix)
         }
     };
+    // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
+    let mut connection = connection;
+    if let Some(version) = options.proxy_protocol {
+        send_proxy_header(&mut connection, version, options).await.map_err(OpenError::Connect)?;
+    }
     let Some((config, name)) = tls else {
         return Ok(Opened::Plain(PlainSocket::from_connection(connection).map_err(OpenError::Connect)?));
     };
-    let mut connection = connection;
     if let Some(protocol) = options.starttls {
         let host = match target {
             Target::Tcp(host, _) => host,

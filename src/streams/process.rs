@@ -49,6 +49,32 @@ impl ChildStream {
         Self::start(command, command_line.to_string())
     }
 
+    /// [`spawn`](Self::spawn) or, without `args`' program, [`shell`](Self::shell), with
+    /// `env` added to the command's environment (`serve --exec`'s `STREAMTOOL_PEER`).
+    ///
+    /// # Errors
+    /// [`StreamError::Spawn`] naming the command.
+    pub fn spawn_env(program: Option<&str>, args: &[String], env: &[(&str, String)]) -> Result<Self> {
+        let (mut command, line) = match program {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(args);
+                let line = std::iter::once(program.to_string())
+                    .chain(args.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (command, line)
+            }
+            None => {
+                let mut command = Command::new("sh");
+                command.arg("-c").args(args);
+                (command, args.join(" "))
+            }
+        };
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        Self::start(command, line)
+    }
+
     fn start(mut command: Command, line: String) -> Result<Self> {
         // A process group of its own: a relay that fails kills the whole command (`sh -c
         // 'a | b'`), not only the shell.

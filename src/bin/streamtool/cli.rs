@@ -159,7 +159,9 @@ Options:
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
+  tcp-listen, tls-listen: accept-proxy, proxy-from=CIDR (PROXY protocol)
   connectors:  connect-timeout=DURATION
+  tcp, tls:    proxy-protocol=v1|v2 (a PROXY header naming the accepted client)
   tcp:, tls:   proxy=URL (http://, socks5h://, socks5://, socks4a://)
   file:        create, append or truncate (writing)
   any:         delimiter=D, max-frame=SIZE, on-oversize=skip, encoding=NAME,
@@ -441,6 +443,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "auto", require_equals = true)]
     pub progress: Option<ProgressWhen>,
 
+    /// Send a PROXY protocol header first (v1: the text line, v2: binary), naming this
+    /// connection's own source and destination (a UNIX socket: LOCAL, or v1's UNKNOWN);
+    /// docs/proxy-protocol.md.
+    #[arg(long, value_name = "VERSION", value_parser = parse_proxy_version)]
+    pub proxy_protocol: Option<streamtool::proxy_protocol::Version>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -482,6 +490,14 @@ fn parse_no_proxy(s: &str) -> Result<streamtool::stack::proxy::NoProxy, String> 
     s.parse()
 }
 
+fn parse_proxy_version(s: &str) -> Result<streamtool::proxy_protocol::Version, String> {
+    s.parse()
+}
+
+fn parse_cidr(s: &str) -> Result<streamtool::proxy_protocol::Cidr, String> {
+    s.parse()
+}
+
 fn parse_requirement(s: &str) -> Result<Requirement, String> {
     s.parse()
 }
@@ -510,11 +526,13 @@ pub struct ModeArgs {
     #[arg(long)]
     pub echo: bool,
 
-    /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout.
+    /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout,
+    /// with the client's address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR,
+    /// STREAMTOOL_PEER_PORT).
     #[arg(long, short = 'e', value_name = "CMD")]
     pub exec: Option<String>,
 
-    /// Run `sh -c CMD` per connection, wired to its stdin/stdout.
+    /// Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec).
     #[arg(long, short = 'c', value_name = "CMD")]
     pub sh_exec: Option<String>,
 
@@ -583,6 +601,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
     pub max_lag: usize,
 
+    /// Each connection starts with a PROXY protocol header (v1 or v2, as haproxy's
+    /// send-proxy and send-proxy-v2 send it), read before any TLS handshake within
+    /// --handshake-timeout; its client address is the peer of logs, events and --exec.
+    /// Only from trusted proxies (--proxy-from; loopback by default); a connection from
+    /// anywhere else, or with a malformed header, is closed with a line naming it.
+    #[arg(long)]
+    pub accept_proxy: bool,
+
+    /// A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8).
+    /// Repeatable; replaces the default (loopback). Needs --accept-proxy.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, requires = "accept_proxy")]
+    pub proxy_from: Vec<streamtool::proxy_protocol::Cidr>,
+
     #[command(flatten)]
     pub tls: TlsArgs,
 
@@ -627,6 +658,7 @@ impl ConnectArgs {
     pub fn options(&self) -> EndpointOptions {
         EndpointOptions {
             insecure: self.insecure,
+            proxy_protocol: self.proxy_protocol,
             starttls: self.starttls,
             ehlo: self.ehlo.clone(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
@@ -642,6 +674,8 @@ impl ServeArgs {
             require_client_cert: self.require_client_cert,
             starttls: self.starttls,
             on_eof: self.on_eof,
+            accept_proxy: self.accept_proxy,
+            proxy_from: self.proxy_from.clone(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }

@@ -319,7 +319,7 @@ const EVENTS: &[(&str, Fields)] = &[
             ("key_sha256", "string", "serve with --tls"),
         ],
     ),
-    ("accept", &[("peer", "string", "always")]),
+    ("accept", &[("peer", "string", "always"), ("proxy", "string", "with an accepted PROXY header")]),
     (
         "connect",
         &[
@@ -669,9 +669,9 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     server.assert_code(0);
     keep(&server);
 
-    // A command per connection (exec_exit).
-    let exec = Server::start(&["--events", "json", "--sh-exec", "cat"]).await;
-    let client = streamtool(&["connect", &exec.addr()], b"to cat\n").await;
+    // A command per connection (exec_exit), behind a PROXY header (accept's proxy).
+    let exec = Server::start(&["--events", "json", "--sh-exec", "cat", "--accept-proxy"]).await;
+    let client = streamtool(&["connect", "--proxy-protocol", "v2", &exec.addr()], b"to cat\n").await;
     client.assert_code(0);
     assert_eq!(client.stdout, b"to cat\n");
     let exec = exec.proc.finish().await;
@@ -1046,6 +1046,43 @@ fn cookbook_tls_originator() {
             out.assert_code(0);
             assert_eq!(out.stdout, b"hello\n");
         }
+    });
+}
+
+#[test]
+fn cookbook_proxy_protocol() {
+    run(async {
+        let mut r = Recipe::new("PROXY protocol");
+        r.before_you_start().await;
+        let service = r
+            .listen(
+                r#"streamtool serve -k --accept-proxy --events json --sh-exec 'echo "hello $STREAMTOOL_PEER"' 8080"#,
+                "8080",
+            )
+            .await;
+        let _terminator = r
+            .listen(
+                r"streamtool pipe tls-listen:8443,fork,cert=localhost+2.pem,key=localhost+2-key.pem tcp:127.0.0.1:8080,proxy-protocol=v2",
+                "8443",
+            )
+            .await;
+        let out = r.run(r"streamtool connect --tls --ca ca/ca.pem localhost:8443").await;
+        out.assert_code(0);
+        let text = out.stdout_text();
+        let client = text
+            .strip_prefix("hello ")
+            .and_then(|t| t.strip_suffix('\n'))
+            .unwrap_or_else(|| panic!("{text:?}"));
+        assert!(client.starts_with("127.0.0.1:"), "{text:?}");
+        let accepted = poll_until(STEP, || service.stderr().contains(r#""event":"accept""#)).await;
+        assert!(accepted, "{}", service.stderr());
+        let accept = json_events(&service.stderr()).into_iter().find(|e| e["event"] == "accept").unwrap();
+        // The client the header names, not the terminator's own connection.
+        assert_eq!(accept["peer"], client, "{accept}");
+        assert!(
+            accept["proxy"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:") && p != client),
+            "{accept}"
+        );
     });
 }
 

@@ -7,6 +7,8 @@
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
 //!   test.
 //! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
+//! - `proxy_protocol`: the PROXY protocol (v1, v2) with haproxy, both ways, and its
+//!   refusals.
 //! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
 //!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
@@ -16,5 +18,6 @@ mod interop_cases;
 mod interop_tls;
 mod plain;
 mod proxy;
+mod proxy_protocol;
 mod starttls;
 mod tls_interop;

@@ -19,6 +19,7 @@ const TARGETS: &[(&str, Property)] = &[
     ("tls_peer", fuzzing::tls_peer),
     ("starttls_reply", fuzzing::starttls_reply),
     ("proxy_reply", fuzzing::proxy_reply),
+    ("proxy_header", fuzzing::proxy_header),
 ];
 
 /// Every committed corpus and regression input, through its target's property.
@@ -133,6 +134,14 @@ fn stream_input() -> impl Strategy<Value = Vec<u8>> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn proxy_headers_hold_their_properties(
+        head in prop::sample::select(vec![&b"PROXY "[..], b"PROXY TCP4 ", b"PROXY UNKNOWN", b"\r\n\r\n\0\r\nQUIT\n", b""]),
+        tail in bytes(64),
+    ) {
+        fuzzing::proxy_header(&[head, &tail].concat());
+    }
 
     #[test]
     fn endpoint_parsing_holds_its_properties(text in endpoint_text()) {

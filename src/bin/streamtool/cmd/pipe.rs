@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
-use streamtool::event::{Close, Event};
+use streamtool::event::Close;
 use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay};
+use streamtool::proxy_protocol::{AcceptProxy, Origin};
 use streamtool::relay::Meter;
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::shutdown::{Ended, Signals};
@@ -79,8 +80,8 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
 async fn relay_once(shared: &PipeShared, grace: Duration) -> Result<()> {
     let mut signals = Signals::new()?;
     let both = async {
-        let opened_a = open(&shared.a, &shared.ui).await?;
-        let opened_b = open(&shared.b, &shared.ui).await?;
+        let opened_a = open(&shared.a, None, &shared.ui).await?;
+        let opened_b = open(&shared.b, opened_a.origin.as_ref(), &shared.ui).await?;
         Ok::<_, anyhow::Error>((opened_a, opened_b))
     };
     let (opened_a, opened_b) = tokio::select! {
@@ -125,14 +126,16 @@ async fn serve_fork(
     let options =
         ServeOptions { max_connections: max_conns, grace, cut_grace_short: Some(stop.cut_short.clone()) };
     let tls = tls.map(Arc::new);
+    let (proxy, on_eof) = (AcceptProxy::of(&listening.options).map(Arc::new), listening.options.on_eof);
     serve(listener, options, stop.shutdown.clone(), move |raw: Connection, context: ConnectionContext| {
         let shared = Arc::clone(&shared);
-        let tls = tls.clone();
+        let (tls, proxy) = (tls.clone(), proxy.clone());
         async move {
             let peer = context.peer.to_string();
-            shared.ui.emit(|| Event::Accept { peer: peer.clone() });
-            let accepted = match End::accept(raw, tls.as_deref(), &peer, &shared.ui).await {
-                Ok(Some(opened)) => opened.with_on_eof(listening.options.on_eof),
+            let accepted =
+                End::accept_connection(raw, &context.peer, tls.as_deref(), proxy.as_deref(), &shared.ui);
+            let accepted = match accepted.await {
+                Ok(Some(opened)) => opened.with_on_eof(on_eof),
                 Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(%peer, "{}", crate::one_line(&err.into()));
@@ -140,7 +143,9 @@ async fn serve_fork(
                 }
             };
             let other = if other_is_a { &shared.a } else { &shared.b };
-            let fresh = match open(other, &shared.ui).await {
+            // With accept-proxy, the client its header named.
+            let peer = accepted.name.clone();
+            let fresh = match open(other, accepted.origin.as_ref(), &shared.ui).await {
                 Ok(opened) => opened,
                 Err(err) => {
                     tracing::warn!(%peer, "cannot open the other endpoint: {}", crate::one_line(&err));
@@ -162,9 +167,9 @@ async fn serve_fork(
     if stop.interrupted() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
-/// Opens one endpoint ([`End::open`]).
-async fn open(endpoint: &Endpoint, ui: &Ui) -> Result<End> {
-    End::open(endpoint, ui).await.map_err(|err| end_error(err, endpoint))
+/// Opens one endpoint ([`End::open_for`]: a PROXY header names `origin`'s client).
+async fn open(endpoint: &Endpoint, origin: Option<&Origin>, ui: &Ui) -> Result<End> {
+    End::open_for(endpoint, origin, ui).await.map_err(|err| end_error(err, endpoint))
 }
 
 /// Why an endpoint could not be opened, as the binary reports it.

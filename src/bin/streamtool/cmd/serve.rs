@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use streamtool::endpoint::EndpointOptions;
 use streamtool::event::{Close, Event};
 use streamtool::job::serve::{Mode, Settings, Shared, serve_clients, serve_only};
-use streamtool::server::{ServeOptions, ServedTls, ServerTls, ServerTlsError, accept_first};
+use streamtool::server::{ServeOptions, ServedTls, ServerTls, ServerTlsError, accept_first_proxied};
 use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::Spelling;
 use streamtool::stack::open::{Net, Opened};
@@ -178,7 +178,7 @@ async fn serve_one(
     let mut signals = signals;
     // Waiting for the first client: SIGINT exits 130, SIGTERM exits 0.
     let (opened, peer) = tokio::select! {
-        first = accept_first(&mut listener, tls.as_ref(), ui) => first?,
+        first = accept_first_proxied(&mut listener, tls.as_ref(), shared.settings().accept_proxy.as_ref(), ui) => first?,
         _ = signals.term.recv() => return Ok(()),
         _ = signals.int.recv() => return Err(Interrupted.into()),
     };
