@@ -33,6 +33,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -592,15 +593,23 @@ def ends_only(ctx: Ctx, name: str, data: Path) -> Run:
             p.end()
 
 
-def via_proxy(ctx: Ctx, name: str, client: list[str], data: Path) -> Run:
+def via_proxy(ctx: Ctx, name: str, client: list[str], data: Path, kind: str = "socks5") -> Run:
     """A plain transfer (`socat -u` server, the tool as the client, stdin from a file) through
-    microsocks, a SOCKS5 proxy started for the run on its own port (`{pport}` in `client`).
-    The proxy is the same for every tool, so the rows compare the clients' proxy support."""
+    a proxy started for the run on its own port (`{pport}` in `client`): microsocks for
+    SOCKS5, tinyproxy for HTTP CONNECT (any port allowed, loopback clients only). The
+    proxy is the same for every tool, so the rows compare the clients' proxy support."""
     pport = free_port()
-    proxy = Proc(f"{name}.proxy", ["microsocks", "-i", "127.0.0.1", "-p", str(pport)], reap=False)
+    if kind == "http":
+        conf = Path(tempfile.mkdtemp(prefix="bench-tinyproxy-")) / "tinyproxy.conf"
+        conf.write_text(f"Port {pport}\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\nMaxClients 20\n"
+                        "LogLevel Warning\n")
+        argv = ["tinyproxy", "-d", "-c", str(conf)]
+    else:
+        argv = ["microsocks", "-i", "127.0.0.1", "-p", str(pport)]
+    proxy = Proc(f"{name}.proxy", argv, reap=False)
     try:
         if not wait_listening(pport, proxy):
-            return Run(False, note="microsocks did not listen")
+            return Run(False, note=f"{argv[0]} did not listen")
         server = ["socat", "-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "STDOUT"]
         argv = [a.replace("{pport}", str(pport)) for a in client]
         return transfer(ctx, name, server, argv, data)
@@ -802,6 +811,7 @@ SCENARIOS = {
     "plain-pipe": "plain TCP client -> server, stdin from a pipe",
     "relay": "plain TCP through a relay",
     "proxy": "plain TCP client -> server through a SOCKS5 proxy (microsocks)",
+    "proxy-http": "plain TCP client -> server through an HTTP CONNECT proxy (tinyproxy)",
     "tls": f"TLS 1.3 client -> server, {SUITE256}",
     "tls128": f"TLS 1.3 client -> server, {SUITE128}",
     "tls-relay": f"TLS terminating relay (TLS in, plain out), {SUITE128}",
@@ -860,17 +870,23 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
     add("relay", "(no relay: sender -> sink)", False, lambda ctx, n: ends_only(ctx, n, plain),
         "reference: the neutral ends alone, the ceiling", ref=True)
 
-    # (2b) plain client -> server through microsocks (SOCKS5): connect --proxy against
-    # ncat --proxy; skipped without microsocks
-    if shutil.which("microsocks"):
+    # (2b) plain client -> server through a proxy: connect --proxy against ncat --proxy,
+    # through microsocks (SOCKS5) and tinyproxy (HTTP CONNECT); each skipped without its proxy
+    proxies = [
+        ("proxy", "microsocks", "socks5", "socks5h://", "socks5"),
+        ("proxy-http", "tinyproxy", "http", "http://", "http"),
+    ]
+    for scenario, program, kind, scheme, ncat_type in proxies:
+        if not shutil.which(program):
+            continue
         proxied = [
-            ("streamtool", True, [ST, "connect", "-q", "--keep-sending", "--proxy", "socks5h://127.0.0.1:{pport}",
-                                  "127.0.0.1:{port}"], "connect --proxy socks5h://"),
-            ("ncat", False, ["ncat", "--proxy", "127.0.0.1:{pport}", "--proxy-type", "socks5",
-                             "127.0.0.1", "{port}"], "--proxy-type socks5"),
+            ("streamtool", True, [ST, "connect", "-q", "--keep-sending", "--proxy", scheme + "127.0.0.1:{pport}",
+                                  "127.0.0.1:{port}"], f"connect --proxy {scheme}"),
+            ("ncat", False, ["ncat", "--proxy", "127.0.0.1:{pport}", "--proxy-type", ncat_type,
+                             "127.0.0.1", "{port}"], f"--proxy-type {ncat_type}"),
         ]
         for tool, ours, c, note in proxied:
-            add("proxy", tool, ours, lambda ctx, n, c=c: via_proxy(ctx, n, c, plain), note)
+            add(scenario, tool, ours, lambda ctx, n, c=c, k=kind: via_proxy(ctx, n, c, plain, k), note)
 
     # (3) TLS client -> server, at AES-256-GCM (what streamtool negotiates with itself) and
     # at AES-128-GCM (the issue's suite; streamtool has no option to pin it)
@@ -1141,7 +1157,7 @@ def summarize(cases: list[Case]) -> dict:
     return out
 
 
-HIGHER_BETTER = {"plain", "plain-pipe", "relay", "proxy", "tls", "tls128", "tls-relay"}
+HIGHER_BETTER = {"plain", "plain-pipe", "relay", "proxy", "proxy-http", "tls", "tls128", "tls-relay"}
 
 
 def best_peer(summary: dict, scen: str) -> tuple[str, dict] | None:
@@ -1445,7 +1461,7 @@ def main() -> int:
         tools = set(args.tools.split(",")) if args.tools else None
         cases = [c for c in cases if (not only or c.scenario in only)
                  and (not tools or c.tool in tools or (c.ours and "streamtool" in tools))]
-        need_plain = any(c.scenario in ("plain", "plain-pipe", "relay", "proxy") for c in cases)
+        need_plain = any(c.scenario in ("plain", "plain-pipe", "relay", "proxy", "proxy-http") for c in cases)
         need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
         log(f"work directory {WORK}; generating test data")
         if need_plain:
@@ -1460,6 +1476,7 @@ def main() -> int:
             "suites": suites, "load_before": os.getloadavg(),
             "sizes": {"plain": human(args.size), "plain-pipe": human(args.size), "relay": human(args.size),
                       "proxy": human(args.size),
+                      "proxy-http": human(args.size),
                       "tls": human(args.tls_size), "tls128": human(args.tls_size),
                       "tls-relay": human(args.tls_size),
                       "handshake-rsa": f"s_time -new, {args.hs_time:g} s", "handshake-ec": f"s_time -new, {args.hs_time:g} s",
