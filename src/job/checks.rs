@@ -65,6 +65,19 @@ where
     }
 }
 
+/// How a client verified its server, in `--show-cert`'s words: not at all (`--insecure`),
+/// by the key pin in the known-hosts file (`--tofu`, with or without CAs), by `--pin`
+/// alone, or by CAs.
+pub fn verification(insecure: bool, tofu: bool, ca: bool, pinned: bool) -> &'static str {
+    match (insecure, tofu, ca, pinned) {
+        (true, ..) => "skipped (--insecure)",
+        (false, true, false, _) => "OK (key pin in the known-hosts file, --tofu)",
+        (false, true, true, _) => "OK (and key pin in the known-hosts file, --tofu)",
+        (false, false, false, true) => "OK (pinned)",
+        _ => "OK",
+    }
+}
+
 /// `--show-cert`'s description of a session: protocol, cipher suite, key exchange, ALPN,
 /// how the server was verified, and each certificate it sent.
 pub fn certificate_text<IO>(tls: &TlsStream<IO>, verification: &str) -> String

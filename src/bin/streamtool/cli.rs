@@ -255,7 +255,7 @@ pub struct TlsArgs {
     /// Accept the server only if its certificate (cert pin) or public key (key pin) has this
     /// SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies.
     /// Repeatable. Needs --tls.
-    #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin)]
+    #[arg(long, value_name = "sha256:HEX", value_parser = parsed::<Pin>)]
     pub pin: Vec<Pin>,
 
     /// Server name to send (SNI) and to verify; default: the host connected to.
@@ -271,16 +271,16 @@ pub struct TlsArgs {
     pub alpn: Vec<String>,
 
     /// Oldest TLS version to accept: 1.2 or 1.3.
-    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    #[arg(long, value_name = "VERSION", value_parser = parsed::<TlsVersion>)]
     pub tls_min: Option<TlsVersion>,
 
     /// Newest TLS version to offer: 1.2 or 1.3.
-    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    #[arg(long, value_name = "VERSION", value_parser = parsed::<TlsVersion>)]
     pub tls_max: Option<TlsVersion>,
 
     /// What a close without TLS close_notify means: strict (the default: an error, exit 5),
     /// warn, or ignore.
-    #[arg(long, value_name = "POLICY", value_parser = parse_ragged)]
+    #[arg(long, value_name = "POLICY", value_parser = parsed::<RaggedEofPolicy>)]
     pub ragged_eof: Option<RaggedEofPolicy>,
 
     /// Append TLS secrets to FILE for Wireshark (default: $SSLKEYLOGFILE if set).
@@ -329,13 +329,13 @@ pub struct ShapeArgs {
 
     /// The peer's text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...);
     /// the terminal side is UTF-8.
-    #[arg(long, value_name = "NAME", value_parser = parse_encoding)]
+    #[arg(long, value_name = "NAME", value_parser = parsed::<TextEncoding>)]
     pub encoding: Option<TextEncoding>,
 
     /// Check the peer's text (UTF-8 unless --encoding says otherwise): strict (invalid
     /// text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and
     /// ? for characters the peer's encoding lacks).
-    #[arg(long, value_name = "MODE", value_parser = parse_error_mode)]
+    #[arg(long, value_name = "MODE", value_parser = parsed::<ErrorMode>)]
     pub decode_errors: Option<ErrorMode>,
 
     /// Turn LF into CRLF in what is sent to the peer.
@@ -385,7 +385,7 @@ pub struct ConnectArgs {
     /// ncat and OpenSSL servers take as the end of the whole connection), keep-open (send
     /// nothing, read until the peer ends, then close) or close (close at once, unread
     /// data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS.
-    #[arg(long, value_name = "ACTION", value_parser = parse_on_eof, conflicts_with = "no_shutdown")]
+    #[arg(long, value_name = "ACTION", value_parser = parsed::<OnEof>, conflicts_with = "no_shutdown")]
     pub on_eof: Option<OnEof>,
 
     /// Same as --on-eof keep-open.
@@ -424,13 +424,13 @@ pub struct ConnectArgs {
     /// tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519,
     /// key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable;
     /// all must hold. Needs --tls.
-    #[arg(long, value_name = "EXPR", value_parser = parse_requirement)]
+    #[arg(long, value_name = "EXPR", value_parser = parsed::<Requirement>)]
     pub require: Vec<Requirement>,
 
     /// Negotiate TLS in the protocol's plaintext first (STARTTLS): smtp, lmtp, imap, pop3,
     /// ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A
     /// server that does not offer it is exit 4. Needs --tls.
-    #[arg(long, value_name = "PROTO", value_parser = parse_starttls)]
+    #[arg(long, value_name = "PROTO", value_parser = parsed::<streamtool::stack::starttls::Protocol>)]
     pub starttls: Option<streamtool::stack::starttls::Protocol>,
 
     /// The name in SMTP's EHLO (LMTP's LHLO) [default: streamtool.localhost]. Needs
@@ -446,7 +446,7 @@ pub struct ConnectArgs {
     /// Send a PROXY protocol header first (v1: the text line, v2: binary), naming this
     /// connection's own source and destination (a UNIX socket: LOCAL, or v1's UNKNOWN);
     /// docs/proxy-protocol.md.
-    #[arg(long, value_name = "VERSION", value_parser = parse_proxy_version)]
+    #[arg(long, value_name = "VERSION", value_parser = parsed::<streamtool::proxy_protocol::Version>)]
     pub proxy_protocol: Option<streamtool::proxy_protocol::Version>,
 
     #[command(flatten)]
@@ -476,7 +476,7 @@ pub struct ProxyArgs {
 
     /// Hosts reached directly, not through the proxy: a comma-separated list of names
     /// (each with its subdomains), addresses and CIDR blocks, or * for all.
-    #[arg(long, value_name = "LIST", value_parser = parse_no_proxy)]
+    #[arg(long, value_name = "LIST", value_parser = parsed::<streamtool::stack::proxy::NoProxy>)]
     pub no_proxy: Option<streamtool::stack::proxy::NoProxy>,
 
     /// Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then
@@ -484,26 +484,6 @@ pub struct ProxyArgs {
     /// $NO_PROXY. Without this flag the environment is never read.
     #[arg(long)]
     pub proxy_env: bool,
-}
-
-fn parse_no_proxy(s: &str) -> Result<streamtool::stack::proxy::NoProxy, String> {
-    s.parse()
-}
-
-fn parse_proxy_version(s: &str) -> Result<streamtool::proxy_protocol::Version, String> {
-    s.parse()
-}
-
-fn parse_cidr(s: &str) -> Result<streamtool::proxy_protocol::Cidr, String> {
-    s.parse()
-}
-
-fn parse_requirement(s: &str) -> Result<Requirement, String> {
-    s.parse()
-}
-
-fn parse_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
-    s.parse()
 }
 
 fn parse_serve_starttls(s: &str) -> Result<streamtool::stack::starttls::Protocol, String> {
@@ -591,7 +571,7 @@ pub struct ServeArgs {
     /// What the end of stdin (or of a command's output) does to a client's connection:
     /// half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read
     /// until the client ends) or close.
-    #[arg(long, value_name = "ACTION", value_parser = parse_on_eof)]
+    #[arg(long, value_name = "ACTION", value_parser = parsed::<OnEof>)]
     pub on_eof: Option<OnEof>,
 
     /// With -k (stdin to every client) or --broker: how far a client may fall behind the
@@ -611,7 +591,7 @@ pub struct ServeArgs {
 
     /// A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8).
     /// Repeatable; replaces the default (loopback). Needs --accept-proxy.
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, requires = "accept_proxy")]
+    #[arg(long, value_name = "CIDR", value_parser = parsed::<streamtool::proxy_protocol::Cidr>, requires = "accept_proxy")]
     pub proxy_from: Vec<streamtool::proxy_protocol::Cidr>,
 
     #[command(flatten)]
@@ -685,10 +665,6 @@ impl ServeArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delimiter(pub Vec<u8>);
 
-fn parse_on_eof(s: &str) -> Result<OnEof, String> {
-    s.parse()
-}
-
 fn parse_delimiter_arg(s: &str) -> Result<Delimiter, String> {
     parse_delimiter(s).map(Delimiter)
 }
@@ -714,21 +690,6 @@ fn parse_alpn(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_pin(s: &str) -> Result<Pin, String> {
-    s.parse()
-}
-fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
-    s.parse()
-}
-fn parse_ragged(s: &str) -> Result<RaggedEofPolicy, String> {
-    s.parse()
-}
-fn parse_encoding(s: &str) -> Result<TextEncoding, String> {
-    s.parse()
-}
-fn parse_error_mode(s: &str) -> Result<ErrorMode, String> {
-    s.parse()
-}
 fn parse_oversize(s: &str) -> Result<Oversize, String> {
     match s.to_ascii_lowercase().as_str() {
         "error" => Ok(Oversize::Error),
@@ -760,6 +721,12 @@ impl Cli {
             .with_ansi(ansi)
             .init();
     }
+}
+
+/// A value by its type's own parser (the library's `FromStr`, whose error says what is
+/// wrong with it).
+pub fn parsed<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
 }
 
 /// A count that must be 1 or more (`--max-conns 0` would refuse every client).

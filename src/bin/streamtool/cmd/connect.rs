@@ -177,17 +177,8 @@ fn finish_tls<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let verification = if args.insecure {
-        "skipped (--insecure)"
-    } else if args.tofu && args.tls.ca.is_none() {
-        "OK (key pin in the known-hosts file, --tofu)"
-    } else if args.tofu {
-        "OK (and key pin in the known-hosts file, --tofu)"
-    } else if !args.tls.pin.is_empty() && args.tls.ca.is_none() {
-        "OK (pinned)"
-    } else {
-        "OK"
-    };
+    let pinned = !args.tls.pin.is_empty();
+    let verification = checks::verification(args.insecure, args.tofu, args.tls.ca.is_some(), pinned);
     let mut stderr = std::io::stderr();
     let show_cert = args.show_cert.then_some((verification, &mut stderr as &mut dyn std::io::Write));
     let checks = ClientChecks { tofu, show_cert, require: &args.require };

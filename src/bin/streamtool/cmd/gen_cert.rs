@@ -93,7 +93,7 @@ pub struct GenCertArgs {
 
     /// Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096.
     /// A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another.
-    #[arg(long, value_name = "TYPE", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE", value_parser = crate::cli::parsed::<KeyType>)]
     pub key_type: Option<KeyType>,
 
     /// Days of validity. Default: 90 for certificates, 3650 for a new CA. Clients refuse
@@ -164,10 +164,6 @@ pub struct GenCertArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_key_type(s: &str) -> Result<KeyType, String> {
-    s.parse()
 }
 
 /// Runs `gen-cert`.
