@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::support::certs::PemPki;
-use crate::support::cli::{Finished, STEP, closed_port, poll_until, s, streamtool, tcp_server};
+use crate::support::cli::{Finished, Input, Proc, STEP, closed_port, poll_until, s, streamtool, tcp_server};
 use crate::support::peers::{aiosmtpd_python, need, python_with};
 use crate::support::run;
 
@@ -461,12 +461,23 @@ fn ldap_starttls_with_slapd() {
         assert!(up, "slapd never listened on {port}");
 
         // Over TLS: an anonymous simple bind (message 2), answered with success, then an
-        // unbind (message 3), after which slapd closes.
+        // unbind (message 3), after which slapd closes. The unbind goes only once the bind's
+        // answer is in: slapd may abandon an operation still pending when an unbind arrives
+        // (RFC 4511 4.3), and then closes without answering it.
         let bind = b"\x30\x0c\x02\x01\x02\x60\x07\x02\x01\x03\x04\x00\x80\x00";
         let unbind = b"\x30\x05\x02\x01\x03\x42\x00";
-        let done = connect(&pki, "ldap", port, &[], &[&bind[..], unbind].concat()).await;
+        let answer = b"\x30\x0c\x02\x01\x02\x61\x07\x0a\x01\x00\x04\x00\x04\x00";
+        let target = format!("localhost:{port}");
+        let args =
+            ["-v", "connect", "--tls", "--ca", s(&pki.ca), "--starttls", "ldap", "--show-cert", &target];
+        let mut client = Proc::streamtool(&args, Input::Open);
+        client.write(bind).await;
+        client.wait_stdout(answer).await;
+        client.write(unbind).await;
+        client.close_stdin();
+        let done = client.finish().await;
         done.assert_code(0);
-        assert_eq!(done.stdout, b"\x30\x0c\x02\x01\x02\x61\x07\x0a\x01\x00\x04\x00\x04\x00");
+        assert_eq!(done.stdout, answer);
         assert!(
             done.stderr.contains(r#"STARTTLS (ldap) S: "0\x0c\x02\x01\x01x\x07\n\x01\x00\x04\x00\x04\x00""#),
             "{}",
