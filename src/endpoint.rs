@@ -270,6 +270,9 @@ pub struct EndpointOptions {
     pub keylog: Option<PathBuf>,
     /// `insecure`.
     pub insecure: bool,
+    /// `tofu` (`connect --tofu`): trust on first use, by the known-hosts file
+    /// ([`crate::stack::tofu`]).
+    pub tofu: bool,
     /// `client-ca=FILE`.
     pub client_ca: Option<PathBuf>,
     /// `require-client-cert`.
@@ -375,6 +378,7 @@ const FLAG_OPTIONS: &[&str] = &[
     "fork",
     "no-sni",
     "insecure",
+    "tofu",
     "require-client-cert",
     "crlf",
     "create",
@@ -574,6 +578,7 @@ impl Endpoint {
             "fork" => o.fork = true,
             "no-sni" => o.no_sni = true,
             "insecure" => o.insecure = true,
+            "tofu" => o.tofu = true,
             "require-client-cert" => o.require_client_cert = true,
             "crlf" => o.crlf = true,
             "create" => o.write_mode = Some(crate::streams::file::WriteMode::CreateNew),
@@ -652,6 +657,15 @@ impl Endpoint {
         let client_only = o.ca.is_some() || !o.pins.is_empty() || o.sni.is_some() || o.no_sni || o.insecure;
         if client_only && !tls_client {
             return Err("ca, pin, sni, no-sni and insecure apply to tls: endpoints".into());
+        }
+        if o.tofu && !tls_client {
+            return Err("tofu applies to tls: endpoints".into());
+        }
+        if o.tofu && (o.insecure || !o.pins.is_empty()) {
+            let other = if o.insecure { "insecure" } else { "pin" };
+            return Err(format!(
+                "tofu cannot be combined with {other} (tofu verifies the server by its key pin in the known-hosts file)"
+            ));
         }
         let server_only = o.client_ca.is_some() || o.require_client_cert;
         if server_only && !tls_server {

@@ -148,6 +148,9 @@ pub enum EndError {
     Open(crate::stack::open::OpenError),
     /// A file its options name.
     Options(crate::stack::OptionsError),
+    /// `tofu`: the server's key changed ([`super::checks::CheckError::Refused`], exit 4),
+    /// or the known-hosts file could not be used.
+    Check(super::checks::CheckError),
     /// `file:PATH` without `create`, `append` or `truncate` reads a file, and this one
     /// does not exist.
     NoSuchFile(StreamError),
@@ -187,9 +190,20 @@ impl End {
             _ => return None,
         };
         let connect = async {
+            let known_hosts = match tls && o.tofu {
+                true => Some(
+                    crate::stack::tofu::KnownHosts::for_user()
+                        .map_err(|e| EndError::Check(super::checks::CheckError::KnownHosts(e)))?,
+                ),
+                false => None,
+            };
             let tls = match (tls, target) {
                 (true, Target::Tcp(host, _)) => {
-                    let config = o.client_options(Spelling::Endpoint).map_err(EndError::Options)?.build();
+                    let mut options = o.client_options(Spelling::Endpoint).map_err(EndError::Options)?;
+                    if o.tofu {
+                        options = crate::stack::tofu::client_options(options);
+                    }
+                    let config = options.build();
                     Some((config.map_err(EndError::Stream)?, o.verify_name(host).map_err(EndError::Stream)?))
                 }
                 _ => None,
@@ -205,7 +219,21 @@ impl End {
             };
             match open::connect(target, &name, o, Default::default(), tls, connected).await {
                 Ok(Opened::Plain(plain)) => Ok(End::socket(name.clone(), plain)),
-                Ok(Opened::Tls(tls)) => Ok(End::tls(name.clone(), *tls, report)),
+                Ok(Opened::Tls(tls)) => match &known_hosts {
+                    None => Ok(End::tls(name.clone(), *tls, report)),
+                    // `tofu`: the handshake reported, then the key pin checked against
+                    // the known-hosts file before any data, as `connect --tofu` does.
+                    Some(known_hosts) => {
+                        let checks = super::checks::ClientChecks {
+                            tofu: Some((known_hosts, &name)),
+                            show_cert: None,
+                            require: &[],
+                        };
+                        super::checks::after_handshake(&*tls, checks, report, &name)
+                            .map_err(EndError::Check)?;
+                        Ok(End::split(name.clone(), *tls, OnEof::KeepOpen))
+                    }
+                },
                 Err(err) => Err(EndError::Open(err)),
             }
         };

@@ -532,3 +532,97 @@ fn tofu_concurrent_first_contacts_do_not_corrupt_the_file() {
         assert_eq!(said, 1, "clients of {port} that recorded it");
     }
 }
+
+// ---- pipe's tls:HOST:PORT,tofu ----
+
+/// `pipe tls:localhost:PORT,tofu,on-eof=close -`, stdin empty: the handshake, the
+/// known-hosts check, and the end.
+fn tofu_pipe(lab: &Lab, name: &str, port: u16) -> Job {
+    lab.sh(name, &format!("exec \"$ST\" pipe tls:localhost:{port},tofu,on-eof=close - </dev/null"))
+}
+
+/// pipe's `tofu` option does what `connect --tofu` does: first contact records the key
+/// pin (file 0600, one line, said on stderr), a second contact verifies it, and a server
+/// with another key on the same address is refused with exit 4 naming both pins, the file
+/// and the line, the file unchanged byte for byte.
+#[test]
+fn pipe_tls_tofu_records_verifies_and_refuses_a_changed_key() {
+    let (lab, known_hosts) = tofu_lab("pipe tls:...,tofu first contact, second contact, changed key");
+    let p = lab.p;
+    let (first, pin) = fresh_tls_server(&lab, "server-a", p);
+    let done = tofu_pipe(&lab, "pipe", p).wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    let recorded = format!(
+        "--tofu: localhost:{p} is a new host: trusted its key on first use and recorded its key pin {pin} in {} \
+         line 1",
+        s(&known_hosts)
+    );
+    assert!(done.err.contains(&recorded), "{}", done.summary());
+    let entry = format!("localhost:{p} {pin}\n");
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), entry);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&known_hosts).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let done = tofu_pipe(&lab, "pipe", p).wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    assert!(!done.err.contains("new host"), "{}", done.summary());
+    let before = std::fs::read(&known_hosts).unwrap();
+    assert_eq!(before, entry.as_bytes());
+
+    drop(first);
+    let (_second, other) = fresh_tls_server(&lab, "server-b", p);
+    assert_ne!(pin, other);
+    let done = tofu_pipe(&lab, "pipe", p).wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(4), "{}", done.summary());
+    let changed = format!(
+        "--tofu: the key of localhost:{p} changed: {} line 1 has {pin}, the server presented {other}; if the change \
+         is expected, delete that line",
+        s(&known_hosts)
+    );
+    assert!(done.err.contains(&changed), "{}", done.summary());
+    assert_eq!(std::fs::read(&known_hosts).unwrap(), before, "the known-hosts file changed");
+}
+
+/// `tofu` with `ca=`: the chain is verified too (a server whose chain does not lead to
+/// that CA is refused and not recorded); `tofu` only on tls:, never with insecure or pin.
+#[test]
+fn pipe_tls_tofu_with_ca_and_its_bad_combinations() {
+    let (lab, known_hosts) = tofu_lab("pipe tls:...,tofu,ca=");
+    let other = Lab::new("another CA for pipe");
+    let mut server =
+        lab.sh("server", "exec \"$ST\" serve -k --echo --tls --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:$P");
+    lab.wait_listening(lab.p, &mut server);
+    let other_ca = other_ca_file(&other);
+    let refused = lab
+        .sh(
+            "pipe",
+            &format!(
+                "exec \"$ST\" pipe tls:localhost:$P,tofu,ca='{}',on-eof=close - </dev/null",
+                s(&other_ca)
+            ),
+        )
+        .wait(CLIENT_LIMIT);
+    assert_eq!(refused.code, Some(4), "{}", refused.summary());
+    assert!(!known_hosts.exists(), "a refused server was recorded");
+    let done = lab
+        .sh("pipe", "exec \"$ST\" pipe tls:localhost:$P,tofu,ca=\"$CA\",on-eof=close - </dev/null")
+        .wait(CLIENT_LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    assert!(done.err.contains("is a new host: trusted its key on first use"), "{}", done.summary());
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap().lines().count(), 1);
+
+    for (endpoint, message) in [
+        ("tls:localhost:1,tofu,insecure", "tofu cannot be combined with insecure"),
+        ("tls:localhost:1,tofu,pin=sha256:", "tofu cannot be combined with pin"),
+        ("tcp:localhost:1,tofu", "tofu applies to tls: endpoints"),
+    ] {
+        let endpoint = if endpoint.ends_with("sha256:") {
+            format!("{endpoint}{}", "ab".repeat(32))
+        } else {
+            endpoint.to_string()
+        };
+        let done = lab.sh("bad", &format!("exec \"$ST\" pipe - '{endpoint}'")).wait(CLIENT_LIMIT);
+        assert_eq!(done.code, Some(2), "{}", done.summary());
+        assert!(done.err.contains(message), "{}", done.summary());
+    }
+}

@@ -178,6 +178,10 @@ fn end_error(err: EndError, endpoint: &Endpoint) -> anyhow::Error {
         EndError::Stream(err) => err.into(),
         EndError::Open(err) => crate::common::open_error(err),
         EndError::Options(err) => err.into(),
+        EndError::Check(streamtool::job::checks::CheckError::Refused(why)) => {
+            crate::exit_codes::CheckFailed(why).into()
+        }
+        EndError::Check(streamtool::job::checks::CheckError::KnownHosts(err)) => err.into(),
         // Without create, append or truncate, file: reads; a user writing to a new file
         // (socat's CREATE:, websocat's writefile:) needs to know how to say so.
         EndError::NoSuchFile(err) => {
