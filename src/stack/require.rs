@@ -16,6 +16,7 @@
 //! | `key-bits OP N` | `= >= > <= <` | the leaf's key size compares so (RSA: the modulus; EC: the curve, 256/384/521; Ed25519 256, Ed448 456) |
 //! | `san=NAME` | `=` | the leaf lists NAME among its subject alternative names (a DNS name, any case, or an IP address; a wildcard entry only when written as that wildcard) |
 //! | `chain OP N` | `= >= > <= <` | the peer sent that many certificates |
+//! | `ocsp` (or `ocsp=stapled`) | | the server stapled an OCSP response to its certificate (not checked: see [`Check::Ocsp`]) |
 
 use std::fmt;
 use std::net::IpAddr;
@@ -29,7 +30,7 @@ use crate::certs::{format_time, inspect};
 use crate::streams::tls::{TlsStream, TlsVersion};
 
 /// The keys a clause may start with, as the errors list them.
-pub const KEYS: &str = "tls, cipher, group, alpn, expires, key, key-bits, san, chain";
+pub const KEYS: &str = "tls, cipher, group, alpn, expires, key, key-bits, san, chain, ocsp";
 
 /// The key-exchange groups `group=` knows (lowercase; `P-256` and the like are aliases).
 const GROUPS: [&str; 14] = [
@@ -155,6 +156,10 @@ pub enum Check {
     San(String),
     /// `chain OP N`.
     Chain(Cmp, usize),
+    /// `ocsp`: the server stapled an OCSP response. Only its presence: rustls hands the
+    /// response over unchecked, and its status read without verifying the responder's
+    /// signature would be the server's own word, so there is no `ocsp=good`.
+    Ocsp,
 }
 
 /// One `--require` clause: its text as given and what it checks.
@@ -179,6 +184,8 @@ pub struct Negotiated {
     pub alpn: Option<Vec<u8>>,
     /// The certificates the peer sent, leaf first.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The OCSP response the server stapled, if any.
+    pub stapled_ocsp: Option<Vec<u8>>,
 }
 
 impl Negotiated {
@@ -193,6 +200,7 @@ impl Negotiated {
             group: tls.key_exchange_group(),
             alpn: tls.alpn_protocol(),
             chain: tls.peer_certificates(),
+            stapled_ocsp: tls.stapled_ocsp().map(<[u8]>::to_vec),
         }
     }
 }
@@ -276,6 +284,9 @@ impl FromStr for Requirement {
     /// Parses `KEY OP VALUE` (see the module's table).
     fn from_str(s: &str) -> Result<Self, String> {
         let text = s.trim().to_string();
+        if text.eq_ignore_ascii_case("ocsp") {
+            return Ok(Requirement { text, check: Check::Ocsp });
+        }
         let Some(at) = text.find(['<', '>', '=']) else {
             return Err(format!(
                 "{text:?} is not a clause: write KEY OP VALUE, e.g. tls>=1.3 (keys: {KEYS})"
@@ -352,6 +363,19 @@ impl FromStr for Requirement {
                 Check::San(value.to_string())
             }
             "chain" => Check::Chain(op, number("certificates")? as usize),
+            "ocsp" => {
+                only(&[Cmp::Eq], "ocsp")?;
+                match value.to_ascii_lowercase().as_str() {
+                    "stapled" => Check::Ocsp,
+                    "good" => {
+                        return Err(format!(
+                            "{text:?}: the stapled OCSP response is not verified (rustls hands it over unchecked), so \
+                             its status would be the server's own word; write ocsp (a response was stapled)"
+                        ));
+                    }
+                    _ => return Err(format!("{text:?}: write ocsp or ocsp=stapled")),
+                }
+            }
             _ => return Err(format!("{text:?}: unknown key {key:?} (keys: {KEYS})")),
         };
         Ok(Requirement { text, check })
@@ -463,6 +487,13 @@ impl Requirement {
                     actual,
                 )
             }
+            Check::Ocsp => {
+                let actual = match &facts.stapled_ocsp {
+                    None => "none".to_string(),
+                    Some(der) => format!("one of {} bytes", der.len()),
+                };
+                (facts.stapled_ocsp.is_some(), "a stapled OCSP response".into(), actual)
+            }
         };
         Outcome { clause: self.text.clone(), ok, expected, actual }
     }
@@ -517,6 +548,7 @@ mod tests {
             group: Some("secp256r1".into()),
             alpn: Some(b"h2".to_vec()),
             chain: vec![cert.cert_der],
+            stapled_ocsp: None,
         }
     }
 
@@ -611,6 +643,22 @@ mod tests {
             line("chain>=2", &f).1,
             "--require chain>=2 failed: expected at least 2 certificates from the peer, got 1 certificate"
         );
+    }
+
+    #[test]
+    fn ocsp_holds_when_a_response_was_stapled() {
+        assert_eq!(req("OCSP").check, Check::Ocsp);
+        assert_eq!(req("ocsp=stapled").check, Check::Ocsp);
+        let err = "ocsp=good".parse::<Requirement>().unwrap_err();
+        assert!(err.contains("not verified"), "{err}");
+        assert!("ocsp=yes".parse::<Requirement>().is_err());
+        let mut f = facts(10);
+        assert_eq!(
+            line("ocsp", &f),
+            (false, "--require ocsp failed: expected a stapled OCSP response, got none".into())
+        );
+        f.stapled_ocsp = Some(vec![0x30, 0x03, 0x0a, 0x01, 0x00]);
+        assert!(line("ocsp", &f).0);
     }
 
     #[test]

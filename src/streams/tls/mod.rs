@@ -117,6 +117,9 @@ pub struct TlsStream<IO> {
     /// The peer's end was ragged, under the strict policy.
     truncated: bool,
     eof_sent: bool,
+    /// On the client side, the OCSP response the server stapled (status_request; rustls
+    /// always asks for one).
+    stapled_ocsp: Option<Vec<u8>>,
 }
 
 impl<IO> std::fmt::Debug for TlsStream<IO> {
@@ -180,11 +183,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
         name: ServerName<'static>,
         policy: RaggedEofPolicy,
     ) -> Result<Self> {
-        let stream = tokio_rustls::TlsConnector::from(config)
-            .connect(name, io)
-            .await
-            .map_err(|e| handshake_error(e, policy))?;
-        Ok(Self::new(tokio_rustls::TlsStream::Client(stream), policy))
+        let handshake = async {
+            let stream = tokio_rustls::TlsConnector::from(config).connect(name, io).await;
+            (stream, verify::STAPLED_OCSP.with(std::cell::Cell::take))
+        };
+        let (stream, ocsp) = verify::STAPLED_OCSP.scope(std::cell::Cell::new(Vec::new()), handshake).await;
+        let stream = stream.map_err(|e| handshake_error(e, policy))?;
+        let mut tls = Self::new(tokio_rustls::TlsStream::Client(stream), policy);
+        tls.stapled_ocsp = (!ocsp.is_empty()).then_some(ocsp);
+        Ok(tls)
     }
 
     /// Runs the server handshake over `io`.
@@ -207,6 +214,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
             peer_eof: false,
             truncated: false,
             eof_sent: false,
+            stapled_ocsp: None,
         }
     }
 
@@ -304,6 +312,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
             .and_then(|c| c.peer_certificates())
             .map(<[CertificateDer<'static>]>::to_vec)
             .unwrap_or_default()
+    }
+
+    /// On the client side, the OCSP response (DER) the server stapled to its certificate
+    /// in this handshake, as received: rustls always asks for one (the status_request
+    /// extension) and does not check it. `None` when the server stapled none, on the
+    /// server side, and on a resumed session (no certificate is sent then).
+    pub fn stapled_ocsp(&self) -> Option<&[u8]> {
+        self.stapled_ocsp.as_deref()
     }
 
     /// Whether this is the server side.

@@ -139,6 +139,14 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+tokio::task_local! {
+    /// The OCSP response the server stapled in the client handshake running on this task
+    /// (empty: none). rustls hands it to the certificate verifier only, and a verifier is
+    /// shared by every connection of its configuration, so [`super::TlsStream::connect`]
+    /// gives each handshake a slot of its own for [`PeerVerifier`] to fill.
+    pub(crate) static STAPLED_OCSP: std::cell::Cell<Vec<u8>>;
+}
+
 /// The server certificate verifier of [`super::ClientOptions`].
 #[derive(Debug)]
 pub(crate) struct PeerVerifier {
@@ -159,6 +167,8 @@ impl ServerCertVerifier for PeerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        // Recorded whatever the verification says (outside a connect, nowhere to record).
+        let _ = STAPLED_OCSP.try_with(|slot| slot.set(ocsp_response.to_vec()));
         if self.insecure {
             return Ok(ServerCertVerified::assertion());
         }

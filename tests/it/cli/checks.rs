@@ -626,3 +626,58 @@ fn pipe_tls_tofu_with_ca_and_its_bad_combinations() {
         assert!(done.err.contains(message), "{}", done.summary());
     }
 }
+
+// ---- --require ocsp ----
+
+/// A CA and a leaf for localhost (openssl), and an OCSP response for the leaf signed by the
+/// CA, "good", made by `openssl ocsp` from an index.txt: `$D/ocsp/{ca.pem,leaf.pem,leaf.key,resp.der}`.
+const OCSP_PKI: &str = r#"set -e
+mkdir -p "$D/ocsp" && cd "$D/ocsp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
+  -subj /CN=ocsp-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext 2>/dev/null
+serial=$(openssl x509 -in leaf.pem -noout -serial | cut -d= -f2)
+end=$(date -u -d "$(openssl x509 -in leaf.pem -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
+printf 'V\t%s\t\t%s\tunknown\t/CN=localhost\n' "$end" "$serial" > index.txt
+openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -issuer ca.pem -cert leaf.pem \
+  -respout resp.der -ndays 1 >/dev/null 2>&1
+openssl ocsp -respin resp.der -resp_text -noverify | grep -q 'Cert Status: good'
+"#;
+
+/// `--require ocsp` holds against `openssl s_server -status_file` (TLS 1.2, where the
+/// response comes in a CertificateStatus message, and TLS 1.3, in the leaf's certificate
+/// entry) and fails with exit 4 and its line against one that staples nothing.
+#[test]
+fn require_ocsp_against_s_server_with_and_without_a_stapled_response() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let lab = Lab::new("--require ocsp / s_server -status_file");
+    let made = lab.bash("pki", OCSP_PKI).wait(CLIENT_LIMIT);
+    assert_eq!(made.code, Some(0), "{}", made.summary());
+    let client = "exec \"$ST\" connect -z --tls --ca \"$D/ocsp/ca.pem\" --require ocsp localhost:$P";
+    for (version, stapled) in [("-tls1_2", true), ("-tls1_3", true), ("-tls1_3", false), ("-tls1_2", false)] {
+        let status = if stapled { "-status_file \"$D/ocsp/resp.der\"" } else { "" };
+        let mut server = lab.sh(
+            "s_server",
+            &format!(
+                "exec openssl s_server -quiet -www {version} {status} -accept 127.0.0.1:$P -cert \"$D/ocsp/leaf.pem\" \
+                 -key \"$D/ocsp/leaf.key\""
+            ),
+        );
+        lab.wait_listening(lab.p, &mut server);
+        let done = lab.sh("client", client).wait(CLIENT_LIMIT);
+        if stapled {
+            assert_outcome(&done, 0, &[]);
+        } else {
+            assert_outcome(
+                &done,
+                4,
+                &["streamtool: --require ocsp failed: expected a stapled OCSP response, got none"],
+            );
+        }
+        drop(server);
+    }
+}
