@@ -153,6 +153,7 @@ Endpoints (options after commas, named as the serve/connect flags):
   exec:CMD                 file:PATH
 Options:
   tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
+               tofu (trust on first use, as connect --tofu),
                starttls=PROTO (smtp, imap, ...), ehlo=NAME
   tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L,
                starttls=smtp
@@ -422,8 +423,8 @@ pub struct ConnectArgs {
 
     /// Check the handshake before any data, and exit 4 naming each failed clause:
     /// tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519,
-    /// key-bits>=2048, san=NAME, chain>=2 (docs/tls.md, "Checks for scripts"). Repeatable;
-    /// all must hold. Needs --tls.
+    /// key-bits>=2048, san=NAME, chain>=2, ocsp (an OCSP response stapled) (docs/tls.md,
+    /// "Checks for scripts"). Repeatable; all must hold. Needs --tls.
     #[arg(long, value_name = "EXPR", value_parser = parsed::<Requirement>)]
     pub require: Vec<Requirement>,
 
