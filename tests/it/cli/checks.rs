@@ -240,7 +240,7 @@ fn a_bad_clause_is_a_usage_error_naming_it() {
         2,
         &[
             "streamtool: invalid value 'colour=blue' for '--require <EXPR>': \"colour=blue\": unknown key \"colour\" \
-           (keys: tls, cipher, group, alpn, expires, key, key-bits, san, chain); see `streamtool connect --help`",
+           (keys: tls, cipher, group, alpn, expires, key, key-bits, san, chain, ocsp); see `streamtool connect --help`",
         ],
     );
     let done = lab.sh("client", "exec \"$ST\" connect -z --require tls=1.2 localhost:$P").wait(CLIENT_LIMIT);
