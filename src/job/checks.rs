@@ -11,8 +11,9 @@ use crate::streams::tls::TlsStream;
 
 /// The checks a client runs after its handshake.
 pub struct ClientChecks<'a> {
-    /// `--tofu`: the known-hosts file and the target (`host:port`) its line is for.
-    pub tofu: Option<(&'a KnownHosts, &'a str)>,
+    /// `--tofu`: the known-hosts file, the target (`host:port`) its line is for, and how
+    /// the option was spelt (`--tofu`, or `pipe`'s `tofu`) for the lines that name it.
+    pub tofu: Option<(&'a KnownHosts, &'a str, crate::stack::Spelling)>,
     /// `--show-cert`: how the server was verified, in words, and where the description
     /// goes (stderr).
     pub show_cert: Option<(&'a str, &'a mut dyn std::io::Write)>,
@@ -44,8 +45,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     crate::server::report_handshake(tls, report, peer);
-    if let Some((known_hosts, target)) = checks.tofu {
-        tofu::check(tls, known_hosts, target, report)
+    if let Some((known_hosts, target, spelling)) = checks.tofu {
+        tofu::check(tls, known_hosts, target, spelling, report)
             .map_err(CheckError::KnownHosts)?
             .map_err(CheckError::Refused)?;
     }

@@ -225,7 +225,7 @@ impl End {
                     // the known-hosts file before any data, as `connect --tofu` does.
                     Some(known_hosts) => {
                         let checks = super::checks::ClientChecks {
-                            tofu: Some((known_hosts, &name)),
+                            tofu: Some((known_hosts, &name, Spelling::Endpoint)),
                             show_cert: None,
                             require: &[],
                         };

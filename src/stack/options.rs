@@ -55,6 +55,14 @@ impl Spelling {
             Spelling::Endpoint => format!("{option}="),
         }
     }
+
+    /// A flag without a value as the user wrote it (`--tofu`, or `pipe`'s bare `tofu`).
+    pub fn bare(self, option: &str) -> String {
+        match self {
+            Spelling::Flags => format!("--{option}"),
+            Spelling::Endpoint => option.to_string(),
+        }
+    }
 }
 
 /// A file an option names could not be used.

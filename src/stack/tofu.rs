@@ -184,19 +184,21 @@ pub fn check<IO>(
     tls: &crate::streams::tls::TlsStream<IO>,
     known_hosts: &KnownHosts,
     target: &str,
+    spelling: super::Spelling,
     report: &dyn crate::event::Report,
 ) -> Result<Result<(), String>, TofuError>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
+    let tofu = spelling.bare("tofu");
     let certificates = tls.peer_certificates();
     let Some(leaf) = certificates.first() else {
-        return Ok(Err(format!("--tofu: {target} sent no certificate")));
+        return Ok(Err(format!("{tofu}: {target} sent no certificate")));
     };
     let pin = match Pin::of_public_key(leaf.as_ref()) {
         Ok(pin) => pin,
         Err(why) => {
-            return Ok(Err(format!("--tofu: {target}'s certificate has no usable public key: {why}")));
+            return Ok(Err(format!("{tofu}: {target}'s certificate has no usable public key: {why}")));
         }
     };
     let file = known_hosts.path.display();
@@ -221,13 +223,13 @@ where
         }
         Verdict::Recorded { line } => {
             report.say(&format!(
-                "--tofu: {target} is a new host: trusted its key on first use and recorded its key pin {pin} in \
+                "{tofu}: {target} is a new host: trusted its key on first use and recorded its key pin {pin} in \
                  {file} line {line}"
             ));
             Ok(())
         }
         Verdict::Changed { known, line } => Err(format!(
-            "--tofu: the key of {target} changed: {file} line {line} has {known}, the server presented {pin}; \
+            "{tofu}: the key of {target} changed: {file} line {line} has {known}, the server presented {pin}; \
              if the change is expected, delete that line"
         )),
     })

@@ -553,7 +553,7 @@ fn pipe_tls_tofu_records_verifies_and_refuses_a_changed_key() {
     let done = tofu_pipe(&lab, "pipe", p).wait(CLIENT_LIMIT);
     assert_eq!(done.code, Some(0), "{}", done.summary());
     let recorded = format!(
-        "--tofu: localhost:{p} is a new host: trusted its key on first use and recorded its key pin {pin} in {} \
+        "streamtool: tofu: localhost:{p} is a new host: trusted its key on first use and recorded its key pin {pin} in {} \
          line 1",
         s(&known_hosts)
     );
@@ -575,7 +575,7 @@ fn pipe_tls_tofu_records_verifies_and_refuses_a_changed_key() {
     let done = tofu_pipe(&lab, "pipe", p).wait(CLIENT_LIMIT);
     assert_eq!(done.code, Some(4), "{}", done.summary());
     let changed = format!(
-        "--tofu: the key of localhost:{p} changed: {} line 1 has {pin}, the server presented {other}; if the change \
+        "streamtool: tofu: the key of localhost:{p} changed: {} line 1 has {pin}, the server presented {other}; if the change \
          is expected, delete that line",
         s(&known_hosts)
     );

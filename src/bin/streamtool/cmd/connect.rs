@@ -105,9 +105,13 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         .map_err(common::open_error)?;
     let net = match opened {
         Opened::Plain(socket) => Net::Plain(socket),
-        Opened::Tls(tls) => {
-            finish_tls(*tls, args, ui, &peer, known_hosts.as_ref().map(|k| (k, target.as_str())))?
-        }
+        Opened::Tls(tls) => finish_tls(
+            *tls,
+            args,
+            ui,
+            &peer,
+            known_hosts.as_ref().map(|k| (k, target.as_str(), Spelling::Flags)),
+        )?,
     };
     Ok((net, peer))
 }
@@ -172,7 +176,7 @@ fn finish_tls<IO>(
     args: &ConnectArgs,
     ui: &Ui,
     peer: &str,
-    tofu: Option<(&KnownHosts, &str)>,
+    tofu: Option<(&KnownHosts, &str, Spelling)>,
 ) -> Result<Net>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
