@@ -241,19 +241,57 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     Ok(CaMade { dir, ca, created, files, kinds, now })
 }
 
-/// `gen-cert --install`: the local CA (made first if there is none) put into the system
-/// trust store ([`super::trust::install_system`]). A CA made by this run is removed again
-/// if the install fails.
+/// Which stores `--install` / `--uninstall` change, and where the NSS databases are.
+#[derive(Debug, Clone)]
+pub struct StoreChoice {
+    /// The stores (`--trust-stores`, else [`super::stores::default_stores`]).
+    pub stores: Vec<super::stores::Store>,
+    /// Named by `--trust-stores` (else found databases without certutil are a note).
+    pub explicit: bool,
+    /// The user's home (the NSS databases are under it).
+    pub home: Option<PathBuf>,
+}
+
+impl StoreChoice {
+    /// `--trust-stores LIST` parsed, or the default for `home`.
+    ///
+    /// # Errors
+    /// [`MakeError::Usage`] for a word that is not a store.
+    pub fn new(list: Option<&str>, home: Option<PathBuf>) -> Result<StoreChoice, MakeError> {
+        let (stores, explicit) = match list {
+            Some(list) => (
+                super::stores::parse_stores(list).map_err(|e| MakeError::Usage(format!("--trust-stores {e}")))?,
+                true,
+            ),
+            None => (super::stores::default_stores(home.as_deref()), false),
+        };
+        Ok(StoreChoice { stores, explicit, home })
+    }
+}
+
+/// `gen-cert --install`: the local CA (made first if there is none) put into the chosen
+/// trust stores ([`super::stores::change_stores`]: all checked first, a failure undoes
+/// this run's changes). A CA made by this run is removed again if the install fails.
 ///
 /// # Errors
-/// [`MakeError`]; [`MakeError::Trust`] when the store cannot be changed.
+/// [`MakeError`]; [`MakeError::Trust`] when a store cannot be changed.
 pub fn install(
     req: &CertRequest,
+    choice: &StoreChoice,
     note: &mut dyn FnMut(&str),
-) -> Result<(CaMade, super::trust::TrustChange), MakeError> {
+) -> Result<(CaMade, Vec<super::stores::StoreChange>), MakeError> {
     let mut made = ca_only(req, note)?;
-    match super::trust::install_system(&made.ca, &made.dir.join(super::CA_CERT_FILE)) {
-        Ok(change) => Ok((made, change)),
+    let ca_file = made.dir.join(super::CA_CERT_FILE);
+    match super::stores::change_stores(
+        &made.ca,
+        &ca_file,
+        &choice.stores,
+        choice.explicit,
+        choice.home.as_deref(),
+        true,
+        note,
+    ) {
+        Ok(changes) => Ok((made, changes)),
         Err(why) => {
             made.files.rollback();
             Err(MakeError::Trust(why))
@@ -261,17 +299,31 @@ pub fn install(
     }
 }
 
-/// `gen-cert --uninstall`: the local CA taken out of the system trust store again.
+/// `gen-cert --uninstall`: the local CA taken out of the chosen trust stores again.
 ///
 /// # Errors
-/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or the store cannot be changed.
-pub fn uninstall(req: &CertRequest) -> Result<(PathBuf, super::trust::TrustChange), MakeError> {
+/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or a store cannot be changed.
+pub fn uninstall(
+    req: &CertRequest,
+    choice: &StoreChoice,
+    note: &mut dyn FnMut(&str),
+) -> Result<(PathBuf, Vec<super::stores::StoreChange>), MakeError> {
     let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
     let ca = step(load_ca_dir(&dir), "cannot use the local CA")?.ok_or_else(|| {
         MakeError::Trust(format!("there is no local CA in {}: nothing to uninstall", dir.display()))
     })?;
-    let change = super::trust::uninstall_system(&ca).map_err(MakeError::Trust)?;
-    Ok((dir, change))
+    let ca_file = dir.join(super::CA_CERT_FILE);
+    let changes = super::stores::change_stores(
+        &ca,
+        &ca_file,
+        &choice.stores,
+        choice.explicit,
+        choice.home.as_deref(),
+        false,
+        note,
+    )
+    .map_err(MakeError::Trust)?;
+    Ok((dir, changes))
 }
 
 /// A leaf made and written by [`leaf`].

@@ -538,7 +538,7 @@ mount -t tmpfs tmpfs /etc/ca-certificates
 for m in /etc/ssl/certs /usr/local/share/ca-certificates /etc/ca-certificates.conf /etc/ca-certificates; do
   mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
 done
-export STREAMTOOL_CA_DIR="$T/ca"
+export STREAMTOOL_CA_DIR="$T/ca" HOME="$T/home"  # no NSS database: the default stores are the system one
 cd "$T"
 update-ca-certificates >/dev/null 2>&1
 snapshot() { (cd /etc/ssl/certs && ls -la --time-style=+ | sed 1d; sha256sum ca-certificates.crt; ls /usr/local/share/ca-certificates); }
