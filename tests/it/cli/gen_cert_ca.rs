@@ -694,3 +694,131 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
     assert_eq!(lines[1], "rc=1");
     assert_eq!(lines[2], "left: 0");
 }
+
+/// `certutil ARGS` (the NSS tool), checked to succeed; its stdout.
+fn certutil(args: &[&str]) -> String {
+    let out = Command::new("certutil").args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "certutil {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The SHA-256 of a file, hex.
+fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// docs/gen-cert.md, "Installing the CA": `--trust-stores nss` in a temporary HOME with
+/// Chromium's `~/.pki/nssdb` and a Firefox profile, each made by `certutil -N` and each
+/// holding an unrelated CA ("other CA") added by the test. Without certutil on PATH: one
+/// line naming libnss3-tools, exit 1, no database changed and the CA made by the run
+/// removed again. Then: install adds our nickname to both (`certutil -L`), a second
+/// install says "already" and leaves both cert9.db files byte for byte, uninstall removes
+/// exactly ours (both listings are as before, "other CA" still there), a second uninstall
+/// changes nothing; `java` and an unknown store are usage errors (2).
+#[test]
+fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it() {
+    if !need(&["certutil", "openssl", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.dir.path().join("home");
+    let dbs = [home.join(".pki/nssdb"), home.join(".mozilla/firefox/abcd1234.default-release")];
+    let other_pem = sandbox.file("other.pem");
+    let out = sandbox.run(
+        "openssl",
+        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+          "other-key.pem", "-out", s(&other_pem), "-subj", "/CN=other CA", "-days", "30"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for db in &dbs {
+        std::fs::create_dir_all(db).unwrap();
+        let d = format!("sql:{}", db.display());
+        certutil(&["-N", "--empty-password", "-d", &d]);
+        certutil(&["-A", "-d", &d, "-t", "C,,", "-n", "other CA", "-i", s(&other_pem)]);
+    }
+    let listing = |db: &Path| certutil(&["-L", "-d", &format!("sql:{}", db.display())]);
+    let before: Vec<String> = dbs.iter().map(|d| listing(d)).collect();
+    let sums = || -> Vec<String> { dbs.iter().map(|d| sha256_file(&d.join("cert9.db"))).collect() };
+    let sums_before = sums();
+
+    // No certutil on PATH: one line, exit 1, nothing changed, the new CA removed again.
+    let out = Command::new(BIN)
+        .args(["gen-cert", "--install", "--trust-stores", "nss"])
+        .current_dir(sandbox.work())
+        .env("STREAMTOOL_CA_DIR", sandbox.ca_dir())
+        .env("HOME", &home)
+        .env("PATH", sandbox.work())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("streamtool: certutil was not found (Debian, Ubuntu: apt install libnss3-tools)"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(sums(), sums_before);
+    assert!(!sandbox.ca_cert().exists(), "the CA made by the failed run is still there");
+
+    let first = sandbox.gen_ok(&["--install", "--trust-stores", "nss"]);
+    let nick = {
+        let start = first.find("as \"streamtool local CA ").expect(&first) + 4;
+        first[start..start + first[start..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(nick.len(), "streamtool local CA ".len() + 16, "{first}");
+    for db in &dbs {
+        assert!(first.contains(&format!("to the NSS database {} as \"{nick}\"", db.display())), "{first}");
+        let now = listing(db);
+        assert!(now.contains(&nick) && now.contains("other CA"), "{now}");
+        certutil(&["-L", "-d", &format!("sql:{}", db.display()), "-n", &nick]);
+    }
+    assert!(first.ends_with("Undo with: streamtool gen-cert --uninstall --trust-stores nss\n"), "{first}");
+    let installed = sums();
+
+    let again = sandbox.gen_ok(&["--install", "--trust-stores", "nss"]);
+    assert_eq!(again.matches("nothing changed").count(), 2, "{again}");
+    assert!(again.contains("is already in the NSS database"), "{again}");
+    assert_eq!(sums(), installed, "a second install changed a database");
+
+    let json = sandbox.gen_ok(&["--uninstall", "--trust-stores", "nss", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stores = value["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 2, "{json}");
+    for (entry, db) in stores.iter().zip(&dbs) {
+        assert_eq!(entry["store"], "nss");
+        assert_eq!(entry["change"], "removed");
+        assert_eq!(entry["nickname"], nick.as_str());
+        assert_eq!(entry["where"], db.display().to_string());
+    }
+    let after: Vec<String> = dbs.iter().map(|d| listing(d)).collect();
+    assert_eq!(after, before, "the listings differ from before the install");
+
+    let again = sandbox.gen_ok(&["--uninstall", "--trust-stores", "nss"]);
+    assert_eq!(again.matches("is not in the NSS database").count(), 2, "{again}");
+
+    for list in ["java", "nss,firefox"] {
+        let out = sandbox.gen_cert(&["--install", "--trust-stores", list]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{list}: {err}");
+        assert_eq!(err.lines().count(), 1, "{list}: {err}");
+        assert!(err.starts_with("streamtool: --trust-stores "), "{err}");
+    }
+}
+
+/// `--trust-stores nss` with no NSS database in HOME: one line saying where it looked,
+/// exit 1, and the CA made by the run removed again; `--uninstall` then has nothing to do.
+#[test]
+fn install_into_nss_without_a_database_says_where_it_looked() {
+    if !need(&["certutil"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("streamtool: no NSS database found ("), "{err}");
+    assert!(err.contains("/.pki/nssdb, ") && err.ends_with("nothing changed\n"), "{err}");
+    assert!(!sandbox.ca_cert().exists());
+}
