@@ -260,7 +260,8 @@ impl StoreChoice {
     pub fn new(list: Option<&str>, home: Option<PathBuf>) -> Result<StoreChoice, MakeError> {
         let (stores, explicit) = match list {
             Some(list) => (
-                super::stores::parse_stores(list).map_err(|e| MakeError::Usage(format!("--trust-stores {e}")))?,
+                super::stores::parse_stores(list)
+                    .map_err(|e| MakeError::Usage(format!("--trust-stores {e}")))?,
                 true,
             ),
             None => (super::stores::default_stores(home.as_deref()), false),

@@ -402,7 +402,9 @@ pub fn trust_report(
                 "Added the local CA ({ca_text}) to the NSS database {at} as \"{nick}\" (certutil -A, trusted for TLS servers); restart Firefox or Chromium to use it.\n"
             ),
             (Store::Nss, TrustChange::Removed(_)) => {
-                format!("Removed the local CA ({ca_text}) from the NSS database {at}: deleted \"{nick}\" (certutil -D).\n")
+                format!(
+                    "Removed the local CA ({ca_text}) from the NSS database {at}: deleted \"{nick}\" (certutil -D).\n"
+                )
             }
             (Store::Nss, TrustChange::Unchanged(_)) if installing => format!(
                 "The local CA ({ca_text}) is already in the NSS database {at} as \"{nick}\": nothing changed.\n"
@@ -424,7 +426,9 @@ pub fn trust_report(
     }
     let chosen = |store| changes.iter().any(|c| c.store == store);
     if changes.is_empty() {
-        text.push_str(&format!("No trust store was changed for the local CA ({ca_text}): no NSS database found.\n"));
+        text.push_str(&format!(
+            "No trust store was changed for the local CA ({ca_text}): no NSS database found.\n"
+        ));
     }
     if installing {
         if !chosen(Store::Nss) {

@@ -99,8 +99,7 @@ fn certutil() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join("certutil")).find(|p| p.is_file())
 }
 
-const NO_CERTUTIL: &str =
-    "certutil was not found (Debian, Ubuntu: apt install libnss3-tools): it changes the NSS databases of Firefox and Chromium";
+const NO_CERTUTIL: &str = "certutil was not found (Debian, Ubuntu: apt install libnss3-tools): it changes the NSS databases of Firefox and Chromium";
 
 fn sql(dir: &Path) -> String {
     format!("sql:{}", dir.display())
@@ -108,10 +107,8 @@ fn sql(dir: &Path) -> String {
 
 /// Runs certutil; `Err` holds its last line of output.
 fn run_certutil(tool: &Path, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let out =
+        Command::new(tool).args(args).output().map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
     if out.status.success() {
         return Ok(());
     }
@@ -231,7 +228,9 @@ fn undo(ca: &CertAuthority, ca_file: &Path, done: &[StoreChange], tool: Option<&
         let result = match (&change.change, change.store) {
             (TrustChange::Installed(_), Store::System) => trust::uninstall_system(ca).map(drop),
             (TrustChange::Removed(_), Store::System) => trust::install_system(ca, ca_file).map(drop),
-            (TrustChange::Installed(dir), Store::Nss) => tool.map_or(Ok(()), |t| nss_delete(t, dir, &nick).map(drop)),
+            (TrustChange::Installed(dir), Store::Nss) => {
+                tool.map_or(Ok(()), |t| nss_delete(t, dir, &nick).map(drop))
+            }
             (TrustChange::Removed(dir), Store::Nss) => {
                 tool.map_or(Ok(()), |t| nss_add(t, dir, &nick, ca_file).map(drop))
             }
@@ -268,15 +267,19 @@ pub fn change_stores(
     let plan = plan(ca, ca_file, stores, explicit, home, installing, note)?;
     let mut done = Vec::new();
     if plan.system {
-        let change = if installing { trust::install_system(ca, ca_file) } else { trust::uninstall_system(ca) };
+        let change =
+            if installing { trust::install_system(ca, ca_file) } else { trust::uninstall_system(ca) };
         done.push(StoreChange { store: Store::System, change: change?, nickname: None });
     }
     if let Some((tool, dbs)) = &plan.nss {
         let nick = nss_nickname(ca);
         for dir in dbs {
-            let change = if installing { nss_add(tool, dir, &nick, ca_file) } else { nss_delete(tool, dir, &nick) };
+            let change =
+                if installing { nss_add(tool, dir, &nick, ca_file) } else { nss_delete(tool, dir, &nick) };
             match change {
-                Ok(change) => done.push(StoreChange { store: Store::Nss, change, nickname: Some(nick.clone()) }),
+                Ok(change) => {
+                    done.push(StoreChange { store: Store::Nss, change, nickname: Some(nick.clone()) })
+                }
                 Err(why) => {
                     let undone = undo(ca, ca_file, &done, Some(tool));
                     return Err(format!("cannot change the NSS database {}: {why}; {undone}", dir.display()));

@@ -727,8 +727,23 @@ fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it
     let other_pem = sandbox.file("other.pem");
     let out = sandbox.run(
         "openssl",
-        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-          "other-key.pem", "-out", s(&other_pem), "-subj", "/CN=other CA", "-days", "30"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other-key.pem",
+            "-out",
+            s(&other_pem),
+            "-subj",
+            "/CN=other CA",
+            "-days",
+            "30",
+        ],
         b"",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -756,7 +771,10 @@ fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("streamtool: certutil was not found (Debian, Ubuntu: apt install libnss3-tools)"), "{err}");
+    assert!(
+        err.starts_with("streamtool: certutil was not found (Debian, Ubuntu: apt install libnss3-tools)"),
+        "{err}"
+    );
     assert_eq!(text(&out.stdout), "");
     assert_eq!(sums(), sums_before);
     assert!(!sandbox.ca_cert().exists(), "the CA made by the failed run is still there");
