@@ -241,23 +241,20 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     Ok(CaMade { dir, ca, created, files, kinds, now })
 }
 
-/// Which stores `--install` / `--uninstall` change, and where the NSS databases are.
-#[derive(Debug, Clone)]
-pub struct StoreChoice {
-    /// The stores (`--trust-stores`, else [`super::stores::default_stores`]).
-    pub stores: Vec<super::stores::Store>,
-    /// Named by `--trust-stores` (else found databases without certutil are a note).
-    pub explicit: bool,
-    /// The user's home (the NSS databases are under it).
-    pub home: Option<PathBuf>,
-}
+pub use super::stores::StoreChoice;
 
 impl StoreChoice {
-    /// `--trust-stores LIST` parsed, or the default for `home`.
+    /// `--trust-stores LIST` parsed, or the default for `home`; `java_keystore`:
+    /// `--java-keystore` (only with `java` among the stores).
     ///
     /// # Errors
-    /// [`MakeError::Usage`] for a word that is not a store.
-    pub fn new(list: Option<&str>, home: Option<PathBuf>) -> Result<StoreChoice, MakeError> {
+    /// [`MakeError::Usage`] for a word that is not a store, or `--java-keystore` without
+    /// `java`.
+    pub fn new(
+        list: Option<&str>,
+        home: Option<PathBuf>,
+        java_keystore: Option<PathBuf>,
+    ) -> Result<StoreChoice, MakeError> {
         let (stores, explicit) = match list {
             Some(list) => (
                 super::stores::parse_stores(list)
@@ -266,7 +263,10 @@ impl StoreChoice {
             ),
             None => (super::stores::default_stores(home.as_deref()), false),
         };
-        Ok(StoreChoice { stores, explicit, home })
+        if java_keystore.is_some() && !stores.contains(&super::stores::Store::Java) {
+            return Err(MakeError::Usage("--java-keystore: only with --trust-stores naming java".into()));
+        }
+        Ok(StoreChoice { stores, explicit, home, java_keystore })
     }
 }
 
@@ -283,15 +283,7 @@ pub fn install(
 ) -> Result<(CaMade, Vec<super::stores::StoreChange>), MakeError> {
     let mut made = ca_only(req, note)?;
     let ca_file = made.dir.join(super::CA_CERT_FILE);
-    match super::stores::change_stores(
-        &made.ca,
-        &ca_file,
-        &choice.stores,
-        choice.explicit,
-        choice.home.as_deref(),
-        true,
-        note,
-    ) {
+    match super::stores::change_stores(&made.ca, &ca_file, choice, true, note) {
         Ok(changes) => Ok((made, changes)),
         Err(why) => {
             made.files.rollback();
@@ -314,16 +306,8 @@ pub fn uninstall(
         MakeError::Trust(format!("there is no local CA in {}: nothing to uninstall", dir.display()))
     })?;
     let ca_file = dir.join(super::CA_CERT_FILE);
-    let changes = super::stores::change_stores(
-        &ca,
-        &ca_file,
-        &choice.stores,
-        choice.explicit,
-        choice.home.as_deref(),
-        false,
-        note,
-    )
-    .map_err(MakeError::Trust)?;
+    let changes =
+        super::stores::change_stores(&ca, &ca_file, choice, false, note).map_err(MakeError::Trust)?;
     Ok((dir, changes))
 }
 

@@ -412,6 +412,20 @@ pub fn trust_report(
             (Store::Nss, TrustChange::Unchanged(_)) => format!(
                 "The local CA ({ca_text}) is not in the NSS database {at} (no \"{nick}\"): nothing changed.\n"
             ),
+            (Store::Java, TrustChange::Installed(_)) => format!(
+                "Added the local CA ({ca_text}) to the Java keystore {at} as alias {nick} (keytool -importcert); restart Java programs to use it.\n"
+            ),
+            (Store::Java, TrustChange::Removed(_)) => {
+                format!(
+                    "Removed the local CA ({ca_text}) from the Java keystore {at}: deleted alias {nick} (keytool -delete).\n"
+                )
+            }
+            (Store::Java, TrustChange::Unchanged(_)) if installing => format!(
+                "The local CA ({ca_text}) is already in the Java keystore {at} as alias {nick}: nothing changed.\n"
+            ),
+            (Store::Java, TrustChange::Unchanged(_)) => format!(
+                "The local CA ({ca_text}) is not in the Java keystore {at} (no alias {nick}): nothing changed.\n"
+            ),
         };
         text.push_str(&line);
         let mut entry = serde_json::json!({
@@ -431,18 +445,29 @@ pub fn trust_report(
         ));
     }
     if installing {
-        if !chosen(Store::Nss) {
-            text.push_str("Firefox, Chromium (NSS) and Java stores were not changed.\n");
+        match (chosen(Store::Nss), chosen(Store::Java)) {
+            (false, false) => text.push_str("Firefox, Chromium (NSS) and Java stores were not changed.\n"),
+            (false, true) => text.push_str("Firefox and Chromium (NSS) stores were not changed.\n"),
+            (true, false) => text.push_str("Java stores were not changed.\n"),
+            (true, true) => {}
         }
         if changes.iter().any(|c| matches!(c.change, TrustChange::Installed(_))) {
             let mut names: Vec<&str> = changes.iter().map(|c| c.store.name()).collect();
             names.dedup();
             match names.as_slice() {
                 ["system"] => text.push_str("Undo with: streamtool gen-cert --uninstall\n"),
-                _ => text.push_str(&format!(
-                    "Undo with: streamtool gen-cert --uninstall --trust-stores {}\n",
-                    names.join(",")
-                )),
+                _ => {
+                    let keystore = changes.iter().find(|c| c.store == Store::Java).map(|c| match &c.change {
+                        TrustChange::Installed(p) | TrustChange::Removed(p) | TrustChange::Unchanged(p) => {
+                            format!(" --java-keystore {}", shell_quote(&p.display().to_string()))
+                        }
+                    });
+                    text.push_str(&format!(
+                        "Undo with: streamtool gen-cert --uninstall --trust-stores {}{}\n",
+                        names.join(","),
+                        keystore.unwrap_or_default()
+                    ));
+                }
             }
         }
     }

@@ -18,6 +18,8 @@ pub enum Store {
     /// The NSS databases in the user's home (Chromium's `~/.pki/nssdb`, each Firefox
     /// profile).
     Nss,
+    /// A Java keystore (changed with `keytool`).
+    Java,
 }
 
 impl Store {
@@ -26,24 +28,26 @@ impl Store {
         match self {
             Store::System => "system",
             Store::Nss => "nss",
+            Store::Java => "java",
         }
     }
 }
 
-/// Parses `--trust-stores`: a comma-separated list of `system` and `nss`, each once.
+/// Parses `--trust-stores`: a comma-separated list of `system`, `nss` and `java`, each
+/// once.
 ///
 /// # Errors
-/// One line naming the word that is not a store (`java` says why it is not one).
+/// One line naming the word that is not a store.
 pub fn parse_stores(list: &str) -> Result<Vec<Store>, String> {
     let mut stores = Vec::new();
     for word in list.split(',').map(str::trim) {
         let store = match word {
             "system" => Store::System,
             "nss" => Store::Nss,
-            "java" => {
-                return Err("java: not a store this version changes (on Debian, update-ca-certificates' jks-keystore hook already adds the system store's CAs to /etc/ssl/certs/java/cacerts); the stores are system and nss".into());
+            "java" => Store::Java,
+            other => {
+                return Err(format!("{other:?}: not a trust store; the stores are system, nss and java"));
             }
-            other => return Err(format!("{other:?}: not a trust store; the stores are system and nss")),
         };
         if stores.contains(&store) {
             return Err(format!("{word}: named twice"));
@@ -133,12 +137,150 @@ fn writable(path: &Path) -> Result<(), String> {
     })
 }
 
+/// Which stores one run changes, and where the NSS databases and the Java keystore are.
+#[derive(Debug, Clone)]
+pub struct StoreChoice {
+    /// The stores (`--trust-stores`, else [`default_stores`]).
+    pub stores: Vec<Store>,
+    /// Named by `--trust-stores` (else found databases without certutil are a note).
+    pub explicit: bool,
+    /// The user's home (the NSS databases are under it).
+    pub home: Option<PathBuf>,
+    /// `--java-keystore`, else [`java_keystore`] finds it.
+    pub java_keystore: Option<PathBuf>,
+}
+
+/// The Java keystore and keytool: (keytool, keystore).
+struct Java {
+    tool: PathBuf,
+    keystore: PathBuf,
+}
+
 /// The plan of one run: the stores, each with what is needed to change it, checked.
 struct Plan {
     system: bool,
     nss: Option<(PathBuf, Vec<PathBuf>)>,
+    java: Option<Java>,
 }
 
+/// Java's default keystore password, as mkcert and every JDK use it.
+const STOREPASS: &str = "changeit";
+
+/// `keytool`: `$JAVA_HOME/bin/keytool`, else on PATH.
+fn keytool() -> Option<PathBuf> {
+    let home = std::env::var_os("JAVA_HOME").map(|h| PathBuf::from(h).join("bin/keytool"));
+    home.filter(|p| p.is_file()).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).map(|d| d.join("keytool")).find(|p| p.is_file())
+    })
+}
+
+/// The Java keystore: `$JAVA_HOME/lib/security/cacerts` when JAVA_HOME is set and it
+/// exists, else Debian's `/etc/ssl/certs/java/cacerts`.
+pub fn java_keystore() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|h| PathBuf::from(h).join("lib/security/cacerts"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/java/cacerts"))
+}
+
+/// The keytool alias of `ca`: `streamtool-local-ca-HEX16` (keytool lowercases aliases).
+pub fn java_alias(ca: &CertAuthority) -> String {
+    nss_nickname(ca).replace("streamtool local CA ", "streamtool-local-ca-")
+}
+
+fn run_keytool(tool: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(tool)
+        .args(args)
+        .env_remove("JAVA_TOOL_OPTIONS")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let last = all.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
+    let shown: Vec<&str> = args.iter().map(|a| if *a == STOREPASS { "changeit" } else { a }).collect();
+    Err(format!("keytool {} failed ({}): {last}", shown.join(" "), out.status))
+}
+
+fn java_has(java: &Java, alias: &str) -> bool {
+    let ks = java.keystore.display().to_string();
+    run_keytool(&java.tool, &["-list", "-keystore", &ks, "-storepass", STOREPASS, "-alias", alias]).is_ok()
+}
+
+fn java_add(java: &Java, alias: &str, ca_file: &Path) -> Result<TrustChange, String> {
+    if java_has(java, alias) {
+        return Ok(TrustChange::Unchanged(java.keystore.clone()));
+    }
+    let (ks, file) = (java.keystore.display().to_string(), ca_file.display().to_string());
+    run_keytool(
+        &java.tool,
+        &[
+            "-importcert",
+            "-noprompt",
+            "-keystore",
+            &ks,
+            "-storepass",
+            STOREPASS,
+            "-alias",
+            alias,
+            "-file",
+            &file,
+        ],
+    )?;
+    Ok(TrustChange::Installed(java.keystore.clone()))
+}
+
+fn java_delete(java: &Java, alias: &str) -> Result<TrustChange, String> {
+    if !java_has(java, alias) {
+        return Ok(TrustChange::Unchanged(java.keystore.clone()));
+    }
+    let ks = java.keystore.display().to_string();
+    run_keytool(&java.tool, &["-delete", "-keystore", &ks, "-storepass", STOREPASS, "-alias", alias])?;
+    Ok(TrustChange::Removed(java.keystore.clone()))
+}
+
+/// Checks the Java keystore: keytool there, the keystore readable with the password, and
+/// writable when a change is needed (else the line says it needs root, with the command).
+fn plan_java(
+    ca: &CertAuthority,
+    ca_file: &Path,
+    choice: &StoreChoice,
+    installing: bool,
+) -> Result<Java, String> {
+    let tool = keytool().ok_or(
+        "keytool was not found in $JAVA_HOME/bin or on PATH (Debian, Ubuntu: apt install default-jre-headless): it changes Java keystores; nothing changed",
+    )?;
+    let keystore = choice.java_keystore.clone().unwrap_or_else(java_keystore);
+    let java = Java { tool, keystore };
+    let ks = java.keystore.display().to_string();
+    run_keytool(&java.tool, &["-list", "-keystore", &ks, "-storepass", STOREPASS]).map_err(|e| {
+        format!("cannot read the Java keystore {ks} (password changeit): {e}; nothing changed")
+    })?;
+    let alias = java_alias(ca);
+    if java_has(&java, &alias) != installing {
+        let how = if installing {
+            format!(
+                "as root: keytool -importcert -noprompt -keystore {ks} -storepass changeit -alias {alias} -file {}",
+                ca_file.display()
+            )
+        } else {
+            format!("as root: keytool -delete -keystore {ks} -storepass changeit -alias {alias}")
+        };
+        let dir = java.keystore.parent().map(Path::to_path_buf).unwrap_or_default();
+        for path in [java.keystore.clone(), dir] {
+            writable(&path).map_err(|e| {
+                if e.ends_with("permission denied") {
+                    format!("cannot change the Java keystore {ks} ({e}): it needs root; {how}")
+                } else {
+                    format!("cannot change the Java keystore {ks} ({e}); nothing changed")
+                }
+            })?;
+        }
+    }
+    Ok(java)
+}
 /// Checks every chosen store before any is changed: the tools are there, the databases
 /// found (an explicit `nss` with none is an error on install) and writable where a change
 /// is needed. `explicit`: the stores were named by `--trust-stores` (else a missing
@@ -146,15 +288,18 @@ struct Plan {
 fn plan(
     ca: &CertAuthority,
     ca_file: &Path,
-    stores: &[Store],
-    explicit: bool,
-    home: Option<&Path>,
+    choice: &StoreChoice,
     installing: bool,
     note: &mut dyn FnMut(&str),
 ) -> Result<Plan, String> {
-    let mut plan = Plan { system: stores.contains(&Store::System), nss: None };
+    let stores = &choice.stores;
+    let (explicit, home) = (choice.explicit, choice.home.as_deref());
+    let mut plan = Plan { system: stores.contains(&Store::System), nss: None, java: None };
     if plan.system {
         trust::check_system(ca, ca_file, installing)?;
+    }
+    if stores.contains(&Store::Java) {
+        plan.java = Some(plan_java(ca, ca_file, choice, installing)?);
     }
     if stores.contains(&Store::Nss) {
         let dbs = home.map(nss_databases).unwrap_or_default();
@@ -220,7 +365,9 @@ fn nss_delete(tool: &Path, dir: &Path, nick: &str) -> Result<TrustChange, String
 
 /// Undoes the changes of this run (in reverse), for a store that failed after them; the
 /// text to add to the error.
-fn undo(ca: &CertAuthority, ca_file: &Path, done: &[StoreChange], tool: Option<&Path>) -> String {
+fn undo(ca: &CertAuthority, ca_file: &Path, done: &[StoreChange], plan: &Plan) -> String {
+    let tool = plan.nss.as_ref().map(|(tool, _)| tool.as_path());
+    let alias = java_alias(ca);
     let nick = nss_nickname(ca);
     let mut failed = Vec::new();
     let mut undone = 0;
@@ -233,6 +380,12 @@ fn undo(ca: &CertAuthority, ca_file: &Path, done: &[StoreChange], tool: Option<&
             }
             (TrustChange::Removed(dir), Store::Nss) => {
                 tool.map_or(Ok(()), |t| nss_add(t, dir, &nick, ca_file).map(drop))
+            }
+            (TrustChange::Installed(_), Store::Java) => {
+                plan.java.as_ref().map_or(Ok(()), |j| java_delete(j, &alias).map(drop))
+            }
+            (TrustChange::Removed(_), Store::Java) => {
+                plan.java.as_ref().map_or(Ok(()), |j| java_add(j, &alias, ca_file).map(drop))
             }
             (TrustChange::Unchanged(_), _) => continue,
         };
@@ -248,23 +401,21 @@ fn undo(ca: &CertAuthority, ca_file: &Path, done: &[StoreChange], tool: Option<&
     }
 }
 
-/// Installs (`installing`) or uninstalls `ca` (its certificate at `ca_file`) in `stores`:
-/// every store checked first, then changed in order (system, then each NSS database); a
-/// failure undoes this run's earlier changes. `home`: where the NSS databases are looked
-/// for. `note`: a store left out (found databases but no certutil, when not explicit).
+/// Installs (`installing`) or uninstalls `ca` (its certificate at `ca_file`) in the
+/// chosen stores: every store checked first, then changed in order (system, each NSS
+/// database, Java); a failure undoes this run's earlier changes. `note`: a store left out
+/// (found databases but no certutil, when not explicit).
 ///
 /// # Errors
 /// One line: the store that cannot be changed and why, and what was undone.
 pub fn change_stores(
     ca: &CertAuthority,
     ca_file: &Path,
-    stores: &[Store],
-    explicit: bool,
-    home: Option<&Path>,
+    choice: &StoreChoice,
     installing: bool,
     note: &mut dyn FnMut(&str),
 ) -> Result<Vec<StoreChange>, String> {
-    let plan = plan(ca, ca_file, stores, explicit, home, installing, note)?;
+    let plan = plan(ca, ca_file, choice, installing, note)?;
     let mut done = Vec::new();
     if plan.system {
         let change =
@@ -281,9 +432,23 @@ pub fn change_stores(
                     done.push(StoreChange { store: Store::Nss, change, nickname: Some(nick.clone()) })
                 }
                 Err(why) => {
-                    let undone = undo(ca, ca_file, &done, Some(tool));
+                    let undone = undo(ca, ca_file, &done, &plan);
                     return Err(format!("cannot change the NSS database {}: {why}; {undone}", dir.display()));
                 }
+            }
+        }
+    }
+    if let Some(java) = &plan.java {
+        let alias = java_alias(ca);
+        let change = if installing { java_add(java, &alias, ca_file) } else { java_delete(java, &alias) };
+        match change {
+            Ok(change) => done.push(StoreChange { store: Store::Java, change, nickname: Some(alias) }),
+            Err(why) => {
+                let undone = undo(ca, ca_file, &done, &plan);
+                return Err(format!(
+                    "cannot change the Java keystore {}: {why}; {undone}",
+                    java.keystore.display()
+                ));
             }
         }
     }
@@ -308,7 +473,7 @@ mod tests {
     fn trust_stores_parse() {
         assert_eq!(parse_stores("system,nss").unwrap(), vec![Store::System, Store::Nss]);
         assert_eq!(parse_stores("nss").unwrap(), vec![Store::Nss]);
-        assert!(parse_stores("java").unwrap_err().starts_with("java: not a store"));
+        assert_eq!(parse_stores("java,system").unwrap(), vec![Store::Java, Store::System]);
         assert!(parse_stores("nss,nss").unwrap_err().contains("named twice"));
         assert!(parse_stores("").unwrap_err().contains("not a trust store"));
     }

@@ -79,12 +79,18 @@ pub struct GenCertArgs {
     )]
     pub uninstall: bool,
 
-    /// With --install or --uninstall: the stores to change, comma-separated: system, nss.
-    /// Default: system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb,
-    /// Firefox profiles); a found database without certutil is then a note. mkcert's
-    /// TRUST_STORES variable is not read.
+    /// With --install or --uninstall: the stores to change, comma-separated: system, nss
+    /// (Firefox and Chromium, with certutil), java (a keystore, with keytool). Default:
+    /// system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb, Firefox
+    /// profiles); a found database without certutil is then a note. mkcert's TRUST_STORES
+    /// variable is not read.
     #[arg(long, value_name = "LIST", requires = "trust_change")]
     pub trust_stores: Option<String>,
+
+    /// With --trust-stores naming java: the keystore (password changeit). Default:
+    /// $JAVA_HOME/lib/security/cacerts if it exists, else /etc/ssl/certs/java/cacerts.
+    #[arg(long, value_name = "FILE", requires = "trust_stores")]
+    pub java_keystore: Option<PathBuf>,
 
     /// Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead
     /// of making a key: its signature and names are checked, the key stays its owner's.
@@ -230,7 +236,8 @@ fn check_expiry(path: &std::path::Path, period: std::time::Duration, ui: &Ui) ->
 
 /// `--trust-stores`, or the default for the user's home.
 fn store_choice(args: &GenCertArgs) -> Result<certs::StoreChoice> {
-    certs::StoreChoice::new(args.trust_stores.as_deref(), dirs::home_dir()).map_err(failure)
+    certs::StoreChoice::new(args.trust_stores.as_deref(), dirs::home_dir(), args.java_keystore.clone())
+        .map_err(failure)
 }
 
 /// The library's request from the flags.
