@@ -715,7 +715,7 @@ fn sha256_file(path: &Path) -> String {
 /// removed again. Then: install adds our nickname to both (`certutil -L`), a second
 /// install says "already" and leaves both cert9.db files byte for byte, uninstall removes
 /// exactly ours (both listings are as before, "other CA" still there), a second uninstall
-/// changes nothing; `java` and an unknown store are usage errors (2).
+/// changes nothing; an unknown store and a store named twice are usage errors (2).
 #[test]
 fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it() {
     if !need(&["certutil", "openssl", "sha256sum"]) {
@@ -815,7 +815,7 @@ fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it
     let again = sandbox.gen_ok(&["--uninstall", "--trust-stores", "nss"]);
     assert_eq!(again.matches("is not in the NSS database").count(), 2, "{again}");
 
-    for list in ["java", "nss,firefox"] {
+    for list in ["nss,firefox", "nss,nss"] {
         let out = sandbox.gen_cert(&["--install", "--trust-stores", list]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{list}: {err}");
@@ -839,4 +839,149 @@ fn install_into_nss_without_a_database_says_where_it_looked() {
     assert!(err.starts_with("streamtool: no NSS database found ("), "{err}");
     assert!(err.contains("/.pki/nssdb, ") && err.ends_with("nothing changed\n"), "{err}");
     assert!(!sandbox.ca_cert().exists());
+}
+
+/// `keytool ARGS` with the test keystore's password, checked to succeed; its stdout.
+fn keytool(args: &[&str]) -> String {
+    let out = Command::new("keytool").args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "keytool {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// docs/gen-cert.md, "Java": `--trust-stores java --java-keystore K` with a temporary
+/// keystore made by `keytool -genkeypair` (an unrelated entry "other"): install adds our
+/// alias as a trusted certificate, a second install leaves the file byte for byte,
+/// uninstall leaves the listing as before ("other" kept), a second uninstall changes
+/// nothing. A keystore that does not exist, and `--java-keystore` without `java`, are one
+/// line each (exit 1 and 2) with nothing changed; another user (uid 65534) is told the
+/// keystore needs root, with the keytool command; with `nss` named too but no NSS database,
+/// nothing is changed in the keystore (every store is checked first).
+#[test]
+fn install_into_a_java_keystore_adds_exactly_our_alias_and_uninstall_removes_it() {
+    if !need(&["keytool", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let keystore = sandbox.dir.path().join("cacerts.p12");
+    let ks = s(&keystore).to_string();
+    keytool(&[
+        "-genkeypair",
+        "-alias",
+        "other",
+        "-keyalg",
+        "EC",
+        "-keystore",
+        &ks,
+        "-storepass",
+        "changeit",
+        "-dname",
+        "CN=other",
+        "-noprompt",
+    ]);
+    let listing = || keytool(&["-list", "-keystore", &ks, "-storepass", "changeit"]);
+    let before = listing();
+    let sum_before = sha256_file(&keystore);
+
+    // Every store is checked first: nss named with no database changes nothing in Java.
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "java,nss", "--java-keystore", &ks]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("streamtool: no NSS database found (") && err.lines().count() == 1, "{err}");
+    assert_eq!(sha256_file(&keystore), sum_before);
+
+    let first = sandbox.gen_ok(&["--install", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(
+        first.starts_with("Added the local CA (")
+            && first.contains(&format!("to the Java keystore {ks} as alias streamtool-local-ca-")),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            "Undo with: streamtool gen-cert --uninstall --trust-stores java --java-keystore {ks}\n"
+        )),
+        "{first}"
+    );
+    let alias = {
+        let start = first.find("as alias ").unwrap() + 9;
+        first[start..start + first[start..].find(' ').unwrap()].to_string()
+    };
+    let installed = listing();
+    assert!(
+        installed.contains(&format!("{alias}, ")) && installed.contains("trustedCertEntry"),
+        "{installed}"
+    );
+    assert!(installed.contains("other, "), "{installed}");
+    let sum = sha256_file(&keystore);
+
+    let again = sandbox.gen_ok(&["--install", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(
+        again.contains("is already in the Java keystore") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert_eq!(sha256_file(&keystore), sum, "a second install changed the keystore");
+
+    if nix::unistd::geteuid().is_root() {
+        // Another user, with its own copy of the CA: the keystore readable, not writable.
+        let dir = sandbox.dir.path();
+        let theirs = dir.join("their-ca");
+        std::fs::create_dir(&theirs).unwrap();
+        for name in ["ca.pem", "ca-key.pem"] {
+            std::fs::copy(sandbox.ca_dir().join(name), theirs.join(name)).unwrap();
+            std::os::unix::fs::chown(theirs.join(name), Some(65534), Some(65534)).unwrap();
+        }
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&keystore, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                BIN,
+                "gen-cert",
+                "--uninstall",
+                "--trust-stores",
+                "java",
+                "--java-keystore",
+                &ks,
+            ])
+            .current_dir("/")
+            .env("STREAMTOOL_CA_DIR", &theirs)
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("streamtool: cannot change the Java keystore {ks} ({ks}: permission denied): it needs root; as root: keytool -delete -keystore {ks} -storepass changeit -alias {alias}")),
+            "{err}"
+        );
+        assert_eq!(sha256_file(&keystore), sum);
+    }
+
+    let json = sandbox.gen_ok(&["--uninstall", "--trust-stores", "java", "--java-keystore", &ks, "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["stores"][0]["store"], "java", "{json}");
+    assert_eq!(value["stores"][0]["change"], "removed", "{json}");
+    assert_eq!(value["stores"][0]["nickname"], alias.as_str(), "{json}");
+    assert_eq!(listing(), before, "the keystore's listing differs from before the install");
+
+    let again = sandbox.gen_ok(&["--uninstall", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(again.contains("is not in the Java keystore") && again.contains("nothing changed"), "{again}");
+
+    let missing = sandbox.dir.path().join("missing.p12");
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "java", "--java-keystore", s(&missing)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("streamtool: cannot read the Java keystore {}", missing.display())),
+        "{err}"
+    );
+    assert!(!missing.exists());
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss", "--java-keystore", &ks]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "streamtool: --java-keystore: only with --trust-stores naming java\n");
 }
