@@ -163,7 +163,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;gen-cert'= {
             cand --permit 'With --ca-only, when the CA is made: the names it may sign for, repeatable (a critical name constraint): a DNS name covers itself and every name under it (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128). Default: localhost, .localhost, .test, .internal, loopback and private addresses'
-            cand --trust-stores 'With --install or --uninstall: the stores to change, comma-separated: system, nss. Default: system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb, Firefox profiles); a found database without certutil is then a note. mkcert''s TRUST_STORES variable is not read'
+            cand --trust-stores 'With --install or --uninstall: the stores to change, comma-separated: system, nss (Firefox and Chromium, with certutil), java (a keystore, with keytool). Default: system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb, Firefox profiles); a found database without certutil is then a note. mkcert''s TRUST_STORES variable is not read'
+            cand --java-keystore 'With --trust-stores naming java: the keystore (password changeit). Default: $JAVA_HOME/lib/security/cacerts if it exists, else /etc/ssl/certs/java/cacerts'
             cand --csr 'Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead of making a key: its signature and names are checked, the key stays its owner''s'
             cand --ca-dir 'The local CA''s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user''s data directory (~/.local/share/streamtool/ca)'
             cand --key-type 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another'
