@@ -88,7 +88,8 @@ pub struct GenCertArgs {
     pub trust_stores: Option<String>,
 
     /// With --trust-stores naming java: the keystore (password changeit). Default:
-    /// $JAVA_HOME/lib/security/cacerts if it exists, else /etc/ssl/certs/java/cacerts.
+    /// $JAVA_HOME/lib/security/cacerts if it exists, else Debian's system keystore
+    /// (the one ca-certificates-java keeps; docs/gen-cert.md names it).
     #[arg(long, value_name = "FILE", requires = "trust_stores")]
     pub java_keystore: Option<PathBuf>,
 
