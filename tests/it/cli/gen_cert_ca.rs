@@ -577,6 +577,17 @@ echo "== install as another user"
 D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
 (cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" "$ST" gen-cert --install 2>&1); echo "rc=$?"
 rm -rf "$D"
+echo "== install with nss failing"
+# The default stores with an NSS database in HOME: system, then nss; a certutil that
+# fails on -A (after every check passed) makes the run undo the system change.
+H="$T/home-nss"; mkdir -p "$H/.pki/nssdb"; certutil -N --empty-password -d "sql:$H/.pki/nssdb"
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\ncase " $* " in *" -A "*) echo "SEC_ERROR_TEST: refused" >&2; exit 1;; esac\nexec %s "$@"\n' "$(command -v certutil)" > "$T/fakebin/certutil"
+chmod +x "$T/fakebin/certutil"
+snapshot > before-nss
+HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --install 2>&1; echo "rc=$?"
+snapshot > after-nss
+diff before-nss after-nss && echo "store identical after the rollback"
 echo "== install into a read-only /etc/ssl/certs"
 mount -o remount,bind,ro /etc/ssl/certs
 "$ST" gen-cert --install 2>&1; echo "rc=$?"
@@ -587,12 +598,14 @@ echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)
 /// Python's default context reach `streamtool serve --tls` with no CA given (before, each
 /// refused it); a second install changes nothing; `--uninstall` takes it out (each client
 /// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
-/// nothing; another user is told it needs root and the commands; an install whose update
+/// nothing; another user is told it needs root and the commands; an install into the
+/// default stores (system and an NSS database in HOME) whose certutil fails after the
+/// system change undoes that change (the store is as before); an install whose update
 /// fails is rolled back. Only inside a private mount
 /// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
 #[test]
 fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
-    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates"]) {
+    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates", "certutil"]) {
         return;
     }
     let root = nix::unistd::geteuid().is_root();
@@ -681,6 +694,18 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
         "{other}"
     );
     assert_eq!(lines[1], "rc=1");
+    let rolled = section("install with nss failing");
+    let lines: Vec<&str> = rolled.lines().collect();
+    assert_eq!(lines.len(), 3, "{rolled}");
+    assert!(lines[0].starts_with("streamtool: cannot change the NSS database "), "{rolled}");
+    assert!(
+        lines[0].ends_with(
+            "failed (exit status: 1): SEC_ERROR_TEST: refused; the 1 change(s) made before it were undone"
+        ),
+        "{rolled}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    assert_eq!(lines[2], "store identical after the rollback");
     let failed = section("install into a read-only /etc/ssl/certs");
     let lines: Vec<&str> = failed.lines().collect();
     assert_eq!(lines.len(), 3, "{failed}");
