@@ -237,13 +237,21 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__gen__subcmd__cert)
-            opts="-v -q -h --self-signed --ca-only --permit --any-name --install --uninstall --csr --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --check --json --verbose --quiet --events --help"
+            opts="-v -q -h --self-signed --ca-only --permit --any-name --install --uninstall --trust-stores --java-keystore --csr --ca-dir --key-type --days --client --cn --cert-file --key-file --bundle --pkcs12 --p12-file --p12-legacy --force --inspect --check --json --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --permit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-stores)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --java-keystore)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -163,6 +163,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
         }
         &'streamtool;gen-cert'= {
             cand --permit 'With --ca-only, when the CA is made: the names it may sign for, repeatable (a critical name constraint): a DNS name covers itself and every name under it (localhost, .test, example.com), an IP range its addresses (127.0.0.0/8, ::1/128). Default: localhost, .localhost, .test, .internal, loopback and private addresses'
+            cand --trust-stores 'With --install or --uninstall: the stores to change, comma-separated: system, nss (Firefox and Chromium, with certutil), java (a keystore, with keytool). Default: system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb, Firefox profiles); a found database without certutil is then a note. mkcert''s TRUST_STORES variable is not read'
+            cand --java-keystore 'With --trust-stores naming java: the keystore (password changeit). Default: $JAVA_HOME/lib/security/cacerts if it exists, else Debian''s system keystore (the one ca-certificates-java keeps; docs/gen-cert.md names it)'
             cand --csr 'Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead of making a key: its signature and names are checked, the key stays its owner''s'
             cand --ca-dir 'The local CA''s directory (ca.pem and ca-key.pem). Default: $STREAMTOOL_CA_DIR, else streamtool/ca in the user''s data directory (~/.local/share/streamtool/ca)'
             cand --key-type 'Key type: ecdsa-p256 (default), ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096. A CA created implicitly is always ecdsa-p256; use --ca-only --key-type for another'
@@ -177,8 +179,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'
             cand --any-name 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert''s CA)'
-            cand --install 'Put the local CA (made first if there is none) into the system trust store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox, Chromium and Java stores are not changed'
-            cand --uninstall 'Take the local CA out of the system trust store again (exactly what --install added)'
+            cand --install 'Put the local CA (made first if there is none) into the trust stores (--trust-stores): the system store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root), and the NSS databases of Firefox and Chromium in the user''s home (certutil). Every store is checked before any is changed; a failure undoes this run''s changes'
+            cand --uninstall 'Take the local CA out of the trust stores again (exactly what --install added)'
             cand --client 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
             cand --bundle 'Write the CA certificate after the leaf in the certificate file (a full chain)'
             cand --pkcs12 'Also write a PKCS#12 file (key, certificate and CA) for browsers, Java and Windows; password from $STREAMTOOL_P12_PASSWORD, else "changeit"'

@@ -13,6 +13,8 @@
 //! - [`make`]: what `gen-cert` does: the local CA opened or made, a leaf issued and
 //!   written as one set of files (removed again on failure);
 //! - [`trust`]: the local CA installed into the system trust store and removed again;
+//! - [`stores`]: `--trust-stores`, the NSS databases (certutil), and the run over the
+//!   chosen stores (all checked first, earlier changes undone on a failure);
 //! - `report`: what `gen-cert` prints about it, as text or JSON;
 //! - `inspect`: what a certificate says, as text or JSON;
 //! - `describe`: a certificate described for `--show-cert`, events and the self-signed
@@ -26,6 +28,7 @@ mod issue;
 pub mod make;
 pub mod names;
 mod report;
+pub mod stores;
 pub mod trust;
 
 use std::fmt;
@@ -44,7 +47,7 @@ pub use files::{
 };
 pub use inspect::{CertInfo, expiry_phrase, format_time, general_name, inspect, inspect_file, rfc3339};
 pub use issue::{CaSpec, CertAuthority, KeyType, LeafSpec, pem_certificate, pkcs12, self_signed_leaf};
-pub use make::{CaMade, CertRequest, LeafMade, MakeError};
+pub use make::{CaMade, CertRequest, LeafMade, MakeError, StoreChoice};
 pub use names::{NameError, SubjectName, parse_name, parse_names};
 pub use report::{EXAMPLE_PORT, Report, expiring_within, inspect_report, shell_quote, trust_report};
 

@@ -241,19 +241,50 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
     Ok(CaMade { dir, ca, created, files, kinds, now })
 }
 
-/// `gen-cert --install`: the local CA (made first if there is none) put into the system
-/// trust store ([`super::trust::install_system`]). A CA made by this run is removed again
-/// if the install fails.
+pub use super::stores::StoreChoice;
+
+impl StoreChoice {
+    /// `--trust-stores LIST` parsed, or the default for `home`; `java_keystore`:
+    /// `--java-keystore` (only with `java` among the stores).
+    ///
+    /// # Errors
+    /// [`MakeError::Usage`] for a word that is not a store, or `--java-keystore` without
+    /// `java`.
+    pub fn new(
+        list: Option<&str>,
+        home: Option<PathBuf>,
+        java_keystore: Option<PathBuf>,
+    ) -> Result<StoreChoice, MakeError> {
+        let (stores, explicit) = match list {
+            Some(list) => (
+                super::stores::parse_stores(list)
+                    .map_err(|e| MakeError::Usage(format!("--trust-stores {e}")))?,
+                true,
+            ),
+            None => (super::stores::default_stores(home.as_deref()), false),
+        };
+        if java_keystore.is_some() && !stores.contains(&super::stores::Store::Java) {
+            return Err(MakeError::Usage("--java-keystore: only with --trust-stores naming java".into()));
+        }
+        Ok(StoreChoice { stores, explicit, home, java_keystore })
+    }
+}
+
+/// `gen-cert --install`: the local CA (made first if there is none) put into the chosen
+/// trust stores ([`super::stores::change_stores`]: all checked first, a failure undoes
+/// this run's changes). A CA made by this run is removed again if the install fails.
 ///
 /// # Errors
-/// [`MakeError`]; [`MakeError::Trust`] when the store cannot be changed.
+/// [`MakeError`]; [`MakeError::Trust`] when a store cannot be changed.
 pub fn install(
     req: &CertRequest,
+    choice: &StoreChoice,
     note: &mut dyn FnMut(&str),
-) -> Result<(CaMade, super::trust::TrustChange), MakeError> {
+) -> Result<(CaMade, Vec<super::stores::StoreChange>), MakeError> {
     let mut made = ca_only(req, note)?;
-    match super::trust::install_system(&made.ca, &made.dir.join(super::CA_CERT_FILE)) {
-        Ok(change) => Ok((made, change)),
+    let ca_file = made.dir.join(super::CA_CERT_FILE);
+    match super::stores::change_stores(&made.ca, &ca_file, choice, true, note) {
+        Ok(changes) => Ok((made, changes)),
         Err(why) => {
             made.files.rollback();
             Err(MakeError::Trust(why))
@@ -261,17 +292,23 @@ pub fn install(
     }
 }
 
-/// `gen-cert --uninstall`: the local CA taken out of the system trust store again.
+/// `gen-cert --uninstall`: the local CA taken out of the chosen trust stores again.
 ///
 /// # Errors
-/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or the store cannot be changed.
-pub fn uninstall(req: &CertRequest) -> Result<(PathBuf, super::trust::TrustChange), MakeError> {
+/// [`MakeError`]; [`MakeError::Trust`] when there is no CA or a store cannot be changed.
+pub fn uninstall(
+    req: &CertRequest,
+    choice: &StoreChoice,
+    note: &mut dyn FnMut(&str),
+) -> Result<(PathBuf, Vec<super::stores::StoreChange>), MakeError> {
     let dir = req.ca_dir.clone().ok_or(MakeError::NoCaDir)?;
     let ca = step(load_ca_dir(&dir), "cannot use the local CA")?.ok_or_else(|| {
         MakeError::Trust(format!("there is no local CA in {}: nothing to uninstall", dir.display()))
     })?;
-    let change = super::trust::uninstall_system(&ca).map_err(MakeError::Trust)?;
-    Ok((dir, change))
+    let ca_file = dir.join(super::CA_CERT_FILE);
+    let changes =
+        super::stores::change_stores(&ca, &ca_file, choice, false, note).map_err(MakeError::Trust)?;
+    Ok((dir, changes))
 }
 
 /// A leaf made and written by [`leaf`].

@@ -363,58 +363,115 @@ pub fn shell_quote(s: &str) -> String {
     if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
-/// What --install or --uninstall changed, as text or JSON.
-pub fn trust_report(dir: &std::path::Path, change: &super::trust::TrustChange, json: bool) -> Report {
+/// What --install (`installing`) or --uninstall changed in each store, as text or JSON.
+pub fn trust_report(
+    dir: &std::path::Path,
+    changes: &[super::stores::StoreChange],
+    installing: bool,
+    json: bool,
+) -> Report {
+    use super::stores::Store;
     use super::trust::{DEBIAN_BUNDLE, TrustChange};
     let ca = dir.join(super::CA_CERT_FILE);
-    let (what, file, text) = match change {
-        TrustChange::Installed(file) => (
-            "installed",
-            file,
-            format!(
-                "Installed the local CA ({}) into the system trust store: wrote {} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
-             curl, OpenSSL, Python and Go trust it with no flag; Firefox, Chromium (NSS) and Java stores were not changed.\n\
-             Undo with: streamtool gen-cert --uninstall\n",
-                ca.display(),
-                file.display()
+    let ca_text = ca.display();
+    let mut text = String::new();
+    let mut stores = Vec::new();
+    for change in changes {
+        let nick = change.nickname.as_deref().unwrap_or_default();
+        let (what, place) = match &change.change {
+            TrustChange::Installed(p) => ("installed", p),
+            TrustChange::Removed(p) => ("removed", p),
+            TrustChange::Unchanged(p) => ("unchanged", p),
+        };
+        let at = place.display();
+        let line = match (change.store, &change.change) {
+            (Store::System, TrustChange::Installed(_)) => format!(
+                "Installed the local CA ({ca_text}) into the system trust store: wrote {at} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
+                 curl, OpenSSL, Python and Go trust it with no flag.\n"
             ),
-        ),
-        TrustChange::Removed(file) => (
-            "removed",
-            file,
-            format!(
-                "Removed the local CA ({}) from the system trust store: deleted {}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n",
-                ca.display(),
-                file.display()
+            (Store::System, TrustChange::Removed(_)) => format!(
+                "Removed the local CA ({ca_text}) from the system trust store: deleted {at}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n"
             ),
-        ),
-        TrustChange::Unchanged(file) if file.exists() => (
-            "unchanged",
-            file,
-            format!(
-                "The local CA ({}) is already in the system trust store ({}): nothing changed.\n",
-                ca.display(),
-                file.display()
+            (Store::System, TrustChange::Unchanged(_)) if installing => format!(
+                "The local CA ({ca_text}) is already in the system trust store ({at}): nothing changed.\n"
             ),
-        ),
-        TrustChange::Unchanged(file) => (
-            "unchanged",
-            file,
-            format!(
-                "The local CA ({}) is not in the system trust store (no {}): nothing changed.\n",
-                ca.display(),
-                file.display()
+            (Store::System, TrustChange::Unchanged(_)) => format!(
+                "The local CA ({ca_text}) is not in the system trust store (no {at}): nothing changed.\n"
             ),
-        ),
-    };
-    let json = json.then(|| {
-        serde_json::json!({
-            "store": "system",
+            (Store::Nss, TrustChange::Installed(_)) => format!(
+                "Added the local CA ({ca_text}) to the NSS database {at} as \"{nick}\" (certutil -A, trusted for TLS servers); restart Firefox or Chromium to use it.\n"
+            ),
+            (Store::Nss, TrustChange::Removed(_)) => {
+                format!(
+                    "Removed the local CA ({ca_text}) from the NSS database {at}: deleted \"{nick}\" (certutil -D).\n"
+                )
+            }
+            (Store::Nss, TrustChange::Unchanged(_)) if installing => format!(
+                "The local CA ({ca_text}) is already in the NSS database {at} as \"{nick}\": nothing changed.\n"
+            ),
+            (Store::Nss, TrustChange::Unchanged(_)) => format!(
+                "The local CA ({ca_text}) is not in the NSS database {at} (no \"{nick}\"): nothing changed.\n"
+            ),
+            (Store::Java, TrustChange::Installed(_)) => format!(
+                "Added the local CA ({ca_text}) to the Java keystore {at} as alias {nick} (keytool -importcert); restart Java programs to use it.\n"
+            ),
+            (Store::Java, TrustChange::Removed(_)) => {
+                format!(
+                    "Removed the local CA ({ca_text}) from the Java keystore {at}: deleted alias {nick} (keytool -delete).\n"
+                )
+            }
+            (Store::Java, TrustChange::Unchanged(_)) if installing => format!(
+                "The local CA ({ca_text}) is already in the Java keystore {at} as alias {nick}: nothing changed.\n"
+            ),
+            (Store::Java, TrustChange::Unchanged(_)) => format!(
+                "The local CA ({ca_text}) is not in the Java keystore {at} (no alias {nick}): nothing changed.\n"
+            ),
+        };
+        text.push_str(&line);
+        let mut entry = serde_json::json!({
+            "store": change.store.name(),
             "change": what,
-            "file": file.display().to_string(),
-            "ca": ca.display().to_string(),
-        })
-    });
+            "where": place.display().to_string(),
+        });
+        if let Some(nick) = &change.nickname {
+            entry["nickname"] = serde_json::Value::from(nick.as_str());
+        }
+        stores.push(entry);
+    }
+    let chosen = |store| changes.iter().any(|c| c.store == store);
+    if changes.is_empty() {
+        text.push_str(&format!(
+            "No trust store was changed for the local CA ({ca_text}): no NSS database found.\n"
+        ));
+    }
+    if installing {
+        match (chosen(Store::Nss), chosen(Store::Java)) {
+            (false, false) => text.push_str("Firefox, Chromium (NSS) and Java stores were not changed.\n"),
+            (false, true) => text.push_str("Firefox and Chromium (NSS) stores were not changed.\n"),
+            (true, false) => text.push_str("Java stores were not changed.\n"),
+            (true, true) => {}
+        }
+        if changes.iter().any(|c| matches!(c.change, TrustChange::Installed(_))) {
+            let mut names: Vec<&str> = changes.iter().map(|c| c.store.name()).collect();
+            names.dedup();
+            match names.as_slice() {
+                ["system"] => text.push_str("Undo with: streamtool gen-cert --uninstall\n"),
+                _ => {
+                    let keystore = changes.iter().find(|c| c.store == Store::Java).map(|c| match &c.change {
+                        TrustChange::Installed(p) | TrustChange::Removed(p) | TrustChange::Unchanged(p) => {
+                            format!(" --java-keystore {}", shell_quote(&p.display().to_string()))
+                        }
+                    });
+                    text.push_str(&format!(
+                        "Undo with: streamtool gen-cert --uninstall --trust-stores {}{}\n",
+                        names.join(","),
+                        keystore.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    let json = json.then(|| serde_json::json!({ "ca": ca.display().to_string(), "stores": stores }));
     Report { text: if json.is_some() { String::new() } else { text }, json }
 }
 

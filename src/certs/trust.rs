@@ -95,6 +95,34 @@ fn needs_root(path: &Path, e: &io::Error, how: &str) -> String {
     }
 }
 
+/// Checks, before any store is changed, that the system store can be: its tool is there
+/// and, when a change is needed (`installing` and not there yet, or uninstalling and
+/// there), that this process may write its directory.
+///
+/// # Errors
+/// The line [`install_system`] or [`uninstall_system`] would fail with.
+pub fn check_system(ca: &CertAuthority, ca_file: &Path, installing: bool) -> Result<(), String> {
+    update_tool()?;
+    let file = system_store_file(ca);
+    let present = if installing {
+        fs::read(&file).is_ok_and(|bytes| bytes == ca.cert_pem().as_bytes())
+    } else {
+        fs::symlink_metadata(&file).is_ok()
+    };
+    if present == installing {
+        return Ok(());
+    }
+    let how = if installing {
+        format!("as root: install -m 0644 {} {} && update-ca-certificates", ca_file.display(), file.display())
+    } else {
+        format!("as root: rm {} && update-ca-certificates", file.display())
+    };
+    match nix::unistd::access(Path::new(DEBIAN_LOCAL_CA_DIR), nix::unistd::AccessFlags::W_OK) {
+        Ok(()) => Ok(()),
+        Err(errno) => Err(needs_root(&file, &io::Error::from(errno), &how)),
+    }
+}
+
 /// Installs `ca` (its certificate at `ca_file`) into the system store: writes its file
 /// (0644) and runs `update-ca-certificates`; if that fails the file is removed again and
 /// the store updated back (which may fail too, for the same reason: the message says so). A second install changes nothing.

@@ -538,7 +538,7 @@ mount -t tmpfs tmpfs /etc/ca-certificates
 for m in /etc/ssl/certs /usr/local/share/ca-certificates /etc/ca-certificates.conf /etc/ca-certificates; do
   mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
 done
-export STREAMTOOL_CA_DIR="$T/ca"
+export STREAMTOOL_CA_DIR="$T/ca" HOME="$T/home"  # no NSS database: the default stores are the system one
 cd "$T"
 update-ca-certificates >/dev/null 2>&1
 snapshot() { (cd /etc/ssl/certs && ls -la --time-style=+ | sed 1d; sha256sum ca-certificates.crt; ls /usr/local/share/ca-certificates); }
@@ -577,6 +577,17 @@ echo "== install as another user"
 D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
 (cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" "$ST" gen-cert --install 2>&1); echo "rc=$?"
 rm -rf "$D"
+echo "== install with nss failing"
+# The default stores with an NSS database in HOME: system, then nss; a certutil that
+# fails on -A (after every check passed) makes the run undo the system change.
+H="$T/home-nss"; mkdir -p "$H/.pki/nssdb"; certutil -N --empty-password -d "sql:$H/.pki/nssdb"
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\ncase " $* " in *" -A "*) echo "SEC_ERROR_TEST: refused" >&2; exit 1;; esac\nexec %s "$@"\n' "$(command -v certutil)" > "$T/fakebin/certutil"
+chmod +x "$T/fakebin/certutil"
+snapshot > before-nss
+HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --install 2>&1; echo "rc=$?"
+snapshot > after-nss
+diff before-nss after-nss && echo "store identical after the rollback"
 echo "== install into a read-only /etc/ssl/certs"
 mount -o remount,bind,ro /etc/ssl/certs
 "$ST" gen-cert --install 2>&1; echo "rc=$?"
@@ -587,12 +598,14 @@ echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)
 /// Python's default context reach `streamtool serve --tls` with no CA given (before, each
 /// refused it); a second install changes nothing; `--uninstall` takes it out (each client
 /// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
-/// nothing; another user is told it needs root and the commands; an install whose update
+/// nothing; another user is told it needs root and the commands; an install into the
+/// default stores (system and an NSS database in HOME) whose certutil fails after the
+/// system change undoes that change (the store is as before); an install whose update
 /// fails is rolled back. Only inside a private mount
 /// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
 #[test]
 fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
-    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates"]) {
+    if !need(&["openssl", "curl", "python3", "unshare", "setpriv", "update-ca-certificates", "certutil"]) {
         return;
     }
     let root = nix::unistd::geteuid().is_root();
@@ -681,6 +694,18 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
         "{other}"
     );
     assert_eq!(lines[1], "rc=1");
+    let rolled = section("install with nss failing");
+    let lines: Vec<&str> = rolled.lines().collect();
+    assert_eq!(lines.len(), 3, "{rolled}");
+    assert!(lines[0].starts_with("streamtool: cannot change the NSS database "), "{rolled}");
+    assert!(
+        lines[0].ends_with(
+            "failed (exit status: 1): SEC_ERROR_TEST: refused; the 1 change(s) made before it were undone"
+        ),
+        "{rolled}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    assert_eq!(lines[2], "store identical after the rollback");
     let failed = section("install into a read-only /etc/ssl/certs");
     let lines: Vec<&str> = failed.lines().collect();
     assert_eq!(lines.len(), 3, "{failed}");
@@ -693,4 +718,295 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
     assert!(lines[0].contains(".crt removed again, but the store could not be rebuilt: "), "{failed}");
     assert_eq!(lines[1], "rc=1");
     assert_eq!(lines[2], "left: 0");
+}
+
+/// `certutil ARGS` (the NSS tool), checked to succeed; its stdout.
+fn certutil(args: &[&str]) -> String {
+    let out = Command::new("certutil").args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "certutil {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The SHA-256 of a file, hex.
+fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// docs/gen-cert.md, "Installing the CA": `--trust-stores nss` in a temporary HOME with
+/// Chromium's `~/.pki/nssdb` and a Firefox profile, each made by `certutil -N` and each
+/// holding an unrelated CA ("other CA") added by the test. Without certutil on PATH: one
+/// line naming libnss3-tools, exit 1, no database changed and the CA made by the run
+/// removed again. Then: install adds our nickname to both (`certutil -L`), a second
+/// install says "already" and leaves both cert9.db files byte for byte, uninstall removes
+/// exactly ours (both listings are as before, "other CA" still there), a second uninstall
+/// changes nothing; an unknown store and a store named twice are usage errors (2).
+#[test]
+fn install_into_nss_databases_adds_exactly_our_nickname_and_uninstall_removes_it() {
+    if !need(&["certutil", "openssl", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.dir.path().join("home");
+    let dbs = [home.join(".pki/nssdb"), home.join(".mozilla/firefox/abcd1234.default-release")];
+    let other_pem = sandbox.file("other.pem");
+    let out = sandbox.run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other-key.pem",
+            "-out",
+            s(&other_pem),
+            "-subj",
+            "/CN=other CA",
+            "-days",
+            "30",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for db in &dbs {
+        std::fs::create_dir_all(db).unwrap();
+        let d = format!("sql:{}", db.display());
+        certutil(&["-N", "--empty-password", "-d", &d]);
+        certutil(&["-A", "-d", &d, "-t", "C,,", "-n", "other CA", "-i", s(&other_pem)]);
+    }
+    let listing = |db: &Path| certutil(&["-L", "-d", &format!("sql:{}", db.display())]);
+    let before: Vec<String> = dbs.iter().map(|d| listing(d)).collect();
+    let sums = || -> Vec<String> { dbs.iter().map(|d| sha256_file(&d.join("cert9.db"))).collect() };
+    let sums_before = sums();
+
+    // No certutil on PATH: one line, exit 1, nothing changed, the new CA removed again.
+    let out = Command::new(BIN)
+        .args(["gen-cert", "--install", "--trust-stores", "nss"])
+        .current_dir(sandbox.work())
+        .env("STREAMTOOL_CA_DIR", sandbox.ca_dir())
+        .env("HOME", &home)
+        .env("PATH", sandbox.work())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("streamtool: certutil was not found (Debian, Ubuntu: apt install libnss3-tools)"),
+        "{err}"
+    );
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(sums(), sums_before);
+    assert!(!sandbox.ca_cert().exists(), "the CA made by the failed run is still there");
+
+    let first = sandbox.gen_ok(&["--install", "--trust-stores", "nss"]);
+    let nick = {
+        let start = first.find("as \"streamtool local CA ").expect(&first) + 4;
+        first[start..start + first[start..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(nick.len(), "streamtool local CA ".len() + 16, "{first}");
+    for db in &dbs {
+        assert!(first.contains(&format!("to the NSS database {} as \"{nick}\"", db.display())), "{first}");
+        let now = listing(db);
+        assert!(now.contains(&nick) && now.contains("other CA"), "{now}");
+        certutil(&["-L", "-d", &format!("sql:{}", db.display()), "-n", &nick]);
+    }
+    assert!(first.ends_with("Undo with: streamtool gen-cert --uninstall --trust-stores nss\n"), "{first}");
+    let installed = sums();
+
+    let again = sandbox.gen_ok(&["--install", "--trust-stores", "nss"]);
+    assert_eq!(again.matches("nothing changed").count(), 2, "{again}");
+    assert!(again.contains("is already in the NSS database"), "{again}");
+    assert_eq!(sums(), installed, "a second install changed a database");
+
+    let json = sandbox.gen_ok(&["--uninstall", "--trust-stores", "nss", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stores = value["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 2, "{json}");
+    for (entry, db) in stores.iter().zip(&dbs) {
+        assert_eq!(entry["store"], "nss");
+        assert_eq!(entry["change"], "removed");
+        assert_eq!(entry["nickname"], nick.as_str());
+        assert_eq!(entry["where"], db.display().to_string());
+    }
+    let after: Vec<String> = dbs.iter().map(|d| listing(d)).collect();
+    assert_eq!(after, before, "the listings differ from before the install");
+
+    let again = sandbox.gen_ok(&["--uninstall", "--trust-stores", "nss"]);
+    assert_eq!(again.matches("is not in the NSS database").count(), 2, "{again}");
+
+    for list in ["nss,firefox", "nss,nss"] {
+        let out = sandbox.gen_cert(&["--install", "--trust-stores", list]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{list}: {err}");
+        assert_eq!(err.lines().count(), 1, "{list}: {err}");
+        assert!(err.starts_with("streamtool: --trust-stores "), "{err}");
+    }
+}
+
+/// `--trust-stores nss` with no NSS database in HOME: one line saying where it looked,
+/// exit 1, and the CA made by the run removed again; `--uninstall` then has nothing to do.
+#[test]
+fn install_into_nss_without_a_database_says_where_it_looked() {
+    if !need(&["certutil"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("streamtool: no NSS database found ("), "{err}");
+    assert!(err.contains("/.pki/nssdb, ") && err.ends_with("nothing changed\n"), "{err}");
+    assert!(!sandbox.ca_cert().exists());
+}
+
+/// `keytool ARGS` with the test keystore's password, checked to succeed; its stdout.
+fn keytool(args: &[&str]) -> String {
+    let out = Command::new("keytool").args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "keytool {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// docs/gen-cert.md, "Java": `--trust-stores java --java-keystore K` with a temporary
+/// keystore made by `keytool -genkeypair` (an unrelated entry "other"): install adds our
+/// alias as a trusted certificate, a second install leaves the file byte for byte,
+/// uninstall leaves the listing as before ("other" kept), a second uninstall changes
+/// nothing. A keystore that does not exist, and `--java-keystore` without `java`, are one
+/// line each (exit 1 and 2) with nothing changed; another user (uid 65534) is told the
+/// keystore needs root, with the keytool command; with `nss` named too but no NSS database,
+/// nothing is changed in the keystore (every store is checked first).
+#[test]
+fn install_into_a_java_keystore_adds_exactly_our_alias_and_uninstall_removes_it() {
+    if !need(&["keytool", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let keystore = sandbox.dir.path().join("cacerts.p12");
+    let ks = s(&keystore).to_string();
+    keytool(&[
+        "-genkeypair",
+        "-alias",
+        "other",
+        "-keyalg",
+        "EC",
+        "-keystore",
+        &ks,
+        "-storepass",
+        "changeit",
+        "-dname",
+        "CN=other",
+        "-noprompt",
+    ]);
+    let listing = || keytool(&["-list", "-keystore", &ks, "-storepass", "changeit"]);
+    let before = listing();
+    let sum_before = sha256_file(&keystore);
+
+    // Every store is checked first: nss named with no database changes nothing in Java.
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "java,nss", "--java-keystore", &ks]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("streamtool: no NSS database found (") && err.lines().count() == 1, "{err}");
+    assert_eq!(sha256_file(&keystore), sum_before);
+
+    let first = sandbox.gen_ok(&["--install", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(
+        first.starts_with("Added the local CA (")
+            && first.contains(&format!("to the Java keystore {ks} as alias streamtool-local-ca-")),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            "Undo with: streamtool gen-cert --uninstall --trust-stores java --java-keystore {ks}\n"
+        )),
+        "{first}"
+    );
+    let alias = {
+        let start = first.find("as alias ").unwrap() + 9;
+        first[start..start + first[start..].find(' ').unwrap()].to_string()
+    };
+    let installed = listing();
+    assert!(
+        installed.contains(&format!("{alias}, ")) && installed.contains("trustedCertEntry"),
+        "{installed}"
+    );
+    assert!(installed.contains("other, "), "{installed}");
+    let sum = sha256_file(&keystore);
+
+    let again = sandbox.gen_ok(&["--install", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(
+        again.contains("is already in the Java keystore") && again.contains("nothing changed"),
+        "{again}"
+    );
+    assert_eq!(sha256_file(&keystore), sum, "a second install changed the keystore");
+
+    if nix::unistd::geteuid().is_root() {
+        // Another user, with its own copy of the CA: the keystore readable, not writable.
+        let dir = sandbox.dir.path();
+        let theirs = dir.join("their-ca");
+        std::fs::create_dir(&theirs).unwrap();
+        for name in ["ca.pem", "ca-key.pem"] {
+            std::fs::copy(sandbox.ca_dir().join(name), theirs.join(name)).unwrap();
+            std::os::unix::fs::chown(theirs.join(name), Some(65534), Some(65534)).unwrap();
+        }
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&keystore, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                BIN,
+                "gen-cert",
+                "--uninstall",
+                "--trust-stores",
+                "java",
+                "--java-keystore",
+                &ks,
+            ])
+            .current_dir("/")
+            .env("STREAMTOOL_CA_DIR", &theirs)
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("streamtool: cannot change the Java keystore {ks} ({ks}: permission denied): it needs root; as root: keytool -delete -keystore {ks} -storepass changeit -alias {alias}")),
+            "{err}"
+        );
+        assert_eq!(sha256_file(&keystore), sum);
+    }
+
+    let json = sandbox.gen_ok(&["--uninstall", "--trust-stores", "java", "--java-keystore", &ks, "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["stores"][0]["store"], "java", "{json}");
+    assert_eq!(value["stores"][0]["change"], "removed", "{json}");
+    assert_eq!(value["stores"][0]["nickname"], alias.as_str(), "{json}");
+    assert_eq!(listing(), before, "the keystore's listing differs from before the install");
+
+    let again = sandbox.gen_ok(&["--uninstall", "--trust-stores", "java", "--java-keystore", &ks]);
+    assert!(again.contains("is not in the Java keystore") && again.contains("nothing changed"), "{again}");
+
+    let missing = sandbox.dir.path().join("missing.p12");
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "java", "--java-keystore", s(&missing)]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("streamtool: cannot read the Java keystore {}", missing.display())),
+        "{err}"
+    );
+    assert!(!missing.exists());
+    let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss", "--java-keystore", &ks]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "streamtool: --java-keystore: only with --trust-stores naming java\n");
 }

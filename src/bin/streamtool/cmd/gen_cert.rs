@@ -33,6 +33,7 @@ Exit codes: see `streamtool --help`.";
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("new_ca").args(["ca_only", "install"]).multiple(true))]
+#[command(group = clap::ArgGroup::new("trust_change").args(["install", "uninstall"]))]
 pub struct GenCertArgs {
     /// Names the certificate is for: DNS names, IP addresses (v4 or v6), one-level
     /// wildcards (*.example.com) or email addresses; the kind is detected from the form.
@@ -60,22 +61,37 @@ pub struct GenCertArgs {
     #[arg(long, requires = "new_ca")]
     pub any_name: bool,
 
-    /// Put the local CA (made first if there is none) into the system trust store, so that
-    /// curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu:
-    /// /usr/local/share/ca-certificates and update-ca-certificates; needs root). Firefox,
-    /// Chromium and Java stores are not changed.
+    /// Put the local CA (made first if there is none) into the trust stores (--trust-stores):
+    /// the system store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian
+    /// and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root),
+    /// and the NSS databases of Firefox and Chromium in the user's home (certutil). Every
+    /// store is checked before any is changed; a failure undoes this run's changes.
     #[arg(
         long,
         conflicts_with_all = ["names", "uninstall", "csr", "self_signed", "cert_file", "key_file", "bundle", "client", "pkcs12", "force"]
     )]
     pub install: bool,
 
-    /// Take the local CA out of the system trust store again (exactly what --install added).
+    /// Take the local CA out of the trust stores again (exactly what --install added).
     #[arg(
         long,
         conflicts_with_all = ["names", "csr", "self_signed", "ca_only", "cert_file", "key_file", "bundle", "client", "pkcs12", "key_type", "days", "cn", "force", "permit", "any_name"]
     )]
     pub uninstall: bool,
+
+    /// With --install or --uninstall: the stores to change, comma-separated: system, nss
+    /// (Firefox and Chromium, with certutil), java (a keystore, with keytool). Default:
+    /// system, plus nss when an NSS database is found in $HOME (~/.pki/nssdb, Firefox
+    /// profiles); a found database without certutil is then a note. mkcert's TRUST_STORES
+    /// variable is not read.
+    #[arg(long, value_name = "LIST", requires = "trust_change")]
+    pub trust_stores: Option<String>,
+
+    /// With --trust-stores naming java: the keystore (password changeit). Default:
+    /// $JAVA_HOME/lib/security/cacerts if it exists, else Debian's system keystore
+    /// (the one ca-certificates-java keeps; docs/gen-cert.md names it).
+    #[arg(long, value_name = "FILE", requires = "trust_stores")]
+    pub java_keystore: Option<PathBuf>,
 
     /// Sign this certificate signing request (a PEM CERTIFICATE REQUEST) instead
     /// of making a key: its signature and names are checked, the key stays its owner's.
@@ -180,13 +196,15 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
     let out = match &args.inspect {
         Some(path) => certs::inspect_report(path, args.json, note).map_err(failure)?,
         None if args.install => {
-            let (made, change) = certs::make::install(&request(&args), note).map_err(failure)?;
+            let choice = store_choice(&args)?;
+            let (made, changes) = certs::make::install(&request(&args), &choice, note).map_err(failure)?;
             emit_files(&ui, &made.files, &made.kinds);
-            certs::trust_report(&made.dir, &change, args.json)
+            certs::trust_report(&made.dir, &changes, true, args.json)
         }
         None if args.uninstall => {
-            let (dir, change) = certs::make::uninstall(&request(&args)).map_err(failure)?;
-            certs::trust_report(&dir, &change, args.json)
+            let choice = store_choice(&args)?;
+            let (dir, changes) = certs::make::uninstall(&request(&args), &choice, note).map_err(failure)?;
+            certs::trust_report(&dir, &changes, false, args.json)
         }
         None if args.ca_only => {
             let made = certs::make::ca_only(&request(&args), note).map_err(failure)?;
@@ -215,6 +233,12 @@ fn check_expiry(path: &std::path::Path, period: std::time::Duration, ui: &Ui) ->
             Err(crate::exit_codes::CheckFailed(last.clone()).into())
         }
     }
+}
+
+/// `--trust-stores`, or the default for the user's home.
+fn store_choice(args: &GenCertArgs) -> Result<certs::StoreChoice> {
+    certs::StoreChoice::new(args.trust_stores.as_deref(), dirs::home_dir(), args.java_keystore.clone())
+        .map_err(failure)
 }
 
 /// The library's request from the flags.
