@@ -33,6 +33,16 @@ impl dyn Report + '_ {
     }
 }
 
+/// Says every line but the last (`Report::say`) and returns the last: the failures of a
+/// check, the last one the error (`--require`, `gen-cert --check`).
+pub fn say_all_but_last(report: &dyn Report, mut lines: Vec<String>) -> Option<String> {
+    let last = lines.pop()?;
+    for line in &lines {
+        report.say(line);
+    }
+    Some(last)
+}
+
 /// One event. Serialised with its name in `event`; the writer adds `time` and `version`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

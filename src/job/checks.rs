@@ -55,14 +55,9 @@ where
         let _ = out.write_all(certificate_text(tls, verification).as_bytes());
     }
     let failed = require::check_all(tls, checks.require, report);
-    match failed.split_last() {
+    match crate::event::say_all_but_last(report, failed) {
         None => Ok(()),
-        Some((last, before)) => {
-            for line in before {
-                report.say(line);
-            }
-            Err(CheckError::Refused(last.clone()))
-        }
+        Some(last) => Err(CheckError::Refused(last)),
     }
 }
 

@@ -153,7 +153,19 @@ pub enum EndError {
     Check(super::checks::CheckError),
     /// `file:PATH` without `create`, `append` or `truncate` reads a file, and this one
     /// does not exist.
-    NoSuchFile(StreamError),
+    NoSuchFile(std::path::PathBuf, StreamError),
+}
+
+impl EndError {
+    /// Advice for the user, beside the error: a user writing to a new file (socat's
+    /// `CREATE:`, websocat's `writefile:`) needs to know how to say so.
+    pub fn hint(&self) -> Option<String> {
+        let EndError::NoSuchFile(path, _) = self else { return None };
+        let path = path.display();
+        Some(format!(
+            "file:{path} reads an existing file; to write a new one, use file:{path},create (or append, truncate)"
+        ))
+    }
 }
 
 impl End {
@@ -396,7 +408,7 @@ impl End {
                     .and_then(|e| e.downcast_ref::<std::io::Error>())
                     .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
             {
-                return Err(EndError::NoSuchFile(err));
+                return Err(EndError::NoSuchFile(path.to_path_buf(), err));
             }
             Err(err) => return Err(EndError::Stream(err)),
         };
@@ -525,6 +537,41 @@ pub enum RelayError {
         /// Its exit status.
         status: std::process::ExitStatus,
     },
+    /// No byte moved either way for the idle limit ([`relay_unless_idle`]).
+    #[error("no data moved between {a} and {b}")]
+    Idle {
+        /// Endpoint A.
+        a: String,
+        /// Endpoint B.
+        b: String,
+        /// The timeout ([`StreamError::Timeout`], phase idle).
+        #[source]
+        source: StreamError,
+    },
+}
+
+/// [`relay`] under an idle limit: with no byte moving either way for `idle`, the relay
+/// ends with its `close` event (`idle timeout`) and [`RelayError::Idle`].
+///
+/// # Errors
+/// As [`relay`], and [`RelayError::Idle`].
+pub async fn relay_unless_idle(
+    a: End,
+    b: End,
+    options: &RelayOptions<'_>,
+    report: &dyn Report,
+    idle: Option<std::time::Duration>,
+) -> Result<(), RelayError> {
+    let (a_name, b_name) = (a.name.clone(), b.name.clone());
+    match crate::relay::unless_idle(relay(a, b, options, report), idle, options.meters).await {
+        Some(result) => result,
+        None => {
+            report.emit(|| Close::relay(&a_name, &b_name, "idle timeout", None));
+            let after = idle.unwrap_or_default();
+            let source = StreamError::Timeout { phase: crate::streams::Phase::Idle, after };
+            Err(RelayError::Idle { a: a_name, b: b_name, source })
+        }
+    }
 }
 
 /// Relays both directions between `a` and `b` by the end-of-stream rules, reaps any

@@ -268,6 +268,11 @@ impl StreamError {
     pub fn is_end_of_stream(&self) -> bool {
         matches!(self, StreamError::EndOfStream)
     }
+
+    /// Whether `cause` (one error of a chain) is an idle timeout.
+    pub fn is_idle_timeout_in(cause: &(dyn std::error::Error + 'static)) -> bool {
+        matches!(cause.downcast_ref::<StreamError>(), Some(StreamError::Timeout { phase: Phase::Idle, .. }))
+    }
 }
 
 impl From<io::Error> for StreamError {

@@ -85,3 +85,14 @@ pub fn say(message: &str) {
         crate::logwriter::dropped();
     }
 }
+
+/// Writes `bytes` to stdout and flushes; a closed stdout (as in `| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -6,7 +6,6 @@
 //! `generated_files_are_current` test (tests/it/cli/shell.rs) fails when any of them is
 //! stale, and rewrites them all when run with `STREAMTOOL_BLESS=1`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -47,12 +46,7 @@ pub fn run(args: CompletionsArgs) -> Result<()> {
         let dir = args.man_dir.expect("clap requires SHELL or --man-dir");
         return write_man_pages(&dir);
     };
-    let script = script(shell);
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&script).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
-        _ => Ok(()),
-    }
+    crate::ui::write_stdout(&script(shell))
 }
 
 /// The completion script for `shell`.

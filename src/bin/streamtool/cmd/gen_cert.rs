@@ -3,10 +3,9 @@
 //! (`streamtool::certs::make` and its reports); this module is the flags, the notes on
 //! stderr, the events and stdout. Defaults and decisions are in `docs/gen-cert.md`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use streamtool::certs::{self, CertRequest, FileSet, KeyType, MakeError, Report};
 
@@ -224,14 +223,9 @@ pub fn run(args: GenCertArgs, ui: Ui) -> Result<()> {
 /// period (the last one is the error, exit 4); nothing on stdout.
 fn check_expiry(path: &std::path::Path, period: std::time::Duration, ui: &Ui) -> Result<()> {
     let lines = certs::expiring_within(path, period, time::OffsetDateTime::now_utc()).map_err(failure)?;
-    match lines.split_last() {
+    match streamtool::event::say_all_but_last(ui, lines) {
         None => Ok(()),
-        Some((last, before)) => {
-            for line in before {
-                ui.say(line);
-            }
-            Err(crate::exit_codes::CheckFailed(last.clone()).into())
-        }
+        Some(last) => Err(crate::exit_codes::CheckFailed(last).into()),
     }
 }
 
@@ -275,11 +269,7 @@ fn flush(out: Report) -> Result<()> {
         Some(value) => format!("{}\n", serde_json::to_string_pretty(&value)?),
         None => out.text,
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
-        _ => Ok(()),
-    }
+    crate::ui::write_stdout(text.as_bytes())
 }
 
 /// Emits one `file_written` event per file, with its kind.

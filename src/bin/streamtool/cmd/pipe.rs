@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
-use streamtool::event::Close;
-use streamtool::job::pipe::{End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay};
+use streamtool::job::pipe::{
+    End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay_unless_idle,
+};
 use streamtool::proxy_protocol::{AcceptProxy, Origin};
 use streamtool::relay::Meter;
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::{Spelling, shaping};
-use streamtool::streams::Phase;
 use streamtool::streams::listener::Connection;
 
 use crate::cli::PipeArgs;
@@ -120,7 +120,7 @@ async fn serve_fork(
     let signals = Signals::new()?;
     let listener = bind(&listening).await?;
     // The certificate and key are read (and the banner printed) before the listening line.
-    let tls = listener_tls(&listening, &listener, &shared.ui).map_err(|err| end_error(err, &listening))?;
+    let tls = listener_tls(&listening, &listener, &shared.ui).map_err(end_error)?;
     announce(&listener, &shared.ui);
     let stop = signals.watch();
     let options =
@@ -169,37 +169,28 @@ async fn serve_fork(
 
 /// Opens one endpoint ([`End::open_for`]: a PROXY header names `origin`'s client).
 async fn open(endpoint: &Endpoint, origin: Option<&Origin>, ui: &Ui) -> Result<End> {
-    End::open_for(endpoint, origin, ui).await.map_err(|err| end_error(err, endpoint))
+    End::open_for(endpoint, origin, ui).await.map_err(end_error)
 }
 
 /// Why an endpoint could not be opened, as the binary reports it.
-fn end_error(err: EndError, endpoint: &Endpoint) -> anyhow::Error {
-    match err {
-        EndError::Stream(err) => err.into(),
+fn end_error(err: EndError) -> anyhow::Error {
+    use streamtool::job::checks::CheckError;
+    let hint = err.hint();
+    let error: anyhow::Error = match err {
+        EndError::Stream(err) | EndError::NoSuchFile(_, err) => err.into(),
         EndError::Open(err) => crate::common::open_error(err),
         EndError::Options(err) => err.into(),
-        EndError::Check(streamtool::job::checks::CheckError::Refused(why)) => {
-            crate::exit_codes::CheckFailed(why).into()
-        }
-        EndError::Check(streamtool::job::checks::CheckError::KnownHosts(err)) => err.into(),
-        // Without create, append or truncate, file: reads; a user writing to a new file
-        // (socat's CREATE:, websocat's writefile:) needs to know how to say so.
-        EndError::NoSuchFile(err) => {
-            let path = match &endpoint.kind {
-                EndpointKind::File(path) => path.display().to_string(),
-                _ => String::new(),
-            };
-            let hint = format!(
-                "file:{path} reads an existing file; to write a new one, use file:{path},create (or append, truncate)"
-            );
-            anyhow::Error::new(err).context(Hint(hint))
-        }
+        EndError::Check(CheckError::Refused(why)) => crate::exit_codes::CheckFailed(why).into(),
+        EndError::Check(CheckError::KnownHosts(err)) => err.into(),
+    };
+    match hint {
+        Some(hint) => error.context(Hint(hint)),
+        None => error,
     }
 }
 
-/// The relay ([`streamtool::job::pipe::relay`]) under the relay's idle limit: with no
-/// byte moving either way for that long, it ends with a timeout naming both endpoints
-/// (exit 6). Progress is shown when asked.
+/// The relay under the relay's idle limit ([`relay_unless_idle`]: exit 6 naming both
+/// endpoints when nothing moved for that long), with progress when asked.
 async fn relay_until_idle(a: End, b: End, shared: &PipeShared, announce_waits: bool) -> Result<()> {
     let (a_name, b_name) = (a.name.clone(), b.name.clone());
     let (ab, ba) = (Meter::default(), Meter::default());
@@ -218,24 +209,12 @@ async fn relay_until_idle(a: End, b: End, shared: &PipeShared, announce_waits: b
         announce_waits,
         verbose: shared.verbose,
     };
-    let relayed =
-        streamtool::relay::unless_idle(relay(a, b, &options, &shared.ui), shared.idle, [&ab, &ba]).await;
+    let relayed = relay_unless_idle(a, b, &options, &shared.ui, shared.idle).await;
     if let Some(progress) = progress {
         progress.finish();
     }
-    match relayed {
-        Some(result) => result.map_err(|err| match err {
-            RelayError::Direction { what, source } => anyhow::Error::new(source).context(what),
-            command @ RelayError::Command { .. } => command.into(),
-        }),
-        None => {
-            let limit = shared.idle.unwrap_or_default();
-            shared.ui.emit(|| Close::relay(&a_name, &b_name, "idle timeout", None));
-            Err(anyhow::Error::new(streamtool::streams::StreamError::Timeout {
-                phase: Phase::Idle,
-                after: limit,
-            })
-            .context(format!("no data moved between {a_name} and {b_name}")))
-        }
-    }
+    relayed.map_err(|err| match err {
+        RelayError::Direction { what, source } => anyhow::Error::new(source).context(what),
+        other => other.into(),
+    })
 }

@@ -12,8 +12,8 @@ use streamtool::server::{ServeOptions, ServedTls, ServerTls, ServerTlsError, acc
 use streamtool::shutdown::{Ended, Signals};
 use streamtool::stack::Spelling;
 use streamtool::stack::open::{Net, Opened};
+use streamtool::streams::StreamError;
 use streamtool::streams::listener::{Listener, SocketListener};
-use streamtool::streams::{Phase, StreamError};
 
 use crate::cli::ServeArgs;
 use crate::common::{self, check_tls_flags, stdio_session};
@@ -220,18 +220,15 @@ async fn session_one(
         Ok(session) => session,
         Err(err) => {
             // The idle timeout (or Ctrl-C) ended it: a `close` event as in the other modes.
-            let reason = if is_idle_timeout(&err) { "idle timeout".to_string() } else { format!("{err:#}") };
+            let reason = if err.chain().any(StreamError::is_idle_timeout_in) {
+                "idle timeout".to_string()
+            } else {
+                format!("{err:#}")
+            };
             ui.emit(|| Close::served(&peer, reason));
             return Err(err);
         }
     };
     ui.emit(|| Close::served(&peer, "done"));
     Ok(session.result(&peer)?)
-}
-
-/// Whether an idle timeout ended a session.
-fn is_idle_timeout(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        matches!(c.downcast_ref::<StreamError>(), Some(StreamError::Timeout { phase: Phase::Idle, .. }))
-    })
 }
