@@ -449,11 +449,11 @@ fn run_mode(
             // Boxed, as the TLS handshake is: a future is as large as its largest state,
             // and this one is three times the stdio relay's, which idle connections hold.
             Mode::Exec(argv) => {
-                let child = ChildStream::spawn_env(Some(&argv[0]), &argv[1..], &peer_env(peer));
+                let child = ChildStream::spawn_with(&argv[0], &argv[1..], &peer_env(peer));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Shell(cmd) => {
-                let child = ChildStream::spawn_env(None, std::slice::from_ref(cmd), &peer_env(peer));
+                let child = ChildStream::shell_with(cmd, &peer_env(peer));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Stdio | Mode::Broker => {

@@ -170,10 +170,10 @@ pub async fn connect(
     tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     connected: impl FnOnce(Option<SocketAddr>),
 ) -> Result<Opened, OpenError> {
-    let connection = match target {
+    // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
+    let mut connection = match (target, &options.proxy) {
         // Through a proxy: a tunnel to the target, then on as a direct connection.
-        Target::Tcp(host, port) if options.proxy.is_some() => {
-            let proxy = options.proxy.as_ref().expect("checked by the guard");
+        (Target::Tcp(host, port), Some(proxy)) => {
             let through = format!("{display} through proxy {proxy}");
             let reached = |address: Option<SocketAddr>| {
                 match address {
@@ -194,14 +194,14 @@ pub async fn connect(
             stream.set_nodelay(true).map_err(|e| OpenError::Connect(e.into()))?;
             Connection::Tcp(crate::streams::socket::SocketStream::new(stream))
         }
-        Target::Tcp(host, port) => {
+        (Target::Tcp(host, port), None) => {
             let tcp = connect_tcp(host, port, ConnectOptions { family, timeout: options.connect_timeout })
                 .await
                 .map_err(OpenError::Connect)?;
             connected(tcp.get_ref().and_then(|s| s.peer_addr().ok()));
             Connection::Tcp(tcp)
         }
-        Target::Unix(path) => {
+        (Target::Unix(path), _) => {
             let unix = within(Phase::Connect, options.connect_timeout, connect_unix(path))
                 .await
                 .map_err(OpenError::Connect)?;
@@ -209,8 +209,6 @@ pub async fn connect(
             Connection::Unix(unix)
         }
     };
-    // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
-    let mut connection = connection;
     if let Some(version) = options.proxy_protocol {
         send_proxy_header(&mut connection, version, options).await.map_err(OpenError::Connect)?;
     }

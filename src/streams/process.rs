@@ -32,11 +32,20 @@ impl ChildStream {
     /// # Errors
     /// [`StreamError::Spawn`] naming the command.
     pub fn spawn(program: &str, args: &[String]) -> Result<Self> {
+        Self::spawn_with(program, args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with `env` added to the command's environment (`serve
+    /// --exec`'s `STREAMTOOL_PEER`).
+    ///
+    /// # Errors
+    /// [`StreamError::Spawn`] naming the command.
+    pub fn spawn_with(program: &str, args: &[String], env: &[(&str, String)]) -> Result<Self> {
         let mut command = Command::new(program);
         command.args(args);
         let line =
             std::iter::once(program.to_string()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
-        Self::start(command, line)
+        Self::start(command, line, env)
     }
 
     /// Starts `sh -c command_line` (`serve --sh-exec`, `pipe exec:`).
@@ -44,38 +53,21 @@ impl ChildStream {
     /// # Errors
     /// [`StreamError::Spawn`] naming the command.
     pub fn shell(command_line: &str) -> Result<Self> {
-        let mut command = Command::new("sh");
-        command.arg("-c").arg(command_line);
-        Self::start(command, command_line.to_string())
+        Self::shell_with(command_line, &[])
     }
 
-    /// [`spawn`](Self::spawn) or, without `args`' program, [`shell`](Self::shell), with
-    /// `env` added to the command's environment (`serve --exec`'s `STREAMTOOL_PEER`).
+    /// [`shell`](Self::shell) with `env` added to the command's environment.
     ///
     /// # Errors
     /// [`StreamError::Spawn`] naming the command.
-    pub fn spawn_env(program: Option<&str>, args: &[String], env: &[(&str, String)]) -> Result<Self> {
-        let (mut command, line) = match program {
-            Some(program) => {
-                let mut command = Command::new(program);
-                command.args(args);
-                let line = std::iter::once(program.to_string())
-                    .chain(args.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                (command, line)
-            }
-            None => {
-                let mut command = Command::new("sh");
-                command.arg("-c").args(args);
-                (command, args.join(" "))
-            }
-        };
-        command.envs(env.iter().map(|(k, v)| (k, v)));
-        Self::start(command, line)
+    pub fn shell_with(command_line: &str, env: &[(&str, String)]) -> Result<Self> {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(command_line);
+        Self::start(command, command_line.to_string(), env)
     }
 
-    fn start(mut command: Command, line: String) -> Result<Self> {
+    fn start(mut command: Command, line: String, env: &[(&str, String)]) -> Result<Self> {
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         // A process group of its own: a relay that fails kills the whole command (`sh -c
         // 'a | b'`), not only the shell.
         command.process_group(0);
