@@ -6,6 +6,7 @@
 
 use crate::support::cli::s;
 use crate::support::peers::{CLIENT_LIMIT, Done, Job, Lab, need};
+use std::time::Duration;
 
 /// A `openssl s_server -www` on `$P` with the lab's certificate and `flags`, listening.
 fn s_server(name: &str, flags: &str) -> Option<(Lab, Job)> {
@@ -414,7 +415,9 @@ fn tofu_lab(name: &str) -> (Lab, std::path::PathBuf) {
 fn fresh_tls_server(lab: &Lab, name: &str, port: u16) -> (Job, String) {
     let mut server = lab.sh(name, &format!("exec \"$ST\" serve -k --echo --tls 127.0.0.1:{port}"));
     lab.wait_listening(port, &mut server);
-    let banner = server.stderr_now();
+    // serve listens before it makes its certificate (the banner names the port), so the
+    // banner is complete only once the "listening on" line that follows it is there.
+    let banner = server.wait_stderr("listening on", Duration::from_secs(20));
     let pin = banner
         .split("key pin:")
         .nth(1)

@@ -147,6 +147,24 @@ impl Job {
         String::from_utf8_lossy(&std::fs::read(&self.err).unwrap_or_default()).into_owned()
     }
 
+    /// Waits at most `limit` for `text` on stderr (a readiness line, such as serve's
+    /// `listening on`, written after its banner) and returns stderr so far; panics
+    /// naming the job if it exits or the time runs out first.
+    pub fn wait_stderr(&mut self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let err = self.stderr_now();
+            if err.contains(text) {
+                return err;
+            }
+            if !self.running() || Instant::now() >= deadline {
+                let how = if self.running() { "never wrote" } else { "exited without writing" };
+                panic!("[{}] {how} {text:?} on stderr\n  stderr: {err}", self.label);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Stops the job now (its group is killed): for a server that keeps serving, or a
     /// client whose state the test has already observed.
     pub fn stop(self) -> Done {
