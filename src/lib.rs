@@ -46,5 +46,6 @@ pub mod splice;
 pub mod stack;
 pub mod stdio_fd;
 pub mod streams;
+pub mod tap;
 pub mod values;
 pub mod words;
