@@ -533,4 +533,231 @@ mod tests {
     fn http_over_ipv6_dissects_cleanly() {
         check_http("http6", "[::1]:40000", "[::1]:80");
     }
+
+    /// Xorshift64: deterministic pseudo-random numbers.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn bytes(&mut self, len: usize) -> Vec<u8> {
+            let mut out = Vec::with_capacity(len + 8);
+            while out.len() < len {
+                out.extend_from_slice(&self.next().to_le_bytes());
+            }
+            out.truncate(len);
+            out
+        }
+
+        /// A chunk size: tiny, small, below a segment, or several segments.
+        fn chunk(&mut self) -> usize {
+            let r = usize::try_from(self.next() >> 8).unwrap();
+            match self.next() % 4 {
+                0 => r % 100,
+                1 => r % 4096,
+                2 => r % 65_536,
+                _ => 65_536 + r % 300_000,
+            }
+        }
+    }
+
+    /// The bytes of each direction (client's, server's) from tshark's `follow,tcp,raw,0`.
+    fn follow_raw(file: &Path) -> [Vec<u8>; 2] {
+        let out = tshark(file, &["-q", "-z", "follow,tcp,raw,0"]);
+        let mut dirs = [Vec::new(), Vec::new()];
+        let body = out.lines().skip_while(|l| !l.starts_with("Node 1:")).skip(1);
+        for line in body.take_while(|l| !l.starts_with("====")) {
+            let (dir, hex) = match line.strip_prefix('\t') {
+                Some(hex) => (1, hex),
+                None => (0, line),
+            };
+            let hex = hex.trim().as_bytes();
+            assert_eq!(hex.len() % 2, 0, "odd hex line");
+            for pair in hex.chunks(2) {
+                let byte = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
+                dirs[dir].push(byte);
+            }
+        }
+        dirs
+    }
+
+    fn sha256(bytes: &[u8]) -> Vec<u8> {
+        ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().to_vec()
+    }
+
+    /// 20 MiB up and 5 MiB down in chunks of varied sizes (some split into several segments,
+    /// some empty), interleaved; tshark reassembles both directions byte for byte.
+    #[test]
+    fn large_transfer_reassembles_both_ways() {
+        if !need_tshark() {
+            return;
+        }
+        let mut rng = XorShift(0x5EED_1234_ABCD_0001);
+        let sent = [rng.bytes(20 << 20), rng.bytes(5 << 20)];
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        let c = w.open(addr("10.0.0.1:50000"), addr("10.0.0.2:40002"), at(0)).unwrap();
+        let mut left = [&sent[0][..], &sent[1][..]];
+        let fixed = [MAX_SEGMENT, MAX_SEGMENT + 1, 0, 1, 3 * 65_536];
+        let mut sizes = fixed.into_iter();
+        let mut t = 1;
+        while left.iter().any(|l| !l.is_empty()) {
+            for (dir, rest) in left.iter_mut().enumerate() {
+                let n = sizes.next().unwrap_or_else(|| rng.chunk()).min(rest.len());
+                w.data(c, dir == 0, &rest[..n], at(t)).unwrap();
+                *rest = &rest[n..];
+                t += 1;
+            }
+        }
+        w.fin(c, true, at(t)).unwrap();
+        w.fin(c, false, at(t + 1)).unwrap();
+        let f = temp_file("large", &w.into_inner());
+        let got = follow_raw(&f);
+        for dir in 0..2 {
+            assert_eq!(got[dir].len(), sent[dir].len(), "direction {dir}");
+            assert_eq!(sha256(&got[dir]), sha256(&sent[dir]), "direction {dir}");
+        }
+        assert_eq!(tshark(&f, &["-Y", "tcp.analysis.flags && !tcp.analysis.window_update"]), "");
+        let longest = fields(&f, "tcp.len > 0", "tcp.len").iter().map(|l| l.parse::<usize>().unwrap()).max();
+        assert_eq!(longest, Some(MAX_SEGMENT));
+    }
+
+    /// Collects the NSS key-log lines of a TLS session.
+    #[derive(Debug, Default)]
+    struct Collect(Mutex<Vec<u8>>);
+
+    impl rustls::KeyLog for Collect {
+        fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+            let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+            self.0.lock().unwrap().extend_from_slice(line.as_bytes());
+        }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A TLS 1.3 client and server (self-signed certificate for `localhost`, ALPN http/1.1),
+    /// the client logging its secrets into the returned collector.
+    fn tls_pair() -> (rustls::ClientConnection, rustls::ServerConnection, Arc<Collect>) {
+        use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = crate::streams::tls::provider();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let log = Arc::new(Collect::default());
+        client.key_log = log.clone();
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        let server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        (client, server, log)
+    }
+
+    /// Moves what `from` has to send into `to`; the ciphertext moved.
+    fn pump(from: &mut rustls::Connection, to: &mut rustls::Connection) -> Vec<u8> {
+        let mut tls = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut tls).unwrap();
+        }
+        let mut rest = &tls[..];
+        while !rest.is_empty() {
+            to.read_tls(&mut rest).unwrap();
+            to.process_new_packets().unwrap();
+        }
+        tls
+    }
+
+    /// The plaintext `conn` has received so far, appended to `into`.
+    fn read_plain(conn: &mut rustls::Connection, into: &mut Vec<u8>) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = io::Read::read(&mut conn.reader(), &mut buf) {
+            into.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// A TLS 1.3 session in memory carrying [`REQUEST`] and [`RESPONSE`]: its ciphertext as
+    /// flights (from the client?, bytes) in order, and the client's NSS key log.
+    fn tls_session() -> (Vec<(bool, Vec<u8>)>, Vec<u8>) {
+        let (client, server, log) = tls_pair();
+        let (mut client, mut server) = (rustls::Connection::from(client), rustls::Connection::from(server));
+        client.writer().write_all(REQUEST).unwrap();
+        let (mut flights, mut request, mut response, mut answered) = (Vec::new(), Vec::new(), Vec::new(), false);
+        for _ in 0..10 {
+            let up = pump(&mut client, &mut server);
+            if !up.is_empty() {
+                flights.push((true, up));
+            }
+            read_plain(&mut server, &mut request);
+            if request == REQUEST && !answered {
+                server.writer().write_all(RESPONSE).unwrap();
+                answered = true;
+            }
+            let down = pump(&mut server, &mut client);
+            if !down.is_empty() {
+                flights.push((false, down));
+            }
+            read_plain(&mut client, &mut response);
+            if response == RESPONSE && !client.wants_write() && !server.wants_write() {
+                break;
+            }
+        }
+        assert_eq!(response, RESPONSE);
+        let log = log.0.lock().unwrap().clone();
+        (flights, log)
+    }
+
+    /// The session's flights as one conversation to port 443, with the key log in a
+    /// Decryption Secrets Block before the first data packet (`secrets`) or without one.
+    fn tls_capture(flights: &[(bool, Vec<u8>)], secrets: Option<&[u8]>) -> Vec<u8> {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        let c = w.open(addr("127.0.0.1:40443"), addr("127.0.0.1:443"), at(0)).unwrap();
+        if let Some(log) = secrets {
+            w.secrets(log).unwrap();
+        }
+        let mut t = 1;
+        for (from_client, bytes) in flights {
+            w.data(c, *from_client, bytes, at(t)).unwrap();
+            t += 1;
+        }
+        w.fin(c, true, at(t)).unwrap();
+        w.fin(c, false, at(t + 1)).unwrap();
+        w.into_inner()
+    }
+
+    /// tshark decrypts a real TLS 1.3 session with the secrets from the file's Decryption
+    /// Secrets Block (no key-log option), and sees no HTTP without that block.
+    #[test]
+    fn secrets_block_lets_tshark_decrypt_tls() {
+        if !need_tshark() {
+            return;
+        }
+        let (flights, log) = tls_session();
+        let text = String::from_utf8(log.clone()).unwrap();
+        assert!(text.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") && text.contains("SERVER_TRAFFIC_SECRET_0 "), "{text}");
+        let with = temp_file("tls", &tls_capture(&flights, Some(&log)));
+        assert_eq!(fields(&with, "http.request", "http.request.uri"), ["/hello"]);
+        assert_eq!(fields(&with, "http.response", "http.response.code"), ["200"]);
+        let without = temp_file("tls-nodsb", &tls_capture(&flights, None));
+        assert_eq!(fields(&without, "http", "http.request.uri"), Vec::<String>::new());
+        assert_eq!(fields(&without, "tls.handshake.type==1", "tls.handshake.type"), ["1"]);
+    }
 }
