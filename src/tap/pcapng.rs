@@ -159,7 +159,7 @@ impl<W: Write> PcapWriter<W> {
     /// Those of writing to the output.
     pub fn data(&mut self, conv: ConvId, from_client: bool, bytes: &[u8], at: SystemTime) -> io::Result<()> {
         let from = side(from_client);
-        if !self.convs.get(&conv).is_some_and(|c| !c.fin[from]) {
+        if !self.can_send(conv, from) {
             return Ok(());
         }
         for segment in bytes.chunks(MAX_SEGMENT) {
@@ -177,7 +177,7 @@ impl<W: Write> PcapWriter<W> {
     /// Those of writing to the output.
     pub fn fin(&mut self, conv: ConvId, from_client: bool, at: SystemTime) -> io::Result<()> {
         let from = side(from_client);
-        if !self.convs.get(&conv).is_some_and(|c| !c.fin[from]) {
+        if !self.can_send(conv, from) {
             return Ok(());
         }
         self.send(conv, from, FIN | ACK, &[], at)?;
@@ -238,9 +238,21 @@ impl<W: Write> PcapWriter<W> {
         self.out
     }
 
+    /// Whether side `from` of `conv` is open and has not sent FIN.
+    fn can_send(&self, conv: ConvId, from: usize) -> bool {
+        self.convs.get(&conv).is_some_and(|c| !c.fin[from])
+    }
+
     /// One packet from side `from` of `conv` with `flags` and `payload`; advances that side's
     /// sequence number by the payload and by one for SYN or FIN.
-    fn send(&mut self, conv: ConvId, from: usize, flags: u8, payload: &[u8], at: SystemTime) -> io::Result<()> {
+    fn send(
+        &mut self,
+        conv: ConvId,
+        from: usize,
+        flags: u8,
+        payload: &[u8],
+        at: SystemTime,
+    ) -> io::Result<()> {
         let Some(c) = self.convs.get_mut(&conv) else {
             return Ok(());
         };
@@ -316,7 +328,8 @@ fn push_option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
 
 /// An Enhanced Packet Block on interface 0 at `at` (microseconds since the epoch).
 fn enhanced_packet(packet: &[u8], at: SystemTime) -> Vec<u8> {
-    let micros = at.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let micros =
+        at.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     // A packet is at most 40 + MAX_SEGMENT bytes.
     let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
     let mut body = Vec::with_capacity(20 + packet.len());
@@ -421,7 +434,6 @@ fn checksum(data: &[u8], init: u32) -> u16 {
     !(sum as u16)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv6Addr;
@@ -434,7 +446,8 @@ mod tests {
     use super::*;
 
     const REQUEST: &[u8] = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
-    const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\nhello\n";
+    const RESPONSE: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\nhello\n";
 
     /// Whether tshark runs; if not, SKIPPED (and a failure under CI, as tests/it's `need`).
     fn need_tshark() -> bool {
@@ -467,7 +480,8 @@ mod tests {
     fn temp_file(name: &str, bytes: &[u8]) -> TempFile {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("streamtool-pcapng-{}-{n}-{name}.pcapng", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("streamtool-pcapng-{}-{n}-{name}.pcapng", std::process::id()));
         std::fs::write(&path, bytes).unwrap();
         TempFile(path)
     }
@@ -520,7 +534,8 @@ mod tests {
         let checked = ["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"];
         let bad = [&checked[..], &["-Y", "tcp.checksum.status!=1 || ip.checksum.status==2"]].concat();
         assert_eq!(tshark(&f, &bad), "");
-        let good = [&checked[..], &["-Y", "tcp.checksum.status==1", "-T", "fields", "-e", "frame.number"]].concat();
+        let good =
+            [&checked[..], &["-Y", "tcp.checksum.status==1", "-T", "fields", "-e", "frame.number"]].concat();
         assert_eq!(tshark(&f, &good).lines().count(), 11);
     }
 
@@ -700,7 +715,8 @@ mod tests {
         let (client, server, log) = tls_pair();
         let (mut client, mut server) = (rustls::Connection::from(client), rustls::Connection::from(server));
         client.writer().write_all(REQUEST).unwrap();
-        let (mut flights, mut request, mut response, mut answered) = (Vec::new(), Vec::new(), Vec::new(), false);
+        let (mut flights, mut request, mut response, mut answered) =
+            (Vec::new(), Vec::new(), Vec::new(), false);
         for _ in 0..10 {
             let up = pump(&mut client, &mut server);
             if !up.is_empty() {
@@ -752,12 +768,135 @@ mod tests {
         }
         let (flights, log) = tls_session();
         let text = String::from_utf8(log.clone()).unwrap();
-        assert!(text.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") && text.contains("SERVER_TRAFFIC_SECRET_0 "), "{text}");
+        assert!(
+            text.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET ") && text.contains("SERVER_TRAFFIC_SECRET_0 "),
+            "{text}"
+        );
         let with = temp_file("tls", &tls_capture(&flights, Some(&log)));
         assert_eq!(fields(&with, "http.request", "http.request.uri"), ["/hello"]);
         assert_eq!(fields(&with, "http.response", "http.response.code"), ["200"]);
         let without = temp_file("tls-nodsb", &tls_capture(&flights, None));
         assert_eq!(fields(&without, "http", "http.request.uri"), Vec::<String>::new());
         assert_eq!(fields(&without, "tls.handshake.type==1", "tls.handshake.type"), ["1"]);
+    }
+
+    /// Every call of the API once, two conversations, one of each family.
+    fn everything() -> Vec<u8> {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        w.secrets(b"CLIENT_RANDOM 00 11\n").unwrap();
+        let a = w.open(addr("127.0.0.1:1"), addr("127.0.0.2:1"), at(0)).unwrap();
+        let b = w.open(addr("[::1]:2"), addr("[::1]:3"), at(1)).unwrap();
+        w.data(a, true, &[7; 100_000], at(2)).unwrap();
+        w.data(b, false, b"hi", at(3)).unwrap();
+        w.reset(b, true, at(4)).unwrap();
+        w.fin(a, false, at(5)).unwrap();
+        w.flush().unwrap();
+        w.into_inner()
+    }
+
+    #[test]
+    fn the_same_calls_give_the_same_bytes() {
+        assert_eq!(everything(), everything());
+    }
+
+    /// The blocks of a file: (type, body), checking each block's framing.
+    fn blocks(mut file: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        let mut out = Vec::new();
+        while !file.is_empty() {
+            let len = u32_at(file, 4) as usize;
+            assert_eq!(len % 4, 0);
+            assert_eq!(u32_at(file, len - 4) as usize, len, "total length repeated");
+            out.push((u32_at(file, 0), file[8..len - 4].to_vec()));
+            file = &file[len..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_file_is_one_section_one_interface_then_packets() {
+        let file = everything();
+        let blocks = blocks(&file);
+        let kinds: Vec<u32> = blocks.iter().map(|b| b.0).collect();
+        assert_eq!(kinds[..3], [SHB, IDB, DSB]);
+        assert!(kinds[3..].iter().all(|&k| k == EPB));
+        assert_eq!(blocks[0].1[..4], BYTE_ORDER_MAGIC.to_le_bytes());
+        assert_eq!(blocks[1].1[..2], LINKTYPE_RAW.to_le_bytes());
+        let dsb = &blocks[2].1;
+        assert_eq!(dsb[..8], [0x4B, 0x53, 0x4C, 0x54, 20, 0, 0, 0]);
+        assert_eq!(&dsb[8..28], b"CLIENT_RANDOM 00 11\n");
+        for (_, epb) in &blocks[3..] {
+            let caplen = u32::from_le_bytes(epb[12..16].try_into().unwrap()) as usize;
+            assert_eq!(epb[12..16], epb[16..20], "captured length = original length");
+            let packet = &epb[20..20 + caplen];
+            let ip_len = match packet[0] >> 4 {
+                4 => usize::from(u16::from_be_bytes([packet[2], packet[3]])),
+                6 => 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])),
+                v => panic!("IP version {v}"),
+            };
+            assert_eq!(ip_len, caplen);
+            assert!(caplen <= 40 + MAX_SEGMENT);
+        }
+    }
+
+    #[test]
+    fn nothing_is_written_for_empty_chunks_or_ended_conversations() {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        let c = w.open(addr("127.0.0.1:1"), addr("127.0.0.2:1"), at(0)).unwrap();
+        let before = w.out.len();
+        w.data(c, true, b"", at(1)).unwrap();
+        w.secrets(b"").unwrap();
+        w.data(ConvId(99), true, b"x", at(1)).unwrap();
+        w.fin(ConvId(99), true, at(1)).unwrap();
+        w.reset(ConvId(99), true, at(1)).unwrap();
+        assert_eq!(w.out.len(), before);
+        w.fin(c, true, at(2)).unwrap();
+        let after_fin = w.out.len();
+        w.data(c, true, b"late", at(3)).unwrap();
+        w.fin(c, true, at(3)).unwrap();
+        assert_eq!(w.out.len(), after_fin);
+        w.reset(c, false, at(4)).unwrap();
+        assert!(w.convs.is_empty());
+        let after_reset = w.out.len();
+        w.data(c, false, b"late", at(5)).unwrap();
+        assert_eq!(w.out.len(), after_reset);
+        // A time before the epoch is written as 0, not a panic.
+        let d =
+            w.open(addr("127.0.0.1:2"), addr("127.0.0.2:2"), UNIX_EPOCH - Duration::from_secs(1)).unwrap();
+        w.data(d, true, b"x", UNIX_EPOCH - Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn synthetic_pairs_are_loopback_and_apart() {
+        assert_eq!(synthetic_pair(0), (addr("127.0.0.1:1"), addr("127.0.0.2:1")));
+        assert_eq!(synthetic_pair(65_533).0.port(), 65_534);
+        assert_eq!(synthetic_pair(65_534).0.port(), 1);
+        assert_eq!(synthetic_pair(u64::MAX).1.port(), u16::try_from(1 + u64::MAX % 65_534).unwrap());
+    }
+
+    #[test]
+    fn the_internet_checksum_matches_rfc_1071s_example() {
+        // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (folded).
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7], 0), !0xddf2);
+    }
+
+    /// Families mixed: both ends written as IPv6, the IPv4 one mapped; a reset is the one
+    /// expert warning tshark has, and the stream ends there.
+    #[test]
+    fn mixed_families_map_to_ipv6_and_a_reset_shows() {
+        if !need_tshark() {
+            return;
+        }
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        let server = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 80);
+        let c = w.open(addr("127.0.0.1:40000"), server, at(0)).unwrap();
+        w.data(c, true, REQUEST, at(1)).unwrap();
+        w.reset(c, false, at(2)).unwrap();
+        let f = temp_file("mixed", &w.into_inner());
+        assert_eq!(fields(&f, "http.request", "ipv6.src"), ["::ffff:127.0.0.1"]);
+        assert_eq!(fields(&f, "tcp.flags.reset==1", "tcp.srcport"), ["80"]);
+        let expert = tshark(&f, &["-q", "-z", "expert,warn"]);
+        assert!(expert.contains("Warns (1)") && expert.contains("Connection reset (RST)"), "{expert}");
+        assert_eq!(tshark(&f, &["-Y", "tcp.analysis.flags && !tcp.analysis.window_update"]), "");
     }
 }
