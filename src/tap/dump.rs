@@ -69,7 +69,7 @@
 //! `TLS record: handshake, TLS 1.0, 512 bytes`. The version is the record layer's (TLS 1.3
 //! records say TLS 1.2 there, as the protocol requires). A header whose version is not
 //! 0x03xx or whose length is beyond 2^14 + 2048 is not TLS: it is reported once
-//! (`not a TLS record (type 0x47, version 0x4554, length 8224): no more annotation`) and the
+//! (`not a TLS record (type 0x47, version 0x4554, length 8239): no more annotation`) and the
 //! stream is not annotated further.
 //!
 //! # Transcript ([`transcript_line`], [`read_transcript`])
@@ -459,7 +459,7 @@ impl RecordInfo {
     }
 
     /// One line without its line break: `TLS record: handshake, TLS 1.2, 512 bytes`, or for
-    /// a malformed header `not a TLS record (type 0x47, version 0x4554, length 8224): no
+    /// a malformed header `not a TLS record (type 0x47, version 0x4554, length 8239): no
     /// more annotation`.
     pub fn describe(&self) -> String {
         if self.malformed {
@@ -682,4 +682,486 @@ pub fn replay_plan(
         }
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// A xorshift64 generator: reproducible pseudo-random bytes without a crate.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// Whether `tool` is on PATH; when not, a skip with a note, or a failure under CI.
+    fn need(tool: &str) -> bool {
+        let path = std::env::var("PATH").unwrap_or_default();
+        if path.split(':').any(|dir| !dir.is_empty() && Path::new(dir).join(tool).is_file()) {
+            return true;
+        }
+        assert!(std::env::var_os("CI").is_none(), "{tool} missing (CI is set: a failure, not a skip)");
+        eprintln!("SKIPPED: {tool} missing");
+        false
+    }
+
+    /// What `hexdump -C -s offset -n len file` prints.
+    fn hexdump(file: &Path, offset: usize, len: usize) -> String {
+        let output = Command::new("hexdump")
+            .env("LC_ALL", "C")
+            .args(["-C", "-s", &offset.to_string(), "-n", &len.to_string()])
+            .arg(file)
+            .output()
+            .expect("run hexdump");
+        assert!(output.status.success(), "hexdump failed: {output:?}");
+        String::from_utf8(output.stdout).expect("hexdump prints ASCII")
+    }
+
+    /// Checks `hex` against hexdump for each (offset, len) of `stream`.
+    fn check_against_hexdump(stream: &[u8], chunks: &[(usize, usize)]) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("stream");
+        std::fs::write(&file, stream).expect("write the stream");
+        for &(offset, len) in chunks {
+            let mut ours = String::new();
+            hex(&mut ours, &stream[offset..offset + len], offset as u64);
+            let theirs = hexdump(&file, offset, len);
+            assert_eq!(ours, theirs, "chunk at {offset}, {len} bytes");
+        }
+    }
+
+    #[test]
+    fn hex_is_hexdump_on_random_chunks() {
+        if !need("hexdump") {
+            return;
+        }
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let stream = rng.bytes(10 * 1024);
+        let mut special = vec![16, 4096, 0, 17, 15, 1].into_iter();
+        let (mut chunks, mut at) = (Vec::new(), 0);
+        while at < stream.len() {
+            let want = if chunks.len() % 6 == 1 { special.next() } else { None };
+            let len = want.unwrap_or_else(|| 1 + rng.below(400)).min(stream.len() - at);
+            chunks.push((at, len));
+            at += len;
+        }
+        assert!((30..=50).contains(&chunks.len()), "{} chunks", chunks.len());
+        for len in [1, 15, 16, 17, 4096, 0] {
+            assert!(chunks.iter().any(|c| c.1 == len), "no chunk of {len} bytes");
+        }
+        check_against_hexdump(&stream, &chunks);
+    }
+
+    #[test]
+    fn hex_is_hexdump_on_repeated_rows() {
+        if !need("hexdump") {
+            return;
+        }
+        let mut rng = XorShift(7);
+        let mut stream = rng.bytes(7);
+        for (byte, run) in [(0, 100), (0xaa, 48), (0, 33), (1, 20), (0, 16), (0, 31), (0x41, 64)] {
+            stream.extend(std::iter::repeat_n(byte, run));
+            stream.extend(rng.bytes(3));
+        }
+        let mut chunks = vec![(0, stream.len())];
+        for offset in [0, 1, 3, 7, 8, 15, 16, 23, 40, 107] {
+            for len in [16, 32, 47, 48, 49, 100, 200] {
+                chunks.push((offset, len.min(stream.len() - offset)));
+            }
+        }
+        chunks.push((5, 0));
+        check_against_hexdump(&stream, &chunks);
+    }
+
+    #[test]
+    fn hex_offsets_grow_past_eight_digits_and_empty_chunks_print_nothing() {
+        // `hexdump -C -s 4294967290 -n 40` on a sparse file with "hi" at 4294967300.
+        let mut data = vec![0; 40];
+        data[10..12].copy_from_slice(b"hi");
+        let mut out = String::new();
+        hex(&mut out, &data, 4_294_967_290);
+        assert_eq!(
+            out,
+            "fffffffa  00 00 00 00 00 00 00 00  00 00 68 69 00 00 00 00  |..........hi....|\n\
+             10000000a  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|\n\
+             10000001a  00 00 00 00 00 00 00 00                           |........|\n\
+             100000022\n"
+        );
+        let mut out = String::new();
+        hex(&mut out, &[], 12);
+        text(&mut out, &[]);
+        assert_eq!(out, "");
+    }
+
+    fn text_of(data: &[u8]) -> String {
+        let mut out = String::new();
+        text(&mut out, data);
+        out
+    }
+
+    #[test]
+    fn text_escapes_controls_and_keeps_printable_text() {
+        assert_eq!(
+            text_of(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "  GET / HTTP/1.1\\r\\n\n  Host: x\\r\\n\n  \\r\\n\n"
+        );
+        assert_eq!(text_of(b"a\tb\\c\0\x07\x7f"), "  a\\tb\\\\c\\x00\\x07\\x7f\n");
+        assert_eq!(text_of(b"\x1b[2J\x1b]0;title\x07"), "  \\x1b[2J\\x1b]0;title\\x07\n");
+        assert_eq!(text_of(b"no newline"), "  no newline\n");
+        assert_eq!(text_of(b"\n\n"), "  \\n\n  \\n\n");
+        assert_eq!(text_of(b"x\\x41"), "  x\\\\x41\n");
+    }
+
+    #[test]
+    fn text_passes_utf8_letters_and_escapes_what_misleads_a_terminal() {
+        assert_eq!(text_of("café ✓ 日本\n".as_bytes()), "  café ✓ 日本\\n\n");
+        // Bidi override, C1 CSI and NEL as UTF-8, zero-width space, line separator, BOM.
+        let tricky = "a\u{202e}b\u{9b}c\u{85}d\u{200b}e\u{2028}f\u{feff}g\u{2066}";
+        assert_eq!(
+            text_of(tricky.as_bytes()),
+            "  a\\u{202e}b\\u{9b}c\\u{85}d\\u{200b}e\\u{2028}f\\u{feff}g\\u{2066}\n"
+        );
+        // Invalid UTF-8: lone C1 bytes, a cut character, an overlong encoding, 0xff.
+        assert_eq!(text_of(b"\x9b\x85 \xe2\x80 \xc0\xaf \xff"), "  \\x9b\\x85 \\xe2\\x80 \\xc0\\xaf \\xff\n");
+        assert_eq!(text_of(b"\xe2\x80\xae"), "  \\u{202e}\n");
+    }
+
+    /// The bytes a text dump shows (the dump is unambiguous).
+    fn decode_text(dump: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for line in dump.lines() {
+            let mut rest = line.strip_prefix("  ").expect("every line starts with two spaces");
+            while let Some(c) = rest.chars().next() {
+                rest = &rest[c.len_utf8()..];
+                if c != '\\' {
+                    bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    continue;
+                }
+                let e = rest.chars().next().expect("an escape");
+                rest = &rest[1..];
+                match e {
+                    '\\' | 't' | 'r' | 'n' => bytes.push(match e {
+                        't' => b'\t',
+                        'r' => b'\r',
+                        'n' => b'\n',
+                        _ => b'\\',
+                    }),
+                    'x' => {
+                        bytes.push(u8::from_str_radix(&rest[..2], 16).expect("hex"));
+                        rest = &rest[2..];
+                    }
+                    'u' => {
+                        let end = rest.find('}').expect("}");
+                        let c = char::from_u32(u32::from_str_radix(&rest[1..end], 16).expect("hex"));
+                        bytes.extend_from_slice(c.expect("a char").encode_utf8(&mut [0; 4]).as_bytes());
+                        rest = &rest[end + 1..];
+                    }
+                    other => panic!("unknown escape \\{other}"),
+                }
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn header_lines_have_every_field() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_796_518_923_123_456);
+        let mut out = String::new();
+        header(&mut out, 3, "127.0.0.1:5000", Direction::Out, 0, 12, at);
+        header(&mut out, 3, "evil\x1b[2J\u{202e}", Direction::In, 4096, 1, at + Duration::from_nanos(999));
+        assert_eq!(
+            out,
+            "> 2026-12-06T01:02:03.123456Z #3 127.0.0.1:5000 out 12 bytes at 0\n\
+             < 2026-12-06T01:02:03.123456Z #3 evil\\x1b[2J\\u{202e} in 1 byte at 4096\n"
+        );
+        assert_eq!(utc_micros(UNIX_EPOCH - Duration::from_millis(1500)), "1969-12-31T23:59:58.500000Z");
+        assert_eq!(utc_micros(UNIX_EPOCH - Duration::from_nanos(1)), "1969-12-31T23:59:59.999999Z");
+        let far = UNIX_EPOCH.checked_add(Duration::from_secs(1 << 40)).expect("a far time");
+        assert_eq!(utc_micros(far), "@1099511627776.000000");
+        for t in
+            [at, UNIX_EPOCH, UNIX_EPOCH - Duration::from_millis(1500), UNIX_EPOCH + Duration::from_micros(1)]
+        {
+            assert_eq!(parse_utc_micros(&utc_micros(t)), Some(t));
+        }
+        for bad in
+            ["2026-12-06T01:02:03.123456", "2026-12-06 01:02:03.123456Z", "2026-13-06T01:02:03.123456Z"]
+        {
+            assert_eq!(parse_utc_micros(bad), None, "{bad}");
+        }
+        assert_eq!(parse_utc_micros("2026-12-06T01:02:03.12345+Z"), None);
+        assert_eq!(parse_utc_micros("2026-02-30T01:02:03.123456Z"), None);
+    }
+
+    /// A ClientHello-like record, a change_cipher_spec, application data, an alert.
+    fn tls_stream() -> (Vec<u8>, Vec<(u64, u8, u16, u16)>) {
+        let mut s = vec![22, 3, 1, 0, 45, 1, 0, 0, 41, 3, 3];
+        s.extend([0x5a; 39]);
+        s.extend([20, 3, 3, 0, 1, 1]);
+        s.extend([23, 3, 3, 0, 32]);
+        s.extend([0xc3; 32]);
+        s.extend([21, 3, 3, 0, 2, 1, 0]);
+        s.extend([23, 3, 3, 0, 0]);
+        let records = vec![
+            (0, 22, 0x0301, 45),
+            (50, 20, 0x0303, 1),
+            (56, 23, 0x0303, 32),
+            (93, 21, 0x0303, 2),
+            (100, 23, 0x0303, 0),
+        ];
+        (s, records)
+    }
+
+    fn feed_in(records: &mut TlsRecords, chunks: &[&[u8]]) -> Vec<(u64, u8, u16, u16)> {
+        let mut seen = Vec::new();
+        let mut start = 0u64;
+        for chunk in chunks {
+            for info in records.feed(chunk) {
+                let expected = info.stream_offset.saturating_sub(start) as usize;
+                assert_eq!(info.offset_in_chunk, expected, "{info:?} in a chunk at {start}");
+                assert!(!info.malformed, "{info:?}");
+                seen.push((info.stream_offset, info.content_type, info.version, info.length));
+            }
+            start += chunk.len() as u64;
+        }
+        seen
+    }
+
+    #[test]
+    fn tls_records_are_found_across_every_split() {
+        let (s, expected) = tls_stream();
+        assert_eq!(feed_in(&mut TlsRecords::new(), &[&s]), expected);
+        for i in 0..=s.len() {
+            assert_eq!(feed_in(&mut TlsRecords::new(), &[&s[..i], &s[i..]]), expected, "split at {i}");
+            for j in i..=s.len() {
+                let seen = feed_in(&mut TlsRecords::new(), &[&s[..i], &s[i..j], &s[j..]]);
+                assert_eq!(seen, expected, "split at {i} and {j}");
+            }
+        }
+        let bytes: Vec<&[u8]> = s.chunks(1).collect();
+        assert_eq!(feed_in(&mut TlsRecords::new(), &bytes), expected);
+    }
+
+    #[test]
+    fn tls_records_describe_themselves() {
+        let info = |content_type, version, length| RecordInfo {
+            offset_in_chunk: 0,
+            stream_offset: 0,
+            content_type,
+            version,
+            length,
+            malformed: false,
+        };
+        assert_eq!(info(22, 0x0301, 512).describe(), "TLS record: handshake, TLS 1.0, 512 bytes");
+        assert_eq!(info(23, 0x0303, 1).describe(), "TLS record: application_data, TLS 1.2, 1 byte");
+        assert_eq!(info(20, 0x0300, 1).type_name(), "change_cipher_spec");
+        assert_eq!(info(21, 0x0302, 2).describe(), "TLS record: alert, TLS 1.1, 2 bytes");
+        assert_eq!(info(24, 0x0304, 3).describe(), "TLS record: heartbeat, TLS 1.3, 3 bytes");
+        assert_eq!(info(99, 0x0305, 0).describe(), "TLS record: unknown(99), 0x0305, 0 bytes");
+    }
+
+    #[test]
+    fn garbage_is_reported_once_then_annotation_stops() {
+        let mut records = TlsRecords::new();
+        let found = records.feed(b"GET / HTTP/1.1\r\n");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].malformed);
+        assert_eq!(
+            found[0].describe(),
+            "not a TLS record (type 0x47, version 0x4554, length 8239): no more annotation"
+        );
+        assert!(records.feed(&tls_stream().0).is_empty());
+        // Valid records, then a length beyond TLS's limit.
+        let mut records = TlsRecords::new();
+        let mut s = vec![23, 3, 3, 0, 2, 9, 9, 23, 3, 3, 0x48, 1];
+        s.extend([0; 20]);
+        let found = records.feed(&s);
+        assert_eq!(found.len(), 2);
+        assert!(!found[0].malformed && found[1].malformed, "{found:?}");
+        assert_eq!((found[1].offset_in_chunk, found[1].length), (7, 0x4801));
+        assert!(records.feed(&s).is_empty());
+    }
+
+    fn t(micros: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(1_796_518_923_000_000 + micros)
+    }
+
+    fn event(time: SystemTime, conn: u64, name: &str, fields: Value) -> Record {
+        let Value::Object(fields) = fields else { panic!("fields are an object") };
+        Record::Event { time, conn, event: name.into(), fields }
+    }
+
+    fn data(time: SystemTime, conn: u64, dir: Direction, bytes: &[u8]) -> Record {
+        Record::Data { time, conn, dir, data: bytes.to_vec() }
+    }
+
+    fn sample() -> Vec<Record> {
+        use serde_json::json;
+        vec![
+            event(t(0), 1, "connect", json!({"peer": "127.0.0.1:5000", "local": "127.0.0.1:40000"})),
+            event(t(1_000), 2, "connect", json!({"peer": "[::1]:5000", "local": "[::1]:40001"})),
+            event(
+                t(5_000),
+                1,
+                "handshake",
+                json!({"tls": "TLSv1.3", "cipher": "TLS13_AES_128_GCM_SHA256", "sni": "x"}),
+            ),
+            data(t(10_000), 1, Direction::Out, b"a"),
+            data(t(20_000), 1, Direction::In, b"\x00\xff binary \x1b"),
+            data(t(25_000), 2, Direction::Out, b"other connection"),
+            data(t(50_000), 1, Direction::Out, b"c"),
+            data(t(40_000), 1, Direction::Out, b""),
+            event(t(60_000), 1, "half-close", json!({"dir": "out"})),
+            event(t(70_000), 1, "close", json!({})),
+            event(t(70_001), 2, "close", json!({"reason": "reset by peer"})),
+            event(t(80_000), 2, "from-the-future", json!({"x": [1, {"y": null}]})),
+        ]
+    }
+
+    #[test]
+    fn transcripts_round_trip_with_the_documented_lines() {
+        let records = sample();
+        let file: String = records.iter().map(transcript_line).collect();
+        assert_eq!(file.lines().count(), records.len());
+        assert_eq!(
+            transcript_line(&data(t(123_456), 3, Direction::Out, b"hello")),
+            "{\"time\":\"2026-12-06T01:02:03.123456Z\",\"conn\":3,\"dir\":\"out\",\"len\":5,\"data\":\"aGVsbG8=\"}\n"
+        );
+        assert_eq!(
+            transcript_line(&records[0]),
+            "{\"time\":\"2026-12-06T01:02:03.000000Z\",\"conn\":1,\"event\":\"connect\",\
+             \"local\":\"127.0.0.1:40000\",\"peer\":\"127.0.0.1:5000\"}\n"
+        );
+        let back = read_transcript(file.as_bytes()).expect("read back");
+        assert_eq!(back, records);
+        // Reserved names in an event's fields are not written twice; blank lines are skipped.
+        let odd =
+            event(t(0), 1, "connect", serde_json::json!({"time": 1, "conn": 2, "event": 3, "peer": "p"}));
+        let line = transcript_line(&odd);
+        assert_eq!(
+            line,
+            "{\"time\":\"2026-12-06T01:02:03.000000Z\",\"conn\":1,\"event\":\"connect\",\"peer\":\"p\"}\n"
+        );
+        let with_blanks = format!("\n{line}  \r\n{line}");
+        assert_eq!(read_transcript(with_blanks.as_bytes()).expect("read").len(), 2);
+    }
+
+    #[test]
+    fn every_bad_line_is_an_error_naming_its_line() {
+        let good = transcript_line(&data(t(0), 1, Direction::In, b"ok"));
+        let time = "\"time\":\"2026-12-06T01:02:03.000000Z\"";
+        let cases: Vec<(String, &str)> = vec![
+            ("{not json".into(), "not a JSON object"),
+            ("[1, 2]".into(), "not a JSON object"),
+            ("{\"conn\":1,\"dir\":\"in\",\"len\":0,\"data\":\"\"}".into(), "no \"time\" field"),
+            (format!("{{\"time\":\"yesterday\",\"conn\":1,\"event\":\"close\"}}"), "not a UTC time"),
+            (format!("{{\"time\":5,\"conn\":1,\"event\":\"close\"}}"), "\"time\" is not a string"),
+            (format!("{{{time},\"dir\":\"in\",\"len\":0,\"data\":\"\"}}"), "no \"conn\" field"),
+            (format!("{{{time},\"conn\":-1,\"dir\":\"in\",\"len\":0,\"data\":\"\"}}"), "\"conn\" is not"),
+            (format!("{{{time},\"conn\":\"1\",\"event\":\"close\"}}"), "\"conn\" is not"),
+            (format!("{{{time},\"conn\":1,\"event\":7}}"), "\"event\" is not a string"),
+            (format!("{{{time},\"conn\":1,\"len\":0,\"data\":\"\"}}"), "no \"dir\" field"),
+            (
+                format!("{{{time},\"conn\":1,\"dir\":\"up\",\"len\":0,\"data\":\"\"}}"),
+                "not \"in\" or \"out\"",
+            ),
+            (format!("{{{time},\"conn\":1,\"dir\":\"in\",\"data\":\"\"}}"), "no \"len\" field"),
+            (format!("{{{time},\"conn\":1,\"dir\":\"in\",\"len\":1.5,\"data\":\"\"}}"), "\"len\" is not"),
+            (format!("{{{time},\"conn\":1,\"dir\":\"in\",\"len\":0}}"), "no \"data\" field"),
+            (format!("{{{time},\"conn\":1,\"dir\":\"in\",\"len\":1,\"data\":\"!!\"}}"), "not base64"),
+            (
+                format!("{{{time},\"conn\":1,\"dir\":\"in\",\"len\":3,\"data\":\"aGVsbG8=\"}}"),
+                "holds 5 bytes",
+            ),
+            ("\u{0}".into(), "not a JSON object"),
+        ];
+        for (bad, what) in cases {
+            let file = format!("{good}\n{bad}\n{good}");
+            let err = read_transcript(file.as_bytes()).expect_err(&bad).to_string();
+            assert!(err.starts_with("transcript line 3: "), "{bad}: {err}");
+            assert!(err.contains(what), "{bad}: {err}");
+        }
+        let mut file = good.clone().into_bytes();
+        file.extend(b"{\"time\":\"\xff\"}\n");
+        let err = read_transcript(&file[..]).expect_err("not UTF-8").to_string();
+        assert_eq!(err, "transcript line 2: not UTF-8");
+    }
+
+    #[test]
+    fn replay_plans_take_one_connection_and_direction_with_delays() {
+        let records = sample();
+        let ms = Duration::from_millis;
+        let plan = replay_plan(&records, None, Direction::Out).expect("plan");
+        assert_eq!(plan, vec![(ms(10), b"a".to_vec()), (ms(40), b"c".to_vec()), (ms(0), Vec::new())]);
+        let plan = replay_plan(&records, None, Direction::In).expect("plan");
+        assert_eq!(plan, vec![(ms(20), b"\x00\xff binary \x1b".to_vec())]);
+        let plan = replay_plan(&records, Some(2), Direction::Out).expect("plan");
+        assert_eq!(plan, vec![(ms(24), b"other connection".to_vec())]);
+        assert_eq!(replay_plan(&records, Some(2), Direction::In).expect("plan"), vec![]);
+        let err = replay_plan(&records, Some(9), Direction::Out).expect_err("no #9");
+        assert_eq!(err.to_string(), "the transcript has no connection #9");
+        let err = replay_plan(&[], None, Direction::Out).expect_err("empty");
+        assert_eq!(err.to_string(), "the transcript has no records");
+    }
+
+    proptest! {
+        #[test]
+        fn dumps_never_panic_and_text_is_unambiguous(data in proptest::collection::vec(any::<u8>(), 0..400), offset in any::<u64>()) {
+            let mut out = String::new();
+            hex(&mut out, &data, offset);
+            let mut shown = String::new();
+            text(&mut shown, &data);
+            prop_assert_eq!(decode_text(&shown), data.clone());
+            prop_assert!(shown.lines().all(|l| l.starts_with("  ")));
+            prop_assert!(data.is_empty() || shown.ends_with('\n'));
+            header(&mut out, offset, &String::from_utf8_lossy(&data), Direction::In, offset, data.len(), UNIX_EPOCH);
+        }
+
+        #[test]
+        fn tls_records_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), cut in any::<usize>()) {
+            let mut records = TlsRecords::new();
+            let cut = cut % (data.len() + 1);
+            let found: Vec<RecordInfo> = records.feed(&data[..cut]).into_iter().chain(records.feed(&data[cut..])).collect();
+            prop_assert!(found.iter().filter(|r| r.malformed).count() <= 1);
+            prop_assert!(found.iter().rev().skip(1).all(|r| !r.malformed));
+            for r in &found {
+                let _ = r.describe();
+            }
+        }
+
+        #[test]
+        fn transcripts_never_panic(seed in any::<u64>(), flips in 1usize..8, junk in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = read_transcript(&junk[..]);
+            let mut file: Vec<u8> = sample().iter().map(transcript_line).collect::<String>().into_bytes();
+            let mut rng = XorShift(seed | 1);
+            for _ in 0..flips {
+                let at = rng.below(file.len());
+                let alphabet = b"{}\":,0123456789aZT-.\\\n x";
+                file[at] = alphabet[rng.below(alphabet.len())];
+            }
+            if let Ok(records) = read_transcript(&file[..]) {
+                for dir in [Direction::In, Direction::Out] {
+                    let _ = replay_plan(&records, None, dir);
+                }
+            }
+            let time: String = (0..27).map(|_| b"0123456789-T:.Z"[rng.below(15)] as char).collect();
+            let _ = parse_utc_micros(&time);
+        }
+    }
 }
