@@ -506,6 +506,18 @@ pub enum Record {
 }
 
 impl Record {
+    /// An event record from its name and fields, for example
+    /// `Record::event(now, 3, "half-close", [("dir", "out".into())])`.
+    pub fn event<'a>(
+        time: SystemTime,
+        conn: u64,
+        event: &str,
+        fields: impl IntoIterator<Item = (&'a str, Value)>,
+    ) -> Self {
+        let fields = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Record::Event { time, conn, event: event.to_owned(), fields }
+    }
+
     /// The record's connection id.
     pub fn conn(&self) -> u64 {
         match self {
@@ -909,8 +921,11 @@ mod tests {
         assert_eq!(parse_utc_micros("2026-02-30T01:02:03.123456Z"), None);
     }
 
+    /// A record header as the tests compare them: stream offset, type, version, length.
+    type Seen = (u64, u8, u16, u16);
+
     /// A ClientHello-like record, a change_cipher_spec, application data, an alert.
-    fn tls_stream() -> (Vec<u8>, Vec<(u64, u8, u16, u16)>) {
+    fn tls_stream() -> (Vec<u8>, Vec<Seen>) {
         let mut s = vec![22, 3, 1, 0, 45, 1, 0, 0, 41, 3, 3];
         s.extend([0x5a; 39]);
         s.extend([20, 3, 3, 0, 1, 1]);
@@ -928,7 +943,7 @@ mod tests {
         (s, records)
     }
 
-    fn feed_in(records: &mut TlsRecords, chunks: &[&[u8]]) -> Vec<(u64, u8, u16, u16)> {
+    fn feed_in(records: &mut TlsRecords, chunks: &[&[u8]]) -> Vec<Seen> {
         let mut seen = Vec::new();
         let mut start = 0u64;
         for chunk in chunks {
@@ -1027,7 +1042,7 @@ mod tests {
             data(t(25_000), 2, Direction::Out, b"other connection"),
             data(t(50_000), 1, Direction::Out, b"c"),
             data(t(40_000), 1, Direction::Out, b""),
-            event(t(60_000), 1, "half-close", json!({"dir": "out"})),
+            Record::event(t(60_000), 1, "half-close", [("dir", "out".into())]),
             event(t(70_000), 1, "close", json!({})),
             event(t(70_001), 2, "close", json!({"reason": "reset by peer"})),
             event(t(80_000), 2, "from-the-future", json!({"x": [1, {"y": null}]})),
@@ -1070,8 +1085,8 @@ mod tests {
             ("{not json".into(), "not a JSON object"),
             ("[1, 2]".into(), "not a JSON object"),
             ("{\"conn\":1,\"dir\":\"in\",\"len\":0,\"data\":\"\"}".into(), "no \"time\" field"),
-            (format!("{{\"time\":\"yesterday\",\"conn\":1,\"event\":\"close\"}}"), "not a UTC time"),
-            (format!("{{\"time\":5,\"conn\":1,\"event\":\"close\"}}"), "\"time\" is not a string"),
+            ("{\"time\":\"yesterday\",\"conn\":1,\"event\":\"close\"}".into(), "not a UTC time"),
+            ("{\"time\":5,\"conn\":1,\"event\":\"close\"}".into(), "\"time\" is not a string"),
             (format!("{{{time},\"dir\":\"in\",\"len\":0,\"data\":\"\"}}"), "no \"conn\" field"),
             (format!("{{{time},\"conn\":-1,\"dir\":\"in\",\"len\":0,\"data\":\"\"}}"), "\"conn\" is not"),
             (format!("{{{time},\"conn\":\"1\",\"event\":\"close\"}}"), "\"conn\" is not"),
