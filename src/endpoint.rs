@@ -319,6 +319,13 @@ pub struct EndpointOptions {
     /// `proxy=URL` (`connect --proxy`): reach a TCP target through this proxy
     /// ([`crate::stack::proxy`]).
     pub proxy: Option<crate::stack::proxy::ProxySpec>,
+    /// `dump=`, `dump-file=`, `dump-layer=`, `dump-max=`, `transcript=`, `pcap=`,
+    /// `pcap-layer=`, `force` (`--dump` and the others): what is recorded of the traffic
+    /// ([`crate::tap`]).
+    pub tap: crate::tap::TapOptions,
+    /// The recording those options opened ([`EndpointOptions::open_recorder`]), shared
+    /// by every connection of the endpoint.
+    pub recorder: Option<crate::tap::Shared>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -373,6 +380,13 @@ const VALUE_OPTIONS: &[&str] = &[
     "starttls",
     "ehlo",
     "proxy",
+    "dump",
+    "dump-file",
+    "dump-layer",
+    "dump-max",
+    "transcript",
+    "pcap",
+    "pcap-layer",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "fork",
@@ -385,6 +399,7 @@ const FLAG_OPTIONS: &[&str] = &[
     "append",
     "truncate",
     "accept-proxy",
+    "force",
 ];
 
 /// The edit distance between two short words, for "did you mean".
@@ -634,6 +649,14 @@ impl Endpoint {
                 o.ehlo = Some(name.to_string())
             }
             "proxy" => o.proxy = Some(value_of("socks5h://HOST:PORT")?.parse()?),
+            "dump" => o.tap.dump = Some(value_of("hex")?.parse()?),
+            "dump-file" => o.tap.dump_file = Some(value_of("FILE")?.into()),
+            "dump-layer" => o.tap.dump_layer = value_of("tls")?.parse()?,
+            "dump-max" => o.tap.dump_max = Some(parse_size(value_of("SIZE")?)? as u64),
+            "transcript" => o.tap.transcript = Some(value_of("FILE")?.into()),
+            "pcap" => o.tap.pcap = Some(value_of("FILE")?.into()),
+            "pcap-layer" => o.tap.pcap_layer = value_of("tls")?.parse()?,
+            "force" => o.tap.force = true,
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -651,6 +674,22 @@ impl Endpoint {
         let listening = self.is_listener();
         let tls_client = matches!(self.kind, EndpointKind::Tls(..));
         let tls_server = matches!(self.kind, EndpointKind::TlsListen(_));
+        let network = tls_client
+            || tls_server
+            || matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Unix(_))
+            || listening;
+        if o.tap.is_on() && !network {
+            return Err("dump, transcript and pcap apply to network endpoints (tcp, tls, unix and their -listen forms)".into());
+        }
+        let t = &o.tap;
+        if (t.dump_file.is_some() || t.dump_max.is_some() || t.dump_layer != Default::default())
+            && t.dump.is_none()
+        {
+            return Err("dump-file, dump-max and dump-layer need dump=text|hex".into());
+        }
+        if t.pcap_layer != Default::default() && t.pcap.is_none() {
+            return Err("pcap-layer needs pcap=FILE".into());
+        }
         if o.fork && !listening {
             return Err("fork applies to listening endpoints (tcp-listen, tls-listen, unix-listen)".into());
         }

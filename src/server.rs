@@ -38,7 +38,7 @@ use std::fmt::Display;
 use crate::endpoint::EndpointOptions;
 use crate::event::{Close, Event, Report};
 use crate::proxy_protocol::AcceptProxy;
-use crate::stack::open::{Opened, PlainSocket};
+use crate::stack::open::Opened;
 use crate::stack::{OptionsError, Spelling};
 use crate::streams::attrs::TypedAttributeProvider;
 use crate::streams::listener::{Connection, Listener};
@@ -409,9 +409,7 @@ async fn ready(
     };
     let opened = match tls {
         Some(tls) => tls.accept(raw).await.map(|s| Opened::Tls(Box::new(s))).map_err(NotReady::Handshake),
-        None => PlainSocket::from_connection(raw)
-            .map(Opened::Plain)
-            .map_err(|e| NotReady::Handshake(e.to_string())),
+        None => Opened::plain(raw).map_err(|e| NotReady::Handshake(e.to_string())),
     };
     (opened, client, via)
 }
@@ -477,7 +475,7 @@ where
         if proxy.is_none() {
             report.emit(|| Event::Accept { peer: peer.to_string(), proxy: None });
             if tls.is_none() {
-                return Ok((Opened::Plain(PlainSocket::from_connection(raw)?), peer.to_string()));
+                return Ok((Opened::plain(raw)?, peer.to_string()));
             }
         }
         pending.spawn(ready(raw, peer, tls.cloned(), proxy.cloned()));

@@ -4,6 +4,14 @@
 
 use std::time::Duration;
 
+/// A value by its type's own parser (its `FromStr`, whose error says what is wrong).
+///
+/// # Errors
+/// The type's own.
+pub fn from_str<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}
+
 /// Parses a byte size: a number with an optional unit, case-insensitive: `B`, `K`/`KB`
 /// (1000), `KiB` (1024), `M`/`MB`, `MiB`, `G`/`GB`, `GiB`. A bare `K`, `M`, `G` is the
 /// binary unit, as in `dd` and `head -c` (`64K` = 65536).

@@ -108,13 +108,10 @@ impl End {
     /// A TLS stream, its handshake reported. A TLS client keeps its side open when its
     /// input ends (servers built on OpenSSL take a close_notify for the end of the whole
     /// connection); a TLS server half-closes.
-    pub fn tls<IO>(name: String, tls: TlsStream<IO>, report: &dyn Report) -> End
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + TypedAttributeProvider + 'static,
-    {
+    pub fn tls(name: String, tls: TlsStream<Connection>, report: &dyn Report) -> End {
         super::report_handshake(&tls, report, &name);
         let on_eof = if tls.is_server() { OnEof::HalfClose } else { OnEof::KeepOpen };
-        End::split(name, tls, on_eof)
+        End::split(name, crate::stack::open::tls_io(tls), on_eof)
     }
 
     /// An endpoint with the given transport and nothing special about it.
@@ -231,6 +228,9 @@ impl End {
             };
             match open::connect(target, &name, o, Default::default(), tls, connected).await {
                 Ok(Opened::Plain(plain)) => Ok(End::socket(name.clone(), plain)),
+                Ok(Opened::Observed(connection)) => {
+                    Ok(End::split(name.clone(), *connection, OnEof::HalfClose))
+                }
                 Ok(Opened::Tls(tls)) => match &known_hosts {
                     None => Ok(End::tls(name.clone(), *tls, report)),
                     // `tofu`: the handshake reported, then the key pin checked against
@@ -243,7 +243,7 @@ impl End {
                         };
                         super::checks::after_handshake(&*tls, checks, report, &name)
                             .map_err(EndError::Check)?;
-                        Ok(End::split(name.clone(), *tls, OnEof::KeepOpen))
+                        Ok(End::split(name.clone(), crate::stack::open::tls_io(*tls), OnEof::KeepOpen))
                     }
                 },
                 Err(err) => Err(EndError::Open(err)),
@@ -357,7 +357,7 @@ impl End {
         report: &dyn Report,
     ) -> Result<Option<End>, StreamError> {
         let opened = match tls {
-            None => Opened::Plain(PlainSocket::from_connection(raw)?),
+            None => Opened::plain(raw)?,
             Some(tls) => match tls.accept(raw).await {
                 Ok(stream) => {
                     super::report_handshake(&stream, report, peer);
@@ -377,7 +377,8 @@ impl End {
         let origin = origin_of(&peer, &opened);
         let end = match opened {
             Opened::Plain(socket) => End::socket(peer, socket),
-            Opened::Tls(tls) => End::split(peer, *tls, OnEof::HalfClose),
+            Opened::Tls(tls) => End::split(peer, crate::stack::open::tls_io(*tls), OnEof::HalfClose),
+            Opened::Observed(connection) => End::split(peer, *connection, OnEof::HalfClose),
         };
         End { origin, ..end }
     }
@@ -431,6 +432,7 @@ fn origin_of(peer: &str, opened: &Opened) -> Option<Origin> {
     let (local, tls) = match opened {
         Opened::Plain(PlainSocket::Tcp(s)) => (s.local_addr().ok(), None),
         Opened::Plain(PlainSocket::Unix(_)) => return None,
+        Opened::Observed(connection) => (tcp_local(connection), None),
         Opened::Tls(tls) => {
             let version = tls.protocol_version().map(|v| v.to_string()).unwrap_or_default();
             (tls.get_ref().and_then(tcp_local), Some((version, tls.server_name())))
@@ -444,13 +446,17 @@ fn origin_of(peer: &str, opened: &Opened) -> Option<Origin> {
 /// # Errors
 /// [`StreamError::Bind`] (and the like) naming the address.
 pub async fn bind(endpoint: &Endpoint) -> Result<SocketListener, StreamError> {
-    match &endpoint.kind {
+    let mut listener = match &endpoint.kind {
         EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
-            addr.bind(FamilyPreference::Any).await
+            addr.bind(FamilyPreference::Any).await?
         }
-        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await,
+        EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
         _ => unreachable!("only listeners are bound"),
+    };
+    if let Some(recorder) = &endpoint.options.recorder {
+        listener.observe_with(std::sync::Arc::new(recorder.clone()));
     }
+    Ok(listener)
 }
 
 /// A `tls-listen` endpoint's TLS ([`ServerTls::from_options`]; without `cert=`, a fresh

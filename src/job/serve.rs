@@ -8,7 +8,6 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::Discard;
@@ -30,8 +29,7 @@ use crate::streams::{
 };
 
 /// Any bidirectional transport (a plain socket, a TLS stream), boxed once per connection.
-pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+pub use crate::stack::open::Io as Transport;
 
 pub(crate) type NetRx = IoReceiveStream<tokio::io::ReadHalf<Box<dyn Transport>>>;
 pub(crate) type NetTx = IoSendStream<tokio::io::WriteHalf<Box<dyn Transport>>>;
@@ -228,7 +226,7 @@ pub fn connection(
                 Ok(tls) => {
                     report_handshake(&tls, &*shared.report, peer);
                     // A failed TLS connection is dropped without close_notify: the client can tell.
-                    Box::new(tls)
+                    crate::stack::open::tls_io(tls)
                 }
                 Err(reason) => return report_failed_handshake(&*shared.report, peer, &reason),
             },
@@ -283,7 +281,8 @@ pub async fn serve_only(opened: Opened, peer: &str, shared: &Arc<Shared>) -> Res
     let io: Box<dyn Transport> = match opened {
         Opened::Plain(PlainSocket::Tcp(s)) => Box::new(s),
         Opened::Plain(PlainSocket::Unix(s)) => Box::new(s),
-        Opened::Tls(tls) => tls,
+        Opened::Tls(tls) => crate::stack::open::tls_io(*tls),
+        Opened::Observed(connection) => connection,
     };
     handle(io, peer, shared).await?;
     shared.take_command_failure().map_or(Ok(()), |why| Err(ConnectionError::Command(why)))

@@ -14,7 +14,7 @@ use crate::streams::error::within;
 use crate::streams::listener::Connection;
 use crate::streams::socket::{ConnectOptions, FamilyPreference, connect_tcp, connect_unix};
 use crate::streams::tls::TlsStream;
-use crate::streams::{Phase, StreamError};
+use crate::streams::{Address, Phase, StreamError};
 
 /// Where a client connects.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +54,32 @@ pub enum Opened {
     /// A finished TLS handshake (boxed: a TLS session's state is large, a plain
     /// connection's is not).
     Tls(Box<TlsStream<Connection>>),
+    /// No TLS, and its traffic observed ([`crate::tap`]): the socket stays inside the
+    /// stream that observes it (no zero-copy path around it).
+    Observed(Box<Connection>),
+}
+
+impl Opened {
+    /// A connection without TLS: its socket kept whole for zero-copy, unless it is
+    /// observed.
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] if the connection was closed.
+    pub fn plain(connection: Connection) -> Result<Opened, StreamError> {
+        if connection.observer().is_some() {
+            return Ok(Opened::Observed(Box::new(connection)));
+        }
+        PlainSocket::from_connection(connection).map(Opened::Plain)
+    }
+}
+
+/// A TLS stream as one boxed transport; its plaintext observed when its socket is
+/// ([`Observer::above`](crate::streams::observe::Observer::above)).
+pub fn tls_io(tls: TlsStream<Connection>) -> Box<dyn Io> {
+    match tls.get_ref().and_then(Connection::observer).and_then(|o| o.above()) {
+        Some(above) => Box::new(crate::streams::observe::Observed::new(tls, above)),
+        None => Box::new(tls),
+    }
 }
 
 /// Any bidirectional transport, boxed once per connection.
@@ -84,7 +110,8 @@ impl From<Opened> for Net {
     fn from(opened: Opened) -> Self {
         match opened {
             Opened::Plain(socket) => Net::Plain(socket),
-            Opened::Tls(tls) => Net::Boxed(tls),
+            Opened::Tls(tls) => Net::Boxed(tls_io(*tls)),
+            Opened::Observed(connection) => Net::Boxed(connection),
         }
     }
 }
@@ -209,11 +236,17 @@ pub async fn connect(
             Connection::Unix(unix)
         }
     };
+    if let Some(recorder) = &options.recorder {
+        // Observed from here: what a proxy tunnel said before is not the target's traffic.
+        let local = connection.local_address().unwrap_or(Address::Unix(None));
+        let peer = connection.remote_address().unwrap_or(Address::Unix(None));
+        connection.observe(Arc::new(crate::tap::SocketTap(recorder.0.connection(&local, &peer, false))));
+    }
     if let Some(version) = options.proxy_protocol {
         send_proxy_header(&mut connection, version, options).await.map_err(OpenError::Connect)?;
     }
     let Some((config, name)) = tls else {
-        return Ok(Opened::Plain(PlainSocket::from_connection(connection).map_err(OpenError::Connect)?));
+        return Opened::plain(connection).map_err(OpenError::Connect);
     };
     if let Some(protocol) = options.starttls {
         let host = match target {

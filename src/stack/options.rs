@@ -104,9 +104,30 @@ impl EndpointOptions {
         self.alpn.iter().filter(|p| !p.is_empty()).map(|p| p.as_bytes().to_vec()).collect()
     }
 
+    /// Opens the recording the `tap` options ask for (its files created now, before
+    /// anything listens or connects), for an endpoint that is TLS or not; every
+    /// connection of the endpoint then shares it. Returns the files made, with what
+    /// each holds.
+    ///
+    /// # Errors
+    /// [`crate::tap::TapError`] naming the file.
+    pub fn open_recorder(
+        &mut self,
+        tls: bool,
+    ) -> Result<Vec<(&'static str, std::path::PathBuf)>, crate::tap::TapError> {
+        self.recorder = crate::tap::Recorder::open(&self.tap, tls)?;
+        Ok(self.recorder.as_ref().map(|r| r.0.files()).unwrap_or_default())
+    }
+
     /// Where TLS secrets are logged: the file given, else `SSLKEYLOGFILE`.
     pub fn key_log(&self) -> KeyLog {
-        self.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File)
+        let log = self.keylog.clone().map_or(KeyLog::FromEnv, KeyLog::File);
+        match &self.recorder {
+            Some(recorder) if recorder.0.wants_secrets() => {
+                KeyLog::Also(Box::new(log), crate::streams::tls::KeySink(recorder.0.key_log()))
+            }
+            _ => log,
+        }
     }
 
     /// The name a client verifies and sends as SNI: `sni`, else the host connected to.

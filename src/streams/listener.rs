@@ -51,6 +51,7 @@ pub enum Connection {
 pub struct SocketListener {
     sockets: Vec<RawListener>,
     next: usize,
+    observers: Option<std::sync::Arc<dyn crate::streams::observe::Observers>>,
 }
 
 impl std::fmt::Debug for SocketListener {
@@ -70,7 +71,7 @@ impl SocketListener {
     /// [`StreamError::Bind`] naming the address.
     pub async fn bind_tcp(addr: SocketAddr) -> Result<Self> {
         let listener = bind_tcp_socket(addr).map_err(|e| bind_error(addr, e))?;
-        Ok(SocketListener { sockets: vec![RawListener::Tcp(listener)], next: 0 })
+        Ok(SocketListener { sockets: vec![RawListener::Tcp(listener)], next: 0, observers: None })
     }
 
     /// Listens on `port` on the loopback addresses, `127.0.0.1` and `::1`, with the same
@@ -92,13 +93,18 @@ impl SocketListener {
                     return Ok(SocketListener {
                         sockets: vec![RawListener::Tcp(v4), RawListener::Tcp(v6)],
                         next: 0,
+                        observers: None,
                     });
                 }
                 Err(e)
                     if matches!(e.kind(), io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported) =>
                 {
                     tracing::debug!(error = %e, "no IPv6 loopback; listening on IPv4 only");
-                    return Ok(SocketListener { sockets: vec![RawListener::Tcp(v4)], next: 0 });
+                    return Ok(SocketListener {
+                        sockets: vec![RawListener::Tcp(v4)],
+                        next: 0,
+                        observers: None,
+                    });
                 }
                 Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
                 Err(e) => return Err(bind_error(v6_addr, e)),
@@ -177,6 +183,7 @@ impl SocketListener {
         Ok(SocketListener {
             sockets: vec![RawListener::Unix(listener, SocketFile::bound(PathBuf::from(path)))],
             next: 0,
+            observers: None,
         })
     }
 
@@ -184,6 +191,12 @@ impl SocketListener {
     pub fn merge(mut self, other: SocketListener) -> Self {
         self.sockets.extend(other.sockets);
         self
+    }
+
+    /// Every connection accepted from now on is observed from its first byte by an
+    /// observer `observers` makes for it ([`Connection::observe`]).
+    pub fn observe_with(&mut self, observers: std::sync::Arc<dyn crate::streams::observe::Observers>) {
+        self.observers = Some(observers);
     }
 
     /// The TCP port listened on (the first TCP socket's), if any.
@@ -236,7 +249,13 @@ impl Listener for SocketListener {
                 };
                 if let Poll::Ready(result) = polled {
                     self.next = (index + 1) % n;
-                    return Poll::Ready(result);
+                    return Poll::Ready(result.map(|(mut connection, peer)| {
+                        if let Some(observers) = &self.observers {
+                            let local = connection.local_address().unwrap_or(Address::Unix(None));
+                            connection.observe(observers.connection(&local, &peer));
+                        }
+                        (connection, peer)
+                    }));
                 }
             }
             Poll::Pending
@@ -262,6 +281,34 @@ macro_rules! each_connection {
             Connection::Unix($s) => $body,
         }
     };
+}
+
+impl Connection {
+    /// From now on, its traffic is reported to `observer` ([`SocketStream::observe`]).
+    pub fn observe(&mut self, observer: std::sync::Arc<dyn crate::streams::observe::Observer>) {
+        each_connection!(self, s => s.observe(observer))
+    }
+
+    /// Its observer, if one is set.
+    pub fn observer(&self) -> Option<std::sync::Arc<dyn crate::streams::observe::Observer>> {
+        each_connection!(self, s => s.observer())
+    }
+
+    /// Its own address.
+    ///
+    /// # Errors
+    /// The socket's error, or [`StreamError::Closed`].
+    pub fn local_address(&self) -> Result<Address> {
+        each_connection!(self, s => Ok(crate::streams::socket::SocketIo::local_address(s.get_ref().ok_or(StreamError::Closed)?)?))
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// The socket's error, or [`StreamError::Closed`].
+    pub fn remote_address(&self) -> Result<Address> {
+        each_connection!(self, s => Ok(crate::streams::socket::SocketIo::remote_address(s.get_ref().ok_or(StreamError::Closed)?)?))
+    }
 }
 
 impl AsyncResource for Connection {

@@ -20,6 +20,7 @@ pub mod framing;
 pub mod io;
 pub mod listener;
 pub mod memory;
+pub mod observe;
 pub mod process;
 pub mod socket;
 pub mod stapled;

@@ -60,6 +60,7 @@ pub struct SocketStream<T> {
     /// `None` once closed.
     io: Option<T>,
     eof_sent: bool,
+    observer: crate::streams::observe::Slot,
 }
 
 /// A TCP connection.
@@ -70,7 +71,24 @@ pub type UnixStream = SocketStream<tokio::net::UnixStream>;
 impl<T: SocketIo> SocketStream<T> {
     /// Wraps a connected socket.
     pub fn new(io: T) -> Self {
-        SocketStream { io: Some(io), eof_sent: false }
+        SocketStream { io: Some(io), eof_sent: false, observer: Default::default() }
+    }
+
+    /// From now on, every chunk this socket receives and sends, and the end of each
+    /// direction, are reported to `observer` (below a TLS stream: the ciphertext).
+    pub fn observe(&mut self, observer: std::sync::Arc<dyn crate::streams::observe::Observer>) {
+        self.observer.set(observer);
+    }
+
+    /// Whether an observer is set: such a socket must stay inside this stream (handing
+    /// the socket itself to a zero-copy path would bypass the observer).
+    pub fn is_observed(&self) -> bool {
+        self.observer.is_set()
+    }
+
+    /// The observer set by [`observe`](Self::observe).
+    pub fn observer(&self) -> Option<std::sync::Arc<dyn crate::streams::observe::Observer>> {
+        self.observer.get()
     }
 
     /// The socket, unless closed.
@@ -159,9 +177,10 @@ impl<T: SocketIo> ByteReceiveStream for SocketStream<T> {
         if max_bytes == 0 {
             return Err(StreamError::InvalidMaxBytes);
         }
-        let io = self.io()?;
+        self.io()?;
         buf.reserve(max_bytes);
-        let n = io.read_buf(&mut bytes::BufMut::limit(&mut *buf, max_bytes)).await?;
+        // Through this stream's own tokio I/O, which an observer sees.
+        let n = self.read_buf(&mut bytes::BufMut::limit(&mut *buf, max_bytes)).await?;
         if n == 0 {
             return Err(StreamError::EndOfStream);
         }
@@ -172,11 +191,11 @@ impl<T: SocketIo> ByteReceiveStream for SocketStream<T> {
 impl<T: SocketIo> ByteSendStream for SocketStream<T> {
     async fn send(&mut self, data: Bytes) -> Result<()> {
         let eof_sent = self.eof_sent;
-        let io = self.io()?;
+        self.io()?;
         if eof_sent {
             return Err(StreamError::Closed);
         }
-        io.write_all(&data).await?;
+        self.write_all(&data).await?;
         Ok(())
     }
 }
@@ -185,9 +204,9 @@ impl<T: SocketIo> ByteStream for SocketStream<T> {
     /// `shutdown(SHUT_WR)`: the peer reads the end of the stream; we keep receiving.
     async fn send_eof(&mut self) -> Result<()> {
         let eof_sent = std::mem::replace(&mut self.eof_sent, true);
-        let io = self.io()?;
+        self.io()?;
         if !eof_sent {
-            io.shutdown().await?;
+            self.shutdown().await?;
         }
         Ok(())
     }
@@ -409,10 +428,16 @@ impl<T: SocketIo> AsyncRead for SocketStream<T> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        match self.io.as_mut() {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let polled = match this.io.as_mut() {
             Some(io) => std::pin::Pin::new(io).poll_read(cx, buf),
-            None => std::task::Poll::Ready(Err(closed_io())),
+            None => return std::task::Poll::Ready(Err(closed_io())),
+        };
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            this.observer.read(before, buf);
         }
+        polled
     }
 }
 
@@ -422,10 +447,14 @@ impl<T: SocketIo> AsyncWrite for SocketStream<T> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        match self.io.as_mut() {
+        let polled = match self.io.as_mut() {
             Some(io) => std::pin::Pin::new(io).poll_write(cx, buf),
-            None => std::task::Poll::Ready(Err(closed_io())),
+            None => return std::task::Poll::Ready(Err(closed_io())),
+        };
+        if let std::task::Poll::Ready(Ok(n)) = polled {
+            self.observer.wrote(buf, n);
         }
+        polled
     }
 
     /// Passed through, so that TLS writes its queued records with one `writev`.
@@ -434,10 +463,14 @@ impl<T: SocketIo> AsyncWrite for SocketStream<T> {
         cx: &mut std::task::Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> std::task::Poll<io::Result<usize>> {
-        match self.io.as_mut() {
+        let polled = match self.io.as_mut() {
             Some(io) => std::pin::Pin::new(io).poll_write_vectored(cx, bufs),
-            None => std::task::Poll::Ready(Err(closed_io())),
+            None => return std::task::Poll::Ready(Err(closed_io())),
+        };
+        if let std::task::Poll::Ready(Ok(n)) = polled {
+            self.observer.wrote_vectored(bufs, n);
         }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -458,9 +491,13 @@ impl<T: SocketIo> AsyncWrite for SocketStream<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        match self.io.as_mut() {
+        let polled = match self.io.as_mut() {
             Some(io) => std::pin::Pin::new(io).poll_shutdown(cx),
-            None => std::task::Poll::Ready(Ok(())),
+            None => return std::task::Poll::Ready(Ok(())),
+        };
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            self.observer.shut();
         }
+        polled
     }
 }

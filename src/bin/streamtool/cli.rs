@@ -457,6 +457,9 @@ pub struct ConnectArgs {
     pub shape: ShapeArgs,
 
     #[command(flatten)]
+    pub tap: streamtool::tap::args::TapArgs,
+
+    #[command(flatten)]
     pub net: NetArgs,
 
     #[command(flatten)]
@@ -602,6 +605,9 @@ pub struct ServeArgs {
     pub shape: ShapeArgs,
 
     #[command(flatten)]
+    pub tap: streamtool::tap::args::TapArgs,
+
+    #[command(flatten)]
     pub net: NetArgs,
 }
 
@@ -642,6 +648,7 @@ impl ConnectArgs {
             proxy_protocol: self.proxy_protocol,
             starttls: self.starttls,
             ehlo: self.ehlo.clone(),
+            tap: self.tap.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
@@ -657,6 +664,7 @@ impl ServeArgs {
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),
+            tap: self.tap.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }

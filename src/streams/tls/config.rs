@@ -132,6 +132,37 @@ pub enum KeyLog {
     FromEnv,
     /// This file (`--keylog`), created 0600 and appended to; see [`open_secret_append`].
     File(PathBuf),
+    /// Where the first says, and to this one too (a capture's secrets).
+    Also(Box<KeyLog>, KeySink),
+}
+
+/// A key log of the caller's (compared by identity).
+#[derive(Clone)]
+pub struct KeySink(pub Arc<dyn rustls::KeyLog>);
+
+impl fmt::Debug for KeySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeySink")
+    }
+}
+
+impl PartialEq for KeySink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for KeySink {}
+
+/// Both key logs.
+#[derive(Debug)]
+struct Tee(Arc<dyn rustls::KeyLog>, Arc<dyn rustls::KeyLog>);
+
+impl rustls::KeyLog for Tee {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        self.0.log(label, client_random, secret);
+        self.1.log(label, client_random, secret);
+    }
 }
 
 /// Writes key log lines to a file.
@@ -174,6 +205,10 @@ impl KeyLog {
                 tracing::warn!(target: "streamtool::insecure", path = %path.display(), "logging TLS secrets: anyone with this file can decrypt the traffic");
                 Ok(Some(Arc::new(KeyLogWriter { file: Mutex::new(file) })))
             }
+            KeyLog::Also(first, sink) => Ok(Some(match first.build()? {
+                Some(first) => Arc::new(Tee(first, Arc::clone(&sink.0))),
+                None => Arc::clone(&sink.0),
+            })),
         }
     }
 }

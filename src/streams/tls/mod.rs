@@ -45,8 +45,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use accept::accept_tls;
 pub use config::{
-    ClientAuth, ClientOptions, Identity, KeyLog, ServerOptions, TlsVersion, Trust, VersionRange, hex,
-    open_secret_append, provider, server_name,
+    ClientAuth, ClientOptions, Identity, KeyLog, KeySink, ServerOptions, TlsVersion, Trust, VersionRange,
+    hex, open_secret_append, provider, server_name,
 };
 pub use listener::{HandshakeErrorHook, TlsHandshake, TlsListener};
 pub use verify::{Pin, is_ca, sha256};

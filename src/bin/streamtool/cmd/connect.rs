@@ -12,6 +12,7 @@ use streamtool::stack::tofu::{self, KnownHosts};
 
 use crate::exit_codes::CheckFailed;
 use streamtool::stack::{Spelling, shaping};
+use streamtool::streams::Connection;
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
@@ -71,6 +72,10 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
 async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
     let mut endpoint = args.options();
     endpoint.proxy = choose_proxy(args)?;
+    let recording = endpoint.open_recorder(args.tls.tls)?;
+    if let Some(recorder) = &endpoint.recorder {
+        streamtool::tap::announce(&recording, recorder.0.wants_secrets(), ui);
+    }
     let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
         ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
@@ -104,7 +109,6 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
         .await
         .map_err(common::open_error)?;
     let net = match opened {
-        Opened::Plain(socket) => Net::Plain(socket),
         Opened::Tls(tls) => finish_tls(
             *tls,
             args,
@@ -112,6 +116,7 @@ async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
             &peer,
             known_hosts.as_ref().map(|k| (k, target.as_str(), Spelling::Flags)),
         )?,
+        plain => Net::from(plain),
     };
     Ok((net, peer))
 }
@@ -171,23 +176,20 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
 
 /// Reports a finished handshake, runs the checks ([`checks::after_handshake`]), and
 /// boxes the stream.
-fn finish_tls<IO>(
-    tls: TlsStream<IO>,
+fn finish_tls(
+    tls: TlsStream<Connection>,
     args: &ConnectArgs,
     ui: &Ui,
     peer: &str,
     tofu: Option<(&KnownHosts, &str, Spelling)>,
-) -> Result<Net>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) -> Result<Net> {
     let pinned = !args.tls.pin.is_empty();
     let verification = checks::verification(args.insecure, args.tofu, args.tls.ca.is_some(), pinned);
     let mut stderr = std::io::stderr();
     let show_cert = args.show_cert.then_some((verification, &mut stderr as &mut dyn std::io::Write));
     let checks = ClientChecks { tofu, show_cert, require: &args.require };
     match checks::after_handshake(&tls, checks, ui, peer) {
-        Ok(()) => Ok(Net::Boxed(Box::new(tls))),
+        Ok(()) => Ok(Net::from(Opened::Tls(Box::new(tls)))),
         Err(CheckError::Refused(why)) => Err(CheckFailed(why).into()),
         Err(CheckError::KnownHosts(err)) => Err(err.into()),
     }

@@ -24,6 +24,9 @@ use crate::ui::Ui;
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
     let (a, b) = endpoints(&args)?;
+    for recorder in [&a, &b].into_iter().filter_map(|e| e.options.recorder.as_ref()) {
+        streamtool::tap::announce(&recorder.0.files(), recorder.0.wants_secrets(), &ui);
+    }
     let shared = Arc::new(PipeShared {
         idle: streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b),
         a,
@@ -68,6 +71,10 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
             let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
             options.client_options(Spelling::Endpoint)?.build()?;
         }
+    }
+    for endpoint in [&mut a, &mut b] {
+        let tls = matches!(endpoint.kind, EndpointKind::Tls(..) | EndpointKind::TlsListen(_));
+        endpoint.options.open_recorder(tls)?;
     }
     Ok((a, b))
 }

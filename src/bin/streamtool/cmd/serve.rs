@@ -29,17 +29,22 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
         return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
     }
     let signals = Signals::new()?;
-    let listener = args.addr.bind(common::family(&args.net)).await?;
+    let mut listener = args.addr.bind(common::family(&args.net)).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
-    let options = args.options();
+    let mut options = args.options();
+    let recording = options.open_recorder(args.tls.tls)?;
     let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener, &ui)?) } else { None };
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
     // stopped (SIGTTIN) and never answer.
     if matches!(mode, Mode::Stdio) {
         streamtool::stdio_fd::detach_background_stdin(&ui)
             .context("cannot replace stdin, a background job's terminal, with /dev/null")?;
+    }
+    if let Some(recorder) = &options.recorder {
+        streamtool::tap::announce(&recording, recorder.0.wants_secrets(), &ui);
+        listener.observe_with(Arc::new(recorder.clone()));
     }
     tracing::info!("listening on {}", addresses.join(", "));
     ui.notice(&format!("listening on {}", addresses.join(", ")));
