@@ -239,6 +239,8 @@ pub enum EndpointKind {
     Exec(String),
     /// `file:PATH`: read from it, or with `create`/`append`/`truncate`, write to it.
     File(PathBuf),
+    /// `replay:FILE`: one direction of a transcript played back ([`crate::tap::replay`]).
+    Replay(PathBuf),
 }
 
 /// Per-endpoint options, named as the `serve`/`connect` flags are.
@@ -326,6 +328,8 @@ pub struct EndpointOptions {
     /// The recording those options opened ([`EndpointOptions::open_recorder`]), shared
     /// by every connection of the endpoint.
     pub recorder: Option<crate::tap::Shared>,
+    /// `conn=N`, `dir=in|out`, `timing=original|fast` (`replay:` endpoints).
+    pub replay: crate::tap::replay::ReplayOptions,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -350,6 +354,7 @@ const TYPES: &[&str] = &[
     "unix-l",
     "exec",
     "file",
+    "replay",
 ];
 
 /// Options that take a value, and flags.
@@ -387,6 +392,9 @@ const VALUE_OPTIONS: &[&str] = &[
     "transcript",
     "pcap",
     "pcap-layer",
+    "conn",
+    "dir",
+    "timing",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "fork",
@@ -560,9 +568,13 @@ impl Endpoint {
                 need_body("a path")?;
                 EndpointKind::File(PathBuf::from(&body))
             }
+            "replay" => {
+                need_body("a transcript file")?;
+                EndpointKind::Replay(PathBuf::from(&body))
+            }
             other => {
                 return Err(format!(
-                    "unknown endpoint type {other:?} in {s:?}{} (types: -, stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file)",
+                    "unknown endpoint type {other:?} in {s:?}{} (types: -, stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, replay)",
                     suggestion(other, TYPES)
                 ));
             }
@@ -657,6 +669,26 @@ impl Endpoint {
             "pcap" => o.tap.pcap = Some(value_of("FILE")?.into()),
             "pcap-layer" => o.tap.pcap_layer = value_of("tls")?.parse()?,
             "force" => o.tap.force = true,
+            "conn" => {
+                o.replay.conn =
+                    Some(value_of("N")?.parse().map_err(|_| {
+                        format!("conn={} is not a connection number", value.unwrap_or_default())
+                    })?)
+            }
+            "dir" => {
+                o.replay.dir = Some(match value_of("out")? {
+                    "in" => crate::tap::dump::Direction::In,
+                    "out" => crate::tap::dump::Direction::Out,
+                    other => return Err(format!("dir={other}: in or out")),
+                })
+            }
+            "timing" => {
+                o.replay.fast = match value_of("fast")? {
+                    "original" => false,
+                    "fast" => true,
+                    other => return Err(format!("timing={other}: original or fast")),
+                }
+            }
             other => {
                 let all: Vec<&str> = VALUE_OPTIONS.iter().chain(FLAG_OPTIONS).copied().collect();
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
@@ -689,6 +721,9 @@ impl Endpoint {
         }
         if t.pcap_layer != Default::default() && t.pcap.is_none() {
             return Err("pcap-layer needs pcap=FILE".into());
+        }
+        if o.replay != Default::default() && !matches!(self.kind, EndpointKind::Replay(_)) {
+            return Err("conn, dir and timing apply to replay: endpoints".into());
         }
         if o.fork && !listening {
             return Err("fork applies to listening endpoints (tcp-listen, tls-listen, unix-listen)".into());

@@ -151,6 +151,8 @@ pub enum EndError {
     /// `file:PATH` without `create`, `append` or `truncate` reads a file, and this one
     /// does not exist.
     NoSuchFile(std::path::PathBuf, StreamError),
+    /// `replay:FILE`: the transcript cannot be read or has nothing to play.
+    Replay(String),
 }
 
 impl EndError {
@@ -180,6 +182,7 @@ impl End {
             }
             EndpointKind::Exec(command) => End::exec(command),
             EndpointKind::File(path) => End::file(path, endpoint.options.write_mode).await,
+            EndpointKind::Replay(path) => End::replay(path, &endpoint.options.replay),
             _ => return None,
         })
     }
@@ -390,6 +393,14 @@ impl End {
             Box::new(stdin.into_inner().expect("a new child's stdin is open")),
         );
         Ok(End { child: Some(process), ..End::new(format!("exec:{command}"), io, OnEof::HalfClose) })
+    }
+
+    /// `replay:FILE`: the transcript's direction played; what comes back is dropped.
+    fn replay(path: &Path, options: &crate::tap::replay::ReplayOptions) -> Result<End, EndError> {
+        let plan = crate::tap::replay::load(path, options).map_err(EndError::Replay)?;
+        let io =
+            Io::Split(Box::new(crate::tap::replay::play(plan, options.fast)), Box::new(tokio::io::sink()));
+        Ok(End::new(format!("replay:{}", path.display()), io, OnEof::HalfClose))
     }
 
     async fn file(path: &Path, write_mode: Option<crate::streams::file::WriteMode>) -> Result<End, EndError> {

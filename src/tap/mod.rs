@@ -26,6 +26,7 @@
 pub mod args;
 pub mod dump;
 pub mod pcapng;
+pub mod replay;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -11,6 +11,9 @@
 //!   refusals.
 //! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
 //!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
+//! - `tap`: `--pcap` read by tshark (plain HTTP with python's server, TLS 1.3 with
+//!   s_server decrypted from the file alone, a pipe relay with curl, 100 MiB reassembled),
+//!   `--dump` against hexdump -C, replay at a line server, the files' safety.
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
@@ -20,4 +23,5 @@ mod plain;
 mod proxy;
 mod proxy_protocol;
 mod starttls;
+mod tap;
 mod tls_interop;

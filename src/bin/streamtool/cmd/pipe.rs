@@ -73,6 +73,11 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
         }
     }
     for endpoint in [&mut a, &mut b] {
+        if let EndpointKind::Replay(path) = &endpoint.kind {
+            // Read now: a bad transcript is said before anything listens.
+            streamtool::tap::replay::load(path, &endpoint.options.replay)
+                .map_err(|why| anyhow::anyhow!(why))?;
+        }
         let tls = matches!(endpoint.kind, EndpointKind::Tls(..) | EndpointKind::TlsListen(_));
         endpoint.options.open_recorder(tls)?;
     }
@@ -189,6 +194,7 @@ fn end_error(err: EndError) -> anyhow::Error {
         EndError::Options(err) => err.into(),
         EndError::Check(CheckError::Refused(why)) => crate::exit_codes::CheckFailed(why).into(),
         EndError::Check(CheckError::KnownHosts(err)) => err.into(),
+        EndError::Replay(why) => anyhow::anyhow!(why),
     };
     match hint {
         Some(hint) => error.context(Hint(hint)),
