@@ -17,39 +17,39 @@ use crate::support::cli::{BIN, STEP, closed_port};
 use crate::support::peers::need;
 
 /// How long one client or one gen-cert run may take (`timeout` kills it after that).
-const LIMIT: &str = "30";
+pub(super) const LIMIT: &str = "30";
 
 /// A temporary `work/` (the current directory), `ca/` (the CA directory) and `home/`.
-struct Sandbox {
-    dir: tempfile::TempDir,
+pub(super) struct Sandbox {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
+    pub(super) fn new() -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("work")).unwrap();
         std::fs::create_dir(dir.path().join("home")).unwrap();
         Sandbox { dir }
     }
 
-    fn work(&self) -> PathBuf {
+    pub(super) fn work(&self) -> PathBuf {
         self.dir.path().join("work")
     }
 
-    fn file(&self, name: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str) -> PathBuf {
         self.work().join(name)
     }
 
-    fn ca_dir(&self) -> PathBuf {
+    pub(super) fn ca_dir(&self) -> PathBuf {
         self.dir.path().join("ca")
     }
 
-    fn ca_cert(&self) -> PathBuf {
+    pub(super) fn ca_cert(&self) -> PathBuf {
         self.ca_dir().join("ca.pem")
     }
 
     /// `timeout LIMIT PROGRAM ARGS` in `work/`, with the sandbox's HOME and CA directory.
-    fn run(&self, program: &str, args: &[&str], input: &[u8]) -> Output {
+    pub(super) fn run(&self, program: &str, args: &[&str], input: &[u8]) -> Output {
         let home = self.dir.path().join("home");
         let mut child = Command::new("timeout")
             .arg(LIMIT)
@@ -71,20 +71,20 @@ impl Sandbox {
         child.wait_with_output().unwrap()
     }
 
-    fn gen_cert(&self, args: &[&str]) -> Output {
+    pub(super) fn gen_cert(&self, args: &[&str]) -> Output {
         let mut all = vec!["gen-cert"];
         all.extend_from_slice(args);
         self.run(BIN, &all, b"")
     }
 
-    fn gen_ok(&self, args: &[&str]) -> String {
+    pub(super) fn gen_ok(&self, args: &[&str]) -> String {
         let out = self.gen_cert(args);
         assert_eq!(out.status.code(), Some(0), "gen-cert {args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     }
 
     /// The files in `work/`, sorted.
-    fn listing(&self) -> Vec<String> {
+    pub(super) fn listing(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.work())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -95,7 +95,7 @@ impl Sandbox {
 
     /// A key and a CSR for DNS:`name` made by `openssl req -new` in `work/`:
     /// (`NAME.csr`, `NAME-key.pem`).
-    fn openssl_csr(&self, name: &str) -> (PathBuf, PathBuf) {
+    pub(super) fn openssl_csr(&self, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = (format!("{name}.csr"), format!("{name}-key.pem"));
         let san = format!("subjectAltName=DNS:{name}");
         let subject = format!("/CN={name}");
@@ -124,7 +124,7 @@ impl Sandbox {
 
     /// A leaf for DNS:`name` signed with the local CA's key by `openssl x509 -req`,
     /// bypassing gen-cert: (certificate, key).
-    fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
+    pub(super) fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = self.openssl_csr(name);
         let cert = self.file(&format!("{name}-forged.pem"));
         let (ca, ca_key) = (self.ca_cert(), self.ca_dir().join("ca-key.pem"));
@@ -151,23 +151,23 @@ impl Sandbox {
     }
 }
 
-fn s(path: &Path) -> &str {
+pub(super) fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `openssl s_server -www` on 127.0.0.1 with `cert` and `key`, killed on drop.
-struct SServer {
+pub(super) struct SServer {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl SServer {
     /// Starts it and waits (bounded by `STEP`) for its `ACCEPT` line.
-    fn start(cert: &Path, key: &Path) -> SServer {
+    pub(super) fn start(cert: &Path, key: &Path) -> SServer {
         let port = closed_port();
         let mut child = Command::new("openssl")
             .args([
@@ -721,14 +721,14 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
 }
 
 /// `certutil ARGS` (the NSS tool), checked to succeed; its stdout.
-fn certutil(args: &[&str]) -> String {
+pub(super) fn certutil(args: &[&str]) -> String {
     let out = Command::new("certutil").args(args).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "certutil {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
 }
 
 /// The SHA-256 of a file, hex.
-fn sha256_file(path: &Path) -> String {
+pub(super) fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     text(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
@@ -867,7 +867,7 @@ fn install_into_nss_without_a_database_says_where_it_looked() {
 }
 
 /// `keytool ARGS` with the test keystore's password, checked to succeed; its stdout.
-fn keytool(args: &[&str]) -> String {
+pub(super) fn keytool(args: &[&str]) -> String {
     let out = Command::new("keytool").args(args).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "keytool {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
