@@ -588,6 +588,19 @@ snapshot > before-nss
 HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --install 2>&1; echo "rc=$?"
 snapshot > after-nss
 diff before-nss after-nss && echo "store identical after the rollback"
+echo "== uninstall with nss failing"
+# Installed in both (the real certutil), then an uninstall whose certutil fails on -D
+# after the system store was changed: the system change is undone (the CA back in it).
+HOME="$H" "$ST" gen-cert --install >/dev/null 2>&1 || echo "install failed"
+snapshot > installed-nss
+printf '#!/bin/sh\ncase " $* " in *" -D "*) echo "SEC_ERROR_TEST: refused" >&2; exit 1;; esac\nexec %s "$@"\n' "$(command -v certutil)" > "$T/fakebin/certutil"
+HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+snapshot > after-failed-uninstall
+diff installed-nss after-failed-uninstall && echo "store as installed after the rollback"
+echo "nss entries: $(certutil -L -d "sql:$H/.pki/nssdb" | grep -c 'streamtool local CA')"
+HOME="$H" "$ST" gen-cert --uninstall >/dev/null 2>&1 || echo "uninstall failed"
+snapshot > after-nss
+diff before-nss after-nss && echo "store identical after the uninstall"
 echo "== install into a read-only /etc/ssl/certs"
 mount -o remount,bind,ro /etc/ssl/certs
 "$ST" gen-cert --install 2>&1; echo "rc=$?"
@@ -600,8 +613,10 @@ echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)
 /// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
 /// nothing; another user is told it needs root and the commands; an install into the
 /// default stores (system and an NSS database in HOME) whose certutil fails after the
-/// system change undoes that change (the store is as before); an install whose update
-/// fails is rolled back. Only inside a private mount
+/// system change undoes that change (the store is as before); an uninstall from both whose
+/// certutil fails after the system change puts the CA back (the store as installed, the
+/// NSS entry still there), and a plain uninstall then leaves the store as before; an
+/// install whose update fails is rolled back. Only inside a private mount
 /// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
 #[test]
 fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
@@ -706,6 +721,26 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
     );
     assert_eq!(lines[1], "rc=1");
     assert_eq!(lines[2], "store identical after the rollback");
+    let rolled = section("uninstall with nss failing");
+    let lines: Vec<&str> = rolled.lines().collect();
+    assert_eq!(lines.len(), 5, "{rolled}");
+    assert!(lines[0].starts_with("streamtool: cannot change the NSS database "), "{rolled}");
+    assert!(
+        lines[0].contains(" -D -d sql:")
+            && lines[0].ends_with(
+                "failed (exit status: 1): SEC_ERROR_TEST: refused; the 1 change(s) made before it were undone"
+            ),
+        "{rolled}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "rc=1",
+            "store as installed after the rollback",
+            "nss entries: 1",
+            "store identical after the uninstall"
+        ]
+    );
     let failed = section("install into a read-only /etc/ssl/certs");
     let lines: Vec<&str> = failed.lines().collect();
     assert_eq!(lines.len(), 3, "{failed}");
@@ -1009,4 +1044,84 @@ fn install_into_a_java_keystore_adds_exactly_our_alias_and_uninstall_removes_it(
     let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss", "--java-keystore", &ks]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "streamtool: --java-keystore: only with --trust-stores naming java\n");
+}
+
+/// `gen-cert ARGS` as uid 65534 (`setpriv`) when the test runs as root (root may write a
+/// 0444 file), else as the current user; `current_dir` `/`, HOME and the CA directory given.
+fn gen_cert_unprivileged(home: &Path, ca_dir: &Path, args: &[&str]) -> Output {
+    let root = nix::unistd::geteuid().is_root();
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    command
+        .arg("gen-cert")
+        .args(args)
+        .current_dir("/")
+        .env("HOME", home)
+        .env("STREAMTOOL_CA_DIR", ca_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// docs/gen-cert.md, "All or nothing": an NSS database whose files are read-only (0444,
+/// owned by the user running gen-cert, uid 65534 when the test is root) is refused by the
+/// check made before any store changes: one line naming the database and its cert9.db,
+/// exit 1, every file of the database byte for byte as before, the CA directory as before.
+/// An `--uninstall` that has nothing to remove there needs no write and succeeds.
+#[test]
+fn install_into_a_read_only_nss_database_is_refused_before_anything_changes() {
+    if !need(&["certutil", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.dir.path().join("home");
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    certutil(&["-N", "--empty-password", "-d", &format!("sql:{}", db.display())]);
+    sandbox.gen_ok(&["--ca-only"]);
+    let ca_dir = sandbox.ca_dir();
+    let files = ["cert9.db", "key4.db", "pkcs11.txt"];
+    if nix::unistd::geteuid().is_root() {
+        let user = Some(65534);
+        for path in [sandbox.dir.path(), &home, &home.join(".pki"), &db, &ca_dir] {
+            std::os::unix::fs::chown(path, user, user).unwrap();
+        }
+        for name in files.iter().map(|f| db.join(f)).chain(["ca.pem", "ca-key.pem"].map(|f| ca_dir.join(f))) {
+            std::os::unix::fs::chown(name, user, user).unwrap();
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sandbox.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in files {
+        std::fs::set_permissions(db.join(name), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let sums = || -> Vec<String> {
+        let mut all: Vec<String> = files.iter().map(|f| sha256_file(&db.join(f))).collect();
+        all.extend(["ca.pem", "ca-key.pem"].iter().map(|f| sha256_file(&ca_dir.join(f))));
+        all
+    };
+    let before = sums();
+
+    let out = gen_cert_unprivileged(&home, &ca_dir, &["--install", "--trust-stores", "nss"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "streamtool: cannot change the NSS database {0} ({0}/cert9.db: permission denied); nothing changed\n",
+            db.display()
+        )
+    );
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(sums(), before, "a file of the database or the CA changed");
+
+    let out = gen_cert_unprivileged(&home, &ca_dir, &["--uninstall", "--trust-stores", "nss"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("is not in the NSS database"), "{}", text(&out.stdout));
+    assert_eq!(sums(), before);
 }
