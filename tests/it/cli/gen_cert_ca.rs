@@ -1125,3 +1125,133 @@ fn install_into_a_read_only_nss_database_is_refused_before_anything_changes() {
     assert!(text(&out.stdout).contains("is not in the NSS database"), "{}", text(&out.stdout));
     assert_eq!(sums(), before);
 }
+
+/// The Fedora-layout test, run by `unshare --mount` as root: /etc is a private copy with
+/// `/etc/pki/ca-trust/source/anchors` (holding one anchor placed by hand), Debian's
+/// `update-ca-certificates` is hidden (/dev/null bound over it) and a stub
+/// `update-ca-trust` first on PATH records each call and the anchors it saw. $1 the test's
+/// directory, $2 the binary.
+const FEDORA_STORE_SCRIPT: &str = r#"
+set -eu
+T="$1"; ST="$2"
+cp -a /etc "$T/etc"
+mkdir -p "$T/etc/pki/ca-trust/source/anchors" "$T/etc/pki/ca-trust/extracted"
+echo "an anchor placed by hand" > "$T/etc/pki/ca-trust/source/anchors/other.pem"
+mount --bind "$T/etc" /etc
+mount --bind /dev/null /usr/sbin/update-ca-certificates
+for m in /etc /usr/sbin/update-ca-certificates; do
+  mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
+done
+# The stub's directory and its log are reachable by the other user too (as /usr/bin is).
+B=$(mktemp -d /tmp/streamtool-fedora-bin.XXXXXX); trap 'rm -rf "$B"' EXIT; chmod 755 "$B"
+printf '#!/bin/sh\necho "update-ca-trust $*: $(ls /etc/pki/ca-trust/source/anchors | tr "\\n" " ")" >> "%s/calls"\n' "$B" > "$B/update-ca-trust"
+chmod 755 "$B/update-ca-trust"; touch "$B/calls"
+export PATH="$B:$PATH" STREAMTOOL_CA_DIR="$T/ca" HOME="$T/home"
+cd "$T"
+snapshot() { (cd /etc/pki/ca-trust/source/anchors && ls -la --time-style=+ | sed 1d && sha256sum *); }
+snapshot > before
+set +e
+echo "== install"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== install again"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== anchor"; cmp "$T/ca/ca.pem" /etc/pki/ca-trust/source/anchors/streamtool-local-ca-*.pem && echo "the CA's certificate"
+echo "== install as another user"
+D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
+(cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" PATH="$PATH" "$ST" gen-cert --install 2>&1); echo "rc=$?"
+rm -rf "$D"
+echo "== uninstall"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+echo "== uninstall again"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+snapshot > after
+echo "== calls"; cat "$B/calls"
+diff before after && echo "== anchors identical"
+"#;
+
+/// docs/gen-cert.md, "The system store": where Debian's `update-ca-certificates` is not
+/// and Fedora's layout is (`/etc/pki/ca-trust/source/anchors`, `update-ca-trust` on PATH),
+/// `--install` writes `streamtool-local-ca-HEX.pem` (the CA's certificate) there and runs
+/// `update-ca-trust extract` once; a second install changes nothing (no call); another
+/// user is told it needs root with Fedora's commands; `--uninstall` deletes the file and
+/// runs it once more; the anchors directory is then as before (the hand-placed anchor
+/// untouched). The real `update-ca-trust` is not run (a stub records its calls): Fedora's
+/// own tool is untested here. Only inside a private mount namespace.
+#[test]
+fn install_uses_update_ca_trust_where_the_fedora_layout_is_found() {
+    if !need(&["unshare", "setpriv", "update-ca-certificates"]) {
+        return;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if !crate::support::precondition(
+        root,
+        "the Fedora-layout test needs root for its private mount namespace",
+    ) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            FEDORA_STORE_SCRIPT,
+            "fedora",
+        ])
+        .arg(sandbox.work())
+        .arg(BIN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}\n{}", text(&out.stderr));
+    let section = |title: &str| -> String {
+        let start = log.find(&format!("== {title}\n")).unwrap_or_else(|| panic!("no {title:?} in:\n{log}"));
+        let body = &log[start + title.len() + 4..];
+        body[..body.find("\n== ").unwrap_or(body.len())].to_string()
+    };
+    let anchors = "/etc/pki/ca-trust/source/anchors/streamtool-local-ca-";
+    let install = section("install");
+    assert!(
+        install.starts_with(&format!(
+            "Installed the local CA ({}/ca/ca.pem) into the system trust store: wrote {anchors}",
+            sandbox.work().display()
+        )),
+        "{install}"
+    );
+    assert!(
+        install.contains(".pem and ran update-ca-trust extract (it is now in /etc/pki/ca-trust/extracted)."),
+        "{install}"
+    );
+    assert!(install.ends_with("rc=0"), "{install}");
+    let again = section("install again");
+    assert!(again.contains("is already in the system trust store") && again.ends_with("rc=0"), "{again}");
+    assert_eq!(section("anchor"), "the CA's certificate");
+    let other = section("install as another user");
+    let lines: Vec<&str> = other.lines().collect();
+    assert_eq!(lines.len(), 2, "{other}");
+    assert!(
+        lines[0].starts_with(&format!("streamtool: cannot change the system trust store ({anchors}"))
+            && lines[0].contains(".pem: permission denied): it needs root; as root: install -m 0644 ")
+            && lines[0].ends_with(".pem && update-ca-trust extract"),
+        "{other}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    let uninstall = section("uninstall");
+    assert!(
+        uninstall.starts_with("Removed the local CA (") && uninstall.contains(&format!("deleted {anchors}")),
+        "{uninstall}"
+    );
+    assert!(
+        uninstall.contains(".pem and ran update-ca-trust extract.\n") && uninstall.ends_with("rc=0"),
+        "{uninstall}"
+    );
+    let again = section("uninstall again");
+    assert!(again.contains("is not in the system trust store") && again.ends_with("rc=0"), "{again}");
+    let calls = section("calls");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].starts_with("update-ca-trust extract: other.pem streamtool-local-ca-"), "{calls:?}");
+    assert_eq!(calls[1], "update-ca-trust extract: other.pem ", "{calls:?}");
+    assert!(log.ends_with("== anchors identical\n"), "{log}");
+}
