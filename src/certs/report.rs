@@ -398,7 +398,7 @@ fn store_line(change: &super::stores::StoreChange, ca_text: &str, at: &str, inst
     use super::trust::TrustChange;
     let nick = change.nickname.as_deref().unwrap_or_default();
     match (change.store, &change.change) {
-        (Store::System, change) => system_line(&ca_text.to_string(), &at.to_string(), change, installing),
+        (Store::System, change) => system_line(ca_text, at, change, installing),
         (Store::Nss, TrustChange::Installed(_)) => format!(
             "Added the local CA ({ca_text}) to the NSS database {at} as \"{nick}\" (certutil -A, trusted for TLS servers); restart Firefox or Chromium to use it.\n"
         ),

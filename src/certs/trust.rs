@@ -81,10 +81,10 @@ pub fn system_store() -> Result<SystemStore, String> {
     if let Some(tool) = debian {
         return Ok(SystemStore { dir: PathBuf::from(DEBIAN_LOCAL_CA_DIR), tool, fedora: false });
     }
-    if Path::new(FEDORA_ANCHORS_DIR).is_dir() {
-        if let Some(tool) = update_ca_trust() {
-            return Ok(SystemStore { dir: PathBuf::from(FEDORA_ANCHORS_DIR), tool, fedora: true });
-        }
+    if Path::new(FEDORA_ANCHORS_DIR).is_dir()
+        && let Some(tool) = update_ca_trust()
+    {
+        return Ok(SystemStore { dir: PathBuf::from(FEDORA_ANCHORS_DIR), tool, fedora: true });
     }
     Err("no system trust store this version can change: neither update-ca-certificates (Debian, Ubuntu: apt install ca-certificates) nor update-ca-trust with /etc/pki/ca-trust/source/anchors (Fedora, RHEL: dnf install ca-certificates) was found".to_string())
 }
