@@ -78,12 +78,17 @@ pub fn system_store() -> Result<SystemStore, String> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file());
-    if let Some(tool) = debian {
+    let anchors = Path::new(FEDORA_ANCHORS_DIR).is_dir();
+    choose_store(debian, anchors.then(update_ca_trust).flatten())
+}
+
+/// The store from what was found: Debian's tool first, else Fedora's (`fedora_tool` found
+/// with the anchors directory there), else the error naming both.
+fn choose_store(debian_tool: Option<PathBuf>, fedora_tool: Option<PathBuf>) -> Result<SystemStore, String> {
+    if let Some(tool) = debian_tool {
         return Ok(SystemStore { dir: PathBuf::from(DEBIAN_LOCAL_CA_DIR), tool, fedora: false });
     }
-    if Path::new(FEDORA_ANCHORS_DIR).is_dir()
-        && let Some(tool) = update_ca_trust()
-    {
+    if let Some(tool) = fedora_tool {
         return Ok(SystemStore { dir: PathBuf::from(FEDORA_ANCHORS_DIR), tool, fedora: true });
     }
     Err("no system trust store this version can change: neither update-ca-certificates (Debian, Ubuntu: apt install ca-certificates) nor update-ca-trust with /etc/pki/ca-trust/source/anchors (Fedora, RHEL: dnf install ca-certificates) was found".to_string())
@@ -238,4 +243,39 @@ pub fn uninstall_system(ca: &CertAuthority) -> Result<TrustChange, String> {
         remove_dangling_links(Path::new(DEBIAN_CERTS_DIR), &file);
     }
     Ok(TrustChange::Removed(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_first_then_fedora_then_an_error_naming_both() {
+        let deb = PathBuf::from("/usr/sbin/update-ca-certificates");
+        let fed = PathBuf::from("/usr/bin/update-ca-trust");
+        let store = choose_store(Some(deb.clone()), Some(fed.clone())).unwrap();
+        assert_eq!(store, SystemStore { dir: DEBIAN_LOCAL_CA_DIR.into(), tool: deb, fedora: false });
+        assert_eq!(store.update_command(), "update-ca-certificates");
+        let store = choose_store(None, Some(fed.clone())).unwrap();
+        assert_eq!(store, SystemStore { dir: FEDORA_ANCHORS_DIR.into(), tool: fed, fedora: true });
+        assert_eq!(store.update_command(), "update-ca-trust extract");
+        let err = choose_store(None, None).unwrap_err();
+        assert!(err.contains("update-ca-certificates") && err.contains("update-ca-trust"), "{err}");
+    }
+
+    #[test]
+    fn the_file_is_named_by_the_fingerprint_with_each_layouts_extension() {
+        let spec = crate::certs::issue::CaSpec::for_this_user(crate::certs::KeyType::EcdsaP256, 30);
+        let ca = CertAuthority::generate(&spec).unwrap();
+        let deb = SystemStore { dir: DEBIAN_LOCAL_CA_DIR.into(), tool: PathBuf::new(), fedora: false };
+        let fed = SystemStore { dir: FEDORA_ANCHORS_DIR.into(), tool: PathBuf::new(), fedora: true };
+        let (d, f) = (deb.file(&ca), fed.file(&ca));
+        assert_eq!(d.parent(), Some(Path::new(DEBIAN_LOCAL_CA_DIR)));
+        assert_eq!(f.parent(), Some(Path::new(FEDORA_ANCHORS_DIR)));
+        assert_eq!(d.extension().unwrap(), "crt");
+        assert_eq!(f.extension().unwrap(), "pem");
+        assert_eq!(d.file_stem(), f.file_stem());
+        let stem = d.file_stem().unwrap().to_str().unwrap().to_string();
+        assert_eq!(stem.len(), "streamtool-local-ca-".len() + 16, "{stem}");
+    }
 }
