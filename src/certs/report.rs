@@ -363,6 +363,73 @@ pub fn shell_quote(s: &str) -> String {
     if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
+/// The report's line for the system store: what `change` did at `at` (Debian's or
+/// Fedora's layout, told by the path), for the CA `ca_text`.
+fn system_line(ca_text: &str, at: &str, change: &super::trust::TrustChange, installing: bool) -> String {
+    use super::trust::{DEBIAN_BUNDLE, FEDORA_ANCHORS_DIR, FEDORA_EXTRACTED_DIR, TrustChange};
+    let fedora = at.starts_with(FEDORA_ANCHORS_DIR);
+    match change {
+        TrustChange::Installed(_) if fedora => format!(
+            "Installed the local CA ({ca_text}) into the system trust store: wrote {at} and ran update-ca-trust extract (it is now in {FEDORA_EXTRACTED_DIR}).\n\
+             curl, OpenSSL, Python and Go trust it with no flag.\n"
+        ),
+        TrustChange::Removed(_) if fedora => format!(
+            "Removed the local CA ({ca_text}) from the system trust store: deleted {at} and ran update-ca-trust extract.\n"
+        ),
+        TrustChange::Installed(_) => format!(
+            "Installed the local CA ({ca_text}) into the system trust store: wrote {at} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
+             curl, OpenSSL, Python and Go trust it with no flag.\n"
+        ),
+        TrustChange::Removed(_) => format!(
+            "Removed the local CA ({ca_text}) from the system trust store: deleted {at}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n"
+        ),
+        TrustChange::Unchanged(_) if installing => format!(
+            "The local CA ({ca_text}) is already in the system trust store ({at}): nothing changed.\n"
+        ),
+        TrustChange::Unchanged(_) => {
+            format!("The local CA ({ca_text}) is not in the system trust store (no {at}): nothing changed.\n")
+        }
+    }
+}
+
+/// The report's line for one store's change (`at`: where), for the CA `ca_text`.
+fn store_line(change: &super::stores::StoreChange, ca_text: &str, at: &str, installing: bool) -> String {
+    use super::stores::Store;
+    use super::trust::TrustChange;
+    let nick = change.nickname.as_deref().unwrap_or_default();
+    match (change.store, &change.change) {
+        (Store::System, change) => system_line(ca_text, at, change, installing),
+        (Store::Nss, TrustChange::Installed(_)) => format!(
+            "Added the local CA ({ca_text}) to the NSS database {at} as \"{nick}\" (certutil -A, trusted for TLS servers); restart Firefox or Chromium to use it.\n"
+        ),
+        (Store::Nss, TrustChange::Removed(_)) => {
+            format!(
+                "Removed the local CA ({ca_text}) from the NSS database {at}: deleted \"{nick}\" (certutil -D).\n"
+            )
+        }
+        (Store::Nss, TrustChange::Unchanged(_)) if installing => format!(
+            "The local CA ({ca_text}) is already in the NSS database {at} as \"{nick}\": nothing changed.\n"
+        ),
+        (Store::Nss, TrustChange::Unchanged(_)) => format!(
+            "The local CA ({ca_text}) is not in the NSS database {at} (no \"{nick}\"): nothing changed.\n"
+        ),
+        (Store::Java, TrustChange::Installed(_)) => format!(
+            "Added the local CA ({ca_text}) to the Java keystore {at} as alias {nick} (keytool -importcert); restart Java programs to use it.\n"
+        ),
+        (Store::Java, TrustChange::Removed(_)) => {
+            format!(
+                "Removed the local CA ({ca_text}) from the Java keystore {at}: deleted alias {nick} (keytool -delete).\n"
+            )
+        }
+        (Store::Java, TrustChange::Unchanged(_)) if installing => format!(
+            "The local CA ({ca_text}) is already in the Java keystore {at} as alias {nick}: nothing changed.\n"
+        ),
+        (Store::Java, TrustChange::Unchanged(_)) => format!(
+            "The local CA ({ca_text}) is not in the Java keystore {at} (no alias {nick}): nothing changed.\n"
+        ),
+    }
+}
+
 /// What --install (`installing`) or --uninstall changed in each store, as text or JSON.
 pub fn trust_report(
     dir: &std::path::Path,
@@ -371,62 +438,19 @@ pub fn trust_report(
     json: bool,
 ) -> Report {
     use super::stores::Store;
-    use super::trust::{DEBIAN_BUNDLE, TrustChange};
+    use super::trust::TrustChange;
     let ca = dir.join(super::CA_CERT_FILE);
     let ca_text = ca.display();
     let mut text = String::new();
     let mut stores = Vec::new();
     for change in changes {
-        let nick = change.nickname.as_deref().unwrap_or_default();
         let (what, place) = match &change.change {
             TrustChange::Installed(p) => ("installed", p),
             TrustChange::Removed(p) => ("removed", p),
             TrustChange::Unchanged(p) => ("unchanged", p),
         };
         let at = place.display();
-        let line = match (change.store, &change.change) {
-            (Store::System, TrustChange::Installed(_)) => format!(
-                "Installed the local CA ({ca_text}) into the system trust store: wrote {at} and ran update-ca-certificates (it is now in {DEBIAN_BUNDLE}).\n\
-                 curl, OpenSSL, Python and Go trust it with no flag.\n"
-            ),
-            (Store::System, TrustChange::Removed(_)) => format!(
-                "Removed the local CA ({ca_text}) from the system trust store: deleted {at}, ran update-ca-certificates and removed the links to it it left in /etc/ssl/certs.\n"
-            ),
-            (Store::System, TrustChange::Unchanged(_)) if installing => format!(
-                "The local CA ({ca_text}) is already in the system trust store ({at}): nothing changed.\n"
-            ),
-            (Store::System, TrustChange::Unchanged(_)) => format!(
-                "The local CA ({ca_text}) is not in the system trust store (no {at}): nothing changed.\n"
-            ),
-            (Store::Nss, TrustChange::Installed(_)) => format!(
-                "Added the local CA ({ca_text}) to the NSS database {at} as \"{nick}\" (certutil -A, trusted for TLS servers); restart Firefox or Chromium to use it.\n"
-            ),
-            (Store::Nss, TrustChange::Removed(_)) => {
-                format!(
-                    "Removed the local CA ({ca_text}) from the NSS database {at}: deleted \"{nick}\" (certutil -D).\n"
-                )
-            }
-            (Store::Nss, TrustChange::Unchanged(_)) if installing => format!(
-                "The local CA ({ca_text}) is already in the NSS database {at} as \"{nick}\": nothing changed.\n"
-            ),
-            (Store::Nss, TrustChange::Unchanged(_)) => format!(
-                "The local CA ({ca_text}) is not in the NSS database {at} (no \"{nick}\"): nothing changed.\n"
-            ),
-            (Store::Java, TrustChange::Installed(_)) => format!(
-                "Added the local CA ({ca_text}) to the Java keystore {at} as alias {nick} (keytool -importcert); restart Java programs to use it.\n"
-            ),
-            (Store::Java, TrustChange::Removed(_)) => {
-                format!(
-                    "Removed the local CA ({ca_text}) from the Java keystore {at}: deleted alias {nick} (keytool -delete).\n"
-                )
-            }
-            (Store::Java, TrustChange::Unchanged(_)) if installing => format!(
-                "The local CA ({ca_text}) is already in the Java keystore {at} as alias {nick}: nothing changed.\n"
-            ),
-            (Store::Java, TrustChange::Unchanged(_)) => format!(
-                "The local CA ({ca_text}) is not in the Java keystore {at} (no alias {nick}): nothing changed.\n"
-            ),
-        };
+        let line = store_line(change, &ca_text.to_string(), &at.to_string(), installing);
         text.push_str(&line);
         let mut entry = serde_json::json!({
             "store": change.store.name(),

@@ -17,39 +17,39 @@ use crate::support::cli::{BIN, STEP, closed_port};
 use crate::support::peers::need;
 
 /// How long one client or one gen-cert run may take (`timeout` kills it after that).
-const LIMIT: &str = "30";
+pub(super) const LIMIT: &str = "30";
 
 /// A temporary `work/` (the current directory), `ca/` (the CA directory) and `home/`.
-struct Sandbox {
-    dir: tempfile::TempDir,
+pub(super) struct Sandbox {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
+    pub(super) fn new() -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("work")).unwrap();
         std::fs::create_dir(dir.path().join("home")).unwrap();
         Sandbox { dir }
     }
 
-    fn work(&self) -> PathBuf {
+    pub(super) fn work(&self) -> PathBuf {
         self.dir.path().join("work")
     }
 
-    fn file(&self, name: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str) -> PathBuf {
         self.work().join(name)
     }
 
-    fn ca_dir(&self) -> PathBuf {
+    pub(super) fn ca_dir(&self) -> PathBuf {
         self.dir.path().join("ca")
     }
 
-    fn ca_cert(&self) -> PathBuf {
+    pub(super) fn ca_cert(&self) -> PathBuf {
         self.ca_dir().join("ca.pem")
     }
 
     /// `timeout LIMIT PROGRAM ARGS` in `work/`, with the sandbox's HOME and CA directory.
-    fn run(&self, program: &str, args: &[&str], input: &[u8]) -> Output {
+    pub(super) fn run(&self, program: &str, args: &[&str], input: &[u8]) -> Output {
         let home = self.dir.path().join("home");
         let mut child = Command::new("timeout")
             .arg(LIMIT)
@@ -71,20 +71,20 @@ impl Sandbox {
         child.wait_with_output().unwrap()
     }
 
-    fn gen_cert(&self, args: &[&str]) -> Output {
+    pub(super) fn gen_cert(&self, args: &[&str]) -> Output {
         let mut all = vec!["gen-cert"];
         all.extend_from_slice(args);
         self.run(BIN, &all, b"")
     }
 
-    fn gen_ok(&self, args: &[&str]) -> String {
+    pub(super) fn gen_ok(&self, args: &[&str]) -> String {
         let out = self.gen_cert(args);
         assert_eq!(out.status.code(), Some(0), "gen-cert {args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     }
 
     /// The files in `work/`, sorted.
-    fn listing(&self) -> Vec<String> {
+    pub(super) fn listing(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.work())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -95,7 +95,7 @@ impl Sandbox {
 
     /// A key and a CSR for DNS:`name` made by `openssl req -new` in `work/`:
     /// (`NAME.csr`, `NAME-key.pem`).
-    fn openssl_csr(&self, name: &str) -> (PathBuf, PathBuf) {
+    pub(super) fn openssl_csr(&self, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = (format!("{name}.csr"), format!("{name}-key.pem"));
         let san = format!("subjectAltName=DNS:{name}");
         let subject = format!("/CN={name}");
@@ -124,7 +124,7 @@ impl Sandbox {
 
     /// A leaf for DNS:`name` signed with the local CA's key by `openssl x509 -req`,
     /// bypassing gen-cert: (certificate, key).
-    fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
+    pub(super) fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = self.openssl_csr(name);
         let cert = self.file(&format!("{name}-forged.pem"));
         let (ca, ca_key) = (self.ca_cert(), self.ca_dir().join("ca-key.pem"));
@@ -151,23 +151,23 @@ impl Sandbox {
     }
 }
 
-fn s(path: &Path) -> &str {
+pub(super) fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `openssl s_server -www` on 127.0.0.1 with `cert` and `key`, killed on drop.
-struct SServer {
+pub(super) struct SServer {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl SServer {
     /// Starts it and waits (bounded by `STEP`) for its `ACCEPT` line.
-    fn start(cert: &Path, key: &Path) -> SServer {
+    pub(super) fn start(cert: &Path, key: &Path) -> SServer {
         let port = closed_port();
         let mut child = Command::new("openssl")
             .args([
@@ -588,6 +588,19 @@ snapshot > before-nss
 HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --install 2>&1; echo "rc=$?"
 snapshot > after-nss
 diff before-nss after-nss && echo "store identical after the rollback"
+echo "== uninstall with nss failing"
+# Installed in both (the real certutil), then an uninstall whose certutil fails on -D
+# after the system store was changed: the system change is undone (the CA back in it).
+HOME="$H" "$ST" gen-cert --install >/dev/null 2>&1 || echo "install failed"
+snapshot > installed-nss
+printf '#!/bin/sh\ncase " $* " in *" -D "*) echo "SEC_ERROR_TEST: refused" >&2; exit 1;; esac\nexec %s "$@"\n' "$(command -v certutil)" > "$T/fakebin/certutil"
+HOME="$H" PATH="$T/fakebin:$PATH" "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+snapshot > after-failed-uninstall
+diff installed-nss after-failed-uninstall && echo "store as installed after the rollback"
+echo "nss entries: $(certutil -L -d "sql:$H/.pki/nssdb" | grep -c 'streamtool local CA')"
+HOME="$H" "$ST" gen-cert --uninstall >/dev/null 2>&1 || echo "uninstall failed"
+snapshot > after-nss
+diff before-nss after-nss && echo "store identical after the uninstall"
 echo "== install into a read-only /etc/ssl/certs"
 mount -o remount,bind,ro /etc/ssl/certs
 "$ST" gen-cert --install 2>&1; echo "rc=$?"
@@ -600,8 +613,10 @@ echo "left: $(ls /usr/local/share/ca-certificates | grep -c streamtool-local-ca)
 /// refuses again) and leaves the store as it was, byte for byte; a second uninstall changes
 /// nothing; another user is told it needs root and the commands; an install into the
 /// default stores (system and an NSS database in HOME) whose certutil fails after the
-/// system change undoes that change (the store is as before); an install whose update
-/// fails is rolled back. Only inside a private mount
+/// system change undoes that change (the store is as before); an uninstall from both whose
+/// certutil fails after the system change puts the CA back (the store as installed, the
+/// NSS entry still there), and a plain uninstall then leaves the store as before; an
+/// install whose update fails is rolled back. Only inside a private mount
 /// namespace (see SYSTEM_STORE_SCRIPT): the machine's store is never touched.
 #[test]
 fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it_out() {
@@ -706,6 +721,26 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
     );
     assert_eq!(lines[1], "rc=1");
     assert_eq!(lines[2], "store identical after the rollback");
+    let rolled = section("uninstall with nss failing");
+    let lines: Vec<&str> = rolled.lines().collect();
+    assert_eq!(lines.len(), 5, "{rolled}");
+    assert!(lines[0].starts_with("streamtool: cannot change the NSS database "), "{rolled}");
+    assert!(
+        lines[0].contains(" -D -d sql:")
+            && lines[0].ends_with(
+                "failed (exit status: 1): SEC_ERROR_TEST: refused; the 1 change(s) made before it were undone"
+            ),
+        "{rolled}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "rc=1",
+            "store as installed after the rollback",
+            "nss entries: 1",
+            "store identical after the uninstall"
+        ]
+    );
     let failed = section("install into a read-only /etc/ssl/certs");
     let lines: Vec<&str> = failed.lines().collect();
     assert_eq!(lines.len(), 3, "{failed}");
@@ -721,14 +756,14 @@ fn install_puts_the_ca_where_curl_openssl_and_python_look_and_uninstall_takes_it
 }
 
 /// `certutil ARGS` (the NSS tool), checked to succeed; its stdout.
-fn certutil(args: &[&str]) -> String {
+pub(super) fn certutil(args: &[&str]) -> String {
     let out = Command::new("certutil").args(args).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "certutil {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
 }
 
 /// The SHA-256 of a file, hex.
-fn sha256_file(path: &Path) -> String {
+pub(super) fn sha256_file(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     text(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
@@ -867,7 +902,7 @@ fn install_into_nss_without_a_database_says_where_it_looked() {
 }
 
 /// `keytool ARGS` with the test keystore's password, checked to succeed; its stdout.
-fn keytool(args: &[&str]) -> String {
+pub(super) fn keytool(args: &[&str]) -> String {
     let out = Command::new("keytool").args(args).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "keytool {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
@@ -1009,4 +1044,214 @@ fn install_into_a_java_keystore_adds_exactly_our_alias_and_uninstall_removes_it(
     let out = sandbox.gen_cert(&["--install", "--trust-stores", "nss", "--java-keystore", &ks]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "streamtool: --java-keystore: only with --trust-stores naming java\n");
+}
+
+/// `gen-cert ARGS` as uid 65534 (`setpriv`) when the test runs as root (root may write a
+/// 0444 file), else as the current user; `current_dir` `/`, HOME and the CA directory given.
+fn gen_cert_unprivileged(home: &Path, ca_dir: &Path, args: &[&str]) -> Output {
+    let root = nix::unistd::geteuid().is_root();
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    command
+        .arg("gen-cert")
+        .args(args)
+        .current_dir("/")
+        .env("HOME", home)
+        .env("STREAMTOOL_CA_DIR", ca_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// docs/gen-cert.md, "All or nothing": an NSS database whose files are read-only (0444,
+/// owned by the user running gen-cert, uid 65534 when the test is root) is refused by the
+/// check made before any store changes: one line naming the database and its cert9.db,
+/// exit 1, every file of the database byte for byte as before, the CA directory as before.
+/// An `--uninstall` that has nothing to remove there needs no write and succeeds.
+#[test]
+fn install_into_a_read_only_nss_database_is_refused_before_anything_changes() {
+    if !need(&["certutil", "sha256sum"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.dir.path().join("home");
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    certutil(&["-N", "--empty-password", "-d", &format!("sql:{}", db.display())]);
+    sandbox.gen_ok(&["--ca-only"]);
+    let ca_dir = sandbox.ca_dir();
+    let files = ["cert9.db", "key4.db", "pkcs11.txt"];
+    if nix::unistd::geteuid().is_root() {
+        let user = Some(65534);
+        for path in [sandbox.dir.path(), &home, &home.join(".pki"), &db, &ca_dir] {
+            std::os::unix::fs::chown(path, user, user).unwrap();
+        }
+        for name in files.iter().map(|f| db.join(f)).chain(["ca.pem", "ca-key.pem"].map(|f| ca_dir.join(f))) {
+            std::os::unix::fs::chown(name, user, user).unwrap();
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sandbox.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in files {
+        std::fs::set_permissions(db.join(name), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let sums = || -> Vec<String> {
+        let mut all: Vec<String> = files.iter().map(|f| sha256_file(&db.join(f))).collect();
+        all.extend(["ca.pem", "ca-key.pem"].iter().map(|f| sha256_file(&ca_dir.join(f))));
+        all
+    };
+    let before = sums();
+
+    let out = gen_cert_unprivileged(&home, &ca_dir, &["--install", "--trust-stores", "nss"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "streamtool: cannot change the NSS database {0} ({0}/cert9.db: permission denied); nothing changed\n",
+            db.display()
+        )
+    );
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(sums(), before, "a file of the database or the CA changed");
+
+    let out = gen_cert_unprivileged(&home, &ca_dir, &["--uninstall", "--trust-stores", "nss"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("is not in the NSS database"), "{}", text(&out.stdout));
+    assert_eq!(sums(), before);
+}
+
+/// The Fedora-layout test, run by `unshare --mount` as root: /etc is a private copy with
+/// `/etc/pki/ca-trust/source/anchors` (holding one anchor placed by hand), Debian's
+/// `update-ca-certificates` is hidden (/dev/null bound over it) and a stub
+/// `update-ca-trust` first on PATH records each call and the anchors it saw. $1 the test's
+/// directory, $2 the binary.
+const FEDORA_STORE_SCRIPT: &str = r#"
+set -eu
+T="$1"; ST="$2"
+cp -a /etc "$T/etc"
+mkdir -p "$T/etc/pki/ca-trust/source/anchors" "$T/etc/pki/ca-trust/extracted"
+echo "an anchor placed by hand" > "$T/etc/pki/ca-trust/source/anchors/other.pem"
+mount --bind "$T/etc" /etc
+mount --bind /dev/null /usr/sbin/update-ca-certificates
+for m in /etc /usr/sbin/update-ca-certificates; do
+  mountpoint -q "$m" || { echo "not a private mount: $m"; exit 99; }
+done
+# The stub's directory and its log are reachable by the other user too (as /usr/bin is).
+B=$(mktemp -d /tmp/streamtool-fedora-bin.XXXXXX); trap 'rm -rf "$B"' EXIT; chmod 755 "$B"
+printf '#!/bin/sh\necho "update-ca-trust $*: $(ls /etc/pki/ca-trust/source/anchors | tr "\\n" " ")" >> "%s/calls"\n' "$B" > "$B/update-ca-trust"
+chmod 755 "$B/update-ca-trust"; touch "$B/calls"
+export PATH="$B:$PATH" STREAMTOOL_CA_DIR="$T/ca" HOME="$T/home"
+cd "$T"
+snapshot() { (cd /etc/pki/ca-trust/source/anchors && ls -la --time-style=+ | sed 1d && sha256sum *); }
+snapshot > before
+set +e
+echo "== install"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== install again"; "$ST" gen-cert --install 2>&1; echo "rc=$?"
+echo "== anchor"; cmp "$T/ca/ca.pem" /etc/pki/ca-trust/source/anchors/streamtool-local-ca-*.pem && echo "the CA's certificate"
+echo "== install as another user"
+D=$(mktemp -d /tmp/streamtool-nobody.XXXXXX); chown 65534:65534 "$D"
+(cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env STREAMTOOL_CA_DIR="$D/ca" HOME="$D" PATH="$PATH" "$ST" gen-cert --install 2>&1); echo "rc=$?"
+rm -rf "$D"
+echo "== uninstall"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+echo "== uninstall again"; "$ST" gen-cert --uninstall 2>&1; echo "rc=$?"
+snapshot > after
+echo "== calls"; cat "$B/calls"
+diff before after && echo "== anchors identical"
+"#;
+
+/// docs/gen-cert.md, "The system store": where Debian's `update-ca-certificates` is not
+/// and Fedora's layout is (`/etc/pki/ca-trust/source/anchors`, `update-ca-trust` on PATH),
+/// `--install` writes `streamtool-local-ca-HEX.pem` (the CA's certificate) there and runs
+/// `update-ca-trust extract` once; a second install changes nothing (no call); another
+/// user is told it needs root with Fedora's commands; `--uninstall` deletes the file and
+/// runs it once more; the anchors directory is then as before (the hand-placed anchor
+/// untouched). The real `update-ca-trust` is not run (a stub records its calls): Fedora's
+/// own tool is untested here. Only inside a private mount namespace.
+#[test]
+fn install_uses_update_ca_trust_where_the_fedora_layout_is_found() {
+    if !need(&["unshare", "setpriv", "update-ca-certificates"]) {
+        return;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if !crate::support::precondition(
+        root,
+        "the Fedora-layout test needs root for its private mount namespace",
+    ) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            FEDORA_STORE_SCRIPT,
+            "fedora",
+        ])
+        .arg(sandbox.work())
+        .arg(BIN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}\n{}", text(&out.stderr));
+    let section = |title: &str| -> String {
+        let start = log.find(&format!("== {title}\n")).unwrap_or_else(|| panic!("no {title:?} in:\n{log}"));
+        let body = &log[start + title.len() + 4..];
+        body[..body.find("\n== ").unwrap_or(body.len())].to_string()
+    };
+    let anchors = "/etc/pki/ca-trust/source/anchors/streamtool-local-ca-";
+    let install = section("install");
+    assert!(
+        install.starts_with(&format!(
+            "Installed the local CA ({}/ca/ca.pem) into the system trust store: wrote {anchors}",
+            sandbox.work().display()
+        )),
+        "{install}"
+    );
+    assert!(
+        install.contains(".pem and ran update-ca-trust extract (it is now in /etc/pki/ca-trust/extracted)."),
+        "{install}"
+    );
+    assert!(install.ends_with("rc=0"), "{install}");
+    let again = section("install again");
+    assert!(again.contains("is already in the system trust store") && again.ends_with("rc=0"), "{again}");
+    assert_eq!(section("anchor"), "the CA's certificate");
+    let other = section("install as another user");
+    let lines: Vec<&str> = other.lines().collect();
+    assert_eq!(lines.len(), 2, "{other}");
+    assert!(
+        lines[0].starts_with(&format!("streamtool: cannot change the system trust store ({anchors}"))
+            && lines[0].contains(".pem: permission denied): it needs root; as root: install -m 0644 ")
+            && lines[0].ends_with(".pem && update-ca-trust extract"),
+        "{other}"
+    );
+    assert_eq!(lines[1], "rc=1");
+    let uninstall = section("uninstall");
+    assert!(
+        uninstall.starts_with("Removed the local CA (") && uninstall.contains(&format!("deleted {anchors}")),
+        "{uninstall}"
+    );
+    assert!(
+        uninstall.contains(".pem and ran update-ca-trust extract.\n") && uninstall.ends_with("rc=0"),
+        "{uninstall}"
+    );
+    let again = section("uninstall again");
+    assert!(again.contains("is not in the system trust store") && again.ends_with("rc=0"), "{again}");
+    let calls = section("calls");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].starts_with("update-ca-trust extract: other.pem streamtool-local-ca-"), "{calls:?}");
+    assert_eq!(calls[1], "update-ca-trust extract: other.pem ", "{calls:?}");
+    assert!(log.ends_with("== anchors identical\n"), "{log}");
 }

@@ -11,6 +11,7 @@ mod cli_tls;
 mod faults;
 mod gen_cert;
 mod gen_cert_ca;
+mod gen_cert_clients;
 mod hardening;
 pub(crate) mod newcomer;
 mod pipe;
