@@ -76,7 +76,19 @@ impl Opened {
 /// A TLS stream as one boxed transport; its plaintext observed when its socket is
 /// ([`Observer::above`](crate::streams::observe::Observer::above)).
 pub fn tls_io(tls: TlsStream<Connection>) -> Box<dyn Io> {
-    match tls.get_ref().and_then(Connection::observer).and_then(|o| o.above()) {
+    let Some(observer) = tls.get_ref().and_then(Connection::observer) else { return Box::new(tls) };
+    let mut fields = vec![
+        ("tls", tls.protocol_version().map(|v| v.to_string()).unwrap_or_default()),
+        ("cipher", tls.cipher_suite().unwrap_or_default()),
+    ];
+    if let Some(sni) = tls.server_name() {
+        fields.push(("sni", sni));
+    }
+    if let Some(alpn) = tls.alpn_protocol() {
+        fields.push(("alpn", String::from_utf8_lossy(&alpn).into_owned()));
+    }
+    observer.event("handshake", &fields);
+    match observer.above() {
         Some(above) => Box::new(crate::streams::observe::Observed::new(tls, above)),
         None => Box::new(tls),
     }

@@ -36,6 +36,12 @@ pub trait Observer: Send + Sync {
     fn above(&self) -> Option<Arc<dyn Observer>> {
         None
     }
+
+    /// Something happened to the connection that is not a chunk: `name` (such as
+    /// `handshake`) with its fields.
+    fn event(&self, name: &str, fields: &[(&'static str, String)]) {
+        let _ = (name, fields);
+    }
 }
 
 /// Makes an observer for each connection a listener accepts

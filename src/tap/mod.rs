@@ -538,6 +538,37 @@ impl ConnTap {
         }
     }
 
+    /// A handshake (or another event): a transcript record and a dump line; a TLS
+    /// capture's held packets are written now, after the secrets.
+    fn on_event(&self, name: &str, fields: &[(&'static str, String)]) {
+        let at = SystemTime::now();
+        let state = self.state.lock();
+        let mut sinks = self.recorder.sinks.lock();
+        if let Some(t) = &mut sinks.transcript {
+            let record = event_record(at, self.id, name, fields);
+            t.write(|w| w.write_all(dump::transcript_line(&record).as_bytes()));
+        }
+        if let Some(sink) = &mut sinks.dump
+            && !state.capped
+        {
+            let said: Vec<String> =
+                fields.iter().map(|(k, v)| format!("{k} {}", crate::escape::escape_control(v))).collect();
+            let line = format!(
+                "= {} #{} {} {name}: {}\n",
+                dump::utc_micros(at),
+                self.id,
+                self.peer,
+                said.join(", ")
+            );
+            sink.write(|w| w.write_all(line.as_bytes()));
+        }
+        if let (Some(capture), Some(conv)) = (&mut sinks.capture, state.conv)
+            && name == "handshake"
+        {
+            capture.release(self.id, conv);
+        }
+    }
+
     fn on_end(&self, layer: Layer, way: Way) {
         let at = SystemTime::now();
         let options = &self.recorder.options;
@@ -610,6 +641,10 @@ impl Observer for ConnTap {
         self.on_chunk(self.raw_layer(), way, data);
     }
 
+    fn event(&self, name: &str, fields: &[(&'static str, String)]) {
+        self.on_event(name, fields);
+    }
+
     fn ended(&self, way: Way) {
         self.on_end(self.raw_layer(), way);
     }
@@ -643,6 +678,10 @@ impl Observer for SocketTap {
 
     fn ended(&self, way: Way) {
         self.0.ended(way);
+    }
+
+    fn event(&self, name: &str, fields: &[(&'static str, String)]) {
+        self.0.on_event(name, fields);
     }
 
     fn above(&self) -> Option<Arc<dyn Observer>> {

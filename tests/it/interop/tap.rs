@@ -397,3 +397,76 @@ fn recording_files_are_private_and_never_clobbered() {
         assert!(named, "a file-written event for the {kind}: {}", done.summary());
     }
 }
+
+/// A TLS 1.3 client in Python: sends a line, reads it back, closes.
+const PY_CLIENT: &str = r#"
+import socket, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[1])
+context.minimum_version = ssl.TLSVersion.TLSv1_3
+with context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=20), server_hostname="localhost") as s:
+    s.sendall(sys.argv[3].encode() + b"\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = s.recv(100)
+        if not chunk:
+            break
+        got += chunk
+    sys.stdout.write(got.decode())
+"#;
+
+/// `serve -k --tls` recording every connection: two Python TLS 1.3 clients give two
+/// connections in the transcript (connect, handshake with the version, the data both
+/// ways, close), and the TLS-layer dump names each record's type.
+#[test]
+fn serve_records_each_connection_and_dumps_tls_records() {
+    if !need(&["python3"]) {
+        return;
+    }
+    let lab = Lab::new("serve -k --tls --echo --transcript --dump-layer tls / python ssl x2");
+    std::fs::write(lab.path("client.py"), PY_CLIENT).unwrap();
+    let server = start(
+        &lab,
+        "serve",
+        "exec \"$ST\" serve -k --echo --tls --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:$P --transcript \"$D/s.jsonl\" \
+         --dump hex --dump-layer tls --dump-file \"$D/dump.txt\"",
+        lab.p,
+    );
+    for i in 0..2 {
+        let client =
+            lab.sh(&format!("client-{i}"), &format!("exec python3 \"$D/client.py\" \"$CA\" $P 'line {i}'"));
+        let done = client.wait(LIMIT);
+        ok(&done);
+        assert_eq!(done.out, format!("line {i}\n").as_bytes(), "{}", done.summary());
+    }
+    let closed = crate::support::peers::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(lab.path("s.jsonl"))
+            .unwrap_or_default()
+            .matches("\"event\":\"close\"")
+            .count()
+            == 2
+    });
+    let text = std::fs::read_to_string(lab.path("s.jsonl")).unwrap();
+    assert!(closed, "{text}");
+    let records = streamtool::tap::dump::read_transcript(text.as_bytes()).unwrap();
+    for conn in [1, 2] {
+        let events: Vec<String> = records
+            .iter()
+            .filter_map(|r| match r {
+                streamtool::tap::dump::Record::Event { conn: c, event, .. } if *c == conn => {
+                    Some(event.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events.first().map(String::as_str), Some("connect"), "{text}");
+        assert!(
+            events.contains(&"handshake".to_string()) && events.last().map(String::as_str) == Some("close"),
+            "{text}"
+        );
+    }
+    assert!(text.contains("\"tls\":\"TLSv1.3\""), "{text}");
+    let dump = std::fs::read_to_string(lab.path("dump.txt")).unwrap();
+    assert!(dump.contains("TLS record: handshake"), "{dump}");
+    assert!(dump.contains("TLS record: application_data"), "{dump}");
+    drop(server);
+}
