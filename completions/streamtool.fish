@@ -60,6 +60,13 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-fram
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-oversize -d 'What to do with a longer frame: error (exit 7; the default) or skip it. Needs --delimiter' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l encoding -d 'The peer\'s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l decode-errors -d 'Check the peer\'s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer\'s encoding lacks)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l dump -d 'Show each chunk as it passes, per connection and direction, with its offset and a timestamp: text (non-printable bytes escaped, line ends shown) or hex (as hexdump -C). To stderr, or --dump-file' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l dump-file -d 'Write the dump to this file (created 0600) instead of stderr' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l dump-layer -d 'Which side of TLS the dump shows: plain (the plaintext, default) or tls (the TLS records on the wire, each record\'s type, version and length named)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l dump-max -d 'Dump at most this much of each connection (e.g. 64KiB); the rest is counted, not shown' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l transcript -d 'Write every chunk and event as a JSON line to FILE (created 0600; docs/events.md, "Transcripts"); pipe\'s replay:FILE plays it back' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap -d 'Write the traffic to FILE as pcapng (created 0600): each connection a TCP conversation Wireshark dissects as captured. The file holds what passed, and with --pcap-layer tls the session secrets too' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap-layer -d 'Which side of TLS the capture holds: plain (the plaintext, default) or tls (the TLS records, with the secrets in the file so Wireshark decrypts them with no key log)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
@@ -76,6 +83,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l require-
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l accept-proxy -d 'Each connection starts with a PROXY protocol header (v1 or v2, as haproxy\'s send-proxy and send-proxy-v2 send it), read before any TLS handshake within --handshake-timeout; its client address is the peer of logs, events and --exec. Only from trusted proxies (--proxy-from; loopback by default); a connection from anywhere else, or with a malformed header, is closed with a line naming it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l force -d 'Replace an existing --dump-file, --transcript or --pcap file'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
@@ -105,6 +113,13 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l max-fr
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l on-oversize -d 'What to do with a longer frame: error (exit 7; the default) or skip it. Needs --delimiter' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l encoding -d 'The peer\'s text encoding (utf-8, latin1, utf-16le, shift_jis, windows-1252, ...); the terminal side is UTF-8' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l decode-errors -d 'Check the peer\'s text (UTF-8 unless --encoding says otherwise): strict (invalid text is an error, exit 7; the default with --encoding) or replace (with U+FFFD, and ? for characters the peer\'s encoding lacks)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l dump -d 'Show each chunk as it passes, per connection and direction, with its offset and a timestamp: text (non-printable bytes escaped, line ends shown) or hex (as hexdump -C). To stderr, or --dump-file' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l dump-file -d 'Write the dump to this file (created 0600) instead of stderr' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l dump-layer -d 'Which side of TLS the dump shows: plain (the plaintext, default) or tls (the TLS records on the wire, each record\'s type, version and length named)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l dump-max -d 'Dump at most this much of each connection (e.g. 64KiB); the rest is counted, not shown' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l transcript -d 'Write every chunk and event as a JSON line to FILE (created 0600; docs/events.md, "Transcripts"); pipe\'s replay:FILE plays it back' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pcap -d 'Write the traffic to FILE as pcapng (created 0600): each connection a TCP conversation Wireshark dissects as captured. The file holds what passed, and with --pcap-layer tls the session secrets too' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pcap-layer -d 'Which side of TLS the capture holds: plain (the plaintext, default) or tls (the TLS records, with the secrets in the file so Wireshark decrypts them with no key log)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
@@ -123,6 +138,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tofu -
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l tls -d 'Use TLS. The only flag that turns TLS on: every other TLS flag needs it'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l crlf -d 'Turn LF into CRLF in what is sent to the peer'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l force -d 'Replace an existing --dump-file, --transcript or --pcap file'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 6 -d 'IPv6 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy-env -d 'Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding $NO_PROXY. Without this flag the environment is never read'

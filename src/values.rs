@@ -4,6 +4,18 @@
 
 use std::time::Duration;
 
+/// A count that must be 1 or more (`--max-conns 0` would refuse every client).
+///
+/// # Errors
+/// Not a number, or 0.
+pub fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A value by its type's own parser (its `FromStr`, whose error says what is wrong).
 ///
 /// # Errors

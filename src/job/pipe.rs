@@ -153,6 +153,21 @@ pub enum EndError {
     NoSuchFile(std::path::PathBuf, StreamError),
     /// `replay:FILE`: the transcript cannot be read or has nothing to play.
     Replay(String),
+    /// A recording's file (`dump-file=`, `transcript=`, `pcap=`).
+    Tap(crate::tap::TapError),
+}
+
+/// What is done for an endpoint before anything opens: a `replay:` transcript read (a
+/// bad one is said before anything listens), a recording's files created and announced.
+///
+/// # Errors
+/// [`EndError::Replay`], [`EndError::Tap`].
+pub fn prepare(endpoint: &mut Endpoint, report: &dyn Report) -> Result<(), EndError> {
+    if let EndpointKind::Replay(path) = &endpoint.kind {
+        crate::tap::replay::load(path, &endpoint.options.replay).map_err(EndError::Replay)?;
+    }
+    let tls = matches!(endpoint.kind, EndpointKind::Tls(..) | EndpointKind::TlsListen(_));
+    endpoint.options.open_recorder(tls, report).map_err(EndError::Tap)
 }
 
 impl EndError {
@@ -464,9 +479,7 @@ pub async fn bind(endpoint: &Endpoint) -> Result<SocketListener, StreamError> {
         EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
         _ => unreachable!("only listeners are bound"),
     };
-    if let Some(recorder) = &endpoint.options.recorder {
-        listener.observe_with(std::sync::Arc::new(recorder.clone()));
-    }
+    endpoint.options.observe_accepted(&mut listener);
     Ok(listener)
 }
 

@@ -105,18 +105,29 @@ impl EndpointOptions {
     }
 
     /// Opens the recording the `tap` options ask for (its files created now, before
-    /// anything listens or connects), for an endpoint that is TLS or not; every
-    /// connection of the endpoint then shares it. Returns the files made, with what
-    /// each holds.
+    /// anything listens or connects, each announced: [`crate::tap::announce`]), for an
+    /// endpoint that is TLS or not; every connection of the endpoint then shares it.
     ///
     /// # Errors
     /// [`crate::tap::TapError`] naming the file.
     pub fn open_recorder(
         &mut self,
         tls: bool,
-    ) -> Result<Vec<(&'static str, std::path::PathBuf)>, crate::tap::TapError> {
+        report: &dyn crate::event::Report,
+    ) -> Result<(), crate::tap::TapError> {
         self.recorder = crate::tap::Recorder::open(&self.tap, tls)?;
-        Ok(self.recorder.as_ref().map(|r| r.0.files()).unwrap_or_default())
+        if let Some(recorder) = &self.recorder {
+            crate::tap::announce(&recorder.0.files(), recorder.0.wants_secrets(), report);
+        }
+        Ok(())
+    }
+
+    /// Every connection `listener` accepts from now on is recorded by this endpoint's
+    /// recording, if it has one.
+    pub fn observe_accepted(&self, listener: &mut crate::streams::SocketListener) {
+        if let Some(recorder) = &self.recorder {
+            listener.observe_with(std::sync::Arc::new(recorder.clone()));
+        }
     }
 
     /// Where TLS secrets are logged: the file given, else `SSLKEYLOGFILE`.

@@ -465,7 +465,7 @@ impl ConnTap {
     }
 
     /// Whether bytes from this side come from the client (for the capture).
-    fn from_client(&self, way: Way) -> bool {
+    fn sent_by_client(&self, way: Way) -> bool {
         (way == Way::In) == self.accepted
     }
 
@@ -488,7 +488,7 @@ impl ConnTap {
         }
         if let (Some(capture), Some(conv)) = (&mut sinks.capture, state.conv) {
             if layer == options.pcap_layer || !self.recorder.tls {
-                capture.op(self.id, conv, Held::Data(self.from_client(way), data.to_vec(), at));
+                capture.op(self.id, conv, Held::Data(self.sent_by_client(way), data.to_vec(), at));
             }
             if layer == Layer::Plain && self.recorder.tls {
                 // The plaintext moves: the handshake is done, its secrets logged.
@@ -603,7 +603,7 @@ impl ConnTap {
             && (layer == options.pcap_layer || !self.recorder.tls)
             && !std::mem::replace(&mut state.fin[index(way)], true)
         {
-            capture.op(self.id, conv, Held::Fin(self.from_client(way), at));
+            capture.op(self.id, conv, Held::Fin(self.sent_by_client(way), at));
         }
     }
 }

@@ -196,7 +196,7 @@ pub struct PipeArgs {
     pub fork: bool,
 
     /// With fork, at most N connections at once; more are closed on arrival.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = streamtool::values::at_least_one)]
     pub max_conns: Option<usize>,
 
     /// Close a relay after this long with no data in either direction (exit 6 without
@@ -342,6 +342,9 @@ pub struct ShapeArgs {
     /// Turn LF into CRLF in what is sent to the peer.
     #[arg(long, short = 'C')]
     pub crlf: bool,
+
+    #[command(flatten)]
+    pub tap: streamtool::tap::args::TapArgs,
 }
 
 /// Timeouts and address families shared by `serve`, `connect` and `pipe`.
@@ -457,9 +460,6 @@ pub struct ConnectArgs {
     pub shape: ShapeArgs,
 
     #[command(flatten)]
-    pub tap: streamtool::tap::args::TapArgs,
-
-    #[command(flatten)]
     pub net: NetArgs,
 
     #[command(flatten)]
@@ -546,7 +546,7 @@ pub struct ServeArgs {
     pub mode: ModeArgs,
 
     /// At most N connections at once; more are closed on arrival.
-    #[arg(long, value_name = "N", value_parser = at_least_one, alias = "max-conns")]
+    #[arg(long, value_name = "N", value_parser = streamtool::values::at_least_one, alias = "max-conns")]
     pub max_conns: Option<usize>,
 
     /// Ask clients for a certificate and verify it against these CAs (PEM). Needs --tls.
@@ -605,9 +605,6 @@ pub struct ServeArgs {
     pub shape: ShapeArgs,
 
     #[command(flatten)]
-    pub tap: streamtool::tap::args::TapArgs,
-
-    #[command(flatten)]
     pub net: NetArgs,
 }
 
@@ -636,6 +633,7 @@ fn endpoint_options(tls: &TlsArgs, shape: &ShapeArgs, net: &NetArgs) -> Endpoint
         connect_timeout: net.connect_timeout,
         handshake_timeout: net.handshake_timeout,
         idle_timeout: net.idle_timeout.map(|d| IdleLimit(Some(d))),
+        tap: shape.tap.options(),
         ..EndpointOptions::default()
     }
 }
@@ -648,7 +646,6 @@ impl ConnectArgs {
             proxy_protocol: self.proxy_protocol,
             starttls: self.starttls,
             ehlo: self.ehlo.clone(),
-            tap: self.tap.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
@@ -664,7 +661,6 @@ impl ServeArgs {
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),
-            tap: self.tap.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
@@ -736,15 +732,6 @@ impl Cli {
 /// wrong with it).
 pub fn parsed<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
-}
-
-/// A count that must be 1 or more (`--max-conns 0` would refuse every client).
-fn at_least_one(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -1448,3 +1448,79 @@ fn cookbook_starttls() {
         );
     });
 }
+
+/// docs/cookbook.md, "Seeing the traffic": a text dump of an SMTP exchange with aiosmtpd,
+/// a TLS session captured for Wireshark and decrypted by tshark from the file alone, and a
+/// transcript replayed at the echo server.
+#[test]
+fn cookbook_seeing_the_traffic() {
+    let Some(python) = crate::support::peers::aiosmtpd_python() else {
+        crate::support::precondition(false, "python3-aiosmtpd is not installed (`.ci/run` installs it)");
+        return;
+    };
+    if !crate::support::peers::need(&["tshark"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("Seeing the traffic: dumps, transcripts and Wireshark");
+        r.before_you_start().await;
+        assert!(r.text.contains("python3 -m aiosmtpd -n -l localhost:2526 &"), "{}", r.text);
+        let port = crate::support::cli::closed_port();
+        r.subs.push(("2526".to_string(), port.to_string()));
+        let args = [
+            "-C",
+            &r.dir.path().display().to_string(),
+            python,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("localhost:{port}"),
+        ]
+        .map(str::to_string);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _smtp = Proc::spawn("env", &args, Input::Open);
+        let up = poll_until(STEP, || std::net::TcpStream::connect(("localhost", port)).is_ok()).await;
+        assert!(up, "aiosmtpd did not listen on localhost:{port}:\n{}", _smtp.stderr());
+        let smtp =
+            r.run(r"printf 'EHLO me\nQUIT\n' | streamtool connect --crlf --dump text localhost:2526").await;
+        smtp.assert_code(0);
+        let said = &smtp.stderr;
+        assert!(
+            said.contains(&format!(
+                " #1 127.0.0.1:{port} out 15 bytes at 0\n  EHLO me\\r\\n\n  QUIT\\r\\n\n"
+            )),
+            "{said}"
+        );
+        assert!(said.contains("  221 Bye\\r\\n"), "{said}");
+        assert!(said.lines().any(|l| l.starts_with("< ") && l.contains(" in ")), "{said}");
+
+        let _server = r
+            .listen(
+                r"streamtool serve -k --echo --tls --cert localhost+2.pem --key localhost+2-key.pem 8443",
+                "8443",
+            )
+            .await;
+        let captured = r
+            .run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem --pcap session.pcapng --pcap-layer tls localhost:8443")
+            .await;
+        captured.assert_code(0);
+        assert_eq!(captured.stdout, b"hello\n");
+        let follow = std::process::Command::new("tshark")
+            .args(["-r", &r.path("session.pcapng").display().to_string(), "-q", "-z", "follow,tls,ascii,0"])
+            .output()
+            .unwrap();
+        let follow = String::from_utf8_lossy(&follow.stdout);
+        assert_eq!(follow.matches("hello").count(), 2, "decrypted both ways:\n{follow}");
+
+        let _echo = r.listen(r"streamtool serve -k --echo 8080", "8080").await;
+        let kept =
+            r.run(r"printf 'hello\n' | streamtool connect --transcript hello.jsonl localhost:8080").await;
+        kept.assert_code(0);
+        let replayed =
+            r.run(r"streamtool pipe replay:hello.jsonl,timing=fast tcp:localhost:8080,dump=text").await;
+        replayed.assert_code(0);
+        assert!(replayed.stderr.contains(" out 6 bytes at 0\n  hello\\n\n"), "{}", replayed.stderr);
+        assert!(replayed.stderr.contains(" in 6 bytes at 0\n  hello\\n\n"), "{}", replayed.stderr);
+    });
+}

@@ -281,6 +281,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("relay.rs", &["job", "server", "stack", "shutdown"]),
     ("splice.rs", &["job", "server", "stack", "shutdown"]),
     ("event.rs", &["job", "server", "stack", "shutdown"]),
+    ("tap", &["job", "server", "stack", "shutdown", "endpoint"]),
 ];
 
 /// The `crate::` paths of a file's code (comments and strings left out), by first segment.

@@ -12,7 +12,6 @@ use streamtool::stack::tofu::{self, KnownHosts};
 
 use crate::exit_codes::CheckFailed;
 use streamtool::stack::{Spelling, shaping};
-use streamtool::streams::Connection;
 use streamtool::streams::tls::TlsStream;
 
 use crate::cli::ConnectArgs;
@@ -72,10 +71,7 @@ fn check_flags(args: &ConnectArgs) -> Result<()> {
 async fn open_connection(args: &ConnectArgs, ui: &Ui) -> Result<(Net, String)> {
     let mut endpoint = args.options();
     endpoint.proxy = choose_proxy(args)?;
-    let recording = endpoint.open_recorder(args.tls.tls)?;
-    if let Some(recorder) = &endpoint.recorder {
-        streamtool::tap::announce(&recording, recorder.0.wants_secrets(), ui);
-    }
+    endpoint.open_recorder(args.tls.tls, ui)?;
     let target = args.addr.to_string();
     let (stack_target, host) = match &args.addr {
         ConnectAddress::Tcp(host, port) => (Target::Tcp(host, *port), host.as_str()),
@@ -177,7 +173,7 @@ fn session_options(args: &ConnectArgs) -> SessionOptions {
 /// Reports a finished handshake, runs the checks ([`checks::after_handshake`]), and
 /// boxes the stream.
 fn finish_tls(
-    tls: TlsStream<Connection>,
+    tls: TlsStream<streamtool::streams::Connection>,
     args: &ConnectArgs,
     ui: &Ui,
     peer: &str,

@@ -23,10 +23,7 @@ use crate::progress::Progress;
 use crate::ui::Ui;
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
-    let (a, b) = endpoints(&args)?;
-    for recorder in [&a, &b].into_iter().filter_map(|e| e.options.recorder.as_ref()) {
-        streamtool::tap::announce(&recorder.0.files(), recorder.0.wants_secrets(), &ui);
-    }
+    let (a, b) = endpoints(&args, &ui)?;
     let shared = Arc::new(PipeShared {
         idle: streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b),
         a,
@@ -46,7 +43,7 @@ pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
 /// The two endpoints, `-k` given to the listening one, their combinations checked, and
 /// every file their options name read before anything listens (a tls: endpoint's ca=,
 /// cert= and key= would otherwise be read only when a client arrives).
-fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
+fn endpoints(args: &PipeArgs, ui: &Ui) -> Result<(Endpoint, Endpoint)> {
     let (mut a, mut b) = (args.a.clone(), args.b.clone());
     if args.fork {
         match (a.is_listener(), b.is_listener()) {
@@ -72,15 +69,10 @@ fn endpoints(args: &PipeArgs) -> Result<(Endpoint, Endpoint)> {
             options.client_options(Spelling::Endpoint)?.build()?;
         }
     }
-    for endpoint in [&mut a, &mut b] {
-        if let EndpointKind::Replay(path) = &endpoint.kind {
-            // Read now: a bad transcript is said before anything listens.
-            streamtool::tap::replay::load(path, &endpoint.options.replay)
-                .map_err(|why| anyhow::anyhow!(why))?;
-        }
-        let tls = matches!(endpoint.kind, EndpointKind::Tls(..) | EndpointKind::TlsListen(_));
-        endpoint.options.open_recorder(tls)?;
-    }
+    [&mut a, &mut b]
+        .into_iter()
+        .try_for_each(|e| streamtool::job::pipe::prepare(e, ui))
+        .map_err(end_error)?;
     Ok((a, b))
 }
 
@@ -195,6 +187,7 @@ fn end_error(err: EndError) -> anyhow::Error {
         EndError::Check(CheckError::Refused(why)) => crate::exit_codes::CheckFailed(why).into(),
         EndError::Check(CheckError::KnownHosts(err)) => err.into(),
         EndError::Replay(why) => anyhow::anyhow!(why),
+        EndError::Tap(err) => err.into(),
     };
     match hint {
         Some(hint) => error.context(Hint(hint)),

@@ -34,7 +34,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
     let mut options = args.options();
-    let recording = options.open_recorder(args.tls.tls)?;
+    options.open_recorder(args.tls.tls, &ui)?;
     let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener, &ui)?) } else { None };
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
     // stopped (SIGTTIN) and never answer.
@@ -42,10 +42,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
         streamtool::stdio_fd::detach_background_stdin(&ui)
             .context("cannot replace stdin, a background job's terminal, with /dev/null")?;
     }
-    if let Some(recorder) = &options.recorder {
-        streamtool::tap::announce(&recording, recorder.0.wants_secrets(), &ui);
-        listener.observe_with(Arc::new(recorder.clone()));
-    }
+    options.observe_accepted(&mut listener);
     tracing::info!("listening on {}", addresses.join(", "));
     ui.notice(&format!("listening on {}", addresses.join(", ")));
     ui.emit(|| Event::Listen {
