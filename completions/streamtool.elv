@@ -195,7 +195,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --self-signed 'Make a lone self-signed certificate instead of one signed by the local CA (clients then trust the certificate itself: connect --tls --ca CERT)'
             cand --ca-only 'Only create the local CA (if there is none yet) and show it'
             cand --any-name 'With --ca-only, when the CA is made: no name constraints, so that it may sign for any name (as mkcert''s CA)'
-            cand --install 'Put the local CA (made first if there is none) into the trust stores (--trust-stores): the system store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root), and the NSS databases of Firefox and Chromium in the user''s home (certutil). Every store is checked before any is changed; a failure undoes this run''s changes'
+            cand --install 'Put the local CA (made first if there is none) into the trust stores (--trust-stores): the system store, so that curl, OpenSSL, Python and Go trust it with no flag (needs root; Debian/Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates, Fedora/RHEL: /etc/pki/ca-trust/source/anchors and update-ca-trust), and the NSS databases of Firefox and Chromium in $HOME (certutil). Every store is checked first; a failure undoes this run''s changes'
             cand --uninstall 'Take the local CA out of the trust stores again (exactly what --install added)'
             cand --client 'Also for client authentication (mTLS): adds the clientAuth extended key usage'
             cand --bundle 'Write the CA certificate after the leaf in the certificate file (a full chain)'

@@ -61,10 +61,10 @@ pub struct GenCertArgs {
     pub any_name: bool,
 
     /// Put the local CA (made first if there is none) into the trust stores (--trust-stores):
-    /// the system store, so that curl, OpenSSL, Python and Go trust it with no flag (Debian
-    /// and Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates; needs root),
-    /// and the NSS databases of Firefox and Chromium in the user's home (certutil). Every
-    /// store is checked before any is changed; a failure undoes this run's changes.
+    /// the system store, so that curl, OpenSSL, Python and Go trust it with no flag (needs root;
+    /// Debian/Ubuntu: /usr/local/share/ca-certificates and update-ca-certificates, Fedora/RHEL:
+    /// /etc/pki/ca-trust/source/anchors and update-ca-trust), and the NSS databases of Firefox and Chromium
+    /// in $HOME (certutil). Every store is checked first; a failure undoes this run's changes.
     #[arg(
         long,
         conflicts_with_all = ["names", "uninstall", "csr", "self_signed", "cert_file", "key_file", "bundle", "client", "pkcs12", "force"]
