@@ -5,6 +5,9 @@
     python3 bench/run.py --quick    # a smoke run: small sizes, 1 run each (about 2 minutes)
     python3 bench/run.py --doc      # also write the results into docs/performance.md
                                     # and the chart into docs/perf-throughput.svg
+    python3 bench/run.py --only dump --runs 3
+                                    # what recording the traffic costs (issue 22; only when
+                                    # named: socat -x takes minutes per run)
     python3 bench/run.py --only handshake-rsa,tls \
         --streamtool ring=/tmp/st-ring --streamtool aws-lc=/tmp/st-awslc
                                     # two streamtool builds side by side, same run
@@ -868,6 +871,7 @@ SCENARIOS = {
     "idle": "anon memory per idle connection, plain",
     "idle-tls": "anon memory per idle connection, TLS",
 }
+OPT_IN = {"dump"}  # scenarios run only when --only names them
 THROUGHPUT = ["plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"]
 
 
@@ -1258,6 +1262,8 @@ def f(x, nd=2):
 
 
 def unit(scen: str) -> tuple[str, int]:
+    if scen == "dump":
+        return "GiB/s", 3
     if scen in HIGHER_BETTER:
         return "GiB/s", 2
     if scen.startswith("handshake") or scen == "conns":
@@ -1316,7 +1322,7 @@ def dump_table(summary: dict, meta: dict) -> list[str]:
     and against socat -x, the client's CPU apart (the recording is the client's), and the
     size of the file per byte sent."""
     size = meta["dump_size"]
-    out = ["| tool | median GiB/s | min–max | vs unrecorded | vs socat -x | CPU s/GiB (both) | "
+    out = ["| tool | median MiB/s | min–max | vs unrecorded | vs socat -x | CPU s/GiB (both) | "
            "client CPU s/GiB | peak RSS MiB | file / data | check | notes |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = [(t, s) for (sc, t), s in summary.items() if sc == "dump"]
@@ -1331,7 +1337,8 @@ def dump_table(summary: dict, meta: dict) -> list[str]:
         notes = "; ".join([n for n in [s["note"], *s["notes"]] if n])
         rss = s["rss_kib"] / 1024 if s["rss_kib"] == s["rss_kib"] else float("nan")
         file_ratio = f"{s['dump_bytes'] / size:.2f}" if s["dump_bytes"] == s["dump_bytes"] else "–"
-        out.append(f"| {name} | {f(s['median'])} | {f(s['min'])}–{f(s['max'])} | {ratio(s, s['base'])} | "
+        mib = [x * 1024 for x in (s["median"], s["min"], s["max"])]
+        out.append(f"| {name} | {f(mib[0], 1)} | {f(mib[1], 1)}–{f(mib[2], 1)} | {ratio(s, s['base'])} | "
                    f"{ratio(s, s['vs'])} | {f(s['cpu_per_gib'])} | {f(s['client_cpu_per_gib'])} | {f(rss, 1)} | "
                    f"{file_ratio} | {s['ok']}/{s['n']} ok | {notes} |")
     return out
@@ -1511,7 +1518,8 @@ def main() -> int:
                     "256 KiB at a time; default), the same with one send per record, or the slower "
                     "bench/tls_send.py (one send per record)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit for one run, seconds (default 120)")
-    ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS) +
+                    " (" + ",".join(sorted(OPT_IN)) + " only when named here)")
     ap.add_argument("--tools", help="comma-separated tools to keep (e.g. streamtool,socat)")
     ap.add_argument("--doc", action="store_true",
                     help="write the tables into docs/performance.md and the chart to docs/perf-throughput.svg")
@@ -1576,7 +1584,8 @@ def main() -> int:
         if only and only - set(SCENARIOS):
             sys.exit(f"run.py: unknown scenario(s) {', '.join(sorted(only - set(SCENARIOS)))}")
         tools = set(args.tools.split(",")) if args.tools else None
-        cases = [c for c in cases if (not only or c.scenario in only)
+        # `dump` only when named: socat -x alone takes minutes per run (a write(2) per byte)
+        cases = [c for c in cases if (c.scenario in only if only else c.scenario not in OPT_IN)
                  and (not tools or c.tool in tools or (c.ours and "streamtool" in tools))]
         need_plain = any(c.scenario in ("plain", "plain-pipe", "relay", "proxy", "proxy-http") for c in cases)
         need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
@@ -1643,7 +1652,7 @@ def main() -> int:
         (results_dir / f"{stamp}.json").write_text(json.dumps({
             "meta": meta, "goals": g,
             "cases": [{"scenario": c.scenario, "tool": c.tool, "ours": c.ours, "note": c.note, "suite": c.suite,
-                       "runs": [r.__dict__ for r in c.runs]} for c in cases]}, indent=1, default=str))
+                       "base": c.base, "vs": c.vs, "runs": [r.__dict__ for r in c.runs]} for c in cases]}, indent=1, default=str))
         chart = svg(summary, meta)
         (results_dir / f"{stamp}.svg").write_text(chart)
         print(block)
