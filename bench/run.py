@@ -5,6 +5,9 @@
     python3 bench/run.py --quick    # a smoke run: small sizes, 1 run each (about 2 minutes)
     python3 bench/run.py --doc      # also write the results into docs/performance.md
                                     # and the chart into docs/perf-throughput.svg
+    python3 bench/run.py --only dump --runs 3
+                                    # what recording the traffic costs (issue 22; only when
+                                    # named: socat -x takes minutes per run)
     python3 bench/run.py --only handshake-rsa,tls \
         --streamtool ring=/tmp/st-ring --streamtool aws-lc=/tmp/st-awslc
                                     # two streamtool builds side by side, same run
@@ -379,6 +382,8 @@ class Case:
     suite: str = ""
     ref: bool = False  # a reference row (the neutral ends alone), not a peer
     runs: list[Run] = field(default_factory=list)
+    base: str = ""  # `dump`: the same tool's unrecorded row, compared with
+    vs: str = ""    # `dump`: the peer row compared with (socat -x)
 
 
 def med(xs: list[float]) -> float:
@@ -400,6 +405,7 @@ class Ctx:
         self.ec_key = WORK / "ec.key"
         self.plain = WORK / "plain.bin"
         self.tls = WORK / "tls.bin"
+        self.dump = WORK / "dump.bin"  # the `dump` scenario's data (--dump-size)
         self.conf = {SUITE128: WORK / "aes128.cnf", SUITE256: WORK / "aes256.cnf"}
 
     def env(self, suite: str | None) -> dict:
@@ -417,9 +423,12 @@ def fmt_argv(argv: list[str], **kw) -> list[str]:
 
 def transfer(ctx: Ctx, name: str, server: list[str], client: list[str], data: Path, *,
              client_stdin: str = "file", server_stdin: str = "null",
-             suite: str | None = None) -> Run:
+             suite: str | None = None, client_stderr: Path | None = None,
+             timeout: float | None = None) -> Run:
     """Tool server -> stdout -> `helper check`; tool client <- data (file, pipe or a pipe
-    held open until the checker has every byte). Times client start to last byte checked."""
+    held open until the checker has every byte). Times client start to last byte checked.
+    `client_stderr`: a file the client's stderr goes to (socat -x's dump), else the logs;
+    `timeout`: this run's limit instead of --timeout."""
     size = data.stat().st_size
     port = free_port()
     env = ctx.env(suite)
@@ -458,13 +467,18 @@ def transfer(ctx: Ctx, name: str, server: list[str], client: list[str], data: Pa
                 os.close(fw)
             cin = fr
         t0 = time.monotonic_ns()
-        cli = Proc(f"{name}.client", fmt_argv(client, port=port), stdin=cin, env=env)
+        cerr = open(client_stderr, "wb") if client_stderr else None
+        try:
+            cli = Proc(f"{name}.client", fmt_argv(client, port=port), stdin=cin, env=env, stderr=cerr)
+        finally:
+            if cerr:
+                cerr.close()
         procs.append(cli)
         if isinstance(cin, int):
             os.close(cin)
         else:
             cin.close()
-        deadline = time.monotonic() + ctx.timeout
+        deadline = time.monotonic() + (timeout or ctx.timeout)
         done = lines.wait_for("DONE", deadline)
         if done is None:
             return Run(False, note="timed out" if time.monotonic() >= deadline else
@@ -615,6 +629,41 @@ def via_proxy(ctx: Ctx, name: str, client: list[str], data: Path, kind: str = "s
         return transfer(ctx, name, server, argv, data)
     finally:
         proxy.end()
+
+
+def recorded(ctx: Ctx, name: str, server: list[str], client: list[str], data: Path, *,
+             to_stderr: bool = False, min_ratio: float = 0.0) -> Run:
+    """`transfer()` with the client recording the traffic to a file (`{dump}` in `client`,
+    or the client's stderr with `to_stderr`, for socat -x). The file goes under the work
+    directory and is deleted after the run; its size is kept (extra["dump_bytes"]), and a
+    run whose file is smaller than `min_ratio` x the data (nothing recorded) is BAD.
+    Without a recording (neither `{dump}` nor `to_stderr`) it is `transfer()`, so the
+    unrecorded rows are measured the same way."""
+    size = data.stat().st_size
+    dumps = WORK / "dumps"
+    dumps.mkdir(exist_ok=True)
+    out = dumps / safe(name)
+    records = to_stderr or any("{dump}" in a for a in client)
+    # a hex dump is about 4.4x the data: want that much free, and a margin
+    if records and shutil.disk_usage(dumps).free < 5 * size + 256 * MIB:
+        return Run(False, note=f"not enough free space in {dumps} for the recording")
+    argv = [a.replace("{dump}", str(out)) for a in client]
+    try:
+        # socat -x costs about 800 CPU s/GiB here (a write(2) per byte): a recording run
+        # may take longer than --timeout, up to 1500 s/GiB
+        limit = max(ctx.timeout, 1500 * size / GIB) if records else ctx.timeout
+        r = transfer(ctx, name, server, argv, data, client_stderr=out if to_stderr else None,
+                     timeout=limit)
+        r.extra["client_cpu_per_gib"] = r.extra.get("client_cpu", float("nan")) / (size / GIB)
+        if records:
+            got = out.stat().st_size if out.exists() else 0
+            r.extra["dump_bytes"] = got
+            if got < min_ratio * size:
+                r.ok = False
+                r.note = "; ".join(x for x in (r.note, f"recording only {got} bytes") if x)
+        return r
+    finally:
+        out.unlink(missing_ok=True)
 
 
 def start_server(ctx: Ctx, name: str, argv: list[str], port: int, *, hold: bool,
@@ -812,6 +861,7 @@ SCENARIOS = {
     "relay": "plain TCP through a relay",
     "proxy": "plain TCP client -> server through a SOCKS5 proxy (microsocks)",
     "proxy-http": "plain TCP client -> server through an HTTP CONNECT proxy (tinyproxy)",
+    "dump": "plain TCP client -> server, the client recording the traffic to a file",
     "tls": f"TLS 1.3 client -> server, {SUITE256}",
     "tls128": f"TLS 1.3 client -> server, {SUITE128}",
     "tls-relay": f"TLS terminating relay (TLS in, plain out), {SUITE128}",
@@ -821,6 +871,7 @@ SCENARIOS = {
     "idle": "anon memory per idle connection, plain",
     "idle-tls": "anon memory per idle connection, TLS",
 }
+OPT_IN = {"dump"}  # scenarios run only when --only names them
 THROUGHPUT = ["plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"]
 
 
@@ -887,6 +938,41 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
         ]
         for tool, ours, c, note in proxied:
             add(scenario, tool, ours, lambda ctx, n, c=c, k=kind: via_proxy(ctx, n, c, plain, k), note)
+
+    # (2c) the same plain transfer with the client recording it (issue 22): each tool's
+    # own server as in (1), recording on the client only; each recording row compared with
+    # its tool's unrecorded row and with socat -x (what users run today)
+    ST_CLI = [ST, "connect", "-q", "--keep-sending", "127.0.0.1:{port}"]
+    SO_SRV = ["socat", "-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "STDOUT"]
+    NC_SRV = ["ncat", "-l", "127.0.0.1", "{port}"]
+    st_srv = [ST, "serve", "-q", "127.0.0.1:{port}"]
+    dumped = [
+        # tool, ours, server, client, socat-style stderr dump, least file size / data, base
+        ("streamtool", True, st_srv, ST_CLI, False, 0, "", "connect --keep-sending: no recording (splice)"),
+        ("streamtool --dump hex", True, st_srv, [*ST_CLI, "--dump", "hex", "--dump-file", "{dump}"],
+         False, 4.0, "streamtool", "--dump hex --dump-file F"),
+        ("streamtool --pcap", True, st_srv, [*ST_CLI, "--pcap", "{dump}"], False, 1.0, "streamtool",
+         "--pcap F (pcapng)"),
+        ("streamtool --transcript", True, st_srv, [*ST_CLI, "--transcript", "{dump}"], False, 1.3,
+         "streamtool", "--transcript F (JSON lines, base64)"),
+        ("socat", False, SO_SRV, ["socat", "-u", "STDIN", "TCP:127.0.0.1:{port}"], False, 0, "",
+         "-u: no recording"),
+        ("socat -x", False, SO_SRV, ["socat", "-x", "-u", "STDIN", "TCP:127.0.0.1:{port}"], True, 3.0,
+         "socat", "-x -u ... 2> F (hex dump on stderr)"),
+        ("ncat", False, NC_SRV, ["ncat", "127.0.0.1", "{port}"], False, 0, "", "no recording"),
+        ("ncat -x", False, NC_SRV, ["ncat", "-x", "{dump}", "127.0.0.1", "{port}"], False, 3.0, "ncat",
+         "--hex-dump F"),
+        ("ncat -o", False, NC_SRV, ["ncat", "-o", "{dump}", "127.0.0.1", "{port}"], False, 1.0, "ncat",
+         "--output F (the raw bytes)"),
+    ]
+    for tool, ours, s, c, to_err, least, base, note in dumped:
+        vs = "socat -x" if base else ""
+        before = len(cases)
+        add("dump", tool, ours, lambda ctx, n, s=s, c=c, to_err=to_err, least=least: recorded(
+            ctx, n, s, c, ctx.dump, to_stderr=to_err, min_ratio=least), note)
+        if len(cases) > before:
+            cases[-1].base = base.replace("streamtool", binary.tool, 1) if ours else base
+            cases[-1].vs = vs
 
     # (3) TLS client -> server, at AES-256-GCM (what streamtool negotiates with itself) and
     # at AES-128-GCM (the issue's suite; streamtool has no option to pin it)
@@ -1152,12 +1238,14 @@ def summarize(cases: list[Case]) -> dict:
             "ok": len(ok), "n": len(c.runs),
             "notes": sorted({r.note for r in c.runs if r.note}),
             "suite": c.suite or next((r.extra.get("suite") for r in ok if r.extra.get("suite")), ""),
-            "ours": c.ours, "note": c.note, "ref": c.ref,
+            "ours": c.ours, "note": c.note, "ref": c.ref, "base": c.base, "vs": c.vs,
+            "client_cpu_per_gib": med([r.extra.get("client_cpu_per_gib", float("nan")) for r in ok]),
+            "dump_bytes": med([r.extra.get("dump_bytes", float("nan")) for r in ok]),
         }
     return out
 
 
-HIGHER_BETTER = {"plain", "plain-pipe", "relay", "proxy", "proxy-http", "tls", "tls128", "tls-relay"}
+HIGHER_BETTER = {"plain", "plain-pipe", "relay", "proxy", "proxy-http", "dump", "tls", "tls128", "tls-relay"}
 
 
 def best_peer(summary: dict, scen: str) -> tuple[str, dict] | None:
@@ -1174,6 +1262,8 @@ def f(x, nd=2):
 
 
 def unit(scen: str) -> tuple[str, int]:
+    if scen == "dump":
+        return "GiB/s", 3
     if scen in HIGHER_BETTER:
         return "GiB/s", 2
     if scen.startswith("handshake") or scen == "conns":
@@ -1193,6 +1283,9 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
         if scen in meta.get("load", {}):
             title += f" (load average {meta['load'][scen]:.1f} at the start)"
         lines.append(f"\n##### {title}\n")
+        if scen == "dump":
+            lines += dump_table(summary, meta)
+            continue
         if scen in HIGHER_BETTER:
             lines.append("| tool | median GiB/s | min–max | vs best peer | CPU s/GiB | peak RSS MiB | suite | check | notes |")
             lines.append("|---|---|---|---|---|---|---|---|---|")
@@ -1222,6 +1315,33 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
             else:
                 lines.append(f"| {name} | {f(s['median'], nd)} | {rng} | {ratio} | {check} | {notes} |")
     return "\n".join(lines) + "\n"
+
+
+def dump_table(summary: dict, meta: dict) -> list[str]:
+    """The `dump` scenario's table: each recording against its own tool's unrecorded row
+    and against socat -x, the client's CPU apart (the recording is the client's), and the
+    size of the file per byte sent."""
+    size = meta["dump_size"]
+    out = ["| tool | median MiB/s | min–max | vs unrecorded | vs socat -x | CPU s/GiB (both) | "
+           "client CPU s/GiB | peak RSS MiB | file / data | check | notes |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(t, s) for (sc, t), s in summary.items() if sc == "dump"]
+
+    def ratio(s, other):
+        o = summary.get(("dump", other)) if other else None
+        if not o or s["median"] != s["median"] or not o["median"] or o["median"] != o["median"]:
+            return "–"
+        return f"{s['median'] / o['median']:.2f}x"
+    for t, s in rows:
+        name = f"**{t}**" if s["ours"] else t
+        notes = "; ".join([n for n in [s["note"], *s["notes"]] if n])
+        rss = s["rss_kib"] / 1024 if s["rss_kib"] == s["rss_kib"] else float("nan")
+        file_ratio = f"{s['dump_bytes'] / size:.2f}" if s["dump_bytes"] == s["dump_bytes"] else "–"
+        mib = [x * 1024 for x in (s["median"], s["min"], s["max"])]
+        out.append(f"| {name} | {f(mib[0], 1)} | {f(mib[1], 1)}–{f(mib[2], 1)} | {ratio(s, s['base'])} | "
+                   f"{ratio(s, s['vs'])} | {f(s['cpu_per_gib'])} | {f(s['client_cpu_per_gib'])} | {f(rss, 1)} | "
+                   f"{file_ratio} | {s['ok']}/{s['n']} ok | {notes} |")
+    return out
 
 
 def goals(summary: dict, tool: str = "streamtool") -> list[tuple[str, str, str, str]]:
@@ -1386,6 +1506,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 256 MiB / 128 MiB, 1 run, short loads")
     ap.add_argument("--runs", type=int, help="runs per tool and scenario (default 5; --quick: 1)")
     ap.add_argument("--size", type=parse_size, help="plain transfers (default 2GiB; the issue used 4GiB)")
+    ap.add_argument("--dump-size", type=parse_size,
+                    help="the `dump` scenario's transfer (default 256MiB; --quick: 64MiB): a hex dump "
+                    "is about 4.4x that, written under the work directory and deleted after each run")
     ap.add_argument("--tls-size", type=parse_size, help="TLS transfers (default 1GiB; the issue used 2GiB)")
     ap.add_argument("--hs-time", type=float, help="seconds of s_time per handshake run (default 2)")
     ap.add_argument("--conns", type=int, help="connections per connection-rate run (default 5000)")
@@ -1395,7 +1518,8 @@ def main() -> int:
                     "256 KiB at a time; default), the same with one send per record, or the slower "
                     "bench/tls_send.py (one send per record)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit for one run, seconds (default 120)")
-    ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS) +
+                    " (" + ",".join(sorted(OPT_IN)) + " only when named here)")
     ap.add_argument("--tools", help="comma-separated tools to keep (e.g. streamtool,socat)")
     ap.add_argument("--doc", action="store_true",
                     help="write the tables into docs/performance.md and the chart to docs/perf-throughput.svg")
@@ -1416,6 +1540,7 @@ def main() -> int:
     args.runs = args.runs or (1 if q else 5)
     args.size = args.size or (256 * MIB if q else 2 * GIB)
     args.tls_size = args.tls_size or (128 * MIB if q else GIB)
+    args.dump_size = args.dump_size or (64 * MIB if q else 256 * MIB)
     args.hs_time = args.hs_time or (1 if q else 2)
     args.conns = args.conns or (1000 if q else 5000)
     args.idle_conns = args.idle_conns or (200 if q else 1000)
@@ -1434,7 +1559,7 @@ def main() -> int:
     base = Path(args.workdir) if args.workdir else None
     if base is None:
         shm = Path("/dev/shm")
-        need = args.size + args.tls_size + 256 * MIB
+        need = args.size + args.tls_size + 6 * args.dump_size + 256 * MIB
         base = shm if shm.is_dir() and shutil.disk_usage(shm).free > 2 * need else Path(os.environ.get("TMPDIR", "/tmp"))
     WORK = base / f"streamtool-bench.{os.getpid()}"
     WORK.mkdir(parents=True)
@@ -1459,7 +1584,8 @@ def main() -> int:
         if only and only - set(SCENARIOS):
             sys.exit(f"run.py: unknown scenario(s) {', '.join(sorted(only - set(SCENARIOS)))}")
         tools = set(args.tools.split(",")) if args.tools else None
-        cases = [c for c in cases if (not only or c.scenario in only)
+        # `dump` only when named: socat -x alone takes minutes per run (a write(2) per byte)
+        cases = [c for c in cases if (c.scenario in only if only else c.scenario not in OPT_IN)
                  and (not tools or c.tool in tools or (c.ours and "streamtool" in tools))]
         need_plain = any(c.scenario in ("plain", "plain-pipe", "relay", "proxy", "proxy-http") for c in cases)
         need_tls = any(c.scenario in ("tls", "tls128", "tls-relay") for c in cases)
@@ -1468,15 +1594,17 @@ def main() -> int:
             make_data(ctx.plain, args.size)
         if need_tls:
             make_data(ctx.tls, args.tls_size)
+        if any(c.scenario == "dump" for c in cases):
+            make_data(ctx.dump, args.dump_size)
         suites = probe_suites(ctx, bins) if need_tls or only is None else {}
         meta = {
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "argv": sys.argv[1:], "runs": args.runs, "machine": machine(), "versions": versions(bins),
-            "ours": [b.tool for b in bins],
+            "ours": [b.tool for b in bins], "dump_size": args.dump_size,
             "suites": suites, "load_before": os.getloadavg(),
             "sizes": {"plain": human(args.size), "plain-pipe": human(args.size), "relay": human(args.size),
                       "proxy": human(args.size),
-                      "proxy-http": human(args.size),
+                      "proxy-http": human(args.size), "dump": human(args.dump_size),
                       "tls": human(args.tls_size), "tls128": human(args.tls_size),
                       "tls-relay": human(args.tls_size),
                       "handshake-rsa": f"s_time -new, {args.hs_time:g} s", "handshake-ec": f"s_time -new, {args.hs_time:g} s",
@@ -1524,7 +1652,7 @@ def main() -> int:
         (results_dir / f"{stamp}.json").write_text(json.dumps({
             "meta": meta, "goals": g,
             "cases": [{"scenario": c.scenario, "tool": c.tool, "ours": c.ours, "note": c.note, "suite": c.suite,
-                       "runs": [r.__dict__ for r in c.runs]} for c in cases]}, indent=1, default=str))
+                       "base": c.base, "vs": c.vs, "runs": [r.__dict__ for r in c.runs]} for c in cases]}, indent=1, default=str))
         chart = svg(summary, meta)
         (results_dir / f"{stamp}.svg").write_text(chart)
         print(block)
