@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::streams::error::Result;
-use crate::streams::listener::SocketListener;
+use crate::streams::listener::{ListenOptions, SocketListener};
 use crate::streams::socket::{FamilyPreference, host_port, resolve};
 
 const LISTEN_FORMS: &str = "expected PORT, HOST:PORT, [IPv6]:PORT or unix:PATH";
@@ -24,6 +24,9 @@ pub enum ListenAddress {
     Host(String, u16),
     /// A UNIX socket path.
     Unix(PathBuf),
+    /// The sockets a service manager passed (`systemd`, or `systemd:NAME` for those named
+    /// NAME by `FileDescriptorName=`): socket activation.
+    Systemd(Option<String>),
 }
 
 /// Where `connect` goes.
@@ -86,6 +89,17 @@ impl FromStr for ListenAddress {
         if let Some(path) = unix_path(s) {
             return path.map(ListenAddress::Unix);
         }
+        if s == "systemd" {
+            return Ok(ListenAddress::Systemd(None));
+        }
+        if let Some(name) = s.strip_prefix("systemd:") {
+            if name.is_empty() || name.contains(':') {
+                return Err(format!(
+                    "invalid address {s:?}: systemd:NAME names the sockets of FileDescriptorName=NAME"
+                ));
+            }
+            return Ok(ListenAddress::Systemd(Some(name.to_string())));
+        }
         if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
             return parse_port(s, s, LISTEN_FORMS).map(ListenAddress::LoopbackPort);
         }
@@ -129,6 +143,8 @@ impl fmt::Display for ListenAddress {
             ListenAddress::Socket(addr) => write!(f, "{addr}"),
             ListenAddress::Host(host, port) => f.write_str(&host_port(host, *port)),
             ListenAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            ListenAddress::Systemd(None) => f.write_str("systemd"),
+            ListenAddress::Systemd(Some(name)) => write!(f, "systemd:{name}"),
         }
     }
 }
@@ -148,15 +164,31 @@ impl ListenAddress {
     /// # Errors
     /// [`crate::streams::StreamError::Bind`] or [`crate::streams::StreamError::Resolve`].
     pub async fn bind(&self, family: FamilyPreference) -> Result<SocketListener> {
+        self.bind_with(family, ListenOptions::default()).await
+    }
+
+    /// [`bind`](Self::bind) with the TCP sockets set up by `options` (passed sockets are
+    /// taken as they are).
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub async fn bind_with(
+        &self,
+        family: FamilyPreference,
+        options: ListenOptions,
+    ) -> Result<SocketListener> {
         match self {
             ListenAddress::LoopbackPort(port) => match family {
-                FamilyPreference::Any => SocketListener::bind_tcp_loopback(*port).await,
-                FamilyPreference::V4Only => SocketListener::bind_tcp(([127, 0, 0, 1], *port).into()).await,
+                FamilyPreference::Any => SocketListener::bind_tcp_loopback_with(*port, options).await,
+                FamilyPreference::V4Only => {
+                    SocketListener::bind_tcp_with(([127, 0, 0, 1], *port).into(), options).await
+                }
                 FamilyPreference::V6Only => {
-                    SocketListener::bind_tcp(SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), *port))
-                        .await
+                    let addr = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), *port);
+                    SocketListener::bind_tcp_with(addr, options).await
                 }
             },
+            ListenAddress::Systemd(name) => SocketListener::from_systemd(name.as_deref()),
             ListenAddress::Socket(addr) => {
                 // `-4 [::1]:0` or `-6 0.0.0.0:0`: the address contradicts the family asked for.
                 if !family.admits(addr) {
@@ -166,12 +198,12 @@ impl ListenAddress {
                         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, asked),
                     });
                 }
-                SocketListener::bind_tcp(*addr).await
+                SocketListener::bind_tcp_with(*addr, options).await
             }
             ListenAddress::Host(host, port) => {
                 let mut listener: Option<SocketListener> = None;
                 for addr in resolve(host, *port, family).await? {
-                    let next = SocketListener::bind_tcp(addr).await?;
+                    let next = SocketListener::bind_tcp_with(addr, options).await?;
                     listener = Some(match listener {
                         Some(l) => l.merge(next),
                         None => next,
@@ -330,6 +362,16 @@ pub struct EndpointOptions {
     pub recorder: Option<crate::tap::Shared>,
     /// `conn=N`, `dir=in|out`, `timing=original|fast` (`replay:` endpoints).
     pub replay: crate::tap::replay::ReplayOptions,
+    /// `source=ADDR[:PORT]` (`connect --source`): the local address a client connects from.
+    pub source: Option<std::net::SocketAddr>,
+    /// `keepalive[=IDLE]` (`--keepalive`): TCP keepalive, probing after IDLE (default 60 s).
+    pub keepalive: Option<std::time::Duration>,
+    /// `reuse-port` (`serve --reuse-port`): SO_REUSEPORT on the listening sockets, so that
+    /// several processes serve one port.
+    pub reuse_port: bool,
+    /// `retry=N|forever`, `retry-delay=DURATION` (`connect --retry`): attempts after a
+    /// failed connect.
+    pub retry: Option<crate::stack::service::Retry>,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -395,6 +437,9 @@ const VALUE_OPTIONS: &[&str] = &[
     "conn",
     "dir",
     "timing",
+    "source",
+    "retry",
+    "retry-delay",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "fork",
@@ -408,6 +453,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "truncate",
     "accept-proxy",
     "force",
+    "keepalive",
+    "reuse-port",
 ];
 
 /// The edit distance between two short words, for "did you mean".
@@ -669,6 +716,17 @@ impl Endpoint {
             "pcap" => o.tap.pcap = Some(value_of("FILE")?.into()),
             "pcap-layer" => o.tap.pcap_layer = value_of("tls")?.parse()?,
             "force" => o.tap.force = true,
+            "source" => o.source = Some(crate::stack::service::parse_source(value_of("ADDR[:PORT]")?)?),
+            "keepalive" => o.keepalive = Some(crate::stack::service::parse_keepalive(value)?),
+            "reuse-port" => o.reuse_port = true,
+            "retry" => {
+                let delay = o.retry.map(|r| r.delay);
+                o.retry = Some(crate::stack::service::Retry::parse(value_of("N")?, delay)?)
+            }
+            "retry-delay" => {
+                let delay = parse_duration(value_of("DURATION")?)?;
+                o.retry = Some(crate::stack::service::Retry { delay, ..o.retry.unwrap_or_default() })
+            }
             "conn" => {
                 o.replay.conn =
                     Some(value_of("N")?.parse().map_err(|_| {
@@ -694,7 +752,7 @@ impl Endpoint {
                 return Err(format!("unknown option {other:?}{}", suggestion(other, &all)));
             }
         }
-        if value.is_some() && FLAG_OPTIONS.contains(&name.as_str()) {
+        if value.is_some() && FLAG_OPTIONS.contains(&name.as_str()) && name != "keepalive" {
             return Err(format!("option {name} takes no value"));
         }
         Ok(())
@@ -724,6 +782,30 @@ impl Endpoint {
         }
         if o.replay != Default::default() && !matches!(self.kind, EndpointKind::Replay(_)) {
             return Err("conn, dir and timing apply to replay: endpoints".into());
+        }
+        let client =
+            matches!(self.kind, EndpointKind::Tcp(..) | EndpointKind::Tls(..) | EndpointKind::Unix(_));
+        if (o.source.is_some() || o.retry.is_some()) && !client {
+            return Err("source, retry and retry-delay apply to tcp:, tls: and unix: endpoints".into());
+        }
+        if o.source.is_some() && matches!(self.kind, EndpointKind::Unix(_)) {
+            return Err("source applies to tcp: and tls: endpoints".into());
+        }
+        if o.reuse_port && !matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_)) {
+            return Err("reuse-port applies to tcp-listen: and tls-listen: endpoints".into());
+        }
+        if o.keepalive.is_some()
+            && matches!(
+                self.kind,
+                EndpointKind::Stdio
+                    | EndpointKind::Exec(_)
+                    | EndpointKind::File(_)
+                    | EndpointKind::Replay(_)
+                    | EndpointKind::Unix(_)
+                    | EndpointKind::UnixListen(_)
+            )
+        {
+            return Err("keepalive applies to TCP endpoints (tcp, tls and their -listen forms)".into());
         }
         if o.fork && !listening {
             return Err("fork applies to listening endpoints (tcp-listen, tls-listen, unix-listen)".into());

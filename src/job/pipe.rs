@@ -474,7 +474,7 @@ fn origin_of(peer: &str, opened: &Opened) -> Option<Origin> {
 pub async fn bind(endpoint: &Endpoint) -> Result<SocketListener, StreamError> {
     let mut listener = match &endpoint.kind {
         EndpointKind::TcpListen(addr) | EndpointKind::TlsListen(addr) => {
-            addr.bind(FamilyPreference::Any).await?
+            addr.bind_with(FamilyPreference::Any, endpoint.options.listen_options()).await?
         }
         EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
         _ => unreachable!("only listeners are bound"),

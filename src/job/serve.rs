@@ -239,7 +239,7 @@ pub fn connection(
             () = stdout_gone.cancelled() => {}
             result = handle(io, peer, &shared) => {
                 if let Err(err) = result {
-                    tracing::warn!(%peer, "{}", one_line(&err));
+                    tracing::warn!(%peer, "{}", crate::words::one_line(&err));
                 }
             }
             () = context.closing.cancelled() => shared.report.emit(|| Close::served(peer, "server shutdown")),
@@ -286,21 +286,6 @@ pub async fn serve_only(opened: Opened, peer: &str, shared: &Arc<Shared>) -> Res
     };
     handle(io, peer, shared).await?;
     shared.take_command_failure().map_or(Ok(()), |why| Err(ConnectionError::Command(why)))
-}
-
-/// An error and its causes on one line, repeats dropped, in plain words.
-fn one_line(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    crate::words::plain_words(&out)
 }
 
 /// One connection, per mode: the job, then a `close` event and a log line. Returns how

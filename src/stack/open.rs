@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::endpoint::EndpointOptions;
 use crate::streams::error::within;
 use crate::streams::listener::Connection;
-use crate::streams::socket::{ConnectOptions, FamilyPreference, connect_tcp, connect_unix};
+use crate::streams::socket::{FamilyPreference, connect_tcp, connect_unix};
 use crate::streams::tls::TlsStream;
 use crate::streams::{Address, Phase, StreamError};
 
@@ -193,6 +193,80 @@ async fn send_proxy_header(
     within(Phase::Connect, options.connect_timeout, write).await
 }
 
+/// The transport to `target` (a proxy's tunnel, TCP or UNIX), and the peer's address
+/// when it is the target's own; with `retry=`, failed attempts are said and tried again
+/// after a growing wait.
+async fn transport_retried(
+    target: Target<'_>,
+    display: &str,
+    options: &EndpointOptions,
+    family: FamilyPreference,
+) -> Result<(Connection, Option<SocketAddr>), OpenError> {
+    let mut n = 0;
+    loop {
+        let err = match transport(target, display, options, family).await {
+            Ok(done) => return Ok(done),
+            Err(err) => err,
+        };
+        n += 1;
+        let Some(wait) = options.retry.and_then(|r| r.wait_before(n)) else { return Err(err) };
+        let describe = options.retry.map(|r| r.describe(n)).unwrap_or_default();
+        tracing::warn!(
+            "{}; {describe} in {}",
+            crate::words::one_line(&err),
+            crate::streams::error::format_duration(wait)
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One attempt of [`transport_retried`].
+async fn transport(
+    target: Target<'_>,
+    display: &str,
+    options: &EndpointOptions,
+    family: FamilyPreference,
+) -> Result<(Connection, Option<SocketAddr>), OpenError> {
+    Ok(match (target, &options.proxy) {
+        // Through a proxy: a tunnel to the target, then on as a direct connection.
+        (Target::Tcp(host, port), Some(proxy)) => {
+            let through = format!("{display} through proxy {proxy}");
+            let reached = |address: Option<SocketAddr>| match address {
+                Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
+                None => tracing::info!("connected to the proxy {proxy}"),
+            };
+            let connect = options.connect_options(family);
+            let stream =
+                super::proxy::tunnel(proxy, host, port, connect, options.connect_timeout, &through, reached)
+                    .await
+                    .map_err(|source| OpenError::Proxy {
+                        target: display.to_string(),
+                        proxy: proxy.to_string(),
+                        source,
+                    })?;
+            // Relays write in large batches; Nagle would only add latency (as connect_tcp).
+            stream.set_nodelay(true).map_err(|e| OpenError::Connect(e.into()))?;
+            if let Some(idle) = options.keepalive {
+                crate::streams::socket::set_keepalive(&stream, idle)
+                    .map_err(|e| OpenError::Connect(e.into()))?;
+            }
+            (Connection::Tcp(crate::streams::socket::SocketStream::new(stream)), None)
+        }
+        (Target::Tcp(host, port), None) => {
+            let tcp =
+                connect_tcp(host, port, options.connect_options(family)).await.map_err(OpenError::Connect)?;
+            let peer = tcp.get_ref().and_then(|s| s.peer_addr().ok());
+            (Connection::Tcp(tcp), peer)
+        }
+        (Target::Unix(path), _) => {
+            let unix = within(Phase::Connect, options.connect_timeout, connect_unix(path))
+                .await
+                .map_err(OpenError::Connect)?;
+            (Connection::Unix(unix), None)
+        }
+    })
+}
+
 /// Connects to `target` (`connected` is told the peer's address, before any handshake),
 /// then, with `tls` (the client configuration and the name to verify), runs the TLS
 /// handshake within the options' handshake limit; with `options.starttls`, the STARTTLS
@@ -210,44 +284,8 @@ pub async fn connect(
     connected: impl FnOnce(Option<SocketAddr>),
 ) -> Result<Opened, OpenError> {
     // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
-    let mut connection = match (target, &options.proxy) {
-        // Through a proxy: a tunnel to the target, then on as a direct connection.
-        (Target::Tcp(host, port), Some(proxy)) => {
-            let through = format!("{display} through proxy {proxy}");
-            let reached = |address: Option<SocketAddr>| {
-                match address {
-                    Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
-                    None => tracing::info!("connected to the proxy {proxy}"),
-                }
-                connected(None);
-            };
-            let stream =
-                super::proxy::tunnel(proxy, host, port, family, options.connect_timeout, &through, reached)
-                    .await
-                    .map_err(|source| OpenError::Proxy {
-                        target: display.to_string(),
-                        proxy: proxy.to_string(),
-                        source,
-                    })?;
-            // Relays write in large batches; Nagle would only add latency (as connect_tcp).
-            stream.set_nodelay(true).map_err(|e| OpenError::Connect(e.into()))?;
-            Connection::Tcp(crate::streams::socket::SocketStream::new(stream))
-        }
-        (Target::Tcp(host, port), None) => {
-            let tcp = connect_tcp(host, port, ConnectOptions { family, timeout: options.connect_timeout })
-                .await
-                .map_err(OpenError::Connect)?;
-            connected(tcp.get_ref().and_then(|s| s.peer_addr().ok()));
-            Connection::Tcp(tcp)
-        }
-        (Target::Unix(path), _) => {
-            let unix = within(Phase::Connect, options.connect_timeout, connect_unix(path))
-                .await
-                .map_err(OpenError::Connect)?;
-            connected(None);
-            Connection::Unix(unix)
-        }
-    };
+    let (mut connection, peer) = transport_retried(target, display, options, family).await?;
+    connected(peer);
     if let Some(recorder) = &options.recorder {
         // Observed from here: what a proxy tunnel said before is not the target's traffic.
         let local = connection.local_address().unwrap_or(Address::Unix(None));

@@ -83,6 +83,25 @@ pub enum OptionsError {
 }
 
 impl EndpointOptions {
+    /// How a client's TCP connection is made: the family, `connect-timeout=`, `source=`
+    /// and `keepalive=`.
+    pub fn connect_options(
+        &self,
+        family: crate::streams::FamilyPreference,
+    ) -> crate::streams::ConnectOptions {
+        crate::streams::ConnectOptions {
+            family,
+            timeout: self.connect_timeout,
+            source: self.source,
+            keepalive: self.keepalive,
+        }
+    }
+
+    /// How a listener's TCP sockets are set up: `reuse-port`, `keepalive`.
+    pub fn listen_options(&self) -> crate::streams::listener::ListenOptions {
+        crate::streams::listener::ListenOptions { reuse_port: self.reuse_port, keepalive: self.keepalive }
+    }
+
     /// The handshake timeout, or the default.
     pub fn handshake_limit(&self) -> Duration {
         self.handshake_timeout.unwrap_or(HANDSHAKE_TIMEOUT)

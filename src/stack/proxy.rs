@@ -592,14 +592,16 @@ pub async fn tunnel(
     proxy: &ProxySpec,
     host: &str,
     port: u16,
-    family: FamilyPreference,
+    connect: ConnectOptions,
     limit: Option<Duration>,
     target_name: &str,
     connected: impl FnOnce(Option<std::net::SocketAddr>),
 ) -> Result<TcpStream, StreamError> {
     let after = limit.unwrap_or(PROXY_TIMEOUT);
+    let family = connect.family;
     let exchange = async {
-        let socket = connect_tcp(&proxy.host, proxy.port, ConnectOptions { family, timeout: None }).await?;
+        let socket =
+            connect_tcp(&proxy.host, proxy.port, ConnectOptions { timeout: None, ..connect }).await?;
         let mut stream = socket.into_inner()?;
         connected(stream.peer_addr().ok());
         let refused = |refusal: ProxyRefusal| StreamError::Connect {
@@ -981,7 +983,7 @@ mod tests {
 
     async fn through(url: String) -> Result<TcpStream, StreamError> {
         let spec: ProxySpec = url.parse().unwrap();
-        tunnel(&spec, "target.example", 443, FamilyPreference::Any, Some(Duration::from_secs(5)), "t", |_| {})
+        tunnel(&spec, "target.example", 443, Default::default(), Some(Duration::from_secs(5)), "t", |_| {})
             .await
     }
 
@@ -1027,7 +1029,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spec: ProxySpec = format!("socks5h://127.0.0.1:{port}").parse().unwrap();
-        let err = tunnel(&spec, "t", 1, FamilyPreference::Any, Some(Duration::from_millis(200)), "t", |_| {})
+        let err = tunnel(&spec, "t", 1, Default::default(), Some(Duration::from_millis(200)), "t", |_| {})
             .await
             .unwrap_err();
         assert!(matches!(err, StreamError::Timeout { phase: Phase::Connect, .. }), "{err}");

@@ -70,7 +70,15 @@ impl SocketListener {
     /// # Errors
     /// [`StreamError::Bind`] naming the address.
     pub async fn bind_tcp(addr: SocketAddr) -> Result<Self> {
-        let listener = bind_tcp_socket(addr).map_err(|e| bind_error(addr, e))?;
+        Self::bind_tcp_with(addr, ListenOptions::default()).await
+    }
+
+    /// [`bind_tcp`](Self::bind_tcp) with `options`.
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] naming the address.
+    pub async fn bind_tcp_with(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
+        let listener = bind_tcp_socket_with(addr, options).map_err(|e| bind_error(addr, e))?;
         Ok(SocketListener { sockets: vec![RawListener::Tcp(listener)], next: 0, observers: None })
     }
 
@@ -81,14 +89,22 @@ impl SocketListener {
     /// [`StreamError::Bind`] if IPv4 loopback cannot be bound, or `::1` exists but the
     /// port is taken there.
     pub async fn bind_tcp_loopback(port: u16) -> Result<Self> {
+        Self::bind_tcp_loopback_with(port, ListenOptions::default()).await
+    }
+
+    /// [`bind_tcp_loopback`](Self::bind_tcp_loopback) with `options`.
+    ///
+    /// # Errors
+    /// As [`bind_tcp_loopback`](Self::bind_tcp_loopback).
+    pub async fn bind_tcp_loopback_with(port: u16, options: ListenOptions) -> Result<Self> {
         // With port 0, the port the kernel picks for IPv4 may be taken on IPv6: retry a few times.
         let mut last = None;
         for _ in 0..8 {
             let v4_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let v4 = bind_tcp_socket(v4_addr).map_err(|e| bind_error(v4_addr, e))?;
+            let v4 = bind_tcp_socket_with(v4_addr, options).map_err(|e| bind_error(v4_addr, e))?;
             let chosen = v4.local_addr()?.port();
             let v6_addr = SocketAddr::from((Ipv6Addr::LOCALHOST, chosen));
-            match bind_tcp_socket(v6_addr) {
+            match bind_tcp_socket_with(v6_addr, options) {
                 Ok(v6) => {
                     return Ok(SocketListener {
                         sockets: vec![RawListener::Tcp(v4), RawListener::Tcp(v6)],
@@ -187,6 +203,47 @@ impl SocketListener {
         })
     }
 
+    /// The listening sockets a service manager passed (systemd's socket activation:
+    /// `LISTEN_FDS` sockets from descriptor 3, for this process by `LISTEN_PID`, named by
+    /// `LISTEN_FDNAMES`); with `name`, only those of that name. `LISTEN_PID` and
+    /// `LISTEN_FDS` are removed, so that a command run later does not take them for its own.
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] naming `systemd` when there is none (or none of that name),
+    /// or a descriptor is not a listening stream socket.
+    pub fn from_systemd(name: Option<&str>) -> Result<Self> {
+        let what = name.map_or_else(|| "systemd".to_string(), |n| format!("systemd:{n}"));
+        let fail = |why: String| bind_error(&what, io::Error::new(io::ErrorKind::NotFound, why));
+        let names: Vec<String> =
+            std::env::var("LISTEN_FDNAMES").unwrap_or_default().split(':').map(str::to_string).collect();
+        let mut passed = listenfd::ListenFd::from_env();
+        if passed.len() == 0 {
+            return Err(fail(
+                "no socket was passed (LISTEN_FDS and LISTEN_PID do not name this process)".into(),
+            ));
+        }
+        let mut sockets = Vec::new();
+        for i in 0..passed.len() {
+            if name.is_some_and(|n| names.get(i).map(String::as_str) != Some(n)) {
+                continue;
+            }
+            let fd = i + 3;
+            sockets.push(
+                passed_socket(&mut passed, i)
+                    .map_err(|e| bind_error(format!("{what} (descriptor {fd})"), e))?,
+            );
+        }
+        if sockets.is_empty() {
+            let count = passed.len();
+            return Err(fail(format!(
+                "none of the {count} passed sockets is named {:?} (LISTEN_FDNAMES={})",
+                name.unwrap_or_default(),
+                names.join(":")
+            )));
+        }
+        Ok(SocketListener { sockets, next: 0, observers: None })
+    }
+
     /// Joins another listener's sockets to this one (AnyIO's `MultiListener`).
     pub fn merge(mut self, other: SocketListener) -> Self {
         self.sockets.extend(other.sockets);
@@ -208,7 +265,44 @@ impl SocketListener {
     }
 }
 
-fn bind_tcp_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+/// The `i`th socket a service manager passed, as a listener (listenfd checks its kind
+/// and marks it close-on-exec); it must be listening.
+fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawListener> {
+    let listening = |fd: std::os::fd::BorrowedFd<'_>| -> io::Result<()> {
+        match socket2::SockRef::from(&fd).is_listener()? {
+            true => Ok(()),
+            false => Err(io::Error::new(io::ErrorKind::InvalidInput, "the socket is not listening")),
+        }
+    };
+    if let Ok(Some(tcp)) = passed.take_tcp_listener(i) {
+        use std::os::fd::AsFd;
+        listening(tcp.as_fd())?;
+        tcp.set_nonblocking(true)?;
+        return Ok(RawListener::Tcp(tokio::net::TcpListener::from_std(tcp)?));
+    }
+    match passed.take_unix_listener(i)? {
+        Some(unix) => {
+            use std::os::fd::AsFd;
+            listening(unix.as_fd())?;
+            unix.set_nonblocking(true)?;
+            Ok(RawListener::Unix(tokio::net::UnixListener::from_std(unix)?, SocketFile::passed()))
+        }
+        None => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket")),
+    }
+}
+
+/// How a listening TCP socket is set up beyond its address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// SO_REUSEPORT: other processes may listen on the same port (the kernel spreads the
+    /// connections between them).
+    pub reuse_port: bool,
+    /// TCP keepalive on every accepted connection, probing after this long idle (set on
+    /// the listening socket; Linux passes it to each accepted one).
+    pub keepalive: Option<std::time::Duration>,
+}
+
+fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<tokio::net::TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => {
@@ -219,6 +313,12 @@ fn bind_tcp_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
         }
     };
     socket.set_reuseaddr(true)?;
+    if options.reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    if let Some(idle) = options.keepalive {
+        crate::streams::socket::set_keepalive(&socket, idle)?;
+    }
     // Relays write in large batches; Nagle only delays the last segment. Linux copies
     // TCP_NODELAY from the listening socket to each accepted one, which saves a
     // setsockopt per connection; elsewhere `accept` sets it.

@@ -303,6 +303,55 @@ pub struct ConnectOptions {
     pub family: FamilyPreference,
     /// The limit for resolving and connecting together; `None` waits as long as the OS does.
     pub timeout: Option<Duration>,
+    /// The local address (and port, unless 0) to connect from (`nc -s -p`, socat's
+    /// `bind=`): only the target's addresses of its family are tried, one at a time.
+    pub source: Option<SocketAddr>,
+    /// TCP keepalive: probes after this long idle.
+    pub keepalive: Option<Duration>,
+}
+
+/// Turns TCP keepalive on for `socket`: the first probe after `idle` without traffic.
+///
+/// # Errors
+/// The socket option's.
+pub fn set_keepalive(socket: impl std::os::fd::AsFd, idle: Duration) -> io::Result<()> {
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(idle).with_interval(idle.min(Duration::from_secs(75)));
+    socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive)
+}
+
+/// One connection attempt from `source` to `addr`.
+async fn connect_from(addr: SocketAddr, source: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if source.port() != 0 {
+        // A fixed port is often reused at once (nc -p): TIME_WAIT must not refuse it.
+        socket.set_reuseaddr(true)?;
+    }
+    socket
+        .bind(source)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind the source address {source}: {e}")))?;
+    socket.connect(addr).await
+}
+
+/// The addresses tried from `source`, one at a time.
+async fn connect_sequentially(addrs: &[SocketAddr], source: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+    let mut last_error = None;
+    for addr in addrs.iter().filter(|a| a.is_ipv4() == source.is_ipv4()) {
+        match connect_from(*addr, source).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    let family = if source.is_ipv4() { "IPv4" } else { "IPv6" };
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("no {family} address to connect to from {source}"),
+        )
+    }))
 }
 
 /// Connects to `host:port`, trying every address with Happy Eyeballs.
@@ -313,9 +362,11 @@ pub struct ConnectOptions {
 pub async fn connect_tcp(host: &str, port: u16, options: ConnectOptions) -> Result<TcpStream> {
     let attempt = async {
         let addrs = interleave_families(resolve(host, port, options.family).await?);
-        race_connect(&addrs)
-            .await
-            .map_err(|source| StreamError::Connect { target: host_port(host, port), source })
+        let connected = match options.source {
+            Some(from) => connect_sequentially(&addrs, from).await,
+            None => race_connect(&addrs).await,
+        };
+        connected.map_err(|source| StreamError::Connect { target: host_port(host, port), source })
     };
     let io = match options.timeout {
         Some(limit) => tokio::time::timeout(limit, attempt)
@@ -325,6 +376,9 @@ pub async fn connect_tcp(host: &str, port: u16, options: ConnectOptions) -> Resu
     };
     // Relays write in large batches; Nagle would only add latency to the last segment.
     io.set_nodelay(true)?;
+    if let Some(idle) = options.keepalive {
+        set_keepalive(&io, idle)?;
+    }
     Ok(SocketStream::new(io))
 }
 
@@ -388,6 +442,11 @@ pub(crate) struct SocketFile {
 }
 
 impl SocketFile {
+    /// A socket someone else bound and passed to us: its file is theirs to remove.
+    pub(crate) fn passed() -> SocketFile {
+        SocketFile { path: PathBuf::new(), id: None }
+    }
+
     /// The socket file just bound at `path`.
     pub(crate) fn bound(path: PathBuf) -> SocketFile {
         let id = file_id(&path).filter(|(_, is_socket)| *is_socket).map(|(id, _)| id);

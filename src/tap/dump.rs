@@ -258,21 +258,42 @@ pub fn hex(out: &mut String, data: &[u8], offset: u64) {
 }
 
 fn hex_row(out: &mut String, row: &[u8], at: u64) {
-    let _ = write!(out, "{at:08x}  ");
-    for i in 0..16 {
-        if i == 8 {
-            out.push(' ');
-        }
-        match row.get(i) {
-            Some(b) => {
-                let _ = write!(out, "{b:02x} ");
-            }
-            None => out.push_str("   "),
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Built as bytes, then pushed once: formatting each byte with `write!` cost most of a
+    // dump's time (docs/performance.md, "Recording the traffic").
+    let mut line = [b' '; 8 + 2 + 16 * 3 + 1 + 2 + 16 + 2];
+    let mut n = 0;
+    if at > 0xffff_ffff {
+        let _ = write!(out, "{at:08x}");
+    } else {
+        for shift in (0..8).rev() {
+            line[n] = DIGITS[((at >> (shift * 4)) & 0xf) as usize];
+            n += 1;
         }
     }
-    out.push_str(" |");
-    out.extend(row.iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }));
-    out.push_str("|\n");
+    n += 2;
+    for i in 0..16 {
+        if i == 8 {
+            n += 1;
+        }
+        if let Some(&b) = row.get(i) {
+            line[n] = DIGITS[usize::from(b >> 4)];
+            line[n + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        n += 3;
+    }
+    n += 1;
+    line[n] = b'|';
+    n += 1;
+    for &b in row {
+        line[n] = if (0x20..0x7f).contains(&b) { b } else { b'.' };
+        n += 1;
+    }
+    line[n] = b'|';
+    line[n + 1] = b'\n';
+    n += 2;
+    // Every byte written above is ASCII.
+    out.push_str(std::str::from_utf8(&line[..n]).unwrap_or_default());
 }
 
 /// Appends `data` as escaped text lines, each starting with two spaces, the last one ended

@@ -372,6 +372,9 @@ pub struct NetArgs {
     /// IPv6 only.
     #[arg(short = '6')]
     pub ipv6: bool,
+
+    #[command(flatten)]
+    pub service: streamtool::stack::service::ServiceArgs,
 }
 
 /// `streamtool connect`.
@@ -634,7 +637,7 @@ fn endpoint_options(tls: &TlsArgs, shape: &ShapeArgs, net: &NetArgs) -> Endpoint
         handshake_timeout: net.handshake_timeout,
         idle_timeout: net.idle_timeout.map(|d| IdleLimit(Some(d))),
         tap: shape.tap.options(),
-        ..EndpointOptions::default()
+        ..net.service.options()
     }
 }
 

@@ -43,6 +43,7 @@ pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
 
 /// Flag combinations clap cannot express.
 fn check_flags(args: &ConnectArgs) -> Result<()> {
+    args.net.service.check("connect").map_err(Usage)?;
     check_tls_flags(
         &args.tls,
         &[

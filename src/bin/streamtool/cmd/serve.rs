@@ -29,7 +29,8 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
         return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
     }
     let signals = Signals::new()?;
-    let mut listener = args.addr.bind(common::family(&args.net)).await?;
+    let mut listener =
+        args.addr.bind_with(common::family(&args.net), args.options().listen_options()).await?;
     let addresses: Vec<String> = listener.local_addresses().iter().map(|a| a.to_string()).collect();
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
@@ -116,6 +117,7 @@ fn mode(args: &ServeArgs) -> Result<Mode> {
 /// Flag combinations of `serve` that clap cannot express. No flag turns TLS on but
 /// --tls, and the client's TLS flags are refused by name rather than ignored.
 fn check_serve_flags(args: &ServeArgs) -> Result<()> {
+    args.net.service.check("serve").map_err(Usage)?;
     let client_flags = [
         // Refused with or without --tls: the file would never be read.
         (
