@@ -69,6 +69,10 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap -d 
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap-layer -d 'Which side of TLS the capture holds: plain (the plaintext, default) or tls (the TLS records, with the secrets in the file so Wireshark decrypts them with no key log)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l source -d 'connect: connect from this local address (and port): ADDR, ADDR:PORT, [V6]:PORT' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keepalive -d 'TCP keepalive on each connection: a probe after IDLE without traffic (default 60s), so that a peer that vanished is noticed and a NAT keeps the mapping' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry -d 'connect: after a failed connect (refused, unreachable, timed out), try N more times (or forever), each failure said' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry-delay -d 'The wait before the first retry (default 1s); it doubles up to 30s' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pin -d 'Accept the server only if its certificate (cert pin) or public key (key pin) has this SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies. Repeatable. Needs --tls' -r
@@ -86,6 +90,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s C -l crl
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l force -d 'Replace an existing --dump-file, --transcript or --pcap file'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l reuse-port -d 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
@@ -123,6 +128,10 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pcap-l
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l source -d 'connect: connect from this local address (and port): ADDR, ADDR:PORT, [V6]:PORT' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keepalive -d 'TCP keepalive on each connection: a probe after IDLE without traffic (default 60s), so that a peer that vanished is noticed and a NAT keeps the mapping' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l retry -d 'connect: after a failed connect (refused, unreachable, timed out), try N more times (or forever), each failure said' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l retry-delay -d 'The wait before the first retry (default 1s); it doubles up to 30s' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy -d 'Connect through a proxy: http://[USER[:PASS]@]HOST:PORT (CONNECT), socks5h://... (the proxy resolves the name), socks5://... (resolved here) or socks4a://[USER@]... Without :PASS, the password is read from $STREAMTOOL_PROXY_PASSWORD. With --tls the TARGET\'s certificate and name are verified, never the proxy\'s. Credentials are never shown. The -w limit covers the whole proxy exchange (30s without -w)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l no-proxy -d 'Hosts reached directly, not through the proxy: a comma-separated list of names (each with its subdomains), addresses and CIDR blocks, or * for all' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
@@ -141,6 +150,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s C -l c
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l force -d 'Replace an existing --dump-file, --transcript or --pcap file'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s 6 -d 'IPv6 only'
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l reuse-port -d 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy-env -d 'Take the proxy from the environment when --proxy is not given: $HTTPS_PROXY then $ALL_PROXY with --tls, $ALL_PROXY without (lower-case names too), excluding $NO_PROXY. Without this flag the environment is never read'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'

@@ -167,6 +167,21 @@ pub fn usage_line(err: &clap::Error, command: &clap::Command, args: impl Iterato
     format!("{message}{tips}; see `{command} --help`")
 }
 
+/// An error and its causes on one line, repeats dropped, in plain words.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    crate::words::plain_words(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,19 +229,4 @@ mod tests {
         assert_eq!(plain_words("connection refused"), "connection refused");
         assert_eq!(plain_words("Other(OtherError(cut"), "Other(OtherError(cut");
     }
-}
-
-/// An error and its causes on one line, repeats dropped, in plain words.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    crate::words::plain_words(&out)
 }

@@ -2,6 +2,8 @@
 //! binary or the library against peers nobody here wrote. `cargo test --test it interop::`
 //! runs the area alone. The harness is `support::peers`.
 //!
+//! - `knobs`: `--source`, `--keepalive`, `--reuse-port`, socket activation, `--retry`
+//!   (issue 23) with ncat, ss and systemd-socket-activate.
 //! - `plain`: streamtool against itself, and ncat, socat and OpenBSD nc over plain TCP.
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
@@ -19,6 +21,7 @@
 
 mod interop_cases;
 mod interop_tls;
+mod knobs;
 mod plain;
 mod proxy;
 mod proxy_protocol;

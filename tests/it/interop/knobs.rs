@@ -1,0 +1,210 @@
+//! The knobs a long-running client or listener needs (issue 23, `streamtool::stack::service`):
+//! `--source` seen by a real server (ncat's `--exec` environment), `--keepalive` on both
+//! ends as `ss -o` shows it, two `serve --reuse-port` processes on one port with one
+//! drained by SIGTERM while ncat clients keep succeeding, socket activation with systemd's
+//! own `systemd-socket-activate`, and `--retry` until a server appears.
+
+use std::time::Duration;
+
+use crate::support::peers::{Job, Lab, need, wait_for};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn start(lab: &Lab, name: &str, script: &str, port: u16) -> Job {
+    let mut job = lab.sh(name, script);
+    lab.wait_listening(port, &mut job);
+    job
+}
+
+/// `connect --source 127.0.0.2` and `source=127.0.0.3:PORT` on a pipe endpoint: ncat's
+/// `--sh-exec` environment (`NCAT_REMOTE_ADDR`, `NCAT_REMOTE_PORT`) names the source asked
+/// for; a source of the other family than the target is one line and exit 3.
+#[test]
+fn source_address_is_what_the_server_sees() {
+    if !need(&["ncat"]) {
+        return;
+    }
+    let lab = Lab::new("connect --source / ncat --sh-exec 'echo $NCAT_REMOTE_ADDR'");
+    let _server = start(
+        &lab,
+        "ncat",
+        "exec ncat -l -k 127.0.0.1 $P --sh-exec 'echo \"$NCAT_REMOTE_ADDR $NCAT_REMOTE_PORT\"'",
+        lab.p,
+    );
+    let done = lab
+        .sh("connect", "exec \"$ST\" connect --no-shutdown --source 127.0.0.2 127.0.0.1:$P < /dev/null")
+        .wait(LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    assert!(String::from_utf8_lossy(&done.out).starts_with("127.0.0.2 "), "{}", done.summary());
+    let port = crate::support::cli::closed_port();
+    let piped = lab
+        .sh(
+            "pipe",
+            &format!(
+                "exec \"$ST\" pipe tcp:127.0.0.1:$P,source=127.0.0.3:{port},on-eof=keep-open - < /dev/null"
+            ),
+        )
+        .wait(LIMIT);
+    assert_eq!(piped.code, Some(0), "{}", piped.summary());
+    assert_eq!(
+        String::from_utf8_lossy(&piped.out).trim(),
+        format!("127.0.0.3 {port}"),
+        "{}",
+        piped.summary()
+    );
+    let wrong = lab.sh("v6", "exec \"$ST\" connect --source ::1 127.0.0.1:$P < /dev/null").wait(LIMIT);
+    assert_eq!(wrong.code, Some(3), "{}", wrong.summary());
+    assert!(wrong.err.contains("no IPv6 address to connect to from [::1]:0"), "{}", wrong.summary());
+    assert_eq!(wrong.err.trim().lines().count(), 1, "{}", wrong.summary());
+}
+
+/// The keepalive timer of each established connection whose local port is `port` (or
+/// whose peer port is, with `peer`), as `ss -tno` prints it.
+fn keepalive_timers(port: u16, peer: bool) -> Vec<String> {
+    let side = if peer { "dport" } else { "sport" };
+    let out = std::process::Command::new("ss")
+        .args(["-tnoH", "state", "established", &format!("( {side} = :{port} )")])
+        .output()
+        .expect("ss runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("timer:(keepalive"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `serve --keepalive=7s` and `connect --keepalive=9s`: each end's socket has a
+/// keepalive timer (the accepted one set through the listener); a connection without the
+/// flag has none (the check can fail).
+#[test]
+fn keepalive_is_on_for_accepted_and_connected_sockets() {
+    if !need(&["ss"]) {
+        return;
+    }
+    let lab = Lab::new("serve --keepalive / connect --keepalive, seen by ss -o");
+    let fifo = lab.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // A writer that holds the fifo open: the clients' stdin stays open while ss looks.
+    let _holder = lab.sh("holder", "exec sleep 30 > \"$D/fifo\"");
+    let _server = start(&lab, "serve", "exec \"$ST\" serve -k --echo --keepalive=7s 127.0.0.1:$P", lab.p);
+    let _client = lab.sh("connect", "exec \"$ST\" connect --keepalive=9s 127.0.0.1:$P < \"$D/fifo\"");
+    let both = wait_for(Duration::from_secs(10), || {
+        keepalive_timers(lab.p, false).len() == 1 && keepalive_timers(lab.p, true).len() == 1
+    });
+    assert!(
+        both,
+        "server side: {:?}, client side: {:?}",
+        keepalive_timers(lab.p, false),
+        keepalive_timers(lab.p, true)
+    );
+    let _plain = start(&lab, "plain", "exec \"$ST\" serve -k --echo 127.0.0.1:$Q", lab.q);
+    let _other = lab.sh("other", "exec \"$ST\" connect 127.0.0.1:$Q < \"$D/fifo\"");
+    let connected = wait_for(Duration::from_secs(10), || {
+        let out = std::process::Command::new("ss")
+            .args(["-tnoH", "state", "established", &format!("( dport = :{} )", lab.q)])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    });
+    assert!(connected);
+    assert!(keepalive_timers(lab.q, false).is_empty() && keepalive_timers(lab.q, true).is_empty());
+}
+
+/// Two `serve -k --reuse-port` processes on one port both serve (ncat clients land on
+/// each); the first is drained with SIGTERM while clients keep connecting, and every
+/// client gets its echo; a second process without the flag cannot bind.
+#[test]
+fn reuse_port_lets_two_processes_serve_one_port_and_one_drain() {
+    if !need(&["ncat"]) {
+        return;
+    }
+    let lab = Lab::new("serve --reuse-port x2 / ncat clients, one server drained");
+    let first =
+        start(&lab, "first", "exec \"$ST\" serve -k --reuse-port --sh-exec 'echo first' 127.0.0.1:$P", lab.p);
+    let mut second =
+        lab.sh("second", "exec \"$ST\" serve -k --reuse-port --sh-exec 'echo second' 127.0.0.1:$P");
+    assert!(second.wait_stderr("listening on", Duration::from_secs(10)).contains("listening on"));
+    let refused = lab.sh("third", "exec \"$ST\" serve -k --echo 127.0.0.1:$P").wait(LIMIT);
+    assert_eq!(refused.code, Some(3), "without --reuse-port the port is taken: {}", refused.summary());
+    let ask = |i: usize| {
+        let done = lab.sh(&format!("client-{i}"), "exec ncat --recv-only 127.0.0.1 $P").wait(LIMIT);
+        assert_eq!(done.code, Some(0), "{}", done.summary());
+        String::from_utf8_lossy(&done.out).trim().to_string()
+    };
+    let answers: Vec<String> = (0..40).map(ask).collect();
+    assert!(answers.iter().all(|a| a == "first" || a == "second"), "{answers:?}");
+    assert!(
+        answers.contains(&"first".to_string()) && answers.contains(&"second".to_string()),
+        "both served: {answers:?}"
+    );
+    let _ = std::process::Command::new("kill").args(["-TERM", &first.pid().to_string()]).status();
+    let drained = first.wait(LIMIT);
+    assert_eq!(drained.code, Some(0), "{}", drained.summary());
+    let after: Vec<String> = (40..60).map(ask).collect();
+    assert!(
+        after.iter().all(|a| a == "second"),
+        "after the drain every client is served by the other: {after:?}"
+    );
+}
+
+/// `systemd-socket-activate` (systemd's own launcher) passes a listening socket to
+/// `serve -k --echo systemd` and a named one to `pipe tcp-listen:systemd:web,fork ...`;
+/// without one, `serve systemd` is one line and exit 3.
+#[test]
+fn socket_activation_with_systemd_socket_activate() {
+    if !need(&["systemd-socket-activate", "ncat"]) {
+        return;
+    }
+    let lab = Lab::new("systemd-socket-activate / serve systemd, pipe tcp-listen:systemd:web");
+    let _serve = start(
+        &lab,
+        "activate-serve",
+        "exec systemd-socket-activate -l 127.0.0.1:$P \"$ST\" serve -k --echo systemd",
+        lab.p,
+    );
+    let echoed = lab.sh("client", "printf 'hello\\n' | exec ncat 127.0.0.1 $P").wait(LIMIT);
+    assert_eq!(echoed.code, Some(0), "{}", echoed.summary());
+    assert_eq!(echoed.out, b"hello\n");
+    let _backend = start(&lab, "backend", "exec ncat -l -k 127.0.0.1 $N --sh-exec 'echo backend'", lab.n);
+    let _pipe = start(
+        &lab,
+        "activate-pipe",
+        "exec systemd-socket-activate -l 127.0.0.1:$Q --fdname=web \"$ST\" pipe tcp-listen:systemd:web,fork tcp:127.0.0.1:$N",
+        lab.q,
+    );
+    for i in 0..3 {
+        let done = lab.sh(&format!("pipe-client-{i}"), "exec ncat --recv-only 127.0.0.1 $Q").wait(LIMIT);
+        assert_eq!(done.code, Some(0), "{}", done.summary());
+        assert_eq!(done.out, b"backend\n");
+    }
+    let none = lab.sh("none", "exec \"$ST\" serve systemd").wait(LIMIT);
+    assert_eq!(none.code, Some(3), "{}", none.summary());
+    assert!(none.err.contains("systemd") && none.err.contains("no socket was passed"), "{}", none.summary());
+    assert_eq!(none.err.trim().lines().count(), 1, "{}", none.summary());
+}
+
+/// `connect --retry 20 --retry-delay 100ms` to a port where a server (ncat) appears later:
+/// each failed attempt is one line, then the connection is made and the data arrives; a
+/// server that never appears is exit 3 after the last retry.
+#[test]
+fn retry_waits_for_a_server_that_appears_and_gives_up_after_n() {
+    if !need(&["ncat"]) {
+        return;
+    }
+    let lab = Lab::new("connect --retry / ncat appearing later");
+    let client = lab
+        .sh("client", "printf 'late\\n' | exec \"$ST\" connect --retry 20 --retry-delay 100ms 127.0.0.1:$P");
+    let said = wait_for(Duration::from_secs(10), || client.stderr_now().contains("retry 2 of 20"));
+    assert!(said, "{}", client.stderr_now());
+    let server = start(&lab, "ncat", "exec ncat -l 127.0.0.1 $P", lab.p);
+    let done = client.wait(LIMIT);
+    assert_eq!(done.code, Some(0), "{}", done.summary());
+    assert!(done.err.lines().all(|l| l.contains("retry") && l.contains("127.0.0.1")), "{}", done.summary());
+    let got = server.wait(LIMIT);
+    assert_eq!(got.out, b"late\n", "{}", got.summary());
+    let never = lab
+        .sh("never", "exec \"$ST\" connect --retry 2 --retry-delay 50ms 127.0.0.1:$Q < /dev/null")
+        .wait(LIMIT);
+    assert_eq!(never.code, Some(3), "{}", never.summary());
+    assert_eq!(never.err.matches("retry").count(), 2, "{}", never.summary());
+}
