@@ -69,7 +69,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap -d 
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pcap-layer -d 'Which side of TLS the capture holds: plain (the plaintext, default) or tls (the TLS records, with the secrets in the file so Wireshark decrypts them with no key log)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l source -d 'connect: connect from this local address (and port): ADDR, ADDR:PORT, [V6]:PORT' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l source -d 'connect: connect from this local address (and port): ADDR or ADDR:PORT (IPv6 with a port in brackets)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keepalive -d 'TCP keepalive on each connection: a probe after IDLE without traffic (default 60s), so that a peer that vanished is noticed and a NAT keeps the mapping' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry -d 'connect: after a failed connect (refused, unreachable, timed out), try N more times (or forever), each failure said' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry-delay -d 'The wait before the first retry (default 1s); it doubles up to 30s' -r
@@ -128,7 +128,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pcap-l
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -s w -l connect-timeout -d 'Give up connecting after this long (e.g. 500ms, 5s, 2m)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l idle-timeout -d 'Close a connection after this long with no data in either direction. connect, and serve without -k in every mode, then exit 6 with one line naming the peer and the timeout; serve -k closes only that connection' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l handshake-timeout -d 'Limit for the TLS handshake (default 30s)' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l source -d 'connect: connect from this local address (and port): ADDR, ADDR:PORT, [V6]:PORT' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l source -d 'connect: connect from this local address (and port): ADDR or ADDR:PORT (IPv6 with a port in brackets)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l keepalive -d 'TCP keepalive on each connection: a probe after IDLE without traffic (default 60s), so that a peer that vanished is noticed and a NAT keeps the mapping' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l retry -d 'connect: after a failed connect (refused, unreachable, timed out), try N more times (or forever), each failure said' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l retry-delay -d 'The wait before the first retry (default 1s); it doubles up to 30s' -r

@@ -91,7 +91,8 @@ pub fn parse_keepalive(value: Option<&str>) -> Result<Duration, String> {
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Running as a service")]
 pub struct ServiceArgs {
-    /// connect: connect from this local address (and port): ADDR, ADDR:PORT, [V6]:PORT.
+    /// connect: connect from this local address (and port): ADDR or ADDR:PORT (IPv6 with a
+    /// port in brackets).
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_source)]
     pub source: Option<SocketAddr>,
 
