@@ -225,6 +225,15 @@ pub enum FamilyPreference {
 }
 
 impl FamilyPreference {
+    /// From `-4` and `-6` (clap keeps them exclusive).
+    pub fn from_flags(ipv4: bool, ipv6: bool) -> Self {
+        match (ipv4, ipv6) {
+            (true, _) => FamilyPreference::V4Only,
+            (_, true) => FamilyPreference::V6Only,
+            _ => FamilyPreference::Any,
+        }
+    }
+
     pub(crate) fn admits(self, addr: &SocketAddr) -> bool {
         match self {
             FamilyPreference::Any => true,

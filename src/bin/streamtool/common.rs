@@ -30,11 +30,7 @@ pub fn open_error(err: streamtool::stack::open::OpenError) -> anyhow::Error {
 }
 
 pub fn family(net: &NetArgs) -> FamilyPreference {
-    match (net.ipv4, net.ipv6) {
-        (true, _) => FamilyPreference::V4Only,
-        (_, true) => FamilyPreference::V6Only,
-        _ => FamilyPreference::Any,
-    }
+    FamilyPreference::from_flags(net.ipv4, net.ipv6)
 }
 
 /// Relays stdin to the peer and the peer to stdout ([`streamtool::job::stdio`]), with
