@@ -193,18 +193,19 @@ async fn send_proxy_header(
     within(Phase::Connect, options.connect_timeout, write).await
 }
 
-/// The transport to `target` (a proxy's tunnel, TCP or UNIX), and the peer's address
-/// when it is the target's own; with `retry=`, failed attempts are said and tried again
-/// after a growing wait.
+/// The transport to `target` (a proxy's tunnel, TCP or UNIX); `connected` is told the
+/// peer's address (none through a proxy, when the proxy is reached) once; with `retry=`,
+/// failed attempts are said and tried again after a growing wait.
 async fn transport_retried(
     target: Target<'_>,
     display: &str,
     options: &EndpointOptions,
     family: FamilyPreference,
-) -> Result<(Connection, Option<SocketAddr>), OpenError> {
+    connected: &mut Option<impl FnOnce(Option<SocketAddr>)>,
+) -> Result<Connection, OpenError> {
     let mut n = 0;
     loop {
-        let err = match transport(target, display, options, family).await {
+        let err = match transport(target, display, options, family, connected).await {
             Ok(done) => return Ok(done),
             Err(err) => err,
         };
@@ -226,14 +227,23 @@ async fn transport(
     display: &str,
     options: &EndpointOptions,
     family: FamilyPreference,
-) -> Result<(Connection, Option<SocketAddr>), OpenError> {
+    connected: &mut Option<impl FnOnce(Option<SocketAddr>)>,
+) -> Result<Connection, OpenError> {
+    let mut tell = |peer: Option<SocketAddr>| {
+        if let Some(connected) = connected.take() {
+            connected(peer);
+        }
+    };
     Ok(match (target, &options.proxy) {
         // Through a proxy: a tunnel to the target, then on as a direct connection.
         (Target::Tcp(host, port), Some(proxy)) => {
             let through = format!("{display} through proxy {proxy}");
-            let reached = |address: Option<SocketAddr>| match address {
-                Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
-                None => tracing::info!("connected to the proxy {proxy}"),
+            let reached = |address: Option<SocketAddr>| {
+                match address {
+                    Some(address) => tracing::info!("connected to the proxy {proxy} at {address}"),
+                    None => tracing::info!("connected to the proxy {proxy}"),
+                }
+                tell(None);
             };
             let connect = options.connect_options(family);
             let stream =
@@ -250,19 +260,20 @@ async fn transport(
                 crate::streams::socket::set_keepalive(&stream, idle)
                     .map_err(|e| OpenError::Connect(e.into()))?;
             }
-            (Connection::Tcp(crate::streams::socket::SocketStream::new(stream)), None)
+            Connection::Tcp(crate::streams::socket::SocketStream::new(stream))
         }
         (Target::Tcp(host, port), None) => {
             let tcp =
                 connect_tcp(host, port, options.connect_options(family)).await.map_err(OpenError::Connect)?;
-            let peer = tcp.get_ref().and_then(|s| s.peer_addr().ok());
-            (Connection::Tcp(tcp), peer)
+            tell(tcp.get_ref().and_then(|s| s.peer_addr().ok()));
+            Connection::Tcp(tcp)
         }
         (Target::Unix(path), _) => {
             let unix = within(Phase::Connect, options.connect_timeout, connect_unix(path))
                 .await
                 .map_err(OpenError::Connect)?;
-            (Connection::Unix(unix), None)
+            tell(None);
+            Connection::Unix(unix)
         }
     })
 }
@@ -284,8 +295,8 @@ pub async fn connect(
     connected: impl FnOnce(Option<SocketAddr>),
 ) -> Result<Opened, OpenError> {
     // Mutable for what is said in plaintext first: the PROXY header, then STARTTLS.
-    let (mut connection, peer) = transport_retried(target, display, options, family).await?;
-    connected(peer);
+    let mut connected = Some(connected);
+    let mut connection = transport_retried(target, display, options, family, &mut connected).await?;
     if let Some(recorder) = &options.recorder {
         // Observed from here: what a proxy tunnel said before is not the target's traffic.
         let local = connection.local_address().unwrap_or(Address::Unix(None));
