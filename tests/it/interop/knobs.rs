@@ -111,8 +111,9 @@ fn keepalive_is_on_for_accepted_and_connected_sockets() {
 }
 
 /// Two `serve -k --reuse-port` processes on one port both serve (ncat clients land on
-/// each); the first is drained with SIGTERM while clients keep connecting, and every
-/// client gets its echo; a second process without the flag cannot bind.
+/// each); the first is drained with SIGTERM while 150 clients keep connecting, one after
+/// another, and every one is served; then only the second answers. A third process
+/// without the flag cannot bind.
 #[test]
 fn reuse_port_lets_two_processes_serve_one_port_and_one_drain() {
     if !need(&["ncat"]) {
@@ -137,9 +138,20 @@ fn reuse_port_lets_two_processes_serve_one_port_and_one_drain() {
         answers.contains(&"first".to_string()) && answers.contains(&"second".to_string()),
         "both served: {answers:?}"
     );
+    // Clients keep coming while the first server drains: 150 in a row, each must be served.
+    let during = lab.sh(
+        "during",
+        "i=0; while [ $i -lt 150 ]; do ncat --recv-only 127.0.0.1 $P || echo FAILED; i=$((i+1)); done",
+    );
+    let started = wait_for(Duration::from_secs(10), || !during.stdout_now().is_empty());
+    assert!(started);
     let _ = std::process::Command::new("kill").args(["-TERM", &first.pid().to_string()]).status();
     let drained = first.wait(LIMIT);
     assert_eq!(drained.code, Some(0), "{}", drained.summary());
+    let during = during.wait(LIMIT);
+    let lines: Vec<&str> = std::str::from_utf8(&during.out).unwrap().lines().collect();
+    assert_eq!(lines.len(), 150, "{}", during.summary());
+    assert!(lines.iter().all(|l| *l == "first" || *l == "second"), "a client failed during the drain: {lines:?}");
     let after: Vec<String> = (40..60).map(ask).collect();
     assert!(
         after.iter().all(|a| a == "second"),
@@ -196,7 +208,8 @@ fn retry_waits_for_a_server_that_appears_and_gives_up_after_n() {
         .sh("client", "printf 'late\\n' | exec \"$ST\" connect --retry 20 --retry-delay 100ms 127.0.0.1:$P");
     let said = wait_for(Duration::from_secs(10), || client.stderr_now().contains("retry 2 of 20"));
     assert!(said, "{}", client.stderr_now());
-    let server = start(&lab, "ncat", "exec ncat -l 127.0.0.1 $P", lab.p);
+    // Not waited for: the client, retrying every 100 ms, may be done with it first.
+    let server = lab.sh("ncat", "exec ncat -l 127.0.0.1 $P");
     let done = client.wait(LIMIT);
     assert_eq!(done.code, Some(0), "{}", done.summary());
     assert!(done.err.lines().all(|l| l.contains("retry") && l.contains("127.0.0.1")), "{}", done.summary());
