@@ -9,6 +9,7 @@ pub mod open;
 pub mod options;
 pub mod proxy;
 pub mod require;
+pub mod service;
 pub mod starttls;
 pub mod tofu;
 

@@ -155,8 +155,8 @@ Options:
   tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
                tofu (trust on first use, as connect --tofu),
                starttls=PROTO (smtp, imap, ...), ehlo=NAME
-  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L,
-               starttls=smtp
+  tls-listen:  cert=F, key=F (repeatable: by SNI), cert-dir=D, client-ca=F, alpn=L,
+               require-client-cert, starttls=smtp, reload-on-change, keep-pin
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
@@ -238,14 +238,14 @@ pub struct TlsArgs {
     #[arg(long, alias = "ssl")]
     pub tls: bool,
 
-    /// Certificate chain to present, PEM (the server's; for `connect`, a client
-    /// certificate for mTLS). Needs --tls.
+    /// Certificate chain to present, PEM (for `connect`, a client certificate for mTLS). A
+    /// server takes several, chosen by SNI: the FIRST is the default (no or unknown SNI). Needs --tls.
     #[arg(long, value_name = "FILE", alias = "ssl-cert")]
-    pub cert: Option<PathBuf>,
+    pub cert: Vec<PathBuf>,
 
     /// Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file.
     #[arg(long, value_name = "FILE", alias = "ssl-key", requires = "cert")]
-    pub key: Option<PathBuf>,
+    pub key: Vec<PathBuf>,
 
     /// Trust only these CA certificates (PEM bundle) instead of the system store, to verify
     /// the server (`connect`; `serve` verifies clients with --client-ca). A self-signed
@@ -293,8 +293,8 @@ impl TlsArgs {
     /// The TLS flags of this group that were given, by name (each needs --tls).
     pub fn given(&self) -> Vec<&'static str> {
         [
-            ("--cert", self.cert.is_some()),
-            ("--key", self.key.is_some()),
+            ("--cert", !self.cert.is_empty()),
+            ("--key", !self.key.is_empty()),
             ("--ca", self.ca.is_some()),
             ("--pin", !self.pin.is_empty()),
             ("--sni", self.sni.is_some()),
@@ -606,6 +606,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten)]
+    pub service: streamtool::stack::service::ServiceArgs,
 }
 
 /// The one options value of a connection ([`EndpointOptions`], as `pipe` builds from an
@@ -661,6 +664,7 @@ impl ServeArgs {
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),
+            service: self.service.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
