@@ -300,7 +300,8 @@ impl ServerTls {
         report: &dyn Report,
     ) -> Result<ServedTls, ServerTlsError> {
         let (server, generated, set) = options.server_options(spelling).map_err(ServerTlsError::Options)?;
-        let config = crate::stack::service::server_config(&server, set.as_ref()).map_err(ServerTlsError::Build)?;
+        let config =
+            crate::stack::service::server_config(&server, set.as_ref()).map_err(ServerTlsError::Build)?;
         let config = crate::stack::service::LiveConfig::new(config);
         match set {
             Some(set) => {

@@ -112,8 +112,9 @@ pub fn pairs(options: &EndpointOptions, spelling: Spelling) -> Result<Vec<(PathB
     let mut pairs: Vec<(PathBuf, PathBuf)> =
         certs.iter().enumerate().map(|(i, c)| (c.clone(), keys.get(i).unwrap_or(c).clone())).collect();
     if let Some(dir) = &options.service.cert_dir {
-        let found = dir_pairs(dir)
-            .map_err(|e| OptionsError::Setting(format!("{} {}: {e}", spelling.name("cert-dir"), dir.display())))?;
+        let found = dir_pairs(dir).map_err(|e| {
+            OptionsError::Setting(format!("{} {}: {e}", spelling.name("cert-dir"), dir.display()))
+        })?;
         if found.is_empty() {
             return Err(OptionsError::Setting(format!(
                 "{} {}: no certificate in it (X.pem with its key in X-key.pem, as gen-cert writes them)",
@@ -177,8 +178,9 @@ impl CertSet {
             let file_error = |source| OptionsError::File { what: what.clone(), source };
             let identity = certs::load_identity(&cert, &key).map_err(file_error)?;
             let leaf = identity.chain.first().map(|c| c.as_ref().to_vec()).unwrap_or_default();
-            let certified = CertifiedKey::from_der(identity.chain.clone(), identity.key.clone_key(), &provider)
-                .map_err(|e| file_error(CertError::UnusableKey(key.clone(), e.to_string())))?;
+            let certified =
+                CertifiedKey::from_der(identity.chain.clone(), identity.key.clone_key(), &provider)
+                    .map_err(|e| file_error(CertError::UnusableKey(key.clone(), e.to_string())))?;
             let names = dns_names(&leaf);
             for name in &names {
                 if let Some(first) = served.iter().find(|s| s.names.contains(name)) {
@@ -258,7 +260,10 @@ impl ResolvesServerCert for SniResolver {
 ///
 /// # Errors
 /// [`StreamError::TlsConfig`] as [`ServerOptions::build`].
-pub fn server_config(server: &ServerOptions, set: Option<&Arc<CertSet>>) -> Result<Arc<ServerConfig>, StreamError> {
+pub fn server_config(
+    server: &ServerOptions,
+    set: Option<&Arc<CertSet>>,
+) -> Result<Arc<ServerConfig>, StreamError> {
     let config = server.build()?;
     let Some(set) = set else { return Ok(config) };
     let mut config = Arc::unwrap_or_clone(config);
@@ -340,13 +345,8 @@ impl Reloader {
         set: Arc<CertSet>,
         report: Option<Arc<dyn Report>>,
     ) -> Arc<Reloader> {
-        let reloader = Arc::new(Reloader {
-            options: options.clone(),
-            spelling,
-            live,
-            set: Mutex::new(set),
-            report,
-        });
+        let reloader =
+            Arc::new(Reloader { options: options.clone(), spelling, live, set: Mutex::new(set), report });
         RELOADERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&reloader));
         if options.service.reload_on_change {
             let watched = Arc::clone(&reloader);
@@ -361,7 +361,9 @@ impl Reloader {
         let (config, set) = match self.load() {
             Ok(loaded) => loaded,
             Err(error) => {
-                tracing::warn!("reload ({why}) failed, still serving the certificates loaded before: {error}");
+                tracing::warn!(
+                    "reload ({why}) failed, still serving the certificates loaded before: {error}"
+                );
                 return self.emit(false, Some(error), Vec::new());
             }
         };
@@ -526,7 +528,13 @@ mod tests {
         let found: Vec<String> = dir_pairs(dir.path())
             .unwrap()
             .iter()
-            .map(|(c, k)| format!("{}+{}", c.file_name().unwrap().to_str().unwrap(), k.file_name().unwrap().to_str().unwrap()))
+            .map(|(c, k)| {
+                format!(
+                    "{}+{}",
+                    c.file_name().unwrap().to_str().unwrap(),
+                    k.file_name().unwrap().to_str().unwrap()
+                )
+            })
             .collect();
         assert_eq!(found, ["a.pem+a-key.pem", "b.pem+b-key.pem"]);
     }
