@@ -403,6 +403,14 @@ const EVENTS: &[(&str, Fields)] = &[
         "file_written",
         &[("path", "string", "always"), ("kind", "string", "always"), ("mode", "string", "always")],
     ),
+    (
+        "reload",
+        &[
+            ("ok", "boolean", "always"),
+            ("error", "string", "when failed"),
+            ("changes", "array of objects", "always"),
+        ],
+    ),
     ("exit", &[("code", "integer", "always")]),
 ];
 
