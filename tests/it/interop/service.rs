@@ -318,7 +318,7 @@ fn keep_pin_refuses_a_new_key_and_keeps_the_old_certificate() {
     assert_eq!(events[1]["changes"].as_array().unwrap().len(), 1, "{events:?}");
 }
 
-/// `reload-on-change` on a pipe terminator: a new certificate deployed is served within
+/// `reload-on-change` on a pipe terminator (to `serve --echo`): a new certificate deployed is served within
 /// a few seconds with no signal, and the `reload` event says so.
 #[test]
 fn reload_on_change_picks_up_a_new_certificate_without_a_signal() {
@@ -331,6 +331,7 @@ fn reload_on_change_picks_up_a_new_certificate_without_a_signal() {
     let new = fingerprint(&lab.path("new/beta.test.pem"));
     let certs: Vec<String> =
         NAMES.iter().map(|n| format!("cert=$D/certs/{0}.pem,key=$D/certs/{0}-key.pem", stem(n))).collect();
+    let _backend = start(&lab, "backend", "exec \"$ST\" serve -k --echo 127.0.0.1:$Q");
     let mut pipe = start(
         &lab,
         "pipe",
