@@ -101,11 +101,13 @@ pub fn pairs(options: &EndpointOptions, spelling: Spelling) -> Result<Vec<(PathB
     let (certs, keys) = (&options.cert, &options.key);
     if !keys.is_empty() && keys.len() != certs.len() {
         return Err(OptionsError::Setting(format!(
-            "{} given {} times for {} {}: give one per certificate, in order, or none (each \
-             certificate file then holds its key)",
-            spelling.name("key"),
-            keys.len(),
+            "{} {} but {} {}: give one {} per {}, in order, or none (each certificate file then \
+             holds its key)",
             certs.len(),
+            spelling.name("cert"),
+            keys.len(),
+            spelling.name("key"),
+            spelling.name("key"),
             spelling.name("cert")
         )));
     }
@@ -547,7 +549,7 @@ mod tests {
             ..EndpointOptions::default()
         };
         let err = pairs(&options, Spelling::Flags).unwrap_err().to_string();
-        assert!(err.contains("--key given 1 times for 2 --cert"), "{err}");
+        assert!(err.starts_with("2 --cert but 1 --key: give one --key per --cert"), "{err}");
         let options = EndpointOptions { key: Vec::new(), ..options };
         assert_eq!(pairs(&options, Spelling::Flags).unwrap()[1], ("b.pem".into(), "b.pem".into()));
     }
