@@ -207,7 +207,7 @@ impl EndpointOptions {
     /// The TLS server settings, the certificate made for them when no `cert` (nor
     /// `cert-dir`) was given (self-signed for [`SELF_SIGNED_NAMES`], valid
     /// [`SELF_SIGNED_DAYS`] days; the caller shows its pins), else the certificates given,
-    /// chosen by SNI ([`CertSet`](crate::stack::service::CertSet)), the first the
+    /// chosen by SNI ([`CertSet`]), the first the
     /// identity. The client CAs are read first, so that a bad file is reported before
     /// anything is made.
     ///

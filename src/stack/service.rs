@@ -220,7 +220,7 @@ impl CertSet {
     /// wildcard covers it (one label), else the first.
     pub fn pick(&self, sni: Option<&str>) -> usize {
         let Some(sni) = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase()) else { return 0 };
-        if let Some(i) = self.served.iter().position(|s| s.names.iter().any(|n| *n == sni)) {
+        if let Some(i) = self.served.iter().position(|s| s.names.contains(&sni)) {
             return i;
         }
         let wildcard = match sni.split_once('.') {
