@@ -220,7 +220,7 @@ fn sighup_reloads_under_a_client_loop_and_no_handshake_fails() {
     let session = lab.bash(
         "session",
         "{ echo before; i=0; while [ ! -e \"$D/go\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
-         echo after; sleep 1; } | timeout 60 openssl s_client -quiet -connect 127.0.0.1:$P -servername beta.test \
+         echo after; sleep 1; } | timeout 60 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$P -servername beta.test \
          -CAfile \"$CA3\" -verify_return_error 2>/dev/null",
     );
     let clients = lab.bash(
@@ -245,6 +245,7 @@ fn sighup_reloads_under_a_client_loop_and_no_handshake_fails() {
     assert!(seen.lines().all(|l| l == old || l == new), "only the two certificates: {seen}");
     assert_eq!(seen.lines().last(), Some(new.as_str()), "the last handshakes get the new one");
     let session = session.wait(LIMIT);
+    assert_eq!(session.code, Some(0), "{}", session.summary());
     assert_eq!(String::from_utf8_lossy(&session.out), "before\nafter\n", "{}", session.summary());
     assert!(err.contains("THE KEY PIN OF") && err.contains(" -> sha256:"), "the pin change is warned: {err}");
     assert!(s_client(&lab, lab.p, Some("beta.test")).contains(&new));
@@ -349,4 +350,63 @@ fn reload_on_change_picks_up_a_new_certificate_without_a_signal() {
         events.iter().any(|e| e["ok"] == true && e["changes"].as_array().is_some_and(|c| c.len() == 1)),
         "{events:?}"
     );
+}
+
+/// SIGHUP loads `--client-ca` again too: a client certificate from a second CA is
+/// refused until that CA's certificate is deployed as the `--client-ca` file, then
+/// admitted (`openssl s_client -cert`, its line echoed back).
+#[test]
+fn sighup_reloads_the_client_ca() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let mut lab = Lab::new("serve --tls --client-ca --require-client-cert, the CA replaced and SIGHUP");
+    three_certs(&mut lab);
+    let dir = lab.path("client");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(crate::support::cli::BIN)
+        .args(["gen-cert", "--client", "--ca-dir"])
+        .arg(lab.path("ca2"))
+        .arg("alice@example.test")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gen-cert --client: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::copy(lab.path("ca/ca.pem"), lab.path("client-ca.pem")).unwrap();
+    let mut serve = start(
+        &lab,
+        "serve",
+        &format!(
+            "exec \"$ST\" serve -k --tls --echo --client-ca \"$D/client-ca.pem\" --require-client-cert {} \
+             127.0.0.1:$P",
+            cert_flags()
+        ),
+    );
+    let client = "{ echo hello; sleep 1; } | timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$P -servername alpha.test \
+                  -CAfile \"$CA3\" -cert \"$D/client/alice@example.test-client.pem\" \
+                  -key \"$D/client/alice@example.test-client-key.pem\" 2>/dev/null; true";
+    assert_eq!(run(&lab, client), "", "a client of another CA is refused");
+    std::fs::copy(lab.path("ca2/ca.pem"), lab.path(".client-ca.tmp")).unwrap();
+    std::fs::rename(lab.path(".client-ca.tmp"), lab.path("client-ca.pem")).unwrap();
+    sighup(&serve);
+    serve.wait_stderr("reloaded 3 certificates (SIGHUP)", LIMIT);
+    assert_eq!(run(&lab, client), "hello\n", "admitted once its CA is the --client-ca");
+}
+
+/// The self-signed certificate (no --cert) has nothing to reload: SIGHUP says so in a
+/// line and the server goes on with the same certificate.
+#[test]
+fn sighup_to_a_self_signed_server_says_there_is_nothing_to_reload() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let lab = Lab::new("serve -k --tls (self-signed), SIGHUP");
+    let mut serve = start(&lab, "serve", "exec \"$ST\" serve -k --tls --echo 127.0.0.1:$P");
+    let fingerprint = "timeout 10 openssl s_client -connect 127.0.0.1:$P </dev/null 2>/dev/null \
+                       | openssl x509 -noout -fingerprint -sha256";
+    let before = run(&lab, fingerprint);
+    sighup(&serve);
+    serve.wait_stderr("SIGHUP: nothing to reload for the self-signed certificate", LIMIT);
+    assert_eq!(run(&lab, fingerprint), before);
+    assert!(before.contains("Fingerprint="), "{before}");
 }
