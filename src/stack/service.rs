@@ -31,6 +31,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// The flags of a TLS server run as a service (`serve`; `pipe`'s `tls-listen:` takes them
 /// as options: `cert-dir=DIR`, `reload-on-change`, `keep-pin`).
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "TLS service: several certificates, reload (SIGHUP reloads)")]
 pub struct ServiceArgs {
     /// Serve every X.pem with its X-key.pem in DIR (gen-cert's files), after the --cert
     /// ones, by file name; chosen by SNI like repeated --cert. Needs --tls.

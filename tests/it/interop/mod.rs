@@ -11,7 +11,7 @@
 //!   refusals.
 //! - `service`: a TLS terminator as a service (issue 23): certificates chosen by SNI for
 //!   openssl, gnutls-cli and curl, reloads on SIGHUP under a client loop, a broken key,
-//!   `--keep-pin`, `reload-on-change`, the `reload` event.
+//!   `--keep-pin`, `reload-on-change`, the client CA reloaded, the `reload` event.
 //! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
 //!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
 //! - `tap`: `--pcap` read by tshark (plain HTTP with python's server, TLS 1.3 with
