@@ -331,8 +331,8 @@ pub struct EndpointOptions {
     /// `conn=N`, `dir=in|out`, `timing=original|fast` (`replay:` endpoints).
     pub replay: crate::tap::replay::ReplayOptions,
     /// `cert-dir=DIR`, `reload-on-change`, `keep-pin` (`tls-listen:`; serve's
-    /// `--cert-dir` and the others): [`crate::stack::service`].
-    pub service: crate::stack::service::ServiceOptions,
+    /// `--cert-dir` and the others): [`crate::stack::reload`].
+    pub reload: crate::stack::reload::ReloadOptions,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -619,9 +619,9 @@ impl Endpoint {
             "truncate" => o.write_mode = Some(crate::streams::file::WriteMode::Truncate),
             "cert" => o.cert.push(value_of("FILE")?.into()),
             "key" => o.key.push(value_of("FILE")?.into()),
-            "cert-dir" => o.service.cert_dir = Some(value_of("DIR")?.into()),
-            "reload-on-change" => o.service.reload_on_change = true,
-            "keep-pin" => o.service.keep_pin = true,
+            "cert-dir" => o.reload.cert_dir = Some(value_of("DIR")?.into()),
+            "reload-on-change" => o.reload.reload_on_change = true,
+            "keep-pin" => o.reload.keep_pin = true,
             "ca" | "cacert" => o.ca = Some(value_of("FILE")?.into()),
             "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
@@ -754,7 +754,7 @@ impl Endpoint {
         if server_only && !tls_server {
             return Err("client-ca and require-client-cert apply to tls-listen: endpoints".into());
         }
-        if o.service != Default::default() && !tls_server {
+        if o.reload != Default::default() && !tls_server {
             return Err("cert-dir, reload-on-change and keep-pin apply to tls-listen: endpoints".into());
         }
         let tls_any = !o.cert.is_empty()

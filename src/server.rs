@@ -229,7 +229,7 @@ where
 #[derive(Clone)]
 pub struct ServerTls {
     /// The server's rustls settings, read by each handshake (a reload replaces them).
-    pub config: crate::stack::service::LiveConfig,
+    pub config: crate::stack::reload::LiveConfig,
     /// What an end without close_notify means on accepted streams.
     pub policy: RaggedEofPolicy,
     /// How long a handshake may take.
@@ -288,7 +288,7 @@ impl ServerTls {
     /// Without a certificate, a fresh self-signed one, announced with `report.say`: its
     /// pins and the command that reaches it at `target` (docs/design.md section 4.4).
     /// With certificate files, several are chosen by SNI, and the server is registered for
-    /// reloads ([`crate::stack::service::Reloader`]: SIGHUP, `reload-on-change`), which
+    /// reloads ([`crate::stack::reload::Reloader`]: SIGHUP, `reload-on-change`), which
     /// report to `report` when it can be kept ([`Report::shared`]).
     ///
     /// # Errors
@@ -301,14 +301,14 @@ impl ServerTls {
     ) -> Result<ServedTls, ServerTlsError> {
         let (server, generated, set) = options.server_options(spelling).map_err(ServerTlsError::Options)?;
         let config =
-            crate::stack::service::server_config(&server, set.as_ref()).map_err(ServerTlsError::Build)?;
-        let config = crate::stack::service::LiveConfig::new(config);
+            crate::stack::reload::server_config(&server, set.as_ref()).map_err(ServerTlsError::Build)?;
+        let config = crate::stack::reload::LiveConfig::new(config);
         match set {
             Some(set) => {
                 let live = config.clone();
-                crate::stack::service::Reloader::register(options, spelling, live, set, report.shared());
+                crate::stack::reload::Reloader::register(options, spelling, live, set, report.shared());
             }
-            None => crate::stack::service::note_self_signed(),
+            None => crate::stack::reload::note_self_signed(),
         }
         if let Some(generated) = generated {
             report.say(&format!(

@@ -1,6 +1,6 @@
 //! Stopping a server by signals: the first SIGINT or SIGTERM starts a graceful shutdown,
 //! a second ends the grace period; SIGHUP reloads a TLS server's certificates
-//! ([`crate::stack::service::on_sighup`]) and is otherwise logged and ignored.
+//! ([`crate::stack::reload::on_sighup`]) and is otherwise logged and ignored.
 
 use std::future::Future;
 use std::time::Duration;
@@ -79,7 +79,7 @@ fn ignore_sighup() -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            if !crate::stack::service::on_sighup() {
+            if !crate::stack::reload::on_sighup() {
                 tracing::info!("SIGHUP: ignored (nothing to reload; SIGTERM stops)");
             }
         }

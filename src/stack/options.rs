@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::certs::{self, CertError, GeneratedCert};
 use crate::endpoint::EndpointOptions;
 use crate::relay::Shaping;
-use crate::stack::service::CertSet;
+use crate::stack::reload::CertSet;
 use crate::streams::encoding::{ErrorMode, TextEncoding};
 use crate::streams::framing::FrameConfig;
 use crate::streams::tls::{
@@ -231,7 +231,7 @@ impl EndpointOptions {
         let (identity, generated, set) = match CertSet::load(self, spelling)? {
             Some(set) => (set.default_identity(), None, Some(Arc::new(set))),
             None => {
-                if self.service.reload_on_change || self.service.keep_pin {
+                if self.reload.reload_on_change || self.reload.keep_pin {
                     return Err(OptionsError::Setting(format!(
                         "{} and {} need {} or {} (a self-signed certificate has no file to reload)",
                         spelling.bare("reload-on-change"),

@@ -608,7 +608,7 @@ pub struct ServeArgs {
     pub net: NetArgs,
 
     #[command(flatten)]
-    pub service: streamtool::stack::service::ServiceArgs,
+    pub reload: streamtool::stack::reload::ReloadArgs,
 }
 
 /// The one options value of a connection ([`EndpointOptions`], as `pipe` builds from an
@@ -664,7 +664,7 @@ impl ServeArgs {
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),
-            service: self.service.options(),
+            reload: self.reload.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }

@@ -25,7 +25,7 @@ mod interop_tls;
 mod plain;
 mod proxy;
 mod proxy_protocol;
-mod service;
+mod reload;
 mod starttls;
 mod tap;
 mod tls_interop;

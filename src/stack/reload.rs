@@ -32,7 +32,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// as options: `cert-dir=DIR`, `reload-on-change`, `keep-pin`).
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "TLS service: several certificates, reload (SIGHUP reloads)")]
-pub struct ServiceArgs {
+pub struct ReloadArgs {
     /// Serve every X.pem with its X-key.pem in DIR (gen-cert's files), after the --cert
     /// ones, by file name; chosen by SNI like repeated --cert. Needs --tls.
     #[arg(long, value_name = "DIR", requires = "tls")]
@@ -49,10 +49,10 @@ pub struct ServiceArgs {
     pub keep_pin: bool,
 }
 
-impl ServiceArgs {
+impl ReloadArgs {
     /// The options these flags ask for.
-    pub fn options(&self) -> ServiceOptions {
-        ServiceOptions {
+    pub fn options(&self) -> ReloadOptions {
+        ReloadOptions {
             cert_dir: self.cert_dir.clone(),
             reload_on_change: self.reload_on_change,
             keep_pin: self.keep_pin,
@@ -62,7 +62,7 @@ impl ServiceArgs {
 
 /// A TLS server's service options (`--cert-dir`, `--reload-on-change`, `--keep-pin`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceOptions {
+pub struct ReloadOptions {
     /// `--cert-dir DIR`, `cert-dir=DIR`.
     pub cert_dir: Option<PathBuf>,
     /// `--reload-on-change`, `reload-on-change`.
@@ -114,7 +114,7 @@ pub fn pairs(options: &EndpointOptions, spelling: Spelling) -> Result<Vec<(PathB
     }
     let mut pairs: Vec<(PathBuf, PathBuf)> =
         certs.iter().enumerate().map(|(i, c)| (c.clone(), keys.get(i).unwrap_or(c).clone())).collect();
-    if let Some(dir) = &options.service.cert_dir {
+    if let Some(dir) = &options.reload.cert_dir {
         let found = dir_pairs(dir).map_err(|e| {
             OptionsError::Setting(format!("{} {}: {e}", spelling.name("cert-dir"), dir.display()))
         })?;
@@ -351,7 +351,7 @@ impl Reloader {
         let reloader =
             Arc::new(Reloader { options: options.clone(), spelling, live, set: Mutex::new(set), report });
         RELOADERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&reloader));
-        if options.service.reload_on_change {
+        if options.reload.reload_on_change {
             let watched = Arc::clone(&reloader);
             tokio::spawn(async move { watched.watch().await });
         }
@@ -372,7 +372,7 @@ impl Reloader {
         };
         let mut current = self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let changes = set.pin_changes(&current);
-        if self.options.service.keep_pin && !changes.is_empty() {
+        if self.options.reload.keep_pin && !changes.is_empty() {
             let error = format!(
                 "{} refused: the key of {} changed (key pin {} -> {}); still serving the certificates \
                  loaded before",
@@ -429,7 +429,7 @@ impl Reloader {
     fn files(&self) -> Vec<PathBuf> {
         let o = &self.options;
         let mut files: Vec<PathBuf> = o.cert.iter().chain(&o.key).chain(&o.client_ca).cloned().collect();
-        if let Some(dir) = &o.service.cert_dir {
+        if let Some(dir) = &o.reload.cert_dir {
             files.push(dir.clone());
             files.extend(dir_pairs(dir).unwrap_or_default().into_iter().flat_map(|(c, k)| [c, k]));
         }

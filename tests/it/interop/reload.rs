@@ -1,4 +1,4 @@
-//! A TLS terminator run as a service (issue 23, `streamtool::stack::service`): several
+//! A TLS terminator run as a service (issue 23, `streamtool::stack::reload`): several
 //! certificates chosen by SNI on one `serve -k --tls --echo` and on one `pipe
 //! tls-listen:...,fork` (in front of `python3 -m http.server`), seen by `openssl s_client
 //! -servername`, `gnutls-cli --sni-hostname` and `curl --resolve`; reloads on SIGHUP under
