@@ -48,7 +48,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l grace -d
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l on-eof -d 'What the end of stdin (or of a command\'s output) does to a client\'s connection: half-close (the default: TCP FIN, TLS close_notify), keep-open (send nothing, read until the client ends) or close' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l max-lag -d 'With -k (stdin to every client) or --broker: how far a client may fall behind the others (bytes queued for it) before it is disconnected, so that one client that does not read never stalls the rest. A single client is never cut: the sender waits for it' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l proxy-from -d 'A proxy trusted to send PROXY headers: an address or ADDRESS/PREFIX (10.0.0.0/8). Repeatable; replaces the default (loopback). Needs --accept-proxy' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Needs --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert -d 'Certificate chain to present, PEM (for `connect`, a client certificate for mTLS). A server takes several, chosen by SNI: the FIRST is the default (no or unknown SNI). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l alpn -d 'ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1)' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l tls-min -d 'Oldest TLS version to accept: 1.2 or 1.3' -r
@@ -73,6 +73,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l source -
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keepalive -d 'TCP keepalive on each connection: a probe after IDLE without traffic (default 60s), so that a peer that vanished is noticed and a NAT keeps the mapping' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry -d 'connect: after a failed connect (refused, unreachable, timed out), try N more times (or forever), each failure said' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l retry-delay -d 'The wait before the first retry (default 1s); it doubles up to 30s' -r
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l cert-dir -d 'Serve every X.pem with its X-key.pem in DIR (gen-cert\'s files), after the --cert ones, by file name; chosen by SNI like repeated --cert. Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l threads -d 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256' -r
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l pin -d 'Accept the server only if its certificate (cert pin) or public key (key pin) has this SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies. Repeatable. Needs --tls' -r
@@ -91,6 +92,8 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l force -d
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IPv4 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l reuse-port -d 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l reload-on-change -d 'Reload the certificates, keys and --client-ca when one of their files changes (checked every 2 s), as SIGHUP does. Needs --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keep-pin -d 'Refuse a reload that changes a certificate\'s public key (its key pin, which clients may --pin): the old certificates stay. Needs --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
@@ -103,7 +106,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l progre
 always\t'Always'
 never\t'Never'"
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l proxy-protocol -d 'Send a PROXY protocol header first (v1: the text line, v2: binary), naming this connection\'s own source and destination (a UNIX socket: LOCAL, or v1\'s UNKNOWN); docs/proxy-protocol.md' -r
-complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l cert -d 'Certificate chain to present, PEM (the server\'s; for `connect`, a client certificate for mTLS). Needs --tls' -r -F
+complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l cert -d 'Certificate chain to present, PEM (for `connect`, a client certificate for mTLS). A server takes several, chosen by SNI: the FIRST is the default (no or unknown SNI). Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l key -d 'Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l ca -l cacert -d 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls' -r -F
 complete -c streamtool -n "__fish_streamtool_using_subcommand connect" -l pin -d 'Accept the server only if its certificate (cert pin) or public key (key pin) has this SHA-256 pin: sha256:HEX or sha256//BASE64. Without --ca the pin alone verifies. Repeatable. Needs --tls' -r

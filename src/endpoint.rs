@@ -280,10 +280,10 @@ pub enum EndpointKind {
 pub struct EndpointOptions {
     /// `fork`: serve each accepted connection with a fresh instance of the other endpoint.
     pub fork: bool,
-    /// `cert=FILE`.
-    pub cert: Option<PathBuf>,
-    /// `key=FILE`.
-    pub key: Option<PathBuf>,
+    /// `cert=FILE` (repeatable on a server: chosen by SNI, the first the default).
+    pub cert: Vec<PathBuf>,
+    /// `key=FILE` (repeatable: one per `cert=`, in order).
+    pub key: Vec<PathBuf>,
     /// `ca=FILE` (alias `cacert`).
     pub ca: Option<PathBuf>,
     /// `pin=sha256:HEX` (repeatable).
@@ -372,6 +372,9 @@ pub struct EndpointOptions {
     /// `retry=N|forever`, `retry-delay=DURATION` (`connect --retry`): attempts after a
     /// failed connect.
     pub retry: Option<crate::stack::service::Retry>,
+    /// `cert-dir=DIR`, `reload-on-change`, `keep-pin` (`tls-listen:`; serve's
+    /// `--cert-dir` and the others): [`crate::stack::reload`].
+    pub reload: crate::stack::reload::ReloadOptions,
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -403,6 +406,7 @@ const TYPES: &[&str] = &[
 const VALUE_OPTIONS: &[&str] = &[
     "cert",
     "key",
+    "cert-dir",
     "ca",
     "cacert",
     "pin",
@@ -455,6 +459,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "force",
     "keepalive",
     "reuse-port",
+    "reload-on-change",
+    "keep-pin",
 ];
 
 /// The edit distance between two short words, for "did you mean".
@@ -658,8 +664,11 @@ impl Endpoint {
             "create" => o.write_mode = Some(crate::streams::file::WriteMode::CreateNew),
             "append" => o.write_mode = Some(crate::streams::file::WriteMode::Append),
             "truncate" => o.write_mode = Some(crate::streams::file::WriteMode::Truncate),
-            "cert" => o.cert = Some(value_of("FILE")?.into()),
-            "key" => o.key = Some(value_of("FILE")?.into()),
+            "cert" => o.cert.push(value_of("FILE")?.into()),
+            "key" => o.key.push(value_of("FILE")?.into()),
+            "cert-dir" => o.reload.cert_dir = Some(value_of("DIR")?.into()),
+            "reload-on-change" => o.reload.reload_on_change = true,
+            "keep-pin" => o.reload.keep_pin = true,
             "ca" | "cacert" => o.ca = Some(value_of("FILE")?.into()),
             "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
@@ -827,8 +836,11 @@ impl Endpoint {
         if server_only && !tls_server {
             return Err("client-ca and require-client-cert apply to tls-listen: endpoints".into());
         }
-        let tls_any = o.cert.is_some()
-            || o.key.is_some()
+        if o.reload != Default::default() && !tls_server {
+            return Err("cert-dir, reload-on-change and keep-pin apply to tls-listen: endpoints".into());
+        }
+        let tls_any = !o.cert.is_empty()
+            || !o.key.is_empty()
             || !o.alpn.is_empty()
             || o.tls_min.is_some()
             || o.tls_max.is_some()

@@ -21,6 +21,11 @@ pub trait Report: Send + Sync {
     fn notice(&self, line: &str);
     /// A line a person must see, also with `--quiet` (a key trusted on first use).
     fn say(&self, line: &str);
+    /// The same report, to keep past the call that received it (a server's reloads
+    /// report through it later); `None` (the default) if it cannot be kept.
+    fn shared(&self) -> Option<std::sync::Arc<dyn Report>> {
+        None
+    }
 }
 
 impl dyn Report + '_ {
@@ -170,11 +175,32 @@ pub enum Event {
         /// Its permissions in octal.
         mode: String,
     },
+    /// A TLS server loaded its certificates again (SIGHUP, `--reload-on-change`).
+    Reload {
+        /// Whether the new certificates are served now.
+        ok: bool,
+        /// Why not, when not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// The certificates whose key pin changed (refused with `--keep-pin`).
+        changes: Vec<PinChange>,
+    },
     /// The process is about to exit.
     Exit {
         /// The exit code.
         code: u8,
     },
+}
+
+/// A certificate whose public key a reload changed (the `reload` event's `changes`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PinChange {
+    /// The certificate, by its file.
+    pub name: String,
+    /// The key pin served before.
+    pub old_key_sha256: String,
+    /// The key pin in the file now.
+    pub new_key_sha256: String,
 }
 
 /// The fields of a `close` event: which depend on the command, so each command has its
@@ -324,6 +350,15 @@ mod tests {
             Event::ExecExit { peer: "p".into(), command: "cat".into(), code: Some(0) },
             Event::Stopped { accepted: 1, rejected: 0, cut_short: 0 },
             Event::FileWritten { path: "k.pem".into(), kind: "key".into(), mode: "0600".into() },
+            Event::Reload {
+                ok: false,
+                error: Some("--keep-pin refused".into()),
+                changes: vec![PinChange {
+                    name: "a.pem".into(),
+                    old_key_sha256: "sha256:01".into(),
+                    new_key_sha256: "sha256:02".into(),
+                }],
+            },
             Event::Exit { code: 0 },
         ]
     }

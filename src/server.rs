@@ -228,8 +228,8 @@ where
 /// ragged-EOF policy of accepted streams and the handshake's time limit.
 #[derive(Clone)]
 pub struct ServerTls {
-    /// The server's rustls settings.
-    pub config: Arc<rustls::ServerConfig>,
+    /// The server's rustls settings, read by each handshake (a reload replaces them).
+    pub config: crate::stack::reload::LiveConfig,
     /// What an end without close_notify means on accepted streams.
     pub policy: RaggedEofPolicy,
     /// How long a handshake may take.
@@ -258,7 +258,7 @@ impl ServerTls {
                 .await
                 .map_err(|why| format!("STARTTLS (smtp): {why}"))?;
         }
-        accept_tls(raw, Arc::clone(&self.config), self.policy, self.handshake_timeout).await
+        accept_tls(raw, self.config.current(), self.policy, self.handshake_timeout).await
     }
 }
 
@@ -287,6 +287,9 @@ impl ServerTls {
     /// every file read, the key checked against the certificate, the key log opened.
     /// Without a certificate, a fresh self-signed one, announced with `report.say`: its
     /// pins and the command that reaches it at `target` (docs/design.md section 4.4).
+    /// With certificate files, several are chosen by SNI, and the server is registered for
+    /// reloads ([`crate::stack::reload::Reloader`]: SIGHUP, `reload-on-change`), which
+    /// report to `report` when it can be kept ([`Report::shared`]).
     ///
     /// # Errors
     /// [`ServerTlsError`] naming the option (as `spelling` writes it) or the setting.
@@ -296,8 +299,17 @@ impl ServerTls {
         target: &str,
         report: &dyn Report,
     ) -> Result<ServedTls, ServerTlsError> {
-        let (server, generated) = options.server_options(spelling).map_err(ServerTlsError::Options)?;
-        let config = server.build().map_err(ServerTlsError::Build)?;
+        let (server, generated, set) = options.server_options(spelling).map_err(ServerTlsError::Options)?;
+        let config =
+            crate::stack::reload::server_config(&server, set.as_ref()).map_err(ServerTlsError::Build)?;
+        let config = crate::stack::reload::LiveConfig::new(config);
+        match set {
+            Some(set) => {
+                let live = config.clone();
+                crate::stack::reload::Reloader::register(options, spelling, live, set, report.shared());
+            }
+            None => crate::stack::reload::note_self_signed(),
+        }
         if let Some(generated) = generated {
             report.say(&format!(
                 "no {} given; serving a fresh self-signed certificate for localhost, 127.0.0.1, ::1",

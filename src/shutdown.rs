@@ -1,5 +1,6 @@
 //! Stopping a server by signals: the first SIGINT or SIGTERM starts a graceful shutdown,
-//! a second ends the grace period; SIGHUP is logged and ignored.
+//! a second ends the grace period; SIGHUP reloads a TLS server's certificates
+//! ([`crate::stack::reload::on_sighup`]) and is otherwise logged and ignored.
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,7 +16,8 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Watches SIGTERM and SIGINT, and ignores SIGHUP (logged: there is nothing to reload).
+    /// Watches SIGTERM and SIGINT, and SIGHUP (a TLS server's reload; ignored, and logged,
+    /// when there is nothing to reload).
     ///
     /// # Errors
     /// A signal handler that cannot be installed.
@@ -67,16 +69,19 @@ impl Signals {
     }
 }
 
-/// SIGHUP (a closed terminal, a service manager's "reload") is ignored by serve and pipe:
+/// SIGHUP (a closed terminal, a service manager's "reload") never ends serve and pipe:
 /// its default action would end them at once, with no grace and a UNIX socket file left
-/// behind. There is no configuration to reload, so each one is only logged. tokio keeps
-/// its handler installed for the life of the process.
+/// behind. A TLS server loads its certificates again; anything else has nothing to reload,
+/// so each one is only logged. tokio keeps its handler installed for the life of the
+/// process.
 fn ignore_sighup() -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: ignored (nothing to reload; SIGTERM stops)");
+            if !crate::stack::reload::on_sighup() {
+                tracing::info!("SIGHUP: ignored (nothing to reload; SIGTERM stops)");
+            }
         }
     });
     Ok(())

@@ -16,6 +16,33 @@ pub fn at_least_one(value: &str) -> Result<usize, String> {
     }
 }
 
+/// A server name for SNI and verification, checked before anything is connected.
+///
+/// # Errors
+/// Empty, or not a valid DNS name or IP address.
+pub fn parse_sni(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("the server name is empty (--no-sni sends none)".to_string());
+    }
+    crate::streams::tls::server_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+/// One ALPN protocol name: 1 to 255 bytes (RFC 7301).
+///
+/// # Errors
+/// Empty or too long.
+pub fn parse_alpn(s: &str) -> Result<String, String> {
+    match s.len() {
+        0 => Err(
+            "an ALPN protocol name is empty (a list is names separated by single commas, as in h2,http/1.1)"
+                .to_string(),
+        ),
+        1..=255 => Ok(s.to_string()),
+        n => Err(format!("an ALPN protocol name is {n} bytes; at most 255")),
+    }
+}
+
 /// A value by its type's own parser (its `FromStr`, whose error says what is wrong).
 ///
 /// # Errors

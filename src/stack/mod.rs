@@ -8,6 +8,7 @@
 pub mod open;
 pub mod options;
 pub mod proxy;
+pub mod reload;
 pub mod require;
 pub mod service;
 pub mod starttls;

@@ -5,11 +5,13 @@
 //! (checked against these constants by the binary's tests), `pipe`'s endpoint options
 //! fall back to them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::certs::{self, CertError, GeneratedCert};
 use crate::endpoint::EndpointOptions;
 use crate::relay::Shaping;
+use crate::stack::reload::CertSet;
 use crate::streams::encoding::{ErrorMode, TextEncoding};
 use crate::streams::framing::FrameConfig;
 use crate::streams::tls::{
@@ -80,6 +82,10 @@ pub enum OptionsError {
     /// The self-signed certificate of a server without one could not be made.
     #[error("cannot make a certificate")]
     SelfSigned(#[source] CertError),
+    /// Options that do not fit together (more keys than certificates, an empty
+    /// certificate directory); the line says which.
+    #[error("{0}")]
+    Setting(String),
 }
 
 impl EndpointOptions {
@@ -184,9 +190,16 @@ impl EndpointOptions {
             ),
             None => Trust::System,
         };
-        let identity = match &self.cert {
+        if self.cert.len() > 1 || self.key.len() > 1 {
+            return Err(OptionsError::Setting(format!(
+                "a client presents one certificate: {} and {} are given once",
+                spelling.name("cert"),
+                spelling.name("key")
+            )));
+        }
+        let identity = match self.cert.first() {
             Some(cert) => {
-                Some(certs::load_identity(cert, self.key.as_ref().unwrap_or(cert)).map_err(|source| {
+                Some(certs::load_identity(cert, self.key.first().unwrap_or(cert)).map_err(|source| {
                     OptionsError::File { what: "the client certificate".to_string(), source }
                 })?)
             }
@@ -210,18 +223,22 @@ impl EndpointOptions {
         })
     }
 
-    /// The TLS server settings, and the certificate made for them when no `cert` was
-    /// given (self-signed for [`SELF_SIGNED_NAMES`], valid [`SELF_SIGNED_DAYS`] days; the
-    /// caller shows its pins). The client CAs are read first, so that a bad file is
-    /// reported before anything is made.
+    /// The TLS server settings, the certificate made for them when no `cert` (nor
+    /// `cert-dir`) was given (self-signed for [`SELF_SIGNED_NAMES`], valid
+    /// [`SELF_SIGNED_DAYS`] days; the caller shows its pins), else the certificates given,
+    /// chosen by SNI ([`CertSet`]), the first the
+    /// identity. The client CAs are read first, so that a bad file is reported before
+    /// anything is made.
     ///
     /// # Errors
     /// A file that cannot be read or used, named as `spelling` writes the option; a
-    /// certificate that cannot be made.
+    /// certificate that cannot be made; `reload-on-change` or `keep-pin` without a
+    /// certificate file.
+    #[allow(clippy::type_complexity)]
     pub fn server_options(
         &self,
         spelling: Spelling,
-    ) -> Result<(ServerOptions, Option<GeneratedCert>), OptionsError> {
+    ) -> Result<(ServerOptions, Option<GeneratedCert>, Option<Arc<CertSet>>), OptionsError> {
         let client_auth = match &self.client_ca {
             Some(path) => {
                 let cas = certs::load_certs(path)
@@ -230,21 +247,21 @@ impl EndpointOptions {
             }
             None => ClientAuth::None,
         };
-        let (identity, generated) = match &self.cert {
-            Some(cert) => {
-                let identity =
-                    certs::load_identity(cert, self.key.as_ref().unwrap_or(cert)).map_err(|source| {
-                        OptionsError::File {
-                            what: format!("{}/{}", spelling.name("cert"), spelling.name("key")),
-                            source,
-                        }
-                    })?;
-                (identity, None)
-            }
+        let (identity, generated, set) = match CertSet::load(self, spelling)? {
+            Some(set) => (set.default_identity(), None, Some(Arc::new(set))),
             None => {
+                if self.reload.reload_on_change || self.reload.keep_pin {
+                    return Err(OptionsError::Setting(format!(
+                        "{} and {} need {} or {} (a self-signed certificate has no file to reload)",
+                        spelling.bare("reload-on-change"),
+                        spelling.bare("keep-pin"),
+                        spelling.name("cert"),
+                        spelling.name("cert-dir")
+                    )));
+                }
                 let generated = certs::self_signed(&SELF_SIGNED_NAMES, SELF_SIGNED_DAYS)
                     .map_err(OptionsError::SelfSigned)?;
-                (generated.identity(), Some(generated))
+                (generated.identity(), Some(generated), None)
             }
         };
         let options = ServerOptions {
@@ -254,7 +271,7 @@ impl EndpointOptions {
             versions: self.versions(),
             keylog: self.key_log(),
         };
-        Ok((options, generated))
+        Ok((options, generated, set))
     }
 }
 

@@ -155,8 +155,8 @@ Options:
   tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
                tofu (trust on first use, as connect --tofu),
                starttls=PROTO (smtp, imap, ...), ehlo=NAME
-  tls-listen:  cert=F, key=F, client-ca=F, require-client-cert, alpn=L,
-               starttls=smtp
+  tls-listen:  cert=F, key=F (repeatable: by SNI), cert-dir=D, client-ca=F, alpn=L,
+               require-client-cert, starttls=smtp, reload-on-change, keep-pin
   both TLS:    tls-min=V, tls-max=V, ragged-eof=P, keylog=F,
                handshake-timeout=DURATION (30s)
   listeners:   fork
@@ -238,14 +238,14 @@ pub struct TlsArgs {
     #[arg(long, alias = "ssl")]
     pub tls: bool,
 
-    /// Certificate chain to present, PEM (the server's; for `connect`, a client
-    /// certificate for mTLS). Needs --tls.
+    /// Certificate chain to present, PEM (for `connect`, a client certificate for mTLS). A
+    /// server takes several, chosen by SNI: the FIRST is the default (no or unknown SNI). Needs --tls.
     #[arg(long, value_name = "FILE", alias = "ssl-cert")]
-    pub cert: Option<PathBuf>,
+    pub cert: Vec<PathBuf>,
 
     /// Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1). Default: the --cert file.
     #[arg(long, value_name = "FILE", alias = "ssl-key", requires = "cert")]
-    pub key: Option<PathBuf>,
+    pub key: Vec<PathBuf>,
 
     /// Trust only these CA certificates (PEM bundle) instead of the system store, to verify
     /// the server (`connect`; `serve` verifies clients with --client-ca). A self-signed
@@ -260,7 +260,7 @@ pub struct TlsArgs {
     pub pin: Vec<Pin>,
 
     /// Server name to send (SNI) and to verify; default: the host connected to.
-    #[arg(long, value_name = "NAME", alias = "ssl-servername", conflicts_with = "no_sni", value_parser = parse_sni)]
+    #[arg(long, value_name = "NAME", alias = "ssl-servername", conflicts_with = "no_sni", value_parser = streamtool::values::parse_sni)]
     pub sni: Option<String>,
 
     /// Send no SNI (the certificate is still verified against the host).
@@ -268,7 +268,7 @@ pub struct TlsArgs {
     pub no_sni: bool,
 
     /// ALPN protocols, comma-separated, most preferred first (e.g. h2,http/1.1).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', alias = "ssl-alpn", value_parser = parse_alpn)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', alias = "ssl-alpn", value_parser = streamtool::values::parse_alpn)]
     pub alpn: Vec<String>,
 
     /// Oldest TLS version to accept: 1.2 or 1.3.
@@ -293,8 +293,8 @@ impl TlsArgs {
     /// The TLS flags of this group that were given, by name (each needs --tls).
     pub fn given(&self) -> Vec<&'static str> {
         [
-            ("--cert", self.cert.is_some()),
-            ("--key", self.key.is_some()),
+            ("--cert", !self.cert.is_empty()),
+            ("--key", !self.key.is_empty()),
             ("--ca", self.ca.is_some()),
             ("--pin", !self.pin.is_empty()),
             ("--sni", self.sni.is_some()),
@@ -609,6 +609,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten)]
+    pub reload: streamtool::stack::reload::ReloadArgs,
 }
 
 /// The one options value of a connection ([`EndpointOptions`], as `pipe` builds from an
@@ -664,6 +667,7 @@ impl ServeArgs {
             on_eof: self.on_eof,
             accept_proxy: self.accept_proxy,
             proxy_from: self.proxy_from.clone(),
+            reload: self.reload.options(),
             ..endpoint_options(&self.tls, &self.shape, &self.net)
         }
     }
@@ -675,27 +679,6 @@ pub struct Delimiter(pub Vec<u8>);
 
 fn parse_delimiter_arg(s: &str) -> Result<Delimiter, String> {
     parse_delimiter(s).map(Delimiter)
-}
-
-/// A server name for SNI and verification, checked before anything is connected.
-fn parse_sni(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("the server name is empty (--no-sni sends none)".to_string());
-    }
-    streamtool::streams::tls::server_name(s).map_err(|e| e.to_string())?;
-    Ok(s.to_string())
-}
-
-/// One ALPN protocol name: 1 to 255 bytes (RFC 7301).
-fn parse_alpn(s: &str) -> Result<String, String> {
-    match s.len() {
-        0 => Err(
-            "an ALPN protocol name is empty (a list is names separated by single commas, as in h2,http/1.1)"
-                .to_string(),
-        ),
-        1..=255 => Ok(s.to_string()),
-        n => Err(format!("an ALPN protocol name is {n} bytes; at most 255")),
-    }
 }
 
 fn parse_oversize(s: &str) -> Result<Oversize, String> {

@@ -73,6 +73,9 @@ impl streamtool::event::Report for Ui {
     fn say(&self, line: &str) {
         Ui::say(self, line);
     }
+    fn shared(&self) -> Option<Arc<dyn streamtool::event::Report>> {
+        Some(Arc::new(self.clone()))
+    }
 }
 
 /// Writes `streamtool: <message>` and a newline to stderr in one write, so that a reader

@@ -403,6 +403,14 @@ const EVENTS: &[(&str, Fields)] = &[
         "file_written",
         &[("path", "string", "always"), ("kind", "string", "always"), ("mode", "string", "always")],
     ),
+    (
+        "reload",
+        &[
+            ("ok", "boolean", "always"),
+            ("error", "string", "when failed"),
+            ("changes", "array of objects", "always"),
+        ],
+    ),
     ("exit", &[("code", "integer", "always")]),
 ];
 
@@ -476,6 +484,7 @@ fn has_type(value: &Value, ty: &str) -> bool {
         "number" => value.is_number(),
         "boolean" => value.is_boolean(),
         "array of strings" => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        "array of objects" => value.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
         "certificate" => value.is_object(),
         other => panic!("unknown type {other:?} in the schema"),
     }
@@ -692,6 +701,33 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     made.assert_code(0);
     assert!(dir.path().join("localhost.pem").exists());
     keep(&made);
+
+    // A reload refused (reload with error and changes): serve --keep-pin, a new key for
+    // its certificate (gen-cert --force), SIGHUP.
+    let (cert, key) = (dir.path().join("localhost.pem"), dir.path().join("localhost-key.pem"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let reloading = Server::start(&[
+        "--events",
+        "json",
+        "-k",
+        "--echo",
+        "--tls",
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--keep-pin",
+    ])
+    .await;
+    let again =
+        Proc::spawn("env", &["-C", cwd, &ca_dir, BIN, "gen-cert", "--force", "localhost"], Input::Open);
+    again.finish().await.assert_code(0);
+    reloading.proc.signal("HUP");
+    reloading.proc.wait_stderr("--keep-pin refused").await;
+    reloading.proc.signal("TERM");
+    let reloading = reloading.proc.finish().await;
+    reloading.assert_code(0);
+    keep(&reloading);
     all
 }
 

@@ -151,7 +151,10 @@ fn reuse_port_lets_two_processes_serve_one_port_and_one_drain() {
     let during = during.wait(LIMIT);
     let lines: Vec<&str> = std::str::from_utf8(&during.out).unwrap().lines().collect();
     assert_eq!(lines.len(), 150, "{}", during.summary());
-    assert!(lines.iter().all(|l| *l == "first" || *l == "second"), "a client failed during the drain: {lines:?}");
+    assert!(
+        lines.iter().all(|l| *l == "first" || *l == "second"),
+        "a client failed during the drain: {lines:?}"
+    );
     let after: Vec<String> = (40..60).map(ask).collect();
     assert!(
         after.iter().all(|a| a == "second"),

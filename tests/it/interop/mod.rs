@@ -11,6 +11,9 @@
 //! - `proxy`: connect --proxy and pipe's proxy= through microsocks and tinyproxy.
 //! - `proxy_protocol`: the PROXY protocol (v1, v2) with haproxy, both ways, and its
 //!   refusals.
+//! - `service`: a TLS terminator as a service (issue 23): certificates chosen by SNI for
+//!   openssl, gnutls-cli and curl, reloads on SIGHUP under a client loop, a broken key,
+//!   `--keep-pin`, `reload-on-change`, the client CA reloaded, the `reload` event.
 //! - `starttls`: connect --starttls, serve --starttls smtp and pipe's starttls= against
 //!   aiosmtpd, dovecot, PostgreSQL, slapd, pyftpdlib, prosody, openssl and scripted peers.
 //! - `tap`: `--pcap` read by tshark (plain HTTP with python's server, TLS 1.3 with
@@ -25,6 +28,7 @@ mod knobs;
 mod plain;
 mod proxy;
 mod proxy_protocol;
+mod reload;
 mod starttls;
 mod tap;
 mod tls_interop;

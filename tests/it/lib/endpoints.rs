@@ -85,15 +85,15 @@ const ACCEPTED: &[Accepted] = &[
         o.handshake_timeout = Some(Duration::from_secs(2));
     }),
     ("tls:h:1,cert=client.pem,key=client-key.pem", || tls("h", 1), |o| {
-        o.cert = path("client.pem");
-        o.key = path("client-key.pem");
+        o.cert = path("client.pem").into_iter().collect();
+        o.key = path("client-key.pem").into_iter().collect();
     }),
     ("ssl:h:1", || tls("h", 1), |_| {}),
     // tls-listen
     ("tls-listen:8443,fork,cert=c.pem,key=k.pem", || EndpointKind::TlsListen(ListenAddress::LoopbackPort(8443)), |o| {
         o.fork = true;
-        o.cert = path("c.pem");
-        o.key = path("k.pem");
+        o.cert = path("c.pem").into_iter().collect();
+        o.key = path("k.pem").into_iter().collect();
     }),
     ("tls-l:8443,client-ca=ca.pem,require-client-cert", || EndpointKind::TlsListen(ListenAddress::LoopbackPort(8443)), |o| {
         o.client_ca = path("ca.pem");
