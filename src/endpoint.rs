@@ -372,6 +372,9 @@ pub struct EndpointOptions {
     /// `retry=N|forever`, `retry-delay=DURATION` (`connect --retry`): attempts after a
     /// failed connect.
     pub retry: Option<crate::stack::service::Retry>,
+    /// `allow=CIDR`, `deny=CIDR`, `allow-file=`, `deny-file=` (`serve --allow` and the
+    /// others): who may connect to a listening endpoint.
+    pub access: crate::stack::service::AccessList,
     /// `cert-dir=DIR`, `reload-on-change`, `keep-pin` (`tls-listen:`; serve's
     /// `--cert-dir` and the others): [`crate::stack::reload`].
     pub reload: crate::stack::reload::ReloadOptions,
@@ -444,6 +447,10 @@ const VALUE_OPTIONS: &[&str] = &[
     "source",
     "retry",
     "retry-delay",
+    "allow",
+    "deny",
+    "allow-file",
+    "deny-file",
 ];
 const FLAG_OPTIONS: &[&str] = &[
     "fork",
@@ -728,6 +735,10 @@ impl Endpoint {
             "source" => o.source = Some(crate::stack::service::parse_source(value_of("ADDR[:PORT]")?)?),
             "keepalive" => o.keepalive = Some(crate::stack::service::parse_keepalive(value)?),
             "reuse-port" => o.reuse_port = true,
+            "allow" => o.access.allow.push(value_of("CIDR")?.parse()?),
+            "deny" => o.access.deny.push(value_of("CIDR")?.parse()?),
+            "allow-file" => o.access.allow_files.push(value_of("FILE")?.into()),
+            "deny-file" => o.access.deny_files.push(value_of("FILE")?.into()),
             "retry" => {
                 let delay = o.retry.map(|r| r.delay);
                 o.retry = Some(crate::stack::service::Retry::parse(value_of("N")?, delay)?)
@@ -799,6 +810,11 @@ impl Endpoint {
         }
         if o.source.is_some() && matches!(self.kind, EndpointKind::Unix(_)) {
             return Err("source applies to tcp: and tls: endpoints".into());
+        }
+        if o.access.is_on() && !matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_)) {
+            return Err(
+                "allow, deny, allow-file and deny-file apply to tcp-listen: and tls-listen: endpoints".into(),
+            );
         }
         if o.reuse_port && !matches!(self.kind, EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_)) {
             return Err("reuse-port applies to tcp-listen: and tls-listen: endpoints".into());

@@ -158,14 +158,16 @@ pub enum EndError {
 }
 
 /// What is done for an endpoint before anything opens: a `replay:` transcript read (a
-/// bad one is said before anything listens), a recording's files created and announced.
+/// bad one is said before anything listens), the access files read, a recording's files
+/// created and announced.
 ///
 /// # Errors
-/// [`EndError::Replay`], [`EndError::Tap`].
+/// [`EndError::Replay`], [`EndError::Options`] (an access file), [`EndError::Tap`].
 pub fn prepare(endpoint: &mut Endpoint, report: &dyn Report) -> Result<(), EndError> {
     if let EndpointKind::Replay(path) = &endpoint.kind {
         crate::tap::replay::load(path, &endpoint.options.replay).map_err(EndError::Replay)?;
     }
+    endpoint.options.load_access().map_err(EndError::Options)?;
     let tls = matches!(endpoint.kind, EndpointKind::Tls(..) | EndpointKind::TlsListen(_));
     endpoint.options.open_recorder(tls, report).map_err(EndError::Tap)
 }
@@ -479,7 +481,7 @@ pub async fn bind(endpoint: &Endpoint) -> Result<SocketListener, StreamError> {
         EndpointKind::UnixListen(path) => SocketListener::bind_unix(path).await?,
         _ => unreachable!("only listeners are bound"),
     };
-    endpoint.options.observe_accepted(&mut listener);
+    endpoint.options.prepare_listener(&mut listener);
     Ok(listener)
 }
 

@@ -147,9 +147,23 @@ impl EndpointOptions {
         Ok(())
     }
 
-    /// Every connection `listener` accepts from now on is recorded by this endpoint's
-    /// recording, if it has one.
-    pub fn observe_accepted(&self, listener: &mut crate::streams::SocketListener) {
+    /// Reads the `allow-file`/`deny-file` blocks into the access list now (before
+    /// anything listens), so that a bad file is said at once.
+    ///
+    /// # Errors
+    /// [`OptionsError::Setting`] naming the file, and the line that is not an address block.
+    pub fn load_access(&mut self) -> Result<(), OptionsError> {
+        self.access = self.access.loaded().map_err(OptionsError::Setting)?;
+        Ok(())
+    }
+
+    /// Sets `listener` up for what the options ask of every accepted connection: refused
+    /// by `allow`/`deny` (files read by [`load_access`](Self::load_access) first),
+    /// recorded by the recording.
+    pub fn prepare_listener(&self, listener: &mut crate::streams::SocketListener) {
+        if self.access.is_on() {
+            listener.admit_with(std::sync::Arc::new(self.access.clone()));
+        }
         if let Some(recorder) = &self.recorder {
             listener.observe_with(std::sync::Arc::new(recorder.clone()));
         }

@@ -2,10 +2,15 @@
 //! the source address a client connects from (`--source`, `source=`), TCP keepalive
 //! (`--keepalive`, `keepalive`), several processes on one port (`--reuse-port`,
 //! `reuse-port`) and retrying a connect that failed (`--retry`, `--retry-delay`, `retry=`,
-//! `retry-delay=`, `retry=forever`).
+//! `retry-delay=`, `retry=forever`), and who may connect to a listener (`--allow`,
+//! `--deny`, `--allow-file`, `--deny-file` and their endpoint options).
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::proxy_protocol::Cidr;
+use crate::streams::Address;
 
 /// TCP keepalive's idle time when none is given.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -87,6 +92,75 @@ pub fn parse_keepalive(value: Option<&str>) -> Result<Duration, String> {
     Ok(idle)
 }
 
+/// Who may connect to a listener, by the client's address: checked for each accepted
+/// connection before anything is read or written (before a PROXY header or a TLS
+/// handshake). A client in a `deny` block is refused; with `allow` blocks, a client in
+/// none of them is refused too. UNIX sockets have no address to check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessList {
+    /// `--allow CIDR` (`allow=`).
+    pub allow: Vec<Cidr>,
+    /// `--deny CIDR` (`deny=`).
+    pub deny: Vec<Cidr>,
+    /// `--allow-file FILE` (`allow-file=`): one block per line, `#` comments.
+    pub allow_files: Vec<PathBuf>,
+    /// `--deny-file FILE` (`deny-file=`).
+    pub deny_files: Vec<PathBuf>,
+}
+
+impl AccessList {
+    /// Whether any block or file is given.
+    pub fn is_on(&self) -> bool {
+        !(self.allow.is_empty()
+            && self.deny.is_empty()
+            && self.allow_files.is_empty()
+            && self.deny_files.is_empty())
+    }
+
+    /// The blocks given and those of the files, read now.
+    ///
+    /// # Errors
+    /// A file that cannot be read, or a line that is not an address block, named with its
+    /// line number.
+    pub fn loaded(&self) -> Result<AccessList, String> {
+        let mut list =
+            AccessList { allow: self.allow.clone(), deny: self.deny.clone(), ..Default::default() };
+        for (files, blocks) in [(&self.allow_files, &mut list.allow), (&self.deny_files, &mut list.deny)] {
+            for file in files {
+                blocks.extend(read_blocks(file)?);
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// The address blocks of a file: one per line; blank lines and `#` comments skipped.
+fn read_blocks(file: &std::path::Path) -> Result<Vec<Cidr>, String> {
+    let name = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let mut blocks = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if !line.is_empty() {
+            blocks.push(line.parse::<Cidr>().map_err(|e| format!("{name} line {}: {e}", n + 1))?);
+        }
+    }
+    Ok(blocks)
+}
+
+impl crate::streams::listener::Admission for AccessList {
+    fn admit(&self, peer: &Address) -> Result<(), String> {
+        let Address::Inet(peer) = peer else { return Ok(()) };
+        if let Some(block) = self.deny.iter().find(|b| b.contains(peer.ip())) {
+            return Err(format!("denied ({block})"));
+        }
+        if !self.allow.is_empty() && !self.allow.iter().any(|b| b.contains(peer.ip())) {
+            return Err("not in an allowed block".to_string());
+        }
+        Ok(())
+    }
+}
+
 /// `--source`, `--keepalive`, `--reuse-port`, `--retry`, `--retry-delay`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Running as a service")]
@@ -114,6 +188,23 @@ pub struct ServiceArgs {
     /// The wait before the first retry (default 1s); it doubles up to 30s.
     #[arg(long, value_name = "DURATION", requires = "retry", value_parser = crate::values::parse_duration)]
     pub retry_delay: Option<Duration>,
+
+    /// serve: only clients from these address blocks (10.0.0.0/8, ::1, 192.0.2.7);
+    /// repeatable, or comma-separated. Checked before anything is read or sent.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = crate::values::from_str::<Cidr>)]
+    pub allow: Vec<Cidr>,
+
+    /// serve: refuse clients from these address blocks (before --allow).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = crate::values::from_str::<Cidr>)]
+    pub deny: Vec<Cidr>,
+
+    /// serve: --allow's blocks from a file, one per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    pub allow_file: Vec<PathBuf>,
+
+    /// serve: --deny's blocks from a file, one per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    pub deny_file: Vec<PathBuf>,
 }
 
 impl ServiceArgs {
@@ -124,6 +215,12 @@ impl ServiceArgs {
             keepalive: self.keepalive,
             reuse_port: self.reuse_port,
             retry: self.retry.map(|r| Retry { delay: self.retry_delay.unwrap_or(r.delay), ..r }),
+            access: AccessList {
+                allow: self.allow.clone(),
+                deny: self.deny.clone(),
+                allow_files: self.allow_file.clone(),
+                deny_files: self.deny_file.clone(),
+            },
             ..Default::default()
         }
     }
@@ -137,6 +234,10 @@ impl ServiceArgs {
         let refused = match command {
             "serve" if self.source.is_some() => "--source",
             "serve" if self.retry.is_some() => "--retry",
+            "connect" if !(self.allow.is_empty() && self.deny.is_empty()) => "--allow/--deny",
+            "connect" if !(self.allow_file.is_empty() && self.deny_file.is_empty()) => {
+                "--allow-file/--deny-file"
+            }
             "connect" if self.reuse_port => "--reuse-port",
             _ => return Ok(()),
         };

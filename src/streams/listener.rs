@@ -52,6 +52,59 @@ pub struct SocketListener {
     sockets: Vec<RawListener>,
     next: usize,
     observers: Option<std::sync::Arc<dyn crate::streams::observe::Observers>>,
+    admission: Option<std::sync::Arc<dyn Admission>>,
+    refusals: Refusals,
+}
+
+/// Who may connect: asked for each accepted connection before anything is read from it
+/// or written to it ([`SocketListener::admit_with`]).
+pub trait Admission: Send + Sync {
+    /// `Ok` to serve a connection from `peer`; otherwise why not (it is closed at once).
+    ///
+    /// # Errors
+    /// The reason, for the log line.
+    fn admit(&self, peer: &Address) -> std::result::Result<(), String>;
+}
+
+/// Refusals said in a row before they are only counted, per [`REFUSAL_WINDOW`].
+const REFUSALS_SAID: u32 = 10;
+/// The window of [`REFUSALS_SAID`]: a flood of refused clients is a few lines, not one each.
+const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Rate-limited lines for refused connections.
+#[derive(Debug, Default)]
+struct Refusals {
+    since: Option<std::time::Instant>,
+    said: u32,
+    hushed: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, peer: &Address, why: &str) {
+        let now = std::time::Instant::now();
+        if self.since.is_none_or(|since| now.duration_since(since) >= REFUSAL_WINDOW) {
+            if self.hushed > 0 {
+                tracing::warn!(
+                    "{} more connections refused in the last {}s",
+                    self.hushed,
+                    REFUSAL_WINDOW.as_secs()
+                );
+            }
+            *self = Refusals { since: Some(now), said: 0, hushed: 0 };
+        }
+        if self.said < REFUSALS_SAID {
+            self.said += 1;
+            tracing::warn!("refused a connection from {peer}: {why}");
+            if self.said == REFUSALS_SAID {
+                tracing::warn!(
+                    "more refusals in the next {}s are counted, not shown",
+                    REFUSAL_WINDOW.as_secs()
+                );
+            }
+        } else {
+            self.hushed += 1;
+        }
+    }
 }
 
 impl std::fmt::Debug for SocketListener {
@@ -79,7 +132,13 @@ impl SocketListener {
     /// [`StreamError::Bind`] naming the address.
     pub async fn bind_tcp_with(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
         let listener = bind_tcp_socket_with(addr, options).map_err(|e| bind_error(addr, e))?;
-        Ok(SocketListener { sockets: vec![RawListener::Tcp(listener)], next: 0, observers: None })
+        Ok(SocketListener {
+            sockets: vec![RawListener::Tcp(listener)],
+            next: 0,
+            observers: None,
+            admission: None,
+            refusals: Refusals::default(),
+        })
     }
 
     /// Listens on `port` on the loopback addresses, `127.0.0.1` and `::1`, with the same
@@ -110,6 +169,8 @@ impl SocketListener {
                         sockets: vec![RawListener::Tcp(v4), RawListener::Tcp(v6)],
                         next: 0,
                         observers: None,
+                        admission: None,
+                        refusals: Refusals::default(),
                     });
                 }
                 Err(e)
@@ -120,6 +181,8 @@ impl SocketListener {
                         sockets: vec![RawListener::Tcp(v4)],
                         next: 0,
                         observers: None,
+                        admission: None,
+                        refusals: Refusals::default(),
                     });
                 }
                 Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
@@ -200,6 +263,8 @@ impl SocketListener {
             sockets: vec![RawListener::Unix(listener, SocketFile::bound(PathBuf::from(path)))],
             next: 0,
             observers: None,
+            admission: None,
+            refusals: Refusals::default(),
         })
     }
 
@@ -241,13 +306,26 @@ impl SocketListener {
                 names.join(":")
             )));
         }
-        Ok(SocketListener { sockets, next: 0, observers: None })
+        Ok(SocketListener {
+            sockets,
+            next: 0,
+            observers: None,
+            admission: None,
+            refusals: Refusals::default(),
+        })
     }
 
     /// Joins another listener's sockets to this one (AnyIO's `MultiListener`).
     pub fn merge(mut self, other: SocketListener) -> Self {
         self.sockets.extend(other.sockets);
         self
+    }
+
+    /// Every connection accepted from now on is first shown to `admission`: one it
+    /// refuses is closed at once (a reset: nothing was read or written), with a warning
+    /// line naming the peer (at most 10 per 10 s; the rest are counted).
+    pub fn admit_with(&mut self, admission: std::sync::Arc<dyn Admission>) {
+        self.admission = Some(admission);
     }
 
     /// Every connection accepted from now on is observed from its first byte by an
@@ -328,10 +406,9 @@ fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<
     socket.listen(1024)
 }
 
-impl Listener for SocketListener {
-    type Stream = Connection;
-
-    async fn accept(&mut self) -> io::Result<(Connection, Address)> {
+impl SocketListener {
+    /// The next connection from any of the sockets, taken in turn.
+    async fn accept_raw(&mut self) -> io::Result<(Connection, Address)> {
         std::future::poll_fn(|cx| {
             let n = self.sockets.len();
             for i in 0..n {
@@ -349,18 +426,40 @@ impl Listener for SocketListener {
                 };
                 if let Poll::Ready(result) = polled {
                     self.next = (index + 1) % n;
-                    return Poll::Ready(result.map(|(mut connection, peer)| {
-                        if let Some(observers) = &self.observers {
-                            let local = connection.local_address().unwrap_or(Address::Unix(None));
-                            connection.observe(observers.connection(&local, &peer));
-                        }
-                        (connection, peer)
-                    }));
+                    return Poll::Ready(result);
                 }
             }
             Poll::Pending
         })
         .await
+    }
+}
+
+impl Listener for SocketListener {
+    type Stream = Connection;
+
+    async fn accept(&mut self) -> io::Result<(Connection, Address)> {
+        loop {
+            let (mut connection, peer) = self.accept_raw().await?;
+            if let Some(admission) = &self.admission
+                && let Err(why) = admission.admit(&peer)
+            {
+                // A reset, not a FIN: the client learns at once that it is not served.
+                if let Connection::Tcp(s) = &connection
+                    && let Some(tcp) = s.get_ref()
+                {
+                    let _ = socket2::SockRef::from(tcp).set_linger(Some(std::time::Duration::ZERO));
+                }
+                drop(connection);
+                self.refusals.note(&peer, &why);
+                continue;
+            }
+            if let Some(observers) = &self.observers {
+                let local = connection.local_address().unwrap_or(Address::Unix(None));
+                connection.observe(observers.connection(&local, &peer));
+            }
+            return Ok((connection, peer));
+        }
     }
 
     fn local_addresses(&self) -> Vec<Address> {

@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     // Every file a flag names is read and checked (the key against the certificate, the
     // key log opened) before the banner and the listening line.
     let mut options = args.options();
+    options.load_access()?;
     options.open_recorder(args.tls.tls, &ui)?;
     let tls = if args.tls.tls { Some(served_tls(&options, &args, &listener, &ui)?) } else { None };
     // A background job (`serve ... &` at a prompt) must not read the terminal: it would be
@@ -43,7 +44,7 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
         streamtool::stdio_fd::detach_background_stdin(&ui)
             .context("cannot replace stdin, a background job's terminal, with /dev/null")?;
     }
-    options.observe_accepted(&mut listener);
+    options.prepare_listener(&mut listener);
     tracing::info!("listening on {}", addresses.join(", "));
     ui.notice(&format!("listening on {}", addresses.join(", ")));
     ui.emit(|| Event::Listen {
