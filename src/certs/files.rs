@@ -26,8 +26,12 @@ pub const CERT_MODE: u32 = 0o644;
 pub const CA_DIR_MODE: u32 = 0o700;
 /// The CA certificate's file name in the CA directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
-/// The CA key's file name in the CA directory.
+/// The CA key's file name in the CA directory: the key that signs leaves (the
+/// intermediate's in the two-level layout, the root's otherwise).
 pub const CA_KEY_FILE: &str = "ca-key.pem";
+/// The intermediate CA's certificate in the two-level layout (signed by `ca.pem`, whose
+/// key was discarded); absent in the single-root layout.
+pub const CA_INTERMEDIATE_FILE: &str = "ca-intermediate.pem";
 
 /// Writes `contents` to `path` atomically, the file created with `mode` (less the umask).
 /// Without `overwrite`, an existing `path` is left alone and [`CertError::Exists`] returned.
@@ -229,19 +233,24 @@ impl LeafFiles {
     }
 }
 
-/// The CA in `dir` (`ca.pem` and `ca-key.pem`), or `None` if neither file exists.
+/// The CA in `dir`, or `None` if none of its files exists: `ca.pem` and `ca-key.pem`
+/// (one root), or those and `ca-intermediate.pem` (a root and the intermediate CA whose
+/// key `ca-key.pem` is).
 ///
 /// # Errors
-/// [`CertError::IncompleteCa`] if only one exists; otherwise as
-/// [`CertAuthority::from_files`].
+/// [`CertError::IncompleteCa`] naming a missing file when some but not all of a layout's
+/// files exist; otherwise as [`CertAuthority::from_files`].
 pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
     check_ca_dir(dir)?;
-    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
-    match (fs::symlink_metadata(&cert).is_ok(), fs::symlink_metadata(&key).is_ok()) {
-        (false, false) => Ok(None),
-        (true, true) => CertAuthority::from_files(&cert, &key).map(Some),
-        (true, false) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: key }),
-        (false, true) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: cert }),
+    let (cert, key, inter) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE), dir.join(CA_INTERMEDIATE_FILE));
+    let exists = |path: &Path| fs::symlink_metadata(path).is_ok();
+    let incomplete = |missing: &Path| CertError::IncompleteCa { dir: dir.to_path_buf(), missing: missing.to_path_buf() };
+    match (exists(&cert), exists(&key), exists(&inter)) {
+        (false, false, false) => Ok(None),
+        (true, true, false) => CertAuthority::from_files(&cert, None, &key).map(Some),
+        (true, true, true) => CertAuthority::from_files(&cert, Some(&inter), &key).map(Some),
+        (false, _, _) => Err(incomplete(&cert)),
+        (true, false, _) => Err(incomplete(&key)),
     }
 }
 
@@ -294,7 +303,8 @@ pub fn check_ca_dir(dir: &Path) -> Result<(), CertError> {
     }
 }
 
-/// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the certificate.
+/// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the
+/// intermediate's certificate if there is one (else an old one is removed), then `ca.pem`.
 ///
 /// # Errors
 /// [`CertError::Write`] or [`CertError::Exists`].
@@ -306,6 +316,17 @@ pub fn save_ca_dir(dir: &Path, ca: &CertAuthority, files: &mut FileSet) -> Resul
         .create(dir)
         .map_err(|e| CertError::Write(dir.to_path_buf(), e))?;
     files.write(&dir.join(CA_KEY_FILE), ca.key_pem().as_bytes(), CA_KEY_MODE)?;
+    let inter = dir.join(CA_INTERMEDIATE_FILE);
+    match ca.intermediate() {
+        Some((_, pem)) => files.write(&inter, pem.as_bytes(), CERT_MODE)?,
+        // A single root replacing a two-level CA (--force): the old intermediate goes.
+        None => match fs::remove_file(&inter) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(CertError::Write(inter, e)),
+            _ => {}
+        },
+    }
+    // ca.pem last: a run stopped half-way leaves a directory without it, which is an
+    // error ("incomplete"), never a root paired with the wrong key.
     files.write(&dir.join(CA_CERT_FILE), ca.cert_pem().as_bytes(), CERT_MODE)
 }
 
