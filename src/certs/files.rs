@@ -352,6 +352,96 @@ mod tests {
         assert_eq!(names, ["key.pem"], "no temporary file is left behind");
     }
 
+    fn new_ca(intermediate: bool) -> CertAuthority {
+        use super::super::constraints::Constraints;
+        use super::super::issue::{CaSpec, KeyType};
+        let mut spec = CaSpec::for_this_user(KeyType::EcdsaP256, 30);
+        spec.constraints = Some(Constraints::permitting::<&str>(&[]).unwrap());
+        spec.intermediate = intermediate;
+        CertAuthority::generate(&spec).unwrap()
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_two_level_ca_keeps_only_the_intermediates_key_and_loads_back() {
+        use x509_parser::prelude::parse_x509_certificate;
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let ca = new_ca(true);
+        save_ca_dir(&ca_dir, &ca, &mut FileSet::new(false)).unwrap();
+        assert_eq!(listing(&ca_dir), [CA_INTERMEDIATE_FILE, CA_KEY_FILE, CA_CERT_FILE]);
+        let loaded = load_ca_dir(&ca_dir).unwrap().unwrap();
+        assert_eq!(loaded.cert_der(), ca.cert_der());
+        assert_eq!(loaded.intermediate().unwrap().0, ca.intermediate().unwrap().0);
+        assert!(loaded.constraints().is_some());
+        let (_, root) = parse_x509_certificate(ca.cert_der()).unwrap();
+        let (_, inter) = parse_x509_certificate(ca.intermediate().unwrap().0).unwrap();
+        // The root signed the intermediate; the key kept is the intermediate's, not the root's.
+        inter.verify_signature(Some(root.public_key())).unwrap();
+        let key = spki_of_pem(&ca.key_pem());
+        assert_eq!(key, inter.public_key().raw);
+        assert_ne!(key, root.public_key().raw);
+        assert_eq!(root.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(1));
+        assert_eq!(inter.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(0));
+        assert!(inter.name_constraints().unwrap().unwrap().critical);
+        assert!(root.name_constraints().unwrap().unwrap().critical);
+        assert_ne!(inter.subject(), root.subject());
+        // A leaf is signed by the intermediate.
+        let names = super::super::names::parse_names(&["localhost"]).unwrap();
+        let spec = super::super::issue::LeafSpec::new(names, Default::default(), 1);
+        let leaf = loaded.issue(&spec).unwrap();
+        let (_, leaf) = parse_x509_certificate(&leaf.cert_der).unwrap();
+        leaf.verify_signature(Some(inter.public_key())).unwrap();
+        assert_eq!(loaded.chain_pem(), ca.intermediate().unwrap().1);
+    }
+
+    /// The SubjectPublicKeyInfo of a PKCS#8 PEM key.
+    fn spki_of_pem(pem: &str) -> Vec<u8> {
+        rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::from_pem(pem).unwrap())
+    }
+
+    #[test]
+    fn a_half_written_or_mixed_up_two_level_ca_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        save_ca_dir(&ca_dir, &new_ca(true), &mut FileSet::new(false)).unwrap();
+        let saved = |name: &str| fs::read(ca_dir.join(name)).unwrap();
+        let (cert, inter) = (saved(CA_CERT_FILE), saved(CA_INTERMEDIATE_FILE));
+        for missing in [CA_CERT_FILE, CA_KEY_FILE] {
+            let kept = saved(missing);
+            fs::remove_file(ca_dir.join(missing)).unwrap();
+            let err = load_ca_dir(&ca_dir).unwrap_err();
+            assert!(
+                matches!(&err, CertError::IncompleteCa { missing: m, .. } if m.ends_with(missing)),
+                "{err}"
+            );
+            write_atomic(&ca_dir.join(missing), &kept, if missing == CA_KEY_FILE { 0o400 } else { 0o644 }, false)
+                .unwrap();
+        }
+        // Without the intermediate, the key is not the root's.
+        fs::remove_file(ca_dir.join(CA_INTERMEDIATE_FILE)).unwrap();
+        let err = load_ca_dir(&ca_dir).unwrap_err();
+        assert!(matches!(err, CertError::KeyMismatch { .. }), "{err}");
+        // Another CA's intermediate: not signed by this root.
+        let other = new_ca(true);
+        write_atomic(&ca_dir.join(CA_INTERMEDIATE_FILE), other.intermediate().unwrap().1.as_bytes(), 0o644, false)
+            .unwrap();
+        let err = load_ca_dir(&ca_dir).unwrap_err().to_string();
+        assert!(err.contains("not signed by the key of"), "{err}");
+        // Put back: it loads; a single root replacing it (--force) removes the intermediate.
+        write_atomic(&ca_dir.join(CA_INTERMEDIATE_FILE), &inter, 0o644, true).unwrap();
+        assert_eq!(load_ca_dir(&ca_dir).unwrap().unwrap().cert_pem().as_bytes(), &cert[..]);
+        save_ca_dir(&ca_dir, &new_ca(false), &mut FileSet::new(true)).unwrap();
+        assert_eq!(listing(&ca_dir), [CA_KEY_FILE, CA_CERT_FILE]);
+        assert!(load_ca_dir(&ca_dir).unwrap().unwrap().intermediate().is_none());
+    }
+
     #[test]
     fn a_file_set_rolls_back_only_what_it_created() {
         let dir = tempfile::tempdir().unwrap();

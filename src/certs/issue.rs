@@ -317,19 +317,22 @@ impl CaSpec {
     }
 }
 
-/// The organisational unit that tells the intermediate CA's subject from the root's.
-pub const INTERMEDIATE_UNIT: &str = "intermediate (the root's key was discarded)";
+/// What ends the intermediate CA's common name (the root's CN, then this), which tells
+/// its subject from the root's.
+pub const INTERMEDIATE_SUFFIX: &str = " intermediate";
 
-/// A CA certificate's parameters for `spec`: `unit` in the subject (the intermediate's),
+/// A CA certificate's parameters for `spec` (with `intermediate`, the intermediate's CN),
 /// `path_len` CAs allowed below it, valid from a minute ago for `spec.days`.
-fn ca_params(spec: &CaSpec, unit: Option<&str>, path_len: u8) -> Result<CertificateParams, CertError> {
+fn ca_params(spec: &CaSpec, intermediate: bool, path_len: u8) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "streamtool local CA");
-    if let Some(unit) = unit {
-        dn.push(DnType::OrganizationalUnitName, unit);
+    let mut cn = spec.common_name.clone();
+    if intermediate {
+        // At most 64 characters in all (the CN's upper bound).
+        cn = cn.chars().take(64 - INTERMEDIATE_SUFFIX.len()).collect::<String>() + INTERMEDIATE_SUFFIX;
     }
-    dn.push(DnType::CommonName, spec.common_name.as_str());
+    dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
     params.key_usages =
@@ -372,7 +375,7 @@ impl CertAuthority {
     pub fn generate(spec: &CaSpec) -> Result<CertAuthority, CertError> {
         let fail = |e: rcgen::Error| CertError::Generate(e.to_string());
         let root_key = spec.key_type.generate()?;
-        let root = ca_params(spec, None, u8::from(spec.intermediate))?;
+        let root = ca_params(spec, false, u8::from(spec.intermediate))?;
         let root_cert = root.self_signed(&root_key).map_err(fail)?;
         let not_after = root.not_after;
         let constraints = spec.constraints.clone();
@@ -381,7 +384,7 @@ impl CertAuthority {
             return Ok(CertAuthority { cert, cert_pem, key: root_key, not_after, constraints, intermediate: None });
         }
         let key = spec.key_type.generate()?;
-        let mut params = ca_params(spec, Some(INTERMEDIATE_UNIT), 0)?;
+        let mut params = ca_params(spec, true, 0)?;
         params.not_before = root.not_before;
         params.not_after = root.not_after;
         params.use_authority_key_identifier_extension = true;
