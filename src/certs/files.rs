@@ -247,11 +247,27 @@ pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
     let incomplete = |missing: &Path| CertError::IncompleteCa { dir: dir.to_path_buf(), missing: missing.to_path_buf() };
     match (exists(&cert), exists(&key), exists(&inter)) {
         (false, false, false) => Ok(None),
-        (true, true, false) => CertAuthority::from_files(&cert, None, &key).map(Some),
+        (true, true, false) => match CertAuthority::from_files(&cert, None, &key) {
+            // A root that may have a CA below it, and a key that is not its own: the
+            // two-level layout without its intermediate.
+            Err(CertError::KeyMismatch { .. }) if allows_a_ca_below(&cert) => Err(incomplete(&inter)),
+            other => other.map(Some),
+        },
         (true, true, true) => CertAuthority::from_files(&cert, Some(&inter), &key).map(Some),
         (false, _, _) => Err(incomplete(&cert)),
         (true, false, _) => Err(incomplete(&key)),
     }
+}
+
+/// Whether the CA certificate in `path` allows a CA below it (no path length of 0).
+fn allows_a_ca_below(path: &Path) -> bool {
+    let Some(der) = super::load_certs(path).ok().and_then(|mut certs| certs.drain(..).next()) else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return false;
+    };
+    matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca && bc.value.path_len_constraint != Some(0))
 }
 
 /// An existing CA directory must be this user's and writable by nobody else, and its key,
@@ -424,10 +440,13 @@ mod tests {
             write_atomic(&ca_dir.join(missing), &kept, if missing == CA_KEY_FILE { 0o400 } else { 0o644 }, false)
                 .unwrap();
         }
-        // Without the intermediate, the key is not the root's.
+        // Without the intermediate (the key is not the root's, which allows a CA below).
         fs::remove_file(ca_dir.join(CA_INTERMEDIATE_FILE)).unwrap();
         let err = load_ca_dir(&ca_dir).unwrap_err();
-        assert!(matches!(err, CertError::KeyMismatch { .. }), "{err}");
+        assert!(
+            matches!(&err, CertError::IncompleteCa { missing, .. } if missing.ends_with(CA_INTERMEDIATE_FILE)),
+            "{err}"
+        );
         // Another CA's intermediate: not signed by this root.
         let other = new_ca(true);
         write_atomic(&ca_dir.join(CA_INTERMEDIATE_FILE), other.intermediate().unwrap().1.as_bytes(), 0o644, false)

@@ -1337,3 +1337,128 @@ fn install_uses_update_ca_trust_where_the_fedora_layout_is_found() {
     assert_eq!(calls[1], "update-ca-trust extract: other.pem ", "{calls:?}");
     assert!(log.ends_with("== anchors identical\n"), "{log}");
 }
+
+/// The public key (PEM) of a certificate or of a private key, by openssl.
+fn public_key(sandbox: &Sandbox, path: &Path, is_key: bool) -> String {
+    let args: &[&str] =
+        if is_key { &["pkey", "-in", s(path), "-pubout"] } else { &["x509", "-in", s(path), "-noout", "-pubkey"] };
+    text(&openssl(args, &sandbox.work()).stdout)
+}
+
+/// docs/gen-cert.md, "The local CA" and "Why two levels": a new (constrained) CA is a
+/// root (`ca.pem`, path length 1) that signed one intermediate (`ca-intermediate.pem`,
+/// path length 0), both with the critical name constraints; `ca-key.pem` (0400) is the
+/// intermediate's key, not the root's, and no other key is in the directory. `--ca-only`
+/// shows both (text and JSON). A leaf file holds the leaf then the intermediate (openssl
+/// verifies it against `ca.pem` with `-untrusted` naming the file, not without), a
+/// PKCS#12 file the leaf, the intermediate and the root, a combined file both
+/// certificates and the key. A directory without `ca.pem` or without the intermediate is
+/// an error naming the missing file, with nothing written.
+#[test]
+fn a_new_ca_is_a_root_and_a_constrained_intermediate_whose_key_alone_is_kept() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (dir, ca, inter) = (sandbox.ca_dir(), sandbox.ca_cert(), sandbox.intermediate());
+    let key = dir.join("ca-key.pem");
+    let shown = sandbox.gen_ok(&["--ca-only"]);
+    for line in [
+        format!("CA:           {} (the root clients trust; its key was discarded)", ca.display()),
+        format!("Intermediate: {} (signs the certificates)", inter.display()),
+        format!("CA key:       {} (the intermediate's, mode 0400)", key.display()),
+    ] {
+        assert!(shown.contains(&line), "{line:?} missing from:\n{shown}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&sandbox.gen_ok(&["--ca-only", "--json"])).unwrap();
+    assert_eq!(json["ca"]["intermediate"], s(&inter));
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["ca-intermediate.pem", "ca-key.pem", "ca.pem"]);
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+    assert_eq!((mode(&ca), mode(&inter), mode(&key)), (0o644, 0o644, 0o400));
+    let text_of = |p: &Path| text(&openssl(&["x509", "-in", s(p), "-noout", "-text"], &sandbox.work()).stdout);
+    let (root_text, inter_text) = (text_of(&ca), text_of(&inter));
+    assert!(root_text.contains("CA:TRUE, pathlen:1"), "{root_text}");
+    assert!(inter_text.contains("CA:TRUE, pathlen:0"), "{inter_text}");
+    for t in [&root_text, &inter_text] {
+        assert!(t.contains("X509v3 Name Constraints: critical") && t.contains("DNS:localhost"), "{t}");
+    }
+    let verify = openssl(&["verify", "-CAfile", s(&ca), s(&inter)], &sandbox.work());
+    assert!(text(&verify.stdout).ends_with(": OK\n"), "{}", text(&verify.stdout));
+    let kept = public_key(&sandbox, &key, true);
+    assert_eq!(kept, public_key(&sandbox, &inter, false), "the key kept is the intermediate's");
+    assert_ne!(kept, public_key(&sandbox, &ca, false), "the root's key was not kept");
+
+    sandbox.gen_ok(&["--pkcs12", "localhost"]);
+    let blocks = pem_blocks(&sandbox.file("localhost.pem"));
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[1], std::fs::read_to_string(&inter).unwrap());
+    let leaf = "localhost.pem";
+    let out = openssl(&["verify", "-CAfile", s(&ca), "-untrusted", leaf, leaf], &sandbox.work());
+    assert_eq!(text(&out.stdout), "localhost.pem: OK\n");
+    let alone = sandbox.run("openssl", &["verify", "-CAfile", s(&ca), leaf], b"");
+    assert_ne!(alone.status.code(), Some(0), "verified without the intermediate");
+    let p12 = openssl(&["pkcs12", "-in", "localhost.p12", "-passin", "pass:changeit", "-nokeys"], &sandbox.work());
+    assert_eq!(text(&p12.stdout).matches("BEGIN CERTIFICATE").count(), 3, "{}", text(&p12.stdout));
+    sandbox.gen_ok(&["--cert-file", "both.pem", "--key-file", "both.pem", "app.test"]);
+    let both = std::fs::read_to_string(sandbox.file("both.pem")).unwrap();
+    assert_eq!((both.matches("BEGIN CERTIFICATE").count(), both.matches("BEGIN PRIVATE KEY").count()), (2, 1));
+
+    for missing in [ca.clone(), inter.clone()] {
+        let aside = sandbox.dir.path().join("aside.pem");
+        std::fs::rename(&missing, &aside).unwrap();
+        let before = sandbox.listing();
+        let out = sandbox.gen_cert(&["other.test"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "streamtool: cannot use the local CA: the CA in {} is incomplete: {} is missing\n",
+                dir.display(),
+                missing.display()
+            )
+        );
+        assert_eq!(sandbox.listing(), before);
+        std::fs::rename(&aside, &missing).unwrap();
+    }
+    sandbox.gen_ok(&["other.test"]);
+}
+
+/// docs/gen-cert.md, "Why two levels": CA directories made before the two-level layout
+/// keep working as they are (here one made by openssl: a constrained root and its key):
+/// `--ca-only` shows no intermediate, leaves are signed by the root and their file holds
+/// the leaf alone (`openssl verify -CAfile ca.pem` passes), nothing is added to the
+/// directory. `--ca-only --force --any-name` over a two-level CA makes a single
+/// unconstrained root (nothing to constrain) and removes the old intermediate; its leaves
+/// get the root after them only with `--bundle`.
+#[test]
+fn an_old_single_root_directory_keeps_working_and_any_name_makes_a_single_root() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let old = Sandbox::new();
+    old.old_single_root_ca();
+    let shown = old.gen_ok(&["--ca-only"]);
+    assert!(!shown.contains("Intermediate:"), "{shown}");
+    assert!(shown.contains("Signs for:    only localhost, .test, 127.0.0.0/8 (name constraints)"), "{shown}");
+    old.gen_ok(&["localhost"]);
+    assert_eq!(pem_blocks(&old.file("localhost.pem")).len(), 1);
+    let out = openssl(&["verify", "-CAfile", s(&old.ca_cert()), "localhost.pem"], &old.work());
+    assert_eq!(text(&out.stdout), "localhost.pem: OK\n");
+    assert!(!old.intermediate().exists());
+
+    let any = Sandbox::new();
+    any.gen_ok(&["--ca-only"]);
+    assert!(any.intermediate().exists());
+    any.gen_ok(&["--ca-only", "--force", "--any-name"]);
+    assert!(!any.intermediate().exists(), "the old intermediate was left behind");
+    let shown = any.gen_ok(&["--ca-only"]);
+    assert!(!shown.contains("Intermediate:") && shown.contains("any name"), "{shown}");
+    any.gen_ok(&["example.com"]);
+    assert_eq!(pem_blocks(&any.file("example.com.pem")).len(), 1);
+    any.gen_ok(&["--bundle", "--cert-file", "bundle.pem", "--key-file", "bundle-key.pem", "example.com"]);
+    let bundle = pem_blocks(&any.file("bundle.pem"));
+    assert_eq!(bundle.len(), 2);
+    assert_eq!(bundle[1], std::fs::read_to_string(any.ca_cert()).unwrap());
+}
