@@ -244,7 +244,8 @@ pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
     check_ca_dir(dir)?;
     let (cert, key, inter) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE), dir.join(CA_INTERMEDIATE_FILE));
     let exists = |path: &Path| fs::symlink_metadata(path).is_ok();
-    let incomplete = |missing: &Path| CertError::IncompleteCa { dir: dir.to_path_buf(), missing: missing.to_path_buf() };
+    let incomplete =
+        |missing: &Path| CertError::IncompleteCa { dir: dir.to_path_buf(), missing: missing.to_path_buf() };
     match (exists(&cert), exists(&key), exists(&inter)) {
         (false, false, false) => Ok(None),
         (true, true, false) => match CertAuthority::from_files(&cert, None, &key) {
@@ -378,8 +379,10 @@ mod tests {
     }
 
     fn listing(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -437,8 +440,13 @@ mod tests {
                 matches!(&err, CertError::IncompleteCa { missing: m, .. } if m.ends_with(missing)),
                 "{err}"
             );
-            write_atomic(&ca_dir.join(missing), &kept, if missing == CA_KEY_FILE { 0o400 } else { 0o644 }, false)
-                .unwrap();
+            write_atomic(
+                &ca_dir.join(missing),
+                &kept,
+                if missing == CA_KEY_FILE { 0o400 } else { 0o644 },
+                false,
+            )
+            .unwrap();
         }
         // Without the intermediate (the key is not the root's, which allows a CA below).
         fs::remove_file(ca_dir.join(CA_INTERMEDIATE_FILE)).unwrap();
@@ -449,8 +457,13 @@ mod tests {
         );
         // Another CA's intermediate: not signed by this root.
         let other = new_ca(true);
-        write_atomic(&ca_dir.join(CA_INTERMEDIATE_FILE), other.intermediate().unwrap().1.as_bytes(), 0o644, false)
-            .unwrap();
+        write_atomic(
+            &ca_dir.join(CA_INTERMEDIATE_FILE),
+            other.intermediate().unwrap().1.as_bytes(),
+            0o644,
+            false,
+        )
+        .unwrap();
         let err = load_ca_dir(&ca_dir).unwrap_err().to_string();
         assert!(err.contains("not signed by the key of"), "{err}");
         // Put back: it loads; a single root replacing it (--force) removes the intermediate.

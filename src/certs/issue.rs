@@ -381,7 +381,14 @@ impl CertAuthority {
         let constraints = spec.constraints.clone();
         if !spec.intermediate {
             let (cert_pem, cert) = (root_cert.pem(), root_cert.der().clone());
-            return Ok(CertAuthority { cert, cert_pem, key: root_key, not_after, constraints, intermediate: None });
+            return Ok(CertAuthority {
+                cert,
+                cert_pem,
+                key: root_key,
+                not_after,
+                constraints,
+                intermediate: None,
+            });
         }
         let key = spec.key_type.generate()?;
         let mut params = ca_params(spec, true, 0)?;
@@ -432,12 +439,16 @@ impl CertAuthority {
                 below.verify_signature(Some(parsed.public_key())).map_err(|_| {
                     CertError::Malformed(
                         path.to_path_buf(),
-                        format!("not signed by the key of {} (the CA directory is mixed up)", cert_path.display()),
+                        format!(
+                            "not signed by the key of {} (the CA directory is mixed up)",
+                            cert_path.display()
+                        ),
                     )
                 })?;
                 not_after = not_after.min(below.validity().not_after.to_datetime());
-                let own = Constraints::of_certificate(&below)
-                    .map_err(|e| CertError::Malformed(path.to_path_buf(), format!("name constraints: {e}")))?;
+                let own = Constraints::of_certificate(&below).map_err(|e| {
+                    CertError::Malformed(path.to_path_buf(), format!("name constraints: {e}"))
+                })?;
                 constraints = own.or(constraints);
                 check_key(path, &below, key_path, &key)?;
                 let pem = pem_certificate(inter.as_ref());
@@ -537,8 +548,8 @@ fn load_ca_key(key_path: &std::path::Path) -> Result<KeyPair, CertError> {
         PrivateKeyDer::Pkcs1(der) => {
             use rsa::pkcs1::DecodeRsaPrivateKey;
             use rsa::pkcs8::EncodePrivateKey;
-            let key =
-                rsa::PrivateKey::from_pkcs1_der(der.secret_pkcs1_der()).map_err(|e| unusable(e.to_string()))?;
+            let key = rsa::PrivateKey::from_pkcs1_der(der.secret_pkcs1_der())
+                .map_err(|e| unusable(e.to_string()))?;
             key.to_pkcs8_der().map_err(|e| unusable(e.to_string()))?.as_bytes().to_vec()
         }
         _ => {

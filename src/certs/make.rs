@@ -460,7 +460,8 @@ fn sign(
         None => step(ca.issue(spec), "cannot make the certificate")?,
     };
     // The PKCS#12 file holds the intermediate (if any) and the root after the leaf.
-    let mut chain: Vec<CertificateDer<'static>> = ca.intermediate().map(|(der, _)| der.clone()).into_iter().collect();
+    let mut chain: Vec<CertificateDer<'static>> =
+        ca.intermediate().map(|(der, _)| der.clone()).into_iter().collect();
     chain.push(ca.cert_der().clone());
     Ok((generated, chain, Some((dir, ca, created))))
 }

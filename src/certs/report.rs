@@ -151,9 +151,15 @@ impl CaMade {
         let inter = self.ca.intermediate().map(|_| dir.join(super::files::CA_INTERMEDIATE_FILE));
         match &inter {
             Some(inter) => {
-                out.field("CA:", format!("{} (the root clients trust; its key was discarded)", cert.display()));
+                out.field(
+                    "CA:",
+                    format!("{} (the root clients trust; its key was discarded)", cert.display()),
+                );
                 out.field("Intermediate:", format!("{} (signs the certificates)", inter.display()));
-                out.field("CA key:", format!("{} (the intermediate's, mode 0400)", dir.join(CA_KEY_FILE).display()));
+                out.field(
+                    "CA key:",
+                    format!("{} (the intermediate's, mode 0400)", dir.join(CA_KEY_FILE).display()),
+                );
             }
             None => {
                 out.field("CA:", cert.display().to_string());

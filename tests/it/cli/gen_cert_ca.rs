@@ -234,19 +234,24 @@ impl SServer {
     pub(super) fn start(cert: &Path, key: &Path) -> SServer {
         let port = closed_port();
         let mut command = Command::new("openssl");
-        command.args(["s_server", "-www", "-accept", &format!("127.0.0.1:{port}"), "-cert", s(cert), "-key", s(key)]);
+        command.args([
+            "s_server",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            s(cert),
+            "-key",
+            s(key),
+        ]);
         let blocks = pem_blocks(cert);
         if blocks.len() > 1 {
             let chain = cert.with_extension("chain");
             std::fs::write(&chain, blocks[1..].concat()).unwrap();
             command.arg("-cert_chain").arg(&chain);
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -352,11 +357,17 @@ fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_s
         let sandbox = Sandbox::new();
         if two_level {
             let shown = sandbox.gen_ok(&["--ca-only", "--permit", "localhost", "--permit", "127.0.0.0/8"]);
-            assert!(shown.contains("Signs for:    only localhost, 127.0.0.0/8 (name constraints)"), "{shown}");
+            assert!(
+                shown.contains("Signs for:    only localhost, 127.0.0.0/8 (name constraints)"),
+                "{shown}"
+            );
             for cert in [sandbox.ca_cert(), sandbox.intermediate()] {
-                let ext = openssl(&["x509", "-in", s(&cert), "-noout", "-ext", "nameConstraints"], &sandbox.work());
+                let ext =
+                    openssl(&["x509", "-in", s(&cert), "-noout", "-ext", "nameConstraints"], &sandbox.work());
                 let ext = text(&ext.stdout);
-                for expected in ["X509v3 Name Constraints: critical", "DNS:localhost", "IP:127.0.0.0/255.0.0.0"] {
+                for expected in
+                    ["X509v3 Name Constraints: critical", "DNS:localhost", "IP:127.0.0.0/255.0.0.0"]
+                {
                     assert!(ext.contains(expected), "{expected:?} missing from {}:\n{ext}", cert.display());
                 }
             }
@@ -1340,8 +1351,11 @@ fn install_uses_update_ca_trust_where_the_fedora_layout_is_found() {
 
 /// The public key (PEM) of a certificate or of a private key, by openssl.
 fn public_key(sandbox: &Sandbox, path: &Path, is_key: bool) -> String {
-    let args: &[&str] =
-        if is_key { &["pkey", "-in", s(path), "-pubout"] } else { &["x509", "-in", s(path), "-noout", "-pubkey"] };
+    let args: &[&str] = if is_key {
+        &["pkey", "-in", s(path), "-pubout"]
+    } else {
+        &["x509", "-in", s(path), "-noout", "-pubkey"]
+    };
     text(&openssl(args, &sandbox.work()).stdout)
 }
 
@@ -1375,9 +1389,12 @@ fn a_new_ca_is_a_root_and_a_constrained_intermediate_whose_key_alone_is_kept() {
     let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names, ["ca-intermediate.pem", "ca-key.pem", "ca.pem"]);
-    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
     assert_eq!((mode(&ca), mode(&inter), mode(&key)), (0o644, 0o644, 0o400));
-    let text_of = |p: &Path| text(&openssl(&["x509", "-in", s(p), "-noout", "-text"], &sandbox.work()).stdout);
+    let text_of =
+        |p: &Path| text(&openssl(&["x509", "-in", s(p), "-noout", "-text"], &sandbox.work()).stdout);
     let (root_text, inter_text) = (text_of(&ca), text_of(&inter));
     assert!(root_text.contains("CA:TRUE, pathlen:1"), "{root_text}");
     assert!(inter_text.contains("CA:TRUE, pathlen:0"), "{inter_text}");
@@ -1399,11 +1416,15 @@ fn a_new_ca_is_a_root_and_a_constrained_intermediate_whose_key_alone_is_kept() {
     assert_eq!(text(&out.stdout), "localhost.pem: OK\n");
     let alone = sandbox.run("openssl", &["verify", "-CAfile", s(&ca), leaf], b"");
     assert_ne!(alone.status.code(), Some(0), "verified without the intermediate");
-    let p12 = openssl(&["pkcs12", "-in", "localhost.p12", "-passin", "pass:changeit", "-nokeys"], &sandbox.work());
+    let p12 =
+        openssl(&["pkcs12", "-in", "localhost.p12", "-passin", "pass:changeit", "-nokeys"], &sandbox.work());
     assert_eq!(text(&p12.stdout).matches("BEGIN CERTIFICATE").count(), 3, "{}", text(&p12.stdout));
     sandbox.gen_ok(&["--cert-file", "both.pem", "--key-file", "both.pem", "app.test"]);
     let both = std::fs::read_to_string(sandbox.file("both.pem")).unwrap();
-    assert_eq!((both.matches("BEGIN CERTIFICATE").count(), both.matches("BEGIN PRIVATE KEY").count()), (2, 1));
+    assert_eq!(
+        (both.matches("BEGIN CERTIFICATE").count(), both.matches("BEGIN PRIVATE KEY").count()),
+        (2, 1)
+    );
 
     for missing in [ca.clone(), inter.clone()] {
         let aside = sandbox.dir.path().join("aside.pem");
