@@ -293,6 +293,7 @@ impl LeafMade {
                 let ca_json = json!({
                     "dir": dir.display().to_string(),
                     "cert": ca_path.display().to_string(),
+                    "intermediate": ca.intermediate().map(|_| dir.join(super::files::CA_INTERMEDIATE_FILE).display().to_string()),
                     "created": created,
                     "not_after": rfc3339(ca.not_after()),
                     "sha256": Pin::of_certificate(ca.cert_der().as_ref()).to_string(),
