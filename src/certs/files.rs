@@ -26,8 +26,12 @@ pub const CERT_MODE: u32 = 0o644;
 pub const CA_DIR_MODE: u32 = 0o700;
 /// The CA certificate's file name in the CA directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
-/// The CA key's file name in the CA directory.
+/// The CA key's file name in the CA directory: the key that signs leaves (the
+/// intermediate's in the two-level layout, the root's otherwise).
 pub const CA_KEY_FILE: &str = "ca-key.pem";
+/// The intermediate CA's certificate in the two-level layout (signed by `ca.pem`, whose
+/// key was discarded); absent in the single-root layout.
+pub const CA_INTERMEDIATE_FILE: &str = "ca-intermediate.pem";
 
 /// Writes `contents` to `path` atomically, the file created with `mode` (less the umask).
 /// Without `overwrite`, an existing `path` is left alone and [`CertError::Exists`] returned.
@@ -229,20 +233,42 @@ impl LeafFiles {
     }
 }
 
-/// The CA in `dir` (`ca.pem` and `ca-key.pem`), or `None` if neither file exists.
+/// The CA in `dir`, or `None` if none of its files exists: `ca.pem` and `ca-key.pem`
+/// (one root), or those and `ca-intermediate.pem` (a root and the intermediate CA whose
+/// key `ca-key.pem` is).
 ///
 /// # Errors
-/// [`CertError::IncompleteCa`] if only one exists; otherwise as
-/// [`CertAuthority::from_files`].
+/// [`CertError::IncompleteCa`] naming a missing file when some but not all of a layout's
+/// files exist; otherwise as [`CertAuthority::from_files`].
 pub fn load_ca_dir(dir: &Path) -> Result<Option<CertAuthority>, CertError> {
     check_ca_dir(dir)?;
-    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
-    match (fs::symlink_metadata(&cert).is_ok(), fs::symlink_metadata(&key).is_ok()) {
-        (false, false) => Ok(None),
-        (true, true) => CertAuthority::from_files(&cert, &key).map(Some),
-        (true, false) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: key }),
-        (false, true) => Err(CertError::IncompleteCa { dir: dir.to_path_buf(), missing: cert }),
+    let (cert, key, inter) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE), dir.join(CA_INTERMEDIATE_FILE));
+    let exists = |path: &Path| fs::symlink_metadata(path).is_ok();
+    let incomplete =
+        |missing: &Path| CertError::IncompleteCa { dir: dir.to_path_buf(), missing: missing.to_path_buf() };
+    match (exists(&cert), exists(&key), exists(&inter)) {
+        (false, false, false) => Ok(None),
+        (true, true, false) => match CertAuthority::from_files(&cert, None, &key) {
+            // A root that may have a CA below it, and a key that is not its own: the
+            // two-level layout without its intermediate.
+            Err(CertError::KeyMismatch { .. }) if allows_a_ca_below(&cert) => Err(incomplete(&inter)),
+            other => other.map(Some),
+        },
+        (true, true, true) => CertAuthority::from_files(&cert, Some(&inter), &key).map(Some),
+        (false, _, _) => Err(incomplete(&cert)),
+        (true, false, _) => Err(incomplete(&key)),
     }
+}
+
+/// Whether the CA certificate in `path` allows a CA below it (no path length of 0).
+fn allows_a_ca_below(path: &Path) -> bool {
+    let Some(der) = super::load_certs(path).ok().and_then(|mut certs| certs.drain(..).next()) else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return false;
+    };
+    matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca && bc.value.path_len_constraint != Some(0))
 }
 
 /// An existing CA directory must be this user's and writable by nobody else, and its key,
@@ -294,7 +320,8 @@ pub fn check_ca_dir(dir: &Path) -> Result<(), CertError> {
     }
 }
 
-/// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the certificate.
+/// Saves `ca` in `dir` (created 0700 if missing): the key 0400 first, then the
+/// intermediate's certificate if there is one (else an old one is removed), then `ca.pem`.
 ///
 /// # Errors
 /// [`CertError::Write`] or [`CertError::Exists`].
@@ -306,6 +333,17 @@ pub fn save_ca_dir(dir: &Path, ca: &CertAuthority, files: &mut FileSet) -> Resul
         .create(dir)
         .map_err(|e| CertError::Write(dir.to_path_buf(), e))?;
     files.write(&dir.join(CA_KEY_FILE), ca.key_pem().as_bytes(), CA_KEY_MODE)?;
+    let inter = dir.join(CA_INTERMEDIATE_FILE);
+    match ca.intermediate() {
+        Some((_, pem)) => files.write(&inter, pem.as_bytes(), CERT_MODE)?,
+        // A single root replacing a two-level CA (--force): the old intermediate goes.
+        None => match fs::remove_file(&inter) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(CertError::Write(inter, e)),
+            _ => {}
+        },
+    }
+    // ca.pem last: a run stopped half-way leaves a directory without it, which is an
+    // error ("incomplete"), never a root paired with the wrong key.
     files.write(&dir.join(CA_CERT_FILE), ca.cert_pem().as_bytes(), CERT_MODE)
 }
 
@@ -329,6 +367,111 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o400);
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["key.pem"], "no temporary file is left behind");
+    }
+
+    fn new_ca(intermediate: bool) -> CertAuthority {
+        use super::super::constraints::Constraints;
+        use super::super::issue::{CaSpec, KeyType};
+        let mut spec = CaSpec::for_this_user(KeyType::EcdsaP256, 30);
+        spec.constraints = Some(Constraints::permitting::<&str>(&[]).unwrap());
+        spec.intermediate = intermediate;
+        CertAuthority::generate(&spec).unwrap()
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_two_level_ca_keeps_only_the_intermediates_key_and_loads_back() {
+        use x509_parser::prelude::parse_x509_certificate;
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let ca = new_ca(true);
+        save_ca_dir(&ca_dir, &ca, &mut FileSet::new(false)).unwrap();
+        assert_eq!(listing(&ca_dir), [CA_INTERMEDIATE_FILE, CA_KEY_FILE, CA_CERT_FILE]);
+        let loaded = load_ca_dir(&ca_dir).unwrap().unwrap();
+        assert_eq!(loaded.cert_der(), ca.cert_der());
+        assert_eq!(loaded.intermediate().unwrap().0, ca.intermediate().unwrap().0);
+        assert!(loaded.constraints().is_some());
+        let (_, root) = parse_x509_certificate(ca.cert_der()).unwrap();
+        let (_, inter) = parse_x509_certificate(ca.intermediate().unwrap().0).unwrap();
+        // The root signed the intermediate; the key kept is the intermediate's, not the root's.
+        inter.verify_signature(Some(root.public_key())).unwrap();
+        let key = spki_of_pem(&ca.key_pem());
+        assert_eq!(key, inter.public_key().raw);
+        assert_ne!(key, root.public_key().raw);
+        assert_eq!(root.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(1));
+        assert_eq!(inter.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(0));
+        assert!(inter.name_constraints().unwrap().unwrap().critical);
+        assert!(root.name_constraints().unwrap().unwrap().critical);
+        assert_ne!(inter.subject(), root.subject());
+        // A leaf is signed by the intermediate.
+        let names = super::super::names::parse_names(&["localhost"]).unwrap();
+        let spec = super::super::issue::LeafSpec::new(names, Default::default(), 1);
+        let leaf = loaded.issue(&spec).unwrap();
+        let (_, leaf) = parse_x509_certificate(&leaf.cert_der).unwrap();
+        leaf.verify_signature(Some(inter.public_key())).unwrap();
+        assert_eq!(loaded.chain_pem(), ca.intermediate().unwrap().1);
+    }
+
+    /// The SubjectPublicKeyInfo of a PKCS#8 PEM key.
+    fn spki_of_pem(pem: &str) -> Vec<u8> {
+        rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::from_pem(pem).unwrap())
+    }
+
+    #[test]
+    fn a_half_written_or_mixed_up_two_level_ca_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        save_ca_dir(&ca_dir, &new_ca(true), &mut FileSet::new(false)).unwrap();
+        let saved = |name: &str| fs::read(ca_dir.join(name)).unwrap();
+        let (cert, inter) = (saved(CA_CERT_FILE), saved(CA_INTERMEDIATE_FILE));
+        for missing in [CA_CERT_FILE, CA_KEY_FILE] {
+            let kept = saved(missing);
+            fs::remove_file(ca_dir.join(missing)).unwrap();
+            let err = load_ca_dir(&ca_dir).unwrap_err();
+            assert!(
+                matches!(&err, CertError::IncompleteCa { missing: m, .. } if m.ends_with(missing)),
+                "{err}"
+            );
+            write_atomic(
+                &ca_dir.join(missing),
+                &kept,
+                if missing == CA_KEY_FILE { 0o400 } else { 0o644 },
+                false,
+            )
+            .unwrap();
+        }
+        // Without the intermediate (the key is not the root's, which allows a CA below).
+        fs::remove_file(ca_dir.join(CA_INTERMEDIATE_FILE)).unwrap();
+        let err = load_ca_dir(&ca_dir).unwrap_err();
+        assert!(
+            matches!(&err, CertError::IncompleteCa { missing, .. } if missing.ends_with(CA_INTERMEDIATE_FILE)),
+            "{err}"
+        );
+        // Another CA's intermediate: not signed by this root.
+        let other = new_ca(true);
+        write_atomic(
+            &ca_dir.join(CA_INTERMEDIATE_FILE),
+            other.intermediate().unwrap().1.as_bytes(),
+            0o644,
+            false,
+        )
+        .unwrap();
+        let err = load_ca_dir(&ca_dir).unwrap_err().to_string();
+        assert!(err.contains("not signed by the key of"), "{err}");
+        // Put back: it loads; a single root replacing it (--force) removes the intermediate.
+        write_atomic(&ca_dir.join(CA_INTERMEDIATE_FILE), &inter, 0o644, true).unwrap();
+        assert_eq!(load_ca_dir(&ca_dir).unwrap().unwrap().cert_pem().as_bytes(), &cert[..]);
+        save_ca_dir(&ca_dir, &new_ca(false), &mut FileSet::new(true)).unwrap();
+        assert_eq!(listing(&ca_dir), [CA_KEY_FILE, CA_CERT_FILE]);
+        assert!(load_ca_dir(&ca_dir).unwrap().unwrap().intermediate().is_none());
     }
 
     #[test]

@@ -292,6 +292,10 @@ pub struct CaSpec {
     pub days: u32,
     /// The names it may sign for (a critical NameConstraints extension); `None`: any.
     pub constraints: Option<Constraints>,
+    /// Two levels: a root that signs one intermediate CA with the same constraints, then
+    /// its key is dropped; the intermediate signs the leaves. For clients (Java) that
+    /// ignore the name constraints of a trust anchor but enforce them below it.
+    pub intermediate: bool,
 }
 
 impl CaSpec {
@@ -309,17 +313,48 @@ impl CaSpec {
             (true, true) => String::new(),
         };
         let common_name: String = format!("streamtool local CA{who}").chars().take(64).collect();
-        CaSpec { common_name, key_type, days, constraints: None }
+        CaSpec { common_name, key_type, days, constraints: None, intermediate: false }
     }
 }
 
-/// A certificate authority: its certificate and its key.
+/// What ends the intermediate CA's common name (the root's CN, then this), which tells
+/// its subject from the root's.
+pub const INTERMEDIATE_SUFFIX: &str = " intermediate";
+
+/// A CA certificate's parameters for `spec` (with `intermediate`, the intermediate's CN),
+/// `path_len` CAs allowed below it, valid from a minute ago for `spec.days`.
+fn ca_params(spec: &CaSpec, intermediate: bool, path_len: u8) -> Result<CertificateParams, CertError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "streamtool local CA");
+    let mut cn = spec.common_name.clone();
+    if intermediate {
+        // At most 64 characters in all (the CN's upper bound).
+        cn = cn.chars().take(64 - INTERMEDIATE_SUFFIX.len()).collect::<String>() + INTERMEDIATE_SUFFIX;
+    }
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - BACKDATE;
+    params.not_after = now + time::Duration::days(i64::from(spec.days));
+    params.serial_number = Some(random_serial()?);
+    params.name_constraints = spec.constraints.as_ref().map(Constraints::to_rcgen);
+    Ok(params)
+}
+
+/// A certificate authority: its certificate (the root, which clients trust), the
+/// intermediate CA below it when there is one, and the key that signs leaves (the
+/// intermediate's, else the root's).
 pub struct CertAuthority {
     cert: CertificateDer<'static>,
     cert_pem: String,
     key: KeyPair,
     not_after: OffsetDateTime,
     constraints: Option<Constraints>,
+    intermediate: Option<(CertificateDer<'static>, String)>,
 }
 
 impl fmt::Debug for CertAuthority {
@@ -330,81 +365,99 @@ impl fmt::Debug for CertAuthority {
 }
 
 impl CertAuthority {
-    /// A new self-signed CA: CA:TRUE with a path length of 0 (it signs leaves only, as
-    /// mkcert's), key usages keyCertSign and cRLSign.
+    /// A new CA: a self-signed root, CA:TRUE with a path length of 0 (it signs leaves
+    /// only, as mkcert's), key usages keyCertSign and cRLSign. With `spec.intermediate`,
+    /// the root (path length 1) signs one intermediate CA (path length 0, the same name
+    /// constraints) and its key is dropped here: only the intermediate's key is kept.
     ///
     /// # Errors
     /// [`CertError::Generate`].
     pub fn generate(spec: &CaSpec) -> Result<CertAuthority, CertError> {
+        let fail = |e: rcgen::Error| CertError::Generate(e.to_string());
+        let root_key = spec.key_type.generate()?;
+        let root = ca_params(spec, false, u8::from(spec.intermediate))?;
+        let root_cert = root.self_signed(&root_key).map_err(fail)?;
+        let not_after = root.not_after;
+        let constraints = spec.constraints.clone();
+        if !spec.intermediate {
+            let (cert_pem, cert) = (root_cert.pem(), root_cert.der().clone());
+            return Ok(CertAuthority {
+                cert,
+                cert_pem,
+                key: root_key,
+                not_after,
+                constraints,
+                intermediate: None,
+            });
+        }
         let key = spec.key_type.generate()?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "streamtool local CA");
-        dn.push(DnType::CommonName, spec.common_name.as_str());
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - BACKDATE;
-        params.not_after = now + time::Duration::days(i64::from(spec.days));
-        params.serial_number = Some(random_serial()?);
-        params.name_constraints = spec.constraints.as_ref().map(Constraints::to_rcgen);
-        let cert = params.self_signed(&key).map_err(|e| CertError::Generate(e.to_string()))?;
+        let mut params = ca_params(spec, true, 0)?;
+        params.not_before = root.not_before;
+        params.not_after = root.not_after;
+        params.use_authority_key_identifier_extension = true;
+        // The root's key signs this one certificate and is dropped here.
+        let issuer = Issuer::from_ca_cert_der(root_cert.der(), &root_key)
+            .map_err(|e| CertError::Generate(format!("cannot use the root: {e}")))?;
+        let inter = params.signed_by(&key, &issuer).map_err(fail)?;
+        drop(issuer);
+        drop(root_key);
         Ok(CertAuthority {
-            cert_pem: cert.pem(),
-            cert: cert.der().clone(),
+            cert_pem: root_cert.pem(),
+            cert: root_cert.der().clone(),
             key,
-            not_after: params.not_after,
-            constraints: spec.constraints.clone(),
+            not_after,
+            constraints,
+            intermediate: Some((inter.der().clone(), inter.pem())),
         })
     }
 
     /// A CA from its certificate and key (PEM), checked to be a CA and to belong together.
-    /// The key may be PKCS#8 or, for RSA, PKCS#1.
+    /// With `intermediate` (the two-level layout), the key is that certificate's, which
+    /// must be a CA signed by `cert_path`'s key. The key may be PKCS#8 or, for RSA, PKCS#1.
     ///
     /// # Errors
     /// [`CertError::Malformed`], [`CertError::NoCertificate`], [`CertError::NoKey`],
     /// [`CertError::UnusableKey`], [`CertError::KeyMismatch`], or [`CertError::NotCa`],
     /// each naming the file.
-    pub fn from_files(cert_path: &std::path::Path, key_path: &std::path::Path) -> Result<Self, CertError> {
+    pub fn from_files(
+        cert_path: &std::path::Path,
+        intermediate: Option<&std::path::Path>,
+        key_path: &std::path::Path,
+    ) -> Result<Self, CertError> {
         let cert = super::load_certs(cert_path)?.remove(0);
-        let key_der = super::load_private_key(key_path)?;
-        let unusable = |why: String| CertError::UnusableKey(key_path.to_path_buf(), why);
-        let pkcs8: Vec<u8> = match &key_der {
-            PrivateKeyDer::Pkcs8(der) => der.secret_pkcs8_der().to_vec(),
-            PrivateKeyDer::Pkcs1(der) => {
-                use rsa::pkcs1::DecodeRsaPrivateKey;
-                use rsa::pkcs8::EncodePrivateKey;
-                let key = rsa::PrivateKey::from_pkcs1_der(der.secret_pkcs1_der())
-                    .map_err(|e| unusable(e.to_string()))?;
-                key.to_pkcs8_der().map_err(|e| unusable(e.to_string()))?.as_bytes().to_vec()
-            }
-            _ => {
-                return Err(unusable(format!(
-                    "only PKCS#8 (or RSA PKCS#1) CA keys can sign; convert it: openssl pkcs8 -topk8 -nocrypt -in {0} -out {0}.p8",
-                    key_path.display()
-                )));
-            }
-        };
-        let key =
-            KeyPair::try_from(&PrivateKeyDer::Pkcs8(pkcs8.into())).map_err(|e| unusable(e.to_string()))?;
-        let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-            .map_err(|e| CertError::Malformed(cert_path.to_path_buf(), e.to_string()))?;
-        if !parsed.is_ca() {
-            return Err(CertError::NotCa(cert_path.to_path_buf()));
-        }
-        if rcgen::PublicKeyData::subject_public_key_info(&key) != parsed.public_key().raw {
-            return Err(CertError::KeyMismatch {
-                cert: cert_path.to_path_buf(),
-                key: key_path.to_path_buf(),
-            });
-        }
-        let not_after = parsed.validity().not_after.to_datetime();
-        let constraints = Constraints::of_certificate(&parsed)
+        let key = load_ca_key(key_path)?;
+        let (_, parsed) = parse_ca(cert_path, &cert)?;
+        let mut not_after = parsed.validity().not_after.to_datetime();
+        let mut constraints = Constraints::of_certificate(&parsed)
             .map_err(|e| CertError::Malformed(cert_path.to_path_buf(), format!("name constraints: {e}")))?;
         let cert_pem = pem_certificate(cert.as_ref());
-        Ok(CertAuthority { cert, cert_pem, key, not_after, constraints })
+        let (signer_path, signer) = match intermediate {
+            None => (cert_path, parsed),
+            Some(path) => {
+                let inter = super::load_certs(path)?.remove(0);
+                let (_, below) = parse_ca(path, &inter)?;
+                below.verify_signature(Some(parsed.public_key())).map_err(|_| {
+                    CertError::Malformed(
+                        path.to_path_buf(),
+                        format!(
+                            "not signed by the key of {} (the CA directory is mixed up)",
+                            cert_path.display()
+                        ),
+                    )
+                })?;
+                not_after = not_after.min(below.validity().not_after.to_datetime());
+                let own = Constraints::of_certificate(&below).map_err(|e| {
+                    CertError::Malformed(path.to_path_buf(), format!("name constraints: {e}"))
+                })?;
+                constraints = own.or(constraints);
+                check_key(path, &below, key_path, &key)?;
+                let pem = pem_certificate(inter.as_ref());
+                let intermediate = Some((inter, pem));
+                return Ok(CertAuthority { cert, cert_pem, key, not_after, constraints, intermediate });
+            }
+        };
+        check_key(signer_path, &signer, key_path, &key)?;
+        Ok(CertAuthority { cert, cert_pem, key, not_after, constraints, intermediate: None })
     }
 
     /// Issues a leaf for `spec`, signed by this CA.
@@ -415,7 +468,7 @@ impl CertAuthority {
         let key = spec.key_type.generate()?;
         let mut params = spec.params()?;
         params.use_authority_key_identifier_extension = true;
-        let issuer = Issuer::from_ca_cert_der(&self.cert, &self.key)
+        let issuer = Issuer::from_ca_cert_der(self.signing_cert(), &self.key)
             .map_err(|e| CertError::Generate(format!("cannot use the CA: {e}")))?;
         let cert = params.signed_by(&key, &issuer).map_err(|e| CertError::Generate(e.to_string()))?;
         Ok(generated(&cert, &key))
@@ -433,7 +486,7 @@ impl CertAuthority {
     ) -> Result<GeneratedCert, CertError> {
         let mut params = spec.params()?;
         params.use_authority_key_identifier_extension = true;
-        let issuer = Issuer::from_ca_cert_der(&self.cert, &self.key)
+        let issuer = Issuer::from_ca_cert_der(self.signing_cert(), &self.key)
             .map_err(|e| CertError::Generate(format!("cannot use the CA: {e}")))?;
         let cert = params.signed_by(public_key, &issuer).map_err(|e| CertError::Generate(e.to_string()))?;
         Ok(GeneratedCert {
@@ -444,30 +497,95 @@ impl CertAuthority {
         })
     }
 
+    /// The certificate whose key signs leaves: the intermediate, else the root.
+    fn signing_cert(&self) -> &CertificateDer<'static> {
+        self.intermediate.as_ref().map_or(&self.cert, |(der, _)| der)
+    }
+
+    /// The intermediate CA (DER and PEM) that signs leaves in the two-level layout;
+    /// `None` when the root signs them itself.
+    pub fn intermediate(&self) -> Option<(&CertificateDer<'static>, &str)> {
+        self.intermediate.as_ref().map(|(der, pem)| (der, pem.as_str()))
+    }
+
+    /// The certificates a leaf is sent with: the intermediate, when there is one.
+    pub fn chain_pem(&self) -> &str {
+        self.intermediate.as_ref().map_or("", |(_, pem)| pem.as_str())
+    }
+
     /// The names this CA may sign for; `None` when it has no name constraints.
     pub fn constraints(&self) -> Option<&Constraints> {
         self.constraints.as_ref()
     }
 
-    /// The CA certificate, DER.
+    /// The CA certificate (the root, which clients trust), DER.
     pub fn cert_der(&self) -> &CertificateDer<'static> {
         &self.cert
     }
 
-    /// The CA certificate, PEM.
+    /// The CA certificate (the root, which clients trust), PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
 
-    /// The CA key, PKCS#8 PEM.
+    /// The key that signs leaves (the intermediate's in the two-level layout), PKCS#8 PEM.
     pub fn key_pem(&self) -> String {
         self.key.serialize_pem()
     }
 
-    /// When the CA expires.
+    /// When the CA expires (the earlier of the root and the intermediate).
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
     }
+}
+
+/// A CA key from its file: PKCS#8, or RSA PKCS#1 (converted).
+fn load_ca_key(key_path: &std::path::Path) -> Result<KeyPair, CertError> {
+    let key_der = super::load_private_key(key_path)?;
+    let unusable = |why: String| CertError::UnusableKey(key_path.to_path_buf(), why);
+    let pkcs8: Vec<u8> = match &key_der {
+        PrivateKeyDer::Pkcs8(der) => der.secret_pkcs8_der().to_vec(),
+        PrivateKeyDer::Pkcs1(der) => {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            use rsa::pkcs8::EncodePrivateKey;
+            let key = rsa::PrivateKey::from_pkcs1_der(der.secret_pkcs1_der())
+                .map_err(|e| unusable(e.to_string()))?;
+            key.to_pkcs8_der().map_err(|e| unusable(e.to_string()))?.as_bytes().to_vec()
+        }
+        _ => {
+            return Err(unusable(format!(
+                "only PKCS#8 (or RSA PKCS#1) CA keys can sign; convert it: openssl pkcs8 -topk8 -nocrypt -in {0} -out {0}.p8",
+                key_path.display()
+            )));
+        }
+    };
+    KeyPair::try_from(&PrivateKeyDer::Pkcs8(pkcs8.into())).map_err(|e| unusable(e.to_string()))
+}
+
+/// A certificate parsed and checked to be a CA.
+fn parse_ca<'a>(
+    path: &std::path::Path,
+    der: &'a CertificateDer<'static>,
+) -> Result<(&'a [u8], x509_parser::certificate::X509Certificate<'a>), CertError> {
+    let parsed = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| CertError::Malformed(path.to_path_buf(), e.to_string()))?;
+    if !parsed.1.is_ca() {
+        return Err(CertError::NotCa(path.to_path_buf()));
+    }
+    Ok(parsed)
+}
+
+/// The key must be the certificate's.
+fn check_key(
+    cert_path: &std::path::Path,
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+    key_path: &std::path::Path,
+    key: &KeyPair,
+) -> Result<(), CertError> {
+    if rcgen::PublicKeyData::subject_public_key_info(key) != cert.public_key().raw {
+        return Err(CertError::KeyMismatch { cert: cert_path.to_path_buf(), key: key_path.to_path_buf() });
+    }
+    Ok(())
 }
 
 /// A lone self-signed leaf for `spec` (CA:FALSE, serverAuth): trusted by listing it

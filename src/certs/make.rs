@@ -229,6 +229,7 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
                 spec.common_name = cn.clone();
             }
             spec.constraints = new_ca_constraints(req)?;
+            spec.intermediate = spec.constraints.is_some();
             let ca = step(CertAuthority::generate(&spec), "cannot make the CA")?;
             if let Err(err) = save_ca_dir(&dir, &ca, &mut files) {
                 files.rollback();
@@ -237,7 +238,7 @@ pub fn ca_only(req: &CertRequest, note: &mut dyn FnMut(&str)) -> Result<CaMade, 
             (ca, true)
         }
     };
-    let kinds = if created { vec!["ca_key", "ca_certificate"] } else { Vec::new() };
+    let kinds = if created { ca_kinds(&ca) } else { Vec::new() };
     Ok(CaMade { dir, ca, created, files, kinds, now })
 }
 
@@ -429,11 +430,12 @@ fn sign(
         None => {
             let mut ca_spec = CaSpec::for_this_user(KeyType::EcdsaP256, DEFAULT_CA_DAYS);
             ca_spec.constraints = new_ca_constraints(req)?;
+            ca_spec.intermediate = ca_spec.constraints.is_some();
             let ca = step(CertAuthority::generate(&ca_spec), "cannot make the local CA")?;
             // Checked before the new CA is saved: a refused name writes nothing.
             check_constraints(&ca, &spec.names)?;
             step(save_ca_dir(&dir, &ca, files).map_err(force_hint), "cannot save the local CA")?;
-            kinds.extend(["ca_key", "ca_certificate"]);
+            kinds.extend(ca_kinds(&ca));
             (ca, true)
         }
     };
@@ -457,7 +459,10 @@ fn sign(
         Some(csr) => step(ca.issue_for_key(spec, &csr.public_key), "cannot make the certificate")?,
         None => step(ca.issue(spec), "cannot make the certificate")?,
     };
-    let chain = vec![ca.cert_der().clone()];
+    // The PKCS#12 file holds the intermediate (if any) and the root after the leaf.
+    let mut chain: Vec<CertificateDer<'static>> =
+        ca.intermediate().map(|(der, _)| der.clone()).into_iter().collect();
+    chain.push(ca.cert_der().clone());
     Ok((generated, chain, Some((dir, ca, created))))
 }
 
@@ -475,10 +480,12 @@ fn write_leaf(
     kinds: &mut Vec<&'static str>,
 ) -> Result<(), MakeError> {
     let mut cert_text = generated.cert_pem.clone();
-    if req.bundle
-        && let Some((_, ca, _)) = ca
-    {
-        cert_text.push_str(ca.cert_pem());
+    // A leaf of an intermediate always comes with it (servers must send it, clients
+    // trust only the root): that is already the bundle. Otherwise `--bundle` adds the CA.
+    match ca {
+        Some((_, ca, _)) if ca.intermediate().is_some() => cert_text.push_str(ca.chain_pem()),
+        Some((_, ca, _)) if req.bundle => cert_text.push_str(ca.cert_pem()),
+        _ => {}
     }
     if req.csr.is_some() {
         files.write(&paths.cert, cert_text.as_bytes(), CERT_MODE).map_err(force_hint)?;
@@ -500,6 +507,14 @@ fn write_leaf(
         kinds.push("pkcs12");
     }
     Ok(())
+}
+
+/// The kinds of the files [`save_ca_dir`] writes for `ca`, in order.
+fn ca_kinds(ca: &CertAuthority) -> Vec<&'static str> {
+    match ca.intermediate() {
+        Some(_) => vec!["ca_key", "ca_certificate", "ca_certificate"],
+        None => vec!["ca_key", "ca_certificate"],
+    }
 }
 
 /// Days before a CA's end from which every use warns.

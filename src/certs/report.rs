@@ -148,8 +148,24 @@ impl CaMade {
         let (dir, now) = (&self.dir, self.now);
         let info = inspect(self.ca.cert_der().as_ref())?;
         let cert = dir.join(CA_CERT_FILE);
-        out.field("CA:", cert.display().to_string());
-        out.field("CA key:", format!("{} (mode 0400)", dir.join(CA_KEY_FILE).display()));
+        let inter = self.ca.intermediate().map(|_| dir.join(super::files::CA_INTERMEDIATE_FILE));
+        match &inter {
+            Some(inter) => {
+                out.field(
+                    "CA:",
+                    format!("{} (the root clients trust; its key was discarded)", cert.display()),
+                );
+                out.field("Intermediate:", format!("{} (signs the certificates)", inter.display()));
+                out.field(
+                    "CA key:",
+                    format!("{} (the intermediate's, mode 0400)", dir.join(CA_KEY_FILE).display()),
+                );
+            }
+            None => {
+                out.field("CA:", cert.display().to_string());
+                out.field("CA key:", format!("{} (mode 0400)", dir.join(CA_KEY_FILE).display()));
+            }
+        }
         out.field("Subject:", &info.subject);
         out.field("Key type:", &info.key_type);
         out.field(
@@ -171,6 +187,7 @@ impl CaMade {
             "dir": dir.display().to_string(),
             "cert": cert.display().to_string(),
             "key": dir.join(CA_KEY_FILE).display().to_string(),
+            "intermediate": inter.map(|p| p.display().to_string()),
             "subject": info.subject,
             "key_type": info.key_type,
             "not_after": rfc3339(info.not_after),
@@ -262,10 +279,21 @@ impl LeafMade {
         match &self.ca {
             Some((dir, ca, created)) => {
                 let ca_path = dir.join(CA_CERT_FILE);
-                out.field("Signed by:", format!("{} ({})", issuer, ca_path.display()));
+                match ca.intermediate() {
+                    Some(_) => out.field(
+                        "Signed by:",
+                        format!(
+                            "{issuer} ({}, below {}, which clients trust; {cert_file} holds both certificates)",
+                            dir.join(super::files::CA_INTERMEDIATE_FILE).display(),
+                            ca_path.display()
+                        ),
+                    ),
+                    None => out.field("Signed by:", format!("{} ({})", issuer, ca_path.display())),
+                }
                 let ca_json = json!({
                     "dir": dir.display().to_string(),
                     "cert": ca_path.display().to_string(),
+                    "intermediate": ca.intermediate().map(|_| dir.join(super::files::CA_INTERMEDIATE_FILE).display().to_string()),
                     "created": created,
                     "not_after": rfc3339(ca.not_after()),
                     "sha256": Pin::of_certificate(ca.cert_der().as_ref()).to_string(),

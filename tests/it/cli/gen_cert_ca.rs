@@ -122,12 +122,22 @@ impl Sandbox {
         (self.file(&csr), self.file(&key))
     }
 
-    /// A leaf for DNS:`name` signed with the local CA's key by `openssl x509 -req`,
-    /// bypassing gen-cert: (certificate, key).
+    /// The intermediate CA's certificate (the two-level layout).
+    pub(super) fn intermediate(&self) -> PathBuf {
+        self.ca_dir().join("ca-intermediate.pem")
+    }
+
+    /// A leaf for DNS:`name` signed with the local CA's key (`ca-key.pem`, the only key
+    /// the CA directory holds: the intermediate's in the two-level layout) by `openssl
+    /// x509 -req`, bypassing gen-cert: (certificate, key). The certificate file holds the
+    /// intermediate after the leaf when there is one, as gen-cert's leaves do.
     pub(super) fn forge(&self, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = self.openssl_csr(name);
         let cert = self.file(&format!("{name}-forged.pem"));
-        let (ca, ca_key) = (self.ca_cert(), self.ca_dir().join("ca-key.pem"));
+        let inter = self.intermediate();
+        let two_level = inter.exists();
+        let ca = if two_level { inter.clone() } else { self.ca_cert() };
+        let ca_key = self.ca_dir().join("ca-key.pem");
         openssl(
             &[
                 "x509",
@@ -147,8 +157,61 @@ impl Sandbox {
             ],
             &self.work(),
         );
+        if two_level {
+            let chain = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&inter).unwrap();
+            std::fs::write(&cert, chain).unwrap();
+        }
         (cert, key)
     }
+
+    /// An old-layout CA (before the two-level one; a CA gen-cert did not make): one
+    /// self-signed root made by `openssl req -x509`, CA:TRUE with path length 0 and a
+    /// critical NameConstraints extension permitting `localhost`, `.test` and
+    /// 127.0.0.0/8, and its key, written as `ca.pem` and `ca-key.pem` (0400) in the CA
+    /// directory (0700).
+    pub(super) fn old_single_root_ca(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.ca_dir();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (ca, key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                s(&key),
+                "-out",
+                s(&ca),
+                "-days",
+                "30",
+                "-subj",
+                "/O=old single root/CN=old single root",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE,pathlen:0",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+                "-addext",
+                "nameConstraints=critical,permitted;DNS:localhost,permitted;DNS:test,permitted;IP:127.0.0.0/255.0.0.0",
+            ],
+            &self.work(),
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
+}
+
+/// The certificates of a PEM file, each as its own PEM text, in order.
+pub(super) fn pem_blocks(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let end = "-----END CERTIFICATE-----";
+    text.split_inclusive(end)
+        .filter_map(|part| part.find("-----BEGIN CERTIFICATE-----").map(|at| format!("{}\n", &part[at..])))
+        .collect()
 }
 
 pub(super) fn s(path: &Path) -> &str {
@@ -166,25 +229,29 @@ pub(super) struct SServer {
 }
 
 impl SServer {
-    /// Starts it and waits (bounded by `STEP`) for its `ACCEPT` line.
+    /// Starts it and waits (bounded by `STEP`) for its `ACCEPT` line. The certificates
+    /// after the first in `cert` (an intermediate) are sent too (`-cert_chain`).
     pub(super) fn start(cert: &Path, key: &Path) -> SServer {
         let port = closed_port();
-        let mut child = Command::new("openssl")
-            .args([
-                "s_server",
-                "-www",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-cert",
-                s(cert),
-                "-key",
-                s(key),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new("openssl");
+        command.args([
+            "s_server",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            s(cert),
+            "-key",
+            s(key),
+        ]);
+        let blocks = pem_blocks(cert);
+        if blocks.len() > 1 {
+            let chain = cert.with_extension("chain");
+            std::fs::write(&chain, blocks[1..].concat()).unwrap();
+            command.arg("-cert_chain").arg(&chain);
+        }
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -275,31 +342,50 @@ fn four_clients(sandbox: &Sandbox, ca: &Path, port: u16, name: &str) -> Vec<Verd
 }
 
 /// docs/gen-cert.md, "Name constraints": a CA made with `--permit` carries a critical
-/// NameConstraints extension, and a leaf that its key signs for another name (forged by
-/// openssl, bypassing gen-cert) is refused by curl, OpenSSL, Python and streamtool with
-/// the reason "permitted subtree violation" / "name constraint violation"; the same
-/// forgery for a permitted name is accepted by each (so the name is the only difference).
+/// NameConstraints extension (on the root and on its intermediate), and a leaf that the
+/// CA directory's key signs for another name (forged by openssl, bypassing gen-cert) is
+/// refused by curl, OpenSSL, Python and streamtool with the reason "permitted subtree
+/// violation" / "name constraint violation"; the same forgery for a permitted name is
+/// accepted by each (so the name is the only difference). Run for the two-level layout
+/// (the key is the intermediate's) and for an old single-root CA directory.
 #[test]
 fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_streamtool() {
     if !need(&["openssl", "curl", "python3"]) {
         return;
     }
-    let sandbox = Sandbox::new();
-    let shown = sandbox.gen_ok(&["--ca-only", "--permit", "localhost", "--permit", "127.0.0.0/8"]);
-    assert!(shown.contains("Signs for:    only localhost, 127.0.0.0/8 (name constraints)"), "{shown}");
-    let ext = openssl(
-        &["x509", "-in", s(&sandbox.ca_cert()), "-noout", "-ext", "nameConstraints"],
-        &sandbox.work(),
-    );
-    let ext = text(&ext.stdout);
-    for expected in ["X509v3 Name Constraints: critical", "DNS:localhost", "IP:127.0.0.0/255.0.0.0"] {
-        assert!(ext.contains(expected), "{expected:?} missing from:\n{ext}");
+    for two_level in [true, false] {
+        let sandbox = Sandbox::new();
+        if two_level {
+            let shown = sandbox.gen_ok(&["--ca-only", "--permit", "localhost", "--permit", "127.0.0.0/8"]);
+            assert!(
+                shown.contains("Signs for:    only localhost, 127.0.0.0/8 (name constraints)"),
+                "{shown}"
+            );
+            for cert in [sandbox.ca_cert(), sandbox.intermediate()] {
+                let ext =
+                    openssl(&["x509", "-in", s(&cert), "-noout", "-ext", "nameConstraints"], &sandbox.work());
+                let ext = text(&ext.stdout);
+                for expected in
+                    ["X509v3 Name Constraints: critical", "DNS:localhost", "IP:127.0.0.0/255.0.0.0"]
+                {
+                    assert!(ext.contains(expected), "{expected:?} missing from {}:\n{ext}", cert.display());
+                }
+            }
+        } else {
+            sandbox.old_single_root_ca();
+        }
+        forged_leaves_against_four_clients(&sandbox, two_level);
     }
-    let ca = sandbox.ca_cert();
+}
 
+/// The forgeries for `example.com` (refused) and `localhost` (accepted) against the four
+/// clients, each trusting only `ca.pem`.
+fn forged_leaves_against_four_clients(sandbox: &Sandbox, two_level: bool) {
+    let ca = sandbox.ca_cert();
     let (cert, key) = sandbox.forge("example.com");
+    assert_eq!(pem_blocks(&cert).len(), if two_level { 2 } else { 1 });
     let server = SServer::start(&cert, &key);
-    let verdicts = four_clients(&sandbox, &ca, server.port, "example.com");
+    let verdicts = four_clients(sandbox, &ca, server.port, "example.com");
     assert_eq!(verdicts.len(), 4);
     for (verdict, (code, reason)) in verdicts.iter().zip([
         (60, "SSL certificate problem: permitted subtree violation"),
@@ -307,10 +393,10 @@ fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_s
         (3, "refused: permitted subtree violation"),
         (4, "TLS handshake failed: invalid peer certificate: name constraint violation"),
     ]) {
-        assert_eq!(verdict.code, Some(code), "{verdict:?}");
+        assert_eq!(verdict.code, Some(code), "two-level {two_level}: {verdict:?}");
         assert!(
             verdict.output.contains(reason),
-            "{}: {reason:?} missing from:\n{}",
+            "two-level {two_level}, {}: {reason:?} missing from:\n{}",
             verdict.client,
             verdict.output
         );
@@ -319,15 +405,15 @@ fn a_leaf_forged_outside_the_constraints_is_refused_by_curl_openssl_python_and_s
 
     let (cert, key) = sandbox.forge("localhost");
     let server = SServer::start(&cert, &key);
-    let verdicts = four_clients(&sandbox, &ca, server.port, "localhost");
+    let verdicts = four_clients(sandbox, &ca, server.port, "localhost");
     assert_eq!(verdicts.len(), 4);
     for (verdict, said) in
         verdicts.iter().zip(["s_server", "Verification: OK", "HTTP/1.0 200 ok", "HTTP/1.0 200 ok"])
     {
-        assert_eq!(verdict.code, Some(0), "{verdict:?}");
+        assert_eq!(verdict.code, Some(0), "two-level {two_level}: {verdict:?}");
         assert!(
             verdict.output.contains(said),
-            "{}: {said:?} missing from:\n{}",
+            "two-level {two_level}, {}: {said:?} missing from:\n{}",
             verdict.client,
             verdict.output
         );
@@ -374,7 +460,9 @@ fn gen_cert_refuses_a_name_outside_the_constraints_with_one_line_and_writes_noth
         "me@example.com",
     ]);
     assert_eq!(sandbox.listing(), ["localhost+6-key.pem", "localhost+6.pem"]);
-    let verify = openssl(&["verify", "-CAfile", s(&sandbox.ca_cert()), "localhost+6.pem"], &sandbox.work());
+    // The leaf file holds the intermediate after the leaf: openssl verify finds it there.
+    let (ca, leaf) = (sandbox.ca_cert(), "localhost+6.pem");
+    let verify = openssl(&["verify", "-CAfile", s(&ca), "-untrusted", leaf, leaf], &sandbox.work());
     assert_eq!(text(&verify.stdout), "localhost+6.pem: OK\n");
 
     // --permit on an existing CA is refused rather than ignored.
@@ -443,10 +531,15 @@ fn a_csr_made_by_openssl_is_signed_and_served_by_openssl_s_server() {
     let out = sandbox.run(BIN, &["connect", "--tls", "--sni", "web.test", &target], b"");
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
 
+    // The certificate comes with the intermediate, with or without --bundle (the chain
+    // a server sends; clients trust the root, ca.pem).
+    let intermediate = std::fs::read_to_string(sandbox.intermediate()).unwrap();
     sandbox.gen_ok(&["--csr", s(&csr), "--cert-file", "chain.pem", "--bundle"]);
-    let chain = std::fs::read_to_string(sandbox.file("chain.pem")).unwrap();
-    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
-    assert!(chain.ends_with(&std::fs::read_to_string(sandbox.ca_cert()).unwrap()));
+    for file in ["web.pem", "chain.pem"] {
+        let chain = std::fs::read_to_string(sandbox.file(file)).unwrap();
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{file}");
+        assert!(chain.ends_with(&intermediate), "{file}");
+    }
 }
 
 /// docs/gen-cert.md, "Signing a CSR": a request whose signature does not verify (one byte
@@ -985,7 +1078,7 @@ fn install_into_a_java_keystore_adds_exactly_our_alias_and_uninstall_removes_it(
         let dir = sandbox.dir.path();
         let theirs = dir.join("their-ca");
         std::fs::create_dir(&theirs).unwrap();
-        for name in ["ca.pem", "ca-key.pem"] {
+        for name in ["ca.pem", "ca-intermediate.pem", "ca-key.pem"] {
             std::fs::copy(sandbox.ca_dir().join(name), theirs.join(name)).unwrap();
             std::os::unix::fs::chown(theirs.join(name), Some(65534), Some(65534)).unwrap();
         }
@@ -1254,4 +1347,139 @@ fn install_uses_update_ca_trust_where_the_fedora_layout_is_found() {
     assert!(calls[0].starts_with("update-ca-trust extract: other.pem streamtool-local-ca-"), "{calls:?}");
     assert_eq!(calls[1], "update-ca-trust extract: other.pem ", "{calls:?}");
     assert!(log.ends_with("== anchors identical\n"), "{log}");
+}
+
+/// The public key (PEM) of a certificate or of a private key, by openssl.
+fn public_key(sandbox: &Sandbox, path: &Path, is_key: bool) -> String {
+    let args: &[&str] = if is_key {
+        &["pkey", "-in", s(path), "-pubout"]
+    } else {
+        &["x509", "-in", s(path), "-noout", "-pubkey"]
+    };
+    text(&openssl(args, &sandbox.work()).stdout)
+}
+
+/// docs/gen-cert.md, "The local CA" and "Why two levels": a new (constrained) CA is a
+/// root (`ca.pem`, path length 1) that signed one intermediate (`ca-intermediate.pem`,
+/// path length 0), both with the critical name constraints; `ca-key.pem` (0400) is the
+/// intermediate's key, not the root's, and no other key is in the directory. `--ca-only`
+/// shows both (text and JSON). A leaf file holds the leaf then the intermediate (openssl
+/// verifies it against `ca.pem` with `-untrusted` naming the file, not without), a
+/// PKCS#12 file the leaf, the intermediate and the root, a combined file both
+/// certificates and the key. A directory without `ca.pem` or without the intermediate is
+/// an error naming the missing file, with nothing written.
+#[test]
+fn a_new_ca_is_a_root_and_a_constrained_intermediate_whose_key_alone_is_kept() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (dir, ca, inter) = (sandbox.ca_dir(), sandbox.ca_cert(), sandbox.intermediate());
+    let key = dir.join("ca-key.pem");
+    let shown = sandbox.gen_ok(&["--ca-only"]);
+    for line in [
+        format!("CA:           {} (the root clients trust; its key was discarded)", ca.display()),
+        format!("Intermediate: {} (signs the certificates)", inter.display()),
+        format!("CA key:       {} (the intermediate's, mode 0400)", key.display()),
+    ] {
+        assert!(shown.contains(&line), "{line:?} missing from:\n{shown}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&sandbox.gen_ok(&["--ca-only", "--json"])).unwrap();
+    assert_eq!(json["ca"]["intermediate"], s(&inter));
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["ca-intermediate.pem", "ca-key.pem", "ca.pem"]);
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!((mode(&ca), mode(&inter), mode(&key)), (0o644, 0o644, 0o400));
+    let text_of =
+        |p: &Path| text(&openssl(&["x509", "-in", s(p), "-noout", "-text"], &sandbox.work()).stdout);
+    let (root_text, inter_text) = (text_of(&ca), text_of(&inter));
+    assert!(root_text.contains("CA:TRUE, pathlen:1"), "{root_text}");
+    assert!(inter_text.contains("CA:TRUE, pathlen:0"), "{inter_text}");
+    for t in [&root_text, &inter_text] {
+        assert!(t.contains("X509v3 Name Constraints: critical") && t.contains("DNS:localhost"), "{t}");
+    }
+    let verify = openssl(&["verify", "-CAfile", s(&ca), s(&inter)], &sandbox.work());
+    assert!(text(&verify.stdout).ends_with(": OK\n"), "{}", text(&verify.stdout));
+    let kept = public_key(&sandbox, &key, true);
+    assert_eq!(kept, public_key(&sandbox, &inter, false), "the key kept is the intermediate's");
+    assert_ne!(kept, public_key(&sandbox, &ca, false), "the root's key was not kept");
+
+    sandbox.gen_ok(&["--pkcs12", "localhost"]);
+    let blocks = pem_blocks(&sandbox.file("localhost.pem"));
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[1], std::fs::read_to_string(&inter).unwrap());
+    let leaf = "localhost.pem";
+    let out = openssl(&["verify", "-CAfile", s(&ca), "-untrusted", leaf, leaf], &sandbox.work());
+    assert_eq!(text(&out.stdout), "localhost.pem: OK\n");
+    let alone = sandbox.run("openssl", &["verify", "-CAfile", s(&ca), leaf], b"");
+    assert_ne!(alone.status.code(), Some(0), "verified without the intermediate");
+    let p12 =
+        openssl(&["pkcs12", "-in", "localhost.p12", "-passin", "pass:changeit", "-nokeys"], &sandbox.work());
+    assert_eq!(text(&p12.stdout).matches("BEGIN CERTIFICATE").count(), 3, "{}", text(&p12.stdout));
+    sandbox.gen_ok(&["--cert-file", "both.pem", "--key-file", "both.pem", "app.test"]);
+    let both = std::fs::read_to_string(sandbox.file("both.pem")).unwrap();
+    assert_eq!(
+        (both.matches("BEGIN CERTIFICATE").count(), both.matches("BEGIN PRIVATE KEY").count()),
+        (2, 1)
+    );
+
+    for missing in [ca.clone(), inter.clone()] {
+        let aside = sandbox.dir.path().join("aside.pem");
+        std::fs::rename(&missing, &aside).unwrap();
+        let before = sandbox.listing();
+        let out = sandbox.gen_cert(&["other.test"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "streamtool: cannot use the local CA: the CA in {} is incomplete: {} is missing\n",
+                dir.display(),
+                missing.display()
+            )
+        );
+        assert_eq!(sandbox.listing(), before);
+        std::fs::rename(&aside, &missing).unwrap();
+    }
+    sandbox.gen_ok(&["other.test"]);
+}
+
+/// docs/gen-cert.md, "Why two levels": CA directories made before the two-level layout
+/// keep working as they are (here one made by openssl: a constrained root and its key):
+/// `--ca-only` shows no intermediate, leaves are signed by the root and their file holds
+/// the leaf alone (`openssl verify -CAfile ca.pem` passes), nothing is added to the
+/// directory. `--ca-only --force --any-name` over a two-level CA makes a single
+/// unconstrained root (nothing to constrain) and removes the old intermediate; its leaves
+/// get the root after them only with `--bundle`.
+#[test]
+fn an_old_single_root_directory_keeps_working_and_any_name_makes_a_single_root() {
+    if !need(&["openssl"]) {
+        return;
+    }
+    let old = Sandbox::new();
+    old.old_single_root_ca();
+    let shown = old.gen_ok(&["--ca-only"]);
+    assert!(!shown.contains("Intermediate:"), "{shown}");
+    assert!(shown.contains("Signs for:    only localhost, .test, 127.0.0.0/8 (name constraints)"), "{shown}");
+    old.gen_ok(&["localhost"]);
+    assert_eq!(pem_blocks(&old.file("localhost.pem")).len(), 1);
+    let out = openssl(&["verify", "-CAfile", s(&old.ca_cert()), "localhost.pem"], &old.work());
+    assert_eq!(text(&out.stdout), "localhost.pem: OK\n");
+    assert!(!old.intermediate().exists());
+
+    let any = Sandbox::new();
+    any.gen_ok(&["--ca-only"]);
+    assert!(any.intermediate().exists());
+    any.gen_ok(&["--ca-only", "--force", "--any-name"]);
+    assert!(!any.intermediate().exists(), "the old intermediate was left behind");
+    let shown = any.gen_ok(&["--ca-only"]);
+    assert!(!shown.contains("Intermediate:") && shown.contains("any name"), "{shown}");
+    any.gen_ok(&["example.com"]);
+    assert_eq!(pem_blocks(&any.file("example.com.pem")).len(), 1);
+    any.gen_ok(&["--bundle", "--cert-file", "bundle.pem", "--key-file", "bundle-key.pem", "example.com"]);
+    let bundle = pem_blocks(&any.file("bundle.pem"));
+    assert_eq!(bundle.len(), 2);
+    assert_eq!(bundle[1], std::fs::read_to_string(any.ca_cert()).unwrap());
 }
