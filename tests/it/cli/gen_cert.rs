@@ -174,8 +174,11 @@ fn valid_in(cert: &Path, days: u64) -> bool {
         .success()
 }
 
+/// `openssl verify -CAfile CA -untrusted LEAF LEAF`: the leaf file holds the intermediate
+/// after the leaf (a two-level CA), and openssl verifies only the file's first certificate.
 fn assert_openssl_verifies(ca: &Path, leaf: &Path) {
-    let out = openssl(&["verify", "-CAfile", ca.to_str().unwrap(), leaf.to_str().unwrap()], Path::new("."));
+    let (ca, leaf) = (ca.to_str().unwrap(), leaf.to_str().unwrap());
+    let out = openssl(&["verify", "-CAfile", ca, "-untrusted", leaf, leaf], Path::new("."));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.trim_end().ends_with(": OK"), "{text}");
 }
@@ -486,7 +489,7 @@ fn inspect_json_parses_and_matches_the_certificate() {
     let stdout = sandbox.gen_ok(&["--inspect", leaf.to_str().unwrap(), "--json"]);
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let certificates = value["certificates"].as_array().unwrap();
-    assert_eq!(certificates.len(), 2, "the bundle holds the leaf and the CA");
+    assert_eq!(certificates.len(), 2, "the bundle holds the leaf and the intermediate CA");
     let (first, second) = (&certificates[0], &certificates[1]);
     let ders = certs::load_certs(&leaf).unwrap();
     assert_eq!(first["sha256"], Pin::of_certificate(ders[0].as_ref()).to_string());
@@ -496,8 +499,9 @@ fn inspect_json_parses_and_matches_the_certificate() {
     assert_eq!(first["expired"], false);
     assert_eq!(first["issuer"], second["subject"]);
     assert_eq!(second["is_ca"], true);
-    assert_eq!(second["self_signed"], true);
-    assert_eq!(ders[1], certs::load_certs(sandbox.ca_cert()).unwrap()[0], "the CA follows the leaf");
+    assert_eq!(second["self_signed"], false);
+    let intermediate = sandbox.ca_dir().join("ca-intermediate.pem");
+    assert_eq!(ders[1], certs::load_certs(&intermediate).unwrap()[0], "the intermediate follows the leaf");
     for field in ["subject", "not_before", "not_after", "serial", "signature_algorithm", "public_key_sha256"]
     {
         assert!(first[field].is_string(), "{field}: {first}");

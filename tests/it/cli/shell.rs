@@ -1219,7 +1219,7 @@ fn cookbook_checks_for_scripts() {
         let line = renew.stderr.trim_end();
         assert!(
             line.starts_with(
-                "streamtool: localhost+2.pem: certificate (O=streamtool development certificate, CN=localhost) \
+                "streamtool: localhost+2.pem: certificate 1 of 2 (O=streamtool development certificate, CN=localhost) \
                  expires within 100 days: not after "
             ) && line.ends_with(" UTC (in 90 days)")
                 && !line.contains('\n'),

@@ -135,7 +135,7 @@ pub struct GenCertArgs {
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
 
-    /// Write the CA certificate after the leaf in the certificate file (a full chain).
+    /// Add a single-root CA's certificate after the leaf (a two-level CA's files always have its intermediate).
     #[arg(long)]
     pub bundle: bool,
 
