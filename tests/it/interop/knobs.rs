@@ -224,3 +224,92 @@ fn retry_waits_for_a_server_that_appears_and_gives_up_after_n() {
     assert_eq!(never.code, Some(3), "{}", never.summary());
     assert_eq!(never.err.matches("retry").count(), 2, "{}", never.summary());
 }
+
+/// `serve --tls --allow 127.0.0.2 --deny 127.0.0.3 --deny-file F`: ncat from 127.0.0.2
+/// is served; from 127.0.0.1 (not allowed), 127.0.0.3 (denied) and 127.0.0.4 (denied by
+/// the file) it is reset before any TLS: `openssl s_client` gets no certificate. Each
+/// refusal is one line naming the peer; a flood of 30 is at most 10 lines and a count.
+/// pipe's `allow=` does the same on a listening endpoint; a bad file line is exit 1
+/// naming the file and the line, before anything listens.
+#[test]
+fn allow_and_deny_refuse_before_any_byte_and_say_so_bounded() {
+    if !need(&["ncat", "openssl"]) {
+        return;
+    }
+    let lab = Lab::new("serve --allow/--deny/--deny-file / ncat, s_client from several sources");
+    std::fs::write(lab.path("deny.txt"), "# blocked\n127.0.0.4\n\n").unwrap();
+    let server = start(
+        &lab,
+        "serve",
+        "exec \"$ST\" serve -k --echo --tls --cert \"$CERT\" --key \"$KEY\" --allow 127.0.0.2,127.0.0.3,127.0.0.4 \
+         --deny 127.0.0.3 --deny-file \"$D/deny.txt\" 127.0.0.1:$P",
+        lab.p,
+    );
+    let s_client = |from: &str| {
+        let script = format!(
+            "exec openssl s_client -connect 127.0.0.1:$P -bind {from}:0 -CAfile \"$CA\" -servername localhost \
+             -verify_return_error < /dev/null"
+        );
+        lab.sh(&format!("s_client-{from}"), &script).wait(LIMIT)
+    };
+    let served = s_client("127.0.0.2");
+    assert_eq!(served.code, Some(0), "{}", served.summary());
+    assert!(
+        String::from_utf8_lossy(&served.out).contains("Verify return code: 0 (ok)"),
+        "{}",
+        served.summary()
+    );
+    for from in ["127.0.0.1", "127.0.0.3", "127.0.0.4"] {
+        let refused = s_client(from);
+        assert_ne!(refused.code, Some(0), "{}", refused.summary());
+        assert!(
+            String::from_utf8_lossy(&refused.out).contains("no peer certificate available"),
+            "{}",
+            refused.summary()
+        );
+        let said = wait_for(Duration::from_secs(5), || {
+            server.stderr_now().contains(&format!("refused a connection from {from}:"))
+        });
+        assert!(said, "{}", server.stderr_now());
+    }
+    let err = server.stderr_now();
+    assert!(
+        err.contains("not in an allowed block")
+            && err.contains("denied (127.0.0.3/32)")
+            && err.contains("denied (127.0.0.4/32)"),
+        "{err}"
+    );
+    let flood = lab.sh(
+        "flood",
+        "i=0; while [ $i -lt 30 ]; do ncat -s 127.0.0.5 127.0.0.1 $P < /dev/null; i=$((i+1)); done",
+    );
+    flood.wait(LIMIT);
+    let lines =
+        server.stderr_now().lines().filter(|l| l.contains("refused a connection from 127.0.0.5")).count();
+    assert!(
+        lines <= 10 - 3,
+        "refusals said at most 10 per 10 s ({lines} for the flood):\n{}",
+        server.stderr_now()
+    );
+    assert!(
+        server.stderr_now().contains("more refusals in the next 10s are counted, not shown"),
+        "{}",
+        server.stderr_now()
+    );
+
+    let _backend = start(&lab, "backend", "exec ncat -l -k 127.0.0.1 $N --sh-exec 'echo backend'", lab.n);
+    let _pipe = start(
+        &lab,
+        "pipe",
+        "exec \"$ST\" pipe tcp-listen:127.0.0.1:$Q,fork,allow=127.0.0.2 tcp:127.0.0.1:$N",
+        lab.q,
+    );
+    let ok = lab.sh("pipe-ok", "exec ncat --recv-only -s 127.0.0.2 127.0.0.1 $Q").wait(LIMIT);
+    assert_eq!(ok.out, b"backend\n", "{}", ok.summary());
+    let no = lab.sh("pipe-no", "exec ncat --recv-only 127.0.0.1 $Q").wait(LIMIT);
+    assert!(no.out.is_empty(), "{}", no.summary());
+    std::fs::write(lab.path("bad.txt"), "10.0.0.0/8\nbogus\n").unwrap();
+    let bad = lab.sh("bad", "exec \"$ST\" serve --allow-file \"$D/bad.txt\" 127.0.0.1:0").wait(LIMIT);
+    assert_eq!(bad.code, Some(1), "{}", bad.summary());
+    assert!(bad.err.contains("bad.txt line 2") && !bad.err.contains("listening on"), "{}", bad.summary());
+}
