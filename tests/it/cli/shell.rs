@@ -1690,3 +1690,75 @@ fn cookbook_trusting_the_local_ca() {
         assert!(log.ends_with("== stores as before\n"), "the stores changed:\n{log}");
     });
 }
+
+/// docs/cookbook.md, "A TLS terminator that stays up": the recipe's pipe terminator with
+/// `reload-on-change`, `allow=` and `keepalive` serves the client, and a renewal by
+/// `gen-cert --force` is picked up without a signal: the next handshake presents the new
+/// certificate (its key pin) and the terminator warns about the changed pin.
+#[test]
+fn cookbook_a_tls_terminator_that_stays_up() {
+    run(async {
+        let mut r = Recipe::new("A TLS terminator that stays up");
+        r.before_you_start().await;
+        let _service = r.listen(r"streamtool serve -k --echo 8080", "8080").await;
+        let terminator = r
+            .listen(
+                r"streamtool pipe tls-listen:8443,fork,cert=localhost+2.pem,key=localhost+2-key.pem,reload-on-change,allow=127.0.0.0/8,keepalive tcp:127.0.0.1:8080",
+                "8443",
+            )
+            .await;
+        let first = r.run(r"printf 'hello\n' | streamtool connect --tls --on-eof half-close --ca ca/ca.pem localhost:8443").await;
+        first.assert_code(0);
+        assert_eq!(first.stdout, b"hello\n");
+        let pin_of = |text: &str| {
+            text.split("key pin:")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+        };
+        let look = r.run(r"streamtool connect -z --tls --show-cert --ca ca/ca.pem localhost:8443").await;
+        let old = pin_of(&look.stderr).expect("a key pin");
+        let renewed = r.run(r"streamtool gen-cert --force localhost 127.0.0.1 ::1").await;
+        renewed.assert_code(0);
+        let said = poll_until(Duration::from_secs(10), || {
+            terminator.stderr().contains("reloaded 1 certificate (a file changed)")
+        })
+        .await;
+        assert!(said, "{}", terminator.stderr());
+        let again = r.run(r"streamtool connect -z --tls --show-cert --ca ca/ca.pem localhost:8443").await;
+        again.assert_code(0);
+        let new = pin_of(&again.stderr).expect("a key pin");
+        assert_ne!(old, new, "the renewed certificate is served");
+        assert!(terminator.stderr().contains(&new), "the pin change is said:\n{}", terminator.stderr());
+    });
+}
+
+/// docs/cookbook.md, "Socket activation": the recipe's `systemd-socket-activate` line
+/// (systemd's launcher, as the socket unit would) passes the port to `serve systemd:echo`,
+/// and the recipe's client is echoed; the unit's ExecStart is the same command.
+#[test]
+fn cookbook_socket_activation() {
+    if !crate::support::peers::need(&["systemd-socket-activate"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("Socket activation");
+        let launcher = "systemd-socket-activate -l 127.0.0.1:7000 --fdname=echo streamtool serve -k --echo systemd:echo &";
+        assert!(r.text.contains(launcher), "{}", r.text);
+        assert!(
+            r.text.contains("ExecStart=/usr/local/bin/streamtool serve -k --echo systemd:echo"),
+            "{}",
+            r.text
+        );
+        let port = crate::support::cli::closed_port();
+        r.subs.push(("7000".to_string(), port.to_string()));
+        let bin = crate::support::cli::BIN;
+        let address = format!("127.0.0.1:{port}");
+        let args = ["-l", address.as_str(), "--fdname=echo", bin, "serve", "-k", "--echo", "systemd:echo"];
+        let _launcher = Proc::spawn("systemd-socket-activate", &args, Input::Open);
+        let up = poll_until(STEP, || crate::support::peers::listening(port)).await;
+        assert!(up, "systemd-socket-activate did not listen on {address}:\n{}", _launcher.stderr());
+        let echoed = r.run(r"printf 'hello\n' | streamtool connect localhost:7000").await;
+        echoed.assert_code(0);
+        assert_eq!(echoed.stdout, b"hello\n");
+    });
+}
