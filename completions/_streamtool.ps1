@@ -105,7 +105,7 @@ Register-ArgumentCompleter -Native -CommandName 'streamtool' -ScriptBlock {
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 only')
             [CompletionResult]::new('--reuse-port', '--reuse-port', [CompletionResultType]::ParameterName, 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")')
             [CompletionResult]::new('--reload-on-change', '--reload-on-change', [CompletionResultType]::ParameterName, 'Reload the certificates, keys and --client-ca when one of their files changes (checked every 2 s), as SIGHUP does. Needs --tls')
-            [CompletionResult]::new('--keep-pin', '--keep-pin', [CompletionResultType]::ParameterName, 'Refuse a reload that changes a certificate''s public key (its key pin, which clients may --pin): the old certificates stay. Needs --tls')
+            [CompletionResult]::new('--keep-pin', '--keep-pin', [CompletionResultType]::ParameterName, 'Refuse a reload that changes a certificate''s public key (its key pin, which clients may have pinned): the old certificates stay. Needs --tls')
             [CompletionResult]::new('--no-sni', '--no-sni', [CompletionResultType]::ParameterName, 'Send no SNI (the certificate is still verified against the host)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides')

@@ -101,7 +101,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand -6 'IPv6 only'
             cand --reuse-port 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")'
             cand --reload-on-change 'Reload the certificates, keys and --client-ca when one of their files changes (checked every 2 s), as SIGHUP does. Needs --tls'
-            cand --keep-pin 'Refuse a reload that changes a certificate''s public key (its key pin, which clients may --pin): the old certificates stay. Needs --tls'
+            cand --keep-pin 'Refuse a reload that changes a certificate''s public key (its key pin, which clients may have pinned): the old certificates stay. Needs --tls'
             cand --no-sni 'Send no SNI (the certificate is still verified against the host)'
             cand -v 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'

@@ -97,7 +97,7 @@ complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 4 -d 'IP
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s 6 -d 'IPv6 only'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l reuse-port -d 'serve: SO_REUSEPORT, so that several processes listen on one port (more cores, or a new process started before the old one drains; docs/cli.md, "Rolling restarts")'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l reload-on-change -d 'Reload the certificates, keys and --client-ca when one of their files changes (checked every 2 s), as SIGHUP does. Needs --tls'
-complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keep-pin -d 'Refuse a reload that changes a certificate\'s public key (its key pin, which clients may --pin): the old certificates stay. Needs --tls'
+complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l keep-pin -d 'Refuse a reload that changes a certificate\'s public key (its key pin, which clients may have pinned): the old certificates stay. Needs --tls'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -l no-sni -d 'Send no SNI (the certificate is still verified against the host)'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v: info and a summary, -vv: debug, -vvv: trace). RUST_LOG overrides'
 complete -c streamtool -n "__fish_streamtool_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'

@@ -43,8 +43,8 @@ pub struct ReloadArgs {
     #[arg(long, requires = "tls")]
     pub reload_on_change: bool,
 
-    /// Refuse a reload that changes a certificate's public key (its key pin, which
-    /// clients may --pin): the old certificates stay. Needs --tls.
+    /// Refuse a reload that changes a certificate's public key (its key pin, which clients
+    /// may have pinned): the old certificates stay. Needs --tls.
     #[arg(long, requires = "tls")]
     pub keep_pin: bool,
 }
