@@ -232,6 +232,8 @@ async fn an_untrusted_source_is_refused() {
             .expect("the connection stayed open");
         assert!(buf.is_empty(), "an untrusted connection was served");
         server.proc.wait_stderr(&format!("PROXY header from {peer} refused")).await;
+        // The close event follows the warning line.
+        server.proc.wait_stderr("\"event\":\"close\"").await;
         let line = refused_line(&server.proc.stderr(), &peer).unwrap();
         assert!(line.ends_with("not a trusted proxy (trusted: 127.0.0.2/32)"), "{line}");
         let close = json_events(&server.proc.stderr()).into_iter().find(|e| e["event"] == "close").unwrap();
