@@ -30,6 +30,7 @@
 //! [`StreamError::Unsupported`] and AnyIO's message.
 
 mod accept;
+mod allow;
 mod config;
 mod listener;
 mod verify;
@@ -44,6 +45,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use accept::accept_tls;
+pub use allow::{ClientAllow, ClientIdentity, San};
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, KeySink, ServerOptions, TlsVersion, Trust, VersionRange,
     hex, open_secret_append, provider, server_name,

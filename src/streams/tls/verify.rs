@@ -245,6 +245,28 @@ pub(crate) struct ClientVerifier {
     pub(crate) explicit: Vec<CertificateDer<'static>>,
     pub(crate) mandatory: bool,
     pub(crate) provider: Arc<CryptoProvider>,
+    /// The allow-list, checked after the chain verified (empty: everyone verified).
+    pub(crate) allow: super::ClientAllow,
+}
+
+impl ClientVerifier {
+    /// The allow-list check of a verified client certificate. A refusal is a `General`
+    /// error naming the presented identity: the listener's one warning line about the
+    /// failed handshake then names the peer and the identity, and the client gets a
+    /// `handshake_failure` alert.
+    fn check_allowed(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if self.allow.is_empty() {
+            return Ok(());
+        }
+        match super::ClientIdentity::of(end_entity) {
+            Some(id) if self.allow.admits(&id) => Ok(()),
+            Some(id) => Err(rustls::Error::General(format!(
+                "client certificate not on the allow-list: {}",
+                id.describe()
+            ))),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
+        }
+    }
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -270,17 +292,19 @@ impl ClientCertVerifier for ClientVerifier {
             Some(webpki) => webpki.verify_client_cert(end_entity, intermediates, now),
             None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
         };
-        match webpki_result {
-            Ok(verified) => Ok(verified),
+        let verified = match webpki_result {
+            Ok(verified) => verified,
             Err(err) if self.explicit.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
                 tracing::debug!(error = %err, "chain verification failed; the client certificate is explicitly trusted");
                 let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
                     .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
                 check_validity(&cert, now)?;
-                Ok(ClientCertVerified::assertion())
+                ClientCertVerified::assertion()
             }
-            Err(err) => Err(err),
-        }
+            Err(err) => return Err(err),
+        };
+        self.check_allowed(end_entity)?;
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
