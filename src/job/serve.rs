@@ -396,7 +396,8 @@ async fn serve_connection(
     // disconnects it (one allocation, made only in those modes).
     let client =
         matches!(shared.settings.mode, Mode::Stdio | Mode::Broker).then(|| Arc::new(Client::default()));
-    let work = std::pin::pin!(run_mode(net_rx, net_tx, (peer, client_env), shared, activity, client.as_ref()));
+    let work =
+        std::pin::pin!(run_mode(net_rx, net_tx, (peer, client_env), shared, activity, client.as_ref()));
     tokio::select! {
         flows = work => Ended::Flows(flows),
         limit = idle => Ended::Idle(limit),
@@ -497,7 +498,10 @@ fn run_mode(
 /// events show it; with `--accept-proxy`, the client the PROXY header names), and for an
 /// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`; `client`: the TLS
 /// client certificate's ([`client_env`]).
-fn peer_env(peer: &(impl Display + ?Sized), client: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+fn peer_env(
+    peer: &(impl Display + ?Sized),
+    client: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
     let text = peer.to_string();
     let mut env = client.to_vec();
     if let Ok(addr) = text.parse::<std::net::SocketAddr>() {

@@ -62,7 +62,12 @@ pub struct ReloadArgs {
 
     /// Admit client certificates whose public key has this pin (sha256:HEX, as --pin
     /// and gen-cert print it). Repeatable. Needs --client-ca.
-    #[arg(long, value_name = "sha256:HEX", requires = "client_ca", help_heading = "Client allow-list (mTLS)")]
+    #[arg(
+        long,
+        value_name = "sha256:HEX",
+        requires = "client_ca",
+        help_heading = "Client allow-list (mTLS)"
+    )]
     pub allow_spki: Vec<Pin>,
 }
 

@@ -141,7 +141,9 @@ fn san_matches(want: &str, san: &San) -> bool {
     match san {
         San::Dns(v) | San::Email(v) => v.eq_ignore_ascii_case(want),
         San::Uri(v) => v == want,
-        San::Ip(ip) => want.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|w| w == *ip),
+        San::Ip(ip) => {
+            want.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|w| w == *ip)
+        }
     }
 }
 

@@ -106,7 +106,8 @@ fn clients_are_admitted_by_cn_san_and_key_pin() {
     if !need(&["openssl", "curl", "gnutls-cli"]) {
         return;
     }
-    let mut lab = Lab::new("serve --tls --client-ca --allow-* / s_client, curl, gnutls-cli with client certs");
+    let mut lab =
+        Lab::new("serve --tls --client-ca --allow-* / s_client, curl, gnutls-cli with client certs");
     certificates(&mut lab);
     let _serve = serve(&lab);
     let alice = s_client(&lab, lab.p, Some("alice.test"));
@@ -117,7 +118,10 @@ fn clients_are_admitted_by_cn_san_and_key_pin() {
         &lab,
         &format!("timeout 10 curl -sS --http1.0 --cacert \"$CA\" --cert {c} --key {k} https://localhost:$P/"),
     );
-    assert!(carol.starts_with("CN=carol.test SANS=DNS:carol.test,DNS:carol2.test SPKI="), "curl as carol: {carol:?}");
+    assert!(
+        carol.starts_with("CN=carol.test SANS=DNS:carol.test,DNS:carol2.test SPKI="),
+        "curl as carol: {carol:?}"
+    );
     let (c, k) = client("dave.test");
     let dave = run(
         &lab,
@@ -157,7 +161,9 @@ fn a_client_not_on_the_list_or_without_a_certificate_is_refused() {
     let curl = lab
         .bash(
             "curl",
-            &format!("timeout 10 curl -sS --http1.0 --cacert \"$CA\" --cert {c} --key {k} https://localhost:$P/"),
+            &format!(
+                "timeout 10 curl -sS --http1.0 --cacert \"$CA\" --cert {c} --key {k} https://localhost:$P/"
+            ),
         )
         .wait(LIMIT);
     assert_ne!(curl.code, Some(0), "curl as eve must fail: {}", curl.summary());
