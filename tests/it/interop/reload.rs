@@ -384,7 +384,7 @@ fn sighup_reloads_the_client_ca() {
     );
     let client = "{ echo hello; sleep 1; } | timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$P -servername alpha.test \
                   -CAfile \"$CA3\" -cert \"$D/client/alice@example.test-client.pem\" \
-                  -key \"$D/client/alice@example.test-client-key.pem\" 2>/dev/null; true";
+                  -cert_chain \"$D/client/alice@example.test-client.pem\" -key \"$D/client/alice@example.test-client-key.pem\" 2>/dev/null; true";
     assert_eq!(run(&lab, client), "", "a client of another CA is refused");
     std::fs::copy(lab.path("ca2/ca.pem"), lab.path(".client-ca.tmp")).unwrap();
     std::fs::rename(lab.path(".client-ca.tmp"), lab.path("client-ca.pem")).unwrap();
