@@ -3,6 +3,7 @@
 //! client verifier right after the chain verified; docs/tls.md, "Who may connect: client
 //! allow-lists".
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 use x509_parser::extensions::GeneralName;
@@ -114,6 +115,29 @@ impl ClientIdentity {
         env
     }
 }
+
+thread_local! {
+    /// The refusal the client verifier last made on this thread, for the handshake's
+    /// error: rustls sends `access_denied` only for an error without text. The verifier
+    /// runs inside the poll of the handshake that then fails, in the same task and on the
+    /// same thread, so [`take_refusal`] in that handshake's error path finds its own.
+    static REFUSED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Notes why the verifier refused a client certificate (see [`REFUSED`]).
+pub(crate) fn note_refusal(why: String) {
+    REFUSED.with(|r| *r.borrow_mut() = Some(why));
+}
+
+/// The refusal noted on this thread, taken.
+pub(crate) fn take_refusal() -> Option<String> {
+    REFUSED.with(|r| r.borrow_mut().take())
+}
+
+/// A client certificate not on the allow-list (the source of the handshake's error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Refused(pub(crate) String);
 
 fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {

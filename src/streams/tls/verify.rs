@@ -250,20 +250,23 @@ pub(crate) struct ClientVerifier {
 }
 
 impl ClientVerifier {
-    /// The allow-list check of a verified client certificate. A refusal is a `General`
-    /// error naming the presented identity: the listener's one warning line about the
-    /// failed handshake then names the peer and the identity, and the client gets a
-    /// `handshake_failure` alert.
+    /// The allow-list check of a verified client certificate. A refusal is
+    /// `ApplicationVerificationFailure` (the client gets an `access_denied` alert); the
+    /// presented identity goes beside it to the handshake's error ([`super::allow`]), so
+    /// that the listener's one warning line names the peer and the identity.
     fn check_allowed(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         if self.allow.is_empty() {
             return Ok(());
         }
         match super::ClientIdentity::of(end_entity) {
             Some(id) if self.allow.admits(&id) => Ok(()),
-            Some(id) => Err(rustls::Error::General(format!(
-                "client certificate not on the allow-list: {}",
-                id.describe()
-            ))),
+            Some(id) => {
+                super::allow::note_refusal(format!(
+                    "client certificate not on the allow-list: {}",
+                    id.describe()
+                ));
+                Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            }
             None => Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
         }
     }
