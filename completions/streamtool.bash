@@ -503,7 +503,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --accept-proxy --proxy-from --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --cert-dir --reload-on-change --keep-pin --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --accept-proxy --proxy-from --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --cert-dir --reload-on-change --keep-pin --allow-cn --allow-san --allow-spki --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,6 +674,18 @@ _streamtool() {
                     return 0
                     ;;
                 --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-cn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-san)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-spki)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,8 +36,8 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'streamtool;serve'= {
-            cand -e 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)'
-            cand --exec 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT)'
+            cand -e 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT); a TLS client''s certificate in STREAMTOOL_CLIENT_SUBJECT, _CN, _SANS (comma-separated), _SPKI (its key pin)'
+            cand --exec 'Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout, with the client''s address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR, STREAMTOOL_PEER_PORT); a TLS client''s certificate in STREAMTOOL_CLIENT_SUBJECT, _CN, _SANS (comma-separated), _SPKI (its key pin)'
             cand -c 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)'
             cand --sh-exec 'Run `sh -c CMD` per connection, wired to its stdin/stdout (environment as --exec)'
             cand --max-conns 'At most N connections at once; more are closed on arrival'
@@ -78,6 +78,9 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --allow-file 'serve: --allow''s blocks from a file, one per line (# comments)'
             cand --deny-file 'serve: --deny''s blocks from a file, one per line (# comments)'
             cand --cert-dir 'Serve every X.pem with its X-key.pem in DIR (gen-cert''s files), after the --cert ones, by file name; chosen by SNI like repeated --cert. Needs --tls'
+            cand --allow-cn 'Admit only client certificates whose subject common name is NAME (exact; repeatable; any --allow-* match admits). With an allow-list, a client without a certificate, or whose certificate matches none, is refused in the handshake (and logged with the identity it presented). Needs --client-ca; kept across reloads'
+            cand --allow-san 'Admit client certificates with this subject alternative name: a DNS name or email (any case), a URI (exact) or an IP address. Repeatable. Needs --client-ca'
+            cand --allow-spki 'Admit client certificates whose public key has this pin (sha256:HEX, the "key pin" gen-cert and --show-cert print). Repeatable. Needs --client-ca'
             cand --threads 'Threads that run connections: 1 (the default) runs everything on one thread, the least CPU and memory per connection and per handshake; 0 means one per CPU core, for a few bulk relays or a server whose many busy TLS connections need more than one core. At most 256'
             cand --ca 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls'
             cand --cacert 'Trust only these CA certificates (PEM bundle) instead of the system store, to verify the server (`connect`; `serve` verifies clients with --client-ca). A self-signed certificate listed here is trusted as itself. Needs --tls'

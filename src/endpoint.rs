@@ -420,6 +420,9 @@ const VALUE_OPTIONS: &[&str] = &[
     "ragged-eof",
     "keylog",
     "client-ca",
+    "allow-cn",
+    "allow-san",
+    "allow-spki",
     "delimiter",
     "max-frame",
     "on-oversize",
@@ -676,6 +679,9 @@ impl Endpoint {
             "cert-dir" => o.reload.cert_dir = Some(value_of("DIR")?.into()),
             "reload-on-change" => o.reload.reload_on_change = true,
             "keep-pin" => o.reload.keep_pin = true,
+            "allow-cn" => o.reload.allow.cns.push(value_of("NAME")?.to_string()),
+            "allow-san" => o.reload.allow.sans.push(value_of("VALUE")?.to_string()),
+            "allow-spki" => o.reload.allow.spki.push(value_of("sha256:HEX")?.parse()?),
             "ca" | "cacert" => o.ca = Some(value_of("FILE")?.into()),
             "client-ca" => o.client_ca = Some(value_of("FILE")?.into()),
             "keylog" => o.keylog = Some(value_of("FILE")?.into()),
@@ -853,7 +859,12 @@ impl Endpoint {
             return Err("client-ca and require-client-cert apply to tls-listen: endpoints".into());
         }
         if o.reload != Default::default() && !tls_server {
-            return Err("cert-dir, reload-on-change and keep-pin apply to tls-listen: endpoints".into());
+            return Err("cert-dir, reload-on-change, keep-pin and allow-cn, allow-san, allow-spki apply to \
+                        tls-listen: endpoints"
+                .into());
+        }
+        if !o.reload.allow.is_empty() && o.client_ca.is_none() {
+            return Err("allow-cn, allow-san and allow-spki need client-ca=FILE".into());
         }
         let tls_any = !o.cert.is_empty()
             || !o.key.is_empty()

@@ -219,12 +219,14 @@ pub fn connection(
         // stdio mode writes clients' data there).
         let _reset =
             matches!(shared.settings.mode, Mode::Stdio).then(|| ResetIf::new(&raw, stdout_gone.clone()));
+        let mut client = Vec::new();
         let io: Box<dyn Transport> = match tls {
             // Boxed: the handshake's state would otherwise stay part of every connection's
             // future, plain or TLS, for its whole life.
             Some(tls) => match Box::pin(tls.accept(raw)).await {
                 Ok(tls) => {
                     report_handshake(&tls, &*shared.report, peer);
+                    client = client_env(&tls.peer_certificates());
                     // A failed TLS connection is dropped without close_notify: the client can tell.
                     crate::stack::open::tls_io(tls)
                 }
@@ -237,7 +239,7 @@ pub fn connection(
             // relay can end it cleanly.
             biased;
             () = stdout_gone.cancelled() => {}
-            result = handle(io, peer, &shared) => {
+            result = handle(io, peer, &client, &shared) => {
                 if let Err(err) = result {
                     tracing::warn!(%peer, "{}", crate::words::one_line(&err));
                 }
@@ -278,13 +280,17 @@ pub async fn serve_clients(
 /// [`handle`]'s first (a broken connection says more than a killed command's status),
 /// else [`ConnectionError::Command`].
 pub async fn serve_only(opened: Opened, peer: &str, shared: &Arc<Shared>) -> Result<(), ConnectionError> {
+    let mut client = Vec::new();
     let io: Box<dyn Transport> = match opened {
         Opened::Plain(PlainSocket::Tcp(s)) => Box::new(s),
         Opened::Plain(PlainSocket::Unix(s)) => Box::new(s),
-        Opened::Tls(tls) => crate::stack::open::tls_io(*tls),
+        Opened::Tls(tls) => {
+            client = client_env(&tls.peer_certificates());
+            crate::stack::open::tls_io(*tls)
+        }
         Opened::Observed(connection) => connection,
     };
-    handle(io, peer, shared).await?;
+    handle(io, peer, &client, shared).await?;
     shared.take_command_failure().map_or(Ok(()), |why| Err(ConnectionError::Command(why)))
 }
 
@@ -299,12 +305,13 @@ pub async fn serve_only(opened: Opened, peer: &str, shared: &Arc<Shared>) -> Res
 pub async fn handle(
     io: Box<dyn Transport>,
     peer: &(impl Display + Sync + ?Sized),
+    client: &[(&'static str, String)],
     shared: &Arc<Shared>,
 ) -> Result<(), ConnectionError> {
     let (net_rx, net_tx) = tokio::io::split(io);
     let (net_rx, mut net_tx) = (IoReceiveStream::new(net_rx), IoSendStream::new(net_tx));
     let activity = Activity::default();
-    let ended = serve_connection(net_rx, &mut net_tx, peer, shared, &activity).await;
+    let ended = serve_connection(net_rx, &mut net_tx, (peer, client), shared, &activity).await;
     // A clean end closes our side properly (idempotent after a half-close); after an error
     // or a timeout the connection is dropped without close_notify, so that a TLS client can
     // tell. (No reset: what failed was this client's own stream, or our command's, and a
@@ -370,7 +377,7 @@ enum Ended {
 async fn serve_connection(
     net_rx: NetRx,
     net_tx: &mut NetTx,
-    peer: &(impl Display + Sync + ?Sized),
+    (peer, client_env): (&(impl Display + Sync + ?Sized), &[(&'static str, String)]),
     shared: &Arc<Shared>,
     activity: &Activity,
 ) -> Ended {
@@ -389,7 +396,8 @@ async fn serve_connection(
     // disconnects it (one allocation, made only in those modes).
     let client =
         matches!(shared.settings.mode, Mode::Stdio | Mode::Broker).then(|| Arc::new(Client::default()));
-    let work = std::pin::pin!(run_mode(net_rx, net_tx, peer, shared, activity, client.as_ref()));
+    let work =
+        std::pin::pin!(run_mode(net_rx, net_tx, (peer, client_env), shared, activity, client.as_ref()));
     tokio::select! {
         flows = work => Ended::Flows(flows),
         limit = idle => Ended::Idle(limit),
@@ -407,7 +415,7 @@ async fn serve_connection(
 fn run_mode(
     net_rx: NetRx,
     net_tx: &mut NetTx,
-    peer: &(impl Display + Sync + ?Sized),
+    (peer, client_env): (&(impl Display + Sync + ?Sized), &[(&'static str, String)]),
     shared: &Arc<Shared>,
     activity: &Activity,
     client: Option<&Arc<Client>>,
@@ -433,11 +441,11 @@ fn run_mode(
             // Boxed, as the TLS handshake is: a future is as large as its largest state,
             // and this one is three times the stdio relay's, which idle connections hold.
             Mode::Exec(argv) => {
-                let child = ChildStream::spawn_with(&argv[0], &argv[1..], &peer_env(peer));
+                let child = ChildStream::spawn_with(&argv[0], &argv[1..], &peer_env(peer, client_env));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Shell(cmd) => {
-                let child = ChildStream::shell_with(cmd, &peer_env(peer));
+                let child = ChildStream::shell_with(cmd, &peer_env(peer, client_env));
                 Box::pin(run_child(child, net_rx, net_tx, shared, activity, peer)).await
             }
             Mode::Stdio | Mode::Broker => {
@@ -488,16 +496,32 @@ fn run_mode(
 
 /// The environment of a connection's command: `STREAMTOOL_PEER` (the client's address as
 /// events show it; with `--accept-proxy`, the client the PROXY header names), and for an
-/// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`.
-fn peer_env(peer: &(impl Display + ?Sized)) -> Vec<(&'static str, String)> {
+/// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`; `client`: the TLS
+/// client certificate's ([`client_env`]).
+fn peer_env(
+    peer: &(impl Display + ?Sized),
+    client: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
     let text = peer.to_string();
-    let mut env = Vec::new();
+    let mut env = client.to_vec();
     if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
         env.push(("STREAMTOOL_PEER_ADDR", addr.ip().to_string()));
         env.push(("STREAMTOOL_PEER_PORT", addr.port().to_string()));
     }
     env.push(("STREAMTOOL_PEER", text));
     env
+}
+
+/// The environment naming a TLS client's certificate (leaf first in `chain`; nothing
+/// without one): `STREAMTOOL_CLIENT_SUBJECT`, `STREAMTOOL_CLIENT_CN`,
+/// `STREAMTOOL_CLIENT_SANS` (comma-separated, `DNS:a,IP:127.0.0.1`),
+/// `STREAMTOOL_CLIENT_SPKI` (its key pin, `sha256:…`).
+fn client_env(chain: &[rustls_pki_types::CertificateDer<'static>]) -> Vec<(&'static str, String)> {
+    chain
+        .first()
+        .and_then(|leaf| crate::streams::tls::ClientIdentity::of(leaf.as_ref()))
+        .map(|id| id.env())
+        .unwrap_or_default()
 }
 
 /// The flows of a client of the broadcast or the broker, its end reported.

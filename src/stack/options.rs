@@ -259,6 +259,15 @@ impl EndpointOptions {
                     .map_err(|source| OptionsError::File { what: spelling.name("client-ca"), source })?;
                 if self.require_client_cert { ClientAuth::Required(cas) } else { ClientAuth::Optional(cas) }
             }
+            None if !self.reload.allow.is_empty() => {
+                return Err(OptionsError::Setting(format!(
+                    "{}, {} and {} need {} (the CAs that client certificates must chain to)",
+                    spelling.name("allow-cn"),
+                    spelling.name("allow-san"),
+                    spelling.name("allow-spki"),
+                    spelling.name("client-ca")
+                )));
+            }
             None => ClientAuth::None,
         };
         let (identity, generated, set) = match CertSet::load(self, spelling)? {
@@ -281,6 +290,7 @@ impl EndpointOptions {
         let options = ServerOptions {
             identity,
             client_auth,
+            allow: self.reload.allow.clone(),
             alpn: self.alpn_protocols(),
             versions: self.versions(),
             keylog: self.key_log(),

@@ -23,7 +23,7 @@ use crate::endpoint::EndpointOptions;
 use crate::event::{Event, PinChange, Report};
 use crate::stack::options::{OptionsError, Spelling};
 use crate::streams::StreamError;
-use crate::streams::tls::{Pin, ServerOptions};
+use crate::streams::tls::{ClientAllow, Pin, ServerOptions};
 
 /// How often `--reload-on-change` looks at the files.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -47,6 +47,28 @@ pub struct ReloadArgs {
     /// may have pinned): the old certificates stay. Needs --tls.
     #[arg(long, requires = "tls")]
     pub keep_pin: bool,
+
+    /// Admit only client certificates whose subject common name is NAME (exact;
+    /// repeatable; any --allow-* match admits). With an allow-list, a client without a
+    /// certificate, or whose certificate matches none, is refused in the handshake (and
+    /// logged with the identity it presented). Needs --client-ca; kept across reloads.
+    #[arg(long, value_name = "NAME", requires = "client_ca", help_heading = "Client allow-list (mTLS)")]
+    pub allow_cn: Vec<String>,
+
+    /// Admit client certificates with this subject alternative name: a DNS name or email
+    /// (any case), a URI (exact) or an IP address. Repeatable. Needs --client-ca.
+    #[arg(long, value_name = "VALUE", requires = "client_ca", help_heading = "Client allow-list (mTLS)")]
+    pub allow_san: Vec<String>,
+
+    /// Admit client certificates whose public key has this pin (sha256:HEX, the "key pin"
+    /// gen-cert and --show-cert print). Repeatable. Needs --client-ca.
+    #[arg(
+        long,
+        value_name = "sha256:HEX",
+        requires = "client_ca",
+        help_heading = "Client allow-list (mTLS)"
+    )]
+    pub allow_spki: Vec<Pin>,
 }
 
 impl ReloadArgs {
@@ -56,6 +78,11 @@ impl ReloadArgs {
             cert_dir: self.cert_dir.clone(),
             reload_on_change: self.reload_on_change,
             keep_pin: self.keep_pin,
+            allow: ClientAllow {
+                cns: self.allow_cn.clone(),
+                sans: self.allow_san.clone(),
+                spki: self.allow_spki.clone(),
+            },
         }
     }
 }
@@ -69,6 +96,9 @@ pub struct ReloadOptions {
     pub reload_on_change: bool,
     /// `--keep-pin`, `keep-pin`.
     pub keep_pin: bool,
+    /// The client allow-list: `--allow-cn`, `--allow-san`, `--allow-spki` (`allow-cn=`,
+    /// `allow-san=`, `allow-spki=` of `tls-listen:`); needs client CAs.
+    pub allow: ClientAllow,
 }
 
 /// One certificate served.

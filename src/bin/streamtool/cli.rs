@@ -515,7 +515,8 @@ pub struct ModeArgs {
 
     /// Run CMD (no shell; split on spaces) per connection, wired to its stdin/stdout,
     /// with the client's address in STREAMTOOL_PEER (and STREAMTOOL_PEER_ADDR,
-    /// STREAMTOOL_PEER_PORT).
+    /// STREAMTOOL_PEER_PORT); a TLS client's certificate in STREAMTOOL_CLIENT_SUBJECT,
+    /// _CN, _SANS (comma-separated), _SPKI (its key pin).
     #[arg(long, short = 'e', value_name = "CMD")]
     pub exec: Option<String>,
 

@@ -409,6 +409,9 @@ pub struct ServerOptions {
     pub identity: Identity,
     /// Client certificates.
     pub client_auth: ClientAuth,
+    /// Which verified client certificates get in (`--allow-cn`, `--allow-san`,
+    /// `--allow-spki`); when not empty, a client certificate is required.
+    pub allow: super::ClientAllow,
     /// ALPN protocols accepted, in the server's order of preference.
     pub alpn: Vec<Vec<u8>>,
     /// The version range.
@@ -423,6 +426,7 @@ impl ServerOptions {
         ServerOptions {
             identity,
             client_auth: ClientAuth::None,
+            allow: super::ClientAllow::default(),
             alpn: Vec::new(),
             versions: VersionRange::default(),
             keylog: KeyLog::FromEnv,
@@ -440,9 +444,12 @@ impl ServerOptions {
             .with_protocol_versions(&self.versions.versions()?)
             .map_err(|e| StreamError::TlsConfig(e.to_string()))?;
         let builder = match &self.client_auth {
+            ClientAuth::None if !self.allow.is_empty() => {
+                return Err(StreamError::TlsConfig("a client allow-list needs client CAs".into()));
+            }
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Optional(cas) | ClientAuth::Required(cas) => {
-                let mandatory = matches!(self.client_auth, ClientAuth::Required(_));
+                let mandatory = matches!(self.client_auth, ClientAuth::Required(_)) || !self.allow.is_empty();
                 if cas.is_empty() {
                     return Err(StreamError::TlsConfig("client CA: no certificate".into()));
                 }
@@ -461,6 +468,7 @@ impl ServerOptions {
                     explicit: cas.clone(),
                     mandatory,
                     provider: Arc::clone(&provider),
+                    allow: self.allow.clone(),
                 }))
             }
         };

@@ -30,6 +30,7 @@
 //! [`StreamError::Unsupported`] and AnyIO's message.
 
 mod accept;
+mod allow;
 mod config;
 mod listener;
 mod verify;
@@ -44,6 +45,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use accept::accept_tls;
+pub use allow::{ClientAllow, ClientIdentity, San};
 pub use config::{
     ClientAuth, ClientOptions, Identity, KeyLog, KeySink, ServerOptions, TlsVersion, Trust, VersionRange,
     hex, open_secret_append, provider, server_name,
@@ -199,10 +201,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> TlsStream<IO> {
     /// # Errors
     /// As [`TlsStream::connect`].
     pub async fn accept(io: IO, config: Arc<ServerConfig>, policy: RaggedEofPolicy) -> Result<Self> {
-        let stream = tokio_rustls::TlsAcceptor::from(config)
-            .accept(io)
-            .await
-            .map_err(|e| handshake_error(e, policy))?;
+        let stream = tokio_rustls::TlsAcceptor::from(config).accept(io).await.map_err(|e| {
+            let denied =
+                rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure);
+            let refusal = if e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) == Some(&denied) {
+                allow::take_refusal()
+            } else {
+                None
+            };
+            match refusal {
+                Some(why) => StreamError::Tls { peer: None, source: Box::new(allow::Refused(why)) },
+                None => handshake_error(e, policy),
+            }
+        })?;
         Ok(Self::new(tokio_rustls::TlsStream::Server(stream), policy))
     }
 

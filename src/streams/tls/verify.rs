@@ -245,6 +245,31 @@ pub(crate) struct ClientVerifier {
     pub(crate) explicit: Vec<CertificateDer<'static>>,
     pub(crate) mandatory: bool,
     pub(crate) provider: Arc<CryptoProvider>,
+    /// The allow-list, checked after the chain verified (empty: everyone verified).
+    pub(crate) allow: super::ClientAllow,
+}
+
+impl ClientVerifier {
+    /// The allow-list check of a verified client certificate. A refusal is
+    /// `ApplicationVerificationFailure` (the client gets an `access_denied` alert); the
+    /// presented identity goes beside it to the handshake's error ([`super::allow`]), so
+    /// that the listener's one warning line names the peer and the identity.
+    fn check_allowed(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if self.allow.is_empty() {
+            return Ok(());
+        }
+        match super::ClientIdentity::of(end_entity) {
+            Some(id) if self.allow.admits(&id) => Ok(()),
+            Some(id) => {
+                super::allow::note_refusal(format!(
+                    "client certificate not on the allow-list: {}",
+                    id.describe()
+                ));
+                Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            }
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding)),
+        }
+    }
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -270,17 +295,19 @@ impl ClientCertVerifier for ClientVerifier {
             Some(webpki) => webpki.verify_client_cert(end_entity, intermediates, now),
             None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
         };
-        match webpki_result {
-            Ok(verified) => Ok(verified),
+        let verified = match webpki_result {
+            Ok(verified) => verified,
             Err(err) if self.explicit.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
                 tracing::debug!(error = %err, "chain verification failed; the client certificate is explicitly trusted");
                 let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
                     .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
                 check_validity(&cert, now)?;
-                Ok(ClientCertVerified::assertion())
+                ClientCertVerified::assertion()
             }
-            Err(err) => Err(err),
-        }
+            Err(err) => return Err(err),
+        };
+        self.check_allowed(end_entity)?;
+        Ok(verified)
     }
 
     fn verify_tls12_signature(

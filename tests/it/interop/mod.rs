@@ -4,6 +4,9 @@
 //!
 //! - `knobs`: `--source`, `--keepalive`, `--reuse-port`, socket activation, `--retry`
 //!   (issue 23) with ncat, ss and systemd-socket-activate.
+//! - `mtls_allow`: client allow-lists for mTLS (issue 23): `--allow-cn`, `--allow-san`,
+//!   `--allow-spki` and pipe's `allow-cn=` with s_client, curl and gnutls-cli client
+//!   certificates, refusals, `STREAMTOOL_CLIENT_*`, a reload.
 //! - `plain`: streamtool against itself, and ncat, socat and OpenBSD nc over plain TCP.
 //! - `interop_tls`: the TLS peers (nginx, openssl, gnutls, ncat/socat over TLS).
 //! - `interop_cases`: the numbered cases of issue 17, items 6 and 7 of issue 29, the leak
@@ -25,6 +28,7 @@
 mod interop_cases;
 mod interop_tls;
 mod knobs;
+mod mtls_allow;
 mod plain;
 mod proxy;
 mod proxy_protocol;
