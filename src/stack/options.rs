@@ -82,10 +82,14 @@ pub enum OptionsError {
     /// The self-signed certificate of a server without one could not be made.
     #[error("cannot make a certificate")]
     SelfSigned(#[source] CertError),
-    /// Options that do not fit together (more keys than certificates, an empty
-    /// certificate directory); the line says which.
+    /// A setting that cannot be used (an empty certificate directory, a bad line in an
+    /// access file); the line says which.
     #[error("{0}")]
     Setting(String),
+    /// Options that do not fit together (more keys than certificates, an allow-list
+    /// without the CAs to check it): a usage error (exit 2).
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl EndpointOptions {
@@ -205,7 +209,7 @@ impl EndpointOptions {
             None => Trust::System,
         };
         if self.cert.len() > 1 || self.key.len() > 1 {
-            return Err(OptionsError::Setting(format!(
+            return Err(OptionsError::Usage(format!(
                 "a client presents one certificate: {} and {} are given once",
                 spelling.name("cert"),
                 spelling.name("key")
@@ -260,7 +264,7 @@ impl EndpointOptions {
                 if self.require_client_cert { ClientAuth::Required(cas) } else { ClientAuth::Optional(cas) }
             }
             None if !self.reload.allow.is_empty() => {
-                return Err(OptionsError::Setting(format!(
+                return Err(OptionsError::Usage(format!(
                     "{}, {} and {} need {} (the CAs that client certificates must chain to)",
                     spelling.name("allow-cn"),
                     spelling.name("allow-san"),
@@ -274,7 +278,7 @@ impl EndpointOptions {
             Some(set) => (set.default_identity(), None, Some(Arc::new(set))),
             None => {
                 if self.reload.reload_on_change || self.reload.keep_pin {
-                    return Err(OptionsError::Setting(format!(
+                    return Err(OptionsError::Usage(format!(
                         "{} and {} need {} or {} (a self-signed certificate has no file to reload)",
                         spelling.bare("reload-on-change"),
                         spelling.bare("keep-pin"),

@@ -126,12 +126,12 @@ pub struct CertSet {
 /// pairs (a `cert` without `key` holds its key), then the pairs of `cert-dir`.
 ///
 /// # Errors
-/// [`OptionsError::Setting`] for more keys than certificates, or a `cert-dir` that cannot
-/// be read or holds no pair.
+/// [`OptionsError::Usage`] for more keys than certificates, [`OptionsError::Setting`] for a
+/// `cert-dir` that cannot be read or holds no pair.
 pub fn pairs(options: &EndpointOptions, spelling: Spelling) -> Result<Vec<(PathBuf, PathBuf)>, OptionsError> {
     let (certs, keys) = (&options.cert, &options.key);
     if !keys.is_empty() && keys.len() != certs.len() {
-        return Err(OptionsError::Setting(format!(
+        return Err(OptionsError::Usage(format!(
             "{} {} but {} {}: give one {} per {}, in order, or none (each certificate file then \
              holds its key)",
             certs.len(),

@@ -126,7 +126,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         if cause.is::<Terminated>() {
             return Exit::Terminated;
         }
-        if cause.is::<Usage>() {
+        if cause.is::<Usage>()
+            || matches!(cause.downcast_ref(), Some(streamtool::stack::OptionsError::Usage(_)))
+        {
             return Exit::Usage;
         }
         if cause.is::<CheckFailed>() {

@@ -410,3 +410,23 @@ fn sighup_to_a_self_signed_server_says_there_is_nothing_to_reload() {
     assert_eq!(run(&lab, fingerprint), before);
     assert!(before.contains("Fingerprint="), "{before}");
 }
+
+/// Flags that do not fit together are usage errors (exit 2, one line naming them):
+/// more keys than certificates, `--reload-on-change` without a certificate file, an
+/// allow-list on a pipe listener without `client-ca=`.
+#[test]
+fn flags_that_do_not_fit_together_are_usage_errors() {
+    let lab = Lab::new("serve/pipe reload flags that do not fit");
+    for (name, script) in [
+        ("keys", "exec \"$ST\" serve --tls --cert \"$CERT\" --cert \"$CERT\" --key \"$KEY\" 127.0.0.1:0"),
+        ("reload", "exec \"$ST\" serve --tls --reload-on-change 127.0.0.1:0"),
+        (
+            "allow",
+            "exec \"$ST\" pipe \"tls-listen:127.0.0.1:0,cert=$CERT,key=$KEY,allow-cn=alice\" tcp:127.0.0.1:$Q",
+        ),
+    ] {
+        let done = lab.sh(name, script).wait(LIMIT);
+        assert_eq!(done.code, Some(2), "{}", done.summary());
+        assert_eq!(done.err.trim().lines().count(), 1, "{}", done.summary());
+    }
+}
