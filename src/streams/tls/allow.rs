@@ -91,15 +91,12 @@ impl ClientIdentity {
         self.sans.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     }
 
-    /// One line for logs: `subject CN=…, SANs …, key sha256:…`, escaped for a terminal.
+    /// One line for logs: `subject CN=…, SANs …, key sha256:…`. Not escaped here (this
+    /// layer knows no terminal): the log writer escapes every line it writes
+    /// (`escape::escape_log_line`).
     pub fn describe(&self) -> String {
         let sans = if self.sans.is_empty() { "none".to_string() } else { self.sans_text() };
-        format!(
-            "subject {}, SANs {}, key {}",
-            crate::escape::escape_control(&self.subject),
-            crate::escape::escape_control(&sans),
-            self.key_pin
-        )
+        format!("subject {}, SANs {}, key {}", self.subject, sans, self.key_pin)
     }
 
     /// The environment of an `--exec` command: `STREAMTOOL_CLIENT_SUBJECT`,
@@ -176,8 +173,13 @@ mod tests {
     use super::*;
 
     fn identity() -> ClientIdentity {
-        let generated = crate::certs::self_signed(&["Alice.example", "127.0.0.1"], 1).unwrap();
-        ClientIdentity::of(generated.cert_der.as_ref()).unwrap()
+        let mut params =
+            rcgen::CertificateParams::new(vec!["Alice.example".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Alice.example");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        ClientIdentity::of(cert.der().as_ref()).unwrap()
     }
 
     #[test]
