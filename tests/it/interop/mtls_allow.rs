@@ -36,9 +36,7 @@ fn certificates(lab: &mut Lab) {
     }
     let ca = lab.path("ca/ca.pem").to_str().unwrap().to_string();
     lab.set("CA", &ca);
-    let pin = run(
-        lab,
-        "openssl x509 -in \"$D/certs/dave.test-client.pem\" -pubkey -noout | openssl pkey -pubin -outform der \
+    let pin = lab.output("openssl x509 -in \"$D/certs/dave.test-client.pem\" -pubkey -noout | openssl pkey -pubin -outform der \
          | openssl dgst -sha256 -r | cut -d' ' -f1",
     );
     lab.set("DAVE", &format!("sha256:{}", pin.trim()));
@@ -57,27 +55,11 @@ fn s_client(lab: &Lab, port: u16, name: Option<&str>) -> String {
         // -cert_chain: the file's second certificate, gen-cert's intermediate, is sent too.
         format!("-cert {c} -cert_chain {c} -key {k}")
     });
-    run(
-        lab,
-        &format!(
+    lab.output(&format!(
             "{{ echo hello; sleep 1; }} | timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:{port} \
              -servername localhost -CAfile \"$CA\" {cert} 2>/dev/null; true"
         ),
     )
-}
-
-/// Starts `script` (a server that prints `listening on`) and waits for that line.
-fn start(lab: &Lab, name: &str, script: &str) -> Job {
-    let mut job = lab.sh(name, script);
-    job.wait_stderr("listening on", LIMIT);
-    job
-}
-
-/// Runs `bash -c script` in the cell (bounded by `timeout` in the script), its stdout.
-fn run(lab: &Lab, script: &str) -> String {
-    let done = lab.bash("run", script).wait(LIMIT);
-    assert_eq!(done.code, Some(0), "{}", done.summary());
-    String::from_utf8_lossy(&done.out).into_owned()
 }
 
 /// The command each admitted client gets: reads its first line, answers with an HTTP
@@ -87,9 +69,7 @@ const SHOW_IDENTITY: &str = "read -r line; printf 'HTTP/1.0 200 OK\\r\\n\\r\\nCN
 
 /// The server: alice.test by CN, carol2.test by SAN, dave by key pin.
 fn serve(lab: &Lab) -> Job {
-    start(
-        lab,
-        "serve",
+    lab.serve("serve",
         &format!(
             "exec \"$ST\" serve -k --tls --cert \"$D/certs/localhost.pem\" --key \"$D/certs/localhost-key.pem\" \
              --client-ca \"$CA\" --allow-cn alice.test --allow-san CAROL2.test --allow-spki \"$DAVE\" \
@@ -114,24 +94,20 @@ fn clients_are_admitted_by_cn_san_and_key_pin() {
     assert!(alice.contains("CN=alice.test SANS=DNS:alice.test SPKI=sha256:"), "s_client as alice: {alice:?}");
     assert!(alice.contains("SUBJECT=") && alice.contains("CN=alice.test\n"), "{alice:?}");
     let (c, k) = client("carol.test+1");
-    let carol = run(
-        &lab,
-        &format!("timeout 10 curl -sS --http1.0 --cacert \"$CA\" --cert {c} --key {k} https://localhost:$P/"),
-    );
+    let carol = lab.output(&format!(
+        "timeout 10 curl -sS --http1.0 --cacert \"$CA\" --cert {c} --key {k} https://localhost:$P/"
+    ));
     assert!(
         carol.starts_with("CN=carol.test SANS=DNS:carol.test,DNS:carol2.test SPKI="),
         "curl as carol: {carol:?}"
     );
     let (c, k) = client("dave.test");
-    let dave = run(
-        &lab,
-        &format!(
-            "{{ echo hello; sleep 1; }} | timeout 10 gnutls-cli --x509cafile \"$CA\" --x509certfile {c} \
+    let dave = lab.output(&format!(
+        "{{ echo hello; sleep 1; }} | timeout 10 gnutls-cli --x509cafile \"$CA\" --x509certfile {c} \
              --x509keyfile {k} -p $P localhost 2>/dev/null; true"
-        ),
-    );
+    ));
     assert!(dave.contains("CN=dave.test SANS=DNS:dave.test SPKI=sha256:"), "gnutls-cli as dave: {dave:?}");
-    let dave_pin = run(&lab, "echo \"$DAVE\"");
+    let dave_pin = lab.output("echo \"$DAVE\"");
     assert!(dave.contains(&format!("SPKI={}", dave_pin.trim())), "{dave:?} {dave_pin}");
 }
 
@@ -148,8 +124,7 @@ fn a_client_not_on_the_list_or_without_a_certificate_is_refused() {
     let mut serve = serve(&lab);
     assert_eq!(s_client(&lab, lab.p, Some("eve.test")), "", "eve is on no list");
     let line = serve.wait_stderr("not on the allow-list", LIMIT);
-    let eve_pin = run(
-        &lab,
+    let eve_pin = lab.output(
         "openssl x509 -in \"$D/certs/eve.test-client.pem\" -pubkey -noout | openssl pkey -pubin -outform der \
          | openssl dgst -sha256 -r | cut -d' ' -f1",
     );
@@ -158,9 +133,7 @@ fn a_client_not_on_the_list_or_without_a_certificate_is_refused() {
     assert!(refusal.contains("CN=eve.test"), "the CN: {refusal}");
     assert!(refusal.contains(&format!("sha256:{}", eve_pin.trim())), "the pin: {refusal}");
     let (c, k) = client("eve.test");
-    let alert = run(
-        &lab,
-        &format!(
+    let alert = lab.output(&format!(
             "{{ echo hello; sleep 1; }} | timeout 10 openssl s_client -connect 127.0.0.1:$P -CAfile \"$CA\" -cert {c} \
              -cert_chain {c} -key {k} 2>&1; true"
         ),
@@ -190,9 +163,7 @@ fn a_pipe_listener_with_allow_cn_admits_only_that_name() {
     }
     let mut lab = Lab::new("pipe tls-listen:...,client-ca=,allow-cn= / s_client");
     certificates(&mut lab);
-    let mut pipe = start(
-        &lab,
-        "pipe",
+    let mut pipe = lab.serve("pipe",
         "exec \"$ST\" pipe \"tls-listen:127.0.0.1:$P,fork,cert=$D/certs/localhost.pem,key=$D/certs/localhost-key.pem,\
          client-ca=$CA,allow-cn=alice.test\" exec:cat",
     );
@@ -210,9 +181,7 @@ fn the_allow_list_survives_a_reload() {
     }
     let mut lab = Lab::new("serve --tls --allow-cn, SIGHUP / s_client");
     certificates(&mut lab);
-    let mut serve = start(
-        &lab,
-        "serve",
+    let mut serve = lab.serve("serve",
         "exec \"$ST\" serve -k --tls --echo --cert \"$D/certs/localhost.pem\" --key \"$D/certs/localhost-key.pem\" \
          --client-ca \"$CA\" --allow-cn alice.test 127.0.0.1:$P",
     );

@@ -57,20 +57,6 @@ fn cert_flags() -> String {
         .join(" ")
 }
 
-/// Starts `script` (a server that prints `listening on`) and waits for that line.
-fn start(lab: &Lab, name: &str, script: &str) -> Job {
-    let mut job = lab.sh(name, script);
-    job.wait_stderr("listening on", LIMIT);
-    job
-}
-
-/// Runs `sh -c script` in the cell (bounded by `timeout` in the script), its stdout.
-fn run(lab: &Lab, script: &str) -> String {
-    let done = lab.bash("run", script).wait(LIMIT);
-    assert_eq!(done.code, Some(0), "{}", done.summary());
-    String::from_utf8_lossy(&done.out).into_owned()
-}
-
 /// What `openssl s_client` sees at `port` with `sni` (none: `-noservername`): the
 /// served certificate's SANs and SHA-256 fingerprint, verified against the cell's CA.
 fn s_client(lab: &Lab, port: u16, sni: Option<&str>) -> String {
@@ -78,9 +64,7 @@ fn s_client(lab: &Lab, port: u16, sni: Option<&str>) -> String {
         Some(name) => format!("-servername {name}"),
         None => "-noservername".to_string(),
     };
-    run(
-        lab,
-        &format!(
+    lab.output(&format!(
             "set -o pipefail; timeout 10 openssl s_client -connect 127.0.0.1:{port} {sni} -CAfile \"$CA3\" \
              -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName -fingerprint -sha256"
         ),
@@ -129,7 +113,7 @@ fn serve_picks_the_certificate_by_sni_for_openssl_and_gnutls() {
     let mut lab = Lab::new("serve -k --tls --echo, three --cert / s_client, gnutls-cli");
     three_certs(&mut lab);
     let _serve =
-        start(&lab, "serve", &format!("exec \"$ST\" serve -k --tls --echo {} 127.0.0.1:$P", cert_flags()));
+        lab.serve("serve", &format!("exec \"$ST\" serve -k --tls --echo {} 127.0.0.1:$P", cert_flags()));
     for (sni, want) in [
         (Some("alpha.test"), "DNS:alpha.test"),
         (Some("beta.test"), "DNS:beta.test"),
@@ -143,13 +127,10 @@ fn serve_picks_the_certificate_by_sni_for_openssl_and_gnutls() {
     for (sni, cn) in
         [("alpha.test", "alpha.test"), ("beta.test", "beta.test"), ("x.gamma.test", "*.gamma.test")]
     {
-        let seen = run(
-            &lab,
-            &format!(
-                "timeout 10 gnutls-cli --x509cafile \"$CA3\" --sni-hostname {sni} --verify-hostname {sni} \
+        let seen = lab.output(&format!(
+            "timeout 10 gnutls-cli --x509cafile \"$CA3\" --sni-hostname {sni} --verify-hostname {sni} \
                  -p $P 127.0.0.1 </dev/null 2>&1"
-            ),
-        );
+        ));
         assert!(seen.contains(&format!("subject `CN={cn},")), "gnutls-cli SNI {sni}: {seen}");
         assert!(seen.contains("The certificate is trusted"), "gnutls-cli SNI {sni}: {seen}");
     }
@@ -170,21 +151,17 @@ fn a_pipe_terminator_serves_a_cert_dir_by_sni_to_curl() {
     std::fs::write(lab.path("www/hello.txt"), "hello from python\n").unwrap();
     let mut http = lab.sh("http", "cd \"$D/www\" && exec python3 -m http.server --bind 127.0.0.1 $P");
     lab.wait_listening(lab.p, &mut http);
-    let _pipe = start(
-        &lab,
+    let _pipe = lab.serve(
         "pipe",
         "exec \"$ST\" pipe \"tls-listen:127.0.0.1:$Q,fork,cert-dir=$D/certs\" \"tcp:127.0.0.1:$P\"",
     );
     for (name, cn) in
         [("alpha.test", "alpha.test"), ("beta.test", "beta.test"), ("www.gamma.test", "*.gamma.test")]
     {
-        let out = run(
-            &lab,
-            &format!(
-                "timeout 10 curl -sS --resolve {name}:$Q:127.0.0.1 --cacert \"$CA3\" -w '%{{certs}}' \
+        let out = lab.output(&format!(
+            "timeout 10 curl -sS --resolve {name}:$Q:127.0.0.1 --cacert \"$CA3\" -w '%{{certs}}' \
                  https://{name}:$Q/hello.txt"
-            ),
-        );
+        ));
         assert!(out.starts_with("hello from python\n"), "curl {name}: {out}");
         assert!(
             out.contains(&format!("CN = {cn}")) || out.contains(&format!("CN={cn}")),
@@ -211,8 +188,7 @@ fn sighup_reloads_under_a_client_loop_and_no_handshake_fails() {
     let (old, new) =
         (fingerprint(&lab.path("certs/beta.test.pem")), fingerprint(&lab.path("new/beta.test.pem")));
     assert_ne!(old, new);
-    let mut serve = start(
-        &lab,
+    let mut serve = lab.serve(
         "serve",
         &format!("exec \"$ST\" serve -k --tls --echo --events json {} 127.0.0.1:$P", cert_flags()),
     );
@@ -268,8 +244,7 @@ fn a_broken_key_keeps_the_old_certificate() {
     let mut lab = Lab::new("serve --tls, a broken key and SIGHUP");
     three_certs(&mut lab);
     let old = fingerprint(&lab.path("certs/beta.test.pem"));
-    let mut serve = start(
-        &lab,
+    let mut serve = lab.serve(
         "serve",
         &format!("exec \"$ST\" serve -k --tls --echo --events json {} 127.0.0.1:$P", cert_flags()),
     );
@@ -300,8 +275,7 @@ fn keep_pin_refuses_a_new_key_and_keeps_the_old_certificate() {
     three_certs(&mut lab);
     gen_cert(&lab, "new", "beta.test");
     let old = fingerprint(&lab.path("certs/beta.test.pem"));
-    let mut serve = start(
-        &lab,
+    let mut serve = lab.serve(
         "serve",
         &format!("exec \"$ST\" serve -k --tls --echo --keep-pin --events json {} 127.0.0.1:$P", cert_flags()),
     );
@@ -332,9 +306,8 @@ fn reload_on_change_picks_up_a_new_certificate_without_a_signal() {
     let new = fingerprint(&lab.path("new/beta.test.pem"));
     let certs: Vec<String> =
         NAMES.iter().map(|n| format!("cert=$D/certs/{0}.pem,key=$D/certs/{0}-key.pem", stem(n))).collect();
-    let _backend = start(&lab, "backend", "exec \"$ST\" serve -k --echo 127.0.0.1:$Q");
-    let mut pipe = start(
-        &lab,
+    let _backend = lab.serve("backend", "exec \"$ST\" serve -k --echo 127.0.0.1:$Q");
+    let mut pipe = lab.serve(
         "pipe",
         &format!(
             "exec \"$ST\" pipe --events json \"tls-listen:127.0.0.1:$P,fork,reload-on-change,{}\" \
@@ -373,8 +346,7 @@ fn sighup_reloads_the_client_ca() {
         .unwrap();
     assert!(out.status.success(), "gen-cert --client: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::copy(lab.path("ca/ca.pem"), lab.path("client-ca.pem")).unwrap();
-    let mut serve = start(
-        &lab,
+    let mut serve = lab.serve(
         "serve",
         &format!(
             "exec \"$ST\" serve -k --tls --echo --client-ca \"$D/client-ca.pem\" --require-client-cert {} \
@@ -385,12 +357,12 @@ fn sighup_reloads_the_client_ca() {
     let client = "{ echo hello; sleep 1; } | timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$P -servername alpha.test \
                   -CAfile \"$CA3\" -cert \"$D/client/alice@example.test-client.pem\" \
                   -cert_chain \"$D/client/alice@example.test-client.pem\" -key \"$D/client/alice@example.test-client-key.pem\" 2>/dev/null; true";
-    assert_eq!(run(&lab, client), "", "a client of another CA is refused");
+    assert_eq!(lab.output(client), "", "a client of another CA is refused");
     std::fs::copy(lab.path("ca2/ca.pem"), lab.path(".client-ca.tmp")).unwrap();
     std::fs::rename(lab.path(".client-ca.tmp"), lab.path("client-ca.pem")).unwrap();
     sighup(&serve);
     serve.wait_stderr("reloaded 3 certificates (SIGHUP)", LIMIT);
-    assert_eq!(run(&lab, client), "hello\n", "admitted once its CA is the --client-ca");
+    assert_eq!(lab.output(client), "hello\n", "admitted once its CA is the --client-ca");
 }
 
 /// The self-signed certificate (no --cert) has nothing to reload: SIGHUP says so in a
@@ -401,13 +373,13 @@ fn sighup_to_a_self_signed_server_says_there_is_nothing_to_reload() {
         return;
     }
     let lab = Lab::new("serve -k --tls (self-signed), SIGHUP");
-    let mut serve = start(&lab, "serve", "exec \"$ST\" serve -k --tls --echo 127.0.0.1:$P");
+    let mut serve = lab.serve("serve", "exec \"$ST\" serve -k --tls --echo 127.0.0.1:$P");
     let fingerprint = "timeout 10 openssl s_client -connect 127.0.0.1:$P </dev/null 2>/dev/null \
                        | openssl x509 -noout -fingerprint -sha256";
-    let before = run(&lab, fingerprint);
+    let before = lab.output(fingerprint);
     sighup(&serve);
     serve.wait_stderr("SIGHUP: nothing to reload for the self-signed certificate", LIMIT);
-    assert_eq!(run(&lab, fingerprint), before);
+    assert_eq!(lab.output(fingerprint), before);
     assert!(before.contains("Fingerprint="), "{before}");
 }
 

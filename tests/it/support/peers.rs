@@ -307,6 +307,22 @@ impl Lab {
         self.spawn(name, "sh", script)
     }
 
+    /// Starts `script`, a server that prints `listening on` on stderr, and waits for that
+    /// line (after its banner: the self-signed pins, the reload settings).
+    pub fn serve(&self, name: &str, script: &str) -> Job {
+        let mut job = self.sh(name, script);
+        job.wait_stderr("listening on", Duration::from_secs(60));
+        job
+    }
+
+    /// Runs `bash -c script` (bounded by a `timeout` in the script, and 60 s), asserts
+    /// exit 0, and returns its stdout.
+    pub fn output(&self, script: &str) -> String {
+        let done = self.bash("run", script).wait(Duration::from_secs(60));
+        assert_eq!(done.code, Some(0), "{}", done.summary());
+        String::from_utf8_lossy(&done.out).into_owned()
+    }
+
     /// [`Lab::sh`] with bash (for `PIPESTATUS`).
     pub fn bash(&self, name: &str, script: &str) -> Job {
         self.spawn(name, "bash", script)
