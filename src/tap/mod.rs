@@ -284,11 +284,12 @@ impl Recorder {
         let capture = match &options.pcap {
             Some(path) => {
                 let file = BufWriter::with_capacity(256 << 10, create_private("pcap", path, options.force)?);
-                let writer = pcapng::PcapWriter::new(file).map_err(|e| TapError {
-                    what: "pcap",
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                let error =
+                    |e: std::io::Error| TapError { what: "pcap", path: path.clone(), reason: e.to_string() };
+                let mut writer = pcapng::PcapWriter::new(file).map_err(error)?;
+                // A valid (empty) capture from the start, even if the process ends before
+                // any connection closes and flushes it.
+                writer.flush().map_err(error)?;
                 Some(Capture { sink: Sink::new(writer, "pcap"), secrets: Vec::new(), held: HashMap::new() })
             }
             None => None,
