@@ -205,22 +205,32 @@ impl Capture {
         });
     }
 
-    fn op(&mut self, conn: u64, conv: pcapng::ConvId, op: Held) {
+    fn op(&mut self, conn: u64, conv: pcapng::ConvId, op: Op<'_>) {
         if let Some((held, size)) = self.held.get_mut(&conn) {
-            if let Held::Data(_, data, _) = &op {
-                *size += data.len();
-            }
-            held.push(op);
+            // Held while a TLS handshake runs (a few KiB): the only copy of the data.
+            held.push(match op {
+                Op::Data(from_client, data, at) => {
+                    *size += data.len();
+                    Held::Data(from_client, data.to_vec(), at)
+                }
+                Op::Fin(from_client, at) => Held::Fin(from_client, at),
+            });
             if *size > HOLD_MAX {
                 self.release(conn, conv);
             }
             return;
         }
         self.sink.write(|w| match op {
-            Held::Data(from_client, data, at) => w.data(conv, from_client, &data, at),
-            Held::Fin(from_client, at) => w.fin(conv, from_client, at),
+            Op::Data(from_client, data, at) => w.data(conv, from_client, data, at),
+            Op::Fin(from_client, at) => w.fin(conv, from_client, at),
         });
     }
+}
+
+/// A packet operation as it happens (the data borrowed from the stream's buffer).
+enum Op<'a> {
+    Data(bool, &'a [u8], SystemTime),
+    Fin(bool, SystemTime),
 }
 
 /// Everything a recorder writes to, behind one lock (chunks of all connections are
@@ -489,7 +499,7 @@ impl ConnTap {
         }
         if let (Some(capture), Some(conv)) = (&mut sinks.capture, state.conv) {
             if layer == options.pcap_layer || !self.recorder.tls {
-                capture.op(self.id, conv, Held::Data(self.sent_by_client(way), data.to_vec(), at));
+                capture.op(self.id, conv, Op::Data(self.sent_by_client(way), data, at));
             }
             if layer == Layer::Plain && self.recorder.tls {
                 // The plaintext moves: the handshake is done, its secrets logged.
@@ -604,7 +614,7 @@ impl ConnTap {
             && (layer == options.pcap_layer || !self.recorder.tls)
             && !std::mem::replace(&mut state.fin[index(way)], true)
         {
-            capture.op(self.id, conv, Held::Fin(self.sent_by_client(way), at));
+            capture.op(self.id, conv, Op::Fin(self.sent_by_client(way), at));
         }
     }
 }

@@ -262,9 +262,9 @@ impl<W: Write> PcapWriter<W> {
         // Truncation intended: sequence numbers wrap (a payload is at most MAX_SEGMENT).
         c.next_seq[from] = seq.wrapping_add(advance as u32);
         let tcp = Tcp { src: c.port[from], dst: c.port[1 - from], seq, ack, flags };
-        let packet = ip_packet(c.ip[from], c.ip[1 - from], self.ip_id, &tcp, payload);
+        let (headers, len) = ip_tcp_headers(c.ip[from], c.ip[1 - from], self.ip_id, &tcp, payload);
         self.ip_id = self.ip_id.wrapping_add(1);
-        self.out.write_all(&enhanced_packet(&packet, at))
+        write_enhanced_packet(&mut self.out, &headers[..len], payload, at)
     }
 }
 
@@ -326,20 +326,34 @@ fn push_option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
     body.resize(body.len().next_multiple_of(4), 0);
 }
 
-/// An Enhanced Packet Block on interface 0 at `at` (microseconds since the epoch).
-fn enhanced_packet(packet: &[u8], at: SystemTime) -> Vec<u8> {
+/// An Enhanced Packet Block on interface 0 holding `headers` then `payload`, timestamped
+/// in microseconds, written in place: no copy of the payload is made on the way.
+fn write_enhanced_packet(
+    out: &mut impl Write,
+    headers: &[u8],
+    payload: &[u8],
+    at: SystemTime,
+) -> io::Result<()> {
     let micros =
         at.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    // A packet is at most 40 + MAX_SEGMENT bytes.
-    let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
-    let mut body = Vec::with_capacity(20 + packet.len());
-    body.extend_from_slice(&0u32.to_le_bytes());
-    body.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
-    body.extend_from_slice(&(micros as u32).to_le_bytes());
-    body.extend_from_slice(&len.to_le_bytes());
-    body.extend_from_slice(&len.to_le_bytes());
-    body.extend_from_slice(packet);
-    block(EPB, &body)
+    let packet_len = headers.len() + payload.len();
+    let padded = packet_len.next_multiple_of(4);
+    // A packet is at most 60 + MAX_SEGMENT bytes: both lengths fit u32.
+    let len = u32::try_from(packet_len).unwrap_or(u32::MAX);
+    let total = u32::try_from(12 + 20 + padded).unwrap_or(u32::MAX);
+    let mut head = [0u8; 28];
+    head[0..4].copy_from_slice(&EPB.to_le_bytes());
+    head[4..8].copy_from_slice(&total.to_le_bytes());
+    // head[8..12]: interface 0.
+    head[12..16].copy_from_slice(&((micros >> 32) as u32).to_le_bytes());
+    head[16..20].copy_from_slice(&(micros as u32).to_le_bytes());
+    head[20..24].copy_from_slice(&len.to_le_bytes());
+    head[24..28].copy_from_slice(&len.to_le_bytes());
+    out.write_all(&head)?;
+    out.write_all(headers)?;
+    out.write_all(payload)?;
+    out.write_all(&[0u8; 3][..padded - packet_len])?;
+    out.write_all(&total.to_le_bytes())
 }
 
 /// The TCP header fields that vary.
@@ -351,16 +365,17 @@ struct Tcp {
     flags: u8,
 }
 
-/// The IP packet (IPv4 or IPv6 by the addresses' family; both are the same family here)
-/// carrying one TCP segment, checksums filled in.
-fn ip_packet(src: IpAddr, dst: IpAddr, ip_id: u16, tcp: &Tcp, payload: &[u8]) -> Vec<u8> {
+/// The IPv4 (20 bytes) or IPv6 (40 bytes) header and the TCP header (20 bytes) of a
+/// segment carrying `payload`, checksums included (the TCP one over `payload` too, read in
+/// place), and their length.
+fn ip_tcp_headers(src: IpAddr, dst: IpAddr, ip_id: u16, tcp: &Tcp, payload: &[u8]) -> ([u8; 60], usize) {
     let tcp_len = 20 + payload.len();
     // At most 20 + MAX_SEGMENT, which fits u16 with the IPv4 header too.
     let tcp_len16 = u16::try_from(tcp_len).unwrap_or(u16::MAX);
-    let mut packet = Vec::with_capacity(40 + tcp_len);
-    let pseudo = match (src, dst) {
+    let mut headers = [0u8; 60];
+    let (ip_len, pseudo) = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut header = [0u8; 20];
+            let header = &mut headers[..20];
             header[0] = 0x45;
             header[2..4].copy_from_slice(&(tcp_len16.saturating_add(20)).to_be_bytes());
             header[4..6].copy_from_slice(&ip_id.to_be_bytes());
@@ -369,33 +384,33 @@ fn ip_packet(src: IpAddr, dst: IpAddr, ip_id: u16, tcp: &Tcp, payload: &[u8]) ->
             header[9] = PROTO_TCP;
             header[12..16].copy_from_slice(&s.octets());
             header[16..20].copy_from_slice(&d.octets());
-            let sum = checksum(&header, 0);
+            let sum = checksum(header, 0);
             header[10..12].copy_from_slice(&sum.to_be_bytes());
-            packet.extend_from_slice(&header);
-            sum_words(&header[12..20], u32::from(PROTO_TCP) + u32::from(tcp_len16))
+            (20, sum_words(&header[12..20], u32::from(PROTO_TCP) + u32::from(tcp_len16)))
         }
         _ => {
-            let (s, d) = (v6_octets(src), v6_octets(dst));
-            packet.extend_from_slice(&[0x60, 0, 0, 0]);
-            packet.extend_from_slice(&tcp_len16.to_be_bytes());
-            packet.extend_from_slice(&[PROTO_TCP, TTL]);
-            packet.extend_from_slice(&s);
-            packet.extend_from_slice(&d);
-            sum_words(&packet[8..40], u32::from(PROTO_TCP) + u32::from(tcp_len16))
+            let header = &mut headers[..40];
+            header[0] = 0x60;
+            header[4..6].copy_from_slice(&tcp_len16.to_be_bytes());
+            header[6] = PROTO_TCP;
+            header[7] = TTL;
+            header[8..24].copy_from_slice(&v6_octets(src));
+            header[24..40].copy_from_slice(&v6_octets(dst));
+            (40, sum_words(&header[8..40], u32::from(PROTO_TCP) + u32::from(tcp_len16)))
         }
     };
-    let start = packet.len();
-    packet.extend_from_slice(&tcp.src.to_be_bytes());
-    packet.extend_from_slice(&tcp.dst.to_be_bytes());
-    packet.extend_from_slice(&tcp.seq.to_be_bytes());
-    packet.extend_from_slice(&tcp.ack.to_be_bytes());
-    packet.extend_from_slice(&[5 << 4, tcp.flags]);
-    packet.extend_from_slice(&WINDOW.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
-    packet.extend_from_slice(payload);
-    let sum = checksum(&packet[start..], pseudo);
-    packet[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
-    packet
+    let header = &mut headers[ip_len..ip_len + 20];
+    header[0..2].copy_from_slice(&tcp.src.to_be_bytes());
+    header[2..4].copy_from_slice(&tcp.dst.to_be_bytes());
+    header[4..8].copy_from_slice(&tcp.seq.to_be_bytes());
+    header[8..12].copy_from_slice(&tcp.ack.to_be_bytes());
+    header[12] = 5 << 4;
+    header[13] = tcp.flags;
+    header[14..16].copy_from_slice(&WINDOW.to_be_bytes());
+    // The header has an even length, so the payload's words follow on from its own.
+    let sum = checksum(payload, sum_words(header, pseudo));
+    header[16..18].copy_from_slice(&sum.to_be_bytes());
+    (headers, ip_len + 20)
 }
 
 /// An address's 16 bytes as IPv6 (an IPv4 one mapped; not reached, both ends share a family).
