@@ -227,17 +227,58 @@ pub struct Close {
     /// The second endpoint's name (pipe).
     #[serde(skip_serializing_if = "Option::is_none")]
     b: Option<String>,
+    /// Datagrams sent to the peer (datagram sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datagrams_sent: Option<u64>,
+    /// Datagrams received from the peer (datagram sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datagrams_received: Option<u64>,
+    /// Datagrams dropped: a full queue (the other side too slow), oversized ones, or
+    /// from peers not served (datagram sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datagrams_dropped: Option<u64>,
 }
 
 impl Close {
     fn new(reason: String) -> Self {
-        Close { peer: None, reason, bytes_sent: None, bytes_received: None, duration: None, a: None, b: None }
+        Close {
+            peer: None,
+            reason,
+            bytes_sent: None,
+            bytes_received: None,
+            duration: None,
+            a: None,
+            b: None,
+            datagrams_sent: None,
+            datagrams_received: None,
+            datagrams_dropped: None,
+        }
     }
 
     /// A connection of `serve` with `peer` ended: `reason` is the directions' reasons,
     /// `done`, `idle timeout`, `server shutdown` or `handshake: …`.
     pub fn served(peer: impl ToString, reason: impl Into<String>) -> Event {
         Event::Close(Close { peer: Some(peer.to_string()), ..Close::new(reason.into()) })
+    }
+
+    /// A datagram session with `peer` ended (`serve -u`, `connect -u`, `pipe`'s datagram
+    /// endpoints): datagrams and bytes as `[sent, received]`, and those dropped.
+    pub fn datagrams(
+        peer: impl ToString,
+        reason: impl Into<String>,
+        datagrams: [u64; 2],
+        bytes: [u64; 2],
+        dropped: u64,
+    ) -> Event {
+        Event::Close(Close {
+            peer: Some(peer.to_string()),
+            bytes_sent: Some(bytes[0]),
+            bytes_received: Some(bytes[1]),
+            datagrams_sent: Some(datagrams[0]),
+            datagrams_received: Some(datagrams[1]),
+            datagrams_dropped: Some(dropped),
+            ..Close::new(reason.into())
+        })
     }
 
     /// `connect`'s connection ended, having moved these bytes (`duration`: `None` for

@@ -9,6 +9,7 @@ pub mod broker;
 pub mod checks;
 pub mod child;
 pub mod cut;
+pub mod datagram;
 pub mod ends;
 pub(crate) mod exec;
 pub mod pipe;

@@ -498,7 +498,7 @@ fn run_mode(
 /// events show it; with `--accept-proxy`, the client the PROXY header names), and for an
 /// IP client `STREAMTOOL_PEER_ADDR` and `STREAMTOOL_PEER_PORT`; `client`: the TLS
 /// client certificate's ([`client_env`]).
-fn peer_env(
+pub(crate) fn peer_env(
     peer: &(impl Display + ?Sized),
     client: &[(&'static str, String)],
 ) -> Vec<(&'static str, String)> {

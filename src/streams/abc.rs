@@ -152,6 +152,38 @@ pub trait ObjectStream<T: Send>: ObjectReceiveStream<T> + ObjectSendStream<T> {
     fn send_eof(&mut self) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// A stream of objects that may be lost, duplicated or reordered on the way, with no end
+/// of stream (AnyIO's `UnreliableObjectReceiveStream`): a datagram socket's receiving side.
+pub trait UnreliableObjectReceiveStream<T: Send>: AsyncResource + TypedAttributeProvider {
+    /// Receives the next item. There is no end of stream: a peer's closing is not seen.
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] after this side closed; others by the transport (see the
+    /// implementing type).
+    fn receive(&mut self) -> impl Future<Output = Result<T>> + Send;
+}
+
+/// A stream that sends objects without a promise of delivery (AnyIO's
+/// `UnreliableObjectSendStream`): a datagram socket's sending side.
+pub trait UnreliableObjectSendStream<T: Send>: AsyncResource + TypedAttributeProvider {
+    /// Sends `item`; success says it left this side, not that it arrived.
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] after this side closed; others by the transport.
+    fn send(&mut self, item: T) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Both directions of an unreliable object stream (AnyIO's `UnreliableObjectStream`).
+pub trait UnreliableObjectStream<T: Send>:
+    UnreliableObjectReceiveStream<T> + UnreliableObjectSendStream<T>
+{
+}
+
+impl<T: Send, S: UnreliableObjectReceiveStream<T> + UnreliableObjectSendStream<T>> UnreliableObjectStream<T>
+    for S
+{
+}
+
 /// Something that opens byte streams (AnyIO's `ByteStreamConnectable`): a TCP address, a
 /// UNIX socket path, or a wrapper that adds a layer to what another connectable opens.
 pub trait ByteStreamConnectable: Send + Sync {

@@ -165,6 +165,17 @@ pub enum StreamError {
     /// The operation is not available on this stream (or this TLS version).
     #[error("{0}")]
     Unsupported(String),
+    /// A datagram larger than the path takes: nothing of it was sent (or, received, it
+    /// was dropped whole). Never cut to fit.
+    #[error("datagram of {size} bytes is larger than the {max}-byte maximum{}", .peer.as_ref().map(|p| format!(" for {p}")).unwrap_or_default())]
+    OversizedDatagram {
+        /// Its length (for a received one: more than `max`).
+        size: usize,
+        /// The most this socket sends or receives in one datagram.
+        max: usize,
+        /// Where it went or came from, when known.
+        peer: Option<String>,
+    },
     /// Received bytes are not valid in the stream's encoding.
     #[error("invalid {encoding} data at byte {offset}{}", if *.at_eof { " (incomplete character at end of stream)" } else { "" })]
     Decode {

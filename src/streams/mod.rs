@@ -13,6 +13,7 @@ pub mod abc;
 pub mod attrs;
 pub mod buffered;
 pub mod chunks;
+pub mod datagram;
 pub mod encoding;
 pub mod error;
 pub mod file;
@@ -31,6 +32,7 @@ pub mod tls;
 pub use abc::{
     AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, ByteStreamConnectable, DEFAULT_MAX_BYTES,
     ObjectReceiveStream, ObjectSendStream, ObjectStream, ObjectStreamConnectable,
+    UnreliableObjectReceiveStream, UnreliableObjectSendStream, UnreliableObjectStream,
 };
 pub use attrs::{Address, AddressFamily, TypedAttribute, TypedAttributeProvider};
 pub use buffered::{BufferedByteReceiveStream, BufferedByteStream, BufferedConnectable};

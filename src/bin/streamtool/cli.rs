@@ -467,6 +467,9 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub proxy: ProxyArgs,
+
+    #[command(flatten)]
+    pub udp: streamtool::job::datagram::args::ConnectDatagramArgs,
 }
 
 /// `connect`'s outbound proxy (streamtool::stack::proxy, docs/proxy.md).
@@ -613,6 +616,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub reload: streamtool::stack::reload::ReloadArgs,
+
+    #[command(flatten)]
+    pub udp: streamtool::job::datagram::args::ServeDatagramArgs,
 }
 
 /// The one options value of a connection ([`EndpointOptions`], as `pipe` builds from an

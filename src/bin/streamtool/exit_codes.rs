@@ -153,7 +153,8 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
                 | StreamError::DelimiterNotFound { .. }
                 | StreamError::Decode { .. }
                 | StreamError::Encode { .. }
-                | StreamError::DelimiterInFrame => Exit::Data,
+                | StreamError::DelimiterInFrame
+                | StreamError::OversizedDatagram { .. } => Exit::Data,
                 _ => continue,
             };
         }

@@ -22,6 +22,17 @@ use streamtool::job::stdio::SessionOptions;
 
 pub async fn run(args: ConnectArgs, ui: Ui, verbose: bool) -> Result<()> {
     check_flags(&args)?;
+    if args.udp.udp {
+        let (options, family) = (args.options(), common::family(&args.net));
+        let udp = streamtool::job::datagram::command::connect(
+            &args.addr,
+            &options,
+            args.udp.length_prefix,
+            family,
+            &ui,
+        );
+        return Ok(udp.await?);
+    }
     let started = Instant::now();
     let (net, peer) = open_connection(&args, &ui).await?;
     if args.zero_io {

@@ -28,6 +28,16 @@ pub async fn run(args: ServeArgs, ui: Ui) -> Result<()> {
     if args.max_conns.is_some() && !keep_open {
         return Err(Usage("--max-conns needs -k (without it, serve serves one client)".into()).into());
     }
+    if args.udp.udp {
+        use streamtool::job::datagram::command as udp;
+        let mut options = args.options();
+        options.load_access()?;
+        let served = udp::job(&mode, &options, args.udp.length_prefix)?;
+        let limits = (keep_open, args.max_conns, args.grace);
+        let family = common::family(&args.net);
+        let interrupted = udp::serve(&args.addr, &options, served, limits, family, Arc::new(ui)).await?;
+        return if interrupted { Err(Interrupted.into()) } else { Ok(()) };
+    }
     let signals = Signals::new()?;
     let mut listener =
         args.addr.bind_with(common::family(&args.net), args.options().listen_options()).await?;

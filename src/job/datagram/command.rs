@@ -1,0 +1,305 @@
+//! `connect -u` and `serve -u`, composed from the endpoint's options: the binary checks
+//! nothing itself and calls [`check`], then [`connect`] or [`serve`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::serve::{Job, ServeOptions};
+use super::{DatagramEnd, Ending, Framing, RelayOptions, echo, relay_bytes};
+use crate::endpoint::{ConnectAddress, EndpointOptions, ListenAddress};
+use crate::event::{Close, Event, Report};
+use crate::job::pipe::{Reader, Writer};
+use crate::job::serve::Mode;
+use crate::stack::OptionsError;
+use crate::streams::datagram::{ConnectedUnixDatagramSocket, UdpSocket, create_connected_udp_socket};
+use crate::streams::socket::resolve;
+use crate::streams::{FamilyPreference, StreamError};
+
+/// After stdin's end, how long `connect -u` waits for replies by default (each reply
+/// restarts the wait).
+pub const REPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// A peer's session of `serve -u` ends after this long without a datagram either way,
+/// unless `--idle-timeout` says otherwise.
+pub const SESSION_IDLE: Duration = Duration::from_secs(60);
+
+/// The default limit on sessions of `serve -u -k` (`--max-conns`).
+pub const MAX_SESSIONS: usize = 256;
+
+/// Refuses, by name, the first option set that datagrams do not use: `tls` is `--tls`,
+/// `flags` are the command's own (`--broker`, `-z`, ...).
+///
+/// # Errors
+/// [`OptionsError::Usage`] naming it.
+pub fn check(options: &EndpointOptions, tls: bool, flags: &[(&str, bool)]) -> Result<(), OptionsError> {
+    let o = options;
+    let given = [
+        ("--tls", tls || !o.cert.is_empty() || o.ca.is_some() || !o.pins.is_empty() || o.client_ca.is_some()),
+        ("--starttls", o.starttls.is_some()),
+        ("--proxy", o.proxy.is_some()),
+        ("--proxy-protocol", o.proxy_protocol.is_some()),
+        ("--accept-proxy", o.accept_proxy),
+        ("--encoding", o.encoding.is_some() || o.decode_errors.is_some()),
+        ("--crlf", o.crlf),
+        ("--max-frame", o.max_frame.is_some() || o.on_oversize.is_some()),
+        ("--on-eof", o.on_eof.is_some()),
+        ("--keepalive", o.keepalive.is_some()),
+        ("--retry", o.retry.is_some()),
+        ("--dump/--transcript/--pcap", o.tap.is_on()),
+    ];
+    match given.iter().chain(flags).find(|(_, on)| *on) {
+        Some((flag, _)) => Err(OptionsError::Usage(format!(
+            "{flag} does not apply to datagrams (docs/cli.md, \"Datagrams\")"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The framing between datagrams and the byte side, from `delimiter=` and
+/// `length-prefix`.
+pub fn framing(options: &EndpointOptions, length_prefix: bool) -> Framing {
+    Framing::of(options.delimiter.as_deref(), length_prefix)
+}
+
+fn stdio() -> (Reader, Writer) {
+    (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
+}
+
+/// Reports a datagram endpoint's end: the `close` event, a line when datagrams were
+/// dropped, the counts in the log (`-v`).
+pub fn report_end(end: &DatagramEnd, reason: &str, started: Instant, report: &dyn Report) {
+    let [received, sent, bytes_received, bytes_sent, dropped] = end.counters.snapshot();
+    report.emit(|| {
+        Close::datagrams(&end.name, reason, [sent, received], [bytes_sent, bytes_received], dropped)
+    });
+    if dropped > 0 {
+        report.notice(&format!(
+            "{}: dropped {dropped} datagrams (a queue full because the other side was slower, or oversized)",
+            end.name
+        ));
+    }
+    tracing::info!(
+        peer = %end.name,
+        "sent {sent} datagrams ({bytes_sent} bytes), received {received} ({bytes_received} bytes), \
+         dropped {dropped} in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `connect -u ADDR`: stdin's lines (or frames) as datagrams to the peer, the peer's
+/// datagrams to stdout; after stdin's end, replies until [`REPLY_WAIT`] (or the idle
+/// time) passes without one.
+///
+/// # Errors
+/// Resolving, binding or connecting; a refusal (ICMP port unreachable) while running;
+/// an oversized line; a failing stdin.
+pub async fn connect(
+    addr: &ConnectAddress,
+    options: &EndpointOptions,
+    length_prefix: bool,
+    family: FamilyPreference,
+    report: &dyn Report,
+) -> Result<(), StreamError> {
+    let mut end = match addr {
+        ConnectAddress::Tcp(host, port) => {
+            let socket = create_connected_udp_socket(host, *port, family, options.source).await?;
+            report.emit(|| Event::Connect {
+                target: format!("udp:{}", crate::streams::socket::host_port(host, *port)),
+                peer: Some(socket.peer().to_string()),
+                proxy: None,
+            });
+            DatagramEnd::udp(socket)?
+        }
+        ConnectAddress::Unix(path) => DatagramEnd::unix(ConnectedUnixDatagramSocket::connect(path, None)?)?,
+    };
+    let idle = options.idle_timeout.and_then(|l| l.0);
+    let relay = RelayOptions {
+        framing: framing(options, length_prefix),
+        idle,
+        linger: Some(idle.unwrap_or(REPLY_WAIT)),
+    };
+    let started = Instant::now();
+    let (reader, writer) = stdio();
+    let result = relay_bytes(&mut end, reader, writer, &relay).await;
+    let reason = match &result {
+        Ok(ending) => ending.reason().to_string(),
+        Err(err) => crate::streams::error::chain(err),
+    };
+    report_end(&end, &reason, started, report);
+    match result {
+        Ok(Ending::Idle) => Err(StreamError::Timeout {
+            phase: crate::streams::Phase::Idle,
+            after: idle.unwrap_or(REPLY_WAIT),
+        }),
+        other => other.map(drop),
+    }
+}
+
+/// Binds `serve -u`'s sockets: a bare port on both loopback addresses, a host on each
+/// of its addresses.
+///
+/// # Errors
+/// [`StreamError::Bind`]; [`StreamError::Unsupported`] for a UNIX path or passed sockets.
+pub async fn bind(
+    addr: &ListenAddress,
+    family: FamilyPreference,
+    reuse_port: bool,
+) -> Result<Vec<UdpSocket>, StreamError> {
+    let v4 = |port| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    let v6 = |port| std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    match (addr, family) {
+        (ListenAddress::LoopbackPort(port), FamilyPreference::Any) => {
+            UdpSocket::bind_loopback(*port, reuse_port)
+        }
+        (ListenAddress::LoopbackPort(port), FamilyPreference::V4Only) => {
+            Ok(vec![UdpSocket::bind(v4(*port), reuse_port)?])
+        }
+        (ListenAddress::LoopbackPort(port), FamilyPreference::V6Only) => {
+            Ok(vec![UdpSocket::bind(v6(*port), reuse_port)?])
+        }
+        (ListenAddress::Socket(addr), _) => Ok(vec![UdpSocket::bind(*addr, reuse_port)?]),
+        (ListenAddress::Host(host, port), family) => {
+            resolve(host, *port, family).await?.into_iter().map(|a| UdpSocket::bind(a, reuse_port)).collect()
+        }
+        (ListenAddress::Unix(path), _) => {
+            Err(unsupported(&format!("a UNIX datagram listener ({})", path.display())))
+        }
+        (ListenAddress::Systemd(_), _) => Err(unsupported("sockets passed by systemd")),
+    }
+}
+
+fn unsupported(what: &str) -> StreamError {
+    StreamError::Unsupported(format!("serve -u does not take {what}: give a UDP address or port"))
+}
+
+/// What `serve -u` does with its peers: the job of each session, and whether one session
+/// takes every peer (stdio mode).
+pub struct Served {
+    /// A session's job.
+    pub job: Job,
+    /// One session for every peer (stdio).
+    pub one_session: bool,
+}
+
+/// What `serve -u` does with each peer's session, by mode.
+///
+/// # Errors
+/// [`OptionsError::Usage`] for `--broker`.
+pub fn job(mode: &Mode, options: &EndpointOptions, length_prefix: bool) -> Result<Served, OptionsError> {
+    Ok(Served { job: session_job(mode, options, length_prefix)?, one_session: matches!(mode, Mode::Stdio) })
+}
+
+fn session_job(mode: &Mode, options: &EndpointOptions, length_prefix: bool) -> Result<Job, OptionsError> {
+    let framing = framing(options, length_prefix);
+    let idle = options.idle_timeout.and_then(|l| l.0);
+    let session_idle = Some(idle.unwrap_or(SESSION_IDLE));
+    Ok(match mode.clone() {
+        Mode::Echo | Mode::Discard => {
+            let back = matches!(mode, Mode::Echo);
+            Arc::new(move |mut end: DatagramEnd| {
+                Box::pin(async move {
+                    let result = echo(&mut end, session_idle, back).await;
+                    (end, result)
+                })
+            })
+        }
+        Mode::Stdio => {
+            let relay = RelayOptions { framing, idle, linger: None };
+            Arc::new(move |mut end: DatagramEnd| {
+                let relay = relay.clone();
+                Box::pin(async move {
+                    let (reader, writer) = stdio();
+                    let result = relay_bytes(&mut end, reader, writer, &relay).await;
+                    (end, result)
+                })
+            })
+        }
+        Mode::Exec(_) | Mode::Shell(_) => {
+            let relay = RelayOptions { framing, idle: session_idle, linger: Some(Duration::ZERO) };
+            let mode = mode.clone();
+            Arc::new(move |mut end: DatagramEnd| {
+                let (relay, mode) = (relay.clone(), mode.clone());
+                Box::pin(async move {
+                    let result = run_command(&mut end, &mode, &relay).await;
+                    (end, result)
+                })
+            })
+        }
+        Mode::Broker => {
+            return Err(OptionsError::Usage(
+                "--broker does not apply to -u/--udp: a datagram has no connection to relay to the others"
+                    .into(),
+            ));
+        }
+    })
+}
+
+/// A peer's command: spawned with the peer in its environment, relayed, then reaped.
+async fn run_command(
+    end: &mut DatagramEnd,
+    mode: &Mode,
+    relay: &RelayOptions,
+) -> Result<Ending, StreamError> {
+    let peer = end.name.trim_start_matches("udp:").to_string();
+    let env = crate::job::serve::peer_env(&peer, &[]);
+    let child = match mode {
+        Mode::Exec(argv) => crate::streams::ChildStream::spawn_with(&argv[0], &argv[1..], &env)?,
+        Mode::Shell(line) => crate::streams::ChildStream::shell_with(line, &env)?,
+        _ => unreachable!("run_command is for --exec and --sh-exec"),
+    };
+    let (mut process, stdin, stdout) = child.into_parts();
+    let reader: Reader = Box::new(stdout.into_inner().expect("a new child's stdout is open"));
+    let writer: Writer = Box::new(stdin.into_inner().expect("a new child's stdin is open"));
+    let result = relay_bytes(end, reader, writer, relay).await;
+    let status = crate::job::child::reap_child(&mut process, result.is_err()).await;
+    tracing::info!(%peer, status = ?status, "command exited");
+    result
+}
+
+/// Whether `path` names a UNIX socket for `connect -u`.
+pub fn is_unix(addr: &ConnectAddress) -> Option<&Path> {
+    match addr {
+        ConnectAddress::Unix(path) => Some(path),
+        ConnectAddress::Tcp(..) => None,
+    }
+}
+
+/// `serve -u`: binds, announces (`listening on udp:…`, the `listen` event), and serves
+/// until the session ends (without `keep_open`) or SIGINT/SIGTERM. `limits` are
+/// `(keep_open, max_sessions, grace)`; `options.access` must be loaded. Returns whether
+/// SIGINT stopped it.
+///
+/// # Errors
+/// Binding; without `keep_open`, the session's failure.
+pub async fn serve(
+    addr: &ListenAddress,
+    options: &EndpointOptions,
+    served: Served,
+    (keep_open, max_sessions, grace): (bool, Option<usize>, Duration),
+    family: FamilyPreference,
+    report: Arc<dyn Report>,
+) -> Result<bool, StreamError> {
+    let signals = crate::shutdown::Signals::new()?;
+    let sockets = bind(addr, family, options.reuse_port).await?;
+    let addresses: Vec<String> =
+        sockets.iter().map(|s| s.local_addr().map(|a| format!("udp:{a}"))).collect::<Result<_, _>>()?;
+    tracing::info!("listening on {}", addresses.join(", "));
+    report.notice(&format!("listening on {}", addresses.join(", ")));
+    report.as_ref().emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });
+    let admission: Option<Arc<dyn crate::streams::listener::Admission>> = match options.access.is_on() {
+        true => Some(Arc::new(options.access.clone())),
+        false => None,
+    };
+    let serve_options = ServeOptions {
+        keep_open,
+        max_sessions: max_sessions.unwrap_or(MAX_SESSIONS),
+        one_session: served.one_session,
+        admission,
+        grace,
+    };
+    let stop = signals.watch();
+    let stopping = stop.shutdown.clone();
+    super::serve::serve(sockets, serve_options, served.job, report, stopping.cancelled_owned()).await?;
+    Ok(stop.interrupted())
+}
