@@ -273,6 +273,13 @@ pub enum EndpointKind {
     File(PathBuf),
     /// `replay:FILE`: one direction of a transcript played back ([`crate::tap::replay`]).
     Replay(PathBuf),
+    /// `udp:HOST:PORT`: a connected UDP socket.
+    Udp(String, u16),
+    /// `udp-listen:[HOST:]PORT` (alias `udp-l`): a session per peer with `fork`, else the
+    /// first peer only.
+    UdpListen(ListenAddress),
+    /// `unix-dgram:PATH`: a UNIX datagram socket connected to PATH.
+    UnixDgram(PathBuf),
 }
 
 /// Per-endpoint options, named as the `serve`/`connect` flags are.
@@ -378,6 +385,35 @@ pub struct EndpointOptions {
     /// `cert-dir=DIR`, `reload-on-change`, `keep-pin` (`tls-listen:`; serve's
     /// `--cert-dir` and the others): [`crate::stack::reload`].
     pub reload: crate::stack::reload::ReloadOptions,
+    /// `length-prefix` (`-u --length-prefix`): datagrams meet the byte side with a 2-byte
+    /// big-endian length each, instead of lines ([`crate::job::datagram`]).
+    pub length_prefix: bool,
+}
+
+impl EndpointOptions {
+    /// The first option set that datagrams do not use (TLS, STARTTLS, proxies, text,
+    /// CRLF, frame limits, on-eof, keepalive, retries, recordings), by its name.
+    pub fn datagram_misfit(&self) -> Option<&'static str> {
+        let o = self;
+        let tls = !o.cert.is_empty() || o.ca.is_some() || !o.pins.is_empty() || o.client_ca.is_some();
+        [
+            ("tls (cert, ca, pin, client-ca)", tls || o.sni.is_some() || o.insecure || o.tofu),
+            ("starttls", o.starttls.is_some()),
+            ("proxy", o.proxy.is_some()),
+            ("proxy-protocol", o.proxy_protocol.is_some()),
+            ("accept-proxy", o.accept_proxy),
+            ("encoding", o.encoding.is_some() || o.decode_errors.is_some()),
+            ("crlf", o.crlf),
+            ("max-frame", o.max_frame.is_some() || o.on_oversize.is_some()),
+            ("on-eof", o.on_eof.is_some()),
+            ("keepalive", o.keepalive.is_some()),
+            ("retry", o.retry.is_some()),
+            ("dump, transcript and pcap", o.tap.is_on()),
+            ("create, append and truncate", o.write_mode.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, on)| on.then_some(name))
+    }
 }
 
 /// One side of `pipe`: a kind and its options.
@@ -403,6 +439,10 @@ const TYPES: &[&str] = &[
     "exec",
     "file",
     "replay",
+    "udp",
+    "udp-listen",
+    "udp-l",
+    "unix-dgram",
 ];
 
 /// Options that take a value, and flags.
@@ -471,6 +511,7 @@ const FLAG_OPTIONS: &[&str] = &[
     "reuse-port",
     "reload-on-change",
     "keep-pin",
+    "length-prefix",
 ];
 
 /// The edit distance between two short words, for "did you mean".
@@ -583,7 +624,7 @@ impl Endpoint {
             }
         };
         let body_may_have_commas =
-            matches!(kind_name.as_str(), "exec" | "file" | "unix" | "unix-listen" | "unix-l");
+            matches!(kind_name.as_str(), "exec" | "file" | "unix" | "unix-listen" | "unix-l" | "unix-dgram");
         let (body, options) = split_options(rest, body_may_have_commas);
         if kind_name == "stdio" && !body.is_empty() {
             return Err(format!(
@@ -635,9 +676,24 @@ impl Endpoint {
                 need_body("a transcript file")?;
                 EndpointKind::Replay(PathBuf::from(&body))
             }
+            "udp" => {
+                let (h, p) = tcp_target(&body, s)?;
+                EndpointKind::Udp(h, p)
+            }
+            "udp-listen" | "udp-l" => {
+                need_body("[HOST:]PORT")?;
+                match body.parse().map_err(|e| format!("endpoint {s:?}: {e}"))? {
+                    ListenAddress::Unix(_) => return Err(format!("endpoint {s:?}: expected [HOST:]PORT")),
+                    addr => EndpointKind::UdpListen(addr),
+                }
+            }
+            "unix-dgram" => {
+                need_body("a path")?;
+                EndpointKind::UnixDgram(PathBuf::from(&body))
+            }
             other => {
                 return Err(format!(
-                    "unknown endpoint type {other:?} in {s:?}{} (types: -, stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, replay)",
+                    "unknown endpoint type {other:?} in {s:?}{} (types: -, stdio, tcp, tcp-listen, tls, tls-listen, unix, unix-listen, exec, file, replay, udp, udp-listen, unix-dgram)",
                     suggestion(other, TYPES)
                 ));
             }
@@ -679,6 +735,7 @@ impl Endpoint {
             "cert-dir" => o.reload.cert_dir = Some(value_of("DIR")?.into()),
             "reload-on-change" => o.reload.reload_on_change = true,
             "keep-pin" => o.reload.keep_pin = true,
+            "length-prefix" => o.length_prefix = true,
             "allow-cn" => o.reload.allow.cns.push(value_of("NAME")?.to_string()),
             "allow-san" => o.reload.allow.sans.push(value_of("VALUE")?.to_string()),
             "allow-spki" => o.reload.allow.spki.push(value_of("sha256:HEX")?.parse()?),
@@ -787,6 +844,26 @@ impl Endpoint {
     /// Options that make no sense for the kind.
     fn check(&self) -> std::result::Result<(), String> {
         let o = &self.options;
+        if self.is_datagram() {
+            let listening = matches!(self.kind, EndpointKind::UdpListen(_));
+            if (o.fork || o.access.is_on() || o.reuse_port) && !listening {
+                return Err(
+                    "fork, allow, deny and reuse-port apply to udp-listen: among datagram endpoints".into()
+                );
+            }
+            if o.source.is_some() && !matches!(self.kind, EndpointKind::Udp(..)) {
+                return Err("source applies to udp: among datagram endpoints".into());
+            }
+            return match o.datagram_misfit() {
+                Some(name) => {
+                    Err(format!("{name} does not apply to datagram endpoints (udp, udp-listen, unix-dgram)"))
+                }
+                None => Ok(()),
+            };
+        }
+        if o.length_prefix {
+            return Err("length-prefix applies to datagram endpoints (udp, udp-listen, unix-dgram)".into());
+        }
         let listening = self.is_listener();
         let tls_client = matches!(self.kind, EndpointKind::Tls(..));
         let tls_server = matches!(self.kind, EndpointKind::TlsListen(_));
@@ -928,10 +1005,19 @@ impl Endpoint {
     }
 
     /// Whether it accepts connections.
+    /// Whether it is a datagram endpoint (`udp:`, `udp-listen:`, `unix-dgram:`).
+    pub fn is_datagram(&self) -> bool {
+        matches!(self.kind, EndpointKind::Udp(..) | EndpointKind::UdpListen(_) | EndpointKind::UnixDgram(_))
+    }
+
+    /// Whether it is a listening endpoint.
     pub fn is_listener(&self) -> bool {
         matches!(
             self.kind,
-            EndpointKind::TcpListen(_) | EndpointKind::TlsListen(_) | EndpointKind::UnixListen(_)
+            EndpointKind::TcpListen(_)
+                | EndpointKind::TlsListen(_)
+                | EndpointKind::UnixListen(_)
+                | EndpointKind::UdpListen(_)
         )
     }
 }

@@ -53,7 +53,7 @@ pub enum Io {
 
 impl Io {
     /// The two directions, and for a TCP socket the flag that cuts it with a reset.
-    fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
+    pub fn into_split(self) -> (Reader, Writer, Option<CutFlag>) {
         match self {
             Io::Split(r, w) => (r, w, None),
             Io::Socket(PlainSocket::Tcp(s)) => {
@@ -281,6 +281,10 @@ impl End {
     pub async fn open(endpoint: &Endpoint, report: &dyn Report) -> Result<End, EndError> {
         let opened = match End::open_local(endpoint).await {
             Some(opened) => opened,
+            None if endpoint.is_datagram() => match super::datagram::pipe::open(endpoint, report).await {
+                Some(opened) => opened,
+                None => unreachable!("udp-listen: pipes run in job::datagram::pipe"),
+            },
             None => match End::connect(endpoint, report).await {
                 Some(opened) => opened,
                 None => End::listen_first(endpoint, report).await,

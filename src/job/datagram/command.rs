@@ -27,35 +27,6 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(60);
 /// The default limit on sessions of `serve -u -k` (`--max-conns`).
 pub const MAX_SESSIONS: usize = 256;
 
-/// Refuses, by name, the first option set that datagrams do not use: `tls` is `--tls`,
-/// `flags` are the command's own (`--broker`, `-z`, ...).
-///
-/// # Errors
-/// [`OptionsError::Usage`] naming it.
-pub fn check(options: &EndpointOptions, tls: bool, flags: &[(&str, bool)]) -> Result<(), OptionsError> {
-    let o = options;
-    let given = [
-        ("--tls", tls || !o.cert.is_empty() || o.ca.is_some() || !o.pins.is_empty() || o.client_ca.is_some()),
-        ("--starttls", o.starttls.is_some()),
-        ("--proxy", o.proxy.is_some()),
-        ("--proxy-protocol", o.proxy_protocol.is_some()),
-        ("--accept-proxy", o.accept_proxy),
-        ("--encoding", o.encoding.is_some() || o.decode_errors.is_some()),
-        ("--crlf", o.crlf),
-        ("--max-frame", o.max_frame.is_some() || o.on_oversize.is_some()),
-        ("--on-eof", o.on_eof.is_some()),
-        ("--keepalive", o.keepalive.is_some()),
-        ("--retry", o.retry.is_some()),
-        ("--dump/--transcript/--pcap", o.tap.is_on()),
-    ];
-    match given.iter().chain(flags).find(|(_, on)| *on) {
-        Some((flag, _)) => Err(OptionsError::Usage(format!(
-            "{flag} does not apply to datagrams (docs/cli.md, \"Datagrams\")"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// The framing between datagrams and the byte side, from `delimiter=` and
 /// `length-prefix`.
 pub fn framing(options: &EndpointOptions, length_prefix: bool) -> Framing {

@@ -10,6 +10,7 @@
 pub mod args;
 pub mod command;
 mod framing;
+pub mod pipe;
 mod relay;
 pub mod serve;
 

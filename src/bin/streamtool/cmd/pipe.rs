@@ -24,6 +24,12 @@ use crate::ui::Ui;
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
     let (a, b) = endpoints(&args, &ui)?;
+    if streamtool::job::datagram::pipe::runs_here(&a, &b) {
+        let idle = streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b);
+        let run =
+            streamtool::job::datagram::pipe::run(&a, &b, idle, (args.max_conns, args.grace), Arc::new(ui));
+        return if run.await.map_err(end_error)? { Err(Interrupted.into()) } else { Ok(()) };
+    }
     let shared = Arc::new(PipeShared {
         idle: streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b),
         a,
