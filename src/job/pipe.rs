@@ -473,6 +473,54 @@ fn origin_of(peer: &str, opened: &Opened) -> Option<Origin> {
     Some(Origin { addresses: local.map(|local| (client, local)), tls })
 }
 
+/// `pipe`'s two endpoints, `-k` (`fork`) given to the listening one, their combinations
+/// checked, and every file their options name read before anything listens (a tls:
+/// endpoint's ca=, cert= and key= would otherwise be read only when a client arrives).
+///
+/// # Errors
+/// [`EndError::Options`] with [`OptionsError::Usage`](crate::stack::OptionsError::Usage)
+/// for combinations that do not fit; the files' errors.
+pub fn endpoints(
+    a: &Endpoint,
+    b: &Endpoint,
+    fork: bool,
+    max_conns: Option<usize>,
+    report: &dyn Report,
+) -> Result<(Endpoint, Endpoint), EndError> {
+    let usage = |m: &str| EndError::Options(crate::stack::OptionsError::Usage(m.to_string()));
+    let (mut a, mut b) = (a.clone(), b.clone());
+    if fork {
+        match (a.is_listener(), b.is_listener()) {
+            (true, _) => a.options.fork = true,
+            (false, true) => b.options.fork = true,
+            (false, false) => {
+                return Err(usage(
+                    "-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen, udp-listen)",
+                ));
+            }
+        }
+    }
+    if a.options.fork && b.options.fork {
+        return Err(usage("only one endpoint can fork"));
+    }
+    if max_conns.is_some() && !(a.options.fork || b.options.fork) {
+        return Err(usage("--max-conns needs fork (-k, or the fork option of a listening endpoint)"));
+    }
+    for endpoint in [&a, &b] {
+        if matches!(endpoint.kind, EndpointKind::Tls(..)) {
+            // (insecure's warning is printed once, when the endpoint opens)
+            let options = crate::endpoint::EndpointOptions { insecure: false, ..endpoint.options.clone() };
+            options
+                .client_options(Spelling::Endpoint)
+                .map_err(EndError::Options)?
+                .build()
+                .map_err(EndError::Stream)?;
+        }
+    }
+    [&mut a, &mut b].into_iter().try_for_each(|e| prepare(e, report))?;
+    Ok((a, b))
+}
+
 /// Binds a listening endpoint.
 ///
 /// # Errors

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use streamtool::endpoint::{Endpoint, EndpointKind, EndpointOptions};
+use streamtool::endpoint::Endpoint;
 use streamtool::job::pipe::{
     End, EndError, RelayError, RelayOptions, announce, bind, listener_tls, relay_unless_idle,
 };
@@ -14,16 +14,17 @@ use streamtool::proxy_protocol::{AcceptProxy, Origin};
 use streamtool::relay::Meter;
 use streamtool::server::{ConnectionContext, ServeOptions, serve};
 use streamtool::shutdown::{Ended, Signals};
-use streamtool::stack::{Spelling, shaping};
+use streamtool::stack::shaping;
 use streamtool::streams::listener::Connection;
 
 use crate::cli::PipeArgs;
-use crate::exit_codes::{Hint, Interrupted, Usage};
+use crate::exit_codes::{Hint, Interrupted};
 use crate::progress::Progress;
 use crate::ui::Ui;
 
 pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
-    let (a, b) = endpoints(&args, &ui)?;
+    let (a, b) = streamtool::job::pipe::endpoints(&args.a, &args.b, args.fork, args.max_conns, &ui)
+        .map_err(end_error)?;
     if streamtool::job::datagram::pipe::runs_here(&a, &b) {
         let idle = streamtool::job::pipe::idle_limit(args.idle_timeout, &a, &b);
         let run =
@@ -44,42 +45,6 @@ pub async fn run(args: Box<PipeArgs>, ui: Ui) -> Result<()> {
         return serve_fork(listening, other_is_a, shared, args.max_conns, args.grace).await;
     }
     relay_once(&shared, args.grace).await
-}
-
-/// The two endpoints, `-k` given to the listening one, their combinations checked, and
-/// every file their options name read before anything listens (a tls: endpoint's ca=,
-/// cert= and key= would otherwise be read only when a client arrives).
-fn endpoints(args: &PipeArgs, ui: &Ui) -> Result<(Endpoint, Endpoint)> {
-    let (mut a, mut b) = (args.a.clone(), args.b.clone());
-    if args.fork {
-        match (a.is_listener(), b.is_listener()) {
-            (true, _) => a.options.fork = true,
-            (false, true) => b.options.fork = true,
-            (false, false) => {
-                let message = "-k/--fork needs a listening endpoint (tcp-listen, tls-listen, unix-listen)";
-                return Err(Usage(message.into()).into());
-            }
-        }
-    }
-    if a.options.fork && b.options.fork {
-        return Err(Usage("only one endpoint can fork".into()).into());
-    }
-    if args.max_conns.is_some() && !(a.options.fork || b.options.fork) {
-        let message = "--max-conns needs fork (-k, or the fork option of a listening endpoint)";
-        return Err(Usage(message.into()).into());
-    }
-    for endpoint in [&a, &b] {
-        if matches!(endpoint.kind, EndpointKind::Tls(..)) {
-            // (insecure's warning is printed once, when the endpoint opens)
-            let options = EndpointOptions { insecure: false, ..endpoint.options.clone() };
-            options.client_options(Spelling::Endpoint)?.build()?;
-        }
-    }
-    [&mut a, &mut b]
-        .into_iter()
-        .try_for_each(|e| streamtool::job::pipe::prepare(e, ui))
-        .map_err(end_error)?;
-    Ok((a, b))
 }
 
 /// Without fork: listening endpoints accept one connection, A first, then the relay.
