@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{DatagramEnd, Ending, InboundTx, Outbound};
-use crate::event::{Close, Event, Report};
+use crate::event::{Event, Report};
 use crate::streams::datagram::UdpSocket;
 use crate::streams::listener::Admission;
 use crate::streams::{Address, StreamError, UnreliableObjectReceiveStream};
@@ -214,23 +214,13 @@ impl Listener {
         self.started += 1;
         let (job, done, report) = (job.clone(), done.clone(), report.clone());
         tokio::spawn(async move {
+            let started = Instant::now();
             let (end, result) = job(end).await;
-            {
-                let reason = match &result {
-                    Ok(ending) => ending.reason().to_string(),
-                    Err(err) => crate::streams::error::chain(err),
-                };
-                let [received, sent, bytes_received, bytes_sent, dropped] = end.counters.snapshot();
-                report.as_ref().emit(|| {
-                    Close::datagrams(
-                        &end.name,
-                        reason,
-                        [sent, received],
-                        [bytes_sent, bytes_received],
-                        dropped,
-                    )
-                });
-            }
+            let reason = match &result {
+                Ok(ending) => ending.reason().to_string(),
+                Err(err) => crate::streams::error::chain(err),
+            };
+            super::command::report_end(&end, &reason, started, report.as_ref());
             let _ = done.send((peer, result));
         });
     }

@@ -3,6 +3,7 @@
 
 mod buffered;
 mod certs;
+mod datagram;
 mod endpoints;
 mod framing;
 mod fuzz_props;
