@@ -1762,3 +1762,112 @@ fn cookbook_socket_activation() {
         assert_eq!(echoed.stdout, b"hello\n");
     });
 }
+
+/// A real DNS server for the datagram recipes: dnsmasq on 127.0.0.1 (UDP and TCP on one
+/// port), answering example.com with 192.0.2.1 and nothing else; ready when its TCP port
+/// accepts.
+async fn dnsmasq() -> Option<(Proc, u16)> {
+    if !crate::support::peers::need(&["dnsmasq"]) {
+        return None;
+    }
+    let port = crate::support::cli::closed_port();
+    let args = [
+        "--keep-in-foreground".to_string(),
+        "--conf-file=/dev/null".into(),
+        format!("--port={port}"),
+        "--listen-address=127.0.0.1".into(),
+        "--bind-interfaces".into(),
+        "--no-resolv".into(),
+        "--no-hosts".into(),
+        "--address=/example.com/192.0.2.1".into(),
+        "--user=root".into(),
+        "--pid-file=".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Proc::spawn("dnsmasq", &args, Input::Open);
+    let up = poll_until(STEP, || crate::support::peers::listening(port)).await;
+    assert!(up, "dnsmasq did not listen on {port}:\n{}", server.stderr());
+    Some((server, port))
+}
+
+/// The answer of the recipes' query: ID 0x1234, a response, example.com's A record
+/// 192.0.2.1 at the end.
+fn assert_dns_answer(answer: &[u8]) {
+    assert!(answer.len() > 29, "{answer:02x?}");
+    assert_eq!(&answer[..2], &[0x12, 0x34], "{answer:02x?}");
+    assert!(answer[2] & 0x80 != 0, "not a response: {answer:02x?}");
+    assert_eq!(&answer[answer.len() - 4..], &[192, 0, 2, 1], "{answer:02x?}");
+}
+
+/// docs/cookbook.md, "A DNS query by hand (UDP)": dnsmasq answers the recipe's query,
+/// length-prefixed both ways.
+#[test]
+fn cookbook_a_dns_query_by_hand() {
+    run(async {
+        let Some((_dns, port)) = dnsmasq().await else { return };
+        let mut r = Recipe::new("A DNS query by hand");
+        r.subs.push(("5300".to_string(), port.to_string()));
+        let out = r.run(r"printf '\000\035\022\064\001\000\000\001\000\000\000\000\000\000\007example\003com\000\000\001\000\001' | streamtool connect -u --length-prefix 127.0.0.1:5300").await;
+        out.assert_code(0);
+        let length = usize::from(u16::from_be_bytes([out.stdout[0], out.stdout[1]]));
+        assert_eq!(length, out.stdout.len() - 2, "one length-prefixed reply: {:02x?}", out.stdout);
+        assert_dns_answer(&out.stdout[2..]);
+        // A closed port: ICMP port unreachable is exit 3, named.
+        r.subs.push(("5300".to_string(), crate::support::cli::closed_port().to_string()));
+        r.subs.remove(0);
+        let refused = r.run(r"printf '\000\035\022\064\001\000\000\001\000\000\000\000\000\000\007example\003com\000\000\001\000\001' | streamtool connect -u --length-prefix 127.0.0.1:5300").await;
+        refused.assert_code(3);
+        let stderr = &refused.stderr;
+        assert!(
+            stderr.contains("cannot connect to udp:127.0.0.1:") && stderr.contains("refused"),
+            "{stderr}"
+        );
+    });
+}
+
+/// docs/cookbook.md, "A syslog listener": util-linux's `logger` sends two messages over
+/// UDP from two sockets; both arrive, one per line.
+#[test]
+fn cookbook_a_syslog_listener() {
+    if !crate::support::peers::need(&["logger"]) {
+        return;
+    }
+    run(async {
+        let mut r = Recipe::new("A syslog listener");
+        let listener = r.listen(r"streamtool serve -u -k --delimiter '\n' 5514", "5514").await;
+        let port = parse_port(&listener.stderr()).unwrap().to_string();
+        let logger = "logger --server 127.0.0.1 --port 5514 --udp 'disk almost full'";
+        assert!(r.text.contains(logger), "{}", r.text);
+        for message in ["disk almost full", "second sender"] {
+            let args = ["--server", "127.0.0.1", "--port", port.as_str(), "--udp", message];
+            Proc::spawn("logger", &args, Input::Bytes(Vec::new())).finish().await.assert_code(0);
+        }
+        let both = || {
+            let out = String::from_utf8_lossy(&listener.stdout()).to_string();
+            out.lines().filter(|l| l.starts_with("<13>")).count() == 2
+        };
+        assert!(poll_until(STEP, both).await, "{:?}", String::from_utf8_lossy(&listener.stdout()));
+        let out = String::from_utf8_lossy(&listener.stdout()).to_string();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with("disk almost full") && lines[1].ends_with("second sender"), "{out}");
+    });
+}
+
+/// docs/cookbook.md, "A UDP-to-TCP bridge": a UDP query through the bridge reaches
+/// dnsmasq over TCP (DNS over TCP's length prefix added and taken off).
+#[test]
+fn cookbook_a_udp_to_tcp_bridge() {
+    run(async {
+        let Some((_dns, port)) = dnsmasq().await else { return };
+        let mut r = Recipe::new("A UDP-to-TCP bridge");
+        r.subs.push(("5300".to_string(), port.to_string()));
+        let bridge =
+            r.listen(r"streamtool pipe udp-listen:5353,fork,length-prefix tcp:127.0.0.1:5300", "5353").await;
+        for _ in 0..2 {
+            let out = r.run(r"printf '\022\064\001\000\000\001\000\000\000\000\000\000\007example\003com\000\000\001\000\001' | streamtool connect -u 127.0.0.1:5353").await;
+            out.assert_code(0);
+            assert_dns_answer(&out.stdout);
+        }
+        drop(bridge);
+    });
+}
