@@ -103,7 +103,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__connect)
-            opts="-k -z -C -w -4 -6 -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --starttls --ehlo --progress --proxy-protocol --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --connect-timeout --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --proxy --no-proxy --proxy-env --threads --verbose --quiet --events --help"
+            opts="-k -z -C -w -4 -6 -u -v -q -h --insecure --on-eof --no-shutdown --keep-sending --send-only --recv-only --zero-io --show-cert --tofu --require --starttls --ehlo --progress --proxy-protocol --tls --cert --key --cacert --ca --pin --sni --no-sni --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --connect-timeout --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --proxy --no-proxy --proxy-env --udp --length-prefix --threads --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,7 +503,7 @@ _streamtool() {
             return 0
             ;;
         streamtool__subcmd__serve)
-            opts="-k -e -c -C -4 -6 -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --accept-proxy --proxy-from --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --cert-dir --reload-on-change --keep-pin --allow-cn --allow-san --allow-spki --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
+            opts="-k -e -c -C -4 -6 -u -w -v -q -h --keep-open --echo --exec --sh-exec --broker --discard --max-conns --client-ca --require-client-cert --starttls --progress --grace --on-eof --max-lag --accept-proxy --proxy-from --tls --cert --key --alpn --tls-min --tls-max --ragged-eof --keylog --delimiter --max-frame --on-oversize --encoding --decode-errors --crlf --dump --dump-file --dump-layer --dump-max --transcript --pcap --pcap-layer --force --idle-timeout --handshake-timeout --source --keepalive --reuse-port --retry --retry-delay --allow --deny --allow-file --deny-file --cert-dir --reload-on-change --keep-pin --allow-cn --allow-san --allow-spki --udp --length-prefix --threads --cacert --ca --pin --sni --no-sni --connect-timeout --verbose --quiet --events --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -18,7 +18,6 @@
 //!   socket stays usable (AnyIO's trio backend raises `ConnectionRefusedError` alike);
 //! - an unconnected UNIX datagram socket's items carry `None` for an unnamed sender.
 
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -244,22 +243,18 @@ impl TypedAttributeProvider for UdpSocket {
 
 impl UnreliableObjectReceiveStream<UdpPacket> for UdpSocket {
     /// Cancel safe: a datagram is taken from the socket only when the call completes.
-    fn receive(&mut self) -> impl Future<Output = Result<UdpPacket>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let (n, peer) = socket.recv_from(&mut self.buf).await.map_err(|e| os_error(e, 0, None))?;
-            let n = whole(n, || peer.to_string())?;
-            Ok((Bytes::copy_from_slice(&self.buf[..n]), peer))
-        }
+    async fn receive(&mut self) -> Result<UdpPacket> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let (n, peer) = socket.recv_from(&mut self.buf).await.map_err(|e| os_error(e, 0, None))?;
+        let n = whole(n, || peer.to_string())?;
+        Ok((Bytes::copy_from_slice(&self.buf[..n]), peer))
     }
 }
 
 impl UnreliableObjectSendStream<UdpPacket> for UdpSocket {
-    fn send(&mut self, item: UdpPacket) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            send_to(socket, &item.0, item.1).await
-        }
+    async fn send(&mut self, item: UdpPacket) -> Result<()> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        send_to(socket, &item.0, item.1).await
     }
 }
 
@@ -369,29 +364,25 @@ impl TypedAttributeProvider for ConnectedUdpSocket {
 
 impl UnreliableObjectReceiveStream<Bytes> for ConnectedUdpSocket {
     /// Cancel safe.
-    fn receive(&mut self) -> impl Future<Output = Result<Bytes>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let peer = format!("udp:{}", self.peer);
-            let n = socket.recv(&mut self.buf).await.map_err(|e| os_error(e, 0, Some(peer.clone())))?;
-            let n = whole(n, || peer)?;
-            Ok(Bytes::copy_from_slice(&self.buf[..n]))
-        }
+    async fn receive(&mut self) -> Result<Bytes> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let peer = format!("udp:{}", self.peer);
+        let n = socket.recv(&mut self.buf).await.map_err(|e| os_error(e, 0, Some(peer.clone())))?;
+        let n = whole(n, || peer)?;
+        Ok(Bytes::copy_from_slice(&self.buf[..n]))
     }
 }
 
 impl UnreliableObjectSendStream<Bytes> for ConnectedUdpSocket {
-    fn send(&mut self, item: Bytes) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let max = max_udp_payload(&self.peer);
-            let peer = format!("udp:{}", self.peer);
-            if item.len() > max {
-                return Err(StreamError::OversizedDatagram { size: item.len(), max, peer: Some(peer) });
-            }
-            socket.send(&item).await.map_err(|e| os_error(e, item.len(), Some(peer)))?;
-            Ok(())
+    async fn send(&mut self, item: Bytes) -> Result<()> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let max = max_udp_payload(&self.peer);
+        let peer = format!("udp:{}", self.peer);
+        if item.len() > max {
+            return Err(StreamError::OversizedDatagram { size: item.len(), max, peer: Some(peer) });
         }
+        socket.send(&item).await.map_err(|e| os_error(e, item.len(), Some(peer)))?;
+        Ok(())
     }
 }
 
@@ -506,37 +497,33 @@ impl TypedAttributeProvider for UnixDatagramSocket {
 
 impl UnreliableObjectReceiveStream<UnixDatagramPacket> for UnixDatagramSocket {
     /// Cancel safe.
-    fn receive(&mut self) -> impl Future<Output = Result<UnixDatagramPacket>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let (n, peer) = socket.recv_from(&mut self.buf).await?;
-            let path = peer.as_pathname().map(Path::to_path_buf);
-            let n = whole(n, || {
-                path.as_ref().map_or("an unnamed socket".into(), |p| format!("unix:{}", p.display()))
-            })?;
-            Ok((Bytes::copy_from_slice(&self.buf[..n]), path))
-        }
+    async fn receive(&mut self) -> Result<UnixDatagramPacket> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let (n, peer) = socket.recv_from(&mut self.buf).await?;
+        let path = peer.as_pathname().map(Path::to_path_buf);
+        let n = whole(n, || {
+            path.as_ref().map_or("an unnamed socket".into(), |p| format!("unix:{}", p.display()))
+        })?;
+        Ok((Bytes::copy_from_slice(&self.buf[..n]), path))
     }
 }
 
 impl UnreliableObjectSendStream<UnixDatagramPacket> for UnixDatagramSocket {
-    fn send(&mut self, item: UnixDatagramPacket) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let Some(path) = item.1 else {
-                return Err(StreamError::Unsupported("cannot send to an unnamed UNIX socket".into()));
-            };
-            let peer = format!("unix-dgram:{}", path.display());
-            if item.0.len() > MAX_DATAGRAM {
-                return Err(StreamError::OversizedDatagram {
-                    size: item.0.len(),
-                    max: MAX_DATAGRAM,
-                    peer: Some(peer),
-                });
-            }
-            socket.send_to(&item.0, &path).await.map_err(|e| os_error(e, item.0.len(), Some(peer)))?;
-            Ok(())
+    async fn send(&mut self, item: UnixDatagramPacket) -> Result<()> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let Some(path) = item.1 else {
+            return Err(StreamError::Unsupported("cannot send to an unnamed UNIX socket".into()));
+        };
+        let peer = format!("unix-dgram:{}", path.display());
+        if item.0.len() > MAX_DATAGRAM {
+            return Err(StreamError::OversizedDatagram {
+                size: item.0.len(),
+                max: MAX_DATAGRAM,
+                peer: Some(peer),
+            });
         }
+        socket.send_to(&item.0, &path).await.map_err(|e| os_error(e, item.0.len(), Some(peer)))?;
+        Ok(())
     }
 }
 
@@ -603,30 +590,26 @@ impl TypedAttributeProvider for ConnectedUnixDatagramSocket {
 
 impl UnreliableObjectReceiveStream<Bytes> for ConnectedUnixDatagramSocket {
     /// Cancel safe.
-    fn receive(&mut self) -> impl Future<Output = Result<Bytes>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let n = socket.recv(&mut self.buf).await?;
-            let n = whole(n, || format!("unix-dgram:{}", self.peer.display()))?;
-            Ok(Bytes::copy_from_slice(&self.buf[..n]))
-        }
+    async fn receive(&mut self) -> Result<Bytes> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let n = socket.recv(&mut self.buf).await?;
+        let n = whole(n, || format!("unix-dgram:{}", self.peer.display()))?;
+        Ok(Bytes::copy_from_slice(&self.buf[..n]))
     }
 }
 
 impl UnreliableObjectSendStream<Bytes> for ConnectedUnixDatagramSocket {
-    fn send(&mut self, item: Bytes) -> impl Future<Output = Result<()>> + Send {
-        async move {
-            let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
-            let peer = format!("unix-dgram:{}", self.peer.display());
-            if item.len() > MAX_DATAGRAM {
-                return Err(StreamError::OversizedDatagram {
-                    size: item.len(),
-                    max: MAX_DATAGRAM,
-                    peer: Some(peer),
-                });
-            }
-            socket.send(&item).await.map_err(|e| os_error(e, item.len(), Some(peer)))?;
-            Ok(())
+    async fn send(&mut self, item: Bytes) -> Result<()> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let peer = format!("unix-dgram:{}", self.peer.display());
+        if item.len() > MAX_DATAGRAM {
+            return Err(StreamError::OversizedDatagram {
+                size: item.len(),
+                max: MAX_DATAGRAM,
+                peer: Some(peer),
+            });
         }
+        socket.send(&item).await.map_err(|e| os_error(e, item.len(), Some(peer)))?;
+        Ok(())
     }
 }

@@ -114,7 +114,7 @@ pub enum Command {
     #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
     /// Relay between two endpoints: stdio, tcp, tcp-listen, tls, tls-listen, unix,
-    /// unix-listen, exec, file, each with its own TLS, framing and encoding options.
+    /// unix-listen, exec, file, udp, udp-listen, unix-dgram, each with its own options.
     #[command(after_help = PIPE_EXAMPLES)]
     Pipe(Box<PipeArgs>),
     /// Make certificates for local and test TLS: a local CA and leaves signed by it, or a
@@ -151,6 +151,8 @@ Endpoints (options after commas, named as the serve/connect flags):
   tls:HOST:PORT            tls-listen:[HOST:]PORT (alias tls-l)
   unix:PATH                unix-listen:PATH (alias unix-l)
   exec:CMD                 file:PATH
+  udp:HOST:PORT            udp-listen:[HOST:]PORT (alias udp-l; fork: a session per peer)
+  unix-dgram:PATH          (datagrams: docs/cli.md, \"Datagrams\")
 Options:
   tls:         ca=F, pin=P, sni=N, no-sni, alpn=L, insecure, cert=F, key=F,
                tofu (trust on first use, as connect --tofu),
@@ -165,6 +167,7 @@ Options:
   tcp, tls:    proxy-protocol=v1|v2 (a PROXY header naming the accepted client)
   tcp:, tls:   proxy=URL (http://, socks5h://, socks5://, socks4a://)
   file:        create, append or truncate (writing)
+  datagrams:   length-prefix (2-byte lengths instead of lines), delimiter=D, idle-timeout=D
   any:         delimiter=D, max-frame=SIZE, on-oversize=skip, encoding=NAME,
                decode-errors=MODE, crlf, on-eof=ACTION, idle-timeout=DURATION
 Quote an endpoint with a backslash in it ('delimiter=\\r\\n'): the shell eats an

@@ -124,6 +124,9 @@ pub fn queue(counters: Arc<Counters>) -> (InboundTx, Inbound) {
     (InboundTx { tx, queued: queued.clone(), counters }, Inbound { rx, queued })
 }
 
+/// The peer heard from last and the socket it used (`serve -u -k` in stdio mode).
+pub type LastPeer = Arc<parking_lot::Mutex<Option<(Arc<tokio::net::UdpSocket>, SocketAddr)>>>;
+
 /// Where an endpoint's datagrams go.
 #[derive(Debug, Clone)]
 pub enum Outbound {
@@ -133,7 +136,7 @@ pub enum Outbound {
     Unix(Arc<tokio::net::UnixDatagram>, PathBuf),
     /// The peer heard from last, through the socket it used (`serve -u -k` in stdio
     /// mode); nothing is sent before a peer has been heard from.
-    Last(Arc<parking_lot::Mutex<Option<(Arc<tokio::net::UdpSocket>, SocketAddr)>>>),
+    Last(LastPeer),
     /// Nowhere: what is sent is counted and dropped (`serve -u --discard`).
     Nowhere,
 }

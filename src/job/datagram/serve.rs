@@ -75,7 +75,7 @@ struct Listener {
     sockets: Vec<Arc<tokio::net::UdpSocket>>,
     sessions: HashMap<SocketAddr, InboundTx>,
     /// The one session's queue and where its replies go (`one_session`).
-    hub: Option<(InboundTx, Arc<parking_lot::Mutex<Option<(Arc<tokio::net::UdpSocket>, SocketAddr)>>>)>,
+    hub: Option<(InboundTx, super::LastPeer)>,
     started: usize,
     dropped: Notices,
     refused: Notices,
