@@ -1,7 +1,7 @@
 //! `connect -u` and `serve -u`, composed from the endpoint's options: the binary checks
-//! nothing itself and calls [`check`], then [`connect`] or [`serve`].
+//! nothing itself (clap refuses the flags that do not apply) and calls [`connect`] or
+//! [`serve`].
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,14 +226,6 @@ async fn run_command(
     let status = crate::job::child::reap_child(&mut process, result.is_err()).await;
     tracing::info!(%peer, status = ?status, "command exited");
     result
-}
-
-/// Whether `path` names a UNIX socket for `connect -u`.
-pub fn is_unix(addr: &ConnectAddress) -> Option<&Path> {
-    match addr {
-        ConnectAddress::Unix(path) => Some(path),
-        ConnectAddress::Tcp(..) => None,
-    }
 }
 
 /// `serve -u`: binds, announces (`listening on udp:…`, the `listen` event), and serves

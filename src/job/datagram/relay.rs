@@ -90,42 +90,8 @@ pub async fn relay_bytes(
     let activity = Activity::default();
     let DatagramEnd { inbound, outbound, counters, failure, .. } = end;
     let (outbound, counters) = (&*outbound, &**counters);
-    let down = async {
-        let mut out = BytesMut::new();
-        while let Some(datagram) = inbound.recv().await {
-            activity.touch();
-            out.clear();
-            options.framing.encode(&datagram, &mut out);
-            writer.write_all(&out).await?;
-            writer.flush().await?;
-        }
-        let _ = writer.shutdown().await;
-        Ok::<(), io::Error>(())
-    };
-    let up = async {
-        let mut splitter = Splitter::new(options.framing.clone(), outbound.max());
-        let mut buf = vec![0u8; 64 * 1024];
-        let name = |err| match err {
-            StreamError::OversizedDatagram { size, max, .. } => {
-                StreamError::OversizedDatagram { size, max, peer: Some(outbound.peer()) }
-            }
-            other => other,
-        };
-        loop {
-            let n = reader.read(&mut buf).await?;
-            activity.touch();
-            if n == 0 {
-                if let Some(datagram) = splitter.finish().map_err(name)? {
-                    send_counted(outbound, counters, &datagram).await?;
-                }
-                return Ok::<(), StreamError>(());
-            }
-            splitter.push(&buf[..n]);
-            while let Some(datagram) = splitter.next_datagram().map_err(name)? {
-                send_counted(outbound, counters, &datagram).await?;
-            }
-        }
-    };
+    let down = write_datagrams(inbound, &mut writer, &options.framing, &activity);
+    let up = read_datagrams(&mut reader, outbound, counters, &options.framing, &activity);
     tokio::pin!(up, down);
     let (mut up_done, mut down_done) = (false, false);
     loop {
@@ -229,4 +195,55 @@ async fn one_way(
         send_or_drop(to, counters, &datagram).await?;
     }
     Ok(())
+}
+
+/// The datagrams of `inbound`, framed, to the byte side; closes it at the end.
+async fn write_datagrams(
+    inbound: &mut Inbound,
+    writer: &mut Writer,
+    framing: &Framing,
+    activity: &Activity,
+) -> io::Result<()> {
+    let mut out = BytesMut::new();
+    while let Some(datagram) = inbound.recv().await {
+        activity.touch();
+        out.clear();
+        framing.encode(&datagram, &mut out);
+        writer.write_all(&out).await?;
+        writer.flush().await?;
+    }
+    let _ = writer.shutdown().await;
+    Ok(())
+}
+
+/// The byte side cut into datagrams by `framing` and sent, the rest at its end.
+async fn read_datagrams(
+    reader: &mut Reader,
+    outbound: &Outbound,
+    counters: &Counters,
+    framing: &Framing,
+    activity: &Activity,
+) -> Result<(), StreamError> {
+    let mut splitter = Splitter::new(framing.clone(), outbound.max());
+    let mut buf = vec![0u8; 64 * 1024];
+    let name = |err| match err {
+        StreamError::OversizedDatagram { size, max, .. } => {
+            StreamError::OversizedDatagram { size, max, peer: Some(outbound.peer()) }
+        }
+        other => other,
+    };
+    loop {
+        let n = reader.read(&mut buf).await?;
+        activity.touch();
+        if n == 0 {
+            if let Some(datagram) = splitter.finish().map_err(name)? {
+                send_counted(outbound, counters, &datagram).await?;
+            }
+            return Ok(());
+        }
+        splitter.push(&buf[..n]);
+        while let Some(datagram) = splitter.next_datagram().map_err(name)? {
+            send_counted(outbound, counters, &datagram).await?;
+        }
+    }
 }

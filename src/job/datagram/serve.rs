@@ -66,9 +66,19 @@ impl Notices {
 
 /// What a listener's sockets give: the next datagram, its peer and which socket.
 async fn receive_any(sockets: &mut [UdpSocket]) -> (usize, Result<(Bytes, SocketAddr), StreamError>) {
-    let mut futures: Vec<_> = sockets.iter_mut().map(|s| Box::pin(s.receive())).collect();
-    let (result, index, _) = futures_util::future::select_all(futures.iter_mut()).await;
-    (index, result)
+    // Each receive is cancel safe: the one not chosen takes nothing from its socket.
+    match sockets {
+        [one] => (0, one.receive().await),
+        [a, b] => tokio::select! {
+            r = a.receive() => (0, r),
+            r = b.receive() => (1, r),
+        },
+        many => {
+            let mut futures: Vec<_> = many.iter_mut().map(|s| Box::pin(s.receive())).collect();
+            let (result, index, _) = futures_util::future::select_all(futures.iter_mut()).await;
+            (index, result)
+        }
+    }
 }
 
 struct Listener {
