@@ -40,20 +40,30 @@ fn stdio() -> (Reader, Writer) {
 /// Reports a datagram endpoint's end: the `close` event, a line when datagrams were
 /// dropped, the counts in the log (`-v`).
 pub fn report_end(end: &DatagramEnd, reason: &str, started: Instant, report: &dyn Report) {
-    let [received, sent, bytes_received, bytes_sent, dropped] = end.counters.snapshot();
-    report.emit(|| {
-        Close::datagrams(&end.name, reason, [sent, received], [bytes_sent, bytes_received], dropped)
-    });
+    report_counts(&end.name, &end.counters, reason, started, report);
+}
+
+/// [`report_end`] by the endpoint's name and counters.
+pub fn report_counts(
+    name: &str,
+    counters: &super::Counters,
+    reason: &str,
+    started: Instant,
+    report: &dyn Report,
+) {
+    let [received, sent, bytes_received, bytes_sent, dropped] = counters.snapshot();
+    report.emit(|| Close::datagrams(name, reason, [sent, received], [bytes_sent, bytes_received], dropped));
     if dropped > 0 {
         report.notice(&format!(
-            "{}: dropped {dropped} datagrams (a queue full because the other side was slower, or oversized)",
-            end.name
+            "{name}: dropped {dropped} datagrams (a queue full because the other side was slower, or oversized)"
         ));
     }
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
     tracing::info!(
-        peer = %end.name,
-        "sent {sent} datagrams ({bytes_sent} bytes), received {received} ({bytes_received} bytes), \
+        peer = %name,
+        "sent {sent} datagram{} ({bytes_sent} bytes), received {received} ({bytes_received} bytes), \
          dropped {dropped} in {:.3}s",
+        plural(sent),
         started.elapsed().as_secs_f64()
     );
 }
@@ -245,6 +255,11 @@ pub async fn serve(
 ) -> Result<bool, StreamError> {
     let signals = crate::shutdown::Signals::new()?;
     let sockets = bind(addr, family, options.reuse_port).await?;
+    if served.one_session {
+        // A background job (`serve -u 5514 &` at a prompt) must not read the terminal: it
+        // would be stopped (SIGTTIN). Its input is then empty.
+        crate::stdio_fd::detach_background_stdin(report.as_ref())?;
+    }
     let addresses: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| format!("udp:{a}"))).collect::<Result<_, _>>()?;
     tracing::info!("listening on {}", addresses.join(", "));

@@ -84,6 +84,9 @@ async fn receive_any(sockets: &mut [UdpSocket]) -> (usize, Result<(Bytes, Socket
 struct Listener {
     sockets: Vec<Arc<tokio::net::UdpSocket>>,
     sessions: HashMap<SocketAddr, InboundTx>,
+    /// Every session still running: its name, counters and start (reported if it has not
+    /// ended when the grace period is over).
+    running: Arc<parking_lot::Mutex<HashMap<SocketAddr, (String, Arc<super::Counters>, Instant)>>>,
     /// The one session's queue and where its replies go (`one_session`).
     hub: Option<(InboundTx, super::LastPeer)>,
     started: usize,
@@ -107,6 +110,7 @@ pub async fn serve(
     let mut listener = Listener {
         sockets: shared,
         sessions: HashMap::new(),
+        running: Arc::default(),
         hub: None,
         started: 0,
         dropped: Notices { last: None, quiet: 0 },
@@ -114,7 +118,6 @@ pub async fn serve(
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(SocketAddr, Result<Ending, StreamError>)>();
     tokio::pin!(shutdown);
-    let mut first_error = None;
     loop {
         tokio::select! {
             (index, received) = receive_any(&mut sockets) => match received {
@@ -128,11 +131,9 @@ pub async fn serve(
                 if let Err(err) = &result {
                     tracing::warn!(%peer, "{err}");
                 }
+                // With many peers, a session's failure is its own (logged above).
                 if !options.keep_open {
                     return result.map(drop);
-                }
-                if first_error.is_none() {
-                    first_error = result.err();
                 }
             }
             () = &mut shutdown => break,
@@ -142,13 +143,16 @@ pub async fn serve(
     listener.sessions.clear();
     listener.hub = None;
     let deadline = tokio::time::Instant::now() + options.grace;
-    let mut running = listener.started;
-    drop(done_tx);
-    while running > 0 {
+    while !listener.running.lock().is_empty() {
         match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-            Ok(Some(_)) => running -= 1,
+            Ok(Some(_)) => {}
             _ => break,
         }
+    }
+    // Sessions still running (a command that ignores its input's end, a stdout that
+    // stopped reading) are reported as cut short; they end with the process.
+    for (name, counters, started) in listener.running.lock().values() {
+        super::command::report_counts(name, counters, "grace period over", *started, report.as_ref());
     }
     Ok(())
 }
@@ -221,8 +225,9 @@ impl Listener {
             self.hub = Some((tx.clone(), last));
         }
         self.sessions.insert(peer, tx);
+        self.running.lock().insert(peer, (end.name.clone(), end.counters.clone(), Instant::now()));
         self.started += 1;
-        let (job, done, report) = (job.clone(), done.clone(), report.clone());
+        let (job, done, report, running) = (job.clone(), done.clone(), report.clone(), self.running.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             let (end, result) = job(end).await;
@@ -230,6 +235,7 @@ impl Listener {
                 Ok(ending) => ending.reason().to_string(),
                 Err(err) => crate::streams::error::chain(err),
             };
+            running.lock().remove(&peer);
             super::command::report_end(&end, &reason, started, report.as_ref());
             let _ = done.send((peer, result));
         });
