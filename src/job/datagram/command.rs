@@ -54,9 +54,11 @@ pub fn report_counts(
     let [received, sent, bytes_received, bytes_sent, dropped] = counters.snapshot();
     report.emit(|| Close::datagrams(name, reason, [sent, received], [bytes_sent, bytes_received], dropped));
     if dropped > 0 {
-        report.notice(&format!(
-            "{name}: dropped {dropped} datagrams (a queue full because the other side was slower, or oversized)"
-        ));
+        let why = match reason {
+            "output closed" => "after the output closed",
+            _ => "(a queue full because the other side was slower, or oversized)",
+        };
+        report.notice(&format!("{name}: dropped {dropped} datagrams {why}"));
     }
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     tracing::info!(
@@ -101,8 +103,8 @@ pub async fn connect(
         linger: Some(idle.unwrap_or(REPLY_WAIT)),
     };
     let started = Instant::now();
-    let (reader, writer) = stdio();
-    let result = relay_bytes(&mut end, reader, writer, &relay).await;
+    let (mut reader, mut writer) = stdio();
+    let result = relay_bytes(&mut end, &mut reader, &mut writer, &relay).await;
     let reason = match &result {
         Ok(ending) => ending.reason().to_string(),
         Err(err) => crate::streams::error::chain(err),
@@ -190,8 +192,8 @@ fn session_job(mode: &Mode, options: &EndpointOptions, length_prefix: bool) -> R
             Arc::new(move |mut end: DatagramEnd| {
                 let relay = relay.clone();
                 Box::pin(async move {
-                    let (reader, writer) = stdio();
-                    let result = relay_bytes(&mut end, reader, writer, &relay).await;
+                    let (mut reader, mut writer) = stdio();
+                    let result = relay_bytes(&mut end, &mut reader, &mut writer, &relay).await;
                     (end, result)
                 })
             })
@@ -230,9 +232,10 @@ async fn run_command(
         _ => unreachable!("run_command is for --exec and --sh-exec"),
     };
     let (mut process, stdin, stdout) = child.into_parts();
-    let reader: Reader = Box::new(stdout.into_inner().expect("a new child's stdout is open"));
-    let writer: Writer = Box::new(stdin.into_inner().expect("a new child's stdin is open"));
-    let result = relay_bytes(end, reader, writer, relay).await;
+    let mut reader: Reader = Box::new(stdout.into_inner().expect("a new child's stdout is open"));
+    let mut writer: Writer = Box::new(stdin.into_inner().expect("a new child's stdin is open"));
+    let result = relay_bytes(end, &mut reader, &mut writer, relay).await;
+    drop((reader, writer));
     let status = crate::job::child::reap_child(&mut process, result.is_err()).await;
     tracing::info!(%peer, status = ?status, "command exited");
     result

@@ -56,12 +56,15 @@ pub struct Splitter {
     buf: BytesMut,
     /// Where the search for the delimiter resumes.
     searched: usize,
+    /// Inside a frame already longer than the maximum: the bytes of it dropped so far (it
+    /// is read to its end, so that the error names its whole length).
+    skipped: Option<usize>,
 }
 
 impl Splitter {
     /// A splitter by `framing`; a datagram over `max` bytes is an error, never cut.
     pub fn new(framing: Framing, max: usize) -> Self {
-        Splitter { framing, max, buf: BytesMut::new(), searched: 0 }
+        Splitter { framing, max, buf: BytesMut::new(), searched: 0, skipped: None }
     }
 
     /// Bytes from the byte side.
@@ -75,6 +78,9 @@ impl Splitter {
     /// [`StreamError::OversizedDatagram`] when a datagram (or what is buffered without a
     /// delimiter) is longer than the maximum.
     pub fn next_datagram(&mut self) -> Result<Option<Bytes>, StreamError> {
+        if let Some(skipped) = self.skipped {
+            return self.skip(skipped);
+        }
         let (len, skip) = match &self.framing {
             Framing::Lines => match memchr::memchr(b'\n', &self.buf[self.searched..]) {
                 Some(i) => (self.searched + i + 1, 0),
@@ -118,6 +124,9 @@ impl Splitter {
     /// [`StreamError::OversizedDatagram`]; [`StreamError::IncompleteRead`] for a
     /// length-prefixed frame cut short.
     pub fn finish(&mut self) -> Result<Option<Bytes>, StreamError> {
+        if let Some(skipped) = self.skipped {
+            return Err(self.oversized(skipped + self.buf.len()));
+        }
         if self.buf.is_empty() {
             return Ok(None);
         }
@@ -134,9 +143,35 @@ impl Splitter {
     fn wait(&mut self) -> Result<Option<Bytes>, StreamError> {
         self.searched = self.buf.len();
         if self.buf.len() > self.max {
-            return Err(self.oversized(self.buf.len()));
+            // Too long already: read to its end without keeping it, to name its length.
+            return self.skip(0);
         }
         Ok(None)
+    }
+
+    /// Drops the oversized frame's bytes up to its delimiter, then reports it whole.
+    fn skip(&mut self, skipped: usize) -> Result<Option<Bytes>, StreamError> {
+        let (end, delimiter) = match &self.framing {
+            Framing::Lines => (memchr::memchr(b'\n', &self.buf).map(|i| i + 1), 0),
+            Framing::Delimiter(d) => (memchr::memmem::find(&self.buf, d), d.len()),
+            Framing::LengthPrefix => (Some(self.buf.len()), 0),
+        };
+        self.searched = 0;
+        match end {
+            Some(end) => {
+                self.buf.advance(end + delimiter);
+                self.skipped = None;
+                Err(self.oversized(skipped + end))
+            }
+            None => {
+                // A delimiter may start in the last bytes: keep them for the next search.
+                let keep = delimiter.saturating_sub(1).min(self.buf.len());
+                let dropped = self.buf.len() - keep;
+                self.buf.advance(dropped);
+                self.skipped = Some(skipped + dropped);
+                Ok(None)
+            }
+        }
     }
 
     fn oversized(&self, size: usize) -> StreamError {
@@ -195,7 +230,19 @@ mod tests {
             all(Framing::Lines, 4, &[b"12345\n"]),
             Err(StreamError::OversizedDatagram { size: 6, max: 4, .. })
         ));
-        assert!(matches!(all(Framing::Lines, 4, &[b"123456"]), Err(StreamError::OversizedDatagram { .. })));
+        assert!(matches!(
+            all(Framing::Lines, 4, &[b"123456"]),
+            Err(StreamError::OversizedDatagram { size: 6, .. })
+        ));
+        // Read to its end, across reads, to name its whole length.
+        assert!(matches!(
+            all(Framing::Lines, 4, &[b"12345", b"67", b"89\nok\n"]),
+            Err(StreamError::OversizedDatagram { size: 10, .. })
+        ));
+        assert!(matches!(
+            all(Framing::Delimiter(b"::".to_vec()), 4, &[b"123456:", b":next::"]),
+            Err(StreamError::OversizedDatagram { size: 6, .. })
+        ));
         assert!(matches!(
             all(Framing::LengthPrefix, 4, &[&[0, 9]]),
             Err(StreamError::OversizedDatagram { .. })

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::command::{REPLY_WAIT, SESSION_IDLE, bind, framing, report_end};
 use super::serve::{Job, ServeOptions};
@@ -71,7 +71,9 @@ pub async fn open(endpoint: &Endpoint, report: &dyn Report) -> Option<Result<End
     let shared = report.shared();
     tokio::spawn(async move {
         let started = Instant::now();
-        let result = relay_bytes(&mut end, Box::new(reader), Box::new(writer), &relay).await;
+        let (mut reader, mut writer): (crate::job::pipe::Reader, crate::job::pipe::Writer) =
+            (Box::new(reader), Box::new(writer));
+        let result = relay_bytes(&mut end, &mut reader, &mut writer, &relay).await;
         let reason = match &result {
             Ok(ending) => ending.reason().to_string(),
             Err(err) => crate::streams::error::chain(err),
@@ -79,17 +81,21 @@ pub async fn open(endpoint: &Endpoint, report: &dyn Report) -> Option<Result<End
         if let Some(report) = shared {
             report_end(&end, &reason, started, &*report);
         }
+        // Recorded before the byte side closes, so that whichever side of the relay sees
+        // the close first finds why.
         if let Err(err) = result {
             *slot.lock() = Some(err);
         }
+        drop((reader, writer));
     });
     let (read, write) = tokio::io::split(theirs);
-    let read = Bridged { inner: read, failure };
+    let (read, write) = (Bridged { inner: read, failure: failure.clone() }, Bridged { inner: write, failure });
     Some(Ok(End::new(name, Io::Split(Box::new(read), Box::new(write)), OnEof::HalfClose)))
 }
 
-/// The byte side of a bridged datagram endpoint: its end carries the datagram side's
-/// failure, if it had one.
+/// A side of a bridged datagram endpoint: the end of its reading, or a failed write,
+/// carries the datagram side's failure if it had one (an oversized line is then exit 7
+/// whichever direction notices first).
 struct Bridged<R> {
     inner: R,
     failure: Arc<parking_lot::Mutex<Option<StreamError>>>,
@@ -110,6 +116,32 @@ impl<R: AsyncRead + Unpin> AsyncRead for Bridged<R> {
             return Poll::Ready(Err(err.into()));
         }
         polled
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Bridged<W> {
+    fn why(&self, polled: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        match polled {
+            Poll::Ready(Err(err)) => Poll::Ready(Err(self.failure.lock().take().map_or(err, Into::into))),
+            other => other,
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Bridged<W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.why(polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx).map_ok(|()| 0);
+        self.why(polled).map_ok(drop)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx).map_ok(|()| 0);
+        self.why(polled).map_ok(drop)
     }
 }
 
@@ -198,10 +230,12 @@ fn session_job(
 ) -> Job {
     let other = Arc::new(other.clone());
     let session_idle = Some(idle.unwrap_or(SESSION_IDLE));
+    // When the other endpoint ends (a backend that closed its connection), the session
+    // ends with it, and the peer's next datagram opens a fresh one.
     let relay = RelayOptions {
         framing: framing(&listening.options, listening.options.length_prefix),
         idle: session_idle,
-        linger: Some(REPLY_WAIT),
+        linger: Some(Duration::ZERO),
     };
     Arc::new(move |mut end: DatagramEnd| {
         let (other, report, relay) = (other.clone(), report.clone(), relay.clone());
@@ -228,8 +262,9 @@ async fn session(
         EndError::Options(err) => StreamError::broken(err),
         other => StreamError::Unsupported(format!("cannot open the other endpoint: {other:?}")),
     })?;
-    let (reader, writer, _) = opened.io.into_split();
-    let result = relay_bytes(end, reader, writer, relay).await;
+    let (mut reader, mut writer, _) = opened.io.into_split();
+    let result = relay_bytes(end, &mut reader, &mut writer, relay).await;
+    drop((reader, writer));
     if let Some(mut child) = opened.child {
         crate::job::child::reap_child(&mut child, result.is_err()).await;
     }

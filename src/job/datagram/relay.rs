@@ -76,22 +76,23 @@ fn is_closed_output(err: &io::Error) -> bool {
 }
 
 /// Relays between `end` and a byte stream (`reader`, `writer`): each datagram written
-/// framed, the bytes read cut into datagrams by `options.framing`.
+/// framed, the bytes read cut into datagrams by `options.framing`. The byte side stays
+/// the caller's (to close after recording why the relay ended).
 ///
 /// # Errors
 /// The byte side's read error; an oversized datagram from the byte side (never cut); the
 /// datagram socket's failure (a refusal).
 pub async fn relay_bytes(
     end: &mut DatagramEnd,
-    mut reader: Reader,
-    mut writer: Writer,
+    reader: &mut Reader,
+    writer: &mut Writer,
     options: &RelayOptions,
 ) -> Result<Ending, StreamError> {
     let activity = Activity::default();
     let DatagramEnd { inbound, outbound, counters, failure, .. } = end;
     let (outbound, counters) = (&*outbound, &**counters);
-    let down = write_datagrams(inbound, &mut writer, &options.framing, &activity);
-    let up = read_datagrams(&mut reader, outbound, counters, &options.framing, &activity);
+    let down = write_datagrams(inbound, writer, &options.framing, &activity);
+    let up = read_datagrams(reader, outbound, counters, &options.framing, &activity);
     tokio::pin!(up, down);
     let (mut up_done, mut down_done) = (false, false);
     loop {

@@ -129,7 +129,7 @@ pub async fn serve(
             Some((peer, result)) = done_rx.recv() => {
                 listener.sessions.remove(&peer);
                 if let Err(err) = &result {
-                    tracing::warn!(%peer, "{err}");
+                    tracing::warn!(%peer, "{}", crate::streams::error::chain(err));
                 }
                 // With many peers, a session's failure is its own (logged above).
                 if !options.keep_open {

@@ -381,6 +381,9 @@ const EVENTS: &[(&str, Fields)] = &[
             ("duration", "number", "connect and pipe"),
             ("a", "string", "pipe"),
             ("b", "string", "pipe"),
+            ("datagrams_sent", "integer", "datagram sessions"),
+            ("datagrams_received", "integer", "datagram sessions"),
+            ("datagrams_dropped", "integer", "datagram sessions"),
         ],
     ),
     (
