@@ -2,6 +2,9 @@
 //! binary or the library against peers nobody here wrote. `cargo test --test it interop::`
 //! runs the area alone. The harness is `support::peers`.
 //!
+//! - `datagram`: UDP and UNIX datagrams (issue 21): `connect -u`, `serve -u` and pipe's
+//!   `udp:`, `udp-listen:`, `unix-dgram:` with Python, ncat, socat and OpenBSD nc peers,
+//!   the refusals, bounded memory under a flood.
 //! - `knobs`: `--source`, `--keepalive`, `--reuse-port`, socket activation, `--retry`
 //!   (issue 23) with ncat, ss and systemd-socket-activate.
 //! - `mtls_allow`: client allow-lists for mTLS (issue 23): `--allow-cn`, `--allow-san`,
@@ -25,6 +28,7 @@
 //! - `tls_interop`: the library's TLS client and server against `openssl s_server` and
 //!   `s_client` with a seed certificate.
 
+mod datagram;
 mod interop_cases;
 mod interop_tls;
 mod knobs;
