@@ -249,9 +249,12 @@ fn connect_u_exchanges_lines_as_datagrams_with_python_ncat_and_socat() {
     // The default reply wait is 2 s after stdin's end.
     assert!(client.elapsed >= Duration::from_secs(2), "{}", client.summary());
 
-    let _ncat = start_udp(&lab, "ncat", "exec ncat -u -l -k 127.0.0.1 $P --exec /bin/cat", lab.p);
-    let _socat = start_udp(&lab, "socat", "exec socat UDP-RECVFROM:$Q,bind=127.0.0.1,fork EXEC:cat", lab.q);
-    for (name, port) in [("connect-ncat", lab.p), ("connect-socat", lab.q)] {
+    let (ncat_port, socat_port) = (closed_udp_port(), closed_udp_port());
+    let ncat = format!("exec ncat -u -l -k 127.0.0.1 {ncat_port} --exec /bin/cat");
+    let _ncat = start_udp(&lab, "ncat", &ncat, ncat_port);
+    let socat = format!("exec socat UDP-RECVFROM:{socat_port},bind=127.0.0.1,fork EXEC:cat");
+    let _socat = start_udp(&lab, "socat", &socat, socat_port);
+    for (name, port) in [("connect-ncat", ncat_port), ("connect-socat", socat_port)] {
         let script = format!(
             "printf 'one\\ntwo\\nthree\\n' | exec \"$ST\" connect -u --idle-timeout 1s 127.0.0.1:{port}"
         );
