@@ -851,9 +851,14 @@ fn first_error(flows: [(Flow, &String, &String, bool); 2], spliced: bool) -> Res
             if side == Side::Sink && sink_is_stdout && is_broken_pipe(&err) {
                 continue;
             }
-            let what = match side {
-                Side::Source => format!("receiving from {source} failed"),
-                Side::Sink => format!("sending to {sink} failed"),
+            let what = match (side, &err) {
+                // A datagram too large for a datagram endpoint is refused on its way there,
+                // whichever direction of the bridge noticed first.
+                (Side::Source, StreamError::OversizedDatagram { .. }) => {
+                    format!("sending to {source} failed")
+                }
+                (Side::Source, _) => format!("receiving from {source} failed"),
+                (Side::Sink, _) => format!("sending to {sink} failed"),
             };
             return Err(RelayError::Direction { what, source: err });
         }

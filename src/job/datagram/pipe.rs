@@ -89,7 +89,8 @@ pub async fn open(endpoint: &Endpoint, report: &dyn Report) -> Option<Result<End
         drop((reader, writer));
     });
     let (read, write) = tokio::io::split(theirs);
-    let (read, write) = (Bridged { inner: read, failure: failure.clone() }, Bridged { inner: write, failure });
+    let (read, write) =
+        (Bridged { inner: read, failure: failure.clone() }, Bridged { inner: write, failure });
     Some(Ok(End::new(name, Io::Split(Box::new(read), Box::new(write)), OnEof::HalfClose)))
 }
 
@@ -129,7 +130,11 @@ impl<W: AsyncWrite + Unpin> Bridged<W> {
 }
 
 impl<W: AsyncWrite + Unpin> AsyncWrite for Bridged<W> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.why(polled)
     }

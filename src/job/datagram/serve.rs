@@ -202,13 +202,16 @@ impl Listener {
         if !admit(&mut self.refused) {
             return;
         }
-        let limit = if options.keep_open { options.max_sessions } else { 1 };
-        if self.started >= limit && !options.keep_open || self.sessions.len() >= limit {
+        if !options.keep_open && self.started >= 1 {
             self.dropped.say(report.as_ref(), || {
-                format!(
-                    "dropped a datagram from {peer}: {} sessions already (--max-conns)",
-                    self.sessions.len()
-                )
+                format!("ignoring datagrams from {peer}: serving the first peer only (-k serves many)")
+            });
+            return;
+        }
+        if self.sessions.len() >= options.max_sessions {
+            let n = self.sessions.len();
+            self.dropped.say(report.as_ref(), || {
+                format!("dropped a datagram from {peer}: {n} sessions already (--max-conns)")
             });
             return;
         }
