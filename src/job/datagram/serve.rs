@@ -81,12 +81,15 @@ async fn receive_any(sockets: &mut [UdpSocket]) -> (usize, Result<(Bytes, Socket
     }
 }
 
+/// The sessions still running: each peer's session name, counters and start.
+type Running = Arc<parking_lot::Mutex<HashMap<SocketAddr, (String, Arc<super::Counters>, Instant)>>>;
+
 struct Listener {
     sockets: Vec<Arc<tokio::net::UdpSocket>>,
     sessions: HashMap<SocketAddr, InboundTx>,
     /// Every session still running: its name, counters and start (reported if it has not
     /// ended when the grace period is over).
-    running: Arc<parking_lot::Mutex<HashMap<SocketAddr, (String, Arc<super::Counters>, Instant)>>>,
+    running: Running,
     /// The one session's queue and where its replies go (`one_session`).
     hub: Option<(InboundTx, super::LastPeer)>,
     started: usize,
