@@ -411,6 +411,16 @@ fn provide_unix(
 pub struct UnixDatagramSocket {
     socket: Option<Arc<tokio::net::UnixDatagram>>,
     buf: Box<[u8]>,
+    /// The socket file this socket made as a listener, removed when it is dropped.
+    owned_file: Option<PathBuf>,
+}
+
+impl Drop for UnixDatagramSocket {
+    fn drop(&mut self) {
+        if let Some(path) = &self.owned_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl std::fmt::Debug for UnixDatagramSocket {
@@ -470,7 +480,65 @@ impl UnixDatagramSocket {
     /// # Errors
     /// [`StreamError::Bind`] naming the path.
     pub fn bind(path: Option<&Path>) -> Result<Self> {
-        Ok(UnixDatagramSocket { socket: Some(Arc::new(unix_socket(path)?)), buf: receive_buffer() })
+        Ok(UnixDatagramSocket {
+            socket: Some(Arc::new(unix_socket(path)?)),
+            buf: receive_buffer(),
+            owned_file: None,
+        })
+    }
+
+    /// Binds `path` as a server does: a stale socket file (nobody bound to it: a send is
+    /// refused) is replaced; a live one, or a file that is not a socket, is an error. The
+    /// socket file is removed when this socket is dropped.
+    ///
+    /// # Errors
+    /// [`StreamError::Bind`] naming the path and why.
+    pub fn bind_listener(path: &Path) -> Result<Self> {
+        let socket = match tokio::net::UnixDatagram::bind(path) {
+            Ok(socket) => socket,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                use std::os::unix::fs::FileTypeExt;
+                let is_socket =
+                    std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+                if !is_socket {
+                    return Err(unix_bind_error(
+                        path,
+                        io::Error::new(e.kind(), "the path exists and is not a socket"),
+                    ));
+                }
+                // Only a refusal proves nobody is bound there.
+                let probe = std::os::unix::net::UnixDatagram::unbound().and_then(|p| p.connect(path));
+                match probe {
+                    Ok(()) => {
+                        return Err(unix_bind_error(
+                            path,
+                            io::Error::new(e.kind(), "another server is bound there"),
+                        ));
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+                        tracing::info!(path = %path.display(), "removing stale socket file");
+                        std::fs::remove_file(path).map_err(|e| unix_bind_error(path, e))?;
+                        tokio::net::UnixDatagram::bind(path).map_err(|e| unix_bind_error(path, e))?
+                    }
+                    Err(err) => return Err(unix_bind_error(path, err)),
+                }
+            }
+            Err(e) => return Err(unix_bind_error(path, e)),
+        };
+        Ok(UnixDatagramSocket {
+            socket: Some(Arc::new(socket)),
+            buf: receive_buffer(),
+            owned_file: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The socket's own path (`None` when unnamed or abstract).
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`] after [`aclose`](AsyncResource::aclose).
+    pub fn local_path(&self) -> Result<Option<PathBuf>> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        Ok(socket.local_addr()?.as_pathname().map(Path::to_path_buf))
     }
 
     /// The tokio socket, shared.
@@ -524,6 +592,115 @@ impl UnreliableObjectSendStream<UnixDatagramPacket> for UnixDatagramSocket {
         }
         socket.send_to(&item.0, &path).await.map_err(|e| os_error(e, item.0.len(), Some(peer)))?;
         Ok(())
+    }
+}
+
+/// A UNIX datagram peer's address: a path, an abstract name (Linux), or none (an unnamed
+/// socket, which cannot be answered).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UnixPeer {
+    /// A socket bound to a path.
+    Path(PathBuf),
+    /// A socket bound to an abstract name (Linux).
+    Abstract(Vec<u8>),
+    /// An unnamed socket.
+    Unnamed,
+}
+
+impl UnixPeer {
+    fn of(addr: &tokio::net::unix::SocketAddr) -> UnixPeer {
+        if let Some(path) = addr.as_pathname() {
+            return UnixPeer::Path(path.to_path_buf());
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(name) = addr.as_abstract_name() {
+            return UnixPeer::Abstract(name.to_vec());
+        }
+        UnixPeer::Unnamed
+    }
+}
+
+impl std::fmt::Display for UnixPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnixPeer::Path(path) => write!(f, "{}", path.display()),
+            UnixPeer::Abstract(name) => write!(f, "@{}", name.escape_ascii()),
+            UnixPeer::Unnamed => f.write_str("(unnamed)"),
+        }
+    }
+}
+
+/// Sends from a UNIX datagram socket to any peer it heard from, an abstract name
+/// included (which tokio's `send_to` cannot address): a server's replies.
+#[derive(Debug, Clone)]
+pub struct UnixReplier {
+    socket: Arc<tokio::net::UnixDatagram>,
+    raw: Arc<std::os::unix::net::UnixDatagram>,
+}
+
+impl UnixReplier {
+    /// Sends `data` to `peer`.
+    ///
+    /// # Errors
+    /// [`StreamError::OversizedDatagram`]; [`StreamError::Unsupported`] for an unnamed
+    /// peer; [`StreamError::Connect`] naming a peer that is gone; the OS's error.
+    pub async fn send_to(&self, data: &[u8], peer: &UnixPeer) -> Result<()> {
+        let name = format!("unix-dgram:{peer}");
+        if data.len() > MAX_DATAGRAM {
+            return Err(StreamError::OversizedDatagram {
+                size: data.len(),
+                max: MAX_DATAGRAM,
+                peer: Some(name),
+            });
+        }
+        let sent = match peer {
+            UnixPeer::Path(path) => self.socket.send_to(data, path).await,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            UnixPeer::Abstract(abstract_name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)?;
+                self.socket
+                    .async_io(tokio::io::Interest::WRITABLE, || self.raw.send_to_addr(data, &addr))
+                    .await
+            }
+            _ => {
+                return Err(StreamError::Unsupported(format!(
+                    "{name} cannot be answered: an unnamed UNIX socket (bind the client to a path)"
+                )));
+            }
+        };
+        sent.map(drop).map_err(|e| match e.kind() {
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => {
+                StreamError::Connect { target: name, source: e }
+            }
+            _ => os_error(e, data.len(), None),
+        })
+    }
+}
+
+impl UnixDatagramSocket {
+    /// Receives a datagram with its sender's whole address (an abstract name included),
+    /// for a server that answers it ([`UnixReplier`]). Cancel safe.
+    ///
+    /// # Errors
+    /// As [`receive`](UnreliableObjectReceiveStream::receive).
+    pub async fn receive_from(&mut self) -> Result<(Bytes, UnixPeer)> {
+        let socket = self.socket.as_ref().ok_or(StreamError::Closed)?;
+        let (n, addr) = socket.recv_from(&mut self.buf).await?;
+        let peer = UnixPeer::of(&addr);
+        let n = whole(n, || format!("unix-dgram:{peer}"))?;
+        Ok((Bytes::copy_from_slice(&self.buf[..n]), peer))
+    }
+
+    /// A handle that sends from this socket to its peers.
+    ///
+    /// # Errors
+    /// [`StreamError::Closed`]; the OS's error duplicating the descriptor.
+    pub fn replier(&self) -> Result<UnixReplier> {
+        use std::os::fd::AsFd;
+        let socket = self.socket.clone().ok_or(StreamError::Closed)?;
+        let raw = std::os::unix::net::UnixDatagram::from(socket.as_fd().try_clone_to_owned()?);
+        Ok(UnixReplier { socket, raw: Arc::new(raw) })
     }
 }
 

@@ -22,7 +22,7 @@ pub struct ConnectDatagramArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Datagrams")]
 pub struct ServeDatagramArgs {
-    /// UDP instead of TCP: a session per peer address (--echo, --exec, --sh-exec and
+    /// UDP instead of TCP (unix:PATH: a UNIX datagram socket): a session per peer (--echo, --exec, --sh-exec and
     /// --discard per peer; stdio mode serves the first peer, with -k every peer, answering
     /// the one heard from last). A session ends after 60s without a datagram
     /// (--idle-timeout); -k serves up to 256 at once (--max-conns).

@@ -5,14 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::serve::{Job, ServeOptions};
+use super::serve::{Job, ListenSocket, ServeOptions};
 use super::{DatagramEnd, Ending, Framing, RelayOptions, echo, relay_bytes};
 use crate::endpoint::{ConnectAddress, EndpointOptions, ListenAddress};
 use crate::event::{Close, Event, Report};
 use crate::job::pipe::{Reader, Writer};
 use crate::job::serve::Mode;
 use crate::stack::OptionsError;
-use crate::streams::datagram::{ConnectedUnixDatagramSocket, UdpSocket, create_connected_udp_socket};
+use crate::streams::datagram::{
+    ConnectedUnixDatagramSocket, UdpSocket, UnixDatagramSocket, create_connected_udp_socket,
+};
 use crate::streams::socket::resolve;
 use crate::streams::{FamilyPreference, StreamError};
 
@@ -56,7 +58,9 @@ pub fn report_counts(
     if dropped > 0 {
         let why = match reason {
             "output closed" => "after the output closed",
-            _ => "(a queue full because the other side was slower, or oversized)",
+            _ => {
+                "(the other side was slower and the queue full, an oversized one, or a peer that cannot be answered)"
+            }
         };
         report.notice(&format!("{name}: dropped {dropped} datagrams {why}"));
     }
@@ -120,40 +124,46 @@ pub async fn connect(
 }
 
 /// Binds `serve -u`'s sockets: a bare port on both loopback addresses, a host on each
-/// of its addresses.
+/// of its addresses, a UNIX path as a datagram socket (a stale socket file replaced, the
+/// file removed at the end).
 ///
 /// # Errors
-/// [`StreamError::Bind`]; [`StreamError::Unsupported`] for a UNIX path or passed sockets.
+/// [`StreamError::Bind`]; [`StreamError::Unsupported`] for sockets passed by systemd.
 pub async fn bind(
     addr: &ListenAddress,
     family: FamilyPreference,
     reuse_port: bool,
-) -> Result<Vec<UdpSocket>, StreamError> {
+) -> Result<Vec<ListenSocket>, StreamError> {
     let v4 = |port| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
     let v6 = |port| std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
-    match (addr, family) {
+    let udp = match (addr, family) {
         (ListenAddress::LoopbackPort(port), FamilyPreference::Any) => {
-            UdpSocket::bind_loopback(*port, reuse_port)
+            UdpSocket::bind_loopback(*port, reuse_port)?
         }
         (ListenAddress::LoopbackPort(port), FamilyPreference::V4Only) => {
-            Ok(vec![UdpSocket::bind(v4(*port), reuse_port)?])
+            vec![UdpSocket::bind(v4(*port), reuse_port)?]
         }
         (ListenAddress::LoopbackPort(port), FamilyPreference::V6Only) => {
-            Ok(vec![UdpSocket::bind(v6(*port), reuse_port)?])
+            vec![UdpSocket::bind(v6(*port), reuse_port)?]
         }
-        (ListenAddress::Socket(addr), _) => Ok(vec![UdpSocket::bind(*addr, reuse_port)?]),
-        (ListenAddress::Host(host, port), family) => {
-            resolve(host, *port, family).await?.into_iter().map(|a| UdpSocket::bind(a, reuse_port)).collect()
-        }
+        (ListenAddress::Socket(addr), _) => vec![UdpSocket::bind(*addr, reuse_port)?],
+        (ListenAddress::Host(host, port), family) => resolve(host, *port, family)
+            .await?
+            .into_iter()
+            .map(|a| UdpSocket::bind(a, reuse_port))
+            .collect::<Result<_, _>>()?,
         (ListenAddress::Unix(path), _) => {
-            Err(unsupported(&format!("a UNIX datagram listener ({})", path.display())))
+            return Ok(vec![ListenSocket::Unix(UnixDatagramSocket::bind_listener(path)?)]);
         }
-        (ListenAddress::Systemd(_), _) => Err(unsupported("sockets passed by systemd")),
-    }
+        (ListenAddress::Systemd(_), _) => return Err(unsupported("sockets passed by systemd")),
+    };
+    Ok(udp.into_iter().map(ListenSocket::Udp).collect())
 }
 
 fn unsupported(what: &str) -> StreamError {
-    StreamError::Unsupported(format!("serve -u does not take {what}: give a UDP address or port"))
+    StreamError::Unsupported(format!(
+        "serve -u does not take {what}: give a UDP address or port, or a UNIX path"
+    ))
 }
 
 /// What `serve -u` does with its peers: the job of each session, and whether one session
@@ -263,8 +273,7 @@ pub async fn serve(
         // would be stopped (SIGTTIN). Its input is then empty.
         crate::stdio_fd::detach_background_stdin(report.as_ref())?;
     }
-    let addresses: Vec<String> =
-        sockets.iter().map(|s| s.local_addr().map(|a| format!("udp:{a}"))).collect::<Result<_, _>>()?;
+    let addresses: Vec<String> = sockets.iter().map(ListenSocket::name).collect::<Result<_, _>>()?;
     tracing::info!("listening on {}", addresses.join(", "));
     report.notice(&format!("listening on {}", addresses.join(", ")));
     report.as_ref().emit(|| Event::Listen { addresses, tls: None, cert_sha256: None, key_sha256: None });

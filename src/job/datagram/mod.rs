@@ -124,20 +124,23 @@ pub fn queue(counters: Arc<Counters>) -> (InboundTx, Inbound) {
     (InboundTx { tx, queued: queued.clone(), counters }, Inbound { rx, queued })
 }
 
-/// The peer heard from last and the socket it used (`serve -u -k` in stdio mode).
-pub type LastPeer = Arc<parking_lot::Mutex<Option<(Arc<tokio::net::UdpSocket>, SocketAddr)>>>;
+/// Where the replies of a session shared by every peer go: the peer heard from last
+/// (`serve -u -k` in stdio mode).
+pub type LastPeer = Arc<parking_lot::Mutex<Option<Outbound>>>;
 
 /// Where an endpoint's datagrams go.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A UDP socket: connected (`None`), or shared by a server and sending to a peer.
+    /// A UDP socket: connected (`true`), or shared by a server and sending to a peer.
     Udp(Arc<tokio::net::UdpSocket>, SocketAddr, bool),
     /// A connected UNIX datagram socket.
     Unix(Arc<tokio::net::UnixDatagram>, PathBuf),
-    /// The peer heard from last, through the socket it used (`serve -u -k` in stdio
-    /// mode); nothing is sent before a peer has been heard from.
+    /// A UNIX datagram server's socket, answering a peer.
+    UnixTo(crate::streams::datagram::UnixReplier, crate::streams::datagram::UnixPeer),
+    /// The peer heard from last, through the socket it used; nothing is sent before a
+    /// peer has been heard from.
     Last(LastPeer),
-    /// Nowhere: what is sent is counted and dropped (`serve -u --discard`).
+    /// A sender that cannot be answered (an unnamed UNIX socket): every send fails.
     Nowhere,
 }
 
@@ -146,8 +149,8 @@ impl Outbound {
     pub fn max(&self) -> usize {
         match self {
             Outbound::Udp(_, peer, _) => max_udp_payload(peer),
-            Outbound::Last(last) => last.lock().as_ref().map_or(MAX_DATAGRAM, |(_, p)| max_udp_payload(p)),
-            Outbound::Unix(..) | Outbound::Nowhere => MAX_DATAGRAM,
+            Outbound::Last(last) => last.lock().as_ref().map_or(MAX_DATAGRAM, Outbound::max),
+            Outbound::Unix(..) | Outbound::UnixTo(..) | Outbound::Nowhere => MAX_DATAGRAM,
         }
     }
 
@@ -156,10 +159,9 @@ impl Outbound {
         match self {
             Outbound::Udp(_, peer, _) => format!("udp:{peer}"),
             Outbound::Unix(_, path) => format!("unix-dgram:{}", path.display()),
-            Outbound::Last(last) => {
-                last.lock().as_ref().map_or("no peer yet".into(), |(_, p)| format!("udp:{p}"))
-            }
-            Outbound::Nowhere => "nowhere".into(),
+            Outbound::UnixTo(_, peer) => format!("unix-dgram:{peer}"),
+            Outbound::Last(last) => last.lock().as_ref().map_or("no peer yet".into(), Outbound::peer),
+            Outbound::Nowhere => "an unnamed UNIX socket".into(),
         }
     }
 
@@ -167,7 +169,8 @@ impl Outbound {
     ///
     /// # Errors
     /// [`StreamError::OversizedDatagram`] (nothing sent); [`StreamError::Connect`] for a
-    /// refusal (ICMP port unreachable) on a connected socket; the OS's error otherwise.
+    /// refusal (ICMP port unreachable, a UNIX peer gone) on a connected socket; the OS's
+    /// error otherwise.
     pub async fn send(&self, datagram: &[u8]) -> Result<(), StreamError> {
         if datagram.len() > self.max() {
             return Err(StreamError::OversizedDatagram {
@@ -184,14 +187,17 @@ impl Outbound {
             Outbound::Udp(socket, peer, false) => send_to(socket, datagram, *peer).await,
             Outbound::Udp(socket, _, true) => socket.send(datagram).await.map(drop).map_err(refused),
             Outbound::Unix(socket, _) => socket.send(datagram).await.map(drop).map_err(refused),
+            Outbound::UnixTo(replier, peer) => replier.send_to(datagram, peer).await,
             Outbound::Last(last) => {
                 let target = last.lock().clone();
                 match target {
-                    Some((socket, peer)) => send_to(&socket, datagram, peer).await,
+                    Some(target) => Box::pin(target.send(datagram)).await,
                     None => Err(StreamError::Unsupported("no peer has sent a datagram yet".into())),
                 }
             }
-            Outbound::Nowhere => Ok(()),
+            Outbound::Nowhere => Err(StreamError::Unsupported(
+                "an unnamed UNIX socket cannot be answered (bind the client to a path)".into(),
+            )),
         }
     }
 }

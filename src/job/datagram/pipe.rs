@@ -198,7 +198,7 @@ pub async fn run(
         bind(addr, FamilyPreference::Any, listening.options.reuse_port).await.map_err(EndError::Stream)?;
     let addresses: Vec<String> = sockets
         .iter()
-        .map(|s| s.local_addr().map(|a| format!("udp:{a}")))
+        .map(super::serve::ListenSocket::name)
         .collect::<Result<_, _>>()
         .map_err(EndError::Stream)?;
     report.notice(&format!("listening on {}", addresses.join(", ")));

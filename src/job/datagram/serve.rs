@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{DatagramEnd, Ending, InboundTx, Outbound};
 use crate::event::{Event, Report};
-use crate::streams::datagram::UdpSocket;
+use crate::streams::datagram::{UdpSocket, UnixDatagramSocket};
 use crate::streams::listener::Admission;
 use crate::streams::{Address, StreamError, UnreliableObjectReceiveStream};
 
@@ -64,8 +64,78 @@ impl Notices {
     }
 }
 
+/// A datagram listener's socket: UDP, or UNIX (its file removed when it is dropped).
+pub enum ListenSocket {
+    /// A UDP socket.
+    Udp(UdpSocket),
+    /// A UNIX datagram socket bound to a path.
+    Unix(UnixDatagramSocket),
+}
+
+/// A peer of a datagram listener.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A UDP peer.
+    Udp(SocketAddr),
+    /// A UNIX datagram peer (an unnamed one cannot be answered).
+    Unix(crate::streams::datagram::UnixPeer),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Udp(addr) => write!(f, "udp:{addr}"),
+            Peer::Unix(peer) => write!(f, "unix-dgram:{peer}"),
+        }
+    }
+}
+
+impl Peer {
+    fn address(&self) -> Address {
+        match self {
+            Peer::Udp(addr) => Address::Inet(*addr),
+            Peer::Unix(crate::streams::datagram::UnixPeer::Path(path)) => Address::Unix(Some(path.clone())),
+            Peer::Unix(_) => Address::Unix(None),
+        }
+    }
+}
+
+impl ListenSocket {
+    /// Its address as the listening line names it (`udp:127.0.0.1:53`, `unix-dgram:PATH`).
+    ///
+    /// # Errors
+    /// The OS's, for a socket that was closed.
+    pub fn name(&self) -> Result<String, StreamError> {
+        Ok(match self {
+            ListenSocket::Udp(s) => format!("udp:{}", s.local_addr()?),
+            ListenSocket::Unix(s) => format!("unix-dgram:{}", s.local_path()?.unwrap_or_default().display()),
+        })
+    }
+
+    async fn receive(&mut self) -> Result<(Bytes, Peer), StreamError> {
+        match self {
+            ListenSocket::Udp(s) => s.receive().await.map(|(d, a)| (d, Peer::Udp(a))),
+            ListenSocket::Unix(s) => s.receive_from().await.map(|(d, p)| (d, Peer::Unix(p))),
+        }
+    }
+
+    fn outbound(shared: &Shared, peer: &Peer) -> Outbound {
+        match (shared, peer) {
+            (Shared::Udp(socket), Peer::Udp(addr)) => Outbound::Udp(socket.clone(), *addr, false),
+            (Shared::Unix(replier), Peer::Unix(peer)) => Outbound::UnixTo(replier.clone(), peer.clone()),
+            _ => Outbound::Nowhere,
+        }
+    }
+}
+
+/// A listening socket's handle, shared with the sessions that answer through it.
+enum Shared {
+    Udp(Arc<tokio::net::UdpSocket>),
+    Unix(crate::streams::datagram::UnixReplier),
+}
+
 /// What a listener's sockets give: the next datagram, its peer and which socket.
-async fn receive_any(sockets: &mut [UdpSocket]) -> (usize, Result<(Bytes, SocketAddr), StreamError>) {
+async fn receive_any(sockets: &mut [ListenSocket]) -> (usize, Result<(Bytes, Peer), StreamError>) {
     // Each receive is cancel safe: the one not chosen takes nothing from its socket.
     match sockets {
         [one] => (0, one.receive().await),
@@ -82,11 +152,11 @@ async fn receive_any(sockets: &mut [UdpSocket]) -> (usize, Result<(Bytes, Socket
 }
 
 /// The sessions still running: each peer's session name, counters and start.
-type Running = Arc<parking_lot::Mutex<HashMap<SocketAddr, (String, Arc<super::Counters>, Instant)>>>;
+type Running = Arc<parking_lot::Mutex<HashMap<Peer, (String, Arc<super::Counters>, Instant)>>>;
 
 struct Listener {
-    sockets: Vec<Arc<tokio::net::UdpSocket>>,
-    sessions: HashMap<SocketAddr, InboundTx>,
+    sockets: Vec<Shared>,
+    sessions: HashMap<Peer, InboundTx>,
     /// Every session still running: its name, counters and start (reported if it has not
     /// ended when the grace period is over).
     running: Running,
@@ -103,13 +173,19 @@ struct Listener {
 /// # Errors
 /// A session's failure, without `keep_open`.
 pub async fn serve(
-    mut sockets: Vec<UdpSocket>,
+    mut sockets: Vec<ListenSocket>,
     options: ServeOptions,
     job: Job,
     report: Arc<dyn Report>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StreamError> {
-    let shared: Vec<_> = sockets.iter().map(UdpSocket::shared).collect::<Result<_, _>>()?;
+    let shared: Vec<_> = sockets
+        .iter()
+        .map(|s| match s {
+            ListenSocket::Udp(s) => s.shared().map(Shared::Udp),
+            ListenSocket::Unix(s) => s.replier().map(Shared::Unix),
+        })
+        .collect::<Result<_, _>>()?;
     let mut listener = Listener {
         sockets: shared,
         sessions: HashMap::new(),
@@ -119,7 +195,7 @@ pub async fn serve(
         dropped: Notices { last: None, quiet: 0 },
         refused: Notices { last: None, quiet: 0 },
     };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(SocketAddr, Result<Ending, StreamError>)>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Peer, Result<Ending, StreamError>)>();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -127,7 +203,7 @@ pub async fn serve(
                 Ok((datagram, peer)) => {
                     listener.dispatch(index, datagram, peer, &options, &job, &report, &done_tx);
                 }
-                Err(err) => listener.dropped.say(&*report, || format!("udp: {err}: dropped")),
+                Err(err) => listener.dropped.say(&*report, || format!("{err}: dropped")),
             },
             Some((peer, result)) = done_rx.recv() => {
                 listener.sessions.remove(&peer);
@@ -166,14 +242,14 @@ impl Listener {
         &mut self,
         index: usize,
         datagram: Bytes,
-        peer: SocketAddr,
+        peer: Peer,
         options: &ServeOptions,
         job: &Job,
         report: &Arc<dyn Report>,
-        done: &mpsc::UnboundedSender<(SocketAddr, Result<Ending, StreamError>)>,
+        done: &mpsc::UnboundedSender<(Peer, Result<Ending, StreamError>)>,
     ) {
         let admit = |refused: &mut Notices| match &options.admission {
-            Some(admission) => match admission.admit(&Address::Inet(peer)) {
+            Some(admission) => match admission.admit(&peer.address()) {
                 Ok(()) => true,
                 Err(why) => {
                     refused.say(report.as_ref(), || format!("refused datagrams from {peer}: {why}"));
@@ -191,7 +267,7 @@ impl Listener {
                     format!("ignoring datagrams from {peer}: serving the first peer only (-k serves all)")
                 });
             } else if admit(&mut self.refused) {
-                *last.lock() = Some((self.sockets[index].clone(), peer));
+                *last.lock() = Some(ListenSocket::outbound(&self.sockets[index], &peer));
                 tx.offer(datagram);
             }
             return;
@@ -218,20 +294,19 @@ impl Listener {
             });
             return;
         }
-        report.emit(|| Event::Accept { peer: format!("udp:{peer}"), proxy: None });
-        let outbound = if options.one_session {
-            let last = Arc::new(parking_lot::Mutex::new(Some((self.sockets[index].clone(), peer))));
-            Outbound::Last(last.clone())
-        } else {
-            Outbound::Udp(self.sockets[index].clone(), peer, false)
+        report.emit(|| Event::Accept { peer: peer.to_string(), proxy: None });
+        let direct = ListenSocket::outbound(&self.sockets[index], &peer);
+        let outbound = match options.one_session {
+            true => Outbound::Last(Arc::new(parking_lot::Mutex::new(Some(direct)))),
+            false => direct,
         };
-        let (tx, end) = DatagramEnd::session(format!("udp:{peer}"), outbound.clone());
+        let (tx, end) = DatagramEnd::session(peer.to_string(), outbound.clone());
         tx.offer(datagram);
         if let Outbound::Last(last) = outbound {
             self.hub = Some((tx.clone(), last));
         }
-        self.sessions.insert(peer, tx);
-        self.running.lock().insert(peer, (end.name.clone(), end.counters.clone(), Instant::now()));
+        self.sessions.insert(peer.clone(), tx);
+        self.running.lock().insert(peer.clone(), (end.name.clone(), end.counters.clone(), Instant::now()));
         self.started += 1;
         let (job, done, report, running) = (job.clone(), done.clone(), report.clone(), self.running.clone());
         tokio::spawn(async move {

@@ -659,6 +659,60 @@ fn unix_dgram_pipe_and_connect_with_a_python_server() {
     assert!(seen[0].0 == seen[1].0 && seen[2].0 == seen[3].0 && seen[0].0 != seen[2].0, "{log}");
 }
 
+/// A Python client bound to a path, talking to `serve -u` on a UNIX path.
+const UNIX_CLIENT: &str = r#"
+import socket, sys
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.bind(sys.argv[2])
+c.settimeout(10)
+c.sendto(sys.argv[3].encode(), sys.argv[1])
+sys.stdout.write(c.recv(65536).decode())
+"#;
+
+/// `serve -u -k --sh-exec` on a UNIX path: a Python client bound to a path and
+/// `connect -u unix:` (an abstract name) each get their command's answer; an unnamed
+/// sender cannot be answered and is said to be; SIGTERM ends it with exit 0 and removes
+/// the socket file, which a stale one left before did not prevent.
+#[test]
+fn serve_u_on_a_unix_path_answers_named_and_abstract_peers() {
+    if !need(&["python3"]) {
+        return;
+    }
+    let lab = Lab::new("serve -u on a UNIX path / python AF_UNIX client, connect -u");
+    script(&lab, "unix_client.py", UNIX_CLIENT);
+    let path = lab.path("srv.sock");
+    drop(std::os::unix::net::UnixDatagram::bind(&path).unwrap()); // a stale file
+    let mut server = lab.sh(
+        "serve",
+        "exec \"$ST\" serve -u -k --sh-exec 'while read -r l; do echo \"$l\" | tr a-z A-Z; done' \
+         --events json unix:\"$D/srv.sock\"",
+    );
+    server.wait_stderr("listening on unix-dgram:", LIMIT);
+    let python = lab
+        .sh("python", "exec python3 \"$D/unix_client.py\" \"$D/srv.sock\" \"$D/cli.sock\" 'named\n'")
+        .wait(LIMIT);
+    exited(&python, 0);
+    assert_eq!(python.out, b"NAMED\n", "{}", python.summary());
+    let connect = lab
+        .sh(
+            "connect",
+            "printf 'abstract\\n' | exec \"$ST\" connect -u --idle-timeout 1s unix:\"$D/srv.sock\"",
+        )
+        .wait(LIMIT);
+    exited(&connect, 0);
+    assert_eq!(connect.out, b"ABSTRACT\n", "{}", connect.summary());
+    std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"anonymous\n", &path).unwrap();
+    server.wait_stderr("cannot be answered", LIMIT);
+    let done = terminate(server);
+    exited(&done, 0);
+    assert!(!path.exists(), "the socket file is removed at the end");
+    let peers: Vec<String> =
+        closes(&done.err).iter().map(|c| c["peer"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(peers.iter().any(|p| p.ends_with("/cli.sock")), "{peers:?}");
+    assert!(peers.iter().any(|p| p.starts_with("unix-dgram:@streamtool-")), "{peers:?}");
+    assert!(peers.contains(&"unix-dgram:(unnamed)".to_string()), "{peers:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 8. Bounded memory
 

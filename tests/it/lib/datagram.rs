@@ -231,3 +231,54 @@ fn an_oversized_unix_datagram_is_dropped_whole() {
         assert_eq!(&server.receive().await.unwrap().0[..], b"next");
     });
 }
+
+/// A UNIX datagram listener: a stale socket file is replaced, a live one and a file that
+/// is not a socket are refused naming the path, its own file goes when it is dropped;
+/// it answers peers bound to a path and to an abstract name, and refuses an unnamed one.
+#[test]
+fn a_unix_datagram_listener_replaces_only_stale_files_and_answers_its_peers() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server");
+        drop(std::os::unix::net::UnixDatagram::bind(&path).unwrap()); // stale: nobody bound
+        let mut server = UnixDatagramSocket::bind_listener(&path).unwrap();
+        match UnixDatagramSocket::bind_listener(&path) {
+            Err(StreamError::Bind { addr, source }) => {
+                assert!(
+                    addr.ends_with("server") && source.to_string().contains("another server"),
+                    "{source}"
+                );
+            }
+            other => panic!("a live socket was taken over: {other:?}"),
+        }
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"precious").unwrap();
+        assert!(matches!(UnixDatagramSocket::bind_listener(&file), Err(StreamError::Bind { .. })));
+        assert_eq!(std::fs::read(&file).unwrap(), b"precious", "a file that is not a socket is left alone");
+
+        let replier = server.replier().unwrap();
+        let named = std::os::unix::net::UnixDatagram::bind(dir.path().join("client")).unwrap();
+        named.send_to(b"from a path", &path).unwrap();
+        let (data, peer) = server.receive_from().await.unwrap();
+        assert_eq!((&data[..], &peer), (&b"from a path"[..], &UnixPeer::Path(dir.path().join("client"))));
+        replier.send_to(b"back", &peer).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = named.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"back");
+
+        let mut autobound = ConnectedUnixDatagramSocket::connect(&path, None).unwrap();
+        autobound.send(Bytes::from_static(b"abstract")).await.unwrap();
+        let (_, peer) = server.receive_from().await.unwrap();
+        assert!(matches!(peer, UnixPeer::Abstract(_)), "{peer:?}");
+        replier.send_to(b"to @name", &peer).await.unwrap();
+        assert_eq!(&autobound.receive().await.unwrap()[..], b"to @name");
+
+        let unnamed = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        unnamed.send_to(b"who?", &path).unwrap();
+        let (_, peer) = server.receive_from().await.unwrap();
+        assert_eq!(peer, UnixPeer::Unnamed);
+        assert!(matches!(replier.send_to(b"no", &peer).await, Err(StreamError::Unsupported(_))));
+        drop((server, replier));
+        assert!(!path.exists(), "the listener's socket file is removed when it is dropped");
+    });
+}
