@@ -855,6 +855,198 @@ def binaries(specs: list[str] | None) -> list[Binary]:
         sys.exit(f"run.py: --streamtool: two binaries with the same name ({', '.join(names)}); give labels")
     return out
 
+# ---------------------------------------------------------------------------------------
+# Datagrams (issue 21): bench/udp_load.c at both ends, the tool in between or as the echo
+# ---------------------------------------------------------------------------------------
+
+UDP_LOAD = ""  # bench/udp_load.c, built beside the helper when a udp scenario runs
+
+
+def udp_bound(port: int) -> bool:
+    want = f":{port:04X}"
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                if any(line.split()[1].endswith(want) for line in f):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_udp(port: int, proc: Proc, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if udp_bound(port):
+            return True
+        if proc.poll():
+            return False
+        time.sleep(0.01)
+    return False
+
+
+def udp_end(name: str, argv: list[str]) -> tuple[Proc, Lines, int]:
+    """Starts `udp_load echo-server` or `udp_load sink ...` (argv after the program) and
+    returns it with its output and the port it printed (0 if none came)."""
+    p = Proc(name, [UDP_LOAD, *argv], stdout=subprocess.PIPE, reap=False)
+    lines = Lines(p.popen.stdout)
+    pl = lines.wait_for("PORT", time.monotonic() + 10)
+    return p, lines, int(pl.split()[1]) if pl else 0
+
+
+def udp_tool(ctx: Ctx, name: str, argv: list[str] | None, dest: int, procs: list[Proc],
+             tcp_argv: list[str] | None = None) -> tuple[int, list[Proc], str]:
+    """Starts the tool on a free port with `{port}` and `{dest}` filled in (and its TCP twin
+    on the same port number, for iperf3's control connection). Without argv (a reference
+    row) the load goes straight to `dest`. Returns (port, the tool's processes, error)."""
+    if argv is None:
+        return dest, [], ""
+    port = free_udp_port()
+    tool = Proc(f"{name}.tool", fmt_argv(argv, port=port, dest=dest), env=ctx.env(None))
+    procs.append(tool)
+    if not wait_udp(port, tool):
+        return 0, [], f"tool did not bind (exit {tool.status})"
+    if tcp_argv:
+        twin = Proc(f"{name}.tcp", fmt_argv(tcp_argv, port=port, dest=dest), env=ctx.env(None))
+        procs.append(twin)
+        if not wait_listening(port, twin):
+            return 0, [], f"TCP twin did not listen (exit {twin.status})"
+        return port, [tool, twin], ""
+    return port, [tool], ""
+
+
+def cpu_now(tools: list[Proc]) -> float:
+    return sum(tree_cpu_ticks(p.pid) for p in tools) / CLK_TCK
+
+
+def tool_cpu(tools: list[Proc], before: float) -> float:
+    """The tool's CPU (each process tree, forks included) since `before` (`cpu_now()`);
+    NaN for a reference row. Ends the tool's processes by PID."""
+    if not tools:
+        return float("nan")
+    for p in tools:
+        p.end(grace=3.0)
+    return sum(p.cpu() for p in tools) - before
+
+
+def udp_window(ctx: Ctx, name: str, argv: list[str] | None, size: int, *, relay: bool) -> Run:
+    """`udp_load window` against the tool: as a relay (`{port}` -> `{dest}`, an echo server
+    at dest) or as the echo server itself (argv None: udp_load's own echo server, the
+    reference). One value: replies per second (round trips)."""
+    a = ctx.args
+    procs: list[Proc] = []
+    try:
+        dest = 0
+        if relay or argv is None:
+            echo, _, dest = udp_end(f"{name}.echo", ["echo-server"])
+            procs.append(echo)
+            if not dest:
+                return Run(False, note="echo server did not start")
+        port, tools, err = udp_tool(ctx, name, argv, dest, procs)
+        if err:
+            return Run(False, note=err)
+        before = cpu_now(tools)
+        load = [UDP_LOAD, "window", str(port), str(a.udp_count), str(size), str(a.udp_window), str(int(a.udp_time))]
+        out = subprocess.run(load, capture_output=True, timeout=a.udp_time + 30)
+        m = re.search(rb"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
+        if not m:
+            return Run(False, note=f"load gave no result: {out.stderr.decode(errors='replace').strip()}")
+        sent, got, nbytes, ns, stalls, bad, refused = (int(x) for x in m.groups())
+        cpu = tool_cpu(tools, before)
+        return udp_run(sent, got, nbytes, ns / 1e9, cpu, tools, bad=bad,
+                       notes=[f"{stalls} stalls of 50 ms" if stalls > 2 else "",
+                              f"{refused} refused" if refused else ""])
+    finally:
+        for p in reversed(procs):
+            p.end()
+
+
+def udp_run(sent: int, got: int, nbytes: int, secs: float, cpu: float, tools: list[Proc], *,
+            bad: int = 0, notes: list[str] | None = None, lost_pct: float | None = None) -> Run:
+    """A Run of a datagram scenario: value datagrams/s; extra MiB/s, loss %, tool CPU us
+    per datagram counted."""
+    notes = [n for n in (notes or []) if n]
+    if bad:
+        notes.insert(0, f"{bad} datagrams of another size (boundaries not kept)")
+    loss = lost_pct if lost_pct is not None else (100.0 * (sent - got) / sent if sent else float("nan"))
+    ok = got > 0 and secs > 0
+    return Run(ok, value=got / secs if ok else float("nan"), seconds=secs, cpu_s=cpu,
+               rss_kib=max((p.maxrss_kib() for p in tools), default=0),
+               extra={"mib_s": nbytes / MIB / secs if ok else float("nan"), "loss_pct": loss,
+                      "sent": sent, "received": got, "bad": bad,
+                      "cpu_us": cpu / got * 1e6 if got else float("nan")},
+               note="; ".join(notes) if ok or notes else "nothing came back")
+
+
+def udp_flood(ctx: Ctx, name: str, argv: list[str] | None, size: int, rate: int) -> Run:
+    """`udp_load flood` (full speed: rate 0) through the relay to `udp_load sink`:
+    what arrives per second, from the first send to the last datagram in; loss in bytes
+    (a relay through a byte pipe may merge datagrams)."""
+    a = ctx.args
+    procs: list[Proc] = []
+    try:
+        sink, lines, dest = udp_end(f"{name}.sink", ["sink", str(size), "500", str(int(a.udp_time) + 5)])
+        procs.append(sink)
+        if not dest:
+            return Run(False, note="sink did not start")
+        port, tools, err = udp_tool(ctx, name, argv, dest, procs)
+        if err:
+            return Run(False, note=err)
+        before = cpu_now(tools)
+        load = [UDP_LOAD, "flood", str(port), str(a.udp_count), str(size), str(rate), str(int(a.udp_time))]
+        out = subprocess.run(load, capture_output=True, timeout=a.udp_time + 30)
+        m = re.search(rb"RESULT (\d+) (\d+) (\d+) (\d+)", out.stdout)
+        res = lines.wait_for("RESULT", time.monotonic() + a.udp_time + 10)
+        if not m or not res:
+            return Run(False, note="no result from the load or the sink")
+        sent, _errors, t0, _t1 = (int(x) for x in m.groups())
+        got, nbytes, _first, last, bad = (int(x) for x in res.split()[1:6])
+        cpu = tool_cpu(tools, before)
+        lost = 100.0 * (1 - nbytes / (sent * size)) if sent else float("nan")
+        return udp_run(sent, got, nbytes, (last - t0) / 1e9 if last else 0.0, cpu, tools, bad=bad, lost_pct=lost)
+    finally:
+        for p in reversed(procs):
+            p.end()
+
+
+def udp_iperf(ctx: Ctx, name: str, argv: list[str] | None, tcp_argv: list[str] | None) -> Run:
+    """`iperf3 -u -b RATE -l 1400` client -> (the tool's UDP relay, with a TCP relay on the
+    same port number for iperf3's control connection) -> `iperf3 -s -1`; the server's count
+    of what arrived. The tool's CPU is both relays'."""
+    a = ctx.args
+    procs: list[Proc] = []
+    try:
+        sport = free_port()
+        srv = Proc(f"{name}.iperf3-s", ["iperf3", "-s", "-1", "-p", str(sport)], reap=False)
+        procs.append(srv)
+        if not wait_listening(sport, srv):
+            return Run(False, note="iperf3 -s did not listen")
+        port, tools, err = udp_tool(ctx, name, argv, sport, procs, tcp_argv)
+        if err:
+            return Run(False, note=err)
+        before = cpu_now(tools)
+        secs = max(1, int(a.udp_time / 2))
+        cli = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-u", "-b", a.iperf_rate, "-l", "1400",
+                              "-t", str(secs), "-J"], capture_output=True, timeout=secs + 30)
+        try:
+            rcv = json.loads(cli.stdout)["end"]["sum_received"]
+        except (ValueError, KeyError):
+            return Run(False, note=f"iperf3 -c gave no result (exit {cli.returncode})")
+        cpu = tool_cpu(tools, before)
+        got = rcv["packets"] - rcv["lost_packets"]
+        return udp_run(rcv["packets"], got, rcv["bytes"], rcv["seconds"], cpu, tools, lost_pct=rcv["lost_percent"])
+    finally:
+        for p in reversed(procs):
+            p.end()
+
+
 SCENARIOS = {
     "plain": "plain TCP client -> server, stdin from a file",
     "plain-pipe": "plain TCP client -> server, stdin from a pipe",
@@ -870,8 +1062,18 @@ SCENARIOS = {
     "conns": "plain connections, 1 client: server CPU per connection",
     "idle": "anon memory per idle connection, plain",
     "idle-tls": "anon memory per idle connection, TLS",
+    "udp-relay-64": "UDP relay, 64 B datagrams to an echo behind it and back (a window of requests)",
+    "udp-relay-1400": "UDP relay, 1400 B datagrams to an echo behind it and back (a window of requests)",
+    "udp-echo-64": "UDP echo server, 64 B datagrams (a window of requests)",
+    "udp-echo-1400": "UDP echo server, 1400 B datagrams (a window of requests)",
+    "udp-flood": "UDP relay one way to a sink, 1400 B datagrams sent at full speed",
+    "udp-paced": "UDP relay one way to a sink, 1400 B datagrams paced at --udp-rate",
+    "udp-iperf": "iperf3 -u -l 1400 (-b 0 unless --iperf-rate), direct and through the relays",
 }
-OPT_IN = {"dump"}  # scenarios run only when --only names them
+UDP = [s for s in SCENARIOS if s.startswith("udp-")]
+ALIASES = {"udp": UDP, "udp-relay": ["udp-relay-64", "udp-relay-1400"],
+           "udp-echo": ["udp-echo-64", "udp-echo-1400"]}
+OPT_IN = {"dump", *UDP}  # scenarios run only when --only names them
 THROUGHPUT = ["plain", "plain-pipe", "relay", "tls", "tls128", "tls-relay"]
 
 
@@ -1069,7 +1271,59 @@ def build_cases(ctx: Ctx, binary: Binary, peers: bool) -> list[Case]:
         for tool, ours, argv, note in servers:
             add(scen, tool, ours, lambda ctx, n, argv=argv, tls=tls: idle(
                 ctx, n, argv, ctx.args.idle_conns, tls=tls, suite=SUITE128 if tls else None), note)
+    udp_cases(ST, add)
     return cases
+
+
+def udp_cases(ST: str, add) -> None:
+    """The datagram scenarios (issue 21): relays and echo servers under bench/udp_load.c,
+    and iperf3 through the relays."""
+    relays = [
+        ("streamtool", True, [ST, "pipe", "-q", "udp-listen:127.0.0.1:{port},fork", "udp:127.0.0.1:{dest}"],
+         "pipe udp-listen:P,fork udp:...: a session per peer"),
+        ("socat", False, ["socat", "UDP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", "UDP:127.0.0.1:{dest}"],
+         "UDP-LISTEN,fork: a child per peer"),
+        ("ncat", False, ["ncat", "-u", "-l", "-k", "127.0.0.1", "{port}", "--sh-exec", "ncat -u 127.0.0.1 {dest}"],
+         "-u -l -k --sh-exec 'ncat -u ...': 3 processes per peer, a byte pipe between them"),
+        ("(no relay)", False, None, "reference: the load straight to the echo (or sink)"),
+    ]
+    for size in (64, 1400):
+        for tool, ours, argv, note in relays:
+            add(f"udp-relay-{size}", tool, ours, lambda ctx, n, argv=argv, size=size: udp_window(
+                ctx, n, argv, size, relay=True), note, ref=argv is None)
+    for scen in ("udp-flood", "udp-paced"):
+        for tool, ours, argv, note in relays:
+            add(scen, tool, ours, lambda ctx, n, argv=argv, scen=scen: udp_flood(
+                ctx, n, argv, 1400, ctx.args.udp_rate if scen == "udp-paced" else 0), note, ref=argv is None)
+    echoes = [
+        ("streamtool", True, [ST, "serve", "-q", "-u", "-k", "--echo", "127.0.0.1:{port}"], "serve -u -k --echo"),
+        ("socat", False, ["socat", "UDP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", "PIPE"],
+         "UDP-LISTEN,fork PIPE: a child per peer, a byte pipe"),
+        ("socat RECVFROM", False, ["socat", "UDP-RECVFROM:{port},bind=127.0.0.1,fork", "SYSTEM:cat"],
+         "UDP-RECVFROM,fork SYSTEM:cat: a child and a shell per datagram"),
+        ("ncat", False, ["ncat", "-u", "-l", "-k", "127.0.0.1", "{port}", "--exec", "/bin/cat"],
+         "-u -l -k --exec /bin/cat: a cat per peer, a byte pipe"),
+        ("(C echo server)", False, None, "reference: udp_load echo-server (recvmmsg/sendmmsg)"),
+    ]
+    for size in (64, 1400):
+        for tool, ours, argv, note in echoes:
+            add(f"udp-echo-{size}", tool, ours, lambda ctx, n, argv=argv, size=size: udp_window(
+                ctx, n, argv, size, relay=False), note, ref=argv is None)
+    if not shutil.which("iperf3"):
+        log("run.py: iperf3 missing (apt-get install iperf3): no udp-iperf rows")
+        return
+    iperfs = [
+        ("streamtool", True, [ST, "pipe", "-q", "udp-listen:127.0.0.1:{port},fork", "udp:127.0.0.1:{dest}"],
+         [ST, "pipe", "-q", "tcp-listen:127.0.0.1:{port},fork", "tcp:127.0.0.1:{dest}"],
+         "pipe udp-listen,fork + pipe tcp-listen,fork on the same port number"),
+        ("socat", False, ["socat", "UDP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", "UDP:127.0.0.1:{dest}"],
+         ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", "TCP:127.0.0.1:{dest}"],
+         "UDP-LISTEN,fork + TCP-LISTEN,fork on the same port number"),
+        ("(iperf3 direct)", False, None, None, "reference: client -> server, no relay"),
+    ]
+    for tool, ours, argv, tcp_argv, note in iperfs:
+        add("udp-iperf", tool, ours, lambda ctx, n, argv=argv, tcp_argv=tcp_argv: udp_iperf(
+            ctx, n, argv, tcp_argv), note, ref=argv is None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1262,6 +1516,8 @@ def f(x, nd=2):
 
 
 def unit(scen: str) -> tuple[str, int]:
+    if scen.startswith("udp-"):
+        return "datagrams/s", 0
     if scen == "dump":
         return "GiB/s", 3
     if scen in HIGHER_BETTER:
@@ -1275,6 +1531,9 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
     lines = []
     scen_order = [s for s in SCENARIOS if any(c.scenario == s for c in cases)]
     ref_tls = [(t, s) for (sc, t), s in summary.items() if sc == "tls" and s["ours"]]
+    udp = [c for c in cases if c.scenario.startswith("udp-")]
+    if udp:
+        lines += udp_table(udp, meta)
     for scen in scen_order:
         u, nd = unit(scen)
         bp = best_peer(summary, scen)
@@ -1285,6 +1544,9 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
         lines.append(f"\n##### {title}\n")
         if scen == "dump":
             lines += dump_table(summary, meta)
+            continue
+        if scen.startswith("udp-"):
+            lines.pop()
             continue
         if scen in HIGHER_BETTER:
             lines.append("| tool | median GiB/s | min–max | vs best peer | CPU s/GiB | peak RSS MiB | suite | check | notes |")
@@ -1315,6 +1577,35 @@ def markdown(summary: dict, cases: list[Case], meta: dict) -> str:
             else:
                 lines.append(f"| {name} | {f(s['median'], nd)} | {rng} | {ratio} | {check} | {notes} |")
     return "\n".join(lines) + "\n"
+
+
+def udp_table(cases: list[Case], meta: dict) -> list[str]:
+    """One table for every datagram scenario run: medians of datagrams/s (round trips for a
+    window), MiB/s, loss and the tool's CPU per datagram, and the ratio to the socat row of
+    the same scenario."""
+    out = ["\n##### Datagrams " + meta.get("udp_params", "") + "\n",
+           "| scenario | tool | datagrams/s | min–max | MiB/s | loss % | vs socat | tool CPU us/datagram | "
+           "peak RSS MiB | check | notes |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    socat = {c.scenario: med([r.value for r in c.runs if r.ok]) for c in cases if c.tool == "socat"}
+    order = list(SCENARIOS)
+    for c in sorted(cases, key=lambda c: order.index(c.scenario)):
+        ok = [r for r in c.runs if r.ok]
+        v = med([r.value for r in ok])
+        vals = [r.value for r in ok]
+        rng = f"{min(vals):.0f}–{max(vals):.0f}" if vals else "–"
+        ratio = f"{v / socat[c.scenario]:.2f}x" if c.scenario in socat and v == v and socat[c.scenario] else "–"
+        name = f"**{c.tool}**" if c.ours else (f"*{c.tool}*" if c.ref else c.tool)
+        rss = med([r.rss_kib / 1024 for r in ok if r.rss_kib])
+        notes = "; ".join(dict.fromkeys(n for n in [c.note, *(r.note for r in c.runs)] if n))
+        out.append(f"| {c.scenario} | {name} | {f(v, 0)} | {rng} | {f(med([r.extra['mib_s'] for r in ok]), 1)} | "
+                   f"{f(med([r.extra['loss_pct'] for r in ok]), 2)} | {ratio} | "
+                   f"{f(med([r.extra['cpu_us'] for r in ok]), 1)} | {f(rss, 1)} | {len(ok)}/{len(c.runs)} ok | {notes} |")
+    if any(c.scenario == "udp-iperf" for c in cases):
+        out.append("\nncat is not in udp-iperf: its UDP relay (--sh-exec 'ncat -u') passes the datagrams "
+                   "through a byte pipe, which merges and splits them, so iperf3's per-datagram counts "
+                   "would not mean anything.")
+    return out
 
 
 def dump_table(summary: dict, meta: dict) -> list[str]:
@@ -1467,19 +1758,24 @@ def esc(s: str) -> str:
 
 DOC_BEGIN = "<!-- bench/run.py results: begin (generated; `python3 bench/run.py --doc` rewrites this block) -->"
 DOC_END = "<!-- bench/run.py results: end -->"
+UDP_DOC_BEGIN = ("<!-- bench/run.py datagram results: begin (generated; `python3 bench/run.py --only udp --doc` "
+                 "rewrites this block) -->")
+UDP_DOC_END = "<!-- bench/run.py datagram results: end -->"
 
 
-def update_doc(block: str) -> None:
+def update_doc(block: str, begin: str = DOC_BEGIN, end: str = DOC_END, heading: str = "## Against the peers") -> None:
+    """Replaces the generated block between `begin` and `end` in docs/performance.md; without
+    one, appends it (under `heading`, added at the end if missing)."""
     path = ROOT / "docs" / "performance.md"
     text = path.read_text() if path.exists() else ""
-    if DOC_BEGIN in text and DOC_END in text:
-        a, rest = text.split(DOC_BEGIN, 1)
-        _, b = rest.split(DOC_END, 1)
-        text = a + DOC_BEGIN + "\n" + block + DOC_END + b
+    if begin in text and end in text:
+        a, rest = text.split(begin, 1)
+        _, b = rest.split(end, 1)
+        text = a + begin + "\n" + block + end + b
     else:
-        if "## Against the peers" not in text:
-            text = text.rstrip("\n") + ("\n\n" if text else "") + "## Against the peers\n\n"
-        text = text.rstrip("\n") + "\n\n" + DOC_BEGIN + "\n" + block + DOC_END + "\n"
+        if heading not in text:
+            text = text.rstrip("\n") + ("\n\n" if text else "") + heading + "\n\n"
+        text = text.rstrip("\n") + "\n\n" + begin + "\n" + block + end + "\n"
     path.write_text(text)
 
 
@@ -1501,7 +1797,7 @@ def human(n: int) -> str:
 
 
 def main() -> int:
-    global HELPER, TLS_SEND, WORK, LOGS, VERBOSE
+    global HELPER, TLS_SEND, UDP_LOAD, WORK, LOGS, VERBOSE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: 256 MiB / 128 MiB, 1 run, short loads")
     ap.add_argument("--runs", type=int, help="runs per tool and scenario (default 5; --quick: 1)")
@@ -1517,9 +1813,16 @@ def main() -> int:
                     help="the TLS relay's load generator: bench/tls_send.c (OpenSSL, records written "
                     "256 KiB at a time; default), the same with one send per record, or the slower "
                     "bench/tls_send.py (one send per record)")
+    ap.add_argument("--udp-count", type=int, help="datagrams per udp run (default 200000; --quick: 20000)")
+    ap.add_argument("--udp-window", type=int, default=32, help="requests outstanding in the window runs (default 32)")
+    ap.add_argument("--udp-time", type=float, default=10.0, help="limit of one udp run, seconds (default 10; "
+                    "iperf3 runs half of it)")
+    ap.add_argument("--udp-rate", type=int, default=30000, help="udp-paced: datagrams/s (default 30000)")
+    ap.add_argument("--iperf-rate", default="0", help="udp-iperf: iperf3 -b (default 0: as fast as it can)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit for one run, seconds (default 120)")
     ap.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS) +
-                    " (" + ",".join(sorted(OPT_IN)) + " only when named here)")
+                    " (" + ",".join(sorted(OPT_IN)) + " only when named here; udp names every udp-*, "
+                    "udp-relay and udp-echo both sizes)")
     ap.add_argument("--tools", help="comma-separated tools to keep (e.g. streamtool,socat)")
     ap.add_argument("--doc", action="store_true",
                     help="write the tables into docs/performance.md and the chart to docs/perf-throughput.svg")
@@ -1544,6 +1847,9 @@ def main() -> int:
     args.hs_time = args.hs_time or (1 if q else 2)
     args.conns = args.conns or (1000 if q else 5000)
     args.idle_conns = args.idle_conns or (200 if q else 1000)
+    args.udp_count = args.udp_count or (20000 if q else 200000)
+    if args.only:
+        args.only = ",".join(x for a in args.only.split(",") for x in ALIASES.get(a, [a]))
 
     set_subreaper()
     interrupted = {"sig": None}
@@ -1576,6 +1882,8 @@ def main() -> int:
         build(args.no_build, bool(args.streamtool))
         bins = binaries(args.streamtool)
         HELPER, TLS_SEND = build_helper(c_sender)
+        UDP_LOAD = str(WORK / "udp_load")
+        subprocess.run(["cc", "-O2", "-o", UDP_LOAD, str(BENCH / "udp_load.c")], check=True)
         ctx = Ctx(args)
         make_certs(ctx)
         cases = [c for i, b in enumerate(bins) for c in build_cases(ctx, b, peers=i == 0)]
@@ -1610,6 +1918,9 @@ def main() -> int:
                       "handshake-rsa": f"s_time -new, {args.hs_time:g} s", "handshake-ec": f"s_time -new, {args.hs_time:g} s",
                       "conns": f"{args.conns} connections", "idle": f"{args.idle_conns} connections",
                       "idle-tls": f"{args.idle_conns} connections"},
+            "udp_params": f"(up to {args.udp_count} datagrams or {args.udp_time:g} s per run; window "
+                          f"{args.udp_window}; paced at {args.udp_rate}/s; iperf3 -b {args.iperf_rate} "
+                          f"-t {max(1, int(args.udp_time / 2))}; medians of {args.runs})",
         }
         log(f"suites: {suites}")
         for c in cases:
@@ -1631,6 +1942,9 @@ def main() -> int:
                     reap_strays()
                     u, nd = unit(scen)
                     extra = f", CPU {r.cpu_per_gib:.2f} s/GiB" if scen in HIGHER_BETTER and r.ok else ""
+                    if scen.startswith("udp-") and r.ok:
+                        extra = (f", {r.extra['mib_s']:.1f} MiB/s, loss {r.extra['loss_pct']:.2f}%, "
+                                 f"CPU {r.extra['cpu_us']:.1f} us/datagram")
                     log(f"   run {i + 1} {c.tool:22} {'ok ' if r.ok else 'BAD'} {f(r.value, nd)} {u}{extra}"
                         f"{'  (' + r.note + ')' if r.note else ''}")
         meta["load_after"] = os.getloadavg()
@@ -1646,8 +1960,11 @@ def main() -> int:
                 f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB, Linux {m['kernel']}; "
                 f"load average (1 min) {meta['load_before'][0]:.2f} at the start\n"
                 f"- Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()) + "\n"
-                f"- Negotiated suites: " + "; ".join(f"{k}: {v}" for k, v in suites.items()) + "\n")
-        block = head + "\n#### Goals of issue 7 (this run)\n\n" + gm + "\n#### Results\n" + md
+                + ("- Negotiated suites: " + "; ".join(f"{k}: {v}" for k, v in suites.items()) + "\n"
+                   if suites else ""))
+        only_udp = all(c.scenario.startswith("udp-") for c in cases)
+        issue7 = "" if only_udp else "\n#### Goals of issue 7 (this run)\n\n" + gm
+        block = head + issue7 + "\n#### Results\n" + md
         (results_dir / f"{stamp}.md").write_text(block)
         (results_dir / f"{stamp}.json").write_text(json.dumps({
             "meta": meta, "goals": g,
@@ -1656,7 +1973,10 @@ def main() -> int:
         chart = svg(summary, meta)
         (results_dir / f"{stamp}.svg").write_text(chart)
         print(block)
-        if args.doc:
+        if args.doc and only_udp:
+            update_doc(block, UDP_DOC_BEGIN, UDP_DOC_END, "## Datagrams")
+            log("wrote docs/performance.md (the generated block of \"Datagrams\")")
+        elif args.doc:
             update_doc(block)
             (ROOT / "docs" / "perf-throughput.svg").write_text(chart)
             log("wrote docs/performance.md (the generated block) and docs/perf-throughput.svg")
