@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of streamtool against socat, ncat, OpenBSD nc and openssl (issue 7).
+"""Side-by-side benchmark of streamtool against socat, ncat, OpenBSD nc and openssl (issue 7),
+and of its datagrams (issue 21).
 
     python3 bench/run.py            # everything, 5 runs each (about 10-15 minutes, 2 cores)
     python3 bench/run.py --quick    # a smoke run: small sizes, 1 run each (about 2 minutes)
@@ -8,6 +9,10 @@
     python3 bench/run.py --only dump --runs 3
                                     # what recording the traffic costs (issue 22; only when
                                     # named: socat -x takes minutes per run)
+    python3 bench/run.py --only udp --runs 5
+                                    # datagrams (issue 21): UDP relays and echo servers
+                                    # against socat and ncat, iperf3 as the limit, with
+                                    # bench/udp_load.c at the ends (only when named)
     python3 bench/run.py --only handshake-rsa,tls \
         --streamtool ring=/tmp/st-ring --streamtool aws-lc=/tmp/st-awslc
                                     # two streamtool builds side by side, same run
@@ -961,8 +966,8 @@ def udp_window(ctx: Ctx, name: str, argv: list[str] | None, size: int, *, relay:
         sent, got, nbytes, ns, stalls, bad, refused = (int(x) for x in m.groups())
         cpu = tool_cpu(tools, before)
         return udp_run(sent, got, nbytes, ns / 1e9, cpu, tools, bad=bad,
-                       notes=[f"{stalls} stalls of 50 ms" if stalls > 2 else "",
-                              f"{refused} refused" if refused else ""])
+                       notes=["stalls of 50 ms (lost replies)" if stalls > 2 else "",
+                              "ICMP refusals" if refused else ""])
     finally:
         for p in reversed(procs):
             p.end()
@@ -973,8 +978,6 @@ def udp_run(sent: int, got: int, nbytes: int, secs: float, cpu: float, tools: li
     """A Run of a datagram scenario: value datagrams/s; extra MiB/s, loss %, tool CPU us
     per datagram counted."""
     notes = [n for n in (notes or []) if n]
-    if bad:
-        notes.insert(0, f"{bad} datagrams of another size (boundaries not kept)")
     loss = lost_pct if lost_pct is not None else (100.0 * (sent - got) / sent if sent else float("nan"))
     ok = got > 0 and secs > 0
     return Run(ok, value=got / secs if ok else float("nan"), seconds=secs, cpu_s=cpu,
@@ -1597,7 +1600,14 @@ def udp_table(cases: list[Case], meta: dict) -> list[str]:
         ratio = f"{v / socat[c.scenario]:.2f}x" if c.scenario in socat and v == v and socat[c.scenario] else "–"
         name = f"**{c.tool}**" if c.ours else (f"*{c.tool}*" if c.ref else c.tool)
         rss = med([r.rss_kib / 1024 for r in ok if r.rss_kib])
-        notes = "; ".join(dict.fromkeys(n for n in [c.note, *(r.note for r in c.runs)] if n))
+        bad = med([r.extra["bad"] for r in ok])
+        if bad:
+            sent = med([r.extra["sent"] for r in ok])
+            notes_bad = [f"{bad:.0f} of {sent:.0f} datagrams of another size (median per run): "
+                         "boundaries not kept"]
+        else:
+            notes_bad = []
+        notes = "; ".join(dict.fromkeys(n for n in [c.note, *notes_bad, *(r.note for r in c.runs)] if n))
         out.append(f"| {c.scenario} | {name} | {f(v, 0)} | {rng} | {f(med([r.extra['mib_s'] for r in ok]), 1)} | "
                    f"{f(med([r.extra['loss_pct'] for r in ok]), 2)} | {ratio} | "
                    f"{f(med([r.extra['cpu_us'] for r in ok]), 1)} | {f(rss, 1)} | {len(ok)}/{len(c.runs)} ok | {notes} |")
