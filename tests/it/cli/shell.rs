@@ -731,6 +731,22 @@ async fn events_of_real_commands() -> Vec<(String, Vec<Value>)> {
     let reloading = reloading.proc.finish().await;
     reloading.assert_code(0);
     keep(&reloading);
+
+    // Datagrams (close with datagrams_sent, _received, _dropped): a UDP echo server and
+    // a connect -u client; the server's sessions are reported at SIGTERM.
+    let udp = Server::start(&["--events", "json", "-u", "-k", "--echo", "0"]).await;
+    let datagrams = streamtool(
+        &["--events", "json", "connect", "-u", "--idle-timeout", "500ms", &udp.addr()],
+        b"one\ntwo\n",
+    )
+    .await;
+    datagrams.assert_code(0);
+    assert_eq!(datagrams.stdout, b"one\ntwo\n");
+    keep(&datagrams);
+    udp.proc.signal("TERM");
+    let udp = udp.proc.finish().await;
+    udp.assert_code(0);
+    keep(&udp);
     all
 }
 
