@@ -22,10 +22,10 @@ pub struct ConnectDatagramArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Datagrams")]
 pub struct ServeDatagramArgs {
-    /// UDP instead of TCP (unix:PATH: a UNIX datagram socket): a session per peer (--echo, --exec, --sh-exec and
-    /// --discard per peer; stdio mode serves the first peer, with -k every peer, answering
-    /// the one heard from last). A session ends after 60s without a datagram
-    /// (--idle-timeout); -k serves up to 256 at once (--max-conns).
+    /// UDP instead of TCP (unix:PATH: a UNIX datagram socket): a session per peer
+    /// (--echo, --exec, --sh-exec and --discard per peer; stdio mode serves the first
+    /// peer, with -k every peer, answering the one heard from last). A session ends after
+    /// 60s without a datagram (--idle-timeout); -k serves up to 256 at once (--max-conns).
     #[arg(short = 'u', long, conflicts_with_all = SERVE_CONFLICTS)]
     pub udp: bool,
 
