@@ -38,6 +38,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod job;
 pub mod manpage;
+pub mod platform;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod server;

@@ -9,6 +9,10 @@
 //! support), the copy carries on through a user-space buffer, without losing what was
 //! already in the kernel pipe.
 //!
+//! Elsewhere (macOS, FreeBSD) the same API copies through a user-space buffer with read(2)
+//! and write(2), chosen at compile time: splice(2) and pipe sizing are Linux's, and the BSD
+//! sendfile(2) (file to socket only) has not been measured to pay against that copy.
+//!
 //! Safe code only: `nix` wraps the system calls, tokio's readiness drives them.
 //!
 //! Which path ran is observable at debug level (`-vv`, or `RUST_LOG=streamtool::splice=debug`):
@@ -19,17 +23,23 @@
 //! was not ready.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, BorrowedFd};
 
+#[cfg(target_os = "linux")]
 use nix::errno::Errno;
+#[cfg(target_os = "linux")]
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use tokio::io::Interest;
 
 use crate::relay::Meter;
 
+#[cfg(target_os = "linux")]
 /// How much one splice call moves at most, and the pipe size asked for.
 const SPLICE_CHUNK: usize = 1 << 20;
 
+#[cfg(target_os = "linux")]
 /// How much one sendfile call offers at most (it returns early when the socket is full).
 const SENDFILE_CHUNK: usize = 4 << 20;
 
@@ -80,11 +90,13 @@ macro_rules! splice_socket {
 splice_socket!(tokio::net::TcpStream);
 splice_socket!(tokio::net::UnixStream);
 
+#[cfg(target_os = "linux")]
 fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK)
         .map_err(io::Error::from)
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the kernel refuses the operation for this kind of descriptor, so that a plain
 /// read/write copy should take over.
 fn unsupported(err: &io::Error) -> bool {
@@ -139,6 +151,9 @@ pub async fn transfer<S: SpliceEnd, D: SpliceEnd>(
         *total += n as u64;
         moved(n as u64);
     };
+    #[cfg(not(target_os = "linux"))]
+    let result = copy_user(src, dst, Vec::new(), &mut total, &counted).await;
+    #[cfg(target_os = "linux")]
     let result = async {
         if src.always_ready() && !dst.always_ready() && send_file(src, dst, &mut total, &counted).await? {
             return Ok(());
@@ -167,6 +182,7 @@ fn writing(e: io::Error) -> Failure {
     (false, e)
 }
 
+#[cfg(target_os = "linux")]
 /// sendfile(2) from an always-ready source until its end. `Ok(false)`: the kernel refused
 /// it before anything moved.
 async fn send_file<S: SpliceEnd, D: SpliceEnd>(
@@ -198,6 +214,7 @@ async fn send_file<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+#[cfg(target_os = "linux")]
 /// src -> dst with splice(2) straight from one to the other (one of them is a pipe) until
 /// src ends. `Ok(false)`: the kernel refused it before anything moved.
 ///
@@ -296,11 +313,13 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+#[cfg(target_os = "linux")]
 /// `fd X to fd Y`, for the debug lines.
 fn fds<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> String {
     format!("fd {} to fd {}", src.as_fd().as_raw_fd(), dst.as_fd().as_raw_fd())
 }
 
+#[cfg(target_os = "linux")]
 /// Whether src has something to read and dst room to write, right now (an always-ready
 /// end counts as ready).
 fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, bool)> {
@@ -330,6 +349,7 @@ fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, 
     Ok((readable, writable))
 }
 
+#[cfg(target_os = "linux")]
 /// src -> kernel pipe -> dst until src ends. `Ok(Some(bytes))`: the kernel refused splice
 /// for one of the ends; `bytes` were taken from src but not written yet.
 async fn splice_all<S: SpliceEnd, D: SpliceEnd>(

@@ -346,12 +346,17 @@ impl SocketListener {
 /// The `i`th socket a service manager passed, as a listener (listenfd checks its kind
 /// and marks it close-on-exec); it must be listening.
 fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawListener> {
+    // SO_ACCEPTCONN, where socket2 reads it; on macOS a socket that is not listening fails
+    // at its first accept instead.
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     let listening = |fd: std::os::fd::BorrowedFd<'_>| -> io::Result<()> {
         match socket2::SockRef::from(&fd).is_listener()? {
             true => Ok(()),
             false => Err(io::Error::new(io::ErrorKind::InvalidInput, "the socket is not listening")),
         }
     };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let listening = |_: std::os::fd::BorrowedFd<'_>| -> io::Result<()> { Ok(()) };
     if let Ok(Some(tcp)) = passed.take_tcp_listener(i) {
         use std::os::fd::AsFd;
         listening(tcp.as_fd())?;
