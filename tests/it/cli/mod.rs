@@ -18,4 +18,6 @@ mod pipe;
 mod promises;
 mod secrets;
 mod shell;
+// splice(2), sendfile(2) and the /proc reopening: Linux's fast paths.
+#[cfg(target_os = "linux")]
 mod stdio_fast;
