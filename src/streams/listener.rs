@@ -398,6 +398,10 @@ fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<
     socket.set_reuseaddr(true)?;
     if options.reuse_port {
         socket.set_reuseport(true)?;
+        // FreeBSD spreads connections between the sockets only with SO_REUSEPORT_LB (as
+        // Linux does with SO_REUSEPORT); macOS does not spread them (docs/platforms.md).
+        #[cfg(target_os = "freebsd")]
+        socket2::SockRef::from(&socket).set_reuse_port_lb(true)?;
     }
     if let Some(idle) = options.keepalive {
         crate::streams::socket::set_keepalive(&socket, idle)?;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The release recipe (docs/release.md): builds streamtool for every supported target with
+# cargo-zigbuild (zig as the C compiler and linker) into dist/, one tarball per target
+# (streamtool-VERSION-TARGET.tar.gz: the binary, README, licence text if any, the man pages
+# of docs/man and the completions of completions/), and dist/SHA256SUMS over the tarballs.
+#
+#   scripts/release.sh                 # every target in TARGETS below
+#   scripts/release.sh x86_64-unknown-linux-musl x86_64-unknown-freebsd   # just these
+#
+# Needs: rustup (the targets are added), cargo-zigbuild on PATH, and zig (on PATH, or
+# PyPI's `ziglang` in the Python that cargo-zigbuild finds: `python3 -m venv /opt/zigvenv
+# && /opt/zigvenv/bin/pip install ziglang==0.17.1`, then PATH=/opt/zigvenv/bin:$PATH).
+# .ci/run installs the same pinned versions.
+#
+# macOS: zig ships no Apple SDK, and rustls-native-certs links Apple's Security and
+# CoreFoundation frameworks, so the darwin targets link only when SDKROOT points at a
+# MacOSX SDK (on a Mac: SDKROOT=$(xcrun --show-sdk-path)). Without one they are skipped
+# here with a line saying so; pass them explicitly to make that an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=(
+  x86_64-unknown-linux-musl
+  x86_64-unknown-freebsd
+  x86_64-apple-darwin
+  aarch64-apple-darwin
+  x86_64-pc-windows-gnu
+)
+explicit=0
+if [ $# -gt 0 ]; then
+  TARGETS=("$@")
+  explicit=1
+fi
+
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
+dist="dist"
+mkdir -p "$dist"
+command -v cargo-zigbuild >/dev/null || { echo "release: cargo-zigbuild is not on PATH (cargo install cargo-zigbuild --locked)" >&2; exit 1; }
+
+# The generated files must match the command line being released.
+STREAMTOOL_BLESS= cargo test --locked --test it generated_files_are_current -q >/dev/null \
+  || { echo "release: docs/man or completions/ are stale (STREAMTOOL_BLESS=1 cargo test --locked --test it generated_files_are_current)" >&2; exit 1; }
+
+built=()
+for target in "${TARGETS[@]}"; do
+  case "$target" in
+    *-apple-darwin)
+      if [ -z "${SDKROOT:-}" ]; then
+        if [ "$explicit" = 1 ]; then
+          echo "release: $target needs SDKROOT (a MacOSX SDK) to link" >&2
+          exit 1
+        fi
+        echo "release: skipping $target: no SDKROOT (a MacOSX SDK) to link against; see docs/release.md" >&2
+        continue
+      fi
+      ;;
+  esac
+  rustup target add "$target" >/dev/null
+  cargo zigbuild --release --locked --target "$target"
+  exe="streamtool"
+  case "$target" in *windows*) exe="streamtool.exe" ;; esac
+  name="streamtool-$version-$target"
+  stage="$(mktemp -d)"
+  mkdir -p "$stage/$name/man/man1" "$stage/$name/completions"
+  cp "target/$target/release/$exe" "$stage/$name/"
+  cp README.md "$stage/$name/"
+  for licence in LICENSE* COPYING*; do [ -e "$licence" ] && cp "$licence" "$stage/$name/"; done
+  cp docs/man/*.1 "$stage/$name/man/man1/"
+  cp completions/* "$stage/$name/completions/"
+  # Reproducible archives: fixed order, owner and times.
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='@0' \
+    -C "$stage" -czf "$dist/$name.tar.gz" "$name"
+  rm -rf "$stage"
+  built+=("$name.tar.gz")
+  echo "release: $dist/$name.tar.gz ($(stat -c %s "target/$target/release/$exe") bytes unpacked binary)"
+done
+
+if [ ${#built[@]} -eq 0 ]; then
+  echo "release: nothing built" >&2
+  exit 1
+fi
+(cd "$dist" && sha256sum "${built[@]}" > SHA256SUMS)
+echo "release: $dist/SHA256SUMS"
+cat "$dist/SHA256SUMS"
