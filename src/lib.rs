@@ -45,6 +45,10 @@ pub mod server;
 pub mod shutdown;
 pub mod splice;
 pub mod stack;
+#[cfg(unix)]
+pub mod stdio_fd;
+#[cfg(not(unix))]
+#[path = "stdio_fd_absent.rs"]
 pub mod stdio_fd;
 pub mod streams;
 pub mod tap;

@@ -23,7 +23,7 @@
 //! was not ready.
 
 use std::io;
-use std::os::fd::AsFd;
+use crate::platform::AsSocketHandle as AsFd;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -88,7 +88,7 @@ macro_rules! splice_socket {
     };
 }
 splice_socket!(tokio::net::TcpStream);
-splice_socket!(tokio::net::UnixStream);
+splice_socket!(crate::platform::net::UnixStream);
 
 #[cfg(target_os = "linux")]
 fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
@@ -429,9 +429,7 @@ async fn copy_user<S: SpliceEnd, D: SpliceEnd>(
     buf.resize(USER_CHUNK, 0);
     loop {
         src.ready_for(Interest::READABLE).await.map_err(reading)?;
-        let n = match src.try_with(Interest::READABLE, || {
-            nix::unistd::read(src.as_fd(), &mut buf).map_err(io::Error::from)
-        }) {
+        let n = match src.try_with(Interest::READABLE, || read_end(src, &mut buf)) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if retry(&e) => continue,
@@ -442,12 +440,26 @@ async fn copy_user<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+/// read(2) from an end; on Windows (sockets only) the socket's recv.
+fn read_end<S: SpliceEnd>(src: &S, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    return nix::unistd::read(src.as_fd(), buf).map_err(io::Error::from);
+    #[cfg(not(unix))]
+    std::io::Read::read(&mut &*socket2::SockRef::from(src), buf)
+}
+
+/// write(2) to an end; on Windows (sockets only) the socket's send.
+fn write_end<D: SpliceEnd>(dst: &D, data: &[u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    return nix::unistd::write(dst.as_fd(), data).map_err(io::Error::from);
+    #[cfg(not(unix))]
+    std::io::Write::write(&mut &*socket2::SockRef::from(dst), data)
+}
+
 async fn write_all<D: SpliceEnd>(dst: &D, mut data: &[u8]) -> Result<(), Failure> {
     while !data.is_empty() {
         dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
-        match dst
-            .try_with(Interest::WRITABLE, || nix::unistd::write(dst.as_fd(), data).map_err(io::Error::from))
-        {
+        match dst.try_with(Interest::WRITABLE, || write_end(dst, data)) {
             Ok(0) => return Err(writing(io::ErrorKind::WriteZero.into())),
             Ok(n) => data = &data[n..],
             Err(e) if retry(&e) => {}

@@ -175,9 +175,9 @@ pub fn check_system(ca: &CertAuthority, ca_file: &Path, installing: bool) -> Res
     } else {
         format!("as root: rm {} && {update}", file.display())
     };
-    match nix::unistd::access(&store.dir, nix::unistd::AccessFlags::W_OK) {
+    match crate::platform::writable(&store.dir) {
         Ok(()) => Ok(()),
-        Err(errno) => Err(needs_root(&file, &io::Error::from(errno), &how)),
+        Err(err) => Err(needs_root(&file, &err, &how)),
     }
 }
 
