@@ -80,7 +80,49 @@ pub fn writable(path: &std::path::Path) -> std::io::Result<()> {
 
 /// The refusal of UNIX sockets where tokio has none (Windows).
 pub fn no_unix_sockets() -> std::io::Error {
-    unsupported("UNIX sockets (unix:, unix-listen:, -U)", "use TCP on 127.0.0.1 instead")
+    Feature::UnixSockets.refusal()
+}
+
+/// A feature some platform lacks (Windows, all of these); docs/platforms.md has the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// `unix:`, `unix-listen:` (tokio has no UNIX sockets on Windows).
+    UnixSockets,
+    /// A command line run through `sh -c` (`exec:`, `--sh-exec`).
+    Shell,
+    /// SO_REUSEPORT (`--reuse-port`, `reuse-port`).
+    ReusePort,
+    /// Listening sockets passed by a service manager (`systemd`, `systemd:NAME`).
+    SocketActivation,
+}
+
+impl Feature {
+    /// Whether this platform has it: every POSIX platform has all of them.
+    pub fn available(self) -> bool {
+        cfg!(unix)
+    }
+
+    /// The one line that refuses it ([`unsupported`]).
+    pub fn refusal(self) -> std::io::Error {
+        match self {
+            Feature::UnixSockets => {
+                unsupported("UNIX sockets (unix:, unix-listen:)", "use TCP on 127.0.0.1 instead")
+            }
+            Feature::Shell => unsupported("a command through sh (exec:, --sh-exec)", "use --exec PROGRAM [ARGS]"),
+            Feature::ReusePort => unsupported("--reuse-port (SO_REUSEPORT)", ""),
+            Feature::SocketActivation => {
+                unsupported("socket activation (systemd, systemd:NAME)", "give an address to listen on")
+            }
+        }
+    }
+
+    /// For usage checks: `Err(the line)` where it is not available.
+    ///
+    /// # Errors
+    /// The refusal's text.
+    pub fn check(self) -> Result<(), String> {
+        if self.available() { Ok(()) } else { Err(self.refusal().to_string()) }
+    }
 }
 
 /// `std::os::unix::fs`'s permission and identity extensions, or on Windows stand-ins:

@@ -378,7 +378,7 @@ fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawLis
 /// Socket activation is POSIX's (`LISTEN_FDS`): refused on Windows.
 #[cfg(not(unix))]
 fn passed_socket(_passed: &mut listenfd::ListenFd, _i: usize) -> io::Result<RawListener> {
-    Err(crate::platform::unsupported("socket activation (systemd, systemd:NAME)", "give an address to listen on"))
+    Err(crate::platform::Feature::SocketActivation.refusal())
 }
 
 /// How a listening TCP socket is set up beyond its address.
@@ -405,7 +405,7 @@ fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<
     socket.set_reuseaddr(true)?;
     if options.reuse_port {
         #[cfg(not(unix))]
-        return Err(crate::platform::unsupported("--reuse-port (SO_REUSEPORT)", ""));
+        return Err(crate::platform::Feature::ReusePort.refusal());
         #[cfg(unix)]
         socket.set_reuseport(true)?;
         // FreeBSD spreads connections between the sockets only with SO_REUSEPORT_LB (as
