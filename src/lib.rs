@@ -24,6 +24,8 @@
 //! - [`escape`]: escaping control characters of text a peer or a certificate controls;
 //!   [`words`]: dependencies' Debug-shaped error text (and clap's usage errors) put into
 //!   words; [`manpage`]: man pages from the clap definition.
+//! - [`platform`] (in `streams`, the bottom layer, re-exported here): what differs between Linux, macOS, FreeBSD and Windows (helpers, the
+//!   features a platform lacks and their one-line refusals); `docs/platforms.md`.
 //!
 //! Dependencies point one way: binary -> job -> server -> stack -> (relay, splice, event,
 //! certs, endpoint, ...) -> streams.
@@ -38,7 +40,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod job;
 pub mod manpage;
-pub mod platform;
+pub use streams::platform;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod server;

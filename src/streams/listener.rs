@@ -35,7 +35,7 @@ pub trait Listener: Send + 'static {
 
 enum RawListener {
     Tcp(tokio::net::TcpListener),
-    Unix(crate::platform::net::UnixListener, SocketFile),
+    Unix(crate::streams::platform::net::UnixListener, SocketFile),
 }
 
 /// A connection accepted by a [`SocketListener`].
@@ -201,10 +201,10 @@ impl SocketListener {
     pub async fn bind_unix(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let name = || format!("unix:{}", path.display());
-        let listener = match crate::platform::net::UnixListener::bind(path) {
+        let listener = match crate::streams::platform::net::UnixListener::bind(path) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                use crate::platform::fs::FileTypeExt;
+                use crate::streams::platform::fs::FileTypeExt;
                 let is_socket =
                     std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
                 if !is_socket {
@@ -218,7 +218,7 @@ impl SocketListener {
                 // socket may be a live server's, and is never removed then.
                 let probe = tokio::time::timeout(
                     std::time::Duration::from_secs(1),
-                    crate::platform::net::UnixStream::connect(path),
+                    crate::streams::platform::net::UnixStream::connect(path),
                 )
                 .await;
                 match probe {
@@ -231,7 +231,7 @@ impl SocketListener {
                     Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => {
                         tracing::info!(path = %path.display(), "removing stale socket file");
                         std::fs::remove_file(path).map_err(|e| bind_error(name(), e))?;
-                        crate::platform::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
+                        crate::streams::platform::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
                     }
                     Ok(Err(err)) => {
                         return Err(bind_error(
@@ -369,7 +369,7 @@ fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawLis
             use std::os::fd::AsFd;
             listening(unix.as_fd())?;
             unix.set_nonblocking(true)?;
-            Ok(RawListener::Unix(crate::platform::net::UnixListener::from_std(unix)?, SocketFile::passed()))
+            Ok(RawListener::Unix(crate::streams::platform::net::UnixListener::from_std(unix)?, SocketFile::passed()))
         }
         None => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket")),
     }
@@ -378,7 +378,7 @@ fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawLis
 /// Socket activation is POSIX's (`LISTEN_FDS`): refused on Windows.
 #[cfg(not(unix))]
 fn passed_socket(_passed: &mut listenfd::ListenFd, _i: usize) -> io::Result<RawListener> {
-    Err(crate::platform::Feature::SocketActivation.refusal())
+    Err(crate::streams::platform::Feature::SocketActivation.refusal())
 }
 
 /// How a listening TCP socket is set up beyond its address.
@@ -405,7 +405,7 @@ fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<
     socket.set_reuseaddr(true)?;
     if options.reuse_port {
         #[cfg(not(unix))]
-        return Err(crate::platform::Feature::ReusePort.refusal());
+        return Err(crate::streams::platform::Feature::ReusePort.refusal());
         #[cfg(unix)]
         socket.set_reuseport(true)?;
         // FreeBSD spreads connections between the sockets only with SO_REUSEPORT_LB (as

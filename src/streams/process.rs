@@ -61,8 +61,8 @@ impl ChildStream {
     /// # Errors
     /// [`StreamError::Spawn`] naming the command.
     pub fn shell_with(command_line: &str, env: &[(&str, String)]) -> Result<Self> {
-        if !crate::platform::Feature::Shell.available() {
-            let source = crate::platform::Feature::Shell.refusal();
+        if !crate::streams::platform::Feature::Shell.available() {
+            let source = crate::streams::platform::Feature::Shell.refusal();
             return Err(StreamError::Spawn { command: command_line.to_string(), source });
         }
         let mut command = Command::new("sh");

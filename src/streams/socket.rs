@@ -45,7 +45,7 @@ impl SocketIo for tokio::net::TcpStream {
     }
 }
 
-impl SocketIo for crate::platform::net::UnixStream {
+impl SocketIo for crate::streams::platform::net::UnixStream {
     fn local_address(&self) -> io::Result<Address> {
         self.local_addr().map(|a| Address::Unix(a.as_pathname().map(Path::to_path_buf)))
     }
@@ -66,7 +66,7 @@ pub struct SocketStream<T> {
 /// A TCP connection.
 pub type TcpStream = SocketStream<tokio::net::TcpStream>;
 /// A UNIX domain socket connection.
-pub type UnixStream = SocketStream<crate::platform::net::UnixStream>;
+pub type UnixStream = SocketStream<crate::streams::platform::net::UnixStream>;
 
 impl<T: SocketIo> SocketStream<T> {
     /// Wraps a connected socket.
@@ -323,7 +323,7 @@ pub struct ConnectOptions {
 ///
 /// # Errors
 /// The socket option's.
-pub fn set_keepalive(socket: impl crate::platform::AsSocketHandle, idle: Duration) -> io::Result<()> {
+pub fn set_keepalive(socket: impl crate::streams::platform::AsSocketHandle, idle: Duration) -> io::Result<()> {
     let keepalive =
         socket2::TcpKeepalive::new().with_time(idle).with_interval(idle.min(Duration::from_secs(75)));
     socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive)
@@ -434,7 +434,7 @@ async fn race_connect(addrs: &[SocketAddr]) -> io::Result<tokio::net::TcpStream>
 /// [`StreamError::Connect`] naming the path.
 pub async fn connect_unix(path: impl AsRef<Path>) -> Result<UnixStream> {
     let path = path.as_ref();
-    let io = crate::platform::net::UnixStream::connect(path)
+    let io = crate::streams::platform::net::UnixStream::connect(path)
         .await
         .map_err(|source| StreamError::Connect { target: format!("unix:{}", path.display()), source })?;
     Ok(SocketStream::new(io))
@@ -466,7 +466,7 @@ impl SocketFile {
 
 /// Device and inode of `path` (not following a symbolic link), and whether it is a socket.
 fn file_id(path: &std::path::Path) -> Option<((u64, u64), bool)> {
-    use crate::platform::fs::{FileTypeExt, MetadataExt};
+    use crate::streams::platform::fs::{FileTypeExt, MetadataExt};
     let meta = std::fs::symlink_metadata(path).ok()?;
     Some(((meta.dev(), meta.ino()), meta.file_type().is_socket()))
 }

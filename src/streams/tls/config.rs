@@ -222,7 +222,7 @@ impl KeyLog {
 /// The OS error, or one saying which rule the file breaks.
 pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
     use std::io::{Error, ErrorKind};
-    use crate::platform::fs::{MetadataExt, OpenOptionsExt};
+    use crate::streams::platform::fs::{MetadataExt, OpenOptionsExt};
     #[cfg(unix)]
     let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
     #[cfg(not(unix))]
@@ -244,7 +244,7 @@ pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
     }
-    let me = crate::platform::euid();
+    let me = crate::streams::platform::euid();
     if meta.uid() != me {
         return Err(Error::new(
             ErrorKind::PermissionDenied,

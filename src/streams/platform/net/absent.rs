@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
-use crate::platform::no_unix_sockets;
+use crate::streams::platform::no_unix_sockets;
 
 /// No value.
 #[derive(Debug, Clone, Copy)]

@@ -165,7 +165,7 @@ pub mod fs {
         /// A file's owner and mode: this user's, private (0700 for a directory, 0600
         /// otherwise); no device or inode numbers.
         pub trait MetadataExt {
-            /// Always 0 ([`super::super::euid`]).
+            /// Always 0 (as `euid`).
             fn uid(&self) -> u32;
             /// 0o700 or 0o600.
             fn mode(&self) -> u32;
@@ -270,6 +270,18 @@ mod tests {
             assert_eq!(name, proc.trim());
         }
         assert!(!name.contains('\n'));
+    }
+
+    #[test]
+    fn posix_platforms_have_every_feature() {
+        use Feature::*;
+        for feature in [UnixSockets, Shell, ReusePort, SocketActivation] {
+            assert_eq!(feature.available(), cfg!(unix), "{feature:?}");
+            assert_eq!(feature.check().is_ok(), cfg!(unix), "{feature:?}");
+            let line = feature.refusal().to_string();
+            assert!(line.contains(": not available on ") && !line.contains('\n'), "{line}");
+        }
+        assert!(Shell.refusal().to_string().contains("use --exec PROGRAM"));
     }
 
     #[test]
