@@ -22,8 +22,8 @@
 //! falls back. A direct splice also ends with a count of its calls and of how often each end
 //! was not ready.
 
-use std::io;
 use crate::platform::AsSocketHandle as AsFd;
+use std::io;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, BorrowedFd};
 

@@ -47,7 +47,11 @@ impl SpliceEnd for StdioFd {
 }
 
 impl AsyncRead for StdioFd {
-    fn poll_read(self: Pin<&mut Self>, _cx: &mut Context<'_>, _buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.0 {}
     }
 }

@@ -6,10 +6,10 @@
 //! link, which fails if the name exists, so an existing file is never replaced even when
 //! two runs race (docs/design.md §4.10).
 
+use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::CertError;

@@ -132,7 +132,9 @@ fn writable(path: &Path) -> Result<(), String> {
             std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
             std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
             #[cfg(unix)]
-            _ if e.raw_os_error().is_some() => nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)).desc().to_string(),
+            _ if e.raw_os_error().is_some() => {
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)).desc().to_string()
+            }
             _ => e.to_string(),
         };
         format!("{}: {why}", path.display())

@@ -3,8 +3,8 @@
 //! stdout (stdio mode) or sent to every other client (broker), `--max-lag`, and stopping
 //! when stdout's reader is gone.
 
-use std::collections::HashMap;
 use crate::platform::OwnedSocketHandle as OwnedFd;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

@@ -14,10 +14,10 @@
 //! the key whose pin is compared here, before any data is sent. With `--ca`, the chain is
 //! verified as usual and the pin is checked too.
 
+use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::streams::tls::{ClientOptions, Pin, Trust};

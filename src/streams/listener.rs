@@ -231,7 +231,8 @@ impl SocketListener {
                     Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => {
                         tracing::info!(path = %path.display(), "removing stale socket file");
                         std::fs::remove_file(path).map_err(|e| bind_error(name(), e))?;
-                        crate::streams::platform::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
+                        crate::streams::platform::net::UnixListener::bind(path)
+                            .map_err(|e| bind_error(name(), e))?
                     }
                     Ok(Err(err)) => {
                         return Err(bind_error(
@@ -369,7 +370,10 @@ fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawLis
             use std::os::fd::AsFd;
             listening(unix.as_fd())?;
             unix.set_nonblocking(true)?;
-            Ok(RawListener::Unix(crate::streams::platform::net::UnixListener::from_std(unix)?, SocketFile::passed()))
+            Ok(RawListener::Unix(
+                crate::streams::platform::net::UnixListener::from_std(unix)?,
+                SocketFile::passed(),
+            ))
         }
         None => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket")),
     }

@@ -108,7 +108,9 @@ impl Feature {
             Feature::UnixSockets => {
                 unsupported("UNIX sockets (unix:, unix-listen:)", "use TCP on 127.0.0.1 instead")
             }
-            Feature::Shell => unsupported("a command through sh (exec:, --sh-exec)", "use --exec PROGRAM [ARGS]"),
+            Feature::Shell => {
+                unsupported("a command through sh (exec:, --sh-exec)", "use --exec PROGRAM [ARGS]")
+            }
             Feature::ReusePort => unsupported("--reuse-port (SO_REUSEPORT)", ""),
             Feature::SocketActivation => {
                 unsupported("socket activation (systemd, systemd:NAME)", "give an address to listen on")

@@ -323,7 +323,10 @@ pub struct ConnectOptions {
 ///
 /// # Errors
 /// The socket option's.
-pub fn set_keepalive(socket: impl crate::streams::platform::AsSocketHandle, idle: Duration) -> io::Result<()> {
+pub fn set_keepalive(
+    socket: impl crate::streams::platform::AsSocketHandle,
+    idle: Duration,
+) -> io::Result<()> {
     let keepalive =
         socket2::TcpKeepalive::new().with_time(idle).with_interval(idle.min(Duration::from_secs(75)));
     socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive)

@@ -221,8 +221,8 @@ impl KeyLog {
 /// # Errors
 /// The OS error, or one saying which rule the file breaks.
 pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
-    use std::io::{Error, ErrorKind};
     use crate::streams::platform::fs::{MetadataExt, OpenOptionsExt};
+    use std::io::{Error, ErrorKind};
     #[cfg(unix)]
     let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
     #[cfg(not(unix))]
