@@ -75,6 +75,9 @@ fn split_host_port<'a>(s: &'a str, forms: &str) -> std::result::Result<(&'a str,
 
 fn unix_path(s: &str) -> Option<std::result::Result<PathBuf, String>> {
     let path = s.strip_prefix("unix:")?;
+    if let Err(refused) = crate::platform::Feature::UnixSockets.check() {
+        return Some(Err(refused));
+    }
     Some(if path.is_empty() {
         Err("unix: needs a path, as in unix:/tmp/app.sock".to_string())
     } else {
@@ -88,6 +91,9 @@ impl FromStr for ListenAddress {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         if let Some(path) = unix_path(s) {
             return path.map(ListenAddress::Unix);
+        }
+        if s == "systemd" || s.starts_with("systemd:") {
+            crate::platform::Feature::SocketActivation.check()?;
         }
         if s == "systemd" {
             return Ok(ListenAddress::Systemd(None));
@@ -657,14 +663,17 @@ impl Endpoint {
                 }
             }
             "unix" => {
+                crate::platform::Feature::UnixSockets.check()?;
                 need_body("a path")?;
                 EndpointKind::Unix(PathBuf::from(&body))
             }
             "unix-listen" | "unix-l" => {
+                crate::platform::Feature::UnixSockets.check()?;
                 need_body("a path")?;
                 EndpointKind::UnixListen(PathBuf::from(&body))
             }
             "exec" => {
+                crate::platform::Feature::Shell.check()?;
                 need_body("a command")?;
                 EndpointKind::Exec(body.clone())
             }
@@ -797,7 +806,10 @@ impl Endpoint {
             "force" => o.tap.force = true,
             "source" => o.source = Some(crate::stack::service::parse_source(value_of("ADDR[:PORT]")?)?),
             "keepalive" => o.keepalive = Some(crate::stack::service::parse_keepalive(value)?),
-            "reuse-port" => o.reuse_port = true,
+            "reuse-port" => {
+                crate::platform::Feature::ReusePort.check()?;
+                o.reuse_port = true
+            }
             "allow" => o.access.allow.push(value_of("CIDR")?.parse()?),
             "deny" => o.access.deny.push(value_of("CIDR")?.parse()?),
             "allow-file" => o.access.allow_files.push(value_of("FILE")?.into()),

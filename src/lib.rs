@@ -24,6 +24,8 @@
 //! - [`escape`]: escaping control characters of text a peer or a certificate controls;
 //!   [`words`]: dependencies' Debug-shaped error text (and clap's usage errors) put into
 //!   words; [`manpage`]: man pages from the clap definition.
+//! - [`platform`] (in `streams`, the bottom layer, re-exported here): what differs between Linux, macOS, FreeBSD and Windows (helpers, the
+//!   features a platform lacks and their one-line refusals); `docs/platforms.md`.
 //!
 //! Dependencies point one way: binary -> job -> server -> stack -> (relay, splice, event,
 //! certs, endpoint, ...) -> streams.
@@ -38,12 +40,17 @@ pub mod event;
 pub mod fuzzing;
 pub mod job;
 pub mod manpage;
+pub use streams::platform;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod server;
 pub mod shutdown;
 pub mod splice;
 pub mod stack;
+#[cfg(unix)]
+pub mod stdio_fd;
+#[cfg(not(unix))]
+#[path = "stdio_fd_absent.rs"]
 pub mod stdio_fd;
 pub mod streams;
 pub mod tap;

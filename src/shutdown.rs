@@ -9,10 +9,10 @@ use std::time::Duration;
 /// right after that line never meets the default (fatal) action, and one streams keeps
 /// each signal from being lost between two waits (tokio drops a signal nobody waits for).
 pub struct Signals {
-    /// SIGTERM.
-    pub term: tokio::signal::unix::Signal,
-    /// SIGINT.
-    pub int: tokio::signal::unix::Signal,
+    /// SIGTERM (Ctrl-Break on Windows).
+    pub term: crate::platform::TermSignal,
+    /// SIGINT (Ctrl-C on Windows).
+    pub int: crate::platform::IntSignal,
 }
 
 impl Signals {
@@ -22,9 +22,8 @@ impl Signals {
     /// # Errors
     /// A signal handler that cannot be installed.
     pub fn new() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate())?;
-        let int = signal(SignalKind::interrupt())?;
+        let term = crate::platform::term_signal()?;
+        let int = crate::platform::int_signal()?;
         ignore_sighup()?;
         Ok(Signals { term, int })
     }
@@ -73,7 +72,8 @@ impl Signals {
 /// its default action would end them at once, with no grace and a UNIX socket file left
 /// behind. A TLS server loads its certificates again; anything else has nothing to reload,
 /// so each one is only logged. tokio keeps its handler installed for the life of the
-/// process.
+/// process. Windows has no SIGHUP (and no reload by signal).
+#[cfg(unix)]
 fn ignore_sighup() -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
@@ -84,6 +84,11 @@ fn ignore_sighup() -> std::io::Result<()> {
             }
         }
     });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ignore_sighup() -> std::io::Result<()> {
     Ok(())
 }
 

@@ -9,6 +9,10 @@
 //! support), the copy carries on through a user-space buffer, without losing what was
 //! already in the kernel pipe.
 //!
+//! Elsewhere (macOS, FreeBSD) the same API copies through a user-space buffer with read(2)
+//! and write(2), chosen at compile time: splice(2) and pipe sizing are Linux's, and the BSD
+//! sendfile(2) (file to socket only) has not been measured to pay against that copy.
+//!
 //! Safe code only: `nix` wraps the system calls, tokio's readiness drives them.
 //!
 //! Which path ran is observable at debug level (`-vv`, or `RUST_LOG=streamtool::splice=debug`):
@@ -18,18 +22,24 @@
 //! falls back. A direct splice also ends with a count of its calls and of how often each end
 //! was not ready.
 
+use crate::platform::AsSocketHandle as AsFd;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, BorrowedFd};
 
+#[cfg(target_os = "linux")]
 use nix::errno::Errno;
+#[cfg(target_os = "linux")]
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use tokio::io::Interest;
 
 use crate::relay::Meter;
 
+#[cfg(target_os = "linux")]
 /// How much one splice call moves at most, and the pipe size asked for.
 const SPLICE_CHUNK: usize = 1 << 20;
 
+#[cfg(target_os = "linux")]
 /// How much one sendfile call offers at most (it returns early when the socket is full).
 const SENDFILE_CHUNK: usize = 4 << 20;
 
@@ -78,13 +88,15 @@ macro_rules! splice_socket {
     };
 }
 splice_socket!(tokio::net::TcpStream);
-splice_socket!(tokio::net::UnixStream);
+splice_socket!(crate::platform::net::UnixStream);
 
+#[cfg(target_os = "linux")]
 fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK)
         .map_err(io::Error::from)
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the kernel refuses the operation for this kind of descriptor, so that a plain
 /// read/write copy should take over.
 fn unsupported(err: &io::Error) -> bool {
@@ -139,6 +151,9 @@ pub async fn transfer<S: SpliceEnd, D: SpliceEnd>(
         *total += n as u64;
         moved(n as u64);
     };
+    #[cfg(not(target_os = "linux"))]
+    let result = copy_user(src, dst, Vec::new(), &mut total, &counted).await;
+    #[cfg(target_os = "linux")]
     let result = async {
         if src.always_ready() && !dst.always_ready() && send_file(src, dst, &mut total, &counted).await? {
             return Ok(());
@@ -167,6 +182,7 @@ fn writing(e: io::Error) -> Failure {
     (false, e)
 }
 
+#[cfg(target_os = "linux")]
 /// sendfile(2) from an always-ready source until its end. `Ok(false)`: the kernel refused
 /// it before anything moved.
 async fn send_file<S: SpliceEnd, D: SpliceEnd>(
@@ -198,6 +214,7 @@ async fn send_file<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+#[cfg(target_os = "linux")]
 /// src -> dst with splice(2) straight from one to the other (one of them is a pipe) until
 /// src ends. `Ok(false)`: the kernel refused it before anything moved.
 ///
@@ -296,11 +313,13 @@ async fn splice_direct<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+#[cfg(target_os = "linux")]
 /// `fd X to fd Y`, for the debug lines.
 fn fds<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> String {
     format!("fd {} to fd {}", src.as_fd().as_raw_fd(), dst.as_fd().as_raw_fd())
 }
 
+#[cfg(target_os = "linux")]
 /// Whether src has something to read and dst room to write, right now (an always-ready
 /// end counts as ready).
 fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, bool)> {
@@ -330,6 +349,7 @@ fn readiness<S: SpliceEnd, D: SpliceEnd>(src: &S, dst: &D) -> io::Result<(bool, 
     Ok((readable, writable))
 }
 
+#[cfg(target_os = "linux")]
 /// src -> kernel pipe -> dst until src ends. `Ok(Some(bytes))`: the kernel refused splice
 /// for one of the ends; `bytes` were taken from src but not written yet.
 async fn splice_all<S: SpliceEnd, D: SpliceEnd>(
@@ -409,9 +429,7 @@ async fn copy_user<S: SpliceEnd, D: SpliceEnd>(
     buf.resize(USER_CHUNK, 0);
     loop {
         src.ready_for(Interest::READABLE).await.map_err(reading)?;
-        let n = match src.try_with(Interest::READABLE, || {
-            nix::unistd::read(src.as_fd(), &mut buf).map_err(io::Error::from)
-        }) {
+        let n = match src.try_with(Interest::READABLE, || read_end(src, &mut buf)) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if retry(&e) => continue,
@@ -422,12 +440,26 @@ async fn copy_user<S: SpliceEnd, D: SpliceEnd>(
     }
 }
 
+/// read(2) from an end; on Windows (sockets only) the socket's recv.
+fn read_end<S: SpliceEnd>(src: &S, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    return nix::unistd::read(src.as_fd(), buf).map_err(io::Error::from);
+    #[cfg(not(unix))]
+    std::io::Read::read(&mut &*socket2::SockRef::from(src), buf)
+}
+
+/// write(2) to an end; on Windows (sockets only) the socket's send.
+fn write_end<D: SpliceEnd>(dst: &D, data: &[u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    return nix::unistd::write(dst.as_fd(), data).map_err(io::Error::from);
+    #[cfg(not(unix))]
+    std::io::Write::write(&mut &*socket2::SockRef::from(dst), data)
+}
+
 async fn write_all<D: SpliceEnd>(dst: &D, mut data: &[u8]) -> Result<(), Failure> {
     while !data.is_empty() {
         dst.ready_for(Interest::WRITABLE).await.map_err(writing)?;
-        match dst
-            .try_with(Interest::WRITABLE, || nix::unistd::write(dst.as_fd(), data).map_err(io::Error::from))
-        {
+        match dst.try_with(Interest::WRITABLE, || write_end(dst, data)) {
             Ok(0) => return Err(writing(io::ErrorKind::WriteZero.into())),
             Ok(n) => data = &data[n..],
             Err(e) if retry(&e) => {}

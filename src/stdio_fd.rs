@@ -21,11 +21,14 @@
 //!   /proc fails, and splicing it without O_NONBLOCK could block the event loop), other
 //!   devices, or a failure along the way (no /proc, no permission on the pipe, a FIFO with
 //!   no reader for stdout).
+//!
+//! Reopening through `/proc` and growing the pipe are Linux's: elsewhere (macOS, FreeBSD)
+//! a pipe keeps the generic path, and a regular file or memory device is used as above.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::sys::stat::{SFlag, fstat, major, minor};
+use nix::sys::stat::{FileStat, SFlag, fstat};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -42,6 +45,7 @@ pub struct StdioFd {
 }
 
 #[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code, reason = "pipes are reopened on Linux only"))]
 enum Inner {
     /// A new, non-blocking open file description of the pipe or FIFO on stdin.
     Reader(pipe::Receiver),
@@ -90,29 +94,8 @@ impl StdioFd {
         let inner = if kind == SFlag::S_IFREG {
             Inner::Always(fd.try_clone_to_owned()?)
         } else if kind == SFlag::S_IFIFO {
-            let number = if end == End::Stdin { 0 } else { 1 };
-            let path = format!("/proc/self/fd/{number}");
-            // Opened with O_NONBLOCK (and O_CLOEXEC) by tokio: a new description.
-            let inner = match end {
-                End::Stdin => Inner::Reader(pipe::OpenOptions::new().open_receiver(&path)?),
-                End::Stdout => Inner::Writer(pipe::OpenOptions::new().open_sender(&path)?),
-            };
-            let reopened = match &inner {
-                Inner::Reader(r) => fstat(r)?,
-                Inner::Writer(w) => fstat(w)?,
-                Inner::Always(_) => unreachable!("a pipe was opened"),
-            };
-            if (reopened.st_dev, reopened.st_ino) != (stat.st_dev, stat.st_ino) {
-                return Ok(None);
-            }
-            let fd = StdioFd { inner };
-            grow_pipe(&fd);
-            return Ok(Some(fd));
-        } else if kind == SFlag::S_IFCHR
-            && major(stat.st_rdev) == 1
-            && matches!(minor(stat.st_rdev), 3 | 5 | 7 | 8 | 9)
-            && !fd.is_terminal()
-        {
+            return reopen_pipe(end, &stat);
+        } else if kind == SFlag::S_IFCHR && memory_device(&stat) && !fd.is_terminal() {
             Inner::Always(fd.try_clone_to_owned()?)
         } else {
             return Ok(None);
@@ -121,7 +104,55 @@ impl StdioFd {
     }
 }
 
+/// A new, non-blocking open file description of the pipe or FIFO on stdin or stdout,
+/// through `/proc/self/fd/N`; `None` if that path leads to another pipe.
+#[cfg(target_os = "linux")]
+fn reopen_pipe(end: End, stat: &FileStat) -> io::Result<Option<StdioFd>> {
+    let number = if end == End::Stdin { 0 } else { 1 };
+    let path = format!("/proc/self/fd/{number}");
+    // Opened with O_NONBLOCK (and O_CLOEXEC) by tokio: a new description.
+    let inner = match end {
+        End::Stdin => Inner::Reader(pipe::OpenOptions::new().open_receiver(&path)?),
+        End::Stdout => Inner::Writer(pipe::OpenOptions::new().open_sender(&path)?),
+    };
+    let reopened = match &inner {
+        Inner::Reader(r) => fstat(r)?,
+        Inner::Writer(w) => fstat(w)?,
+        Inner::Always(_) => unreachable!("a pipe was opened"),
+    };
+    if (reopened.st_dev, reopened.st_ino) != (stat.st_dev, stat.st_ino) {
+        return Ok(None);
+    }
+    let fd = StdioFd { inner };
+    grow_pipe(&fd);
+    Ok(Some(fd))
+}
+
+/// Elsewhere a pipe keeps the generic path: `/dev/fd/N` (macOS, FreeBSD) duplicates the
+/// descriptor instead of opening a new description, so O_NONBLOCK would reach the shell's.
+#[cfg(not(target_os = "linux"))]
+fn reopen_pipe(_end: End, _stat: &FileStat) -> io::Result<Option<StdioFd>> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "a pipe is reopened through /proc on Linux only"))
+}
+
+/// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random` or `/dev/urandom` (Linux's
+/// numbers: major 1).
+#[cfg(target_os = "linux")]
+fn memory_device(stat: &FileStat) -> bool {
+    use nix::sys::stat::{major, minor};
+    major(stat.st_rdev) == 1 && matches!(minor(stat.st_rdev), 3 | 5 | 7 | 8 | 9)
+}
+
+/// `/dev/null`, `/dev/zero`, `/dev/random` or `/dev/urandom`, by their device numbers.
+#[cfg(not(target_os = "linux"))]
+fn memory_device(stat: &FileStat) -> bool {
+    ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"]
+        .iter()
+        .any(|path| nix::sys::stat::stat(*path).is_ok_and(|device| device.st_rdev == stat.st_rdev))
+}
+
 /// The pipe capacity asked for on stdio pipes.
+#[cfg(target_os = "linux")]
 const PIPE_SIZE: i32 = 1 << 20;
 
 /// Grows a stdio pipe to [`PIPE_SIZE`] (never shrinks it): with the default 64 KiB, the
@@ -129,6 +160,7 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// each time. The capacity is the pipe's, shared with that process; it changes no
 /// behaviour but how far a writer can run ahead. Refusals (the per-user pipe quota) are
 /// ignored.
+#[cfg(target_os = "linux")]
 fn grow_pipe(pipe: &impl AsFd) {
     use nix::fcntl::{FcntlArg, fcntl};
     if fcntl(pipe.as_fd(), FcntlArg::F_GETPIPE_SZ).is_ok_and(|size| size < PIPE_SIZE) {

@@ -6,10 +6,10 @@
 //! link, which fails if the name exists, so an existing file is never replaced even when
 //! two runs race (docs/design.md §4.10).
 
+use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::CertError;
@@ -279,8 +279,8 @@ fn allows_a_ca_below(path: &Path) -> bool {
 /// # Errors
 /// [`CertError::Unsafe`] naming the directory or the key and the rule broken.
 pub fn check_ca_dir(dir: &Path) -> Result<(), CertError> {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::geteuid().as_raw();
+    use crate::platform::fs::MetadataExt;
+    let me = crate::platform::euid();
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

@@ -302,10 +302,7 @@ impl CaSpec {
     /// A CA named after the user and host (`streamtool local CA alice@laptop`).
     pub fn for_this_user(key_type: KeyType, days: u32) -> CaSpec {
         let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
+        let host = crate::platform::host_name();
         let who = match (user.is_empty(), host.is_empty()) {
             (false, false) => format!(" {user}@{host}"),
             (false, true) => format!(" {user}"),

@@ -127,11 +127,15 @@ fn has_nickname(tool: &Path, dir: &Path, nick: &str) -> bool {
 
 /// Whether this process may write `path`: `Err` says why not (read-only, permission).
 fn writable(path: &Path) -> Result<(), String> {
-    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).map_err(|e| {
-        let why = match e {
-            nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => "permission denied".to_string(),
-            nix::errno::Errno::EROFS => "read-only file system".to_string(),
-            other => other.desc().to_string(),
+    crate::platform::writable(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
+            #[cfg(unix)]
+            _ if e.raw_os_error().is_some() => {
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)).desc().to_string()
+            }
+            _ => e.to_string(),
         };
         format!("{}: {why}", path.display())
     })

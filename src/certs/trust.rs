@@ -74,12 +74,33 @@ fn update_ca_trust() -> Option<PathBuf> {
 /// # Errors
 /// One line naming both tools, when neither store is there.
 pub fn system_store() -> Result<SystemStore, String> {
+    if let Some(by_hand) = by_hand_elsewhere() {
+        return Err(by_hand);
+    }
     let debian = ["/usr/sbin/update-ca-certificates", "/sbin/update-ca-certificates"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file());
     let anchors = Path::new(FEDORA_ANCHORS_DIR).is_dir();
     choose_store(debian, anchors.then(update_ca_trust).flatten())
+}
+
+/// Off Linux, the system store is not one of those two: the line that refuses
+/// `--install`, with the platform's own command for doing it by hand.
+fn by_hand_elsewhere() -> Option<String> {
+    let how = match std::env::consts::OS {
+        "linux" => return None,
+        "macos" => {
+            "sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain CA.pem"
+        }
+        "windows" => "certutil -addstore -f Root CA.pem (as Administrator)",
+        "freebsd" => "cp CA.pem /usr/local/etc/ssl/certs/ && certctl rehash (as root)",
+        _ => "add CA.pem to the system's trust store by hand",
+    };
+    Some(format!(
+        "the system trust store (--install): not available on {} in this version; by hand: {how} (`gen-cert --ca-only` prints CA.pem's path)",
+        crate::platform::name()
+    ))
 }
 
 /// The store from what was found: Debian's tool first, else Fedora's (`fedora_tool` found
@@ -175,9 +196,9 @@ pub fn check_system(ca: &CertAuthority, ca_file: &Path, installing: bool) -> Res
     } else {
         format!("as root: rm {} && {update}", file.display())
     };
-    match nix::unistd::access(&store.dir, nix::unistd::AccessFlags::W_OK) {
+    match crate::platform::writable(&store.dir) {
         Ok(()) => Ok(()),
-        Err(errno) => Err(needs_root(&file, &io::Error::from(errno), &how)),
+        Err(err) => Err(needs_root(&file, &err, &how)),
     }
 }
 

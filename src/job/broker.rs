@@ -3,8 +3,8 @@
 //! stdout (stdio mode) or sent to every other client (broker), `--max-lag`, and stopping
 //! when stdout's reader is gone.
 
+use crate::platform::OwnedSocketHandle as OwnedFd;
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -279,8 +279,8 @@ impl ResetIf {
     /// Watches `raw` (plain TCP or UNIX socket, before any TLS).
     pub fn new(raw: &Connection, when: CancellationToken) -> ResetIf {
         let fd = match raw {
-            Connection::Tcp(s) => s.get_ref().and_then(|s| s.as_fd().try_clone_to_owned().ok()),
-            Connection::Unix(s) => s.get_ref().and_then(|s| s.as_fd().try_clone_to_owned().ok()),
+            Connection::Tcp(s) => s.get_ref().and_then(|s| crate::platform::clone_socket(s).ok()),
+            Connection::Unix(s) => s.get_ref().and_then(|s| crate::platform::clone_socket(s).ok()),
         };
         ResetIf { fd, when }
     }

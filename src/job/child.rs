@@ -48,6 +48,9 @@ pub async fn reap_child(child: &mut tokio::process::Child, kill: bool) -> Option
     if let Some(pid) = child.id() {
         // The command runs in a process group of its own (`ChildStream`): `sh -c 'a | b'`
         // goes whole.
+        #[cfg(not(unix))]
+        let _ = pid;
+        #[cfg(unix)]
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,

@@ -430,4 +430,4 @@ macro_rules! sock_ref_io {
     };
 }
 sock_ref_io!(tokio::net::TcpStream);
-sock_ref_io!(tokio::net::UnixStream);
+sock_ref_io!(crate::platform::net::UnixStream);

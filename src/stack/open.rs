@@ -31,7 +31,7 @@ pub enum PlainSocket {
     /// TCP.
     Tcp(tokio::net::TcpStream),
     /// A UNIX stream socket.
-    Unix(tokio::net::UnixStream),
+    Unix(crate::platform::net::UnixStream),
 }
 
 impl PlainSocket {

@@ -485,7 +485,7 @@ impl Reloader {
 type Stamp = Option<(std::time::SystemTime, u64, u64)>;
 
 fn stamps(files: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {
-    use std::os::unix::fs::MetadataExt;
+    use crate::platform::fs::MetadataExt;
     files
         .iter()
         .map(|f| {

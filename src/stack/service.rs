@@ -231,6 +231,9 @@ impl ServiceArgs {
     /// # Errors
     /// The usage error's words.
     pub fn check(&self, command: &str) -> Result<(), String> {
+        if self.reuse_port {
+            crate::platform::Feature::ReusePort.check()?;
+        }
         let refused = match command {
             "serve" if self.source.is_some() => "--source",
             "serve" if self.retry.is_some() => "--retry",

@@ -14,10 +14,10 @@
 //! the key whose pin is compared here, before any data is sent. With `--ca`, the chain is
 //! verified as usual and the pin is checked too.
 
+use crate::platform::fs::{DirBuilderExt, OpenOptionsExt};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::streams::tls::{ClientOptions, Pin, Trust};
@@ -128,8 +128,12 @@ impl KnownHosts {
             .mode(0o600)
             .open(dir.join("known_hosts.lock"))
             .map_err(io)?;
+        // flock(2); Windows has no such call in std before Rust 1.89: unlocked there.
+        #[cfg(unix)]
         let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, errno)| io(std::io::Error::from(errno)))?;
+        #[cfg(not(unix))]
+        let _lock = lock;
         let mut text = String::new();
         match File::open(&self.path) {
             Ok(mut file) => {

@@ -35,7 +35,7 @@ pub trait Listener: Send + 'static {
 
 enum RawListener {
     Tcp(tokio::net::TcpListener),
-    Unix(tokio::net::UnixListener, SocketFile),
+    Unix(crate::streams::platform::net::UnixListener, SocketFile),
 }
 
 /// A connection accepted by a [`SocketListener`].
@@ -201,10 +201,10 @@ impl SocketListener {
     pub async fn bind_unix(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let name = || format!("unix:{}", path.display());
-        let listener = match tokio::net::UnixListener::bind(path) {
+        let listener = match crate::streams::platform::net::UnixListener::bind(path) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                use std::os::unix::fs::FileTypeExt;
+                use crate::streams::platform::fs::FileTypeExt;
                 let is_socket =
                     std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
                 if !is_socket {
@@ -218,7 +218,7 @@ impl SocketListener {
                 // socket may be a live server's, and is never removed then.
                 let probe = tokio::time::timeout(
                     std::time::Duration::from_secs(1),
-                    tokio::net::UnixStream::connect(path),
+                    crate::streams::platform::net::UnixStream::connect(path),
                 )
                 .await;
                 match probe {
@@ -231,7 +231,8 @@ impl SocketListener {
                     Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => {
                         tracing::info!(path = %path.display(), "removing stale socket file");
                         std::fs::remove_file(path).map_err(|e| bind_error(name(), e))?;
-                        tokio::net::UnixListener::bind(path).map_err(|e| bind_error(name(), e))?
+                        crate::streams::platform::net::UnixListener::bind(path)
+                            .map_err(|e| bind_error(name(), e))?
                     }
                     Ok(Err(err)) => {
                         return Err(bind_error(
@@ -345,13 +346,19 @@ impl SocketListener {
 
 /// The `i`th socket a service manager passed, as a listener (listenfd checks its kind
 /// and marks it close-on-exec); it must be listening.
+#[cfg(unix)]
 fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawListener> {
+    // SO_ACCEPTCONN, where socket2 reads it; on macOS a socket that is not listening fails
+    // at its first accept instead.
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     let listening = |fd: std::os::fd::BorrowedFd<'_>| -> io::Result<()> {
         match socket2::SockRef::from(&fd).is_listener()? {
             true => Ok(()),
             false => Err(io::Error::new(io::ErrorKind::InvalidInput, "the socket is not listening")),
         }
     };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let listening = |_: std::os::fd::BorrowedFd<'_>| -> io::Result<()> { Ok(()) };
     if let Ok(Some(tcp)) = passed.take_tcp_listener(i) {
         use std::os::fd::AsFd;
         listening(tcp.as_fd())?;
@@ -363,10 +370,19 @@ fn passed_socket(passed: &mut listenfd::ListenFd, i: usize) -> io::Result<RawLis
             use std::os::fd::AsFd;
             listening(unix.as_fd())?;
             unix.set_nonblocking(true)?;
-            Ok(RawListener::Unix(tokio::net::UnixListener::from_std(unix)?, SocketFile::passed()))
+            Ok(RawListener::Unix(
+                crate::streams::platform::net::UnixListener::from_std(unix)?,
+                SocketFile::passed(),
+            ))
         }
         None => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a stream socket")),
     }
+}
+
+/// Socket activation is POSIX's (`LISTEN_FDS`): refused on Windows.
+#[cfg(not(unix))]
+fn passed_socket(_passed: &mut listenfd::ListenFd, _i: usize) -> io::Result<RawListener> {
+    Err(crate::streams::platform::Feature::SocketActivation.refusal())
 }
 
 /// How a listening TCP socket is set up beyond its address.
@@ -392,7 +408,14 @@ fn bind_tcp_socket_with(addr: SocketAddr, options: ListenOptions) -> io::Result<
     };
     socket.set_reuseaddr(true)?;
     if options.reuse_port {
+        #[cfg(not(unix))]
+        return Err(crate::streams::platform::Feature::ReusePort.refusal());
+        #[cfg(unix)]
         socket.set_reuseport(true)?;
+        // FreeBSD spreads connections between the sockets only with SO_REUSEPORT_LB (as
+        // Linux does with SO_REUSEPORT); macOS does not spread them (docs/platforms.md).
+        #[cfg(target_os = "freebsd")]
+        socket2::SockRef::from(&socket).set_reuse_port_lb(true)?;
     }
     if let Some(idle) = options.keepalive {
         crate::streams::socket::set_keepalive(&socket, idle)?;

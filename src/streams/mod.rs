@@ -22,6 +22,7 @@ pub mod io;
 pub mod listener;
 pub mod memory;
 pub mod observe;
+pub mod platform;
 pub mod process;
 pub mod socket;
 pub mod stapled;

@@ -61,6 +61,10 @@ impl ChildStream {
     /// # Errors
     /// [`StreamError::Spawn`] naming the command.
     pub fn shell_with(command_line: &str, env: &[(&str, String)]) -> Result<Self> {
+        if !crate::streams::platform::Feature::Shell.available() {
+            let source = crate::streams::platform::Feature::Shell.refusal();
+            return Err(StreamError::Spawn { command: command_line.to_string(), source });
+        }
         let mut command = Command::new("sh");
         command.arg("-c").arg(command_line);
         Self::start(command, command_line.to_string(), env)
@@ -70,6 +74,7 @@ impl ChildStream {
         command.envs(env.iter().map(|(k, v)| (k, v)));
         // A process group of its own: a relay that fails kills the whole command (`sh -c
         // 'a | b'`), not only the shell.
+        #[cfg(unix)]
         command.process_group(0);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child =

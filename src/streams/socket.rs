@@ -45,7 +45,7 @@ impl SocketIo for tokio::net::TcpStream {
     }
 }
 
-impl SocketIo for tokio::net::UnixStream {
+impl SocketIo for crate::streams::platform::net::UnixStream {
     fn local_address(&self) -> io::Result<Address> {
         self.local_addr().map(|a| Address::Unix(a.as_pathname().map(Path::to_path_buf)))
     }
@@ -66,7 +66,7 @@ pub struct SocketStream<T> {
 /// A TCP connection.
 pub type TcpStream = SocketStream<tokio::net::TcpStream>;
 /// A UNIX domain socket connection.
-pub type UnixStream = SocketStream<tokio::net::UnixStream>;
+pub type UnixStream = SocketStream<crate::streams::platform::net::UnixStream>;
 
 impl<T: SocketIo> SocketStream<T> {
     /// Wraps a connected socket.
@@ -323,7 +323,10 @@ pub struct ConnectOptions {
 ///
 /// # Errors
 /// The socket option's.
-pub fn set_keepalive(socket: impl std::os::fd::AsFd, idle: Duration) -> io::Result<()> {
+pub fn set_keepalive(
+    socket: impl crate::streams::platform::AsSocketHandle,
+    idle: Duration,
+) -> io::Result<()> {
     let keepalive =
         socket2::TcpKeepalive::new().with_time(idle).with_interval(idle.min(Duration::from_secs(75)));
     socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive)
@@ -434,7 +437,7 @@ async fn race_connect(addrs: &[SocketAddr]) -> io::Result<tokio::net::TcpStream>
 /// [`StreamError::Connect`] naming the path.
 pub async fn connect_unix(path: impl AsRef<Path>) -> Result<UnixStream> {
     let path = path.as_ref();
-    let io = tokio::net::UnixStream::connect(path)
+    let io = crate::streams::platform::net::UnixStream::connect(path)
         .await
         .map_err(|source| StreamError::Connect { target: format!("unix:{}", path.display()), source })?;
     Ok(SocketStream::new(io))
@@ -452,6 +455,7 @@ pub(crate) struct SocketFile {
 
 impl SocketFile {
     /// A socket someone else bound and passed to us: its file is theirs to remove.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "no socket activation on Windows"))]
     pub(crate) fn passed() -> SocketFile {
         SocketFile { path: PathBuf::new(), id: None }
     }
@@ -465,7 +469,7 @@ impl SocketFile {
 
 /// Device and inode of `path` (not following a symbolic link), and whether it is a socket.
 fn file_id(path: &std::path::Path) -> Option<((u64, u64), bool)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use crate::streams::platform::fs::{FileTypeExt, MetadataExt};
     let meta = std::fs::symlink_metadata(path).ok()?;
     Some(((meta.dev(), meta.ino()), meta.file_type().is_socket()))
 }

@@ -129,7 +129,7 @@ pub struct TapError {
 /// existing one refused unless `force` (then it is replaced: removed and made anew, so
 /// that a link planted there is removed, not followed).
 fn create_private(what: &'static str, path: &Path, force: bool) -> Result<File, TapError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use crate::platform::fs::OpenOptionsExt;
     let error = |reason: String| TapError { what, path: path.to_path_buf(), reason };
     if force && let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.is_dir() {
@@ -141,7 +141,7 @@ fn create_private(what: &'static str, path: &Path, force: bool) -> Result<File, 
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(crate::platform::O_NOFOLLOW)
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => error("it exists (--force replaces it)".into()),

@@ -52,8 +52,7 @@ pub async fn stdio_session(
     });
     // One stream for the whole session: a fresh `ctrl_c()` would miss a SIGINT that
     // arrives at the wrong moment.
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot watch SIGINT")?;
+    let mut interrupt = streamtool::platform::int_signal().context("cannot watch SIGINT")?;
     let stop = async {
         interrupt.recv().await;
     };

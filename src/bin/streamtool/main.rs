@@ -77,8 +77,7 @@ fn main() -> ExitCode {
             // serve handles SIGINT itself, to shut down gracefully.
             // SIGTERM ends it too, with a line and exit 143 (as documented), not silently.
             Command::Connect(args) => {
-                use tokio::signal::unix::{SignalKind, signal};
-                let mut term = match signal(SignalKind::terminate()) {
+                let mut term = match streamtool::platform::term_signal() {
                     Ok(term) => term,
                     Err(err) => return Err(anyhow::Error::new(err).context("cannot watch SIGTERM")),
                 };

@@ -134,7 +134,7 @@ pub enum Outbound {
     /// A UDP socket: connected (`true`), or shared by a server and sending to a peer.
     Udp(Arc<tokio::net::UdpSocket>, SocketAddr, bool),
     /// A connected UNIX datagram socket.
-    Unix(Arc<tokio::net::UnixDatagram>, PathBuf),
+    Unix(crate::streams::datagram::UnixSender, PathBuf),
     /// A UNIX datagram server's socket, answering a peer.
     UnixTo(crate::streams::datagram::UnixReplier, crate::streams::datagram::UnixPeer),
     /// The peer heard from last, through the socket it used; nothing is sent before a
@@ -253,7 +253,7 @@ impl DatagramEnd {
     /// # Errors
     /// [`StreamError::Closed`] if it was closed.
     pub fn unix(socket: ConnectedUnixDatagramSocket) -> Result<DatagramEnd, StreamError> {
-        let outbound = Outbound::Unix(socket.shared()?, socket.peer().to_path_buf());
+        let outbound = Outbound::Unix(socket.sender()?, socket.peer().to_path_buf());
         Ok(Self::with_reader(outbound.peer(), outbound, socket))
     }
 

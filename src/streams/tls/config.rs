@@ -221,16 +221,20 @@ impl KeyLog {
 /// # Errors
 /// The OS error, or one saying which rule the file breaks.
 pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
+    use crate::streams::platform::fs::{MetadataExt, OpenOptionsExt};
     use std::io::{Error, ErrorKind};
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    #[cfg(unix)]
+    let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
+    #[cfg(not(unix))]
+    let flags = 0;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
-        .custom_flags(flags.bits())
+        .custom_flags(flags)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
+            #[cfg(unix)]
             Some(code) if code == nix::errno::Errno::ELOOP as i32 => {
                 Error::new(ErrorKind::InvalidInput, "it is a symbolic link (not followed for secrets)")
             }
@@ -240,7 +244,7 @@ pub fn open_secret_append(path: &std::path::Path) -> std::io::Result<File> {
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
     }
-    let me = nix::unistd::geteuid().as_raw();
+    let me = crate::streams::platform::euid();
     if meta.uid() != me {
         return Err(Error::new(
             ErrorKind::PermissionDenied,

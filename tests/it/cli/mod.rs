@@ -18,4 +18,7 @@ mod pipe;
 mod promises;
 mod secrets;
 mod shell;
+mod static_build;
+// splice(2), sendfile(2) and the /proc reopening: Linux's fast paths.
+#[cfg(target_os = "linux")]
 mod stdio_fast;

@@ -115,6 +115,7 @@ fn mode(args: &ServeArgs) -> Result<Mode> {
         }
         Mode::Exec(argv)
     } else if let Some(cmd) = &m.sh_exec {
+        streamtool::platform::Feature::Shell.check().map_err(Usage)?;
         Mode::Shell(cmd.clone())
     } else if m.broker {
         Mode::Broker
