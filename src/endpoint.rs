@@ -697,6 +697,7 @@ impl Endpoint {
                 }
             }
             "unix-dgram" => {
+                crate::platform::Feature::UnixSockets.check()?;
                 need_body("a path")?;
                 EndpointKind::UnixDgram(PathBuf::from(&body))
             }

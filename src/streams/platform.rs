@@ -86,7 +86,8 @@ pub fn no_unix_sockets() -> std::io::Error {
 /// A feature some platform lacks (Windows, all of these); docs/platforms.md has the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
-    /// `unix:`, `unix-listen:` (tokio has no UNIX sockets on Windows).
+    /// `unix:`, `unix-listen:`, `unix-dgram:`, `connect -u unix:`, `serve -u unix:`
+    /// (tokio has no UNIX sockets on Windows).
     UnixSockets,
     /// A command line run through `sh -c` (`exec:`, `--sh-exec`).
     Shell,
@@ -106,7 +107,7 @@ impl Feature {
     pub fn refusal(self) -> std::io::Error {
         match self {
             Feature::UnixSockets => {
-                unsupported("UNIX sockets (unix:, unix-listen:)", "use TCP on 127.0.0.1 instead")
+                unsupported("UNIX sockets (unix:, unix-listen:, unix-dgram:)", "use TCP or UDP on 127.0.0.1 instead")
             }
             Feature::Shell => {
                 unsupported("a command through sh (exec:, --sh-exec)", "use --exec PROGRAM [ARGS]")
