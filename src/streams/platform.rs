@@ -106,9 +106,10 @@ impl Feature {
     /// The one line that refuses it ([`unsupported`]).
     pub fn refusal(self) -> std::io::Error {
         match self {
-            Feature::UnixSockets => {
-                unsupported("UNIX sockets (unix:, unix-listen:, unix-dgram:)", "use TCP or UDP on 127.0.0.1 instead")
-            }
+            Feature::UnixSockets => unsupported(
+                "UNIX sockets (unix:, unix-listen:, unix-dgram:)",
+                "use TCP or UDP on 127.0.0.1 instead",
+            ),
             Feature::Shell => {
                 unsupported("a command through sh (exec:, --sh-exec)", "use --exec PROGRAM [ARGS]")
             }
