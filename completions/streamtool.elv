@@ -117,7 +117,7 @@ set edit:completion:arg-completer[streamtool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'streamtool;connect'= {
-            cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (close at once, unread data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS'
+            cand --on-eof 'What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx, ncat and OpenSSL servers take as the end of the whole connection), keep-open (send nothing, read until the peer ends, then close) or close (end and close, reading the peer''s last bytes for at most 500ms). Default: half-close for TCP/UNIX, keep-open for TLS'
             cand --require 'Check the handshake before any data, and exit 4 naming each failed clause: tls>=1.3, tls=1.2, cipher=NAME, group=X25519, alpn=h2, expires>30d, key=rsa|ec|ed25519, key-bits>=2048, san=NAME, chain>=2, ocsp (an OCSP response stapled) (docs/tls.md, "Checks for scripts"). Repeatable; all must hold. Needs --tls'
             cand --starttls 'Negotiate TLS in the protocol''s plaintext first (STARTTLS): smtp, lmtp, imap, pop3, ftp, xmpp, postgres or ldap; -v shows the exchange (docs/tls.md, "STARTTLS"). A server that does not offer it is exit 4. Needs --tls'
             cand --ehlo 'The name in SMTP''s EHLO (LMTP''s LHLO) [default: streamtool.localhost]. Needs --starttls smtp or lmtp'

@@ -279,7 +279,16 @@ pub struct PairRule {
     /// that its end is the kernel's next word (never where it feeds a command, which
     /// could be blocked writing output nobody reads any more).
     pub wait_for_cause: bool,
+    /// With `ends_relay`: the other direction still gets this long to reach its own end
+    /// (a lingering close). Closing a socket while the peer's last bytes are still on
+    /// their way makes the kernel answer them with a reset, and a reset makes the peer's
+    /// kernel discard what it had received but not yet read: the data just sent.
+    pub linger: Option<Duration>,
 }
+
+/// How long a lingering close ([`PairRule::linger`]) waits for the peer's end: long enough
+/// for its last bytes in flight on a local or nearby peer, short enough not to be noticed.
+pub const CLOSE_LINGER: Duration = Duration::from_millis(500);
 
 /// How long a direction may stay silent after the other ended before `run_pair` says
 /// what it is waiting for.
@@ -358,6 +367,7 @@ where
                         arm(&mut timer, NOTICE_TICK);
                     }
                 }
+                Wait::Linger(first) => return done(flows, PairEnd::Stopped(first)),
                 Wait::Nothing | Wait::Cause(_) => timer = None,
             }
             continue;
@@ -392,7 +402,14 @@ where
             return done(flows, PairEnd::Failed(i));
         }
         if rules[i].ends_relay {
-            return done(flows, PairEnd::Stopped(i));
+            match rules[i].linger {
+                Some(linger) => {
+                    wait = Wait::Linger(i);
+                    arm(&mut timer, linger);
+                    continue;
+                }
+                None => return done(flows, PairEnd::Stopped(i)),
+            }
         }
         if waiting_for_cause.is_none() {
             wait = Wait::Notice(other, meters[other].get(), tokio::time::Instant::now());
@@ -411,6 +428,8 @@ enum Wait {
     /// Direction `.0` is waited for; it has moved `.1` bytes, the last of them seen
     /// moving at `.2` (or the wait began then).
     Notice(usize, u64, tokio::time::Instant),
+    /// Direction `.0` ended the relay; the other has until the timer to end too.
+    Linger(usize),
 }
 
 /// [`forward`], counting the bytes written in `meter` as they go.
@@ -980,7 +999,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_write_waits_for_the_peers_reason_however_long_it_takes() {
         let (ma, mb) = (Meter::default(), Meter::default());
-        let rules = [PairRule { ends_relay: false, wait_for_cause: true }, PairRule::default()];
+        let rules = [PairRule { ends_relay: false, wait_for_cause: true, linger: None }, PairRule::default()];
         // The receiving side reports the peer's reason 500 ms or 5 s later: either way it
         // is the one named (what happened decides, not when).
         for after in [Duration::from_millis(500), Duration::from_secs(5)] {
@@ -1009,11 +1028,33 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ends_relay_stops_the_pair_when_that_direction_ends() {
         let (ma, mb) = (Meter::default(), Meter::default());
-        let rules = [PairRule { ends_relay: true, wait_for_cause: false }, PairRule::default()];
+        let rules = [PairRule { ends_relay: true, wait_for_cause: false, linger: None }, PairRule::default()];
         let a = direction(Duration::from_millis(10), 3, &ma, FlowEnd::Eof);
         let ([fa, fb], end) = run_pair(a, std::future::pending::<Flow>(), rules, [&ma, &mb], |_| {}).await;
         assert_eq!(end, PairEnd::Stopped(0));
         assert!(fa.is_some() && fb.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lingering_close_lets_the_other_direction_end_within_the_linger_and_no_longer() {
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let linger = Duration::from_millis(500);
+        let rules =
+            [PairRule { ends_relay: true, wait_for_cause: false, linger: Some(linger) }, PairRule::default()];
+        // The peer's end comes 200 ms after ours: read, both directions complete.
+        let a = direction(Duration::from_millis(10), 3, &ma, FlowEnd::Eof);
+        let b = direction(Duration::from_millis(210), 2, &mb, FlowEnd::Eof);
+        let ([fa, fb], end) = run_pair(a, b, rules, [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Both);
+        assert!(fa.is_some() && fb.is_some());
+        // A peer that never ends: the relay stops when the linger is over, not later.
+        let a = direction(Duration::from_millis(10), 3, &ma, FlowEnd::Eof);
+        let started = tokio::time::Instant::now();
+        let ([fa, fb], end) = run_pair(a, std::future::pending::<Flow>(), rules, [&ma, &mb], |_| {}).await;
+        assert_eq!(end, PairEnd::Stopped(0));
+        assert!(fa.is_some() && fb.is_none());
+        let took = started.elapsed();
+        assert!(took >= linger && took < linger + Duration::from_millis(50), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]

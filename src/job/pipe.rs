@@ -679,10 +679,12 @@ pub async fn relay(
         PairRule {
             ends_relay: b.on_eof == OnEof::Close,
             wait_for_cause: b.is_connection() && a.child.is_none(),
+            linger: None,
         },
         PairRule {
             ends_relay: a.on_eof == OnEof::Close,
             wait_for_cause: a.is_connection() && b.child.is_none(),
+            linger: None,
         },
     ];
     let waiting = |waited_for: usize| {

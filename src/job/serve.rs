@@ -482,7 +482,11 @@ fn run_mode(
                     flow
                 });
                 let rules = [
-                    PairRule { ends_relay: settings.on_eof == OnEof::Close, wait_for_cause: true },
+                    PairRule {
+                        ends_relay: settings.on_eof == OnEof::Close,
+                        wait_for_cause: true,
+                        linger: None,
+                    },
                     PairRule::default(),
                 ];
                 let (flows, _) =

@@ -210,10 +210,15 @@ impl Context<'_> {
             let up = self.up(&mut net_tx, socket.filter(|_| options.outbound.is_raw()), &activity);
             let down = self.down(net_rx, socket.filter(|_| options.inbound.is_raw()), &activity);
             let rules = [
-                // stdin -> peer: its end ends the session only with on_eof close.
-                PairRule { ends_relay: options.on_eof == OnEof::Close, wait_for_cause: true },
+                // stdin -> peer: its end ends the session only with on_eof close, after a
+                // lingering close (the peer's last bytes read, so no reset loses ours).
+                PairRule {
+                    ends_relay: options.on_eof == OnEof::Close,
+                    wait_for_cause: true,
+                    linger: Some(crate::relay::CLOSE_LINGER),
+                },
                 // peer -> stdout: a closed stdout (`| head`) ends the session at once.
-                PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false },
+                PairRule { ends_relay: peer_end_ends_session, wait_for_cause: false, linger: None },
             ];
             let waiting = |i: usize| self.report.notice(&waiting_line(i, options.on_eof, peer));
             let pair = run_pair(up, down, rules, self.meters, waiting);

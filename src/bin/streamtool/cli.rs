@@ -393,8 +393,9 @@ pub struct ConnectArgs {
 
     /// What the end of stdin does: half-close (TCP FIN; TLS close_notify, which nginx,
     /// ncat and OpenSSL servers take as the end of the whole connection), keep-open (send
-    /// nothing, read until the peer ends, then close) or close (close at once, unread
-    /// data is dropped). Default: half-close for plain TCP and UNIX, keep-open for TLS.
+    /// nothing, read until the peer ends, then close) or close (end and close, reading the
+    /// peer's last bytes for at most 500ms). Default: half-close for TCP/UNIX, keep-open
+    /// for TLS.
     #[arg(long, value_name = "ACTION", value_parser = parsed::<OnEof>, conflicts_with = "no_shutdown")]
     pub on_eof: Option<OnEof>,
 
