@@ -337,6 +337,9 @@ fn read_until_end(port: u16, limit: Duration) -> Outcome {
                 last = Instant::now();
             }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break End::Reset,
+            // A signal for the test process (another test's child ending) is not the
+            // connection's end: read again, as std's read_to_end does.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break End::Stranded,
             Err(e) => break End::Other(e.to_string()),
         }
